@@ -1,0 +1,53 @@
+import { createEmulator, parseFaultFlag, type FaultRule } from "@hailuo/emulator";
+import { UsageError } from "../exit-codes.js";
+
+/** Options of `hailuo emulator`. */
+export interface EmulatorCommandOptions {
+  port: string;
+  host: string;
+  latencyMs?: string;
+  queueLatencyMs?: string;
+  slots: string;
+  seed: string;
+  fault: string[];
+  policyWord: string[];
+  generationErrorRate?: string;
+  apiKey?: string;
+  render: string;
+}
+
+function int(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a non-negative number, got "${value}"`);
+  return n;
+}
+
+/** Runs the fal emulator in the foreground until Ctrl-C. */
+export async function emulatorCommand(opts: EmulatorCommandOptions, signal: AbortSignal): Promise<number> {
+  let rules: FaultRule[];
+  try {
+    rules = opts.fault.map(parseFaultFlag);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (opts.render !== "animatic" && opts.render !== "shared") throw new UsageError(`--render must be animatic or shared`);
+  const emu = await createEmulator({
+    port: int("port", opts.port),
+    host: opts.host,
+    slots: int("slots", opts.slots),
+    seed: int("seed", opts.seed),
+    progressLatencyMs: int("latency-ms", opts.latencyMs),
+    queueLatencyMs: int("queue-latency-ms", opts.queueLatencyMs),
+    apiKey: opts.apiKey,
+    render: opts.render,
+    faults: { rules, policyWords: opts.policyWord, generationErrorRate: int("generation-error-rate", opts.generationErrorRate) },
+    log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+  });
+  process.stderr.write(`fal emulator listening on ${emu.url}\n  export FAL_EMULATOR_URL=${emu.url}\n  stats: ${emu.url}/__emulator/stats\n`);
+  process.stdout.write(`${emu.url}\n`);
+  await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+  await emu.close();
+  process.stderr.write(`emulator stopped; ${JSON.stringify(emu.stats().submits)}\n`);
+  return 0;
+}

@@ -1,0 +1,32 @@
+import { createHailuoClient, type HailuoClient, type HttpRetryInfo } from "@hailuo/core";
+import type { Emulator, EmulatorOptions } from "@hailuo/emulator";
+
+/** A client plus, when nothing else was configured, the emulator started for it. */
+export interface FalConnection {
+  client: HailuoClient;
+  emulator?: Emulator;
+  /** Where requests go, for one line of output (never the key). */
+  target: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to fal (FAL_KEY), to an emulator (FAL_EMULATOR_URL), or, with neither set, starts
+ * the emulator in-process: the embedded default that lets every command run on a fresh machine.
+ */
+export async function connectFal(options: {
+  say: (line: string) => void;
+  emulatorOptions?: EmulatorOptions;
+  onHttpRetry?: (info: HttpRetryInfo) => void;
+}): Promise<FalConnection> {
+  const envUrl = process.env.FAL_EMULATOR_URL;
+  if (envUrl || process.env.FAL_KEY || (process.env.FAL_KEY_ID && process.env.FAL_KEY_SECRET)) {
+    const client = createHailuoClient({ onHttpRetry: options.onHttpRetry });
+    return { client, target: envUrl ? `emulator at ${envUrl}` : "fal.ai", close: async () => {} };
+  }
+  const { createEmulator } = await import("@hailuo/emulator");
+  const emulator = await createEmulator(options.emulatorOptions);
+  options.say(`No FAL_KEY or FAL_EMULATOR_URL set: using the built-in fal emulator at ${emulator.url} (animatic clips, nothing is billed).`);
+  const client = createHailuoClient({ emulatorUrl: emulator.url, onHttpRetry: options.onHttpRetry });
+  return { client, emulator, target: `built-in emulator at ${emulator.url}`, close: () => emulator.close() };
+}

@@ -1,0 +1,48 @@
+export {
+  HAILUO_ENDPOINT,
+  MAX_PROMPT_CHARS,
+  DURATIONS,
+  checkHailuoInput,
+  normalizeHailuoInput,
+  type HailuoDuration,
+  type HailuoInput,
+  type HailuoInputLike,
+  type HailuoOutput,
+  type FalFile,
+} from "./hailuo-input.js";
+export { PRICE_USD_PER_SECOND, estimateCost, type CostEstimate } from "./price.js";
+export {
+  ContentPolicyError,
+  AuthError,
+  RateLimitError,
+  ServerError,
+  NetworkError,
+  SubmitAmbiguousError,
+  GenerationFailedError,
+  DownloadError,
+  WebhookVerificationError,
+  ConfigError,
+  mapFalError,
+  type ErrorContext,
+} from "./hailuo-errors.js";
+export {
+  createHailuoClient,
+  resultForStatus,
+  type HailuoClient,
+  type HailuoClientOptions,
+  type HailuoHandle,
+  type HailuoStatus,
+  type HailuoLog,
+  type HttpRetryInfo,
+  type WaitOptions,
+} from "./hailuo-client.js";
+export { downloadVideo, syncDir, type DownloadOptions, type DownloadResult } from "./download.js";
+export { verifyFalWebhook, FAL_JWKS_URL, type Jwks, type VerifyWebhookOptions, type VerifiedWebhook } from "./webhook.js";
+export {
+  HailuoError,
+  InputValidationError,
+  CancelledError,
+  TimeoutError,
+  isRetryable,
+  type FieldProblem,
+} from "@hailuo/shared";

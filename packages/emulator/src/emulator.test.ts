@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createEmulator, parseFaultFlag, type Emulator, type EmulatorOptions } from "./index.js";
+
+// test-utils depends on this package, so the fixture is inlined here.
+const startTestEmulator = (o: EmulatorOptions) => createEmulator({ cacheDir: join(tmpdir(), "hailuo-test-emulator-cache"), ...o });
+
+// Raw HTTP against the emulator: the wire shapes fal's clients depend on (reference §12).
+const Q = "/__host/queue.fal.run";
+const EP = "fal-ai/minimax/hailuo-02/standard/text-to-video";
+const auth = { authorization: "Key test", "content-type": "application/json" };
+
+describe("emulator wire protocol", () => {
+  let emu: Emulator;
+  beforeAll(async () => {
+    emu = await startTestEmulator({ slots: 1, render: "shared", progressLatencyMs: 300 });
+  });
+  afterAll(() => emu.close());
+
+  const submit = (body: unknown) => fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify(body) });
+
+  it("queues, reports positions, answers 202 then 200 with logs and metrics, and serves the clip with ranges", async () => {
+    const a = await (await submit({ prompt: "one" })).json();
+    const resB = await submit({ prompt: "two", duration: "10" });
+    expect(resB.headers.get("x-fal-request-id")).toBeTruthy();
+    const b = await resB.json();
+    expect(b).toMatchObject({ status: "IN_QUEUE", queue_position: 0 });
+    expect(b.status_url).toBe(`${emu.url}${Q}/fal-ai/minimax/requests/${b.request_id}/status`);
+    const qs = await fetch(`${b.status_url}?logs=0`, { headers: auth });
+    expect(qs.status).toBe(202);
+    expect(await qs.json()).toMatchObject({ status: "IN_QUEUE", queue_position: 0 });
+    const ip = await (await fetch(`${a.status_url}?logs=true`, { headers: auth })).json();
+    expect(ip.status).toBe("IN_PROGRESS");
+    expect(Array.isArray(ip.logs)).toBe(true);
+    const ipNoLogs = await (await fetch(`${a.status_url}?logs=0`, { headers: auth })).json();
+    expect(ipNoLogs.logs).toBeNull();
+    // The SSE stream ends after COMPLETED, and its last event is COMPLETED.
+    const sse = await fetch(`${a.status_url}/stream?logs=1`, { headers: auth });
+    expect(sse.headers.get("content-type")).toBe("text/event-stream");
+    const events = (await sse.text()).split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => JSON.parse(e.slice(6)));
+    expect(events.at(-1)).toMatchObject({ status: "COMPLETED", metrics: { inference_time: expect.any(Number) } });
+    const done = await fetch(`${a.status_url}?logs=1`, { headers: auth });
+    expect(done.status).toBe(200);
+    const result = await fetch(a.response_url, { headers: auth });
+    expect(result.headers.get("x-fal-request-id")).toBe(a.request_id);
+    const out = await result.json();
+    expect(out.video).toMatchObject({ content_type: "video/mp4", file_name: "output.mp4" });
+    const part = await fetch(out.video.url, { headers: { range: "bytes=0-99" } });
+    expect(part.status).toBe(206);
+    expect((await part.arrayBuffer()).byteLength).toBe(100);
+    expect(part.headers.get("content-range")).toBe(`bytes 0-99/${out.video.file_size}`);
+    const whole = await fetch(out.video.url);
+    expect(Number(whole.headers.get("content-length"))).toBe(out.video.file_size);
+    await whole.arrayBuffer();
+  });
+
+  it("answers 422 like fal, 401 without a key, 404 for unknown ids, and runs sync requests", async () => {
+    const bad = await submit({ prompt: "", duration: "7" });
+    expect(bad.status).toBe(422);
+    const body = await bad.json();
+    expect(body.detail.map((d: { loc: string[] }) => d.loc.join("."))).toEqual(["body.prompt", "body.duration"]);
+    const noKey = await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", body: "{}" });
+    expect(noKey.status).toBe(401);
+    const missing = await fetch(`${emu.url}${Q}/fal-ai/minimax/requests/nope/status`, { headers: auth });
+    expect(missing.status).toBe(404);
+    const cancel = await fetch(`${emu.url}${Q}/fal-ai/minimax/requests/nope/cancel`, { method: "PUT", headers: auth });
+    expect(cancel.status).toBe(404);
+    const sync = await fetch(`${emu.url}/__host/fal.run/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "sync" }) });
+    expect(sync.status).toBe(200);
+    expect((await sync.json()).video.url).toContain("/files/");
+    const jwks = await (await fetch(`${emu.url}/__host/rest.fal.ai/.well-known/jwks.json`)).json();
+    expect(jwks.keys[0]).toMatchObject({ kty: "OKP", crv: "Ed25519" });
+  });
+
+  it("counts submits per input hash", async () => {
+    const s = emu.stats();
+    expect(s.submits.total).toBe(2);
+    expect(Object.values(s.submits.byInput)).toEqual([1, 1]);
+    expect(s.syncRuns).toBe(1);
+    expect(s.maxInProgress).toBe(1);
+  });
+});
+
+describe("fault flags", () => {
+  it("parses rates and counts and refuses nonsense", () => {
+    expect(parseFaultFlag("submit:503:0.1")).toEqual({ route: "submit", kind: 503, rate: 0.1 });
+    expect(parseFaultFlag("result:drop:#2")).toEqual({ route: "result", kind: "drop", count: 2 });
+    expect(() => parseFaultFlag("submit:418:0.1")).toThrow(/kind/);
+    expect(() => parseFaultFlag("upload:500:0.1")).toThrow(/route/);
+    expect(() => parseFaultFlag("submit:500:2")).toThrow(/amount/);
+  });
+});

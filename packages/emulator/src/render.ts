@@ -1,0 +1,116 @@
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+/** What a clip shows. */
+export interface RenderSpec {
+  prompt: string;
+  durationS: number;
+  /** Extra text drawn at the top (e.g. "optimizer on"). */
+  label?: string;
+}
+
+const FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+/** A stable colour pair from the prompt, so neighbouring scenes differ on a contact sheet. */
+export function promptColors(prompt: string): [string, string] {
+  const h = createHash("sha256").update(prompt).digest();
+  const hue = (h[0]! * 360) / 256;
+  return [hslHex(hue, 0.55, 0.32), hslHex((hue + 40) % 360, 0.6, 0.5)];
+}
+
+function hslHex(h: number, s: number, l: number): string {
+  const k = (n: number) => (n + h / 30) % 12;
+  const a = s * Math.min(l, 1 - l);
+  const f = (n: number) => Math.round(255 * (l - a * Math.max(-1, Math.min(k(n) - 3, Math.min(9 - k(n), 1)))));
+  return `0x${[f(0), f(8), f(4)].map((v) => v.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** Wraps text at word boundaries into at most `maxLines` lines of `width` characters. */
+export function wrapText(text: string, width = 44, maxLines = 9): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.replace(/\s+/g, " ").trim().split(" ")) {
+    const w = word.length > width ? `${word.slice(0, width - 1)}…` : word;
+    if (line && line.length + 1 + w.length > width) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  if (line) lines.push(line);
+  if (lines.length > maxLines) {
+    lines.length = maxLines;
+    lines[maxLines - 1] = `${lines[maxLines - 1]!.slice(0, width - 1)}…`;
+  }
+  return lines.join("\n");
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => {
+      err = (err + d.toString()).slice(-2000);
+    });
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}: ${err}`))));
+  });
+}
+
+/**
+ * Renders the animatic card for a spec into `cacheDir`, reusing an identical earlier render:
+ * 1366x768, H.264 yuv420p, 24 fps, exactly `durationS` seconds, no audio, +faststart.
+ */
+export class AnimaticRenderer {
+  private readonly inFlight = new Map<string, Promise<string>>();
+  constructor(
+    private readonly cacheDir: string,
+    private readonly ffmpegPath = process.env.FFMPEG_PATH || "ffmpeg",
+  ) {}
+
+  /** Path of the rendered MP4 for this spec (rendered on first use). */
+  render(spec: RenderSpec): Promise<string> {
+    const key = createHash("sha256").update(JSON.stringify([spec.prompt, spec.durationS, spec.label ?? ""])).digest("hex").slice(0, 24);
+    const out = join(this.cacheDir, `${key}.mp4`);
+    const pending = this.inFlight.get(key);
+    if (pending) return pending;
+    const job = this.renderTo(spec, out, key).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, job);
+    return job;
+  }
+
+  private async renderTo(spec: RenderSpec, out: string, key: string): Promise<string> {
+    if (await stat(out).then((s) => s.size > 0, () => false)) return out;
+    await mkdir(this.cacheDir, { recursive: true });
+    const textFile = join(this.cacheDir, `${key}.txt`);
+    const labelFile = join(this.cacheDir, `${key}.label.txt`);
+    await writeFile(textFile, wrapText(spec.prompt));
+    await writeFile(labelFile, spec.label ?? "hailuo-02 emulator");
+    const [c0, c1] = promptColors(spec.prompt);
+    const font = existsSync(FONT) ? `fontfile=${FONT}` : "font=Sans";
+    const vf = [
+      `drawtext=${font}:textfile=${textFile}:fontsize=40:line_spacing=12:fontcolor=white:x=(w-tw)/2:y=(h-th)/2:box=1:boxcolor=black@0.35:boxborderw=24`,
+      `drawtext=${font}:textfile=${labelFile}:fontsize=26:fontcolor=white@0.85:x=32:y=28`,
+      `drawtext=${font}:text='%{pts\\:hms}':fontsize=34:fontcolor=white:x=w-tw-32:y=h-th-28:box=1:boxcolor=black@0.4:boxborderw=10`,
+    ].join(",");
+    const tmp = `${out}.${process.pid}.${Date.now()}.tmp.mp4`;
+    try {
+      await run(this.ffmpegPath, [
+        "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", `gradients=s=1366x768:r=24:d=${spec.durationS}:c0=${c0}:c1=${c1}:speed=0.015`,
+        "-vf", vf,
+        "-t", String(spec.durationS), "-r", "24", "-an",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p",
+        "-movflags", "+faststart", tmp,
+      ]);
+      await rename(tmp, out);
+    } finally {
+      await unlink(tmp).catch(() => {});
+      await unlink(textFile).catch(() => {});
+      await unlink(labelFile).catch(() => {});
+    }
+    return out;
+  }
+}

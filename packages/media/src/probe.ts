@@ -1,0 +1,64 @@
+import ffmpeg, { type FfprobeData } from "fluent-ffmpeg";
+import { HailuoError } from "@hailuo/shared";
+import { ensureFfmpeg } from "./ffmpeg-env.js";
+
+/** What a video file is, as measured (never assumed). */
+export interface VideoInfo {
+  durationS: number;
+  width: number;
+  height: number;
+  /** Frames per second as a number (e.g. 24, 23.976). */
+  fps: number;
+  /** The exact rate, e.g. "24/1". */
+  fpsRational: string;
+  codec: string;
+  pixFmt: string;
+  profile?: string;
+  timeBase: string;
+  sizeBytes: number;
+  hasAudio: boolean;
+  audioCodec?: string;
+  audioSampleRate?: number;
+  audioChannels?: number;
+}
+
+/** The file is not a readable video. */
+export class NotAVideoError extends HailuoError {
+  constructor(file: string, why: string, cause?: unknown) {
+    super("not_video", `${file} is not a readable video: ${why}`, { retryable: false, cause });
+  }
+}
+
+function rate(r: string | undefined): number {
+  const [n, d] = (r ?? "0/1").split("/").map(Number);
+  return d ? n! / d : n!;
+}
+
+/** Probes a file with ffprobe: duration, size, fps, codec, pixel format, audio or not. */
+export async function probe(file: string): Promise<VideoInfo> {
+  await ensureFfmpeg();
+  const data = await new Promise<FfprobeData>((resolve, reject) =>
+    ffmpeg.ffprobe(file, (err, d) => (err ? reject(new NotAVideoError(file, String(err.message).split("\n").filter(Boolean).pop() ?? "ffprobe failed", err)) : resolve(d))),
+  );
+  const v = data.streams.find((s) => s.codec_type === "video");
+  if (!v) throw new NotAVideoError(file, "it has no video stream");
+  const a = data.streams.find((s) => s.codec_type === "audio");
+  const durationS = Number(data.format.duration ?? v.duration);
+  if (!Number.isFinite(durationS) || durationS <= 0) throw new NotAVideoError(file, "it has no duration");
+  return {
+    durationS,
+    width: Number(v.width),
+    height: Number(v.height),
+    fps: rate(v.avg_frame_rate && v.avg_frame_rate !== "0/0" ? v.avg_frame_rate : v.r_frame_rate),
+    fpsRational: String(v.r_frame_rate),
+    codec: String(v.codec_name),
+    pixFmt: String(v.pix_fmt),
+    profile: v.profile === undefined ? undefined : String(v.profile),
+    timeBase: String((v as { time_base?: string }).time_base ?? ""),
+    sizeBytes: Number(data.format.size ?? 0),
+    hasAudio: Boolean(a),
+    audioCodec: a?.codec_name,
+    audioSampleRate: a?.sample_rate === undefined ? undefined : Number(a.sample_rate),
+    audioChannels: a?.channels,
+  };
+}

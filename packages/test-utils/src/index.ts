@@ -1,0 +1,62 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { createEmulator, type Emulator, type EmulatorOptions } from "@hailuo/emulator";
+
+/** Clips rendered by tests are shared across test files so identical prompts render once. */
+export const TEST_CACHE_DIR = join(tmpdir(), "hailuo-test-emulator-cache");
+
+/** Starts an emulator on a free loopback port with short latencies suited to tests. */
+export function startTestEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  return createEmulator({ progressLatencyMs: 200, cacheDir: TEST_CACHE_DIR, webhookRetryDelayMs: 50, ...options });
+}
+
+/** A fresh temp folder; remove it with the returned `cleanup`. */
+export async function makeTempDir(prefix = "hailuo-test-"): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** What ffprobe says of a video file's first video stream and container. */
+export interface ProbeFacts {
+  width: number;
+  height: number;
+  frames: number;
+  fps: string;
+  codec: string;
+  pixFmt: string;
+  durationS: number;
+  hasAudio: boolean;
+}
+
+/** Runs the real ffprobe on a file (independent of the media package, so tests can check it too). */
+export async function ffprobeFacts(file: string): Promise<ProbeFacts> {
+  const { stdout } = await promisify(execFile)(process.env.FFPROBE_PATH || "ffprobe", [
+    "-v", "error", "-count_packets", "-show_entries",
+    "stream=codec_type,width,height,nb_read_packets,r_frame_rate,codec_name,pix_fmt:format=duration",
+    "-of", "json", file,
+  ]);
+  const data = JSON.parse(stdout) as { streams: Record<string, string | number>[]; format: { duration: string } };
+  const v = data.streams.find((s) => s.codec_type === "video")!;
+  return {
+    width: Number(v.width),
+    height: Number(v.height),
+    frames: Number(v.nb_read_packets),
+    fps: String(v.r_frame_rate),
+    codec: String(v.codec_name),
+    pixFmt: String(v.pix_fmt),
+    durationS: Number(data.format.duration),
+    hasAudio: data.streams.some((s) => s.codec_type === "audio"),
+  };
+}
+
+/** Resolves when `predicate` holds, polling every 20 ms; rejects after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
