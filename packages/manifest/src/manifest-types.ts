@@ -1,0 +1,88 @@
+import type { HailuoDuration } from "@hailuo/core";
+
+/** Where a value came from, for error messages. */
+export interface SourceRef {
+  file: string;
+  line?: number;
+  column?: number;
+}
+
+/** A transition between two scenes of the film. */
+export interface TransitionSpec {
+  /** An ffmpeg xfade transition name, or `cut` for none. */
+  type: string;
+  /** Seconds of overlap. */
+  durationS: number;
+}
+
+/** A title or end card. */
+export interface CardSpec {
+  text: string;
+  durationS: number;
+  /** Background colour, `#rrggbb` or an ffmpeg colour name. @default "#101820" */
+  color: string;
+}
+
+/** An audio bed under the whole film. */
+export interface AudioSpec {
+  /** Path, relative to the manifest's folder. */
+  file: string;
+  /** @default 1 */
+  volume: number;
+  /** @default 1 */
+  fadeInS: number;
+  /** @default 2 */
+  fadeOutS: number;
+}
+
+/** The manifest's `assemble:` section: how the film is put together. */
+export interface AssembleSpec {
+  /** Default transition between scenes. @default cut */
+  transition: TransitionSpec;
+  title?: CardSpec;
+  end?: CardSpec;
+  audio?: AudioSpec;
+  /** File name of the film inside the run folder. @default "film.mp4" */
+  output: string;
+  /** Put a card in place of a failed scene instead of skipping it. @default false */
+  placeholders: boolean;
+}
+
+/** The manifest's `thumbnails:` section. */
+export interface ThumbnailSpec {
+  /** Seconds into each clip for its poster, or `auto` for a representative frame. @default "auto" */
+  posterAt: number | "auto";
+  /** Columns of the contact sheet (0 = no sheet). @default 4 */
+  sheetColumns: number;
+  /** Animated preview of each clip. @default "gif" */
+  preview: "gif" | "webp" | "none";
+}
+
+/** One scene of a manifest, validated and templated. */
+export interface Scene {
+  /** Stable id; also the file-name stem of its clips. Safe: no separators, no `..`. */
+  id: string;
+  /** The prompt after templating. */
+  prompt: string;
+  duration: HailuoDuration;
+  prompt_optimizer: boolean;
+  /** Generations of this same scene. @default 1 */
+  takes: number;
+  tags: string[];
+  /** Transition into the next scene, overriding the default. */
+  transition?: TransitionSpec;
+  source: SourceRef;
+}
+
+/** A validated manifest: everything a run needs, nothing unchecked. */
+export interface Manifest {
+  name: string;
+  /** The file it came from (or `<inline>`). */
+  file: string;
+  format: "yaml" | "csv" | "jsonl";
+  defaults: { duration: HailuoDuration; prompt_optimizer: boolean; takes: number };
+  vars: Record<string, string>;
+  scenes: Scene[];
+  assemble?: AssembleSpec;
+  thumbnails: ThumbnailSpec;
+}
