@@ -46,6 +46,50 @@ program
   .option("--out <file>", "where to save the clip")
   .action((prompt: string, opts) => run(debug(), async (signal) => (await import("./commands/generate.js")).generateCommand(prompt, opts, signal)));
 
+const runOptions = (cmd: Command) =>
+  cmd
+    .option("--concurrency <n>", "generations in flight at once (fal gives new accounts 2)", "2")
+    .option("--retries <n>", "retries per clip after the first attempt", "3")
+    .option("--budget <usd>", "refuse to start, and stop submitting, past this many dollars")
+    .option("--timeout-min <minutes>", "longest wait for one clip (the request stays resumable)", "15")
+    .option("--no-cache", "generate again even when the run folder has the clip")
+    .option("--cancel-on-exit", "on Ctrl-C, cancel requests still waiting in fal's queue")
+    .option("--json", "one JSON event per line on stdout")
+    .option("--var <name=value>", "template variable (repeatable)", collect, []);
+
+runOptions(
+  program
+    .command("run")
+    .description("generate every scene of a manifest (YAML, CSV or JSONL) into a run folder")
+    .argument("<manifest>", "the manifest file")
+    .option("--out <dir>", "run folder (default runs/<manifest name>)")
+    .option("--dry-run", "show the plan and cost, submit nothing"),
+).action((file: string, opts) => run(debug(), async (signal) => (await import("./commands/run.js")).runCommand(file, opts, signal)));
+
+runOptions(
+  program.command("resume").description("continue a run where it stopped (re-attaches, never pays twice)").argument("<run-dir>", "the run folder"),
+).action((dir: string, opts) => run(debug(), async (signal) => (await import("./commands/run.js")).resumeCommand(dir, opts, signal)));
+
+program
+  .command("status")
+  .description("where a run stands, from its journal (no network)")
+  .argument("<run-dir>")
+  .option("--json", "the report as JSON")
+  .action((dir: string, opts) => run(debug(), async () => (await import("./commands/inspect.js")).statusCommand(dir, opts)));
+
+program
+  .command("estimate")
+  .description("what a manifest would cost")
+  .argument("<manifest>")
+  .option("--json", "as JSON")
+  .action((file: string, opts) => run(debug(), async () => (await import("./commands/inspect.js")).estimateCommand(file, opts)));
+
+program
+  .command("validate")
+  .description("check a manifest; every problem with file:line")
+  .argument("<manifest>")
+  .action((file: string) => run(debug(), async () => (await import("./commands/inspect.js")).validateCommand(file)));
+
 program
   .command("emulator")
   .description("run the fal-compatible emulator in the foreground")

@@ -1,1 +1,7 @@
-export {};
+export { planRun, inputKey, sumUsd, type PlanItem } from "./plan.js";
+export { JournalStore, readJournal, type JournalRecord, type StoredRecord, type ClipFacts } from "./journal-store.js";
+export { replayJournal, type ItemState } from "./run-state.js";
+export { runManifest, readRunManifest, buildReport, clipFileName, insideDir, BudgetError, VerifyError, type RunOptions, type RunResult } from "./runner.js";
+export { writeReports, neutraliseCell, type ItemReport, type RunReport } from "./report.js";
+export { acquireRunLock, RunLockedError } from "./run-lock.js";
+export type { RunEvent, ItemPhase } from "./events.js";

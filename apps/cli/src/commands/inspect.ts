@@ -1,0 +1,44 @@
+import { join, resolve } from "node:path";
+import { loadManifest } from "@hailuo/manifest";
+import { buildReport, planRun, readJournal, readRunManifest, replayJournal, sumUsd } from "@hailuo/runner";
+
+/** `hailuo validate <manifest>`: parse and check, nothing else. */
+export async function validateCommand(file: string): Promise<number> {
+  const m = await loadManifest(file);
+  const plan = planRun(m);
+  process.stdout.write(`${file}: ok — "${m.name}", ${m.scenes.length} scene(s), ${plan.length} generation(s), $${sumUsd(plan.map((p) => p.costUsd)).toFixed(2)}${m.assemble ? ", assembles a film" : ""}\n`);
+  return 0;
+}
+
+/** `hailuo estimate <manifest>`: what a run would cost, per scene. */
+export async function estimateCommand(file: string, opts: { json?: boolean }): Promise<number> {
+  const m = await loadManifest(file);
+  const plan = planRun(m);
+  const seconds = plan.reduce((s, p) => s + Number(p.input.duration), 0);
+  const total = sumUsd(plan.map((p) => p.costUsd));
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ name: m.name, generations: plan.length, seconds, usd: total, items: plan.map((p) => ({ scene: p.sceneId, take: p.take, duration: p.input.duration, usd: p.costUsd })) })}\n`);
+    return 0;
+  }
+  for (const p of plan) process.stdout.write(`${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  $${p.costUsd.toFixed(3)}\n`);
+  process.stdout.write(`total: ${plan.length} generation(s), ${seconds} s of video, $${total.toFixed(2)} at $0.045/s (768p)\n`);
+  return 0;
+}
+
+/** `hailuo status <run-dir>`: where a run stands, from its journal alone (no network). */
+export async function statusCommand(runDir: string, opts: { json?: boolean }): Promise<number> {
+  const manifest = await readRunManifest(runDir);
+  const { records } = await readJournal(join(runDir, "journal.jsonl"));
+  const report = buildReport(manifest, resolve(runDir), planRun(manifest), replayJournal(records));
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return 0;
+  }
+  for (const i of report.items) {
+    process.stdout.write(`${`${i.scene}#${i.take}`.padEnd(32)} ${i.status.padEnd(12)} ${i.requestId ?? ""}${i.file ? `  ${i.file}` : ""}${i.error ? `  ${i.error}` : ""}\n`);
+  }
+  const t = report.totals;
+  const live = report.items.filter((i) => i.status === "interrupted").length;
+  process.stdout.write(`${t.done} done, ${t.failed} failed, ${live} with a live request, ${t.pending} not started; $${t.spentUsd.toFixed(2)} spent\n`);
+  return 0;
+}

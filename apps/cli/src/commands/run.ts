@@ -1,0 +1,100 @@
+import { join, relative, resolve } from "node:path";
+import { isSafeId, loadManifest, slugify, type Manifest } from "@hailuo/manifest";
+import { planRun, readRunManifest, runManifest, sumUsd, type RunResult } from "@hailuo/runner";
+import { UsageError } from "../exit-codes.js";
+import { connectFal } from "../fal-connection.js";
+import { chooseView, createProgressView } from "../progress-view.js";
+
+/** Options shared by `run` and `resume`. */
+export interface RunCommandOptions {
+  out?: string;
+  concurrency: string;
+  retries: string;
+  budget?: string;
+  dryRun?: boolean;
+  cache: boolean;
+  cancelOnExit?: boolean;
+  json?: boolean;
+  timeoutMin: string;
+  var: string[];
+}
+
+function positive(name: string, value: string | undefined, { min = 0, integer = true } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be ${integer ? "a whole number" : "a number"} ≥ ${min}, got "${value}"`);
+  return n;
+}
+
+function parseVars(pairs: string[]): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf("=");
+    if (i <= 0) throw new UsageError(`--var takes name=value, got "${p}"`);
+    vars[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return vars;
+}
+
+/** The default run folder for a manifest: runs/<safe name>. */
+export function defaultRunDir(manifest: Manifest): string {
+  return join("runs", isSafeId(manifest.name) ? manifest.name : slugify(manifest.name));
+}
+
+/** `hailuo run <manifest>`: generate every scene into a run folder. */
+export async function runCommand(manifestPath: string, opts: RunCommandOptions, signal: AbortSignal): Promise<number> {
+  const manifest = await loadManifest(manifestPath, { vars: parseVars(opts.var) });
+  const runDir = resolve(opts.out ?? defaultRunDir(manifest));
+  if (opts.dryRun) {
+    const plan = planRun(manifest);
+    for (const p of plan) process.stdout.write(`${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  $${p.costUsd.toFixed(3)}  ${p.input.prompt.slice(0, 70)}\n`);
+    process.stdout.write(`dry run: ${plan.length} clip(s), at most $${sumUsd(plan.map((p) => p.costUsd)).toFixed(2)} → ${relative(process.cwd(), runDir)} (nothing submitted)\n`);
+    return 0;
+  }
+  return execute(manifest, runDir, opts, signal);
+}
+
+/** `hailuo resume <run-dir>`: pick a run up where it stopped. */
+export async function resumeCommand(runDir: string, opts: RunCommandOptions, signal: AbortSignal): Promise<number> {
+  const manifest = await readRunManifest(runDir);
+  return execute(manifest, resolve(runDir), opts, signal);
+}
+
+async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptions, signal: AbortSignal): Promise<number> {
+  const view = createProgressView(chooseView(Boolean(opts.json)));
+  const conn = await connectFal({
+    say: view.line,
+    onHttpRetry: (i) => view.line(`http retry: ${i.operation} attempt ${i.attempt}${i.status ? ` after HTTP ${i.status}` : ""} (inside the fal client)`),
+  });
+  let result: RunResult;
+  try {
+    result = await runManifest({
+      manifest,
+      runDir,
+      client: conn.client,
+      concurrency: positive("concurrency", opts.concurrency, { min: 1 }),
+      retries: positive("retries", opts.retries),
+      budgetUsd: positive("budget", opts.budget, { integer: false }),
+      itemTimeoutMs: (positive("timeout-min", opts.timeoutMin, { min: 0.05, integer: false }) ?? 15) * 60_000,
+      cache: opts.cache,
+      cancelOnExit: opts.cancelOnExit,
+      signal,
+      onEvent: view.onEvent,
+    });
+  } finally {
+    view.stop();
+    await conn.close();
+  }
+  const t = result.report.totals;
+  const relPath = relative(process.cwd(), runDir);
+  const rel = !relPath ? "." : relPath.startsWith("..") ? runDir : relPath;
+  const lines = [
+    `${t.done} generated, ${t.cached} reused, ${t.failed} failed${t.interrupted ? `, ${t.interrupted} interrupted` : ""}; cost $${t.spentUsd.toFixed(2)}`,
+    ...(t.possibleDoubleChargeUsd > 0 ? [`warning: $${t.possibleDoubleChargeUsd.toFixed(2)} may have been billed twice (submits whose answer was lost); see report.csv`] : []),
+    `report: ${join(rel, "report.csv")}`,
+    ...(result.interrupted ? [`interrupted: nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`] : []),
+  ];
+  if (opts.json) process.stdout.write(`${JSON.stringify({ type: "summary", runDir: rel, exitCode: result.exitCode, totals: t })}\n`);
+  else process.stderr.write(`${lines.join("\n")}\n`);
+  return result.exitCode;
+}

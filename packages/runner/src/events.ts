@@ -1,0 +1,31 @@
+/** Where one item stands, as shown to people. */
+export type ItemPhase =
+  | "waiting"
+  | "submitting"
+  | "queued"
+  | "in_progress"
+  | "downloading"
+  | "verifying"
+  | "retrying"
+  | "done"
+  | "cached"
+  | "failed"
+  | "interrupted";
+
+/** Events a run emits; they drive the progress display and `--json` output. */
+export type RunEvent =
+  | {
+      type: "plan";
+      runDir: string;
+      items: number;
+      unique: number;
+      cached: number;
+      reattach: number;
+      toSubmit: number;
+      estimateUsd: number;
+      budgetUsd?: number;
+    }
+  | { type: "item"; key: string; sceneId: string; take: number; phase: ItemPhase; requestId?: string; queuePosition?: number; detail?: string }
+  | { type: "warning"; message: string }
+  | { type: "interrupted"; runDir: string }
+  | { type: "finished"; ok: number; failed: number; cached: number; interrupted: number; spentUsd: number };

@@ -1,0 +1,68 @@
+import { writeFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { stringify } from "csv-stringify/sync";
+
+/** One row of the run report: a scene's take. */
+export interface ItemReport {
+  scene: string;
+  take: number;
+  key: string;
+  status: "done" | "cached" | "failed" | "interrupted" | "pending";
+  requestId?: string;
+  /** Every request id submitted for this generation. */
+  requestIds: string[];
+  attempts: number;
+  /** Length of the clip in seconds (probed). */
+  seconds?: number;
+  /** What this run's generations of the item cost (one billed clip per successful request). */
+  costUsd: number;
+  /** Submits whose answer was lost: fal may have billed them with no clip to show. */
+  ambiguousSubmits: number;
+  possibleDoubleChargeUsd: number;
+  /** Relative to the run folder. */
+  file?: string;
+  prompt: string;
+  duration: string;
+  error?: string;
+  errorCode?: string;
+  /** Set when another scene has the same input and this row reuses its clip. */
+  sameAs?: string;
+}
+
+/** The whole report as written to report.json. */
+export interface RunReport {
+  name: string;
+  manifest: string;
+  runDir: string;
+  generatedAt: string;
+  totals: { items: number; done: number; cached: number; failed: number; interrupted: number; pending: number; spentUsd: number; possibleDoubleChargeUsd: number };
+  items: ItemReport[];
+}
+
+/**
+ * Makes a cell safe to open in a spreadsheet: text starting with = + - @ or a control character
+ * would run as a formula, so it gets a leading apostrophe.
+ */
+export function neutraliseCell(value: unknown): string {
+  const s = value === undefined || value === null ? "" : String(value);
+  return /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+}
+
+const COLUMNS = ["scene", "take", "status", "request_id", "attempts", "seconds", "cost_usd", "possible_double_charge_usd", "file", "error", "prompt"] as const;
+
+/** Writes report.json and report.csv atomically (temp file + rename). */
+export async function writeReports(runDir: string, report: RunReport): Promise<void> {
+  const rows = report.items.map((i) =>
+    [i.scene, i.take, i.status, i.requestId, i.attempts, i.seconds?.toFixed(2), i.costUsd.toFixed(3), i.possibleDoubleChargeUsd.toFixed(3), i.file, i.error, i.prompt].map(neutraliseCell),
+  );
+  const csv = stringify([[...COLUMNS], ...rows]);
+  await atomicWrite(join(runDir, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
+  await atomicWrite(join(runDir, "report.csv"), csv);
+}
+
+/** Writes a whole file or nothing. */
+export async function atomicWrite(path: string, content: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, content);
+  await rename(tmp, path);
+}

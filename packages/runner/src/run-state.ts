@@ -1,0 +1,106 @@
+import type { HailuoHandle } from "@hailuo/core";
+import type { ClipFacts, StoredRecord } from "./journal-store.js";
+
+/** What the journal says about one generation (by input key). */
+export interface ItemState {
+  key: string;
+  /** Where the item stands now. */
+  phase: "new" | "submitting" | "submitted" | "completed" | "done" | "failed";
+  /** Submit attempts ever made (including ambiguous ones). */
+  submits: number;
+  /** Submits whose answer was lost: each may have been billed without a result. */
+  ambiguousSubmits: number;
+  attempts: number;
+  handle?: HailuoHandle;
+  /** Every request id ever answered for this item. */
+  requestIds: string[];
+  videoUrl?: string;
+  fileSize?: number;
+  clip?: ClipFacts;
+  /** Every clip ever finished for this input (newest last); all were paid for. */
+  clips: (ClipFacts & { requestId: string })[];
+  error?: { code: string; message: string; retryable: boolean };
+  cancelled?: boolean;
+  /** The last request is still running (or may be) on fal: re-attach to it, never submit again. */
+  live: boolean;
+  firstAt?: string;
+  lastAt?: string;
+}
+
+/** Replays a journal into per-item state; pure, so `hailuo status` needs no network. */
+export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
+  const items = new Map<string, ItemState>();
+  const get = (key: string) => {
+    let s = items.get(key);
+    if (!s) {
+      s = { key, phase: "new", submits: 0, ambiguousSubmits: 0, attempts: 0, requestIds: [], clips: [], live: false };
+      items.set(key, s);
+    }
+    return s;
+  };
+  for (const r of records) {
+    if (!("key" in r)) continue;
+    const s = get(r.key);
+    s.firstAt ??= r.at;
+    s.lastAt = r.at;
+    switch (r.t) {
+      case "submitting":
+        // A submitting with no submitted after it means the answer never reached the journal.
+        if (s.phase === "submitting") s.ambiguousSubmits++;
+        s.phase = "submitting";
+        s.submits++;
+        s.attempts = Math.max(s.attempts, r.attempt);
+        s.error = undefined;
+        s.cancelled = undefined;
+        break;
+      case "ambiguous":
+        s.ambiguousSubmits++;
+        s.phase = "new";
+        break;
+      case "submitted":
+        s.phase = "submitted";
+        s.live = true;
+        s.handle = r.handle;
+        s.requestIds.push(r.handle.requestId);
+        s.videoUrl = undefined;
+        s.fileSize = undefined;
+        break;
+      case "completed":
+        s.phase = "completed";
+        s.live = false;
+        s.videoUrl = r.videoUrl;
+        s.fileSize = r.fileSize;
+        break;
+      case "done": {
+        const { t: _t, at: _at, key: _k, requestId, ...clip } = r;
+        s.phase = "done";
+        s.live = false;
+        s.clip = clip;
+        s.clips.push({ ...clip, requestId });
+        s.error = undefined;
+        break;
+      }
+      case "failed":
+        s.error = { code: r.code, message: r.message, retryable: r.retryable };
+        // A failed wait (timeout) leaves the request live on fal: keep the handle to re-attach.
+        s.live = r.live;
+        s.phase = s.phase === "done" ? "done" : "failed";
+        break;
+      case "cancelled":
+        s.cancelled = true;
+        s.live = false;
+        s.phase = "failed";
+        s.error = { code: "cancelled", message: `cancelled on exit (${r.answer})`, retryable: true };
+        break;
+      case "retry":
+        s.attempts = Math.max(s.attempts, r.attempt);
+        // A submit that was refused outright (429, 5xx) created nothing: not ambiguous.
+        if (r.stage === "submit" && s.phase === "submitting") s.phase = "new";
+        if (r.stage === "generate") s.live = false;
+        break;
+    }
+  }
+  // A run that died between "submitting" and "submitted" left an ambiguous submit behind.
+  for (const s of items.values()) if (s.phase === "submitting") s.ambiguousSubmits++;
+  return items;
+}
