@@ -388,6 +388,7 @@ export function buildReport(
       interrupted: count("interrupted"),
       pending: count("pending"),
       spentUsd: sumUsd(items.map((i) => i.costUsd)),
+      thisRunUsd: sumUsd(plan.filter((p, n) => items[n]!.status === "done" && !items[n]!.sameAs && outcome.has(p.key)).map((p) => p.costUsd)),
       possibleDoubleChargeUsd: sumUsd(items.map((i) => i.possibleDoubleChargeUsd)),
     },
     items,

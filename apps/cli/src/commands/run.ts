@@ -89,7 +89,7 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
   const relPath = relative(process.cwd(), runDir);
   const rel = !relPath ? "." : relPath.startsWith("..") ? runDir : relPath;
   const lines = [
-    `${t.done} generated, ${t.cached} reused, ${t.failed} failed${t.interrupted ? `, ${t.interrupted} interrupted` : ""}; cost $${t.spentUsd.toFixed(2)}`,
+    `${t.done} generated, ${t.cached} reused, ${t.failed} failed${t.interrupted ? `, ${t.interrupted} interrupted` : ""}; this run $${t.thisRunUsd.toFixed(2)}, all clips of this folder $${t.spentUsd.toFixed(2)}`,
     ...(t.possibleDoubleChargeUsd > 0 ? [`warning: $${t.possibleDoubleChargeUsd.toFixed(2)} may have been billed twice (submits whose answer was lost); see report.csv`] : []),
     `report: ${join(rel, "report.csv")}`,
     ...(result.interrupted ? [`interrupted: nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`] : []),

@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Emulator } from "@hailuo/emulator";
+import { ffprobeFacts, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import { readJournal } from "@hailuo/runner";
+
+// The built CLI as a real process, against an emulator in this test process (so its counters
+// survive the CLI being killed).
+const BIN = join(import.meta.dirname, "../dist/bin.js");
+
+function cli(args: string[], env: Record<string, string | undefined> = {}): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete fullEnv.FAL_KEY;
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete fullEnv[k];
+  const child = spawn(process.execPath, [BIN, ...args], { env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  return { child, done };
+}
+
+const manifestText = (n: number, tag: string) =>
+  `name: ${tag}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${tag} scene number ${i}\n    duration: ${i % 3 === 0 ? 10 : 6}\n`).join("")}`;
+
+describe("hailuo CLI", () => {
+  let emu: Emulator;
+  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+  beforeAll(async () => {
+    emu = await startTestEmulator({ slots: 2, progressLatencyMs: 1500, render: "shared" });
+    tmp = await makeTempDir();
+  });
+  afterAll(async () => {
+    await emu.close();
+    await tmp.cleanup();
+  });
+
+  it("survives SIGKILL mid-run: resume finishes with every clip valid and one submit per scene-take", async () => {
+    const file = join(tmp.dir, "kill.yaml");
+    await writeFile(file, manifestText(6, "kill"));
+    const runDir = join(tmp.dir, "kill-run");
+    const before = emu.stats();
+    const first = cli(["run", file, "--out", runDir, "--concurrency", "2"], { FAL_EMULATOR_URL: emu.url });
+    const journal = join(runDir, "journal.jsonl");
+    // Kill once two requests are in flight and before the run could have finished.
+    await waitFor(async () => (await readJournal(journal)).records.filter((r) => r.t === "submitted").length >= 3, 30_000);
+    first.child.kill("SIGKILL");
+    const killed = await first.done;
+    expect(killed.code).toBe(null);
+    const { records } = await readJournal(journal);
+    expect(records.filter((r) => r.t === "done").length).toBeLessThan(6);
+
+    const resumed = await cli(["resume", runDir], { FAL_EMULATOR_URL: emu.url }).done;
+    expect(resumed.stderr).toContain("re-attached");
+    expect(resumed.code).toBe(0);
+    const report = JSON.parse(await (await import("node:fs/promises")).readFile(join(runDir, "report.json"), "utf8"));
+    expect(report.items).toHaveLength(6);
+    for (const item of report.items) {
+      expect(["done", "cached"]).toContain(item.status);
+      const facts = await ffprobeFacts(join(runDir, item.file));
+      expect(facts.durationS).toBeCloseTo(Number(item.duration), 1);
+    }
+    const after = emu.stats();
+    expect(after.submits.total - before.submits.total).toBe(6);
+    const newInputs = Object.entries(after.submits.byInput).filter(([k]) => !(k in before.submits.byInput));
+    expect(newInputs.map(([, n]) => n)).toEqual([1, 1, 1, 1, 1, 1]);
+  }, 90_000);
+
+  it("exits 2 with file:line messages and submits nothing for a bad manifest", async () => {
+    const file = join(tmp.dir, "bad.yaml");
+    await writeFile(file, "name: bad\nscenes:\n  - id: ok\n    prompt: fine\n  - id: x/../../y\n    prompt: fine too\n    duraton: 6\n");
+    const before = emu.stats().submits.total;
+    const r = await cli(["run", file], { FAL_EMULATOR_URL: emu.url }).done;
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}:5:9: scenes[1].id: id "x/../../y" is not a safe file name`);
+    expect(r.stderr).toContain(`${file}:7:5: scenes[1].duraton: unknown key; did you mean "duration"?`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(emu.stats().submits.total).toBe(before);
+    const usage = await cli(["run"]).done;
+    expect(usage.code).toBe(2);
+    const missing = await cli(["validate", join(tmp.dir, "nope.yaml")]).done;
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("no such file");
+  });
+
+  it("on SIGINT stops, flushes the journal, says how to resume and exits 130", async () => {
+    const file = join(tmp.dir, "int.yaml");
+    await writeFile(file, manifestText(6, "interrupt"));
+    const runDir = join(tmp.dir, "int-run");
+    const p = cli(["run", file, "--out", runDir, "--cancel-on-exit", "--concurrency", "1"], { FAL_EMULATOR_URL: emu.url });
+    await waitFor(async () => (await readJournal(join(runDir, "journal.jsonl"))).records.some((r) => r.t === "submitted"), 30_000);
+    p.child.kill("SIGINT");
+    const r = await p.done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain(`hailuo resume ${runDir}`);
+    const { records } = await readJournal(join(runDir, "journal.jsonl"));
+    expect(records.some((x) => x.t === "interrupted")).toBe(true);
+    const status = await cli(["status", runDir]).done;
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/with a live request|not started/);
+  }, 60_000);
+
+  it("starts the built-in emulator when neither FAL_KEY nor FAL_EMULATOR_URL is set", async () => {
+    const out = join(tmp.dir, "one.mp4");
+    const r = await cli(["generate", "A single test clip", "--out", out], { FAL_EMULATOR_URL: undefined }).done;
+    expect(r.code).toBe(0);
+    expect(r.stderr.split("\n").filter((l) => l.includes("built-in fal emulator"))).toHaveLength(1);
+    expect((await ffprobeFacts(out)).frames).toBe(144);
+  });
+});

@@ -1,0 +1,209 @@
+import { readFile, readdir, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createHailuoClient } from "@hailuo/core";
+import type { Emulator } from "@hailuo/emulator";
+import { parseManifest } from "@hailuo/manifest";
+import { startTestEmulator, makeTempDir, ffprobeFacts } from "@hailuo/test-utils";
+import { readJournal, runManifest, type RunEvent, type RunOptions } from "./index.js";
+
+// In-process runs against a real emulator over HTTP; clips are real MP4s checked with ffprobe.
+
+const storyboard = (extra = "") =>
+  parseManifest(
+    `name: test-board
+scenes:
+  - id: a
+    prompt: A quiet forest clearing at noon
+  - id: b
+    prompt: Rain on a window, slow drops
+    duration: 10
+  - id: c
+    prompt: A cat stretches in the sun
+    takes: 2
+  - id: d
+    prompt: A quiet forest clearing at noon
+${extra}`,
+    { file: "board.yaml" },
+  );
+
+const submitsPerInput = (emu: Emulator) => Object.values(emu.stats().submits.byInput);
+
+describe("runManifest", () => {
+  let emu: Emulator;
+  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+  beforeAll(async () => {
+    emu = await startTestEmulator({ slots: 2 });
+  });
+  afterAll(() => emu.close());
+  beforeEach(async () => {
+    tmp = await makeTempDir();
+  });
+  afterEach(() => tmp.cleanup());
+
+  const opts = (o: Partial<RunOptions> = {}): RunOptions => ({
+    manifest: storyboard(),
+    runDir: tmp.dir,
+    client: createHailuoClient({ emulatorUrl: emu.url }),
+    retryBaseDelayMs: 10,
+    ...o,
+  });
+
+  it("generates every scene-take once, reuses identical inputs, verifies clips and writes reports", async () => {
+    const before = emu.stats().submits.total;
+    const events: RunEvent[] = [];
+    const result = await runManifest(opts({ onEvent: (e) => events.push(e) }));
+    expect(result.exitCode).toBe(0);
+    // a, b, c#1, c#2; d has a's input and reuses its clip.
+    expect(emu.stats().submits.total - before).toBe(4);
+    expect(result.report.items.map((i) => [i.scene, i.take, i.status])).toEqual([
+      ["a", 1, "done"], ["b", 1, "done"], ["c", 1, "done"], ["c", 2, "done"], ["d", 1, "done"],
+    ]);
+    expect(result.report.items[4]).toMatchObject({ sameAs: "a#1", costUsd: 0, file: result.report.items[0]!.file });
+    expect(result.report.totals.spentUsd).toBeCloseTo(0.27 * 3 + 0.45, 6);
+    const b = result.report.items[1]!;
+    const facts = await ffprobeFacts(join(tmp.dir, b.file!));
+    expect(facts).toMatchObject({ width: 1366, height: 768, frames: 240 });
+    expect(b.seconds).toBeCloseTo(10, 1);
+    expect(events[0]).toMatchObject({ type: "plan", items: 5, unique: 4, toSubmit: 4, estimateUsd: 1.26 });
+    const csv = await readFile(join(tmp.dir, "report.csv"), "utf8");
+    expect(csv.split("\n")[0]).toBe("scene,take,status,request_id,attempts,seconds,cost_usd,possible_double_charge_usd,file,error,prompt");
+    const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
+    // The request id is journaled before waiting on it.
+    for (const done of records.filter((r) => r.t === "done")) {
+      const submitted = records.findIndex((r) => r.t === "submitted" && r.key === done.key);
+      const completed = records.findIndex((r) => r.t === "completed" && r.key === done.key);
+      expect(submitted).toBeGreaterThanOrEqual(0);
+      expect(submitted).toBeLessThan(completed);
+    }
+
+    // Same manifest again: nothing submitted.
+    const again = await runManifest(opts());
+    expect(emu.stats().submits.total - before).toBe(4);
+    expect(again.report.items.map((i) => i.status)).toEqual(["cached", "cached", "cached", "cached", "cached"]);
+    expect(again.report.totals.thisRunUsd).toBe(0);
+
+    // Edit one scene: only it is generated; the old paid clip stays on disk.
+    const edited = parseManifest(`name: test-board\nscenes:\n  - id: a\n    prompt: A quiet forest clearing at dusk\n  - id: b\n    prompt: Rain on a window, slow drops\n    duration: 10\n`, { file: "board.yaml" });
+    const third = await runManifest(opts({ manifest: edited }));
+    expect(emu.stats().submits.total - before).toBe(5);
+    expect(third.report.items.map((i) => i.status)).toEqual(["done", "cached"]);
+    expect((await readdir(join(tmp.dir, "clips"))).length).toBe(5);
+
+    // A deleted clip is downloaded again from its journaled URL, without a new submit.
+    await unlink(join(tmp.dir, third.report.items[1]!.file!));
+    const fourth = await runManifest(opts({ manifest: edited }));
+    expect(fourth.report.items.map((i) => i.status)).toEqual(["cached", "done"]);
+    expect(emu.stats().submits.total - before).toBe(5);
+  });
+
+  it("refuses to start past the budget, with zero submits", async () => {
+    const before = emu.stats().submits.total;
+    await expect(runManifest(opts({ budgetUsd: 1 }))).rejects.toMatchObject({ code: "budget" });
+    expect(emu.stats().submits.total).toBe(before);
+  });
+
+  it("stops submitting once spent + in flight would pass the budget", async () => {
+    const big = parseManifest(`name: big\nscenes:\n${Array.from({ length: 6 }, (_, i) => `  - prompt: budget scene ${i}\n`).join("")}`, { file: "big.yaml" });
+    // Exactly enough: the plan fits and every scene is generated.
+    const result = await runManifest(opts({ manifest: big, budgetUsd: 1.62 }));
+    expect(result.report.totals.done).toBe(6);
+    const tight = parseManifest(`name: tight\nscenes:\n${Array.from({ length: 3 }, (_, i) => `  - prompt: tight scene ${i}\n`).join("")}`, { file: "t.yaml" });
+    const t2 = await makeTempDir();
+    try {
+      emu.setFaults({ rules: [{ route: "submit", kind: "drop", count: 1 }] });
+      // One submit answer is lost: it may have been billed, so it counts against the budget and
+      // the third scene no longer fits in $0.81.
+      const r = await runManifest(opts({ manifest: tight, runDir: t2.dir, budgetUsd: 0.81, concurrency: 1 }));
+      expect(r.report.items.map((i) => i.status).sort()).toEqual(["done", "done", "failed"]);
+      expect(r.report.items.find((i) => i.status === "failed")?.errorCode).toBe("budget");
+      expect(r.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.27, 6);
+      expect(r.exitCode).toBe(1);
+    } finally {
+      emu.setFaults({});
+      await t2.cleanup();
+    }
+  });
+});
+
+describe("runManifest under faults", () => {
+  it("completes through 429/5xx/dropped answers, fails a content-policy scene once, retries failed generations", async () => {
+    const emu = await startTestEmulator({
+      render: "shared",
+      seed: 7,
+      faults: {
+        rules: [
+          { route: "submit", kind: 429, rate: 0.3 },
+          { route: "submit", kind: 503, rate: 0.2 },
+          { route: "submit", kind: "drop", count: 1 },
+          { route: "status", kind: 502, rate: 0.2 },
+          { route: "stream", kind: 503, rate: 0.3 },
+          { route: "result", kind: 503, rate: 0.3 },
+          { route: "result", kind: 500, count: 1 },
+        ],
+        generationErrorCount: 1,
+        policyWords: ["forbidden"],
+      },
+    });
+    const tmp = await makeTempDir();
+    try {
+      const manifest = parseManifest(
+        `name: faults\nscenes:\n${Array.from({ length: 8 }, (_, i) => `  - id: s${i}\n    prompt: fault scene ${i}\n`).join("")}  - id: bad\n    prompt: something forbidden\n`,
+        { file: "faults.yaml" },
+      );
+      const result = await runManifest({ manifest, runDir: tmp.dir, client: createHailuoClient({ emulatorUrl: emu.url }), retryBaseDelayMs: 10, retries: 5, waitMode: "stream" });
+      const byScene = Object.fromEntries(result.report.items.map((i) => [i.scene, i]));
+      for (let i = 0; i < 8; i++) expect(byScene[`s${i}`]?.status).toBe("done");
+      expect(byScene.bad).toMatchObject({ status: "failed", errorCode: "content_policy", attempts: 1 });
+      expect(result.exitCode).toBe(1);
+      const stats = emu.stats();
+      expect(stats.failedGenerations).toBe(1);
+      expect(Object.keys(stats.faultsInjected).length).toBeGreaterThan(2);
+      // The policy prompt was submitted exactly once: no retry of a permanent error.
+      const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
+      expect(records.filter((r) => r.t === "submitting" && r.scene === "bad")).toHaveLength(1);
+      // Extra submits happen only for the lost answer and the failed generation, and both are journaled.
+      const extra = stats.submits.total - 9;
+      expect(extra).toBe(records.filter((r) => r.t === "ambiguous").length + 1);
+      expect(result.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.27 * records.filter((r) => r.t === "ambiguous").length, 6);
+
+      // Resuming the finished run submits nothing new, and does not retry the policy failure.
+      const total = stats.submits.total;
+      emu.setFaults({ policyWords: ["forbidden"] });
+      const again = await runManifest({ manifest, runDir: tmp.dir, client: createHailuoClient({ emulatorUrl: emu.url }), retryBaseDelayMs: 10 });
+      expect(emu.stats().submits.total).toBe(total);
+      expect(again.report.items.find((i) => i.scene === "bad")?.status).toBe("failed");
+    } finally {
+      await emu.close();
+      await tmp.cleanup();
+    }
+  }, 120_000);
+
+  it("stops the whole run on an auth failure", async () => {
+    const emu = await startTestEmulator({ render: "shared", apiKey: "good" });
+    const tmp = await makeTempDir();
+    try {
+      const manifest = parseManifest(`name: auth\nscenes:\n  - prompt: one\n  - prompt: two\n  - prompt: three\n`, { file: "a.yaml" });
+      await expect(runManifest({ manifest, runDir: tmp.dir, client: createHailuoClient({ emulatorUrl: emu.url, credentials: "bad" }), concurrency: 1 })).rejects.toMatchObject({ code: "auth" });
+      const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
+      expect(records.filter((r) => r.t === "submitting")).toHaveLength(1);
+    } finally {
+      await emu.close();
+      await tmp.cleanup();
+    }
+  });
+
+  it("neutralises spreadsheet formulas in report.csv", async () => {
+    const emu = await startTestEmulator({ render: "shared" });
+    const tmp = await makeTempDir();
+    try {
+      const manifest = parseManifest(`name: csv\nscenes:\n  - id: f\n    prompt: "=HYPERLINK(\\"http://x\\")"\n`, { file: "c.yaml" });
+      await runManifest({ manifest, runDir: tmp.dir, client: createHailuoClient({ emulatorUrl: emu.url }) });
+      const csv = await readFile(join(tmp.dir, "report.csv"), "utf8");
+      expect(csv).toContain(`"'=HYPERLINK(""http://x"")"`);
+    } finally {
+      await emu.close();
+      await tmp.cleanup();
+    }
+  });
+});
