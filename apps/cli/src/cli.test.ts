@@ -30,7 +30,7 @@ describe("hailuo CLI", () => {
   let emu: Emulator;
   let tmp: Awaited<ReturnType<typeof makeTempDir>>;
   beforeAll(async () => {
-    emu = await startTestEmulator({ slots: 2, progressLatencyMs: 1500, render: "shared" });
+    emu = await startTestEmulator({ slots: 2, progressLatencyMs: 2500, render: "shared" });
     tmp = await makeTempDir();
   });
   afterAll(async () => {
@@ -45,8 +45,14 @@ describe("hailuo CLI", () => {
     const before = emu.stats();
     const first = cli(["run", file, "--out", runDir, "--concurrency", "2"], { FAL_EMULATOR_URL: emu.url });
     const journal = join(runDir, "journal.jsonl");
-    // Kill once two requests are in flight and before the run could have finished.
-    await waitFor(async () => (await readJournal(journal)).records.filter((r) => r.t === "submitted").length >= 3, 30_000);
+    // Kill while two requests are being generated and no submit is on the wire: the one window
+    // no client can close (a submit sent but not yet journaled) is covered by the ambiguous-submit test.
+    await waitFor(async () => {
+      const { records } = await readJournal(journal);
+      const submitted = records.filter((r) => r.t === "submitted").length;
+      return submitted >= 2 && submitted === records.filter((r) => r.t === "submitting").length;
+    }, 30_000);
+    await new Promise((r) => setTimeout(r, 600));
     first.child.kill("SIGKILL");
     const killed = await first.done;
     expect(killed.code).toBe(null);

@@ -5,7 +5,7 @@ import { createHailuoClient } from "@hailuo/core";
 import type { Emulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
 import { startTestEmulator, makeTempDir, ffprobeFacts } from "@hailuo/test-utils";
-import { readJournal, runManifest, type RunEvent, type RunOptions } from "./index.js";
+import { JournalStore, planRun, readJournal, runManifest, type RunEvent, type RunOptions } from "./index.js";
 
 // In-process runs against a real emulator over HTTP; clips are real MP4s checked with ffprobe.
 
@@ -95,6 +95,17 @@ describe("runManifest", () => {
     const fourth = await runManifest(opts({ manifest: edited }));
     expect(fourth.report.items.map((i) => i.status)).toEqual(["cached", "done"]);
     expect(emu.stats().submits.total - before).toBe(5);
+  });
+
+  it("treats a submit journaled without its answer (a crash in between) as a possible double charge", async () => {
+    const manifest = parseManifest(`name: crash\nscenes:\n  - id: only\n    prompt: crashed between send and journal\n`, { file: "c.yaml" });
+    const [item] = planRun(manifest);
+    const journal = await JournalStore.open(join(tmp.dir, "journal.jsonl"));
+    await journal.append({ t: "submitting", key: item!.key, scene: "only", take: 1, attempt: 1 });
+    await journal.close();
+    const result = await runManifest(opts({ manifest }));
+    expect(result.report.items[0]).toMatchObject({ status: "done", ambiguousSubmits: 1, possibleDoubleChargeUsd: 0.27 });
+    expect(result.report.totals.possibleDoubleChargeUsd).toBe(0.27);
   });
 
   it("refuses to start past the budget, with zero submits", async () => {
