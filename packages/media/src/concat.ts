@@ -1,0 +1,208 @@
+import { writeFile, unlink, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HailuoError } from "@hailuo/shared";
+import { probe, type VideoInfo } from "./probe.js";
+import { command, runToFile, type MediaOptions } from "./run-ffmpeg.js";
+import { FONT_OPTION } from "./fonts.js";
+
+/** A transition into the next clip; `cut` (or duration 0) joins without overlap. */
+export interface Transition {
+  type: string;
+  durationS: number;
+}
+
+/** A title or end card. */
+export interface Card {
+  text: string;
+  durationS: number;
+  /** `#rrggbb` or an ffmpeg colour name. @default "#101820" */
+  color?: string;
+}
+
+/** A music bed, trimmed or looped to the film and faded. */
+export interface AudioBed {
+  file: string;
+  /** @default 1 */
+  volume?: number;
+  /** @default 1 */
+  fadeInS?: number;
+  /** @default 2 */
+  fadeOutS?: number;
+}
+
+/** Options of `concatClips`. */
+export interface ConcatOptions extends MediaOptions {
+  /** Transition after clip i (index i), or one for every boundary. @default cut */
+  transitions?: (Transition | undefined)[] | Transition;
+  title?: Card;
+  end?: Card;
+  audio?: AudioBed;
+  /** `auto` copies streams when the clips allow it and nothing needs a filter. @default "auto" */
+  mode?: "auto" | "copy" | "reencode";
+  /** Output frame size; @default the first clip's */
+  width?: number;
+  height?: number;
+  /** @default the first clip's, rounded */
+  fps?: number;
+  /** libx264 preset for re-encodes. @default "veryfast" */
+  preset?: string;
+}
+
+/** What `concatClips` produced, as probed. */
+export interface ConcatResult {
+  file: string;
+  mode: "copy" | "reencode";
+  /** Seconds the film should last by the plan (clips + cards − overlaps). */
+  plannedDurationS: number;
+  info: VideoInfo;
+}
+
+/** The assembled file does not match the plan. */
+export class AssembleError extends HailuoError {
+  constructor(message: string) {
+    super("assemble_failed", message, { retryable: false });
+  }
+}
+
+/** True when stream copy is safe: same codec, profile, size, pixel format, rate, time base and streams. */
+export function canStreamCopy(infos: VideoInfo[]): boolean {
+  const sig = (i: VideoInfo) => [i.codec, i.profile, i.width, i.height, i.pixFmt, i.fpsRational, i.timeBase, i.hasAudio, i.audioCodec, i.audioSampleRate, i.audioChannels].join("|");
+  return infos.length > 0 && infos.every((i) => sig(i) === sig(infos[0]!));
+}
+
+/** Where each xfade starts: offset_k = Σ D_i (i<k) − Σ T_j (j≤k). Cuts have T = 0. */
+export function xfadeOffsets(durationsS: number[], transitionS: number[]): number[] {
+  const offsets: number[] = [];
+  let acc = durationsS[0] ?? 0;
+  for (let k = 1; k < durationsS.length; k++) {
+    const t = transitionS[k - 1] ?? 0;
+    offsets.push(acc - t);
+    acc += durationsS[k]! - t;
+  }
+  return offsets;
+}
+
+function escapeConcatPath(p: string): string {
+  return `file '${p.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * Joins clips in order into one H.264 yuv420p +faststart film. Stream copy with the concat
+ * demuxer when probing shows identical parameters and no filter is needed; otherwise one
+ * re-encode that normalises size, rate, time base and pixel format, with xfade transitions
+ * (offsets from probed durations), title/end cards and an optional audio bed. The result is
+ * probed and checked against the plan.
+ */
+export async function concatClips(clips: string[], out: string, options: ConcatOptions = {}): Promise<ConcatResult> {
+  if (clips.length === 0) throw new AssembleError("no clips to assemble");
+  const infos = await Promise.all(clips.map((c) => probe(c)));
+  const transitions = clips.slice(0, -1).map((_, i) => {
+    const t = Array.isArray(options.transitions) ? options.transitions[i] : options.transitions;
+    return t && t.type !== "cut" && t.durationS > 0 ? t : undefined;
+  });
+  const needsFilter = transitions.some(Boolean) || options.title || options.end || options.audio || options.width || options.height || options.fps;
+  const copyable = canStreamCopy(infos);
+  if (options.mode === "copy" && (!copyable || needsFilter)) {
+    throw new AssembleError(copyable ? "stream copy cannot apply transitions, cards or audio" : "clips differ in codec parameters; stream copy would produce a broken film");
+  }
+  const mode: ConcatResult["mode"] = options.mode === "reencode" || needsFilter || !copyable ? "reencode" : "copy";
+  const W = options.width ?? infos[0]!.width;
+  const H = options.height ?? infos[0]!.height;
+  const F = options.fps ?? Math.round(infos[0]!.fps) ?? 24;
+  const frame = 1 / F;
+
+  for (let i = 0; i < transitions.length; i++) {
+    const t = transitions[i];
+    if (t && (t.durationS >= infos[i]!.durationS || t.durationS >= infos[i + 1]!.durationS)) {
+      throw new AssembleError(`transition ${t.type}:${t.durationS} after clip ${i + 1} is longer than a clip it joins`);
+    }
+  }
+
+  const work = await mkdtemp(join(tmpdir(), "hailuo-concat-"));
+  try {
+    if (mode === "copy") {
+      const list = join(work, "list.txt");
+      await writeFile(list, clips.map((c) => escapeConcatPath(c)).join("\n"));
+      const planned = infos.reduce((s, i) => s + i.durationS, 0);
+      await runToFile(
+        (tmp) => command().input(list).inputOptions(["-f", "concat", "-safe", "0"]).outputOptions(["-map", "0", "-c", "copy", "-movflags", "+faststart"]).output(tmp),
+        out,
+        { ...options, expectedDurationS: planned },
+      );
+      return await checkResult(out, "copy", planned, frame);
+    }
+
+    // Segments: title card, clips, end card — each normalised to one size, rate and time base.
+    type Seg = { kind: "clip"; file: string; durationS: number } | { kind: "card"; card: Card };
+    const segs: Seg[] = [
+      ...(options.title ? [{ kind: "card" as const, card: options.title }] : []),
+      ...clips.map((file, i) => ({ kind: "clip" as const, file, durationS: infos[i]!.durationS })),
+      ...(options.end ? [{ kind: "card" as const, card: options.end }] : []),
+    ];
+    const segTransitions: (Transition | undefined)[] = [
+      ...(options.title ? [transitions.find(Boolean) ?? { type: "fade", durationS: 0.5 }] : []),
+      ...transitions,
+      ...(options.end ? [transitions.find(Boolean) ?? { type: "fade", durationS: 0.5 }] : []),
+    ];
+    const durations = segs.map((s) => (s.kind === "clip" ? s.durationS : s.card.durationS));
+    const tSec = segTransitions.map((t) => t?.durationS ?? 0);
+    const planned = durations.reduce((a, b) => a + b, 0) - tSec.reduce((a, b) => a + b, 0);
+    const norm = `scale=${W}:${H}:force_original_aspect_ratio=decrease,pad=${W}:${H}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps=${F},format=yuv420p,settb=AVTB,setpts=PTS-STARTPTS`;
+    const cmd = command();
+    const filters: string[] = [];
+    let input = 0;
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i]!;
+      if (s.kind === "clip") {
+        cmd.input(s.file);
+        filters.push(`[${input}:v]${norm},trim=duration=${s.durationS.toFixed(6)}[s${i}]`);
+      } else {
+        const textFile = join(work, `card${i}.txt`);
+        await writeFile(textFile, s.card.text);
+        cmd.input(`color=c=${(s.card.color ?? "#101820").replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${s.card.durationS}`).inputOptions(["-f", "lavfi"]);
+        filters.push(`[${input}:v]drawtext=${FONT_OPTION}:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2,${norm}[s${i}]`);
+      }
+      input++;
+    }
+    // Chain: xfade where a transition is asked for, concat for a cut. Offsets come from probed durations.
+    const offsets = xfadeOffsets(durations, tSec);
+    let acc = "s0";
+    for (let k = 1; k < segs.length; k++) {
+      const t = segTransitions[k - 1];
+      const label = `c${k}`;
+      filters.push(
+        t
+          ? `[${acc}][s${k}]xfade=transition=${t.type}:duration=${t.durationS}:offset=${offsets[k - 1]!.toFixed(6)},settb=AVTB[${label}]`
+          : `[${acc}][s${k}]concat=n=2:v=1:a=0,settb=AVTB[${label}]`,
+      );
+      acc = label;
+    }
+    filters.push(`[${acc}]null[vout]`);
+    const outputOptions = ["-map", "[vout]", "-c:v", "libx264", "-preset", options.preset ?? "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-r", String(F), "-movflags", "+faststart"];
+    if (options.audio) {
+      const a = options.audio;
+      const fadeOut = Math.min(a.fadeOutS ?? 2, planned / 2);
+      cmd.input(a.file).inputOptions(["-stream_loop", "-1"]);
+      filters.push(`[${input}:a]atrim=0:${planned.toFixed(3)},asetpts=PTS-STARTPTS,volume=${a.volume ?? 1},afade=t=in:d=${Math.min(a.fadeInS ?? 1, planned / 2)},afade=t=out:st=${(planned - fadeOut).toFixed(3)}:d=${fadeOut}[aout]`);
+      outputOptions.push("-map", "[aout]", "-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-shortest");
+    }
+    outputOptions.push("-t", planned.toFixed(3));
+    await runToFile((tmp) => cmd.complexFilter(filters.join(";")).outputOptions(outputOptions).output(tmp), out, { ...options, expectedDurationS: planned });
+    return await checkResult(out, "reencode", planned, frame);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function checkResult(out: string, mode: ConcatResult["mode"], plannedDurationS: number, frameS: number): Promise<ConcatResult> {
+  const info = await probe(out).catch(async (error: Error) => {
+    await unlink(out).catch(() => {});
+    throw new AssembleError(`assembled film is unreadable: ${error.message}`);
+  });
+  // Containers round to their time base; more than two frames off means the plan was not followed.
+  if (Math.abs(info.durationS - plannedDurationS) > 2 * frameS + 0.05) {
+    throw new AssembleError(`assembled film lasts ${info.durationS.toFixed(3)} s; the plan says ${plannedDurationS.toFixed(3)} s`);
+  }
+  return { file: out, mode, plannedDurationS, info };
+}

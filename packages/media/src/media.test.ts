@@ -1,0 +1,128 @@
+import { execFile } from "node:child_process";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AnimaticRenderer } from "@hailuo/emulator";
+import { makeTempDir, TEST_CACHE_DIR } from "@hailuo/test-utils";
+import { animatedPreview, concatClips, contactSheet, poster, probe, sheetSize, xfadeOffsets } from "./index.js";
+
+// Real ffmpeg on real clips: the emulator's animatic renderer makes Hailuo-shaped MP4s.
+const run = promisify(execFile);
+let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+let clips: string[];
+const FRAME = 1 / 24;
+
+beforeAll(async () => {
+  tmp = await makeTempDir();
+  const r = new AnimaticRenderer(TEST_CACHE_DIR);
+  clips = await Promise.all([
+    r.render({ prompt: "media test one", durationS: 6 }),
+    r.render({ prompt: "media test two", durationS: 10 }),
+    r.render({ prompt: "media test three", durationS: 6 }),
+  ]);
+});
+afterAll(() => tmp.cleanup());
+
+describe("probe", () => {
+  it("measures a clip and refuses a file that is not video", async () => {
+    const info = await probe(clips[1]!);
+    expect(info).toMatchObject({ width: 1366, height: 768, fps: 24, codec: "h264", pixFmt: "yuv420p", hasAudio: false });
+    expect(info.durationS).toBeCloseTo(10, 2);
+    const junk = join(tmp.dir, "junk.mp4");
+    await writeFile(junk, "not a video at all");
+    await expect(probe(junk)).rejects.toMatchObject({ code: "not_video" });
+  });
+});
+
+describe("concatClips", () => {
+  it("stream-copies identical clips: summed duration, same codec parameters, no re-encode", async () => {
+    const out = join(tmp.dir, "copy.mp4");
+    const progress: number[] = [];
+    const r = await concatClips(clips, out, { onProgress: (p) => progress.push(p) });
+    expect(r.mode).toBe("copy");
+    expect(r.info.durationS).toBeCloseTo(22, 1);
+    expect(Math.abs(r.info.durationS - 22)).toBeLessThanOrEqual(FRAME);
+    const src = await probe(clips[0]!);
+    expect([r.info.codec, r.info.profile, r.info.width, r.info.height, r.info.pixFmt, r.info.fpsRational]).toEqual([src.codec, src.profile, src.width, src.height, src.pixFmt, src.fpsRational]);
+    // A copy carries the same compressed frames: its size is the inputs' sum, give or take the headers.
+    const inputs = (await Promise.all(clips.map((c) => stat(c)))).reduce((s, x) => s + x.size, 0);
+    expect(Math.abs((await stat(out)).size - inputs) / inputs).toBeLessThan(0.02);
+    expect(progress.at(-1)).toBe(100);
+    expect(progress.every((p) => p >= 0 && p <= 100)).toBe(true);
+    // +faststart: the moov atom comes before mdat, so players start before the whole file arrives.
+    const bytes = await readFile(out);
+    expect(bytes.indexOf("moov")).toBeLessThan(bytes.indexOf("mdat"));
+  });
+
+  it("crossfades with offsets from probed durations: sum minus overlaps within one frame", async () => {
+    expect(xfadeOffsets([6, 10, 6], [0.5, 1])).toEqual([5.5, 14.5]);
+    const out = join(tmp.dir, "xfade.mp4");
+    const r = await concatClips(clips, out, { transitions: [{ type: "fade", durationS: 0.5 }, { type: "dissolve", durationS: 1 }] });
+    expect(r.mode).toBe("reencode");
+    expect(Math.abs(r.info.durationS - 20.5)).toBeLessThanOrEqual(FRAME + 1e-6);
+    expect(r.info).toMatchObject({ codec: "h264", pixFmt: "yuv420p", width: 1366, height: 768 });
+  });
+
+  it("assembles mixed inputs (other size and rate, one with audio) with cards and an audio bed", async () => {
+    const odd = join(tmp.dir, "odd.mp4");
+    await run("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=4", "-f", "lavfi", "-i", "sine=f=440:d=4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", odd]);
+    const music = join(tmp.dir, "music.m4a");
+    await run("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=220:d=3", "-c:a", "aac", music]);
+    const out = join(tmp.dir, "mixed.mp4");
+    const r = await concatClips([clips[0]!, odd], out, {
+      transitions: { type: "wipeleft", durationS: 0.5 },
+      title: { text: "Title card", durationS: 2 },
+      end: { text: "The end", durationS: 1.5, color: "navy" },
+      audio: { file: music, fadeInS: 0.5, fadeOutS: 1 },
+    });
+    // title 2 + 6 + 4 + end 1.5 − three 0.5 s transitions = 12 s
+    expect(Math.abs(r.info.durationS - 12)).toBeLessThanOrEqual(2 * FRAME + 0.05);
+    expect(r.info).toMatchObject({ width: 1366, height: 768, fps: 24, hasAudio: true, audioCodec: "aac" });
+  });
+
+  it("refuses stream copy of clips that differ, and a transition longer than a clip", async () => {
+    const odd = join(tmp.dir, "odd2.mp4");
+    await run("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", odd]);
+    await expect(concatClips([clips[0]!, odd], join(tmp.dir, "bad.mp4"), { mode: "copy" })).rejects.toMatchObject({ code: "assemble_failed" });
+    await expect(concatClips([clips[0]!, odd], join(tmp.dir, "bad.mp4"), { transitions: { type: "fade", durationS: 3 } })).rejects.toThrow(/longer than a clip/);
+    await expect(stat(join(tmp.dir, "bad.mp4"))).rejects.toThrow();
+  });
+});
+
+describe("thumbnails", () => {
+  it("makes posters, a labelled contact sheet and a GIF of the expected sizes", async () => {
+    const p1 = join(tmp.dir, "p1.jpg");
+    await poster(clips[0]!, p1);
+    expect((await imageSize(p1)).width).toBe(640);
+    const p2 = join(tmp.dir, "p2.jpg");
+    await poster(clips[1]!, p2, { atS: 2.5, width: 320 });
+    expect((await imageSize(p2)).width).toBe(320);
+
+    const sheet = join(tmp.dir, "sheet.jpg");
+    const items = [
+      { file: clips[0]!, label: "one · 6 s" },
+      { file: clips[1]!, label: "two · 10 s" },
+      { file: p1, label: "three · 6 s" },
+      { file: clips[2]!, label: "it's \"quoted\": 50% done" },
+      { file: clips[2]!, label: "five" },
+    ];
+    const size = await contactSheet(items, sheet, { columns: 3, tileWidth: 240 });
+    const expected = sheetSize(5, { columns: 3, tileWidth: 240 });
+    expect(size).toEqual({ width: expected.width, height: expected.height });
+    expect(await imageSize(sheet)).toEqual({ width: size.width, height: size.height });
+    expect(size.width).toBe(3 * 240 + 4 * 8);
+
+    const gif = join(tmp.dir, "preview.gif");
+    await animatedPreview(clips[0]!, gif, { width: 320 });
+    const g = await imageSize(gif);
+    expect(g.width).toBe(320);
+    expect(g.height).toBe(180);
+  });
+});
+
+async function imageSize(file: string): Promise<{ width: number; height: number }> {
+  const { stdout } = await run("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0", file]);
+  const [width, height] = stdout.trim().split(",").map(Number);
+  return { width: width!, height: height! };
+}
