@@ -55,7 +55,10 @@ const runOptions = (cmd: Command) =>
     .option("--no-cache", "generate again even when the run folder has the clip")
     .option("--cancel-on-exit", "on Ctrl-C, cancel requests still waiting in fal's queue")
     .option("--json", "one JSON event per line on stdout")
-    .option("--var <name=value>", "template variable (repeatable)", collect, []);
+    .option("--var <name=value>", "template variable (repeatable)", collect, [])
+    .option("--assemble", "make the film even if the manifest has no assemble: section")
+    .option("--placeholders", "a card in place of each failed scene in the film")
+    .option("--no-media", "skip posters, contact sheet, film and index.html");
 
 runOptions(
   program
@@ -89,6 +92,32 @@ program
   .description("check a manifest; every problem with file:line")
   .argument("<manifest>")
   .action((file: string) => run(debug(), async () => (await import("./commands/inspect.js")).validateCommand(file)));
+
+program
+  .command("assemble")
+  .description("(re)make the film from the clips a run has now")
+  .argument("<run-dir>")
+  .option("--transition <name:seconds>", "transition between scenes, e.g. fade:0.5 or cut")
+  .option("--audio <file>", "music bed, trimmed or looped to the film")
+  .option("--out <file>", "where to write the film (default: the run folder's film.mp4)")
+  .option("--placeholders", "a card in place of each failed scene")
+  .option("--json", "progress as JSON lines")
+  .action((dir: string, opts) => run(debug(), async (signal) => (await import("./commands/media.js")).assembleCommand(dir, opts, signal)));
+
+program
+  .command("thumbs")
+  .description("posters and a contact sheet for a run folder or for video files")
+  .argument("<targets...>", "a run folder, or video files")
+  .option("--sheet <COLSxROWS>", "contact sheet layout", "4")
+  .option("--gif", "also an animated GIF preview per clip")
+  .option("--out <file>", "contact sheet file for videos (default ./contact-sheet.jpg)")
+  .action((targets: string[], opts) => run(debug(), async (signal) => (await import("./commands/media.js")).thumbsCommand(targets, opts, signal)));
+
+program
+  .command("report")
+  .description("rewrite a run's index.html, posters and contact sheet")
+  .argument("<run-dir>")
+  .action((dir: string) => run(debug(), async (signal) => (await import("./commands/media.js")).reportCommand(dir, signal)));
 
 program
   .command("emulator")

@@ -88,20 +88,25 @@ function escapeConcatPath(p: string): string {
 }
 
 /**
- * Joins clips in order into one H.264 yuv420p +faststart film. Stream copy with the concat
+ * Joins clips (and placeholder cards) in order into one H.264 yuv420p +faststart film. Stream copy with the concat
  * demuxer when probing shows identical parameters and no filter is needed; otherwise one
  * re-encode that normalises size, rate, time base and pixel format, with xfade transitions
  * (offsets from probed durations), title/end cards and an optional audio bed. The result is
  * probed and checked against the plan.
  */
-export async function concatClips(clips: string[], out: string, options: ConcatOptions = {}): Promise<ConcatResult> {
-  if (clips.length === 0) throw new AssembleError("no clips to assemble");
-  const infos = await Promise.all(clips.map((c) => probe(c)));
-  const transitions = clips.slice(0, -1).map((_, i) => {
+export async function concatClips(parts: (string | Card)[], out: string, options: ConcatOptions = {}): Promise<ConcatResult> {
+  if (parts.length === 0) throw new AssembleError("no clips to assemble");
+  const clips = parts.filter((p): p is string => typeof p === "string");
+  if (clips.length === 0) throw new AssembleError("no clips to assemble, only cards");
+  const probed = new Map((await Promise.all(clips.map(async (c) => [c, await probe(c)] as const))));
+  const partInfo = (p: string | Card) => (typeof p === "string" ? probed.get(p)! : undefined);
+  const infos = clips.map((c) => probed.get(c)!);
+  const partDur = (p: string | Card) => (typeof p === "string" ? probed.get(p)!.durationS : p.durationS);
+  const transitions = parts.slice(0, -1).map((_, i) => {
     const t = Array.isArray(options.transitions) ? options.transitions[i] : options.transitions;
     return t && t.type !== "cut" && t.durationS > 0 ? t : undefined;
   });
-  const needsFilter = transitions.some(Boolean) || options.title || options.end || options.audio || options.width || options.height || options.fps;
+  const needsFilter = clips.length !== parts.length || transitions.some(Boolean) || options.title || options.end || options.audio || options.width || options.height || options.fps;
   const copyable = canStreamCopy(infos);
   if (options.mode === "copy" && (!copyable || needsFilter)) {
     throw new AssembleError(copyable ? "stream copy cannot apply transitions, cards or audio" : "clips differ in codec parameters; stream copy would produce a broken film");
@@ -114,8 +119,8 @@ export async function concatClips(clips: string[], out: string, options: ConcatO
 
   for (let i = 0; i < transitions.length; i++) {
     const t = transitions[i];
-    if (t && (t.durationS >= infos[i]!.durationS || t.durationS >= infos[i + 1]!.durationS)) {
-      throw new AssembleError(`transition ${t.type}:${t.durationS} after clip ${i + 1} is longer than a clip it joins`);
+    if (t && (t.durationS >= partDur(parts[i]!) || t.durationS >= partDur(parts[i + 1]!))) {
+      throw new AssembleError(`transition ${t.type}:${t.durationS} after part ${i + 1} is longer than a part it joins`);
     }
   }
 
@@ -137,7 +142,7 @@ export async function concatClips(clips: string[], out: string, options: ConcatO
     type Seg = { kind: "clip"; file: string; durationS: number } | { kind: "card"; card: Card };
     const segs: Seg[] = [
       ...(options.title ? [{ kind: "card" as const, card: options.title }] : []),
-      ...clips.map((file, i) => ({ kind: "clip" as const, file, durationS: infos[i]!.durationS })),
+      ...parts.map((p) => (typeof p === "string" ? { kind: "clip" as const, file: p, durationS: partInfo(p)!.durationS } : { kind: "card" as const, card: p })),
       ...(options.end ? [{ kind: "card" as const, card: options.end }] : []),
     ];
     const segTransitions: (Transition | undefined)[] = [

@@ -5,3 +5,5 @@ export { runManifest, readRunManifest, buildReport, clipFileName, insideDir, Bud
 export { writeReports, neutraliseCell, type ItemReport, type RunReport } from "./report.js";
 export { acquireRunLock, RunLockedError } from "./run-lock.js";
 export type { RunEvent, ItemPhase } from "./events.js";
+export { runMediaStage, makeThumbnails, assembleFilm, currentReport, type MediaStageOptions, type MediaStageResult } from "./media-stage.js";
+export { renderRunPage, escapeHtml, type PageMedia } from "./report-html.js";

@@ -1,4 +1,5 @@
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { displayPath } from "../display-path.js";
 import { isSafeId, loadManifest, slugify, type Manifest } from "@hailuo/manifest";
 import { planRun, readRunManifest, runManifest, sumUsd, type RunResult } from "@hailuo/runner";
 import { UsageError } from "../exit-codes.js";
@@ -17,6 +18,9 @@ export interface RunCommandOptions {
   json?: boolean;
   timeoutMin: string;
   var: string[];
+  assemble?: boolean;
+  placeholders?: boolean;
+  media: boolean;
 }
 
 function positive(name: string, value: string | undefined, { min = 0, integer = true } = {}): number | undefined {
@@ -48,7 +52,7 @@ export async function runCommand(manifestPath: string, opts: RunCommandOptions, 
   if (opts.dryRun) {
     const plan = planRun(manifest);
     for (const p of plan) process.stdout.write(`${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  $${p.costUsd.toFixed(3)}  ${p.input.prompt.slice(0, 70)}\n`);
-    process.stdout.write(`dry run: ${plan.length} clip(s), at most $${sumUsd(plan.map((p) => p.costUsd)).toFixed(2)} → ${relative(process.cwd(), runDir)} (nothing submitted)\n`);
+    process.stdout.write(`dry run: ${plan.length} clip(s), at most $${sumUsd(plan.map((p) => p.costUsd)).toFixed(2)} → ${displayPath(runDir)} (nothing submitted)\n`);
     return 0;
   }
   return execute(manifest, runDir, opts, signal);
@@ -86,8 +90,7 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
     await conn.close();
   }
   const t = result.report.totals;
-  const relPath = relative(process.cwd(), runDir);
-  const rel = !relPath ? "." : relPath.startsWith("..") ? runDir : relPath;
+  const rel = displayPath(runDir);
   const lines = [
     `${t.done} generated, ${t.cached} reused, ${t.failed} failed${t.interrupted ? `, ${t.interrupted} interrupted` : ""}; this run $${t.thisRunUsd.toFixed(2)}, all clips of this folder $${t.spentUsd.toFixed(2)}`,
     ...(t.possibleDoubleChargeUsd > 0 ? [`warning: $${t.possibleDoubleChargeUsd.toFixed(2)} may have been billed twice (submits whose answer was lost); see report.csv`] : []),
@@ -96,5 +99,9 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
   ];
   if (opts.json) process.stdout.write(`${JSON.stringify({ type: "summary", runDir: rel, exitCode: result.exitCode, totals: t })}\n`);
   else process.stderr.write(`${lines.join("\n")}\n`);
+  if (opts.media && !result.interrupted && t.done + t.cached > 0) {
+    const { mediaStageFor } = await import("./media.js");
+    await mediaStageFor(runDir, { assemble: opts.assemble ? true : undefined, placeholders: opts.placeholders, json: opts.json }, signal);
+  }
   return result.exitCode;
 }

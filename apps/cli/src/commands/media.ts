@@ -1,0 +1,97 @@
+import { stat } from "node:fs/promises";
+import { basename, dirname, extname, join, resolve } from "node:path";
+import { displayPath } from "../display-path.js";
+import { TRANSITIONS } from "@hailuo/manifest";
+import { animatedPreview, contactSheet, poster, probe } from "@hailuo/media";
+import { currentReport, makeThumbnails, readRunManifest, runMediaStage, type MediaStageOptions } from "@hailuo/runner";
+import { UsageError } from "../exit-codes.js";
+import { chooseView, createProgressView } from "../progress-view.js";
+
+/** Parses `--transition name:seconds`. */
+export function parseTransition(value: string | undefined): MediaStageOptions["transition"] {
+  if (value === undefined) return undefined;
+  const [type = "", seconds = "0.5"] = value.split(":");
+  const durationS = Number(seconds);
+  if (!(TRANSITIONS as readonly string[]).includes(type) || !Number.isFinite(durationS) || durationS < 0 || durationS > 5) {
+    throw new UsageError(`--transition takes name:seconds with a name from ${TRANSITIONS.join(", ")}; got "${value}"`);
+  }
+  return { type, durationS: type === "cut" ? 0 : durationS };
+}
+
+function stageReporter(json: boolean) {
+  const view = createProgressView(chooseView(json));
+  let last = "";
+  return {
+    view,
+    options: {
+      onProgress: (step: string, pct: number) => {
+        const line = `${step}: ${Math.floor(pct / 10) * 10}%`;
+        if (line !== last) view.line((last = line));
+      },
+      onWarning: (m: string) => view.line(`warning: ${m}`),
+    },
+  };
+}
+
+/** The media stage after `run`/`resume`, and `hailuo report`. */
+export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { json?: boolean }, signal?: AbortSignal): Promise<void> {
+  const manifest = await readRunManifest(runDir);
+  const { view, options } = stageReporter(Boolean(opts.json));
+  try {
+    const r = await runMediaStage(runDir, manifest, { ...opts, ...options, signal });
+    const rel = displayPath(runDir);
+    if (r.film) view.line(`film: ${join(rel, r.film.file)} (${r.film.durationS.toFixed(1)} s, ${r.film.mode === "copy" ? "stream copy" : "re-encoded"})`);
+    if (r.sheet) view.line(`contact sheet: ${join(rel, r.sheet)}`);
+    view.line(`page: ${join(rel, r.page)}`);
+  } finally {
+    view.stop();
+  }
+}
+
+/** `hailuo assemble <run-dir>`: (re)make the film from the clips the run has now. */
+export async function assembleCommand(runDir: string, opts: { transition?: string; audio?: string; out?: string; placeholders?: boolean; json?: boolean }, signal: AbortSignal): Promise<number> {
+  if (opts.audio) await stat(opts.audio).catch(() => { throw new UsageError(`--audio ${opts.audio}: no such file`); });
+  await mediaStageFor(runDir, { assemble: true, transition: parseTransition(opts.transition), audioFile: opts.audio && resolve(opts.audio), filmOut: opts.out && resolve(opts.out), placeholders: opts.placeholders, json: opts.json }, signal);
+  return 0;
+}
+
+/** `hailuo report <run-dir>`: rewrite index.html (and thumbnails) without touching the film. */
+export async function reportCommand(runDir: string, signal: AbortSignal): Promise<number> {
+  await mediaStageFor(runDir, { assemble: false }, signal);
+  return 0;
+}
+
+/** `hailuo thumbs <run-dir | video…>`: posters, a contact sheet and optional GIFs. */
+export async function thumbsCommand(targets: string[], opts: { sheet?: string; gif?: boolean; out?: string }, signal: AbortSignal): Promise<number> {
+  let columns = 4;
+  let maxItems = Infinity;
+  if (opts.sheet) {
+    const m = /^(\d+)(?:x(\d+))?$/.exec(opts.sheet);
+    if (!m || Number(m[1]) < 1) throw new UsageError(`--sheet takes COLSxROWS, e.g. 4x3; got "${opts.sheet}"`);
+    columns = Number(m[1]);
+    if (m[2]) maxItems = columns * Number(m[2]);
+  }
+  const first = targets[0]!;
+  if (targets.length === 1 && (await stat(first)).isDirectory()) {
+    const manifest = await readRunManifest(first);
+    manifest.thumbnails = { ...manifest.thumbnails, sheetColumns: columns, preview: opts.gif ? "gif" : "none" };
+    const report = await currentReport(first, manifest);
+    report.items = report.items.slice(0, maxItems);
+    const r = await makeThumbnails(first, manifest, report, { signal });
+    process.stdout.write(`${Object.values(r.posters).length} poster(s)${r.sheet ? `, ${join(first, r.sheet)}` : ""}\n`);
+    return 0;
+  }
+  const items: { file: string; label: string }[] = [];
+  for (const video of targets.slice(0, maxItems)) {
+    const info = await probe(video);
+    const stem = join(dirname(video), basename(video, extname(video)));
+    await poster(video, `${stem}.jpg`, { signal });
+    if (opts.gif) await animatedPreview(video, `${stem}.gif`, { signal });
+    items.push({ file: `${stem}.jpg`, label: `${basename(video, extname(video))} · ${info.durationS.toFixed(0)} s` });
+    process.stdout.write(`${stem}.jpg${opts.gif ? ` ${stem}.gif` : ""}\n`);
+  }
+  const sheet = resolve(opts.out ?? "contact-sheet.jpg");
+  await contactSheet(items, sheet, { columns, signal });
+  process.stdout.write(`${sheet}\n`);
+  return 0;
+}

@@ -1,0 +1,142 @@
+import { access, mkdir, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import type { Manifest } from "@hailuo/manifest";
+import { animatedPreview, concatClips, contactSheet, poster, type Card, type Transition } from "@hailuo/media";
+import { HailuoError } from "@hailuo/shared";
+import { planRun } from "./plan.js";
+import { readJournal } from "./journal-store.js";
+import { renderRunPage, type PageMedia } from "./report-html.js";
+import { atomicWrite, type ItemReport, type RunReport } from "./report.js";
+import { buildReport, insideDir } from "./runner.js";
+import { replayJournal } from "./run-state.js";
+
+/** Options of the media stage. */
+export interface MediaStageOptions {
+  /** Make the film even without an `assemble:` section; `false` never makes it. @default the manifest decides */
+  assemble?: boolean;
+  /** Overrides of the manifest's assemble settings. */
+  transition?: Transition;
+  audioFile?: string;
+  /** Film path (relative to the run folder, or absolute). */
+  filmOut?: string;
+  /** Cards in place of failed scenes instead of skipping them. */
+  placeholders?: boolean;
+  /** Posters, contact sheet and previews. @default true */
+  thumbnails?: boolean;
+  signal?: AbortSignal;
+  /** ffmpeg progress per step, 0–100. */
+  onProgress?: (step: string, percent: number) => void;
+  onWarning?: (message: string) => void;
+}
+
+/** What the stage made. */
+export interface MediaStageResult extends PageMedia {
+  page: string;
+  skipped: string[];
+}
+
+async function newer(target: string, source: string): Promise<boolean> {
+  const [t, s] = await Promise.all([stat(target).catch(() => undefined), stat(source).catch(() => undefined)]);
+  return Boolean(t && s && t.mtimeMs >= s.mtimeMs && t.size > 0);
+}
+
+/** The report as the journal has it now (after a resume, it includes the new clips). */
+export async function currentReport(runDir: string, manifest: Manifest): Promise<RunReport> {
+  const { records } = await readJournal(join(runDir, "journal.jsonl"));
+  return buildReport(manifest, resolve(runDir), planRun(manifest), replayJournal(records));
+}
+
+/** Posters (one per clip file), animated previews and the run's contact sheet; skips what is up to date. */
+export async function makeThumbnails(runDir: string, manifest: Manifest, report: RunReport, options: MediaStageOptions = {}): Promise<Pick<PageMedia, "posters" | "previews" | "sheet">> {
+  await mkdir(join(runDir, "thumbs"), { recursive: true });
+  const posters: Record<string, string> = {};
+  const previews: Record<string, string> = {};
+  const done = report.items.filter((i) => i.file);
+  const files = [...new Set(done.map((i) => i.file!))];
+  const { posterAt, preview, sheetColumns } = manifest.thumbnails;
+  for (const [n, file] of files.entries()) {
+    const clip = insideDir(runDir, file);
+    const stem = basename(file, ".mp4");
+    const p = `thumbs/${stem}.jpg`;
+    if (!(await newer(insideDir(runDir, p), clip))) await poster(clip, insideDir(runDir, p), { atS: posterAt, signal: options.signal });
+    posters[file] = p;
+    if (preview !== "none") {
+      const g = `thumbs/${stem}.${preview}`;
+      if (!(await newer(insideDir(runDir, g), clip))) await animatedPreview(clip, insideDir(runDir, g), { signal: options.signal });
+      previews[file] = g;
+    }
+    options.onProgress?.("thumbnails", ((n + 1) / files.length) * 100);
+  }
+  let sheet: string | undefined;
+  if (sheetColumns > 0 && done.length > 0) {
+    sheet = "contact-sheet.jpg";
+    const items = done.map((i) => ({ file: insideDir(runDir, posters[i.file!]!), label: `${i.scene}${i.take > 1 ? ` #${i.take}` : ""} · ${(i.seconds ?? Number(i.duration)).toFixed(0)} s` }));
+    await contactSheet(items, insideDir(runDir, sheet), { columns: sheetColumns, signal: options.signal });
+  }
+  return { posters, previews, sheet };
+}
+
+/**
+ * Assembles the film in manifest order (take 1 of each scene, or its first finished take). A scene
+ * that failed is skipped with a warning, or becomes a placeholder card: never a broken film.
+ */
+export async function assembleFilm(runDir: string, manifest: Manifest, report: RunReport, options: MediaStageOptions = {}): Promise<{ film: NonNullable<PageMedia["film"]>; skipped: string[] }> {
+  const spec = manifest.assemble;
+  const placeholders = options.placeholders ?? spec?.placeholders ?? false;
+  const byScene = new Map<string, ItemReport[]>();
+  for (const i of report.items) byScene.set(i.scene, [...(byScene.get(i.scene) ?? []), i]);
+  const parts: (string | Card)[] = [];
+  const transitions: (Transition | undefined)[] = [];
+  const skipped: string[] = [];
+  const defaultTransition = options.transition ?? spec?.transition;
+  for (const scene of manifest.scenes) {
+    const takes = byScene.get(scene.id) ?? [];
+    const chosen = takes.find((t) => t.file);
+    if (!chosen) {
+      skipped.push(scene.id);
+      if (!placeholders) {
+        options.onWarning?.(`${scene.id}: no clip (${takes[0]?.status ?? "missing"}); left out of the film`);
+        continue;
+      }
+      options.onWarning?.(`${scene.id}: no clip; a placeholder card stands in`);
+      parts.push({ text: `${scene.id}\n(not generated)`, durationS: Number(scene.duration), color: "#2a1214" });
+    } else parts.push(insideDir(runDir, chosen.file!));
+    transitions.push(scene.transition ?? defaultTransition);
+  }
+  if (!parts.some((p) => typeof p === "string")) throw new HailuoError("assemble_failed", "no scene has a clip yet; nothing to assemble");
+  let audio;
+  const audioFile = options.audioFile ?? (spec?.audio ? resolve(dirname(manifest.file), spec.audio.file) : undefined);
+  if (audioFile) {
+    await access(audioFile).catch(() => {
+      throw new HailuoError("assemble_failed", `audio file ${audioFile} not found${spec?.audio ? ` (assemble.audio.file in ${manifest.file})` : ""}`);
+    });
+    audio = { file: audioFile, volume: spec?.audio?.volume, fadeInS: spec?.audio?.fadeInS, fadeOutS: spec?.audio?.fadeOutS };
+  }
+  const filmRel = options.filmOut ?? spec?.output ?? "film.mp4";
+  const out = options.filmOut && options.filmOut.startsWith("/") ? options.filmOut : insideDir(runDir, filmRel);
+  const result = await concatClips(parts, out, {
+    transitions: transitions.slice(0, -1),
+    title: spec?.title,
+    end: spec?.end,
+    audio,
+    signal: options.signal,
+    onProgress: (p) => options.onProgress?.("film", p),
+  });
+  return { film: { file: out.startsWith(resolve(runDir)) ? out.slice(resolve(runDir).length + 1) : out, durationS: result.info.durationS, mode: result.mode }, skipped };
+}
+
+/**
+ * The whole media stage of a run: thumbnails, the film (when the manifest has `assemble:` or it
+ * is asked for) and index.html. Safe to run again after a resume: it picks up the new clips.
+ */
+export async function runMediaStage(runDir: string, manifest: Manifest, options: MediaStageOptions = {}): Promise<MediaStageResult> {
+  const report = await currentReport(runDir, manifest);
+  const thumbs = options.thumbnails === false ? { posters: {}, previews: {} } : await makeThumbnails(runDir, manifest, report, options);
+  let film: PageMedia["film"];
+  let skipped: string[] = [];
+  const wantFilm = options.assemble ?? Boolean(manifest.assemble);
+  if (wantFilm && report.items.some((i) => i.file)) ({ film, skipped } = await assembleFilm(runDir, manifest, report, options));
+  const media: PageMedia = { ...thumbs, ...(film ? { film } : {}) };
+  await atomicWrite(join(runDir, "index.html"), renderRunPage(report, media));
+  return { ...media, page: "index.html", skipped };
+}

@@ -1,0 +1,98 @@
+import type { ItemReport, RunReport } from "./report.js";
+
+/** Media made for the page, as paths relative to the run folder. */
+export interface PageMedia {
+  film?: { file: string; durationS: number; mode: string };
+  sheet?: string;
+  posters: Record<string, string>;
+  previews: Record<string, string>;
+}
+
+const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/** Escapes text for HTML content and attribute values. */
+export function escapeHtml(value: unknown): string {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+/** A relative path as a URL path: each segment encoded, so odd file names stay links. */
+function href(rel: string): string {
+  return rel.split("/").map(encodeURIComponent).join("/");
+}
+
+function card(item: ItemReport, media: PageMedia): string {
+  const poster = item.file ? media.posters[item.file] : undefined;
+  const preview = item.file ? media.previews[item.file] : undefined;
+  const media_ = item.file
+    ? `<video controls preload="none" src="${href(item.file)}"${poster ? ` poster="${href(poster)}"` : ""}></video>`
+    : `<div class="missing">${escapeHtml(item.status === "failed" ? "not generated" : item.status)}</div>`;
+  const rows: [string, string][] = [
+    ["status", item.status],
+    ["duration", item.seconds !== undefined ? `${item.seconds.toFixed(2)} s` : `${item.duration} s asked`],
+    ["attempts", String(item.attempts)],
+    ["cost", `$${item.costUsd.toFixed(3)}`],
+    ["request", item.requestId ?? "—"],
+  ];
+  if (item.sameAs) rows.push(["same as", item.sameAs]);
+  if (item.possibleDoubleChargeUsd > 0) rows.push(["possible double charge", `$${item.possibleDoubleChargeUsd.toFixed(3)}`]);
+  return `<article class="scene ${escapeHtml(item.status)}" id="scene-${escapeHtml(item.scene)}-${item.take}">
+  <h2>${escapeHtml(item.scene)}${item.take > 1 ? ` <small>take ${item.take}</small>` : ""}</h2>
+  ${media_}
+  ${preview ? `<a class="preview" href="${href(preview)}">animated preview</a>` : ""}
+  <p class="prompt">${escapeHtml(item.prompt)}</p>
+  <dl>${rows.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>
+  ${item.error ? `<p class="error">${escapeHtml(item.errorCode ?? "error")}: ${escapeHtml(item.error)}</p>` : ""}
+</article>`;
+}
+
+/**
+ * The run's `index.html`: the film on top, totals, the contact sheet, then one card per scene with
+ * poster, player, prompt, status, attempts, cost and error. Static and offline (works from
+ * file://); every text from a manifest is escaped.
+ */
+export function renderRunPage(report: RunReport, media: PageMedia): string {
+  const t = report.totals;
+  const totals: [string, string][] = [
+    ["clips", String(t.items)],
+    ["done", String(t.done + t.cached)],
+    ["failed", String(t.failed)],
+    ["not finished", String(t.interrupted + t.pending)],
+    ["spent", `$${t.spentUsd.toFixed(2)}`],
+  ];
+  if (t.possibleDoubleChargeUsd > 0) totals.push(["possible double charge", `$${t.possibleDoubleChargeUsd.toFixed(2)}`]);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(report.name)} — hailuo run</title>
+<style>
+  :root { color-scheme: dark; font-family: system-ui, sans-serif; background: #0d0f12; color: #e8e8e8; }
+  body { margin: 0 auto; max-width: 1200px; padding: 24px; }
+  h1 { margin: 0 0 4px; } .meta { color: #9aa; margin: 0 0 16px; }
+  .film video, .sheet img { width: 100%; border-radius: 8px; background: #000; }
+  .totals { display: flex; gap: 24px; flex-wrap: wrap; margin: 16px 0; padding: 0; list-style: none; }
+  .totals li { background: #171a20; padding: 8px 14px; border-radius: 6px; } .totals b { display: block; font-size: 1.3em; }
+  .scenes { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 16px; }
+  .scene { background: #171a20; border-radius: 8px; padding: 12px; border-left: 4px solid #3a7; }
+  .scene.failed { border-color: #d44; } .scene.interrupted, .scene.pending { border-color: #da3; }
+  .scene h2 { font-size: 1.05em; margin: 0 0 8px; } .scene video { width: 100%; border-radius: 4px; background: #000; aspect-ratio: 1366 / 768; }
+  .missing { aspect-ratio: 1366 / 768; display: grid; place-items: center; background: #221; color: #d88; border-radius: 4px; }
+  .prompt { font-size: .92em; line-height: 1.4; } .error { color: #f88; font-size: .9em; }
+  dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 10px; font-size: .85em; color: #bbb; margin: 0; } dd { margin: 0; overflow-wrap: anywhere; }
+  a { color: #8cf; }
+</style>
+</head>
+<body>
+<h1>${escapeHtml(report.name)}</h1>
+<p class="meta">${escapeHtml(report.manifest)} · report made ${escapeHtml(report.generatedAt)} · <a href="report.csv">report.csv</a> · <a href="report.json">report.json</a></p>
+${media.film ? `<section class="film"><video controls preload="metadata" src="${href(media.film.file)}"></video><p class="meta">film: ${escapeHtml(media.film.file)}, ${media.film.durationS.toFixed(2)} s (${escapeHtml(media.film.mode)})</p></section>` : ""}
+<ul class="totals">${totals.map(([k, v]) => `<li><b>${escapeHtml(v)}</b>${escapeHtml(k)}</li>`).join("")}</ul>
+${media.sheet ? `<section class="sheet"><img alt="contact sheet" src="${href(media.sheet)}"></section>` : ""}
+<section class="scenes">
+${report.items.map((i) => card(i, media)).join("\n")}
+</section>
+</body>
+</html>
+`;
+}
