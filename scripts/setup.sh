@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian/Ubuntu machine, then the node modules.
 # Safe to run again: each step is skipped when its tool is already there.
+#   --test   also what the test suite needs: headless Chromium (for the run-report page test)
 set -euo pipefail
+for_tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) for_tests=1 ;;
+    *) echo "setup: unknown option $arg (known: --test)" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1
 
@@ -25,6 +33,11 @@ fi
 if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
   echo "setup: installing fonts-dejavu-core (text on the emulator's clips)"
   apt_install fonts-dejavu-core fontconfig
+fi
+
+if [ "$for_tests" = 1 ] && [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  echo "setup: installing chromium (headless browser for the report page test; about 110 MB)"
+  apt_install chromium
 fi
 
 if ! command -v pnpm >/dev/null; then

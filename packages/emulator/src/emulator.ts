@@ -233,7 +233,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
         error: "Unprocessable Entity: content policy violation",
         errorType: "content_policy_violation",
       };
-    } else if (renderError || faults.generationFails()) {
+    } else if (renderError || faults.generationFails(r.input.prompt)) {
       stats.failedGenerations++;
       const detail = renderError ?? "Generation failed (injected fault)";
       outcome = { status: 500, body: { detail, error_type: "internal_server_error" }, error: detail, errorType: "internal_server_error" };

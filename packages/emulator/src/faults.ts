@@ -22,8 +22,15 @@ export interface FaultConfig {
   generationErrorRate?: number;
   /** The first N generations end COMPLETED with an error. */
   generationErrorCount?: number;
+  /** Prompts containing any of these words (case-insensitive) end COMPLETED with an error, every time. */
+  generationErrorWords?: string[];
   /** Prompts containing any of these words (case-insensitive) end in a content-policy 422. */
   policyWords?: string[];
+}
+
+function includesWord(text: string, words: string[] | undefined): boolean {
+  const lower = text.toLowerCase();
+  return (words ?? []).some((w) => w && lower.includes(w.toLowerCase()));
 }
 
 /** mulberry32: a tiny seedable PRNG so fault runs can be replayed exactly. */
@@ -67,16 +74,16 @@ export class FaultPlan {
   }
 
   /** Whether the generation that just finished should end with an error. */
-  generationFails(): boolean {
+  generationFails(prompt = ""): boolean {
     this.generations++;
+    if (includesWord(prompt, this.config.generationErrorWords)) return true;
     const { generationErrorCount = 0, generationErrorRate = 0 } = this.config;
     return this.generations <= generationErrorCount || (generationErrorRate > 0 && this.random() < generationErrorRate);
   }
 
   /** Whether a prompt trips the configured content policy. */
   violatesPolicy(prompt: string): boolean {
-    const lower = prompt.toLowerCase();
-    return (this.config.policyWords ?? []).some((w) => w && lower.includes(w.toLowerCase()));
+    return includesWord(prompt, this.config.policyWords);
   }
 }
 
