@@ -1,0 +1,29 @@
+// Runs every package's tests through turbo and ends with one plain summary line
+// ("tests: N passed, N failed"), adding up vitest's per-package counts.
+import { spawn } from "node:child_process";
+
+const ANSI = /\x1b\[[0-9;]*m/g;
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+
+const child = spawn("pnpm", ["exec", "turbo", "run", "test", "--concurrency=1", "--output-logs=full"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1" } });
+let buffer = "";
+child.stdout.on("data", (chunk) => {
+  process.stdout.write(chunk);
+  buffer += chunk.toString();
+  const lines = buffer.split("\n");
+  buffer = lines.pop() ?? "";
+  for (const raw of lines) {
+    const line = raw.replace(ANSI, "");
+    const m = /\bTests\s+(.*)\((\d+)\)\s*$/.exec(line);
+    if (!m) continue;
+    passed += Number(/(\d+) passed/.exec(m[1])?.[1] ?? 0);
+    failed += Number(/(\d+) failed/.exec(m[1])?.[1] ?? 0);
+    skipped += Number(/(\d+) skipped/.exec(m[1])?.[1] ?? 0);
+  }
+});
+child.on("close", (code) => {
+  console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+  process.exit(code ?? 1);
+});
