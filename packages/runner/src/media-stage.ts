@@ -7,7 +7,8 @@ import { planRun } from "./plan.js";
 import { readJournal } from "./journal-store.js";
 import { renderRunPage, type PageMedia } from "./report-html.js";
 import { atomicWrite, type ItemReport, type RunReport } from "./report.js";
-import { buildReport, insideDir } from "./runner.js";
+import { insideDir } from "./item-step.js";
+import { buildReport } from "./runner.js";
 import { replayJournal } from "./run-state.js";
 
 /** Options of the media stage. */
