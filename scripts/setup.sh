@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian/Ubuntu machine, then the node modules.
 # Safe to run again: each step is skipped when its tool is already there.
-#   --test   also what the test suite needs: headless Chromium (for the run-report page test)
+#   --test   also what the test suite needs: headless Chromium (for the run-report page test) and a
+#            running Redis (for the queue tests; REDIS_URL, default redis://127.0.0.1:6379)
 set -euo pipefail
 for_tests=0
 for arg in "$@"; do
@@ -38,6 +39,23 @@ fi
 if [ "$for_tests" = 1 ] && [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   echo "setup: installing chromium (headless browser for the report page test; about 110 MB)"
   apt_install chromium
+fi
+
+if [ "$for_tests" = 1 ]; then
+  # The queue tests need a real Redis; start one unless something already answers.
+  redis_url="${REDIS_URL:-redis://127.0.0.1:6379}"
+  if ! command -v redis-cli >/dev/null || ! redis-cli -u "$redis_url" ping >/dev/null 2>&1; then
+    if ! command -v redis-server >/dev/null; then
+      echo "setup: installing redis-server (for the queue tests)"
+      apt_install redis-server
+    fi
+    if ! redis-cli -u "$redis_url" ping >/dev/null 2>&1; then
+      port="${redis_url##*:}"; port="${port%%/*}"
+      echo "setup: starting redis-server on 127.0.0.1:${port}"
+      redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no >/dev/null
+      for _ in 1 2 3 4 5 6 7 8 9 10; do redis-cli -u "$redis_url" ping >/dev/null 2>&1 && break; sleep 0.3; done
+    fi
+  fi
 fi
 
 if ! command -v pnpm >/dev/null; then

@@ -66,8 +66,27 @@ runOptions(
     .description("generate every scene of a manifest (YAML, CSV or JSONL) into a run folder")
     .argument("<manifest>", "the manifest file")
     .option("--out <dir>", "run folder (default runs/<manifest name>)")
-    .option("--dry-run", "show the plan and cost, submit nothing"),
-).action((file: string, opts) => run(debug(), async (signal) => (await import("./commands/run.js")).runCommand(file, opts, signal)));
+    .option("--dry-run", "show the plan and cost, submit nothing")
+    .option("--redis <url>", "enqueue the run for `hailuo worker` processes instead of running it here")
+    .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo")
+    .option("--wait", "with --redis: wait until the run is assembled"),
+).action((file: string, opts) =>
+  run(debug(), async (signal) =>
+    opts.redis
+      ? (await import("./commands/queue.js")).enqueueCommand(file, opts)
+      : (await import("./commands/run.js")).runCommand(file, opts, signal),
+  ),
+);
+
+program
+  .command("worker")
+  .description("process queued runs from Redis (start as many as you like, on any machine)")
+  .requiredOption("--redis <url>", "Redis URL, e.g. redis://127.0.0.1:6379")
+  .option("--prefix <prefix>", "queue key prefix", "hailuo")
+  .option("--concurrency <n>", "generations this worker runs at once (the run's account limit still applies)", "2")
+  .option("--lock-ms <n>", "job lock; a killed worker's jobs are taken over after this long", "30000")
+  .option("--retries <n>", "retries per clip after the first attempt", "3")
+  .action((opts) => run(debug(), async (signal) => (await import("./commands/queue.js")).workerCommand(opts, signal)));
 
 runOptions(
   program.command("resume").description("continue a run where it stopped (re-attaches, never pays twice)").argument("<run-dir>", "the run folder"),

@@ -1,0 +1,111 @@
+import { randomBytes } from "node:crypto";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Emulator } from "@hailuo/emulator";
+import { QUEUES } from "@hailuo/queue";
+import { readJournal } from "@hailuo/runner";
+import { ffprobeFacts, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+
+// Two real worker processes and a real Redis server (.ci/run starts one when none answers);
+// the emulator runs in this process so its counters outlive the killed worker.
+const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const BIN = join(import.meta.dirname, "../dist/bin.js");
+
+function spawnCli(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string; done: Promise<number | null> } {
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete fullEnv.FAL_KEY;
+  const child = spawn(process.execPath, [BIN, ...args], { env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  return { child, output: () => out, done: new Promise((r) => child.on("close", (code) => r(code))) };
+}
+
+describe("distributed runs on BullMQ", () => {
+  let emu: Emulator;
+  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+  const prefix = `hailuo-test-${randomBytes(4).toString("hex")}`;
+  beforeAll(async () => {
+    emu = await startTestEmulator({ slots: 8, progressLatencyMs: 1500, render: "shared" });
+    tmp = await makeTempDir();
+  });
+  afterAll(async () => {
+    const redis = new Redis(REDIS, { maxRetriesPerRequest: null });
+    for (const name of Object.values(QUEUES)) {
+      const q = new Queue(name, { connection: redis, prefix });
+      await q.obliterate({ force: true }).catch(() => {});
+      await q.close();
+    }
+    redis.disconnect();
+    await emu.close();
+    await tmp.cleanup();
+  });
+
+  it("two workers share a 20-scene run; one is killed; one submit per scene-take; assemble runs once after its children", async () => {
+    const tag = randomBytes(3).toString("hex");
+    const file = join(tmp.dir, "dist.yaml");
+    await writeFile(file, `name: dist\nscenes:\n${Array.from({ length: 20 }, (_, i) => `  - id: s${String(i).padStart(2, "0")}\n    prompt: distributed ${tag} scene ${i}\n`).join("")}assemble:\n  transition: cut\n`);
+    const runDir = join(tmp.dir, "dist-run");
+    const env = { FAL_EMULATOR_URL: emu.url };
+    const before = emu.stats();
+
+    const enqueue = spawnCli(["run", file, "--redis", REDIS, "--prefix", prefix, "--out", runDir, "--concurrency", "3"], env);
+    expect(await enqueue.done).toBe(0);
+    // Enqueueing the same run again adds nothing: job ids are the generations' stable keys.
+    expect(await spawnCli(["run", file, "--redis", REDIS, "--prefix", prefix, "--out", runDir, "--concurrency", "3"], env).done).toBe(0);
+
+    const workerArgs = ["worker", "--redis", REDIS, "--prefix", prefix, "--concurrency", "2", "--lock-ms", "2000", "--retries", "2"];
+    const a = spawnCli(workerArgs, env);
+    const b = spawnCli(workerArgs, env);
+    const journal = join(runDir, "journal.jsonl");
+    // Kill worker A while it holds live requests and no submit is on the wire.
+    await waitFor(async () => {
+      const { records } = await readJournal(journal);
+      const submitted = records.filter((r) => r.t === "submitted").length;
+      return submitted >= 4 && submitted === records.filter((r) => r.t === "submitting").length && /re-attaching|new/.test(a.output());
+    }, 60_000);
+    await new Promise((r) => setTimeout(r, 400));
+    a.child.kill("SIGKILL");
+    expect(await a.done).toBe(null);
+
+    const redis = new Redis(REDIS, { maxRetriesPerRequest: null });
+    const assembleQueue = new Queue(QUEUES.assemble, { connection: redis, prefix });
+    const generateQueue = new Queue(QUEUES.generate, { connection: redis, prefix });
+    try {
+      await waitFor(async () => (await assembleQueue.getJobCounts("completed")).completed === 1, 120_000);
+      const counts = await generateQueue.getJobCounts("completed", "failed", "active", "waiting");
+      expect(counts).toMatchObject({ completed: 20, failed: 0, active: 0, waiting: 0 });
+      const [parent] = await assembleQueue.getJobs(["completed"]);
+      const children = await generateQueue.getJobs(["completed"]);
+      expect(parent!.attemptsMade).toBe(1);
+      expect(parent!.processedOn!).toBeGreaterThanOrEqual(Math.max(...children.map((c) => c.finishedOn!)));
+    } finally {
+      await assembleQueue.close();
+      await generateQueue.close();
+      redis.disconnect();
+    }
+
+    const after = emu.stats();
+    expect(after.submits.total - before.submits.total).toBe(20);
+    const fresh = Object.entries(after.submits.byInput).filter(([k]) => !(k in before.submits.byInput)).map(([, n]) => n);
+    expect(fresh).toEqual(Array(20).fill(1));
+    // fal's account concurrency (3) held across both workers.
+    expect(after.maxInProgress).toBeLessThanOrEqual(3);
+
+    const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8"));
+    expect(report.items.filter((i: { status: string }) => i.status === "done")).toHaveLength(20);
+    for (const i of report.items.slice(0, 3)) expect((await ffprobeFacts(join(runDir, i.file))).frames).toBe(144);
+    const film = await ffprobeFacts(join(runDir, "film.mp4"));
+    expect(film.durationS).toBeCloseTo(120, 0);
+    expect((await stat(join(runDir, "index.html"))).size).toBeGreaterThan(1000);
+    expect(`${a.output()}${b.output()}`.match(/assembled/g)).toHaveLength(1);
+    expect(b.output()).toMatch(/re-attaching/);
+
+    b.child.kill("SIGTERM");
+    expect(await b.done).toBe(0);
+  }, 180_000);
+});

@@ -1,0 +1,28 @@
+import { Redis } from "ioredis";
+import { HailuoError } from "@hailuo/shared";
+
+/** Queue names; every key lives under the prefix, so tests and tenants never collide. */
+export const QUEUES = { generate: "hailuo-generate", assemble: "hailuo-assemble", schedule: "hailuo-schedule" } as const;
+
+/** Where the queues live. */
+export interface QueueConnection {
+  /** e.g. redis://127.0.0.1:6379 */
+  redisUrl: string;
+  /** Key prefix of every queue. @default "hailuo" */
+  prefix?: string;
+}
+
+/**
+ * Opens a Redis connection for BullMQ (which needs `maxRetriesPerRequest: null`). BullMQ does not
+ * close connections it was given, so the caller must call `disconnect()`.
+ */
+export async function openRedis(redisUrl: string): Promise<Redis> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 5000 });
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw new HailuoError("redis", `cannot reach Redis at ${redisUrl}: ${(error as Error).message}`, { retryable: true, cause: error });
+  }
+  return redis;
+}

@@ -1,0 +1,3 @@
+export { QUEUES, openRedis, type QueueConnection } from "./connection.js";
+export { enqueueRun, runIdFor, type EnqueueOptions, type EnqueuedRun, type GenerateJobData, type AssembleJobData } from "./run-flow.js";
+export { startWorker, type WorkerOptions, type RunningWorker } from "./worker.js";

@@ -1,0 +1,95 @@
+import { createHash } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { FlowProducer, Queue } from "bullmq";
+import type { Manifest } from "@hailuo/manifest";
+import { BudgetError, planRun, sumUsd } from "@hailuo/runner";
+import { atomicWriteJson } from "./run-files.js";
+import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
+
+/** Data of one generate job: which run folder, which generation. */
+export interface GenerateJobData {
+  runDir: string;
+  key: string;
+  scene: string;
+  take: number;
+}
+
+/** Data of a run's assemble job. */
+export interface AssembleJobData {
+  runDir: string;
+}
+
+/** Options of `enqueueRun`. */
+export interface EnqueueOptions extends QueueConnection {
+  manifest: Manifest;
+  /** A folder every worker mounts (the shared output root). */
+  runDir: string;
+  /** fal's in-progress limit for the account, enforced across all workers. @default 2 */
+  falConcurrency?: number;
+  /** Refuse to enqueue past this many dollars. */
+  budgetUsd?: number;
+}
+
+/** What was enqueued. */
+export interface EnqueuedRun {
+  runId: string;
+  parentJobId: string;
+  childJobIds: string[];
+}
+
+/** A run's stable id: the same folder always gives the same job ids, so enqueueing twice adds nothing. */
+export function runIdFor(runDir: string): string {
+  return createHash("sha256").update(resolve(runDir)).digest("hex").slice(0, 16);
+}
+
+/**
+ * Enqueues a run as a BullMQ flow: one child job per scene-take (job id = run id + the
+ * generation's input key) and a parent assemble job that runs once every child has finished.
+ * The account's concurrency is set as the generate queue's global concurrency.
+ */
+export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> {
+  const { manifest, prefix = "hailuo", falConcurrency = 2 } = options;
+  const runDir = resolve(options.runDir);
+  const plan = planRun(manifest);
+  const unique = [...new Map(plan.map((p) => [p.key, p])).values()];
+  const estimate = sumUsd(unique.map((p) => p.costUsd));
+  if (options.budgetUsd !== undefined && estimate > options.budgetUsd) {
+    throw new BudgetError(`this run needs up to $${estimate.toFixed(2)}, over the budget of $${options.budgetUsd.toFixed(2)}; nothing was enqueued`);
+  }
+  await mkdir(join(runDir, "clips"), { recursive: true });
+  await atomicWriteJson(join(runDir, "run.json"), { version: 1, manifest });
+  const runId = runIdFor(runDir);
+  const connection = await openRedis(options.redisUrl);
+  const flows = new FlowProducer({ connection, prefix });
+  const generate = new Queue(QUEUES.generate, { connection, prefix });
+  try {
+    await generate.setGlobalConcurrency(falConcurrency);
+    const childJobIds = unique.map((p) => `${runId}-${p.key}`);
+    await flows.add({
+      name: "assemble",
+      queueName: QUEUES.assemble,
+      data: { runDir } satisfies AssembleJobData,
+      opts: { jobId: `${runId}-assemble`, removeOnComplete: { count: 1000 } },
+      children: unique.map((p, i) => ({
+        name: "generate",
+        queueName: QUEUES.generate,
+        data: { runDir, key: p.key, scene: p.sceneId, take: p.take } satisfies GenerateJobData,
+        opts: {
+          jobId: childJobIds[i]!,
+          // Retries inside the job follow the runner's classification; these attempts only cover a
+          // worker that stopped mid-job (the next one re-attaches from the journal, never resubmits).
+          attempts: 5,
+          backoff: { type: "exponential", delay: 1000 },
+          // A scene that failed for good still lets the film be assembled from the others.
+          ignoreDependencyOnFailure: true,
+        },
+      })),
+    });
+    return { runId, parentJobId: `${runId}-assemble`, childJobIds };
+  } finally {
+    await flows.close();
+    await generate.close();
+    connection.disconnect();
+  }
+}

@@ -1,0 +1,114 @@
+import { join } from "node:path";
+import { UnrecoverableError, Worker, type Job } from "bullmq";
+import type { HailuoClient } from "@hailuo/core";
+import {
+  JournalStore,
+  buildReport,
+  clipIntact,
+  newItemState,
+  planRun,
+  processItem,
+  readJournal,
+  readRunManifest,
+  replayJournal,
+  runMediaStage,
+  writeReports,
+  type RunEvent,
+} from "@hailuo/runner";
+import { HailuoError } from "@hailuo/shared";
+import type { AssembleJobData, GenerateJobData } from "./run-flow.js";
+import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
+
+/** Options of `startWorker`. */
+export interface WorkerOptions extends QueueConnection {
+  client: HailuoClient;
+  /** Generate jobs this process runs at once (the queue's global limit still applies). @default 2 */
+  concurrency?: number;
+  /** How long a job's lock lasts without renewal; a killed worker's jobs are taken over after it. @default 30000 */
+  lockDurationMs?: number;
+  /** Retries inside a job (same classification as the local runner). @default 3 */
+  retries?: number;
+  retryBaseDelayMs?: number;
+  onEvent?: (event: RunEvent) => void;
+  /** One line per job start/finish. */
+  log?: (line: string) => void;
+}
+
+/** A running worker. */
+export interface RunningWorker {
+  /** Stops taking jobs, interrupts the ones in flight (they stay resumable) and disconnects. */
+  close(): Promise<void>;
+}
+
+/**
+ * Processes generate and assemble jobs. Each generate job runs the runner's own item step against
+ * the run folder's shared journal, so a job taken over from a killed worker re-attaches to the
+ * journaled request instead of submitting again.
+ */
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const { prefix = "hailuo", concurrency = 2, lockDurationMs = 30_000, log = () => {} } = options;
+  const connection = await openRedis(options.redisUrl);
+  const stop = new AbortController();
+  const journals = new Map<string, Promise<JournalStore>>();
+  const journalFor = (runDir: string) => {
+    let j = journals.get(runDir);
+    if (!j) journals.set(runDir, (j = JournalStore.open(join(runDir, "journal.jsonl"))));
+    return j;
+  };
+
+  const generate = async (job: Job<GenerateJobData>) => {
+    const { runDir, key } = job.data;
+    const manifest = await readRunManifest(runDir);
+    const item = planRun(manifest).find((p) => p.key === key);
+    if (!item) throw new UnrecoverableError(`generation ${key} is not in ${runDir}/run.json`);
+    const { records } = await readJournal(join(runDir, "journal.jsonl"));
+    const state = replayJournal(records).get(key) ?? newItemState(key);
+    log(`job ${job.id}: ${item.sceneId}#${item.take} (${state.live ? "re-attaching" : state.phase})`);
+    let authError: HailuoError | undefined;
+    const outcome = await processItem(item, {
+      runDir,
+      client: options.client,
+      journal: await journalFor(runDir),
+      state,
+      intact: state.phase === "done" && (await clipIntact(runDir, state.clip)),
+      signal: stop.signal,
+      emit: options.onEvent ?? (() => {}),
+      retries: options.retries,
+      retryBaseDelayMs: options.retryBaseDelayMs,
+      onAuthFailure: (e) => (authError = e),
+    });
+    log(`job ${job.id}: ${outcome}`);
+    if (outcome === "interrupted") throw new Error("worker stopped; the request stays journaled for the next worker");
+    if (outcome === "failed") {
+      const err = replayJournal((await readJournal(join(runDir, "journal.jsonl"))).records).get(key)?.error;
+      throw new UnrecoverableError(authError ? authError.message : `${err?.code ?? "failed"}: ${err?.message ?? "generation failed"}`);
+    }
+    return { outcome, file: state.clip?.file };
+  };
+
+  const assemble = async (job: Job<AssembleJobData>) => {
+    const { runDir } = job.data;
+    const manifest = await readRunManifest(runDir);
+    const { records } = await readJournal(join(runDir, "journal.jsonl"));
+    await writeReports(runDir, buildReport(manifest, runDir, planRun(manifest), replayJournal(records)));
+    const media = await runMediaStage(runDir, manifest, { signal: stop.signal });
+    log(`job ${job.id}: assembled ${media.film?.file ?? "(no film section)"}`);
+    return { film: media.film?.file, page: media.page, skipped: media.skipped };
+  };
+
+  const workerOpts = { connection, prefix, lockDuration: lockDurationMs, stalledInterval: Math.max(1000, Math.floor(lockDurationMs / 2)), maxStalledCount: 5 };
+  const workers = [
+    new Worker<GenerateJobData>(QUEUES.generate, generate, { ...workerOpts, concurrency }),
+    new Worker<AssembleJobData>(QUEUES.assemble, assemble, { ...workerOpts, concurrency: 1 }),
+  ];
+  for (const w of workers) w.on("error", (e) => log(`worker error: ${e.message}`));
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  return {
+    async close() {
+      stop.abort();
+      await Promise.all(workers.map((w) => w.close()));
+      for (const j of journals.values()) await (await j).close();
+      connection.disconnect();
+    },
+  };
+}
