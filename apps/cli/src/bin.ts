@@ -139,6 +139,24 @@ program
   .action((dir: string) => run(debug(), async (signal) => (await import("./commands/media.js")).reportCommand(dir, signal)));
 
 program
+  .command("schedule")
+  .description("run scheduled jobs (jobs/<name>/job.yaml) on their cron schedules")
+  .argument("[jobs-dir]", "folder of jobs", "jobs")
+  .option("--once <job>", "run one job now and exit")
+  .option("--redis <url>", "register the schedules as BullMQ job schedulers for the workers instead")
+  .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo")
+  .action((dir: string, opts) => run(debug(), async (signal) => (await import("./commands/schedule.js")).scheduleCommand(dir, opts, signal)));
+
+program
+  .command("jobs")
+  .description("scheduled jobs")
+  .command("list")
+  .description("each job, its next fire time and last result")
+  .argument("[jobs-dir]", "folder of jobs", "jobs")
+  .option("--json", "as JSON")
+  .action((dir: string, opts) => run(debug(), async () => (await import("./commands/schedule.js")).jobsListCommand(dir, opts)));
+
+program
   .command("emulator")
   .description("run the fal-compatible emulator in the foreground")
   .option("--port <n>", "port", "8787")

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
@@ -108,4 +108,45 @@ describe("distributed runs on BullMQ", () => {
     b.child.kill("SIGTERM");
     expect(await b.done).toBe(0);
   }, 180_000);
+
+  it("distributed schedules are BullMQ job schedulers: a fire is enqueued by a worker and runs to a film", async () => {
+    const tag = randomBytes(3).toString("hex");
+    const jobsDir = join(tmp.dir, "jobs");
+    await mkdir(join(jobsDir, "tick"), { recursive: true });
+    await writeFile(
+      join(jobsDir, "tick", "job.yaml"),
+      `schedule: "*/2 * * * * *"\ntimezone: UTC\nmanifest:\n  name: tick\n  scenes:\n    - prompt: "tick ${tag} one"\n    - prompt: "tick ${tag} two"\n  assemble: true\noutput: ../../tick-out\n`,
+    );
+    const env = { FAL_EMULATOR_URL: emu.url };
+    const before = emu.stats();
+    const worker = spawnCli(["worker", "--redis", REDIS, "--prefix", prefix, "--lock-ms", "2000"], env);
+    const register = spawnCli(["schedule", jobsDir, "--redis", REDIS, "--prefix", prefix], env);
+    expect(await register.done).toBe(0);
+    expect(register.output()).toContain("registered as a BullMQ job scheduler");
+    const redis = new Redis(REDIS, { maxRetriesPerRequest: null });
+    const schedule = new Queue(QUEUES.schedule, { connection: redis, prefix });
+    const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
+    try {
+      expect((await schedule.getJobSchedulers()).map((j) => j.key)).toEqual(["tick"]);
+      const history = join(tmp.dir, "tick-out", "history.jsonl");
+      await waitFor(async () => (await readFile(history, "utf8").catch(() => "")).includes('"enqueued"'), 30_000);
+      await schedule.removeJobScheduler("tick");
+      const runDir = JSON.parse((await readFile(history, "utf8")).split("\n")[0]!).runDir as string;
+      await waitFor(async () => (await stat(join(runDir, "film.mp4")).catch(() => undefined)) !== undefined, 60_000);
+      // Fires in one minute share a run folder and so the same job ids: each scene is paid once per
+      // run folder, however often the scheduler fired (a minute boundary may start a second folder).
+      await new Promise((r) => setTimeout(r, 3000));
+      const runDirs = new Set((await readFile(history, "utf8")).trim().split("\n").map((l) => JSON.parse(l).runDir as string));
+      for (const dir of runDirs) await waitFor(async () => (await stat(join(dir, "film.mp4")).catch(() => undefined)) !== undefined, 60_000);
+      const fresh = Object.entries(emu.stats().submits.byInput).filter(([k]) => !(k in before.submits.byInput)).map(([, n]) => n);
+      expect(fresh).toEqual([runDirs.size, runDirs.size]);
+      expect((await assemble.getJobCounts("completed")).completed).toBeGreaterThanOrEqual(1);
+    } finally {
+      await schedule.close();
+      await assemble.close();
+      redis.disconnect();
+      worker.child.kill("SIGTERM");
+      await worker.done;
+    }
+  }, 120_000);
 });

@@ -29,13 +29,16 @@ export interface ParseOptions {
   format?: "yaml" | "csv" | "jsonl";
   /** The run's time, for `{{date}}` and friends. @default new Date() */
   now?: Date;
+  /** Time zone of `{{date}}` and friends. @default the process's */
+  timeZone?: string;
   /** Extra variables (job variables); manifest `vars` override run variables, these override both. */
   vars?: Record<string, string>;
 }
 
-type Path = (string | number)[];
+/** A path into a parsed document, e.g. `["scenes", 3, "prompt"]`. */
+export type Path = (string | number)[];
 /** Finds a value in the source; with `key`, the key that names it (for unknown keys). */
-type Locate = (path: Path, key?: boolean) => { line?: number; column?: number };
+export type Locate = (path: Path, key?: boolean) => { line?: number; column?: number };
 
 const TOP_KEYS = ["name", "defaults", "vars", "scenes", "assemble", "thumbnails"];
 const DEFAULT_KEYS = ["duration", "prompt_optimizer", "takes"];
@@ -73,7 +76,11 @@ function quote(value: unknown): string {
   return JSON.stringify(s.length > 60 ? `${s.slice(0, 57)}...` : s);
 }
 
-class Checker {
+/**
+ * Collects located problems while reading a parsed document field by field; shared by every
+ * YAML format of the project (manifests, job definitions).
+ */
+export class FieldChecker {
   readonly problems: FieldProblem[] = [];
   constructor(
     readonly file: string,
@@ -176,7 +183,7 @@ class Checker {
   }
 }
 
-function splitTags(value: unknown, c: Checker, path: Path): string[] {
+function splitTags(value: unknown, c: FieldChecker, path: Path): string[] {
   if (value === undefined || value === null || value === "") return [];
   if (Array.isArray(value)) return value.map((t, i) => c.string(t, [...path, i]) ?? "").filter(Boolean);
   if (typeof value === "string") return value.split(/[;,]/).map((t) => t.trim()).filter(Boolean);
@@ -194,7 +201,7 @@ interface RawScene {
 function validate(
   root: Record<string, unknown>,
   rawScenes: RawScene[] | undefined,
-  c: Checker,
+  c: FieldChecker,
   format: Manifest["format"],
   options: ParseOptions,
 ): Manifest {
@@ -212,7 +219,7 @@ function validate(
     const s = c.string(v, ["vars", k]);
     if (s !== undefined) vars[k] = s;
   }
-  const baseVars = { ...runVariables(options.now), ...vars, ...options.vars };
+  const baseVars = { ...runVariables(options.now, options.timeZone), ...vars, ...options.vars };
 
   const scenes: Scene[] = [];
   const seen = new Map<string, Path>();
@@ -312,7 +319,11 @@ function validate(
   return manifest;
 }
 
-function parseYaml(text: string, options: ParseOptions, file: string): Manifest {
+/**
+ * Parses YAML text safely (duplicate keys and syntax errors refused with positions, alias
+ * expansion bounded) and returns the data with a function that finds any path's line and column.
+ */
+export function readYamlSource(text: string, file: string): { data: unknown; locate: Locate } {
   const lineCounter = new LineCounter();
   const doc: Document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
   const pos = (offset: number) => {
@@ -348,7 +359,21 @@ function parseYaml(text: string, options: ParseOptions, file: string): Manifest 
     }
     return {};
   };
-  const c = new Checker(file, locate);
+  return { data, locate };
+}
+
+function parseYaml(text: string, options: ParseOptions, file: string): Manifest {
+  const { data, locate } = readYamlSource(text, file);
+  return manifestFromData(data, locate, { ...options, file });
+}
+
+/**
+ * Validates an already-parsed YAML manifest (for example one written inline in a job file);
+ * `locate` maps its paths to source positions.
+ */
+export function manifestFromData(data: unknown, locate: Locate, options: ParseOptions & { file: string }): Manifest {
+  const file = options.file;
+  const c = new FieldChecker(file, locate);
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
     c.add([], "a YAML manifest is a mapping with at least `scenes:`");
     throw new ManifestError(file, c.problems);
@@ -386,7 +411,7 @@ function parseCsvManifest(text: string, options: ParseOptions, file: string): Ma
     const col = typeof path[2] === "string" ? header.indexOf(path[2]) : -1;
     return { line: lines[path[1]], ...(col >= 0 ? { column: col + 1 } : {}) };
   };
-  const c = new Checker(file, locate);
+  const c = new FieldChecker(file, locate);
   // Columns that are not scene fields are per-row template variables.
   const raw = records.map(({ record }, i) => {
     const scene: Record<string, unknown> = {};
@@ -403,7 +428,7 @@ function parseCsvManifest(text: string, options: ParseOptions, file: string): Ma
 function parseJsonl(text: string, options: ParseOptions, file: string): Manifest {
   const raw: RawScene[] = [];
   const lines: number[] = [];
-  const c = new Checker(file, (path) => (typeof path[1] === "number" ? { line: lines[path[1]] } : {}));
+  const c = new FieldChecker(file, (path) => (typeof path[1] === "number" ? { line: lines[path[1]] } : {}));
   text.split(/\r?\n/).forEach((line, i) => {
     if (!line.trim()) return;
     let value: unknown;

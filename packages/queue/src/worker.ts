@@ -18,6 +18,7 @@ import {
 import { HailuoError } from "@hailuo/shared";
 import type { AssembleJobData, GenerateJobData } from "./run-flow.js";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
+import { processScheduledFire, type ScheduleJobData } from "./schedules.js";
 
 /** Options of `startWorker`. */
 export interface WorkerOptions extends QueueConnection {
@@ -96,10 +97,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     return { film: media.film?.file, page: media.page, skipped: media.skipped };
   };
 
+  const scheduled = (job: Job<ScheduleJobData>) => processScheduledFire(job, { redisUrl: options.redisUrl, prefix });
+
   const workerOpts = { connection, prefix, lockDuration: lockDurationMs, stalledInterval: Math.max(1000, Math.floor(lockDurationMs / 2)), maxStalledCount: 5 };
-  const workers = [
+  const workers: Worker[] = [
     new Worker<GenerateJobData>(QUEUES.generate, generate, { ...workerOpts, concurrency }),
     new Worker<AssembleJobData>(QUEUES.assemble, assemble, { ...workerOpts, concurrency: 1 }),
+    new Worker<ScheduleJobData>(QUEUES.schedule, scheduled, { ...workerOpts, concurrency: 1 }),
   ];
   for (const w of workers) w.on("error", (e) => log(`worker error: ${e.message}`));
   await Promise.all(workers.map((w) => w.waitUntilReady()));
