@@ -1,0 +1,72 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHailuoClient } from "@hailuo/core";
+import type { Emulator } from "@hailuo/emulator";
+import { parseManifest } from "@hailuo/manifest";
+import { readJournal } from "@hailuo/runner";
+import { makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import { QUEUES, enqueueRun, startWorker } from "./index.js";
+
+// Real Redis (scripts/setup.sh --test starts one), real emulator, an in-process worker.
+const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+
+describe("enqueueRun + startWorker", () => {
+  const prefix = `hailuo-qtest-${randomBytes(4).toString("hex")}`;
+  let emu: Emulator;
+  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+  let redis: Redis;
+  beforeAll(async () => {
+    emu = await startTestEmulator({ render: "shared", slots: 4 });
+    tmp = await makeTempDir();
+    redis = new Redis(REDIS, { maxRetriesPerRequest: null });
+  });
+  afterAll(async () => {
+    for (const name of Object.values(QUEUES)) {
+      const q = new Queue(name, { connection: redis, prefix });
+      await q.obliterate({ force: true }).catch(() => {});
+      await q.close();
+    }
+    redis.disconnect();
+    await emu.close();
+    await tmp.cleanup();
+  });
+
+  it("dedupes a run enqueued twice, runs each scene once, fails a policy scene for good and still assembles once", async () => {
+    emu.setFaults({ policyWords: ["forbidden"] });
+    const tag = randomBytes(3).toString("hex");
+    const manifest = parseManifest(
+      `name: q\nscenes:\n${Array.from({ length: 5 }, (_, i) => `  - prompt: queue ${tag} ${i}\n`).join("")}  - id: bad\n    prompt: forbidden ${tag}\nassemble:\n  transition: cut\n`,
+      { file: "q.yaml" },
+    );
+    const runDir = join(tmp.dir, "run");
+    const first = await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, falConcurrency: 2 });
+    const second = await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, falConcurrency: 2 });
+    expect(second).toEqual(first);
+    const generate = new Queue(QUEUES.generate, { connection: redis, prefix });
+    const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
+    expect(await generate.getGlobalConcurrency()).toBe(2);
+    const counts = await generate.getJobCounts("waiting", "prioritized", "delayed");
+    expect(counts.waiting + counts.prioritized + counts.delayed).toBe(6);
+
+    const worker = await startWorker({ redisUrl: REDIS, prefix, client: createHailuoClient({ emulatorUrl: emu.url }), concurrency: 4, retryBaseDelayMs: 10 });
+    try {
+      await waitFor(async () => (await assemble.getJobCounts("completed")).completed === 1, 60_000);
+      expect(await generate.getJobCounts("completed", "failed")).toEqual({ completed: 5, failed: 1 });
+      const [failed] = await generate.getJobs(["failed"]);
+      expect(failed!.failedReason).toContain("content_policy");
+      expect(failed!.attemptsMade).toBe(1);
+      const [parent] = await assemble.getJobs(["completed"]);
+      expect(parent!.returnvalue).toMatchObject({ film: "film.mp4", skipped: ["bad"] });
+      expect(emu.stats().maxInProgress).toBeLessThanOrEqual(2);
+      const { records } = await readJournal(join(runDir, "journal.jsonl"));
+      expect(records.filter((r) => r.t === "submitting")).toHaveLength(6);
+    } finally {
+      await worker.close();
+      await generate.close();
+      await assemble.close();
+    }
+  }, 90_000);
+});
