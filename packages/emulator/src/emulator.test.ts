@@ -10,6 +10,9 @@ const startTestEmulator = (o: EmulatorOptions) => createEmulator({ cacheDir: joi
 const Q = "/__host/queue.fal.run";
 const EP = "fal-ai/minimax/hailuo-02/standard/text-to-video";
 const auth = { authorization: "Key test", "content-type": "application/json" };
+// Wire bodies are checked field by field below; their shape is what is under test.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const body = async (res: Response): Promise<any> => res.json();
 
 describe("emulator wire protocol", () => {
   let emu: Emulator;
@@ -21,19 +24,19 @@ describe("emulator wire protocol", () => {
   const submit = (body: unknown) => fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify(body) });
 
   it("queues, reports positions, answers 202 then 200 with logs and metrics, and serves the clip with ranges", async () => {
-    const a = await (await submit({ prompt: "one" })).json();
+    const a = await body(await submit({ prompt: "one" }));
     const resB = await submit({ prompt: "two", duration: "10" });
     expect(resB.headers.get("x-fal-request-id")).toBeTruthy();
-    const b = await resB.json();
+    const b = await body(resB);
     expect(b).toMatchObject({ status: "IN_QUEUE", queue_position: 0 });
     expect(b.status_url).toBe(`${emu.url}${Q}/fal-ai/minimax/requests/${b.request_id}/status`);
     const qs = await fetch(`${b.status_url}?logs=0`, { headers: auth });
     expect(qs.status).toBe(202);
-    expect(await qs.json()).toMatchObject({ status: "IN_QUEUE", queue_position: 0 });
-    const ip = await (await fetch(`${a.status_url}?logs=true`, { headers: auth })).json();
+    expect(await body(qs)).toMatchObject({ status: "IN_QUEUE", queue_position: 0 });
+    const ip = await body(await fetch(`${a.status_url}?logs=true`, { headers: auth }));
     expect(ip.status).toBe("IN_PROGRESS");
     expect(Array.isArray(ip.logs)).toBe(true);
-    const ipNoLogs = await (await fetch(`${a.status_url}?logs=0`, { headers: auth })).json();
+    const ipNoLogs = await body(await fetch(`${a.status_url}?logs=0`, { headers: auth }));
     expect(ipNoLogs.logs).toBeNull();
     // The SSE stream ends after COMPLETED, and its last event is COMPLETED.
     const sse = await fetch(`${a.status_url}/stream?logs=1`, { headers: auth });
@@ -44,7 +47,7 @@ describe("emulator wire protocol", () => {
     expect(done.status).toBe(200);
     const result = await fetch(a.response_url, { headers: auth });
     expect(result.headers.get("x-fal-request-id")).toBe(a.request_id);
-    const out = await result.json();
+    const out = await body(result);
     expect(out.video).toMatchObject({ content_type: "video/mp4", file_name: "output.mp4" });
     const part = await fetch(out.video.url, { headers: { range: "bytes=0-99" } });
     expect(part.status).toBe(206);
@@ -58,8 +61,8 @@ describe("emulator wire protocol", () => {
   it("answers 422 like fal, 401 without a key, 404 for unknown ids, and runs sync requests", async () => {
     const bad = await submit({ prompt: "", duration: "7" });
     expect(bad.status).toBe(422);
-    const body = await bad.json();
-    expect(body.detail.map((d: { loc: string[] }) => d.loc.join("."))).toEqual(["body.prompt", "body.duration"]);
+    const bad422 = await body(bad);
+    expect(bad422.detail.map((d: { loc: string[] }) => d.loc.join("."))).toEqual(["body.prompt", "body.duration"]);
     const noKey = await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", body: "{}" });
     expect(noKey.status).toBe(401);
     const missing = await fetch(`${emu.url}${Q}/fal-ai/minimax/requests/nope/status`, { headers: auth });
@@ -68,8 +71,8 @@ describe("emulator wire protocol", () => {
     expect(cancel.status).toBe(404);
     const sync = await fetch(`${emu.url}/__host/fal.run/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "sync" }) });
     expect(sync.status).toBe(200);
-    expect((await sync.json()).video.url).toContain("/files/");
-    const jwks = await (await fetch(`${emu.url}/__host/rest.fal.ai/.well-known/jwks.json`)).json();
+    expect((await body(sync)).video.url).toContain("/files/");
+    const jwks = await body(await fetch(`${emu.url}/__host/rest.fal.ai/.well-known/jwks.json`));
     expect(jwks.keys[0]).toMatchObject({ kty: "OKP", crv: "Ed25519" });
   });
 

@@ -49,7 +49,7 @@ describe("enqueueRun + startWorker", () => {
     const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
     expect(await generate.getGlobalConcurrency()).toBe(2);
     const counts = await generate.getJobCounts("waiting", "prioritized", "delayed");
-    expect(counts.waiting + counts.prioritized + counts.delayed).toBe(6);
+    expect((counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0)).toBe(6);
 
     const worker = await startWorker({ redisUrl: REDIS, prefix, client: createHailuoClient({ emulatorUrl: emu.url }), concurrency: 4, retryBaseDelayMs: 10 });
     try {

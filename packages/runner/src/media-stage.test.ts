@@ -102,11 +102,15 @@ describe("media stage", () => {
       expect(await page.locator("section.film video").count()).toBe(1);
       expect(await page.locator("article.scene video").count()).toBe(3);
       // Every poster and the contact sheet actually load from file://.
-      const broken = await page.evaluate(async () => {
-        const imgs = [...document.querySelectorAll("img")];
-        await Promise.all(imgs.map((i) => (i.complete ? null : new Promise((r) => (i.onload = i.onerror = r)))));
-        return imgs.filter((i) => i.naturalWidth === 0).map((i) => i.src);
-      });
+      // Runs in the page; typed loosely because this package compiles without the DOM library.
+      const broken = await page.$$eval("img", (imgs) =>
+        Promise.all(
+          imgs.map((el) => {
+            const i = el as unknown as { complete: boolean; naturalWidth: number; src: string; onload: unknown; onerror: unknown };
+            return i.complete ? i : new Promise<typeof i>((r) => (i.onload = i.onerror = () => r(i)));
+          }),
+        ).then((all) => all.filter((i) => i.naturalWidth === 0).map((i) => i.src)),
+      );
       expect(broken).toEqual([]);
       expect(await page.locator("article.scene >> nth=0 >> .prompt").textContent()).toBe("First scene <script>alert(1)</script>");
       await mkdir(ARTIFACTS, { recursive: true });
