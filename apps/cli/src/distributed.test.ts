@@ -6,7 +6,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "@hailuo/emulator";
-import { QUEUES } from "@hailuo/queue";
+import { QUEUES, removeAllQueues } from "@hailuo/queue";
 import { readJournal } from "@hailuo/runner";
 import { ffprobeFacts, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
 
@@ -34,13 +34,7 @@ describe("distributed runs on BullMQ", () => {
     tmp = await makeTempDir();
   });
   afterAll(async () => {
-    const redis = new Redis(REDIS, { maxRetriesPerRequest: null });
-    for (const name of Object.values(QUEUES)) {
-      const q = new Queue(name, { connection: redis, prefix });
-      await q.obliterate({ force: true }).catch(() => {});
-      await q.close();
-    }
-    redis.disconnect();
+    await removeAllQueues({ redisUrl: REDIS, prefix });
     await emu.close();
     await tmp.cleanup();
   });

@@ -120,6 +120,16 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** The request's JSON body, or undefined after answering 422 like fal does for bad JSON. */
+async function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+  try {
+    return JSON.parse((await readBody(req)) || "{}");
+  } catch {
+    json(res, 422, { detail: [{ loc: ["body"], msg: "Invalid JSON", type: "json_invalid" }] });
+    return undefined;
+  }
+}
+
 function validate(body: unknown): { problems: { loc: string[]; msg: string; type: string }[]; input?: Req["input"] } {
   const problems: { loc: string[]; msg: string; type: string }[] = [];
   if (!body || typeof body !== "object" || Array.isArray(body)) return { problems: [{ loc: ["body"], msg: "Input should be an object", type: "model_type" }] };
@@ -439,45 +449,29 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
       const withLogs = ["1", "true"].includes(query.get("logs") ?? "");
       if (method === "PUT" && rest === "cancel") return r ? cancel(r, res) : json(res, 404, { status: "NOT_FOUND" });
       if (method !== "GET") return json(res, 405, { detail: "Method not allowed" });
-      if (rest === "status") {
-        stats.statusCalls++;
-        const f = injected("status", res);
-        if (f === "drop") return void res.socket?.destroy();
-        if (f) return;
-        if (!r) return json(res, 404, { detail: `Request ${id} not found` });
-        return json(res, r.state === "COMPLETED" ? 200 : 202, statusBody(r, withLogs), { "x-fal-request-id": id });
-      }
-      if (rest === "status/stream") {
-        stats.streamCalls++;
-        const f = injected("stream", res);
-        if (f === "drop") return void res.socket?.destroy();
-        if (f) return;
-        if (!r) return json(res, 404, { detail: `Request ${id} not found` });
-        return stream(r, withLogs, res);
-      }
-      if (rest === "") {
-        const f = injected("result", res);
-        if (f === "drop") return void res.socket?.destroy();
-        if (f) return;
-        if (!r) return json(res, 404, { detail: `Request ${id} not found` });
-        if (r.state !== "COMPLETED" || !r.outcome) return json(res, 400, { detail: "Request is still in progress" }, { "x-fal-request-id": id });
-        stats.resultsServed++;
-        const headers: Record<string, string> = { "x-fal-request-id": id };
-        if (r.outcome.errorType) headers["x-fal-error-type"] = r.outcome.errorType;
-        return json(res, r.outcome.status, r.outcome.body, headers);
-      }
-      return json(res, 404, { detail: "Not found" });
+      const route = rest === "status" ? "status" : rest === "status/stream" ? "stream" : rest === "" ? "result" : undefined;
+      if (!route) return json(res, 404, { detail: "Not found" });
+      if (route === "status") stats.statusCalls++;
+      if (route === "stream") stats.streamCalls++;
+      // A fault answers instead of the route: an HTTP error, or a connection cut with no answer.
+      const fault = injected(route, res);
+      if (fault === "drop") return void res.socket?.destroy();
+      if (fault) return;
+      if (!r) return json(res, 404, { detail: `Request ${id} not found` });
+      if (route === "status") return json(res, r.state === "COMPLETED" ? 200 : 202, statusBody(r, withLogs), { "x-fal-request-id": id });
+      if (route === "stream") return stream(r, withLogs, res);
+      if (r.state !== "COMPLETED" || !r.outcome) return json(res, 400, { detail: "Request is still in progress" }, { "x-fal-request-id": id });
+      stats.resultsServed++;
+      const headers: Record<string, string> = { "x-fal-request-id": id };
+      if (r.outcome.errorType) headers["x-fal-error-type"] = r.outcome.errorType;
+      return json(res, r.outcome.status, r.outcome.body, headers);
     }
     if (method !== "POST") return json(res, 405, { detail: "Method not allowed" });
     if (parts.join("/") !== EMULATED_ENDPOINT) return json(res, 404, { detail: `Application '${parts.join("/")}' not found in this emulator` });
     const f = injected("submit", res);
     if (f === true) return;
-    let body: unknown;
-    try {
-      body = JSON.parse((await readBody(req)) || "{}");
-    } catch {
-      return json(res, 422, { detail: [{ loc: ["body"], msg: "Invalid JSON", type: "json_invalid" }] });
-    }
+    const body = await readJson(req, res);
+    if (body === undefined) return;
     const r = submit(body, query.get("fal_webhook") ?? undefined, res, "submit");
     if (!r) return;
     // A dropped answer: the request is queued (and would be billed) but the client never hears of it.
@@ -488,12 +482,8 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   async function syncRoute(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (!authorised(req, res)) return;
     if (req.method !== "POST" || path.replace(/^\/+|\/+$/g, "") !== EMULATED_ENDPOINT) return json(res, 404, { detail: "Not found" });
-    let body: unknown;
-    try {
-      body = JSON.parse((await readBody(req)) || "{}");
-    } catch {
-      return json(res, 422, { detail: [{ loc: ["body"], msg: "Invalid JSON", type: "json_invalid" }] });
-    }
+    const body = await readJson(req, res);
+    if (body === undefined) return;
     const r = submit(body, undefined, res, "sync");
     if (!r) return;
     await new Promise<void>((resolve) => {

@@ -26,3 +26,18 @@ export async function openRedis(redisUrl: string): Promise<Redis> {
   }
   return redis;
 }
+
+/** Deletes every queue (jobs, schedulers, counters) under a prefix: for tests and for retiring a tenant. */
+export async function removeAllQueues(conn: QueueConnection): Promise<void> {
+  const { Queue } = await import("bullmq");
+  const redis = await openRedis(conn.redisUrl);
+  try {
+    for (const name of Object.values(QUEUES)) {
+      const q = new Queue(name, { connection: redis, prefix: conn.prefix ?? "hailuo" });
+      await q.obliterate({ force: true });
+      await q.close();
+    }
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,4 +1,4 @@
-export { QUEUES, openRedis, type QueueConnection } from "./connection.js";
+export { QUEUES, openRedis, removeAllQueues, type QueueConnection } from "./connection.js";
 export { enqueueRun, runIdFor, type EnqueueOptions, type EnqueuedRun, type GenerateJobData, type AssembleJobData } from "./run-flow.js";
 export { startWorker, type WorkerOptions, type RunningWorker } from "./worker.js";
 export { upsertSchedules, processScheduledFire, type ScheduleJobData } from "./schedules.js";

@@ -8,7 +8,7 @@ import type { Emulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
 import { readJournal } from "@hailuo/runner";
 import { makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
-import { QUEUES, enqueueRun, startWorker } from "./index.js";
+import { QUEUES, enqueueRun, removeAllQueues, startWorker } from "./index.js";
 
 // Real Redis (scripts/setup.sh --test starts one), real emulator, an in-process worker.
 const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -24,11 +24,7 @@ describe("enqueueRun + startWorker", () => {
     redis = new Redis(REDIS, { maxRetriesPerRequest: null });
   });
   afterAll(async () => {
-    for (const name of Object.values(QUEUES)) {
-      const q = new Queue(name, { connection: redis, prefix });
-      await q.obliterate({ force: true }).catch(() => {});
-      await q.close();
-    }
+    await removeAllQueues({ redisUrl: REDIS, prefix });
     redis.disconnect();
     await emu.close();
     await tmp.cleanup();

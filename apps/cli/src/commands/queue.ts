@@ -19,7 +19,9 @@ export async function enqueueCommand(manifestPath: string, opts: { redis: string
   const vars = Object.fromEntries(opts.var.map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]));
   const manifest = await loadManifest(manifestPath, { vars });
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
-  const run = await enqueueRun({ manifest, runDir, redisUrl: opts.redis, prefix: opts.prefix, falConcurrency: count("concurrency", opts.concurrency), budgetUsd: opts.budget === undefined ? undefined : Number(opts.budget) });
+  const budgetUsd = opts.budget === undefined ? undefined : Number(opts.budget);
+  if (budgetUsd !== undefined && !(budgetUsd >= 0)) throw new UsageError(`--budget must be a number of dollars ≥ 0, got "${opts.budget}"`);
+  const run = await enqueueRun({ manifest, runDir, redisUrl: opts.redis, prefix: opts.prefix, falConcurrency: count("concurrency", opts.concurrency), budgetUsd });
   process.stderr.write(`enqueued run ${run.runId}: ${run.childJobIds.length} generation(s) + assemble → ${displayPath(runDir)}\n`);
   process.stderr.write(`start workers with: pnpm hailuo worker --redis ${opts.redis}${opts.prefix !== "hailuo" ? ` --prefix ${opts.prefix}` : ""}\n`);
   if (!opts.wait) return 0;
