@@ -6,7 +6,8 @@ export type ViewMode = "tty" | "lines" | "json";
 
 /** Picks the view: `--json` for machines, a live view on a terminal, one line per event otherwise. */
 export function chooseView(json: boolean): ViewMode {
-  return json ? "json" : process.stderr.isTTY && !process.env.CI ? "tty" : "lines";
+  // A terminal that reports no width (some CI pseudo-terminals) cannot redraw lines: plain lines then.
+  return json ? "json" : process.stderr.isTTY && (process.stderr.columns ?? 0) > 0 && !process.env.CI ? "tty" : "lines";
 }
 
 const ICON: Record<string, string> = { done: "✔", cached: "≡", failed: "✖", interrupted: "■", retrying: "↻" };
