@@ -10,6 +10,12 @@ import { readJournal } from "@hailuo/runner";
 // survive the CLI being killed).
 const BIN = join(import.meta.dirname, "../dist/bin.js");
 
+const seen = new WeakMap<ChildProcess, string>();
+/** Everything a child has printed on stdout so far. */
+function stdoutOf(child: ChildProcess): string {
+  return seen.get(child) ?? "";
+}
+
 function cli(args: string[], env: Record<string, string | undefined> = {}): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
   const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   delete fullEnv.FAL_KEY;
@@ -17,7 +23,10 @@ function cli(args: string[], env: Record<string, string | undefined> = {}): { ch
   const child = spawn(process.execPath, [BIN, ...args], { env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stdout!.on("data", (d: Buffer) => {
+    stdout += d.toString();
+    seen.set(child, stdout);
+  });
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
   return { child, done };
@@ -108,6 +117,39 @@ describe("hailuo CLI", () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/with a live request|not started/);
   }, 60_000);
+
+  it("estimates, dry-runs and validates without touching the network", async () => {
+    const file = join(tmp.dir, "est.csv");
+    await writeFile(file, "id,prompt,duration\na,first,6\nb,second,10\n");
+    const before = emu.stats().submits.total;
+    const est = await cli(["estimate", file, "--json"], { FAL_EMULATOR_URL: emu.url }).done;
+    expect(est.code).toBe(0);
+    expect(JSON.parse(est.stdout)).toMatchObject({ generations: 2, seconds: 16, usd: 0.72 });
+    const dry = await cli(["run", file, "--dry-run", "--out", join(tmp.dir, "dry")], { FAL_EMULATOR_URL: emu.url }).done;
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain("dry run: 2 clip(s), at most $0.72");
+    const val = await cli(["validate", file]).done;
+    expect(val.stdout).toContain('ok — "est", 2 scene(s), 2 generation(s), $0.72');
+    expect(emu.stats().submits.total).toBe(before);
+  });
+
+  it("runs the emulator in the foreground until Ctrl-C", async () => {
+    const p = cli(["emulator", "--port", "0", "--slots", "3", "--fault", "submit:503:0.5", "--policy-word", "gore"]);
+    let url = "";
+    await waitFor(() => Boolean((url = /http:\/\/127\.0\.0\.1:\d+/.exec(out())?.[0] ?? "")), 10_000);
+    const health = await fetch(`${url}/__emulator/health`);
+    expect(await health.json()).toEqual({ ok: true });
+    p.child.kill("SIGINT");
+    const r = await p.done;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("emulator stopped");
+    const bad = await cli(["emulator", "--fault", "submit:418:0.1"]).done;
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("kind must be");
+    function out(): string {
+      return stdoutOf(p.child);
+    }
+  });
 
   it("starts the built-in emulator when neither FAL_KEY nor FAL_EMULATOR_URL is set", async () => {
     const out = join(tmp.dir, "one.mp4");

@@ -85,6 +85,31 @@ describe("emulator wire protocol", () => {
   });
 });
 
+describe("webhook delivery", () => {
+  it("retries a webhook the receiver refused, then delivers it signed", async () => {
+    const { createServer } = await import("node:http");
+    let calls = 0;
+    const hook = createServer((req, res) => {
+      calls++;
+      req.resume();
+      res.statusCode = calls === 1 ? 500 : 200;
+      res.end();
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    const emu = await startTestEmulator({ render: "shared", progressLatencyMs: 50, webhookRetryDelayMs: 20 });
+    try {
+      const port = (hook.address() as { port: number }).port;
+      const res = await fetch(`${emu.url}${Q}/${EP}?fal_webhook=${encodeURIComponent(`http://127.0.0.1:${port}/h`)}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "hook" }) });
+      expect(res.status).toBe(200);
+      for (let i = 0; i < 200 && emu.stats().webhooks.delivered === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(emu.stats().webhooks).toEqual({ delivered: 1, attempts: 2, failed: 0 });
+    } finally {
+      await emu.close();
+      hook.close();
+    }
+  });
+});
+
 describe("fault flags", () => {
   it("parses rates and counts and refuses nonsense", () => {
     expect(parseFaultFlag("submit:503:0.1")).toEqual({ route: "submit", kind: 503, rate: 0.1 });
