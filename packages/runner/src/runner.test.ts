@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createHailuoClient } from "@hailuo/core";
 import type { Emulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
-import { startTestEmulator, makeTempDir, ffprobeFacts } from "@hailuo/test-utils";
+import { startTestEmulator, makeTempDir, ffprobeFacts, waitFor } from "@hailuo/test-utils";
 import { JournalStore, planRun, readJournal, runManifest, type RunEvent, type RunOptions } from "./index.js";
 
 // In-process runs against a real emulator over HTTP; clips are real MP4s checked with ffprobe.
@@ -189,6 +189,41 @@ describe("runManifest under faults", () => {
       await tmp.cleanup();
     }
   }, 120_000);
+
+  it("on interrupt cancels only queued requests; resume re-attaches the running one and submits the cancelled ones again", async () => {
+    const emu = await startTestEmulator({ render: "shared", slots: 1, progressLatencyMs: 4000 });
+    const tmp = await makeTempDir();
+    try {
+      const manifest = parseManifest(`name: cancel\nscenes:\n  - id: a\n    prompt: cancel test a\n  - id: b\n    prompt: cancel test b\n  - id: c\n    prompt: cancel test c\n`, { file: "c.yaml" });
+      const client = createHailuoClient({ emulatorUrl: emu.url });
+      const ac = new AbortController();
+      const phases: string[] = [];
+      const run = runManifest({
+        manifest, runDir: tmp.dir, client, concurrency: 3, cancelOnExit: true, signal: ac.signal,
+        onEvent: (e) => {
+          if (e.type === "item") phases.push(`${e.sceneId}:${e.phase}`);
+        },
+      });
+      await waitFor(() => phases.filter((p) => p.endsWith(":queued")).length >= 2 && phases.some((p) => p.endsWith(":in_progress")), 20_000);
+      ac.abort();
+      const first = await run;
+      expect(first.exitCode).toBe(130);
+      expect(emu.stats().cancels).toBe(2);
+      const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
+      expect(records.filter((r) => r.t === "cancelled").map((r) => (r as { answer: string }).answer)).toEqual(["cancellation_requested", "cancellation_requested"]);
+
+      const second = await runManifest({ manifest, runDir: tmp.dir, client, concurrency: 3 });
+      expect(second.exitCode).toBe(0);
+      const stats = emu.stats();
+      // a was running: re-attached, not paid twice; b and c were cancelled in the queue: submitted again.
+      expect(stats.submits.total).toBe(5);
+      expect(Object.values(stats.submits.byInput).sort()).toEqual([1, 2, 2]);
+      expect(second.report.items.map((i) => i.status)).toEqual(["done", "done", "done"]);
+    } finally {
+      await emu.close();
+      await tmp.cleanup();
+    }
+  }, 60_000);
 
   it("stops the whole run on an auth failure", async () => {
     const emu = await startTestEmulator({ render: "shared", apiKey: "good" });

@@ -152,6 +152,12 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       for (const [key, { handle, state }] of live) {
         if (state !== "queued") continue;
         const answer = await client.cancel(handle, { signal: AbortSignal.timeout(10_000) }).catch((error: Error) => `failed: ${error.message}`);
+        // Only a cancel fal accepted ends the request; one that already finished (or a failed
+        // cancel) stays live in the journal, so resume fetches what was paid for instead of paying again.
+        if (answer !== "cancellation_requested" && answer !== "not_found") {
+          emit({ type: "warning", message: `could not cancel ${handle.requestId} (${answer}); resume will pick it up` });
+          continue;
+        }
         await journal.append({ t: "cancelled", key, requestId: handle.requestId, answer });
         const st = states.get(key);
         if (st) st.live = false;
