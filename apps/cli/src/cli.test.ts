@@ -1,5 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "@hailuo/emulator";
@@ -71,7 +73,7 @@ describe("hailuo CLI", () => {
     const resumed = await cli(["resume", runDir], { FAL_EMULATOR_URL: emu.url }).done;
     expect(resumed.stderr).toContain("re-attached");
     expect(resumed.code).toBe(0);
-    const report = JSON.parse(await (await import("node:fs/promises")).readFile(join(runDir, "report.json"), "utf8"));
+    const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8"));
     expect(report.items).toHaveLength(6);
     for (const item of report.items) {
       expect(["done", "cached"]).toContain(item.status);
@@ -149,6 +151,43 @@ describe("hailuo CLI", () => {
     function out(): string {
       return stdoutOf(p.child);
     }
+  });
+
+  it("assembles, thumbnails and reports a run folder from the command line", async () => {
+    const file = join(tmp.dir, "media.yaml");
+    await writeFile(file, manifestText(3, "media-cli"));
+    const runDir = join(tmp.dir, "media-run");
+    const env = { FAL_EMULATOR_URL: emu.url };
+    expect((await cli(["run", file, "--out", runDir, "--no-media"], env).done).code).toBe(0);
+    expect(existsSync(join(runDir, "index.html"))).toBe(false);
+    const music = join(tmp.dir, "music.m4a");
+    await promisify(execFile)("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=330:d=2", "-c:a", "aac", music]);
+    const film = join(tmp.dir, "cli-film.mp4");
+    const a = await cli(["assemble", runDir, "--transition", "fade:0.5", "--audio", music, "--out", film], env).done;
+    expect(a.code).toBe(0);
+    const facts = await ffprobeFacts(film);
+    // 10 + 6 + 6 − two 0.5 s fades
+    expect(facts.durationS).toBeCloseTo(21, 1);
+    expect(facts.hasAudio).toBe(true);
+    expect((await cli(["assemble", runDir, "--transition", "spin:1"]).done).code).toBe(2);
+    const t = await cli(["thumbs", runDir, "--sheet", "3x1", "--gif"]).done;
+    expect(t.code).toBe(0);
+    expect((await ffprobeFacts(join(runDir, "contact-sheet.jpg"))).width).toBe(3 * 320 + 4 * 8);
+    const r = await cli(["report", runDir]).done;
+    expect(r.code).toBe(0);
+    expect(await readFile(join(runDir, "index.html"), "utf8")).toContain("media-cli scene number 0");
+  }, 60_000);
+
+  it("lists scheduled jobs with their next fire time", async () => {
+    const jobs = join(tmp.dir, "jobs");
+    await mkdir(join(jobs, "nightly"), { recursive: true });
+    await writeFile(join(jobs, "nightly", "job.yaml"), `schedule: "0 3 * * *"\ntimezone: Asia/Tokyo\nmanifest: ../x.yaml\noutput: ../../nightly-out\n`);
+    const r = await cli(["jobs", "list", jobs, "--json"]).done;
+    expect(r.code).toBe(0);
+    const [row] = JSON.parse(r.stdout);
+    expect(row).toMatchObject({ job: "nightly", schedule: "0 3 * * *", timeZone: "Asia/Tokyo", last: null });
+    // 03:00 in Tokyo is 18:00 UTC the day before.
+    expect(row.next).toMatch(/T18:00:00\.000Z$/);
   });
 
   it("starts the built-in emulator when neither FAL_KEY nor FAL_EMULATOR_URL is set", async () => {

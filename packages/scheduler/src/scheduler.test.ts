@@ -1,4 +1,4 @@
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
@@ -155,7 +155,7 @@ describe("a real scheduled run", () => {
       await mkdir(dir, { recursive: true });
       const file = join(dir, "job.yaml");
       await writeFile(file, `schedule: "30 17 * * 5"\nmanifest:\n  name: recap\n  scenes:\n    - prompt: "Recap for {{weekday}} {{date}}"\n    - prompt: "See you next week"\n  assemble:\n    transition: fade:0.5\noutput: ../../out\n`);
-      const j = parseJobDefinition(await (await import("node:fs/promises")).readFile(file, "utf8"), file);
+      const j = parseJobDefinition(await readFile(file, "utf8"), file);
       const scheduler = createScheduler({ jobs: [j], execute: createRunExecutor({ client: createHailuoClient({ emulatorUrl: emu.url }) }) });
       const rec = await scheduler.runNow("recap", new AbortController().signal);
       expect(rec).toMatchObject({ status: "ok", exitCode: 0, spentUsd: 0.54 });
