@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "@hailuo/emulator";
@@ -256,7 +257,6 @@ describe("downloadVideo", () => {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x.mp4`;
       await expect(downloadVideo(url, target)).rejects.toMatchObject({ code: "download", retryable: true });
       expect(existsSync(target)).toBe(false);
-      const { readdir } = await import("node:fs/promises");
       expect(await readdir(tmp.dir)).toEqual([]);
     } finally {
       server.close();

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEmulator, parseFaultFlag, type Emulator, type EmulatorOptions } from "./index.js";
@@ -87,7 +88,6 @@ describe("emulator wire protocol", () => {
 
 describe("webhook delivery", () => {
   it("retries a webhook the receiver refused, then delivers it signed", async () => {
-    const { createServer } = await import("node:http");
     let calls = 0;
     const hook = createServer((req, res) => {
       calls++;

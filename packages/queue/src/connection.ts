@@ -1,3 +1,4 @@
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { HailuoError } from "@hailuo/shared";
 
@@ -29,7 +30,6 @@ export async function openRedis(redisUrl: string): Promise<Redis> {
 
 /** Deletes every queue (jobs, schedulers, counters) under a prefix: for tests and for retiring a tenant. */
 export async function removeAllQueues(conn: QueueConnection): Promise<void> {
-  const { Queue } = await import("bullmq");
   const redis = await openRedis(conn.redisUrl);
   try {
     for (const name of Object.values(QUEUES)) {
