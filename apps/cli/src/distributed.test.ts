@@ -52,7 +52,7 @@ describe("distributed runs on BullMQ", () => {
     // Enqueueing the same run again adds nothing: job ids are the generations' stable keys.
     expect(await spawnCli(["run", file, "--redis", REDIS, "--prefix", prefix, "--out", runDir, "--concurrency", "3"], env).done).toBe(0);
 
-    const workerArgs = ["worker", "--redis", REDIS, "--prefix", prefix, "--concurrency", "2", "--lock-ms", "2000", "--retries", "2"];
+    const workerArgs = ["worker", "--redis", REDIS, "--prefix", prefix, "--concurrency", "2", "--lock-ms", "4000", "--retries", "2"];
     const a = spawnCli(workerArgs, env);
     const b = spawnCli(workerArgs, env);
     const journal = join(runDir, "journal.jsonl");
