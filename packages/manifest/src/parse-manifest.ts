@@ -170,6 +170,20 @@ export class FieldChecker {
     return { type, durationS: type === "cut" ? 0 : durationS };
   }
 
+  /** A `thumbnails:` section (poster_at, sheet_columns, preview) with its defaults. */
+  thumbnails(value: unknown, path: Path): ThumbnailSpec {
+    const t = this.object(value, path) ?? {};
+    this.keys(t, path, THUMB_KEYS);
+    const posterAt = t.poster_at === undefined || t.poster_at === "auto" ? "auto" : this.number(t.poster_at, [...path, "poster_at"], 0, { min: 0, max: 10 });
+    const preview = t.preview === undefined ? "gif" : t.preview === false ? "none" : String(t.preview);
+    if (!["gif", "webp", "none"].includes(preview)) this.add([...path, "preview"], `preview must be gif, webp or none, got ${quote(t.preview)}`);
+    return {
+      posterAt,
+      sheetColumns: this.number(t.sheet_columns, [...path, "sheet_columns"], 4, { min: 0, max: 12, integer: true }),
+      preview: preview as ThumbnailSpec["preview"],
+    };
+  }
+
   card(value: unknown, path: Path): CardSpec | undefined {
     if (typeof value === "string") return { text: value, durationS: 3, color: "#101820" };
     const o = this.object(value, path);
@@ -302,16 +316,7 @@ function validate(
     }
   }
 
-  const t = c.object(root.thumbnails, ["thumbnails"]) ?? {};
-  c.keys(t, ["thumbnails"], THUMB_KEYS);
-  const posterAt = t.poster_at === undefined || t.poster_at === "auto" ? "auto" : c.number(t.poster_at, ["thumbnails", "poster_at"], 0, { min: 0, max: 10 });
-  const preview = t.preview === undefined ? "gif" : t.preview === false ? "none" : String(t.preview);
-  if (!["gif", "webp", "none"].includes(preview)) c.add(["thumbnails", "preview"], `preview must be gif, webp or none, got ${quote(t.preview)}`);
-  const thumbnails: ThumbnailSpec = {
-    posterAt,
-    sheetColumns: c.number(t.sheet_columns, ["thumbnails", "sheet_columns"], 4, { min: 0, max: 12, integer: true }),
-    preview: preview as ThumbnailSpec["preview"],
-  };
+  const thumbnails = c.thumbnails(root.thumbnails, ["thumbnails"]);
 
   if (c.problems.length > 0) throw new ManifestError(c.file, c.problems);
   const manifest: Manifest = { name, file: c.file, format, defaults, vars, scenes, thumbnails };

@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { Cron } from "croner";
-import { FieldChecker, ManifestError, isSafeId, manifestFromData, readYamlSource, loadManifest, type Manifest } from "@hailuo/manifest";
+import { FieldChecker, ManifestError, isSafeId, manifestFromData, readYamlSource, loadManifest, type Manifest, type ThumbnailSpec } from "@hailuo/manifest";
 
 /** What to do about fire times that passed while no scheduler was running. */
 export type MissedPolicy = "skip" | "catch-up";
@@ -25,11 +25,13 @@ export interface JobDefinition {
   missed: MissedPolicy;
   /** Overrides the manifest's `assemble:` presence. */
   assemble?: boolean;
+  /** Overrides the manifest's `thumbnails:` section. */
+  thumbnails?: ThumbnailSpec;
   concurrency: number;
   retries: number;
 }
 
-const JOB_KEYS = ["name", "schedule", "timezone", "manifest", "vars", "output", "keep", "budget", "missed", "assemble", "concurrency", "retries"];
+const JOB_KEYS = ["name", "schedule", "timezone", "manifest", "vars", "output", "keep", "budget", "missed", "assemble", "thumbnails", "concurrency", "retries"];
 
 /** Whether a time zone name is one this runtime knows. */
 function knownTimeZone(tz: string): boolean {
@@ -115,6 +117,7 @@ export function parseJobDefinition(text: string, file: string): JobDefinition {
     retries: c.number(d.retries, ["retries"], 3, { min: 0, max: 10, integer: true }),
   };
   if (d.assemble !== undefined) def.assemble = c.bool(d.assemble, ["assemble"], false);
+  if (d.thumbnails !== undefined) def.thumbnails = c.thumbnails(d.thumbnails, ["thumbnails"]);
   if (c.problems.length) throw new ManifestError(file, c.problems);
   return def;
 }
@@ -140,8 +143,13 @@ export async function loadJobs(jobsDir: string): Promise<JobDefinition[]> {
   return Promise.all(files.sort().map(loadJobDefinition));
 }
 
-/** The job's manifest for one fire time: `{{date}}` and friends in the job's time zone. */
+/** The job's manifest for one fire time: `{{date}}` and friends in the job's time zone, the job's thumbnail settings applied. */
 export async function manifestForRun(job: JobDefinition, fireAt: Date): Promise<Manifest> {
+  const manifest = await templatedManifest(job, fireAt);
+  return job.thumbnails ? { ...manifest, thumbnails: job.thumbnails } : manifest;
+}
+
+async function templatedManifest(job: JobDefinition, fireAt: Date): Promise<Manifest> {
   if ("inline" in job.manifest) {
     // Re-read so this fire time's {{date}} is templated in, with the same source positions.
     const { data, locate } = readYamlSource(await readFile(job.file, "utf8"), job.file);

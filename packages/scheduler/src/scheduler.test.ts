@@ -44,10 +44,10 @@ function controllableExecutor() {
 describe("job definitions", () => {
   it("parse with time zone, budget, policy, and report every problem with its line", () => {
     const j = parseJobDefinition(
-      `schedule:\n  cron: "0 7 * * *"\n  timezone: Europe/Berlin\nmanifest: ../list.csv\nbudget: { per_run: 2, per_day: 5 }\nmissed: catch-up\n`,
+      `schedule:\n  cron: "0 7 * * *"\n  timezone: Europe/Berlin\nmanifest: ../list.csv\nbudget: { per_run: 2, per_day: 5 }\nmissed: catch-up\nthumbnails: { preview: none, sheet_columns: 3 }\n`,
       "/x/jobs/daily/job.yaml",
     );
-    expect(j).toMatchObject({ name: "daily", cron: "0 7 * * *", timeZone: "Europe/Berlin", manifest: { file: "/x/jobs/list.csv" }, budget: { perRunUsd: 2, perDayUsd: 5 }, missed: "catch-up", outputRoot: "/x/runs/daily", keep: 14 });
+    expect(j).toMatchObject({ name: "daily", cron: "0 7 * * *", timeZone: "Europe/Berlin", manifest: { file: "/x/jobs/list.csv" }, budget: { perRunUsd: 2, perDayUsd: 5 }, missed: "catch-up", outputRoot: "/x/runs/daily", keep: 14, thumbnails: { posterAt: "auto", sheetColumns: 3, preview: "none" } });
     let problems: string[] = [];
     try {
       parseJobDefinition(`schedule: "61 * * * *"\ntimezone: Mars/Olympus\nmanifset: x.yaml\nmissed: later\n`, "/x/jobs/bad/job.yaml");
