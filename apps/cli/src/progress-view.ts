@@ -28,6 +28,8 @@ export function createProgressView(mode: ViewMode): { onEvent: (e: RunEvent) => 
     return {
       onEvent(e) {
         if (e.type === "item") {
+          // Every clip starts out waiting; in plain lines that is noise, the plan line says it.
+          if (e.phase === "waiting") return;
           const id = `${e.sceneId}#${e.take}`;
           const sig = `${e.phase}:${e.queuePosition ?? ""}`;
           if (lastPhase.get(id) === sig && e.phase !== "retrying") return;

@@ -145,6 +145,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       outcome.set(item.key, result);
     };
 
+    for (const item of unique) emit({ type: "item", key: item.key, sceneId: item.sceneId, take: item.take, phase: "waiting" });
     await Promise.all(unique.map((item) => limit(() => step(item))));
 
     const interrupted = signal.aborted && !(signal.reason instanceof HailuoError && signal.reason.code === "auth");
