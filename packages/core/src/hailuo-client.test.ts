@@ -194,6 +194,21 @@ describe("fault mapping", () => {
     }
   });
 
+  it("never sends the real FAL_KEY to an emulator", async () => {
+    const emu = await startTestEmulator({ render: "shared", apiKey: "emulator-key" });
+    const saved = process.env.FAL_KEY;
+    process.env.FAL_KEY = "real-secret-key";
+    try {
+      // The emulator accepts only "emulator-key": a submit succeeds only if the real key stayed home.
+      const handle = await createHailuoClient({ emulatorUrl: emu.url }).submit({ prompt: "whose key?" });
+      expect(handle.requestId).toBeTruthy();
+    } finally {
+      if (saved === undefined) delete process.env.FAL_KEY;
+      else process.env.FAL_KEY = saved;
+      await emu.close();
+    }
+  });
+
   it("needs credentials when no emulator is configured", () => {
     const saved = { key: process.env.FAL_KEY, emu: process.env.FAL_EMULATOR_URL };
     delete process.env.FAL_KEY;

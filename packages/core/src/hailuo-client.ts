@@ -50,7 +50,7 @@ export interface HttpRetryInfo {
 
 /** Options of `createHailuoClient`. */
 export interface HailuoClientOptions {
-  /** fal key; @default process.env.FAL_KEY (or FAL_KEY_ID:FAL_KEY_SECRET) */
+  /** fal key; @default process.env.FAL_KEY (or FAL_KEY_ID:FAL_KEY_SECRET); with an emulator, FAL_EMULATOR_KEY or a placeholder */
   credentials?: string;
   /** Base URL of a fal emulator; every fal host is redirected there. @default process.env.FAL_EMULATOR_URL */
   emulatorUrl?: string;
@@ -162,7 +162,8 @@ function toStatus(raw: QueueStatus | Record<string, unknown>, requestId: string,
 export function createHailuoClient(options: HailuoClientOptions = {}): HailuoClient {
   const emulatorUrl = (options.emulatorUrl ?? process.env.FAL_EMULATOR_URL)?.replace(/\/+$/, "") || undefined;
   const envKey = process.env.FAL_KEY ?? (process.env.FAL_KEY_ID && process.env.FAL_KEY_SECRET ? `${process.env.FAL_KEY_ID}:${process.env.FAL_KEY_SECRET}` : undefined);
-  const credentials = options.credentials ?? envKey ?? (emulatorUrl ? "emulator-key" : undefined);
+  // The real key never goes to an emulator (which may not be on this machine); it gets its own.
+  const credentials = options.credentials ?? (emulatorUrl ? (process.env.FAL_EMULATOR_KEY ?? "emulator-key") : envKey);
   if (!credentials) {
     throw new ConfigError("no fal credentials: set FAL_KEY (or FAL_EMULATOR_URL to use the local emulator)");
   }
