@@ -19,6 +19,8 @@ export interface VerifyWebhookOptions {
   nowMs?: number;
   /** @default globalThis.fetch */
   fetch?: typeof globalThis.fetch;
+  /** Aborts the JWKS fetch. */
+  signal?: AbortSignal;
 }
 
 /** The verified identity of a webhook delivery. */
@@ -31,11 +33,11 @@ export interface VerifiedWebhook {
 const JWKS_TTL_MS = 24 * 60 * 60 * 1000;
 const jwksCache = new Map<string, { jwks: Jwks; fetchedAt: number }>();
 
-async function loadJwks(source: Jwks | string, fetchFn: typeof globalThis.fetch, nowMs: number): Promise<Jwks> {
+async function loadJwks(source: Jwks | string, fetchFn: typeof globalThis.fetch, nowMs: number, signal?: AbortSignal): Promise<Jwks> {
   if (typeof source !== "string") return source;
   const cached = jwksCache.get(source);
   if (cached && nowMs - cached.fetchedAt < JWKS_TTL_MS) return cached.jwks;
-  const res = await fetchFn(source);
+  const res = await fetchFn(source, { signal });
   if (!res.ok) throw new WebhookVerificationError(`could not fetch JWKS from ${source}: HTTP ${res.status}`);
   const jwks = (await res.json()) as Jwks;
   jwksCache.set(source, { jwks, fetchedAt: nowMs });
@@ -74,7 +76,7 @@ export async function verifyFalWebhook(
   const bodyHash = createHash("sha256").update(rawBody).digest("hex");
   const message = Buffer.from([requestId, userId, timestamp, bodyHash].join("\n"));
   const sig = Buffer.from(signature, "hex");
-  const jwks = await loadJwks(options.jwks ?? FAL_JWKS_URL, fetchFn, nowMs);
+  const jwks = await loadJwks(options.jwks ?? FAL_JWKS_URL, fetchFn, nowMs, options.signal);
   for (const jwk of jwks.keys ?? []) {
     if (jwk.kty !== "OKP" || jwk.crv !== "Ed25519" || !jwk.x) continue;
     try {
