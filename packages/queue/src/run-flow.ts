@@ -3,8 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { FlowProducer, Queue } from "bullmq";
 import type { Manifest } from "@hailuo/manifest";
-import { BudgetError, planRun, sumUsd } from "@hailuo/runner";
-import { atomicWriteJson } from "./run-files.js";
+import { BudgetError, planRun, sumUsd, writeRunManifest } from "@hailuo/runner";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
 
 /** Data of one generate job: which run folder, which generation. */
@@ -58,7 +57,7 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
     throw new BudgetError(`this run needs up to $${estimate.toFixed(2)}, over the budget of $${options.budgetUsd.toFixed(2)}; nothing was enqueued`);
   }
   await mkdir(join(runDir, "clips"), { recursive: true });
-  await atomicWriteJson(join(runDir, "run.json"), { version: 1, manifest });
+  await writeRunManifest(runDir, manifest);
   const runId = runIdFor(runDir);
   const connection = await openRedis(options.redisUrl);
   const flows = new FlowProducer({ connection, prefix });

@@ -1,9 +1,9 @@
 export { planRun, inputKey, sumUsd, type PlanItem } from "./plan.js";
 export { JournalStore, readJournal, type JournalRecord, type StoredRecord, type ClipFacts } from "./journal-store.js";
 export { replayJournal, type ItemState } from "./run-state.js";
-export { runManifest, readRunManifest, buildReport, type RunOptions, type RunResult } from "./runner.js";
+export { runManifest, readRunManifest, writeRunManifest, buildReport, type RunOptions, type RunResult } from "./runner.js";
 export { processItem, newItemState, isFinalFailure, clipIntact, clipFileName, insideDir, BudgetError, VerifyError, type ItemContext, type ItemOutcome } from "./item-step.js";
-export { writeReports, neutraliseCell, type ItemReport, type RunReport } from "./report.js";
+export { writeReports, neutraliseCell, atomicWrite, type ItemReport, type RunReport } from "./report.js";
 export { acquireRunLock, RunLockedError } from "./run-lock.js";
 export type { RunEvent, ItemPhase } from "./events.js";
 export { runMediaStage, makeThumbnails, assembleFilm, currentReport, type MediaStageOptions, type MediaStageResult } from "./media-stage.js";

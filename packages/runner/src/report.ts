@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { writeFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "csv-stringify/sync";
@@ -72,9 +73,10 @@ export async function writeReports(runDir: string, report: RunReport): Promise<v
   await atomicWrite(join(runDir, "report.csv"), csv);
 }
 
-/** Writes a whole file or nothing. */
+/** Writes a whole file or nothing (temp file beside it, then rename). */
 export async function atomicWrite(path: string, content: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
+  // pid + random: two writers (processes or tasks) never share a temp file.
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   await writeFile(tmp, content);
   await rename(tmp, path);
 }

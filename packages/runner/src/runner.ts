@@ -55,6 +55,11 @@ export interface RunResult {
 
 
 
+/** Records the manifest a run folder runs (run.json), so resume and workers need nothing else. */
+export async function writeRunManifest(runDir: string, manifest: Manifest): Promise<void> {
+  await atomicWrite(join(runDir, "run.json"), `${JSON.stringify({ version: 1, manifest }, null, 2)}\n`);
+}
+
 /** Reads the manifest a run folder was started with (written as run.json). */
 export async function readRunManifest(runDir: string): Promise<Manifest> {
   const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => {
@@ -82,7 +87,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
   if (options.signal?.aborted) runAbort.abort();
   const signal = runAbort.signal;
   try {
-    await atomicWrite(join(runDir, "run.json"), `${JSON.stringify({ version: 1, manifest }, null, 2)}\n`);
+    await writeRunManifest(runDir, manifest);
     const { records, tornLines } = await readJournal(journal.path);
     if (tornLines) emit({ type: "warning", message: `journal had ${tornLines} incomplete line(s) from a crash; ignored` });
     const states = replayJournal(records);

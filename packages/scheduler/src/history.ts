@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, open, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { atomicWrite } from "@hailuo/runner";
 
 /** One line of a job's `history.jsonl`. */
 export interface HistoryRecord {
@@ -58,9 +58,6 @@ export async function readLastFire(outputRoot: string): Promise<Date | undefined
 
 /** Records the last fire time (atomically). */
 export async function writeLastFire(outputRoot: string, at: Date): Promise<void> {
-  const path = join(outputRoot, "scheduler-state.json");
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  await writeFile(tmp, `${JSON.stringify({ lastFireAt: at.toISOString() })}\n`);
-  await rename(tmp, path);
+  await mkdir(outputRoot, { recursive: true });
+  await atomicWrite(join(outputRoot, "scheduler-state.json"), `${JSON.stringify({ lastFireAt: at.toISOString() })}\n`);
 }

@@ -1,5 +1,6 @@
 import { createEmulator, parseFaultFlag, type FaultRule } from "@hailuo/emulator";
 import { UsageError } from "../exit-codes.js";
+import { numberOption } from "../options.js";
 
 /** Options of `hailuo emulator`. */
 export interface EmulatorCommandOptions {
@@ -16,13 +17,6 @@ export interface EmulatorCommandOptions {
   render: string;
 }
 
-function int(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a non-negative number, got "${value}"`);
-  return n;
-}
-
 /** Runs the fal emulator in the foreground until Ctrl-C. */
 export async function emulatorCommand(opts: EmulatorCommandOptions, signal: AbortSignal): Promise<number> {
   let rules: FaultRule[];
@@ -33,15 +27,15 @@ export async function emulatorCommand(opts: EmulatorCommandOptions, signal: Abor
   }
   if (opts.render !== "animatic" && opts.render !== "shared") throw new UsageError(`--render must be animatic or shared`);
   const emu = await createEmulator({
-    port: int("port", opts.port),
+    port: numberOption("port", opts.port),
     host: opts.host,
-    slots: int("slots", opts.slots),
-    seed: int("seed", opts.seed),
-    progressLatencyMs: int("latency-ms", opts.latencyMs),
-    queueLatencyMs: int("queue-latency-ms", opts.queueLatencyMs),
+    slots: numberOption("slots", opts.slots, { min: 1 }),
+    seed: numberOption("seed", opts.seed),
+    progressLatencyMs: numberOption("latency-ms", opts.latencyMs),
+    queueLatencyMs: numberOption("queue-latency-ms", opts.queueLatencyMs),
     apiKey: opts.apiKey,
     render: opts.render,
-    faults: { rules, policyWords: opts.policyWord, generationErrorRate: int("generation-error-rate", opts.generationErrorRate) },
+    faults: { rules, policyWords: opts.policyWord, generationErrorRate: numberOption("generation-error-rate", opts.generationErrorRate, { integer: false }) },
     log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
   });
   process.stderr.write(`fal emulator listening on ${emu.url}\n  export FAL_EMULATOR_URL=${emu.url}\n  stats: ${emu.url}/__emulator/stats\n`);

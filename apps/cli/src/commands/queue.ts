@@ -2,26 +2,17 @@ import { resolve } from "node:path";
 import { loadManifest } from "@hailuo/manifest";
 import { enqueueRun, openRedis, QUEUES, startWorker } from "@hailuo/queue";
 import { Queue } from "bullmq";
-import { UsageError } from "../exit-codes.js";
+import { numberOption, parseVars } from "../options.js";
 import { connectFal } from "../fal-connection.js";
 import { displayPath } from "../display-path.js";
 import { defaultRunDir } from "./run.js";
 
-function count(name: string, value: string | undefined, min = 1): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}, got "${value}"`);
-  return n;
-}
-
 /** `hailuo run <manifest> --redis URL`: enqueue the run as a flow for any number of workers. */
 export async function enqueueCommand(manifestPath: string, opts: { redis: string; prefix: string; out?: string; concurrency: string; budget?: string; wait?: boolean; var: string[] }): Promise<number> {
-  const vars = Object.fromEntries(opts.var.map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]));
-  const manifest = await loadManifest(manifestPath, { vars });
+  const manifest = await loadManifest(manifestPath, { vars: parseVars(opts.var) });
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
-  const budgetUsd = opts.budget === undefined ? undefined : Number(opts.budget);
-  if (budgetUsd !== undefined && !(budgetUsd >= 0)) throw new UsageError(`--budget must be a number of dollars ≥ 0, got "${opts.budget}"`);
-  const run = await enqueueRun({ manifest, runDir, redisUrl: opts.redis, prefix: opts.prefix, falConcurrency: count("concurrency", opts.concurrency), budgetUsd });
+  const budgetUsd = numberOption("budget", opts.budget, { integer: false });
+  const run = await enqueueRun({ manifest, runDir, redisUrl: opts.redis, prefix: opts.prefix, falConcurrency: numberOption("concurrency", opts.concurrency, { min: 1 }), budgetUsd });
   process.stderr.write(`enqueued run ${run.runId}: ${run.childJobIds.length} generation(s) + assemble → ${displayPath(runDir)}\n`);
   process.stderr.write(`start workers with: pnpm hailuo worker --redis ${opts.redis}${opts.prefix !== "hailuo" ? ` --prefix ${opts.prefix}` : ""}\n`);
   if (!opts.wait) return 0;
@@ -55,9 +46,9 @@ export async function workerCommand(opts: { redis: string; prefix: string; concu
     redisUrl: opts.redis,
     prefix: opts.prefix,
     client: conn.client,
-    concurrency: count("concurrency", opts.concurrency),
-    lockDurationMs: count("lock-ms", opts.lockMs, 1000),
-    retries: count("retries", opts.retries, 0),
+    concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }),
+    lockDurationMs: numberOption("lock-ms", opts.lockMs, { min: 1000 }),
+    retries: numberOption("retries", opts.retries),
     log: say,
   });
   say(`worker ${process.pid} ready on ${opts.redis} (prefix ${opts.prefix}); Ctrl-C stops it and leaves its jobs resumable`);

@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { isSafeId, loadManifest, slugify, type Manifest } from "@hailuo/manifest";
 import { planRun, readRunManifest, runManifest, sumUsd, type RunResult } from "@hailuo/runner";
-import { UsageError } from "../exit-codes.js";
+import { numberOption, parseVars } from "../options.js";
 import { connectFal } from "../fal-connection.js";
 import { chooseView, createProgressView } from "../progress-view.js";
 
@@ -21,23 +21,6 @@ export interface RunCommandOptions {
   assemble?: boolean;
   placeholders?: boolean;
   media: boolean;
-}
-
-function positive(name: string, value: string | undefined, { min = 0, integer = true } = {}): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be ${integer ? "a whole number" : "a number"} ≥ ${min}, got "${value}"`);
-  return n;
-}
-
-function parseVars(pairs: string[]): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const p of pairs) {
-    const i = p.indexOf("=");
-    if (i <= 0) throw new UsageError(`--var takes name=value, got "${p}"`);
-    vars[p.slice(0, i)] = p.slice(i + 1);
-  }
-  return vars;
 }
 
 /** The default run folder for a manifest: runs/<safe name>. */
@@ -76,10 +59,10 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
       manifest,
       runDir,
       client: conn.client,
-      concurrency: positive("concurrency", opts.concurrency, { min: 1 }),
-      retries: positive("retries", opts.retries),
-      budgetUsd: positive("budget", opts.budget, { integer: false }),
-      itemTimeoutMs: (positive("timeout-min", opts.timeoutMin, { min: 0.05, integer: false }) ?? 15) * 60_000,
+      concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }),
+      retries: numberOption("retries", opts.retries),
+      budgetUsd: numberOption("budget", opts.budget, { integer: false }),
+      itemTimeoutMs: (numberOption("timeout-min", opts.timeoutMin, { min: 0.05, integer: false }) ?? 15) * 60_000,
       cache: opts.cache,
       cancelOnExit: opts.cancelOnExit,
       signal,
