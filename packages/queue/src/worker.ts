@@ -57,10 +57,21 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     return j;
   };
 
+  // Read and plan run.json once per run folder; a key the cached plan lacks means the run was
+  // re-enqueued with an edited manifest, so read it again.
+  const plans = new Map<string, Promise<ReturnType<typeof planRun>>>();
+  const findItem = async (runDir: string, key: string) => {
+    const cached = plans.get(runDir);
+    const hit = cached && (await cached).find((p) => p.key === key);
+    if (hit) return hit;
+    const fresh = readRunManifest(runDir).then(planRun);
+    plans.set(runDir, fresh);
+    return (await fresh).find((p) => p.key === key);
+  };
+
   const generate = async (job: Job<GenerateJobData>) => {
     const { runDir, key } = job.data;
-    const manifest = await readRunManifest(runDir);
-    const item = planRun(manifest).find((p) => p.key === key);
+    const item = await findItem(runDir, key);
     if (!item) throw new UnrecoverableError(`generation ${key} is not in ${runDir}/run.json`);
     const { records } = await readJournal(join(runDir, "journal.jsonl"));
     const state = replayJournal(records).get(key) ?? newItemState(key);
