@@ -52,6 +52,7 @@ export class JournalStore {
     await this.handle.datasync();
   }
 
+  /** Closes the file; every appended record is already durable. */
   async close(): Promise<void> {
     await this.handle.close();
   }
