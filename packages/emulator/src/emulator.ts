@@ -369,7 +369,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     let lastKey = "";
     const send = () => {
       const fresh = r.logs.slice(sentLogs);
-      const key = `${r.state}:${r.state === "IN_QUEUE" ? statusBody(r, false).queue_position : ""}:${r.logs.length}:${r.outcome ? 1 : 0}`;
+      const key = `${r.state}:${r.state === "IN_QUEUE" ? queue.indexOf(r) : ""}:${r.logs.length}:${r.outcome ? 1 : 0}`;
       if (key === lastKey) return;
       if (r.state === "COMPLETED" && !r.outcome) return;
       lastKey = key;
@@ -476,7 +476,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     if (!r) return;
     // A dropped answer: the request is queued (and would be billed) but the client never hears of it.
     if (f === "drop") return void res.socket?.destroy();
-    json(res, 200, { status: "IN_QUEUE", ...urls(r.id), queue_position: statusBody(r, false).queue_position ?? 0 }, { "x-fal-request-id": r.id });
+    json(res, 200, { status: "IN_QUEUE", ...urls(r.id), queue_position: Math.max(0, queue.indexOf(r)) }, { "x-fal-request-id": r.id });
   }
 
   async function syncRoute(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {

@@ -99,7 +99,6 @@ export async function concatClips(parts: (string | Card)[], out: string, options
   const clips = parts.filter((p): p is string => typeof p === "string");
   if (clips.length === 0) throw new AssembleError("no clips to assemble, only cards");
   const probed = new Map((await Promise.all(clips.map(async (c) => [c, await probe(c)] as const))));
-  const partInfo = (p: string | Card) => (typeof p === "string" ? probed.get(p)! : undefined);
   const infos = clips.map((c) => probed.get(c)!);
   const partDur = (p: string | Card) => (typeof p === "string" ? probed.get(p)!.durationS : p.durationS);
   const transitions = parts.slice(0, -1).map((_, i) => {
@@ -114,7 +113,7 @@ export async function concatClips(parts: (string | Card)[], out: string, options
   const mode: ConcatResult["mode"] = options.mode === "reencode" || needsFilter || !copyable ? "reencode" : "copy";
   const W = options.width ?? infos[0]!.width;
   const H = options.height ?? infos[0]!.height;
-  const F = options.fps ?? Math.round(infos[0]!.fps) ?? 24;
+  const F = options.fps ?? (Math.round(infos[0]!.fps) || 24);
   const frame = 1 / F;
 
   for (let i = 0; i < transitions.length; i++) {
@@ -142,7 +141,7 @@ export async function concatClips(parts: (string | Card)[], out: string, options
     type Seg = { kind: "clip"; file: string; durationS: number } | { kind: "card"; card: Card };
     const segs: Seg[] = [
       ...(options.title ? [{ kind: "card" as const, card: options.title }] : []),
-      ...parts.map((p) => (typeof p === "string" ? { kind: "clip" as const, file: p, durationS: partInfo(p)!.durationS } : { kind: "card" as const, card: p })),
+      ...parts.map((p) => (typeof p === "string" ? { kind: "clip" as const, file: p, durationS: partDur(p) } : { kind: "card" as const, card: p })),
       ...(options.end ? [{ kind: "card" as const, card: options.end }] : []),
     ];
     const segTransitions: (Transition | undefined)[] = [
@@ -156,19 +155,18 @@ export async function concatClips(parts: (string | Card)[], out: string, options
     const norm = `scale=${W}:${H}:force_original_aspect_ratio=decrease,pad=${W}:${H}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps=${F},format=yuv420p,settb=AVTB,setpts=PTS-STARTPTS`;
     const cmd = command();
     const filters: string[] = [];
-    let input = 0;
+    // Input i is segment i; the audio bed, when there is one, comes after them all.
     for (let i = 0; i < segs.length; i++) {
       const s = segs[i]!;
       if (s.kind === "clip") {
         cmd.input(s.file);
-        filters.push(`[${input}:v]${norm},trim=duration=${s.durationS.toFixed(6)}[s${i}]`);
+        filters.push(`[${i}:v]${norm},trim=duration=${s.durationS.toFixed(6)}[s${i}]`);
       } else {
         const textFile = join(work, `card${i}.txt`);
         await writeFile(textFile, s.card.text);
         cmd.input(`color=c=${(s.card.color ?? "#101820").replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${s.card.durationS}`).inputOptions(["-f", "lavfi"]);
-        filters.push(`[${input}:v]drawtext=${FONT_OPTION}:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2,${norm}[s${i}]`);
+        filters.push(`[${i}:v]drawtext=${FONT_OPTION}:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2,${norm}[s${i}]`);
       }
-      input++;
     }
     // Chain: xfade where a transition is asked for, concat for a cut. Offsets come from probed durations.
     const offsets = xfadeOffsets(durations, tSec);
@@ -189,7 +187,7 @@ export async function concatClips(parts: (string | Card)[], out: string, options
       const a = options.audio;
       const fadeOut = Math.min(a.fadeOutS ?? 2, planned / 2);
       cmd.input(a.file).inputOptions(["-stream_loop", "-1"]);
-      filters.push(`[${input}:a]atrim=0:${planned.toFixed(3)},asetpts=PTS-STARTPTS,volume=${a.volume ?? 1},afade=t=in:d=${Math.min(a.fadeInS ?? 1, planned / 2)},afade=t=out:st=${(planned - fadeOut).toFixed(3)}:d=${fadeOut}[aout]`);
+      filters.push(`[${segs.length}:a]atrim=0:${planned.toFixed(3)},asetpts=PTS-STARTPTS,volume=${a.volume ?? 1},afade=t=in:d=${Math.min(a.fadeInS ?? 1, planned / 2)},afade=t=out:st=${(planned - fadeOut).toFixed(3)}:d=${fadeOut}[aout]`);
       outputOptions.push("-map", "[aout]", "-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-shortest");
     }
     outputOptions.push("-t", planned.toFixed(3));

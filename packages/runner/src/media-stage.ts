@@ -1,5 +1,5 @@
 import { access, mkdir, stat } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
 import { animatedPreview, concatClips, contactSheet, poster, type Card, type Transition } from "@hailuo/media";
 import { HailuoError } from "@hailuo/shared";
@@ -113,8 +113,8 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
     });
     audio = { file: audioFile, volume: spec?.audio?.volume, fadeInS: spec?.audio?.fadeInS, fadeOutS: spec?.audio?.fadeOutS };
   }
-  const filmRel = options.filmOut ?? spec?.output ?? "film.mp4";
-  const out = options.filmOut && options.filmOut.startsWith("/") ? options.filmOut : insideDir(runDir, filmRel);
+  const out = options.filmOut && isAbsolute(options.filmOut) ? options.filmOut : insideDir(runDir, options.filmOut ?? spec?.output ?? "film.mp4");
+  const inRun = relative(resolve(runDir), out);
   const result = await concatClips(parts, out, {
     transitions: transitions.slice(0, -1),
     title: spec?.title,
@@ -123,7 +123,7 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
     signal: options.signal,
     onProgress: (p) => options.onProgress?.("film", p),
   });
-  return { film: { file: out.startsWith(resolve(runDir)) ? out.slice(resolve(runDir).length + 1) : out, durationS: result.info.durationS, mode: result.mode }, skipped };
+  return { film: { file: inRun.startsWith("..") ? out : inRun, durationS: result.info.durationS, mode: result.mode }, skipped };
 }
 
 /**
