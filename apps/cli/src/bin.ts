@@ -13,8 +13,12 @@ async function run(debug: boolean, fn: (signal: AbortSignal) => Promise<number>)
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
-    if (signals > 1) process.exit(EXIT.interrupted);
-    process.stderr.write(`\nhailuo: ${sig} received, stopping (press Ctrl-C again to exit at once)\n`);
+    if (signals > 1) {
+      // The journal already says which submits were on the wire: the next resume flags them.
+      process.stderr.write(`\nhailuo: exiting now; submits still on the wire are flagged as possible double charges in the report\n`);
+      process.exit(EXIT.interrupted);
+    }
+    process.stderr.write(`\nhailuo: ${sig} received, stopping: no new submits; submits already sent get up to 30 s so their request ids are kept (press Ctrl-C again to exit at once)\n`);
     controller.abort();
   };
   process.on("SIGINT", onSignal);
@@ -58,7 +62,9 @@ const runOptions = (cmd: Command) =>
     .option("--var <name=value>", "template variable (repeatable)", collect, [])
     .option("--assemble", "make the film even if the manifest has no assemble: section")
     .option("--placeholders", "a card in place of each failed scene in the film")
-    .option("--no-media", "skip posters, contact sheet, film and index.html");
+    .option("--no-media", "skip posters, contact sheet, film and index.html")
+    .option("--backend-override", "carry on a run against this backend although its requests went to another one")
+    .option("--take-over", "run locally in a folder a distributed run owns (its workers are gone)");
 
 runOptions(
   program

@@ -1,4 +1,4 @@
-import { HailuoError, InputValidationError, redactSecrets } from "@hailuo/shared";
+import { HailuoError, InputValidationError, redactSecrets, type ErrorCode } from "@hailuo/shared";
 
 /** Exit codes of every command: the one place they are decided. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -10,9 +10,12 @@ export class UsageError extends HailuoError {
   }
 }
 
+// Refusals that come before any money is spent: the user must change something (exit 2).
+const REFUSED_BEFORE_SPENDING: ReadonlySet<ErrorCode> = new Set(["usage", "validation", "manifest", "config", "preflight", "wrong_backend", "locked", "budget", "not_a_run"]);
+
 /** Maps an error to its exit code. */
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof InputValidationError || (error instanceof HailuoError && ["usage", "validation", "manifest", "config"].includes(error.code))) return EXIT.usage;
+  if (error instanceof InputValidationError || (error instanceof HailuoError && REFUSED_BEFORE_SPENDING.has(error.code))) return EXIT.usage;
   if (error instanceof HailuoError && error.code === "cancelled") return EXIT.interrupted;
   return EXIT.failed;
 }

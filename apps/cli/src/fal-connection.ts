@@ -1,5 +1,6 @@
 import { createHailuoClient, type HailuoClient, type HttpRetryInfo } from "@hailuo/core";
 import type { Emulator, EmulatorOptions } from "@hailuo/emulator";
+import type { Backend } from "@hailuo/runner";
 
 /** A client plus, when nothing else was configured, the emulator started for it. */
 export interface FalConnection {
@@ -7,7 +8,16 @@ export interface FalConnection {
   emulator?: Emulator;
   /** Where requests go, for one line of output (never the key). */
   target: string;
+  /** Where requests go, as recorded in a run folder. */
+  backend: Backend;
   close(): Promise<void>;
+}
+
+/** The backend the environment names (FAL_EMULATOR_URL, else FAL_KEY), or undefined when it names none. */
+export function backendFromEnv(): Backend | undefined {
+  if (process.env.FAL_EMULATOR_URL) return { kind: "emulator", url: process.env.FAL_EMULATOR_URL };
+  if (process.env.FAL_KEY || (process.env.FAL_KEY_ID && process.env.FAL_KEY_SECRET)) return { kind: "fal" };
+  return undefined;
 }
 
 /**
@@ -22,11 +32,11 @@ export async function connectFal(options: {
   const envUrl = process.env.FAL_EMULATOR_URL;
   if (envUrl || process.env.FAL_KEY || (process.env.FAL_KEY_ID && process.env.FAL_KEY_SECRET)) {
     const client = createHailuoClient({ onHttpRetry: options.onHttpRetry });
-    return { client, target: envUrl ? `emulator at ${envUrl}` : "fal.ai", close: async () => {} };
+    return { client, backend: backendFromEnv()!, target: envUrl ? `emulator at ${envUrl}` : "fal.ai", close: async () => {} };
   }
   const { createEmulator } = await import("@hailuo/emulator");
   const emulator = await createEmulator(options.emulatorOptions);
   options.say(`No FAL_KEY or FAL_EMULATOR_URL set: using the built-in fal emulator at ${emulator.url} (animatic clips, nothing is billed).`);
   const client = createHailuoClient({ emulatorUrl: emulator.url, onHttpRetry: options.onHttpRetry });
-  return { client, emulator, target: `built-in emulator at ${emulator.url}`, close: () => emulator.close() };
+  return { client, emulator, backend: { kind: "builtin-emulator" }, target: `built-in emulator at ${emulator.url}`, close: () => emulator.close() };
 }

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
-import { open, rename, unlink, mkdir } from "node:fs/promises";
+import { open, rename, unlink, mkdir, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Readable } from "node:stream";
-import { abortError } from "@hailuo/shared";
+import { HailuoError, abortError } from "@hailuo/shared";
 import { DownloadError } from "./hailuo-errors.js";
 
 /** Options of `downloadVideo`. */
@@ -12,6 +12,11 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   /** @default globalThis.fetch */
   fetch?: typeof globalThis.fetch;
+  /**
+   * Writes one buffer at a file position and says how many bytes the OS took. Injectable so a
+   * test can produce the short writes a nearly full disk gives. @default FileHandle.write
+   */
+  write?: (file: FileHandle, buf: Buffer, position: number) => Promise<number>;
 }
 
 /** What landed on disk. */
@@ -21,15 +26,36 @@ export interface DownloadResult {
   sha256: string;
 }
 
+/** The local disk could not take the file (full, read-only, no permission): not fal's fault, and not retryable in place. */
+export class LocalWriteError extends HailuoError {
+  constructor(path: string, error: NodeJS.ErrnoException) {
+    const full = error.code === "ENOSPC" || error.code === "EDQUOT";
+    super(full ? "disk_full" : "unwritable", `${full ? "no space left on the device" : "cannot write"} for ${path} (${error.code ?? error.message})`, { cause: error, retryable: false, details: { path } });
+  }
+}
+
+const LOCAL_WRITE_CODES = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS"]);
+
+/** Turns a file-system error into a LocalWriteError naming the path, or undefined. */
+export function localWriteError(path: string, error: unknown): LocalWriteError | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code && LOCAL_WRITE_CODES.has(code) ? new LocalWriteError(path, error as NodeJS.ErrnoException) : undefined;
+}
+
+const defaultWrite = async (file: FileHandle, buf: Buffer, position: number) => (await file.write(buf, 0, buf.length, position)).bytesWritten;
+
 /**
- * Streams `url` into a temp file beside `path`, checks the byte count against Content-Length and
- * `expectedBytes`, fsyncs, then renames atomically: `path` either holds the whole file or nothing.
+ * Streams `url` into a temp file beside `path`, checks every write took all its bytes (a nearly
+ * full disk writes short), the byte count against Content-Length and `expectedBytes`, and the
+ * file's size on disk; fsyncs, then renames atomically: `path` holds the whole file or nothing.
  */
 export async function downloadVideo(url: string, path: string, options: DownloadOptions = {}): Promise<DownloadResult> {
-  const { signal, expectedBytes } = options;
+  const { signal, expectedBytes, write = defaultWrite } = options;
   const fetchFn = options.fetch ?? globalThis.fetch;
   if (signal?.aborted) throw abortError(signal);
-  await mkdir(dirname(path), { recursive: true });
+  await mkdir(dirname(path), { recursive: true }).catch((e: unknown) => {
+    throw localWriteError(dirname(path), e) ?? e;
+  });
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString("hex")}.part`);
   let res: Response;
   try {
@@ -44,13 +70,20 @@ export async function downloadVideo(url: string, path: string, options: Download
   const announced = res.headers.get("content-length");
   const hash = createHash("sha256");
   let bytes = 0;
-  const file = await open(tmp, "w");
+  let file: FileHandle | undefined;
   try {
+    file = await open(tmp, "w");
     for await (const chunk of Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>)) {
       const buf = chunk as Buffer;
       hash.update(buf);
+      // write(2) may take fewer bytes than asked (a disk filling up): write the rest, and let
+      // the next call fail with ENOSPC rather than keep a silently truncated file.
+      for (let off = 0; off < buf.length; ) {
+        const n = await write(file, buf.subarray(off), bytes + off);
+        if (n <= 0) throw new DownloadError(`writing ${tmp} stalled at ${bytes + off} bytes`);
+        off += n;
+      }
       bytes += buf.length;
-      await file.write(buf);
     }
     if (announced !== null && Number(announced) !== bytes) {
       throw new DownloadError(`download of ${url} was cut short: ${bytes} of ${announced} bytes`);
@@ -59,16 +92,21 @@ export async function downloadVideo(url: string, path: string, options: Download
       throw new DownloadError(`download of ${url} has ${bytes} bytes; fal announced ${expectedBytes}`);
     }
     await file.sync();
+    const onDisk = (await file.stat()).size;
+    if (onDisk !== bytes) throw new DownloadError(`${tmp} holds ${onDisk} bytes after writing ${bytes}`, { retryable: false });
     await file.close();
+    file = undefined;
     await rename(tmp, path);
     await syncDir(dirname(path));
     return { path, bytes, sha256: hash.digest("hex") };
   } catch (error) {
-    await file.close().catch(() => {});
+    await file?.close().catch(() => {});
     await unlink(tmp).catch(() => {});
     if (signal?.aborted) throw abortError(signal);
-    if (error instanceof DownloadError) throw error;
-    throw new DownloadError(`download of ${url} failed: ${(error as Error).message}`, { cause: error });
+    if (error instanceof HailuoError) throw error;
+    const local = localWriteError(path, error);
+    if (local) throw local;
+    throw new DownloadError(`download of ${url} to ${path} failed: ${(error as Error).message}`, { cause: error });
   }
 }
 

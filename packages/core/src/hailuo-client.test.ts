@@ -1,11 +1,11 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "@hailuo/emulator";
-import { startTestEmulator, makeTempDir, ffprobeFacts } from "@hailuo/test-utils";
+import { startTestEmulator, startFaultyGateway, makeTempDir, ffprobeFacts } from "@hailuo/test-utils";
 import {
   createHailuoClient,
   downloadVideo,
@@ -113,13 +113,13 @@ describe("generate against the emulator", () => {
 });
 
 describe("fault mapping", () => {
-  it("a 429 on submit is retried once inside the fal client, visibly, with one queued job", async () => {
+  it("a 429 on submit is re-sent once by the core (fal refused it before queueing), visibly, with one queued job", async () => {
     const emu = await startTestEmulator({ render: "shared", faults: { rules: [{ route: "submit", kind: 429, count: 1 }] } });
     try {
       const retries: HttpRetryInfo[] = [];
-      const client = createHailuoClient({ emulatorUrl: emu.url, onHttpRetry: (i) => retries.push(i) });
+      const client = createHailuoClient({ emulatorUrl: emu.url, onHttpRetry: (i) => retries.push(i), submitRetryBaseDelayMs: 10 });
       await client.submit({ prompt: "retry me" });
-      expect(retries).toEqual([{ operation: "submit", attempt: 2, status: 429, requestId: undefined }]);
+      expect(retries).toEqual([{ operation: "submit", attempt: 2, status: 429 }]);
       expect(emu.stats().submits.total).toBe(1);
     } finally {
       await emu.close();
@@ -144,7 +144,7 @@ describe("fault mapping", () => {
       apiKey: "right-key",
       faults: {
         rules: [
-          { route: "submit", kind: 429, count: 4, retryAfterS: 7 },
+          { route: "submit", kind: 429, count: 4, retryAfterS: 1 },
           { route: "result", kind: 500, count: 1 },
         ],
         policyWords: ["forbidden"],
@@ -152,10 +152,10 @@ describe("fault mapping", () => {
       },
     });
     try {
-      const client = createHailuoClient({ emulatorUrl: emu.url, credentials: "right-key" });
-      // 4 × 429: the client's 3 retries are used up (about 7 s of its own backoff).
+      const client = createHailuoClient({ emulatorUrl: emu.url, credentials: "right-key", submitRetryBaseDelayMs: 10 });
+      // 4 × 429: the core's 3 re-sends are used up (Retry-After: 1 s is the floor of each wait).
       const limited = await client.submit({ prompt: "too eager" }).catch((e: unknown) => e);
-      expect(limited).toMatchObject({ code: "rate_limited", retryable: true, retryAfterS: 7 });
+      expect(limited).toMatchObject({ code: "rate_limited", retryable: true, retryAfterS: 1 });
       expect(emu.stats().submits.total).toBe(0);
 
       // The result endpoint answers 500 once: a ServerError (retryable), not a failed generation.
@@ -179,6 +179,39 @@ describe("fault mapping", () => {
       await emu.close();
     }
   }, 30_000);
+
+  it("never re-sends a submit whose answer a gateway lost after fal queued it (502 or reset): one queued job each", async () => {
+    const emu = await startTestEmulator({ render: "shared" });
+    const gw = await startFaultyGateway(emu.url);
+    try {
+      const retries: HttpRetryInfo[] = [];
+      const client = createHailuoClient({ emulatorUrl: gw.url, onHttpRetry: (i) => retries.push(i), submitRetryBaseDelayMs: 10 });
+      gw.failNextSubmits("502");
+      const bad = await client.submit({ prompt: "forwarded, then 502" }).catch((e: unknown) => e);
+      expect(bad).toMatchObject({ code: "submit_ambiguous", details: { status: 502 } });
+      gw.failNextSubmits("reset");
+      await expect(client.submit({ prompt: "forwarded, then reset" })).rejects.toMatchObject({ code: "submit_ambiguous" });
+      // The fal client would have re-POSTed both (it retries 502 and resets): here nothing was re-sent.
+      expect(retries).toEqual([]);
+      expect(emu.stats().submits.total).toBe(2);
+    } finally {
+      await gw.close();
+      await emu.close();
+    }
+  });
+
+  it("re-sends a submit that never left (connection refused) and says which host it could not reach", async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((r) => server.close(() => r()));
+    const retries: HttpRetryInfo[] = [];
+    const client = createHailuoClient({ emulatorUrl: `http://127.0.0.1:${port}`, onHttpRetry: (i) => retries.push(i), submitRetries: 2, submitRetryBaseDelayMs: 5 });
+    const err = await client.submit({ prompt: "nobody home" }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "network", retryable: true, details: { notSent: true } });
+    expect((err as Error).message).toContain(`127.0.0.1:${port}`);
+    expect(retries.map((r) => r.attempt)).toEqual([2, 3]);
+  });
 
   it("maps status-poll 5xx beyond the client's retries to ServerError", async () => {
     const emu = await startTestEmulator({ render: "shared", faults: { rules: [{ route: "status", kind: 502, count: 1 }] } });
@@ -259,6 +292,39 @@ describe("webhooks", () => {
 });
 
 describe("downloadVideo", () => {
+  it("a short write (a disk filling up) is completed or fails naming the path: never a truncated clip", async () => {
+    const emu = await startTestEmulator({ render: "shared" });
+    const tmp = await makeTempDir();
+    try {
+      const client = createHailuoClient({ emulatorUrl: emu.url });
+      const { output } = await client.generate({ prompt: "short writes" });
+      // The OS takes at most 1000 bytes per write: every byte must still land.
+      const whole = await downloadVideo(output.video.url, join(tmp.dir, "whole.mp4"), {
+        expectedBytes: output.video.file_size,
+        write: async (file, buf, pos) => (await file.write(buf, 0, Math.min(buf.length, 1000), pos)).bytesWritten,
+      });
+      expect((await stat(whole.path)).size).toBe(output.video.file_size);
+      // Then the disk is full: a short write, then ENOSPC.
+      let written = 0;
+      const target = join(tmp.dir, "full.mp4");
+      const err = await downloadVideo(output.video.url, target, {
+        write: async (file, buf, pos) => {
+          if (written > 40_000) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+          const n = (await file.write(buf, 0, Math.min(buf.length, 4096), pos)).bytesWritten;
+          written += n;
+          return n;
+        },
+      }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "disk_full", retryable: false });
+      expect((err as Error).message).toContain(target);
+      expect(existsSync(target)).toBe(false);
+      expect((await readdir(tmp.dir)).sort()).toEqual(["whole.mp4"]);
+    } finally {
+      await emu.close();
+      await tmp.cleanup();
+    }
+  });
+
   it("never leaves a file at the path when the transfer is cut off", async () => {
     const server = createServer((_req, res) => {
       res.writeHead(200, { "content-length": "100000", "content-type": "video/mp4" });

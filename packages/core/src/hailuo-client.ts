@@ -2,10 +2,12 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { createFalClient, type QueueStatus, type RequestMiddleware } from "@fal-ai/client";
 
 type RequestConfig = Parameters<RequestMiddleware>[0];
-import { TimeoutError, abortError, delay, type HailuoError } from "@hailuo/shared";
+import { RetryExhaustedError, TimeoutError, abortError, delay, redactSecrets, retry, type HailuoError } from "@hailuo/shared";
 import {
   ConfigError,
   GenerationFailedError,
+  NetworkError,
+  RateLimitError,
   ServerError,
   SubmitAmbiguousError,
   mapFalError,
@@ -66,6 +68,10 @@ export interface HailuoClientOptions {
    * retry 429/5xx/network errors inside the client), so retries are visible, never silent.
    */
   onHttpRetry?: (info: HttpRetryInfo) => void;
+  /** Resends of a submit that provably never queued (429, connection refused, DNS). @default 3 */
+  submitRetries?: number;
+  /** Backoff base of those resends; Retry-After (capped at 60 s) is a floor. @default 1000 */
+  submitRetryBaseDelayMs?: number;
 }
 
 /** Options of `wait`. */
@@ -124,6 +130,20 @@ function errorCodes(error: unknown): string[] {
   return codes;
 }
 
+function hostOf(input: Parameters<typeof globalThis.fetch>[0]): string {
+  try {
+    return new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url).host;
+  } catch {
+    return "fal";
+  }
+}
+
+/** A submit error after which sending again cannot pay twice: fal refused it, or it never left. */
+export function isSafeToResubmit(error: unknown): boolean {
+  const e = error as HailuoError;
+  return e?.code === "rate_limited" || (e?.code === "network" && e.details?.notSent === true);
+}
+
 function parseRetryAfter(value: string | null): number | undefined {
   if (!value) return undefined;
   const s = Number(value);
@@ -153,11 +173,13 @@ function toStatus(raw: QueueStatus | Record<string, unknown>, requestId: string,
  * Creates a client for the Hailuo 02 Standard text-to-video endpoint over the unmodified
  * `@fal-ai/client`, pointed at fal or (with `emulatorUrl` / FAL_EMULATOR_URL) at the emulator.
  *
- * Retry ownership: HTTP-level retries (429/5xx/network on submit, status, result) belong to the
- * fal client and are reported through `onHttpRetry`. The one exception is a submit whose answer
- * was lost after it was sent: the client would silently POST again and may pay twice, so we stop
- * it and throw `SubmitAmbiguousError` for the caller to record. Generation-level retries (a new
- * submit after a failed generation) belong to the caller (the runner), never to this client.
+ * Retry ownership: HTTP-level retries of status and result (read-only) belong to the fal client
+ * and are reported through `onHttpRetry`. Submits are ours alone: the fal client re-POSTs
+ * 429/502/503/504 and transport errors on its own, which may pay twice, so every submit failure
+ * reaches us and only a submit that provably never queued (429, connection refused, DNS) is sent
+ * again. An answer lost after the request left (reset, timeout, 5xx) throws
+ * `SubmitAmbiguousError` for the caller to record. Generation-level retries (a new submit after a
+ * failed generation) belong to the caller (the runner), never to this client.
  */
 export function createHailuoClient(options: HailuoClientOptions = {}): HailuoClient {
   const emulatorUrl = (options.emulatorUrl ?? process.env.FAL_EMULATOR_URL)?.replace(/\/+$/, "") || undefined;
@@ -169,6 +191,7 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
   }
   if (emulatorUrl && !/^https?:\/\//.test(emulatorUrl)) throw new ConfigError(`emulator URL must start with http:// or https://, got ${JSON.stringify(emulatorUrl)}`);
   const baseFetch = options.fetch ?? globalThis.fetch;
+  const { submitRetries = 3, submitRetryBaseDelayMs = 1000 } = options;
   const calls = new AsyncLocalStorage<CallContext>();
 
   const trackingFetch: typeof globalThis.fetch = async (input, init) => {
@@ -177,26 +200,36 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
       ctx.attempts++;
       if (ctx.attempts > 1) options.onHttpRetry?.({ operation: ctx.operation, attempt: ctx.attempts, requestId: ctx.requestId, status: ctx.lastStatus });
     }
+    let res: Response;
     try {
-      const res = await baseFetch(input, init);
-      if (ctx) {
-        ctx.lastStatus = res.status;
-        if (res.status === 429 || res.status >= 500) ctx.retryAfterS = parseRetryAfter(res.headers.get("retry-after"));
-      }
-      return res;
+      res = await baseFetch(input, init);
     } catch (error) {
       const aborted = error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
-      if (ctx?.operation === "submit" && !aborted && !errorCodes(error).some((c) => NOT_SENT_CODES.has(c))) {
-        // The fal client re-POSTs anything whose cause chain looks like a transport error, so this
-        // error deliberately carries no `cause`: only the text of the original survives.
-        const reason = [error, (error as { cause?: unknown }).cause].map((e) => (e instanceof Error ? e.message : "")).filter(Boolean).join(": ");
-        throw new SubmitAmbiguousError(
-          `the submit was sent but its answer was lost (${reason}); fal may have queued (and will bill) it`,
-          { details: { codes: errorCodes(error) } },
-        );
+      if (ctx?.operation !== "submit" || aborted) throw error;
+      // Submits are retried by us alone (see submitOnce): every error thrown here is a HailuoError
+      // with no transport-shaped cause, so the fal client's own loop never re-POSTs it.
+      const codes = errorCodes(error);
+      const reason = [error, (error as { cause?: unknown }).cause].map((e) => (e instanceof Error ? e.message : "")).filter(Boolean).join(": ");
+      if (codes.some((c) => NOT_SENT_CODES.has(c))) {
+        throw new NetworkError(`could not reach ${hostOf(input)} to submit (${reason}); nothing was sent`, { details: { codes, notSent: true } });
       }
-      throw error;
+      throw new SubmitAmbiguousError(`the submit was sent but its answer was lost (${reason}); fal may have queued (and will bill) it`, { details: { codes } });
     }
+    if (ctx) {
+      ctx.lastStatus = res.status;
+      if (res.status === 429 || res.status >= 500) ctx.retryAfterS = parseRetryAfter(res.headers.get("retry-after"));
+    }
+    if (ctx?.operation === "submit" && (res.status === 429 || res.status >= 500)) {
+      const detail = redactSecrets((await res.text().catch(() => "")).slice(0, 300));
+      // 429: fal refused before queueing, safe to send again. A 5xx may come from a gateway that
+      // already forwarded the submit (fal queued it), so sending again could pay twice.
+      if (res.status === 429) throw new RateLimitError(`rate limited (429) during submit: ${detail}`, { retryAfterS: ctx.retryAfterS, details: { status: 429, operation: "submit" } });
+      throw new SubmitAmbiguousError(`fal answered HTTP ${res.status} to a submit (${detail}); a gateway may have forwarded it, so fal may have queued (and will bill) it`, {
+        requestId: res.headers.get("x-fal-request-id") ?? undefined,
+        details: { status: res.status },
+      });
+    }
+    return res;
   };
 
   const fal = createFalClient({
@@ -254,9 +287,21 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
 
     async submit(input, opts = {}) {
       const body: HailuoInput = normalizeHailuoInput(input);
-      const res = await call("submit", undefined, () =>
-        fal.queue.submit(HAILUO_ENDPOINT, { input: body, abortSignal: opts.signal, webhookUrl: opts.webhookUrl }),
-      );
+      let attempt = 1;
+      const res = await retry(
+        () =>
+          call("submit", undefined, () => fal.queue.submit(HAILUO_ENDPOINT, { input: body, abortSignal: opts.signal, webhookUrl: opts.webhookUrl })),
+        {
+          retries: submitRetries,
+          baseDelayMs: submitRetryBaseDelayMs,
+          signal: opts.signal,
+          // Only what provably never queued is sent again: a 429, or a connection that never opened.
+          shouldRetry: (e) => isSafeToResubmit(e),
+          onRetry: ({ error }) => options.onHttpRetry?.({ operation: "submit", attempt: ++attempt, status: (error as HailuoError).details?.status as number | undefined }),
+        },
+      ).catch((error: unknown) => {
+        throw error instanceof RetryExhaustedError ? (error.errors.at(-1) as HailuoError) : error;
+      });
       return { endpoint: HAILUO_ENDPOINT, requestId: res.request_id, submittedAt: new Date().toISOString() };
     },
 

@@ -28,6 +28,7 @@ export {
 export {
   createHailuoClient,
   resultForStatus,
+  isSafeToResubmit,
   type HailuoClient,
   type HailuoClientOptions,
   type HailuoHandle,
@@ -36,7 +37,7 @@ export {
   type HttpRetryInfo,
   type WaitOptions,
 } from "./hailuo-client.js";
-export { downloadVideo, syncDir, type DownloadOptions, type DownloadResult } from "./download.js";
+export { downloadVideo, syncDir, localWriteError, LocalWriteError, type DownloadOptions, type DownloadResult } from "./download.js";
 export { verifyFalWebhook, FAL_JWKS_URL, type Jwks, type VerifyWebhookOptions, type VerifiedWebhook } from "./webhook.js";
 export {
   HailuoError,
@@ -45,4 +46,5 @@ export {
   TimeoutError,
   isRetryable,
   type FieldProblem,
+  type ErrorCode,
 } from "@hailuo/shared";

@@ -60,7 +60,16 @@ export interface EmulatorStats {
   webhooks: { delivered: number; attempts: number; failed: number };
   downloads: number;
   maxInProgress: number;
+  /**
+   * What fal would bill: every request that completed with a video, at its seconds × price.
+   * fal bills successful outputs only: never failures, cancellations or queue time
+   * (https://fal.ai/pricing, "you only pay for successful outputs").
+   */
+  billed: { requests: number; seconds: number; usd: number; byInput: Record<string, number> };
 }
+
+/** fal's price for this endpoint at 768p, USD per generated second (fal.ai/models/…/hailuo-02/standard). */
+export const EMULATED_PRICE_USD_PER_SECOND = 0.045;
 
 /** A running emulator. */
 export interface Emulator {
@@ -185,6 +194,17 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     webhooks: { delivered: 0, attempts: 0, failed: 0 },
     downloads: 0,
     maxInProgress: 0,
+    billed: { requests: 0, seconds: 0, usd: 0, byInput: {} },
+  };
+  const bill = (r: Req) => {
+    const seconds = Number(r.input.duration);
+    const b = stats.billed;
+    b.requests++;
+    b.seconds += seconds;
+    // Whole micro-dollars, so the bill adds up exactly like the report's.
+    b.usd = Math.round(b.seconds * EMULATED_PRICE_USD_PER_SECOND * 1e6) / 1e6;
+    const h = inputHash(r.input);
+    b.byInput[h] = (b.byInput[h] ?? 0) + 1;
   };
 
   const later = (ms: number, fn: () => void) => {
@@ -263,6 +283,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     r.state = "COMPLETED";
     r.completedAt = Date.now();
     stats.completed++;
+    if (outcome.status === 200) bill(r);
     addLog(r, outcome.error ? `Generation ended with an error: ${outcome.error}` : "Generation complete", outcome.error ? "ERROR" : "INFO");
     if (r.webhookUrl) deliverWebhook(r, 0);
     pump();

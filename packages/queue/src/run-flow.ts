@@ -3,7 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { FlowProducer, Queue } from "bullmq";
 import type { Manifest } from "@hailuo/manifest";
-import { BudgetError, planRun, sumUsd, writeRunManifest } from "@hailuo/runner";
+import { BudgetError, JournalStore, RunLockedError, planRun, runLockHeld, sumUsd, writeRunFile, type Backend } from "@hailuo/runner";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
 
 /** Data of one generate job: which run folder, which generation. */
@@ -28,6 +28,8 @@ export interface EnqueueOptions extends QueueConnection {
   falConcurrency?: number;
   /** Refuse to enqueue past this many dollars. */
   budgetUsd?: number;
+  /** Where the workers' requests go; recorded in run.json so a worker elsewhere refuses the run. */
+  backend?: Backend;
 }
 
 /** What was enqueued. */
@@ -57,7 +59,12 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
     throw new BudgetError(`this run needs up to $${estimate.toFixed(2)}, over the budget of $${options.budgetUsd.toFixed(2)}; nothing was enqueued`);
   }
   await mkdir(join(runDir, "clips"), { recursive: true });
-  await writeRunManifest(runDir, manifest);
+  if (await runLockHeld(runDir)) throw new RunLockedError(`${runDir} is being run by a local hailuo process (run.lock is held); wait for it to finish before enqueueing it`);
+  await writeRunFile(runDir, manifest, options.backend);
+  // From here until the assemble job records "finished", a local run into this folder is refused.
+  const journal = await JournalStore.open(join(runDir, "journal.jsonl"));
+  await journal.append({ t: "enqueued", items: unique.length });
+  await journal.close();
   const runId = runIdFor(runDir);
   const connection = await openRedis(options.redisUrl);
   const flows = new FlowProducer({ connection, prefix });

@@ -4,15 +4,19 @@ import type { HailuoClient } from "@hailuo/core";
 import {
   JournalStore,
   buildReport,
+  checkBackend,
   clipIntact,
   newItemState,
   planRun,
   processItem,
   readJournal,
+  readRunFile,
   readRunManifest,
   replayJournal,
+  runLockHeld,
   runMediaStage,
   writeReports,
+  type Backend,
   type RunEvent,
 } from "@hailuo/runner";
 import { HailuoError } from "@hailuo/shared";
@@ -23,6 +27,8 @@ import { processScheduledFire, type ScheduleJobData } from "./schedules.js";
 /** Options of `startWorker`. */
 export interface WorkerOptions extends QueueConnection {
   client: HailuoClient;
+  /** Where `client` sends requests; a run recorded against another backend is refused. */
+  backend?: Backend;
   /** Generate jobs this process runs at once (the queue's global limit still applies). @default 2 */
   concurrency?: number;
   /** How long a job's lock lasts without renewal; a killed worker's jobs are taken over after it. @default 30000 */
@@ -73,6 +79,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const { runDir, key } = job.data;
     const item = await findItem(runDir, key);
     if (!item) throw new UnrecoverableError(`generation ${key} is not in ${runDir}/run.json`);
+    if (await runLockHeld(runDir)) throw new UnrecoverableError(`${runDir} is being run by a local hailuo process (run.lock is held); a worker never submits into it`);
+    try {
+      checkBackend(runDir, (await readRunFile(runDir))?.backend, options.backend);
+    } catch (error) {
+      throw new UnrecoverableError((error as Error).message);
+    }
     const { records } = await readJournal(join(runDir, "journal.jsonl"));
     const state = replayJournal(records).get(key) ?? newItemState(key);
     log(`job ${job.id}: ${item.sceneId}#${item.take} (${state.live ? "re-attaching" : state.phase})`);
@@ -87,7 +99,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       emit: options.onEvent ?? (() => {}),
       retries: options.retries,
       retryBaseDelayMs: options.retryBaseDelayMs,
-      onAuthFailure: (e) => (authError = e),
+      onStopRun: (e) => (authError = e),
     });
     log(`job ${job.id}: ${outcome}`);
     if (outcome === "interrupted") throw new Error("worker stopped; the request stays journaled for the next worker");
@@ -102,8 +114,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const { runDir } = job.data;
     const manifest = await readRunManifest(runDir);
     const { records } = await readJournal(join(runDir, "journal.jsonl"));
-    await writeReports(runDir, buildReport(manifest, runDir, planRun(manifest), replayJournal(records)));
+    const report = buildReport(manifest, runDir, records, { thisRunFrom: records.findLastIndex((r) => r.t === "enqueued") });
+    await writeReports(runDir, report);
     const media = await runMediaStage(runDir, manifest, { signal: stop.signal });
+    // The distributed run is over: the folder may be run locally again.
+    await (await journalFor(runDir)).append({ t: "finished", ok: report.totals.done + report.totals.cached, failed: report.totals.failed });
     log(`job ${job.id}: assembled ${media.film?.file ?? "(no film section)"}`);
     return { film: media.film?.file, page: media.page, skipped: media.skipped };
   };

@@ -28,4 +28,4 @@ export type RunEvent =
   | { type: "item"; key: string; sceneId: string; take: number; phase: ItemPhase; requestId?: string; queuePosition?: number; detail?: string }
   | { type: "warning"; message: string }
   | { type: "interrupted"; runDir: string }
-  | { type: "finished"; ok: number; failed: number; cached: number; interrupted: number; spentUsd: number };
+  | { type: "finished"; ok: number; failed: number; cached: number; interrupted: number; billedUsd: number; possibleDoubleChargeUsd: number };

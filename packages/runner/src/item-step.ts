@@ -1,12 +1,9 @@
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { stat, unlink } from "node:fs/promises";
-import { resolve, sep } from "node:path";
-import { downloadVideo, resultForStatus, type HailuoClient, type HailuoHandle, type HailuoStatus } from "@hailuo/core";
-import { probe } from "@hailuo/media";
+import { resultForStatus, type HailuoClient, type HailuoHandle, type HailuoStatus } from "@hailuo/core";
 import { HailuoError, backoffDelayMs, redactSecrets, systemClock, type Clock } from "@hailuo/shared";
+import { classifyFailure, type ItemStage } from "./classify.js";
+import { saveClip } from "./clip-file.js";
 import type { ItemPhase, RunEvent } from "./events.js";
-import type { ClipFacts, JournalStore } from "./journal-store.js";
+import type { JournalStore } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
 import type { ItemState } from "./run-state.js";
 
@@ -14,13 +11,6 @@ import type { ItemState } from "./run-state.js";
 export class BudgetError extends HailuoError {
   constructor(message: string) {
     super("budget", message, { retryable: false });
-  }
-}
-
-/** A downloaded file is not the clip that was asked for. */
-export class VerifyError extends HailuoError {
-  constructor(message: string) {
-    super("verify", message, { retryable: true });
   }
 }
 
@@ -36,7 +26,10 @@ export interface ItemContext {
   state: ItemState;
   /** The clip on disk is whole and unchanged: nothing to do. */
   intact: boolean;
+  /** Stops new submits and waiting (the first Ctrl-C). */
   signal: AbortSignal;
+  /** Aborts a submit already on the wire; later than `signal`, so its request id still reaches the journal. @default signal */
+  submitSignal?: AbortSignal;
   emit: (event: RunEvent) => void;
   /** Retries after the first attempt. @default 3 */
   retries?: number;
@@ -56,8 +49,10 @@ export interface ItemContext {
   release?: (usd: number) => void;
   /** Tells the caller which request is in flight (for cancel-on-exit); undefined when none. */
   onLive?: (entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } | undefined) => void;
-  /** Bad credentials: every other item would fail too. */
-  onAuthFailure?: (error: HailuoError) => void;
+  /** A submit left (true) or came back (false): the caller waits for these on Ctrl-C. */
+  onSubmitInFlight?: (inFlight: boolean) => void;
+  /** Every other item would fail the same way (bad key, full disk, missing ffmpeg): stop the run. */
+  onStopRun?: (error: HailuoError) => void;
 }
 
 /** A fresh state for an item the journal has never seen. */
@@ -70,53 +65,97 @@ export function isFinalFailure(s: ItemState | undefined): boolean {
   return s?.phase === "failed" && !s.live && (s.error?.code === "content_policy" || s.error?.code === "validation");
 }
 
-/** The file name of a paid clip: unique per request, so no paid clip is ever overwritten. */
-export function clipFileName(item: Pick<PlanItem, "sceneId" | "take" | "scene">, requestId: string): string {
-  const take = item.scene.takes > 1 ? `-take${item.take}` : "";
-  return `${item.sceneId}${take}-${requestId.replace(/[^A-Za-z0-9]/g, "").slice(0, 8)}.mp4`;
+/** The paid output this item can still be saved from, if any. */
+function paidOutput(s: ItemState, cache: boolean): string | undefined {
+  return s.phase === "completed" || (s.phase === "done" && cache) ? s.videoUrl : undefined;
 }
 
-/** Joins a relative path under `root`, refusing anything that would land outside it. */
-export function insideDir(root: string, rel: string): string {
-  const full = resolve(root, rel);
-  if (full !== resolve(root) && !full.startsWith(resolve(root) + sep)) throw new HailuoError("unsafe_path", `refusing to write outside ${root}: ${rel}`);
-  return full;
-}
+const OVER_WITHOUT_VIDEO = new Set(["generation_failed", "content_policy", "validation", "not_found"]);
 
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
-/** True when the journaled clip is on disk, whole and unchanged. */
-export async function clipIntact(runDir: string, clip: ClipFacts | undefined): Promise<boolean> {
-  if (!clip) return false;
-  const path = insideDir(runDir, clip.file);
-  const info = await stat(path).catch(() => undefined);
-  return Boolean(info && info.size === clip.bytes && (await sha256File(path)) === clip.sha256);
-}
-
-/** Checks that a downloaded file is a plausible clip of the asked length. */
-async function verifyClip(path: string, expectedS: number): Promise<{ durationS: number; width: number; height: number }> {
-  const info = await probe(path).catch((error: Error) => {
-    throw new VerifyError(`downloaded file is not a readable video: ${error.message}`);
-  });
-  if (info.width <= 0 || info.height <= 0) throw new VerifyError(`clip has no picture size (${info.width}x${info.height})`);
-  if (info.durationS < expectedS - 0.75 || info.durationS > expectedS + 2) {
-    throw new VerifyError(`clip lasts ${info.durationS.toFixed(2)} s; ${expectedS} s were asked for`);
+/** Step 1: a request for this item exists on fal and is journaled (submits one when needed). */
+async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: (p: ItemPhase, x?: object) => void): Promise<HailuoHandle> {
+  const { journal, state: s } = ctx;
+  if (s.live && s.handle) {
+    say("queued", { requestId: s.handle.requestId, detail: "re-attached" });
+    return s.handle;
   }
-  return { durationS: info.durationS, width: info.width, height: info.height };
+  if (ctx.reserve && !ctx.reserve(item.costUsd)) throw new BudgetError("budget reached (billed and in flight); not submitted");
+  say("submitting");
+  await journal.append({ t: "submitting", key: item.key, scene: item.sceneId, take: item.take, attempt: s.attempts + 1, usd: item.costUsd });
+  s.attempts++;
+  s.phase = "submitting";
+  ctx.onSubmitInFlight?.(true);
+  let handle: HailuoHandle;
+  try {
+    handle = await ctx.client.submit(item.input, { signal: ctx.submitSignal ?? ctx.signal });
+  } catch (error) {
+    const e = error as HailuoError;
+    if (e.code === "submit_ambiguous" || e.code === "cancelled") {
+      // It left this machine and its answer never came: maybe billed. It stays reserved against
+      // the budget and is flagged in the report with its cost.
+      s.ambiguousSubmits++;
+      await journal.append({ t: "ambiguous", key: item.key, message: e.code === "cancelled" ? "aborted while on the wire" : e.message, ...(e.requestId ? { requestId: e.requestId } : {}) });
+    } else {
+      ctx.release?.(item.costUsd);
+      await journal.append({ t: "refused", key: item.key, code: e.code, message: e.message });
+    }
+    s.phase = "new";
+    throw error;
+  } finally {
+    ctx.onSubmitInFlight?.(false);
+  }
+  await journal.append({ t: "submitted", key: item.key, handle });
+  Object.assign(s, { phase: "submitted", live: true, handle, videoUrl: undefined, fileSize: undefined });
+  s.requestIds.push(handle.requestId);
+  return handle;
+}
+
+/** Step 2: wait for the request and fetch its result; journals the paid URL before any download. */
+async function awaitOutput(item: PlanItem, handle: HailuoHandle, ctx: ItemContext, say: (p: ItemPhase, x?: object) => void, setStage: (s: ItemStage) => void): Promise<void> {
+  const { journal, state: s, signal } = ctx;
+  const entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } = { handle };
+  ctx.onLive?.(entry);
+  try {
+    setStage("wait");
+    const status = await ctx.client.wait(handle, {
+      signal,
+      timeoutMs: ctx.itemTimeoutMs ?? 900_000,
+      mode: ctx.waitMode,
+      onUpdate: (st) => {
+        entry.state = st.state;
+        if (st.state === "queued") say("queued", { requestId: handle.requestId, queuePosition: st.queuePosition });
+        else if (st.state === "in_progress") say("in_progress", { requestId: handle.requestId, detail: st.logs.at(-1)?.message });
+      },
+    });
+    setStage("result");
+    const output = await resultForStatus(ctx.client, handle, status, signal);
+    const videoUrl = output.video.url;
+    const fileSize = output.video.file_size || undefined;
+    await journal.append({ t: "completed", key: item.key, requestId: handle.requestId, videoUrl, fileSize, seconds: Number(item.input.duration), usd: item.costUsd });
+    Object.assign(s, { phase: "completed", live: false, videoUrl, fileSize, outputRequestId: handle.requestId, unsaved: undefined });
+    ctx.onLive?.(undefined);
+  } catch (error) {
+    const e = error as HailuoError;
+    if (OVER_WITHOUT_VIDEO.has(e.code)) {
+      // The request is over and fal bills no failure: its reservation is free again.
+      await journal.append({ t: "ended", key: item.key, requestId: handle.requestId, code: e.code });
+      s.live = false;
+      ctx.release?.(item.costUsd);
+      ctx.onLive?.(undefined);
+    }
+    // Otherwise the request may still be running: it stays listed for cancel-on-exit.
+    throw error;
+  }
 }
 
 /**
- * One generation, from wherever the journal left it to a verified clip on disk: re-attach to a
- * live request, download a completed one, or submit (journaled before and after). Retries by
- * stage: a failed wait or result fetch retries the same request, only a failed generation or a
- * refused submit submits again. Never throws for the item's own failures; says how it ended.
+ * One generation, from wherever the journal left it to a verified clip on disk, in steps that
+ * each resume from the journal: ensure submitted → await output → save clip. Failures go through
+ * `classifyFailure`: retry the same request, submit anew, give up on the item, or stop the run.
+ * Never throws for the item's own failures; says how it ended.
  */
 export async function processItem(item: PlanItem, ctx: ItemContext): Promise<ItemOutcome> {
-  const { runDir, client, journal, signal, state: s, retries = 3, itemTimeoutMs = 900_000, cache = true, clock = systemClock } = ctx;
+  const { runDir, journal, signal, state: s, retries = 3, cache = true, clock = systemClock } = ctx;
   const say = (phase: ItemPhase, extra: Partial<Extract<RunEvent, { type: "item" }>> = {}) =>
     ctx.emit({ type: "item", key: item.key, sceneId: item.sceneId, take: item.take, phase, ...extra });
   if (ctx.intact) {
@@ -127,117 +166,60 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
     say("failed", { detail: `${s.error?.code}: ${s.error?.message} (not retried for the same input; edit the scene to try again)` });
     return "failed";
   }
-  // Where to pick up: a live request is re-attached, a completed one only downloaded again.
-  let handle = s.live ? s.handle : undefined;
-  let videoUrl = s.phase === "completed" || (s.phase === "done" && cache) ? s.videoUrl : undefined;
-  let fileSize = videoUrl ? s.fileSize : undefined;
-  let requestId = handle?.requestId ?? s.requestIds.at(-1);
-  if (s.phase === "done" && cache && videoUrl) {
+  if (s.phase === "done" && !cache) s.videoUrl = undefined;
+  if (paidOutput(s, cache) && s.phase === "done") {
     ctx.emit({ type: "warning", message: `${item.sceneId}: clip ${s.clip?.file} is missing or corrupt; downloading the paid clip again` });
   }
   let tries = 0;
-  let stage = "submit";
   for (;;) {
     if (signal.aborted) {
-      say("interrupted");
+      say("interrupted", { requestId: s.handle?.requestId });
       return "interrupted";
     }
+    let stage: ItemStage = "submit";
     try {
+      let videoUrl = paidOutput(s, cache);
       if (!videoUrl) {
-        if (!handle) {
-          stage = "submit";
-          if (ctx.reserve && !ctx.reserve(item.costUsd)) throw new BudgetError("budget reached (spent and in flight); not submitted");
-          say("submitting");
-          await journal.append({ t: "submitting", key: item.key, scene: item.sceneId, take: item.take, attempt: s.attempts + 1 });
-          s.attempts++;
-          try {
-            handle = await client.submit(item.input, { signal });
-          } catch (error) {
-            const e = error as HailuoError;
-            if (e.code === "submit_ambiguous") {
-              // Maybe billed: it stays reserved against the budget and shows in the report.
-              s.ambiguousSubmits++;
-              await journal.append({ t: "ambiguous", key: item.key, message: e.message });
-            } else ctx.release?.(item.costUsd);
-            throw error;
-          }
-          await journal.append({ t: "submitted", key: item.key, handle });
-          s.requestIds.push(handle.requestId);
-          requestId = handle.requestId;
-        } else if (s.live) say("queued", { requestId: handle.requestId, detail: "re-attached" });
-        const h: HailuoHandle = handle;
-        const entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } = { handle: h };
-        ctx.onLive?.(entry);
-        stage = "wait";
-        const status = await client.wait(h, {
-          signal,
-          timeoutMs: itemTimeoutMs,
-          mode: ctx.waitMode,
-          onUpdate: (st) => {
-            entry.state = st.state;
-            if (st.state === "queued") say("queued", { requestId: h.requestId, queuePosition: st.queuePosition });
-            else if (st.state === "in_progress") say("in_progress", { requestId: h.requestId, detail: st.logs.at(-1)?.message });
-          },
-        });
-        stage = "result";
-        const output = await resultForStatus(client, h, status, signal);
-        ctx.onLive?.(undefined);
-        videoUrl = output.video.url;
-        fileSize = output.video.file_size || undefined;
-        s.live = false;
-        await journal.append({ t: "completed", key: item.key, requestId: h.requestId, videoUrl, fileSize });
+        const handle = await ensureSubmitted(item, ctx, say);
+        await awaitOutput(item, handle, ctx, say, (st) => (stage = st));
+        videoUrl = s.videoUrl!;
       }
-      stage = "download";
+      stage = "save";
+      const requestId = s.outputRequestId ?? s.handle?.requestId ?? "unknown";
       say("downloading", { requestId });
-      const rel = `clips/${clipFileName(item, requestId ?? "unknown")}`;
-      const path = insideDir(runDir, rel);
-      const dl = await downloadVideo(videoUrl, path, { expectedBytes: fileSize, signal });
-      stage = "verify";
-      say("verifying", { requestId });
-      let facts: { durationS: number; width: number; height: number };
-      try {
-        facts = await verifyClip(path, Number(item.input.duration));
-      } catch (error) {
-        // Keep nothing unverified under the clip's name; the paid source is still at videoUrl.
-        await unlink(path).catch(() => {});
-        throw error;
-      }
-      const clip: ClipFacts = { file: rel, bytes: dl.bytes, sha256: dl.sha256, ...facts };
-      await journal.append({ t: "done", key: item.key, requestId: requestId ?? "", ...clip });
-      s.phase = "done";
-      s.clip = clip;
-      s.clips.push({ ...clip, requestId: requestId ?? "" });
-      say("done", { requestId, detail: rel });
+      const clip = await saveClip(runDir, item, requestId, videoUrl, s.fileSize, signal);
+      await journal.append({ t: "done", key: item.key, requestId, ...clip });
+      Object.assign(s, { phase: "done", clip, unsaved: undefined, error: undefined });
+      s.clips = [...s.clips.filter((c) => c.requestId !== requestId), { ...clip, requestId }];
+      say("done", { requestId, detail: clip.file });
       return "done";
     } catch (error) {
       const e = error instanceof HailuoError ? error : new HailuoError("internal", redactSecrets(String((error as Error)?.message ?? error)), { cause: error });
       if (signal.aborted) {
-        say("interrupted", { requestId });
+        say("interrupted", { requestId: s.handle?.requestId });
         return "interrupted";
       }
-      if (e.code === "generation_failed") {
-        // The request is over and fal does not bill failures: a new submit is a new attempt.
-        ctx.release?.(item.costUsd);
-        handle = undefined;
-        ctx.onLive?.(undefined);
-      }
-      if (e.code === "submit_ambiguous") handle = undefined;
-      const fail = async (): Promise<ItemOutcome> => {
+      const action = classifyFailure(e, stage, tries < retries);
+      const requestId = s.handle?.requestId;
+      if (action.kind === "give_up" || action.kind === "stop_run") {
         s.error = { code: e.code, message: e.message, retryable: e.retryable };
-        // A timed-out wait leaves the request running on fal: resume re-attaches, never resubmits.
-        await journal.append({ t: "failed", key: item.key, code: e.code, message: e.message, retryable: e.retryable, requestId, live: Boolean(handle) && !videoUrl });
+        if (stage === "save") {
+          // Paid for, not saved: the URL stays journaled and resume downloads it again.
+          s.unsaved = { code: e.code, message: e.message };
+          await journal.append({ t: "save_failed", key: item.key, requestId: requestId ?? "", code: e.code, message: e.message });
+        } else {
+          s.live = action.kind === "give_up" ? action.keepLive && s.live : s.live;
+          s.phase = "failed";
+          await journal.append({ t: "failed", key: item.key, code: e.code, message: e.message, retryable: e.retryable, requestId, live: s.live });
+        }
         say("failed", { requestId, detail: `${e.code}: ${e.message}` });
+        if (action.kind === "stop_run") ctx.onStopRun?.(e);
         return "failed";
-      };
-      if (e.code === "auth") {
-        const outcome = await fail();
-        ctx.onAuthFailure?.(e);
-        return outcome;
       }
-      if (!e.retryable || e.code === "timeout" || e.code === "budget" || tries >= retries) return fail();
+      if (action.kind === "resubmit") s.live = false;
       tries++;
       const delayMs = backoffDelayMs(tries - 1, e, { baseDelayMs: ctx.retryBaseDelayMs ?? 1000, maxDelayMs: ctx.retryMaxDelayMs ?? 30_000 });
-      const retryStage = e.code === "generation_failed" ? "generate" : stage;
+      const retryStage = action.kind === "resubmit" ? (stage === "submit" ? "submit" : "generate") : stage;
       await journal.append({ t: "retry", key: item.key, attempt: s.attempts, code: e.code, message: e.message, delayMs, stage: retryStage });
       say("retrying", { requestId, detail: `${e.code} during ${stage}; retry ${tries}/${retries} in ${(delayMs / 1000).toFixed(1)} s` });
       try {

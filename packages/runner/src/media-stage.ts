@@ -3,13 +3,10 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from "node:pat
 import type { Manifest } from "@hailuo/manifest";
 import { animatedPreview, concatClips, contactSheet, poster, type Card, type Transition } from "@hailuo/media";
 import { HailuoError } from "@hailuo/shared";
-import { planRun } from "./plan.js";
-import { readJournal } from "./journal-store.js";
 import { renderRunPage, type PageMedia } from "./report-html.js";
 import { atomicWrite, type ItemReport, type RunReport } from "./report.js";
-import { insideDir } from "./item-step.js";
-import { buildReport } from "./runner.js";
-import { replayJournal } from "./run-state.js";
+import { insideDir } from "./clip-file.js";
+import { readRunReport } from "./run-report.js";
 
 /** Options of the media stage. */
 export interface MediaStageOptions {
@@ -41,11 +38,6 @@ async function newer(target: string, source: string): Promise<boolean> {
   return Boolean(t && s && t.mtimeMs >= s.mtimeMs && t.size > 0);
 }
 
-/** The report as the journal has it now (after a resume, it includes the new clips). */
-export async function currentReport(runDir: string, manifest: Manifest): Promise<RunReport> {
-  const { records } = await readJournal(join(runDir, "journal.jsonl"));
-  return buildReport(manifest, resolve(runDir), planRun(manifest), replayJournal(records));
-}
 
 /** Posters (one per clip file), animated previews and the run's contact sheet; skips what is up to date. */
 export async function makeThumbnails(runDir: string, manifest: Manifest, report: RunReport, options: MediaStageOptions = {}): Promise<Pick<PageMedia, "posters" | "previews" | "sheet">> {
@@ -131,7 +123,7 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
  * is asked for) and index.html. Safe to run again after a resume: it picks up the new clips.
  */
 export async function runMediaStage(runDir: string, manifest: Manifest, options: MediaStageOptions = {}): Promise<MediaStageResult> {
-  const report = await currentReport(runDir, manifest);
+  const report = await readRunReport(runDir, manifest);
   const thumbs = options.thumbnails === false ? { posters: {}, previews: {} } : await makeThumbnails(runDir, manifest, report, options);
   let film: PageMedia["film"];
   let skipped: string[] = [];

@@ -57,8 +57,9 @@ export function renderRunPage(report: RunReport, media: PageMedia): string {
     ["done", String(t.done + t.cached)],
     ["failed", String(t.failed)],
     ["not finished", String(t.interrupted + t.pending)],
-    ["spent", `$${t.spentUsd.toFixed(2)}`],
+    ["billed", `$${t.billedUsd.toFixed(2)}`],
   ];
+  if (t.unsaved > 0) totals.push(["paid, not saved (resume downloads them)", String(t.unsaved)]);
   if (t.possibleDoubleChargeUsd > 0) totals.push(["possible double charge", `$${t.possibleDoubleChargeUsd.toFixed(2)}`]);
   return `<!doctype html>
 <html lang="en">

@@ -1,5 +1,4 @@
-import { open, readFile, unlink } from "node:fs/promises";
-import { hostname } from "node:os";
+import lockfile from "proper-lockfile";
 import { HailuoError } from "@hailuo/shared";
 
 /** Another live process is running into the same run folder. */
@@ -9,34 +8,43 @@ export class RunLockedError extends HailuoError {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
+// proper-lockfile refreshes the lock's mtime every `update` ms; a lock not refreshed for `stale`
+// ms belongs to a dead process (crash, SIGKILL) and is taken over. Its minimum stale is 5 s, so a
+// resume right after a crash waits those few seconds instead of failing.
+const STALE_MS = 5000;
+const UPDATE_MS = 1000;
+
+/** Options of `acquireRunLock`. */
+export interface RunLockOptions {
+  /** Called when the lock was lost while held (its refresh failed for longer than `stale`). */
+  onCompromised?: (error: Error) => void;
+  /** Give up at once when the lock is held rather than waiting for a crashed holder to go stale. */
+  noWait?: boolean;
 }
 
 /**
- * Takes `run.lock` in a run folder so two processes never submit the same scenes. A lock left by
- * a dead process on this host (a crash, SIGKILL) is taken over.
+ * Takes the run folder's `run.lock` (proper-lockfile: an atomic mkdir, refreshed while held, safe
+ * on local and network file systems) so two processes never submit the same scenes.
  */
-export async function acquireRunLock(path: string): Promise<() => Promise<void>> {
-  for (let i = 0; i < 2; i++) {
-    try {
-      const handle = await open(path, "wx");
-      await handle.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
-      await handle.close();
-      return () => unlink(path).catch(() => {});
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const owner = JSON.parse(await readFile(path, "utf8").catch(() => "{}")) as { pid?: number; host?: string };
-      if (owner.pid && (owner.host !== hostname() || alive(owner.pid))) {
-        throw new RunLockedError(`${path} is held by process ${owner.pid} on ${owner.host}; another run is writing to this folder`);
-      }
-      await unlink(path).catch(() => {});
-    }
+export async function acquireRunLock(runDir: string, options: RunLockOptions = {}): Promise<() => Promise<void>> {
+  const lockfilePath = `${runDir}/run.lock`;
+  try {
+    const release = await lockfile.lock(runDir, {
+      lockfilePath,
+      realpath: false,
+      stale: STALE_MS,
+      update: UPDATE_MS,
+      retries: options.noWait ? 0 : { retries: 12, factor: 1.5, minTimeout: 200, maxTimeout: 1000 },
+      onCompromised: options.onCompromised ?? ((error) => process.emitWarning(`run.lock of ${runDir} was compromised: ${error.message}`)),
+    });
+    return () => release().catch(() => {});
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;
+    throw new RunLockedError(`${runDir} is in use by another hailuo process (run.lock is held and fresh); wait for it to finish or stop it first`);
   }
-  throw new RunLockedError(`could not take ${path}`);
+}
+
+/** True when a live process holds the run folder's lock (used by queue workers and enqueue). */
+export async function runLockHeld(runDir: string): Promise<boolean> {
+  return lockfile.check(runDir, { lockfilePath: `${runDir}/run.lock`, realpath: false, stale: STALE_MS });
 }

@@ -16,10 +16,14 @@ export interface ItemState {
   requestIds: string[];
   videoUrl?: string;
   fileSize?: number;
+  /** The request whose output `videoUrl` is. */
+  outputRequestId?: string;
   clip?: ClipFacts;
   /** Every clip ever finished for this input (newest last); all were paid for. */
   clips: (ClipFacts & { requestId: string })[];
   error?: { code: string; message: string; retryable: boolean };
+  /** Paid (completed) but the clip could not be saved: resume downloads it again, never resubmits. */
+  unsaved?: { code: string; message: string };
   cancelled?: boolean;
   /** The last request is still running (or may be) on fal: re-attach to it, never submit again. */
   live: boolean;
@@ -57,6 +61,17 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
         s.ambiguousSubmits++;
         s.phase = "new";
         break;
+      case "refused":
+        if (s.phase === "submitting") s.phase = "new";
+        break;
+      case "ended":
+        // The request is over without a video; nothing to re-attach to.
+        if (s.handle?.requestId === r.requestId) s.live = false;
+        break;
+      case "save_failed":
+        s.phase = "completed";
+        s.unsaved = { code: r.code, message: r.message };
+        break;
       case "submitted":
         s.phase = "submitted";
         s.live = true;
@@ -70,21 +85,27 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
         s.live = false;
         s.videoUrl = r.videoUrl;
         s.fileSize = r.fileSize;
+        s.outputRequestId = r.requestId;
+        s.unsaved = undefined;
         break;
       case "done": {
         const { t: _t, at: _at, key: _k, requestId, ...clip } = r;
         s.phase = "done";
         s.live = false;
         s.clip = clip;
-        s.clips.push({ ...clip, requestId });
+        // A clip downloaded again replaces its earlier copy: one paid request, one clip.
+        s.clips = [...s.clips.filter((c) => c.requestId !== requestId), { ...clip, requestId }];
         s.error = undefined;
+        s.unsaved = undefined;
         break;
       }
       case "failed":
         s.error = { code: r.code, message: r.message, retryable: r.retryable };
         // A failed wait (timeout) leaves the request live on fal: keep the handle to re-attach.
         s.live = r.live;
-        s.phase = s.phase === "done" ? "done" : "failed";
+        // A paid clip that failed to save (older journals said "failed") is still paid for.
+        if (s.phase === "completed" && s.videoUrl) s.unsaved ??= { code: r.code, message: r.message };
+        else s.phase = s.phase === "done" ? "done" : "failed";
         break;
       case "cancelled":
         s.cancelled = true;

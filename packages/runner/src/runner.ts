@@ -1,15 +1,19 @@
-import { mkdir, readFile } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import pLimit from "p-limit";
 import type { HailuoClient, HailuoHandle, HailuoStatus } from "@hailuo/core";
 import type { Manifest } from "@hailuo/manifest";
 import { HailuoError, systemClock, type Clock } from "@hailuo/shared";
 import type { RunEvent } from "./events.js";
-import { BudgetError, clipIntact, isFinalFailure, newItemState, processItem, type ItemOutcome } from "./item-step.js";
-import { JournalStore, readJournal } from "./journal-store.js";
+import { clipIntact } from "./clip-file.js";
+import { BudgetError, isFinalFailure, newItemState, processItem, type ItemOutcome } from "./item-step.js";
+import { JournalStore, readJournal, type StoredRecord } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
-import { atomicWrite, writeReports, type ItemReport, type RunReport } from "./report.js";
-import { acquireRunLock } from "./run-lock.js";
+import { preflight } from "./preflight.js";
+import { writeReports, type RunReport } from "./report.js";
+import { checkBackend, readRunFile, writeRunFile, type Backend } from "./run-folder.js";
+import { acquireRunLock, RunLockedError } from "./run-lock.js";
+import { buildReport } from "./run-report.js";
 import { replayJournal, type ItemState } from "./run-state.js";
 
 /** Options of `runManifest`. */
@@ -18,6 +22,12 @@ export interface RunOptions {
   /** The run folder: journal, clips, reports. */
   runDir: string;
   client: HailuoClient;
+  /** Where `client` sends requests; recorded in run.json, and a resume elsewhere is refused. */
+  backend?: Backend;
+  /** Carry on against `backend` even though the run's requests went elsewhere. @default false */
+  backendOverride?: boolean;
+  /** Run locally in a folder a distributed run owns (its workers are gone). @default false */
+  takeOver?: boolean;
   /** Generations in flight at once. @default 2 (a new fal account's limit) */
   concurrency?: number;
   /** Retries per item after the first attempt. @default 3 */
@@ -30,7 +40,14 @@ export interface RunOptions {
   cache?: boolean;
   /** On interrupt, cancel requests still waiting in fal's queue. @default false */
   cancelOnExit?: boolean;
+  /** Stops the run: no new submits, waiting ends, submits already sent get `submitGraceMs`. */
   signal?: AbortSignal;
+  /** Aborts submits already on the wire at once (a second Ctrl-C); they are flagged as ambiguous. */
+  hardSignal?: AbortSignal;
+  /** How long a stopped run waits for submits already sent, so their ids reach the journal. @default 30000 */
+  submitGraceMs?: number;
+  /** Disk space reserved per second of video before the first submit. @default DISK_BYTES_PER_SECOND */
+  diskBytesPerSecond?: number;
   onEvent?: (event: RunEvent) => void;
   clock?: Clock;
   /** Backoff base between item retries. @default 1000 */
@@ -50,46 +67,54 @@ export interface RunResult {
   exitCode: 0 | 1 | 130;
 }
 
+/** Errors that end a whole run: every other item would meet them too. */
+const RUN_STOPPERS = new Set(["auth", "disk_full", "unwritable", "ffmpeg_missing", "wrong_backend"]);
 
-
-
-
-
-/** Records the manifest a run folder runs (run.json), so resume and workers need nothing else. */
-export async function writeRunManifest(runDir: string, manifest: Manifest): Promise<void> {
-  await atomicWrite(join(runDir, "run.json"), `${JSON.stringify({ version: 1, manifest }, null, 2)}\n`);
-}
-
-/** Reads the manifest a run folder was started with (written as run.json). */
-export async function readRunManifest(runDir: string): Promise<Manifest> {
-  const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => {
-    throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`);
-  });
-  return (JSON.parse(text) as { manifest: Manifest }).manifest;
+/** Refuses a local run in a folder whose distributed run (BullMQ workers) has not finished. */
+function checkNotDistributed(runDir: string, records: StoredRecord[], takeOver: boolean): void {
+  const last = records.findLast((r) => r.t === "enqueued" || r.t === "finished");
+  if (last?.t === "enqueued" && !takeOver) {
+    throw new RunLockedError(`${runDir} belongs to a distributed run enqueued at ${last.at} that has not finished; let \`hailuo worker\` processes finish it, or pass --take-over if its workers are gone`);
+  }
 }
 
 /**
  * Runs a manifest into a run folder: plans scenes × takes, skips clips the folder already has,
- * re-attaches to requests still live, submits the rest with bounded concurrency and retries,
- * and journals every step before acting on it, so a crash or Ctrl-C never pays twice or loses a
- * paid clip. Resuming is calling it again with the same folder.
+ * re-attaches to requests still live, downloads paid clips not yet saved, checks everything that
+ * can be checked before spending, submits the rest with bounded concurrency and retries, and
+ * journals every step before acting on it, so a crash or Ctrl-C never pays twice or loses a paid
+ * clip. Resuming is calling it again with the same folder.
  */
 export async function runManifest(options: RunOptions): Promise<RunResult> {
-  const { manifest, client, concurrency = 2, retries = 3, itemTimeoutMs = 900_000, cache = true, clock = systemClock } = options;
+  const { manifest, client, concurrency = 2, retries = 3, itemTimeoutMs = 900_000, cache = true, clock = systemClock, submitGraceMs = 30_000 } = options;
   const runDir = resolve(options.runDir);
   const emit = options.onEvent ?? (() => {});
   await mkdir(join(runDir, "clips"), { recursive: true });
-  const release = await acquireRunLock(join(runDir, "run.lock"));
-  const journal = await JournalStore.open(join(runDir, "journal.jsonl"));
   const runAbort = new AbortController();
-  const onOuterAbort = () => runAbort.abort(options.signal?.reason);
+  const release = await acquireRunLock(runDir, { onCompromised: (e) => runAbort.abort(new RunLockedError(`lost run.lock of ${runDir} (${e.message}); stopped so two processes never submit the same scenes`)) });
+  let journal: JournalStore | undefined;
+  const submitAbort = new AbortController();
+  let graceTimer: NodeJS.Timeout | undefined;
+  let submitsInFlight = 0;
+  const onOuterAbort = () => {
+    runAbort.abort(options.signal?.reason);
+    if (submitsInFlight > 0) emit({ type: "warning", message: `waiting up to ${Math.round(submitGraceMs / 1000)} s for ${submitsInFlight} submit(s) already sent, so their request ids reach the journal` });
+    graceTimer = setTimeout(() => submitAbort.abort(), submitGraceMs);
+  };
+  const onHardAbort = () => submitAbort.abort();
   options.signal?.addEventListener("abort", onOuterAbort, { once: true });
-  if (options.signal?.aborted) runAbort.abort();
+  options.hardSignal?.addEventListener("abort", onHardAbort, { once: true });
+  if (options.signal?.aborted) onOuterAbort();
+  if (options.hardSignal?.aborted) onHardAbort();
   const signal = runAbort.signal;
   try {
-    await writeRunManifest(runDir, manifest);
+    const previous = await readRunFile(runDir);
+    checkBackend(runDir, previous?.backend, options.backend, options.backendOverride);
+    journal = await JournalStore.open(join(runDir, "journal.jsonl"));
     const { records, tornLines } = await readJournal(journal.path);
     if (tornLines) emit({ type: "warning", message: `journal had ${tornLines} incomplete line(s) from a crash; ignored` });
+    checkNotDistributed(runDir, records, Boolean(options.takeOver));
+    await writeRunFile(runDir, manifest, options.backendOverride ? options.backend : (previous?.backend ?? options.backend));
     const states = replayJournal(records);
     const plan = planRun(manifest);
     const unique = [...new Map(plan.map((p) => [p.key, p])).values()];
@@ -100,23 +125,28 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       const s = states.get(item.key);
       intact.set(item.key, cache && s?.phase === "done" && (await clipIntact(runDir, s.clip)));
     }
+    const hasPaidOutput = (s: ItemState | undefined) => Boolean((s?.phase === "completed" || (s?.phase === "done" && cache)) && s.videoUrl);
     const needsSubmit = (item: PlanItem) => {
       const s = states.get(item.key);
-      return !intact.get(item.key) && !s?.live && !(s?.phase === "completed" && s.videoUrl) && !(s?.phase === "done" && cache && s.videoUrl) && !isFinalFailure(s);
+      return !intact.get(item.key) && !s?.live && !hasPaidOutput(s) && !isFinalFailure(s);
     };
     const toSubmit = unique.filter(needsSubmit);
+    const toSave = unique.filter((i) => !intact.get(i.key) && !isFinalFailure(states.get(i.key)));
     const estimateUsd = sumUsd(toSubmit.map((i) => i.costUsd));
     const reattach = unique.filter((i) => !intact.get(i.key) && states.get(i.key)?.live).length;
     emit({ type: "plan", runDir, items: plan.length, unique: unique.length, cached: unique.filter((i) => intact.get(i.key)).length, reattach, toSubmit: toSubmit.length, estimateUsd, budgetUsd: options.budgetUsd });
     if (options.budgetUsd !== undefined && estimateUsd > options.budgetUsd) {
       throw new BudgetError(`this run needs $${estimateUsd.toFixed(2)} for ${toSubmit.length} generation(s), over the budget of $${options.budgetUsd.toFixed(2)}; nothing was submitted`);
     }
+    if (toSave.length) await preflight(runDir, manifest, toSave, { diskBytesPerSecond: options.diskBytesPerSecond });
+    const thisRunFrom = records.length;
     await journal.append({ t: "run", name: manifest.name, manifest: manifest.file, items: plan.length, pid: process.pid });
 
     let committedUsd = 0;
     const live = new Map<string, { handle: HailuoHandle; state?: HailuoStatus["state"] }>();
     const limit = pLimit(Math.max(1, concurrency));
     const outcome = new Map<string, ItemOutcome>();
+    const openJournal = journal;
 
     const step = async (item: PlanItem): Promise<void> => {
       const state = states.get(item.key) ?? newItemState(item.key);
@@ -124,10 +154,11 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       const result = await processItem(item, {
         runDir,
         client,
-        journal,
+        journal: openJournal,
         state,
         intact: Boolean(intact.get(item.key)),
         signal,
+        submitSignal: submitAbort.signal,
         emit,
         retries,
         itemTimeoutMs,
@@ -145,7 +176,8 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
           committedUsd -= usd;
         },
         onLive: (entry) => (entry ? live.set(item.key, entry) : live.delete(item.key)),
-        onAuthFailure: (e) => runAbort.abort(e),
+        onSubmitInFlight: (on) => (submitsInFlight += on ? 1 : -1),
+        onStopRun: (e) => runAbort.abort(e),
       });
       outcome.set(item.key, result);
     };
@@ -153,7 +185,8 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     for (const item of unique) emit({ type: "item", key: item.key, sceneId: item.sceneId, take: item.take, phase: "waiting" });
     await Promise.all(unique.map((item) => limit(() => step(item))));
 
-    const interrupted = signal.aborted && !(signal.reason instanceof HailuoError && signal.reason.code === "auth");
+    const stopper = signal.reason instanceof HailuoError && RUN_STOPPERS.has(signal.reason.code) ? signal.reason : undefined;
+    const interrupted = signal.aborted && !stopper;
     if (interrupted && options.cancelOnExit) {
       for (const [key, { handle, state }] of live) {
         if (state !== "queued") continue;
@@ -173,78 +206,18 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       await journal.append({ t: "interrupted" });
       emit({ type: "interrupted", runDir });
     }
-    const finalStates = replayJournal((await readJournal(journal.path)).records);
-    const report = buildReport(manifest, runDir, plan, finalStates, outcome);
+    const report = buildReport(manifest, runDir, (await readJournal(journal.path)).records, { outcome, thisRunFrom });
     await writeReports(runDir, report);
     await journal.append({ t: "finished", ok: report.totals.done + report.totals.cached, failed: report.totals.failed });
-    emit({ type: "finished", ok: report.totals.done, failed: report.totals.failed, cached: report.totals.cached, interrupted: report.totals.interrupted, spentUsd: report.totals.spentUsd });
-    if (signal.reason instanceof HailuoError && signal.reason.code === "auth") throw signal.reason;
+    const t = report.totals;
+    emit({ type: "finished", ok: t.done, failed: t.failed, cached: t.cached, interrupted: t.interrupted, billedUsd: t.thisRunBilledUsd, possibleDoubleChargeUsd: t.thisRunPossibleDoubleChargeUsd });
+    if (stopper) throw stopper;
     return { runDir, report, interrupted, exitCode: interrupted ? 130 : report.totals.failed + report.totals.pending > 0 ? 1 : 0 };
   } finally {
+    if (graceTimer) clearTimeout(graceTimer);
     options.signal?.removeEventListener("abort", onOuterAbort);
-    await journal.close();
+    options.hardSignal?.removeEventListener("abort", onHardAbort);
+    await journal?.close();
     await release();
   }
 }
-
-/** Builds the report rows for every scene-take from the journal's state. */
-export function buildReport(
-  manifest: Manifest,
-  runDir: string,
-  plan: PlanItem[],
-  states: Map<string, ItemState>,
-  outcome: Map<string, ItemOutcome> = new Map(),
-): RunReport {
-  const firstScene = new Map<string, string>();
-  const items: ItemReport[] = plan.map((p) => {
-    const s = states.get(p.key);
-    const first = firstScene.get(p.key);
-    if (!first) firstScene.set(p.key, `${p.sceneId}#${p.take}`);
-    const status: ItemReport["status"] =
-      outcome.get(p.key) ?? (s?.phase === "done" ? "done" : s?.phase === "failed" ? "failed" : s?.live ? "interrupted" : "pending");
-    // Every finished clip of this input was billed once; a row reusing another's clip costs nothing.
-    const costUsd = first ? 0 : sumUsd(Array(s?.clips.length ?? 0).fill(p.costUsd));
-    const row: ItemReport = {
-      scene: p.sceneId,
-      take: p.take,
-      key: p.key,
-      status,
-      requestId: s?.clips.at(-1)?.requestId ?? s?.requestIds.at(-1),
-      requestIds: s?.requestIds ?? [],
-      attempts: s?.attempts ?? 0,
-      seconds: s?.clip?.durationS,
-      costUsd,
-      ambiguousSubmits: first ? 0 : (s?.ambiguousSubmits ?? 0),
-      possibleDoubleChargeUsd: first ? 0 : sumUsd(Array(s?.ambiguousSubmits ?? 0).fill(p.costUsd)),
-      file: s?.phase === "done" ? s.clip?.file : undefined,
-      prompt: p.input.prompt,
-      duration: p.input.duration,
-    };
-    if (status === "failed" && s?.error) {
-      row.error = s.error.message;
-      row.errorCode = s.error.code;
-    }
-    if (first) row.sameAs = first;
-    return row;
-  });
-  const count = (st: ItemReport["status"]) => items.filter((i) => i.status === st).length;
-  return {
-    name: manifest.name,
-    manifest: manifest.file,
-    runDir: relative(process.cwd(), runDir) || ".",
-    generatedAt: new Date().toISOString(),
-    totals: {
-      items: items.length,
-      done: count("done"),
-      cached: count("cached"),
-      failed: count("failed"),
-      interrupted: count("interrupted"),
-      pending: count("pending"),
-      spentUsd: sumUsd(items.map((i) => i.costUsd)),
-      thisRunUsd: sumUsd(plan.filter((p, n) => items[n]!.status === "done" && !items[n]!.sameAs && outcome.has(p.key)).map((p) => p.costUsd)),
-      possibleDoubleChargeUsd: sumUsd(items.map((i) => i.possibleDoubleChargeUsd)),
-    },
-    items,
-  };
-}
-

@@ -12,6 +12,6 @@ export function createRunExecutor(options: { client: HailuoClient; onEvent?: (e:
     if (options.media !== false && !result.interrupted && t.done + t.cached > 0) {
       await runMediaStage(runDir, manifest, { assemble: job.assemble, signal });
     }
-    return { status: result.interrupted ? "interrupted" : result.exitCode === 0 ? "ok" : "failed", exitCode: result.exitCode, spentUsd: t.thisRunUsd };
+    return { status: result.interrupted ? "interrupted" : result.exitCode === 0 ? "ok" : "failed", exitCode: result.exitCode, spentUsd: t.thisRunBilledUsd };
   };
 }

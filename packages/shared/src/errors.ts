@@ -1,3 +1,44 @@
+/**
+ * Every error code the pipeline uses: programs branch on these, so they are a closed union
+ * (adding one is a deliberate change here, not a string typed somewhere else).
+ */
+export type ErrorCode =
+  // fal and the network, mapped at the core boundary
+  | "validation"
+  | "content_policy"
+  | "auth"
+  | "rate_limited"
+  | "server"
+  | "network"
+  | "timeout"
+  | "cancelled"
+  | "generation_failed"
+  | "submit_ambiguous"
+  | "not_found"
+  | "http"
+  | "config"
+  // our side
+  | "download"
+  | "disk_full"
+  | "unwritable"
+  | "verify"
+  | "webhook_invalid"
+  | "budget"
+  | "locked"
+  | "wrong_backend"
+  | "preflight"
+  | "manifest"
+  | "usage"
+  | "not_a_run"
+  | "unsafe_path"
+  | "ffmpeg_missing"
+  | "ffmpeg_failed"
+  | "not_video"
+  | "assemble_failed"
+  | "thumbnail_failed"
+  | "redis"
+  | "internal";
+
 /** Options every pipeline error accepts on top of its message. */
 export interface HailuoErrorOptions {
   /** The underlying error, kept for `--debug` output. */
@@ -17,13 +58,13 @@ export interface HailuoErrorOptions {
  * a `retryable` flag for retry loops, and a message for people.
  */
 export class HailuoError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly retryable: boolean;
   readonly retryAfterS: number | undefined;
   readonly requestId: string | undefined;
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: string, message: string, options: HailuoErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: HailuoErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -34,7 +75,7 @@ export class HailuoError extends Error {
   }
 
   /** A JSON-safe form for journals and reports (no stack, no cause chain). */
-  toJSON(): { code: string; message: string; retryable: boolean; requestId?: string } {
+  toJSON(): { code: ErrorCode; message: string; retryable: boolean; requestId?: string } {
     return {
       code: this.code,
       message: this.message,

@@ -7,8 +7,9 @@ export {
   abortError,
   formatProblem,
   type HailuoErrorOptions,
+  type ErrorCode,
   type FieldProblem,
 } from "./errors.js";
 export { delay, systemClock, createManualClock, type Clock } from "./clock.js";
-export { retry, backoffDelayMs, RetryExhaustedError, type RetryOptions } from "./retry.js";
+export { retry, backoffDelayMs, MAX_RETRY_AFTER_MS, RetryExhaustedError, type RetryOptions } from "./retry.js";
 export { redactSecrets } from "./redact.js";

@@ -50,6 +50,12 @@ describe("retry", () => {
     expect(backoffDelayMs(0, e, { random: () => 0 })).toBe(3000);
     expect(backoffDelayMs(10, transient(), { random: () => 0.999, maxDelayMs: 5000 })).toBe(4995);
   });
+
+  it("bounds Retry-After at 60 s (or the given cap) so one header cannot park a run", () => {
+    const hours = new HailuoError("rate_limited", "come back tomorrow", { retryable: true, retryAfterS: 86_400 });
+    expect(backoffDelayMs(0, hours, { random: () => 0 })).toBe(60_000);
+    expect(backoffDelayMs(0, hours, { random: () => 0, maxRetryAfterMs: 5000 })).toBe(5000);
+  });
 });
 
 describe("redactSecrets", () => {

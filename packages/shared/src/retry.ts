@@ -1,4 +1,4 @@
-import { HailuoError, abortError, isRetryable } from "./errors.js";
+import { HailuoError, abortError, isRetryable, type ErrorCode } from "./errors.js";
 import { systemClock, type Clock } from "./clock.js";
 
 /** How `retry` spaces and bounds its attempts. */
@@ -9,6 +9,8 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Upper bound of one wait in ms. @default 30000 */
   maxDelayMs?: number;
+  /** Upper bound of a server's Retry-After in ms. @default 60000 */
+  maxRetryAfterMs?: number;
   /** Decides whether an error is worth another attempt. @default isRetryable */
   shouldRetry?: (error: unknown, attempt: number) => boolean;
   /** Called before each wait, so callers can journal and report every retry. */
@@ -24,7 +26,7 @@ export class RetryExhaustedError extends HailuoError {
   readonly errors: unknown[];
   constructor(errors: unknown[]) {
     const last = errors[errors.length - 1];
-    const lastCode = last instanceof HailuoError ? last.code : "unknown";
+    const lastCode: ErrorCode = last instanceof HailuoError ? last.code : "internal";
     super(
       lastCode,
       `${errors.length} attempt${errors.length === 1 ? "" : "s"} failed; last: ${last instanceof Error ? last.message : String(last)}`,
@@ -34,15 +36,21 @@ export class RetryExhaustedError extends HailuoError {
   }
 }
 
-/** Full-jitter exponential backoff delay for attempt `n` (0-based), floored by Retry-After. */
+/** The longest Retry-After we obey; a server asking for more gets this (vercel/ai caps it at 60 s too). */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * Full-jitter exponential backoff delay for attempt `n` (0-based), floored by Retry-After, which
+ * is itself capped at `maxRetryAfterMs` so one odd header cannot park a run for hours.
+ */
 export function backoffDelayMs(
   attempt: number,
   error: unknown,
-  { baseDelayMs = 1000, maxDelayMs = 30_000, random = Math.random }: Pick<RetryOptions, "baseDelayMs" | "maxDelayMs" | "random"> = {},
+  { baseDelayMs = 1000, maxDelayMs = 30_000, maxRetryAfterMs = MAX_RETRY_AFTER_MS, random = Math.random }: Pick<RetryOptions, "baseDelayMs" | "maxDelayMs" | "maxRetryAfterMs" | "random"> = {},
 ): number {
   const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** attempt);
   const jittered = Math.floor(random() * ceiling);
-  const retryAfterMs = error instanceof HailuoError && error.retryAfterS !== undefined ? error.retryAfterS * 1000 : 0;
+  const retryAfterMs = error instanceof HailuoError && error.retryAfterS !== undefined ? Math.min(maxRetryAfterMs, error.retryAfterS * 1000) : 0;
   return Math.max(jittered, retryAfterMs);
 }
 

@@ -60,3 +60,11 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+export { startFaultyGateway, type FaultyGateway, type GatewayFault } from "./gateway.js";
+
+/** Decodes a video completely with ffmpeg; resolves to what ffmpeg printed at `-v error` (empty when clean). */
+export async function decodeErrors(file: string): Promise<string> {
+  const { stderr } = await promisify(execFile)(process.env.FFMPEG_PATH || "ffmpeg", ["-v", "error", "-i", file, "-f", "null", "-"]).catch((e: { stderr?: string; message: string }) => ({ stderr: e.stderr || e.message }));
+  return stderr.trim();
+}

@@ -1,6 +1,5 @@
-import { join, resolve } from "node:path";
 import { loadManifest } from "@hailuo/manifest";
-import { buildReport, planRun, readJournal, readRunManifest, replayJournal, sumUsd } from "@hailuo/runner";
+import { planRun, readRunReport, sumUsd } from "@hailuo/runner";
 
 /** `hailuo validate <manifest>`: parse and check, nothing else. */
 export async function validateCommand(file: string): Promise<number> {
@@ -27,9 +26,7 @@ export async function estimateCommand(file: string, opts: { json?: boolean }): P
 
 /** `hailuo status <run-dir>`: where a run stands, from its journal alone (no network). */
 export async function statusCommand(runDir: string, opts: { json?: boolean }): Promise<number> {
-  const manifest = await readRunManifest(runDir);
-  const { records } = await readJournal(join(runDir, "journal.jsonl"));
-  const report = buildReport(manifest, resolve(runDir), planRun(manifest), replayJournal(records));
+  const report = await readRunReport(runDir);
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return 0;
@@ -39,6 +36,6 @@ export async function statusCommand(runDir: string, opts: { json?: boolean }): P
   }
   const t = report.totals;
   const live = report.items.filter((i) => i.status === "interrupted").length;
-  process.stdout.write(`${t.done} done, ${t.failed} failed, ${live} with a live request, ${t.pending} not started; $${t.spentUsd.toFixed(2)} spent\n`);
+  process.stdout.write(`${t.done} done, ${t.failed} failed, ${live} with a live request, ${t.pending} not started; $${t.billedUsd.toFixed(2)} billed${t.possibleDoubleChargeUsd > 0 ? `, up to $${t.possibleDoubleChargeUsd.toFixed(2)} more possibly billed by submits whose answer was lost` : ""}\n`);
   return 0;
 }

@@ -3,7 +3,7 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { TRANSITIONS } from "@hailuo/manifest";
 import { animatedPreview, contactSheet, poster, probe } from "@hailuo/media";
-import { currentReport, makeThumbnails, readRunManifest, runMediaStage, type MediaStageOptions } from "@hailuo/runner";
+import { readRunReport, makeThumbnails, readRunManifest, runMediaStage, type MediaStageOptions } from "@hailuo/runner";
 import { UsageError } from "../exit-codes.js";
 import { chooseView, createProgressView } from "../progress-view.js";
 
@@ -75,7 +75,7 @@ export async function thumbsCommand(targets: string[], opts: { sheet?: string; g
   if (targets.length === 1 && (await stat(first)).isDirectory()) {
     const manifest = await readRunManifest(first);
     manifest.thumbnails = { ...manifest.thumbnails, sheetColumns: columns, preview: opts.gif ? "gif" : "none" };
-    const report = await currentReport(first, manifest);
+    const report = await readRunReport(first, manifest);
     report.items = report.items.slice(0, maxItems);
     const r = await makeThumbnails(first, manifest, report, { signal });
     process.stdout.write(`${Object.values(r.posters).length} poster(s)${r.sheet ? `, ${join(first, r.sheet)}` : ""}\n`);

@@ -3,7 +3,7 @@ import { loadManifest } from "@hailuo/manifest";
 import { enqueueRun, openRedis, QUEUES, startWorker } from "@hailuo/queue";
 import { Queue } from "bullmq";
 import { numberOption, parseVars } from "../options.js";
-import { connectFal } from "../fal-connection.js";
+import { backendFromEnv, connectFal } from "../fal-connection.js";
 import { displayPath } from "../display-path.js";
 import { defaultRunDir } from "./run.js";
 
@@ -12,7 +12,7 @@ export async function enqueueCommand(manifestPath: string, opts: { redis: string
   const manifest = await loadManifest(manifestPath, { vars: parseVars(opts.var) });
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
   const budgetUsd = numberOption("budget", opts.budget, { integer: false });
-  const run = await enqueueRun({ manifest, runDir, redisUrl: opts.redis, prefix: opts.prefix, falConcurrency: numberOption("concurrency", opts.concurrency, { min: 1 }), budgetUsd });
+  const run = await enqueueRun({ manifest, runDir, redisUrl: opts.redis, prefix: opts.prefix, falConcurrency: numberOption("concurrency", opts.concurrency, { min: 1 }), budgetUsd, backend: backendFromEnv() });
   process.stderr.write(`enqueued run ${run.runId}: ${run.childJobIds.length} generation(s) + assemble → ${displayPath(runDir)}\n`);
   process.stderr.write(`start workers with: pnpm hailuo worker --redis ${opts.redis}${opts.prefix !== "hailuo" ? ` --prefix ${opts.prefix}` : ""}\n`);
   if (!opts.wait) return 0;
@@ -46,6 +46,7 @@ export async function workerCommand(opts: { redis: string; prefix: string; concu
     redisUrl: opts.redis,
     prefix: opts.prefix,
     client: conn.client,
+    backend: conn.backend,
     concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }),
     lockDurationMs: numberOption("lock-ms", opts.lockMs, { min: 1000 }),
     retries: numberOption("retries", opts.retries),

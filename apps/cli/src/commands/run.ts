@@ -2,6 +2,7 @@ import { join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { isSafeId, loadManifest, slugify, type Manifest } from "@hailuo/manifest";
 import { planRun, readRunManifest, runManifest, sumUsd, type RunResult } from "@hailuo/runner";
+import type { HailuoError } from "@hailuo/shared";
 import { numberOption, parseVars } from "../options.js";
 import { connectFal } from "../fal-connection.js";
 import { chooseView, createProgressView } from "../progress-view.js";
@@ -21,7 +22,14 @@ export interface RunCommandOptions {
   assemble?: boolean;
   placeholders?: boolean;
   media: boolean;
+  backendOverride?: boolean;
+  takeOver?: boolean;
 }
+
+// A run stopped by these left every paid clip journaled: fixing the cause and resuming loses nothing.
+const RESUMABLE_STOPS = new Set(["disk_full", "unwritable", "ffmpeg_missing", "auth", "locked"]);
+
+const report = (r: RunResult) => r.report;
 
 /** The default run folder for a manifest: runs/<safe name>. */
 export function defaultRunDir(manifest: Manifest): string {
@@ -59,6 +67,9 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
       manifest,
       runDir,
       client: conn.client,
+      backend: conn.backend,
+      backendOverride: opts.backendOverride,
+      takeOver: opts.takeOver,
       concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }),
       retries: numberOption("retries", opts.retries),
       budgetUsd: numberOption("budget", opts.budget, { integer: false }),
@@ -68,6 +79,12 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
       signal,
       onEvent: view.onEvent,
     });
+  } catch (error) {
+    view.stop();
+    if (RESUMABLE_STOPS.has((error as HailuoError).code) && (error as HailuoError).code !== "locked") {
+      process.stderr.write(`hailuo: run stopped; every clip paid for so far is journaled (none is paid twice). Fix the cause, then resume with: pnpm hailuo resume ${displayPath(runDir)}\n`);
+    }
+    throw error;
   } finally {
     view.stop();
     await conn.close();
@@ -75,10 +92,13 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
   const t = result.report.totals;
   const rel = displayPath(runDir);
   const lines = [
-    `${t.done} generated, ${t.cached} reused, ${t.failed} failed${t.interrupted ? `, ${t.interrupted} interrupted` : ""}; this run $${t.thisRunUsd.toFixed(2)}, all clips of this folder $${t.spentUsd.toFixed(2)}`,
-    ...(t.possibleDoubleChargeUsd > 0 ? [`warning: $${t.possibleDoubleChargeUsd.toFixed(2)} may have been billed twice (submits whose answer was lost); see report.csv`] : []),
+    `${t.done} generated, ${t.cached} reused, ${t.failed} failed${t.interrupted ? `, ${t.interrupted} interrupted` : ""}; billed: this run $${t.thisRunBilledUsd.toFixed(2)}, this folder $${t.billedUsd.toFixed(2)} (${t.billedRequests} clip(s), ${t.billedSeconds} s)`,
+    ...(t.unsaved > 0 ? [`${t.unsaved} clip(s) are paid for but not saved; resume downloads them (nothing is paid twice)`] : []),
+    ...(t.possibleDoubleChargeUsd > 0
+      ? [`warning: up to $${t.possibleDoubleChargeUsd.toFixed(2)} more may have been billed by ${report(result).ambiguousSubmits.length} submit(s) whose answer was lost (${report(result).ambiguousSubmits.map((a) => `${a.scene}#${a.take}${a.requestId ? ` ${a.requestId}` : ""}`).join(", ")}); see report.json`]
+      : []),
     `report: ${join(rel, "report.csv")}`,
-    ...(result.interrupted ? [`interrupted: nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`] : []),
+    ...(result.interrupted || t.unsaved > 0 ? [`${result.interrupted ? "interrupted: " : ""}nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`] : []),
   ];
   if (opts.json) process.stdout.write(`${JSON.stringify({ type: "summary", runDir: rel, exitCode: result.exitCode, totals: t })}\n`);
   else process.stderr.write(`${lines.join("\n")}\n`);

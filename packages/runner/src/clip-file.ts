@@ -1,0 +1,73 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { stat, unlink } from "node:fs/promises";
+import { resolve, sep } from "node:path";
+import { downloadVideo } from "@hailuo/core";
+import { probe } from "@hailuo/media";
+import { HailuoError } from "@hailuo/shared";
+import type { ClipFacts } from "./journal-store.js";
+import type { PlanItem } from "./plan.js";
+
+/** A downloaded file is not the clip that was asked for. */
+export class VerifyError extends HailuoError {
+  constructor(message: string) {
+    super("verify", message, { retryable: true });
+  }
+}
+
+/** The file name of a paid clip: unique per request, so no paid clip is ever overwritten. */
+export function clipFileName(item: Pick<PlanItem, "sceneId" | "take" | "scene">, requestId: string): string {
+  const take = item.scene.takes > 1 ? `-take${item.take}` : "";
+  return `${item.sceneId}${take}-${requestId.replace(/[^A-Za-z0-9]/g, "").slice(0, 8)}.mp4`;
+}
+
+/** Joins a relative path under `root`, refusing anything that would land outside it. */
+export function insideDir(root: string, rel: string): string {
+  const full = resolve(root, rel);
+  if (full !== resolve(root) && !full.startsWith(resolve(root) + sep)) throw new HailuoError("unsafe_path", `refusing to write outside ${root}: ${rel}`);
+  return full;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** True when the journaled clip is on disk, whole and unchanged. */
+export async function clipIntact(runDir: string, clip: ClipFacts | undefined): Promise<boolean> {
+  if (!clip) return false;
+  const path = insideDir(runDir, clip.file);
+  const info = await stat(path).catch(() => undefined);
+  return Boolean(info && info.size === clip.bytes && (await sha256File(path)) === clip.sha256);
+}
+
+/** Checks that a downloaded file is a plausible clip of the asked length. */
+async function verifyClip(path: string, expectedS: number): Promise<{ durationS: number; width: number; height: number }> {
+  const info = await probe(path).catch((error: HailuoError) => {
+    // No ffprobe is our side's fault, not the clip's: it must stop the run, not condemn the clip.
+    if (error.code === "ffmpeg_missing") throw error;
+    throw new VerifyError(`downloaded file ${path} is not a readable video: ${error.message}`);
+  });
+  if (info.width <= 0 || info.height <= 0) throw new VerifyError(`clip ${path} has no picture size (${info.width}x${info.height})`);
+  if (info.durationS < expectedS - 0.75 || info.durationS > expectedS + 2) {
+    throw new VerifyError(`clip ${path} lasts ${info.durationS.toFixed(2)} s; ${expectedS} s were asked for`);
+  }
+  return { durationS: info.durationS, width: info.width, height: info.height };
+}
+
+/**
+ * Downloads a paid clip from its fal URL into the run folder and verifies it; a file that fails
+ * verification is removed (the paid source is still at the URL).
+ */
+export async function saveClip(runDir: string, item: PlanItem, requestId: string, videoUrl: string, fileSize: number | undefined, signal: AbortSignal): Promise<ClipFacts> {
+  const rel = `clips/${clipFileName(item, requestId)}`;
+  const path = insideDir(runDir, rel);
+  const dl = await downloadVideo(videoUrl, path, { expectedBytes: fileSize, signal });
+  try {
+    return { file: rel, bytes: dl.bytes, sha256: dl.sha256, ...(await verifyClip(path, Number(item.input.duration))) };
+  } catch (error) {
+    await unlink(path).catch(() => {});
+    throw error;
+  }
+}

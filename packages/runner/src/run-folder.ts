@@ -1,0 +1,67 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Manifest } from "@hailuo/manifest";
+import { HailuoError } from "@hailuo/shared";
+import { atomicWrite } from "./report.js";
+
+/** Where a run's requests go. Its requests exist only there, so a resume must go there too. */
+export type Backend = { kind: "fal" } | { kind: "emulator"; url: string } | { kind: "builtin-emulator" };
+
+/** What run.json holds. */
+export interface RunFile {
+  version: 2;
+  manifest: Manifest;
+  backend?: Backend;
+}
+
+/** The run went to another backend than this process would use. */
+export class WrongBackendError extends HailuoError {
+  constructor(message: string) {
+    super("wrong_backend", message, { retryable: false });
+  }
+}
+
+/** A backend in words, for messages (never a key). */
+export function describeBackend(b: Backend): string {
+  return b.kind === "fal" ? "fal.ai (billed)" : b.kind === "emulator" ? `the emulator at ${b.url}` : "the built-in emulator";
+}
+
+function sameBackend(a: Backend, b: Backend): boolean {
+  return a.kind === b.kind && (a.kind !== "emulator" || a.url.replace(/\/+$/, "") === (b as { url: string }).url.replace(/\/+$/, ""));
+}
+
+/**
+ * Refuses to carry a run on against another backend than the one its requests went to: their ids
+ * mean nothing there, and a resubmit would pay again. `override` is the user's explicit say-so.
+ */
+export function checkBackend(runDir: string, recorded: Backend | undefined, current: Backend | undefined, override = false): void {
+  if (!recorded || !current || override || sameBackend(recorded, current)) return;
+  const how =
+    recorded.kind === "fal"
+      ? "set FAL_KEY and unset FAL_EMULATOR_URL"
+      : recorded.kind === "emulator"
+        ? `set FAL_EMULATOR_URL=${recorded.url}`
+        : "unset FAL_KEY and FAL_EMULATOR_URL";
+  throw new WrongBackendError(
+    `${runDir} was run against ${describeBackend(recorded)}, but this command would use ${describeBackend(current)}; its requests live only there. To continue it, ${how} (or pass --backend-override to use ${describeBackend(current)} anyway)`,
+  );
+}
+
+/** Records the manifest and backend a run folder runs (run.json), so resume and workers need nothing else. */
+export async function writeRunFile(runDir: string, manifest: Manifest, backend?: Backend): Promise<void> {
+  const file: RunFile = { version: 2, manifest, ...(backend ? { backend } : {}) };
+  await atomicWrite(join(runDir, "run.json"), `${JSON.stringify(file, null, 2)}\n`);
+}
+
+/** Reads run.json; `undefined` when the folder has none yet. */
+export async function readRunFile(runDir: string): Promise<RunFile | undefined> {
+  const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as RunFile);
+}
+
+/** Reads the manifest a run folder was started with (written as run.json). */
+export async function readRunManifest(runDir: string): Promise<Manifest> {
+  const file = await readRunFile(runDir);
+  if (!file) throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`);
+  return file.manifest;
+}

@@ -1,0 +1,102 @@
+import { join, relative, resolve } from "node:path";
+import type { Manifest } from "@hailuo/manifest";
+import type { ItemOutcome } from "./item-step.js";
+import { readJournal, type StoredRecord } from "./journal-store.js";
+import { buildLedger } from "./ledger.js";
+import { planRun, sumUsd, type PlanItem } from "./plan.js";
+import type { ItemReport, RunReport } from "./report.js";
+import { readRunManifest } from "./run-folder.js";
+import { replayJournal } from "./run-state.js";
+
+/** Options of `buildReport`. */
+export interface BuildReportOptions {
+  /** How each generation ended in the run being reported (absent: read from the journal). */
+  outcome?: Map<string, ItemOutcome>;
+  /** Index of the first journal record written by the run being reported. @default 0 */
+  thisRunFrom?: number;
+}
+
+/** Builds the report of a run folder from its manifest and journal: one row per scene-take, money from the ledger. */
+export function buildReport(manifest: Manifest, runDir: string, records: StoredRecord[], options: BuildReportOptions = {}): RunReport {
+  const { outcome = new Map() } = options;
+  const plan = planRun(manifest);
+  const states = replayJournal(records);
+  const price = new Map(plan.map((p) => [p.key, p.costUsd]));
+  const ledger = buildLedger(records, { thisRunFrom: options.thisRunFrom, estimate: (k) => price.get(k) ?? 0 });
+  const billedByKey = new Map<string, number[]>();
+  for (const r of ledger.requests.values()) if (r.fate === "billed") billedByKey.set(r.key, [...(billedByKey.get(r.key) ?? []), r.usd]);
+  const ambiguousByKey = new Map<string, number[]>();
+  for (const a of ledger.ambiguous) ambiguousByKey.set(a.key, [...(ambiguousByKey.get(a.key) ?? []), a.usd]);
+
+  const firstScene = new Map<string, string>();
+  const items: ItemReport[] = plan.map((p: PlanItem) => {
+    const s = states.get(p.key);
+    const first = firstScene.get(p.key);
+    if (!first) firstScene.set(p.key, `${p.sceneId}#${p.take}`);
+    const status: ItemReport["status"] =
+      outcome.get(p.key) ?? (s?.phase === "done" ? "done" : s?.phase === "failed" || s?.unsaved ? "failed" : s?.live ? "interrupted" : "pending");
+    // A row reusing another row's clip (same input) costs nothing: the money is on the first row.
+    const own = (m: Map<string, number[]>) => (first ? 0 : sumUsd(m.get(p.key) ?? []));
+    const row: ItemReport = {
+      scene: p.sceneId,
+      take: p.take,
+      key: p.key,
+      status,
+      requestId: s?.clips.at(-1)?.requestId ?? s?.requestIds.at(-1),
+      requestIds: s?.requestIds ?? [],
+      attempts: s?.attempts ?? 0,
+      seconds: s?.clip?.durationS,
+      costUsd: own(billedByKey),
+      ambiguousSubmits: first ? 0 : (s?.ambiguousSubmits ?? 0),
+      possibleDoubleChargeUsd: own(ambiguousByKey),
+      file: s?.phase === "done" ? s.clip?.file : undefined,
+      prompt: p.input.prompt,
+      duration: p.input.duration,
+    };
+    if (s?.unsaved && s.phase !== "done") {
+      row.unsaved = true;
+      row.error = `paid for, not saved: ${s.unsaved.message}`;
+      row.errorCode = s.unsaved.code;
+    } else if (status === "failed" && s?.error) {
+      row.error = s.error.message;
+      row.errorCode = s.error.code;
+    }
+    if (first) row.sameAs = first;
+    return row;
+  });
+  const count = (st: ItemReport["status"]) => items.filter((i) => i.status === st).length;
+  const { folder, thisRun } = ledger;
+  return {
+    name: manifest.name,
+    manifest: manifest.file,
+    runDir: relative(process.cwd(), runDir) || ".",
+    generatedAt: new Date().toISOString(),
+    totals: {
+      items: items.length,
+      done: count("done"),
+      cached: count("cached"),
+      failed: count("failed"),
+      interrupted: count("interrupted"),
+      pending: count("pending"),
+      unsaved: items.filter((i) => i.unsaved).length,
+      billedUsd: folder.billedUsd,
+      billedSeconds: folder.billedSeconds,
+      billedRequests: folder.billedRequests,
+      thisRunBilledUsd: thisRun.billedUsd,
+      possibleDoubleChargeUsd: folder.possibleDoubleChargeUsd,
+      thisRunPossibleDoubleChargeUsd: thisRun.possibleDoubleChargeUsd,
+      inFlightUsd: folder.inFlightUsd,
+      reusedClips: items.filter((i) => i.status === "cached").length,
+    },
+    ambiguousSubmits: ledger.ambiguous.map(({ scene, take, requestId, usd, reason }) => ({ scene, take, requestId, usd, reason })),
+    items,
+  };
+}
+
+/** The report of a run folder as it stands now, from run.json and the journal (no network). */
+export async function readRunReport(runDir: string, manifest?: Manifest): Promise<RunReport> {
+  const dir = resolve(runDir);
+  const m = manifest ?? (await readRunManifest(dir));
+  const { records } = await readJournal(join(dir, "journal.jsonl"));
+  return buildReport(m, dir, records);
+}
