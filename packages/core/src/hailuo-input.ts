@@ -40,6 +40,11 @@ export interface HailuoOutput {
   video: FalFile;
 }
 
+// Zero-width and other format characters, and every kind of space: a prompt of only these is empty.
+const INVISIBLE = /[\p{Cf}\p{Z}\s]/gu;
+// Control characters other than tab and newlines never belong in a prompt (a NUL ends strings downstream).
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+
 const KNOWN_KEYS = new Set(["prompt", "duration", "prompt_optimizer"]);
 
 /** Lists every problem with an input, by field; empty when it is valid. */
@@ -55,6 +60,11 @@ export function checkHailuoInput(input: unknown): FieldProblem[] {
   const { prompt, duration, prompt_optimizer } = rec;
   if (typeof prompt !== "string") problems.push({ field: "prompt", message: "is required and must be a string" });
   else if (prompt.trim() === "") problems.push({ field: "prompt", message: "must not be empty" });
+  else if (prompt.replace(INVISIBLE, "") === "") problems.push({ field: "prompt", message: "must not be empty (it holds only invisible characters)" });
+  else if (CONTROL.test(prompt)) {
+    const at = prompt.search(CONTROL);
+    problems.push({ field: "prompt", message: `holds a control character (U+${prompt.charCodeAt(at).toString(16).toUpperCase().padStart(4, "0")} at character ${at + 1}); remove it` });
+  }
   else if ([...prompt].length > MAX_PROMPT_CHARS) {
     problems.push({ field: "prompt", message: `is ${[...prompt].length} characters; at most ${MAX_PROMPT_CHARS} are allowed` });
   }

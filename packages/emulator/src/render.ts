@@ -91,8 +91,8 @@ export class AnimaticRenderer {
     const [c0, c1] = promptColors(spec.prompt);
     const font = existsSync(FONT) ? `fontfile=${FONT}` : "font=Sans";
     const vf = [
-      `drawtext=${font}:textfile=${textFile}:fontsize=40:line_spacing=12:fontcolor=white:x=(w-tw)/2:y=(h-th)/2:box=1:boxcolor=black@0.35:boxborderw=24`,
-      `drawtext=${font}:textfile=${labelFile}:fontsize=26:fontcolor=white@0.85:x=32:y=28`,
+      `drawtext=${font}:expansion=none:textfile=${textFile}:fontsize=40:line_spacing=12:fontcolor=white:x=(w-tw)/2:y=(h-th)/2:box=1:boxcolor=black@0.35:boxborderw=24`,
+      `drawtext=${font}:expansion=none:textfile=${labelFile}:fontsize=26:fontcolor=white@0.85:x=32:y=28`,
       `drawtext=${font}:text='%{pts\\:hms}':fontsize=34:fontcolor=white:x=w-tw-32:y=h-th-28:box=1:boxcolor=black@0.4:boxborderw=10`,
     ].join(",");
     const tmp = `${out}.${process.pid}.${Date.now()}.tmp.mp4`;

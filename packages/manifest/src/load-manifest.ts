@@ -1,4 +1,5 @@
-import { readFile, stat } from "node:fs/promises";
+import { access, readFile, stat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { ManifestError } from "./manifest-error.js";
 import { MAX_MANIFEST_BYTES, parseManifest, type ParseOptions } from "./parse-manifest.js";
 import type { Manifest } from "./manifest-types.js";
@@ -10,5 +11,14 @@ export async function loadManifest(file: string, options: Omit<ParseOptions, "fi
   });
   if (!info.isFile()) throw new ManifestError(file, [{ file, field: "", message: "not a file" }]);
   if (info.size > MAX_MANIFEST_BYTES) throw new ManifestError(file, [{ file, field: "", message: `file is ${info.size} bytes; manifests are limited to ${MAX_MANIFEST_BYTES} bytes` }]);
-  return parseManifest(await readFile(file, "utf8"), { ...options, file });
+  const manifest = parseManifest(await readFile(file, "utf8"), { ...options, file });
+  // The audio bed is the one file a manifest names: check it now, not after every clip is paid.
+  const audio = manifest.assemble?.audio;
+  if (audio?.file) {
+    const path = resolve(dirname(file), audio.file);
+    await access(path).catch(() => {
+      throw new ManifestError(file, [{ file, line: audio.source?.line, column: audio.source?.column, field: "assemble.audio.file", message: `audio file ${path} not found (paths are relative to the manifest's folder)` }]);
+    });
+  }
+  return manifest;
 }

@@ -33,6 +33,8 @@ export interface AudioSpec {
   fadeInS: number;
   /** @default 2 */
   fadeOutS: number;
+  /** Where the file is named in the manifest, for errors. */
+  source?: SourceRef;
 }
 
 /** The manifest's `assemble:` section: how the film is put together. */

@@ -6,7 +6,7 @@ import { DURATIONS, MAX_PROMPT_CHARS, checkHailuoInput, type HailuoDuration } fr
 import type { FieldProblem } from "@hailuo/shared";
 import { ManifestError } from "./manifest-error.js";
 import type { AssembleSpec, CardSpec, Manifest, Scene, SourceRef, ThumbnailSpec, TransitionSpec } from "./manifest-types.js";
-import { renderTemplate, runVariables } from "./template.js";
+import { TEMPLATE_VAR, expandVars, renderTemplate, runVariables } from "./template.js";
 
 /** Largest manifest we read: far above any real storyboard, far below a memory problem. */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -233,7 +233,10 @@ function validate(
     const s = c.string(v, ["vars", k]);
     if (s !== undefined) vars[k] = s;
   }
-  const baseVars = { ...runVariables(options.now, options.timeZone), ...vars, ...options.vars };
+  const runVars = runVariables(options.now, options.timeZone);
+  const expanded = expandVars({ ...vars, ...options.vars }, runVars);
+  for (const p of expanded.problems) c.add(["vars", p.name], p.message);
+  const baseVars = { ...runVars, ...expanded.vars };
 
   const scenes: Scene[] = [];
   const seen = new Map<string, Path>();
@@ -248,6 +251,9 @@ function validate(
     }
     const { text: prompt, missing } = renderTemplate(promptRaw, { ...baseVars, ...rowVars });
     for (const m of missing) c.add([...path, "prompt"], `undefined variable {{${m}}} (define it under vars:${format === "csv" ? " or as a column" : ""})`);
+    // A value that itself holds a placeholder (a CSV cell, say) would reach fal as literal braces.
+    const left = missing.length ? undefined : new RegExp(TEMPLATE_VAR.source).exec(prompt);
+    if (left) c.add([...path, "prompt"], `${left[0]} is left in the prompt after templating (a variable's value holds a placeholder)`);
     const duration = c.duration(raw.duration, [...path, "duration"], defaults.duration);
     const prompt_optimizer = c.bool(raw.prompt_optimizer, [...path, "prompt_optimizer"], defaults.prompt_optimizer);
     for (const p of checkHailuoInput({ prompt, duration, prompt_optimizer })) {
@@ -311,6 +317,7 @@ function validate(
           volume: c.number(au.volume, ["assemble", "audio", "volume"], 1, { min: 0, max: 4 }),
           fadeInS: c.number(au.fade_in, ["assemble", "audio", "fade_in"], 1, { min: 0, max: 30 }),
           fadeOutS: c.number(au.fade_out, ["assemble", "audio", "fade_out"], 2, { min: 0, max: 30 }),
+          source: c.ref(typeof a.audio === "string" ? ["assemble", "audio"] : ["assemble", "audio", "file"]),
         };
       }
     }
@@ -406,6 +413,10 @@ function parseCsvManifest(text: string, options: ParseOptions, file: string): Ma
     throw new ManifestError(file, [{ file, field: "", message: `not valid CSV: ${(error as Error).message}`, line }]);
   }
   const header = text.replace(/^\uFEFF/, "").split(/\r?\n/, 1)[0]!.split(",").map((h) => h.trim().replace(/^"|"$/g, ""));
+  const dupes = header.filter((h, i) => h && header.indexOf(h) !== i);
+  if (dupes.length) {
+    throw new ManifestError(file, [...new Set(dupes)].map((d) => ({ file, line: 1, column: header.lastIndexOf(d) + 1, field: d, message: `column "${d}" appears twice in the header row (columns ${header.indexOf(d) + 1} and ${header.lastIndexOf(d) + 1}); only one can hold the value` })));
+  }
   if (!header.includes("prompt")) {
     const guess = header.length ? closest("prompt", header) : "";
     throw new ManifestError(file, [{ file, line: 1, field: "", message: `the header row needs a "prompt" column${guess && distance("prompt", guess) <= 2 ? `; did you mean "${guess}"?` : ` (found: ${header.join(", ")})`}` }]);
@@ -441,6 +452,12 @@ function parseJsonl(text: string, options: ParseOptions, file: string): Manifest
       value = JSON.parse(line);
     } catch (error) {
       c.problems.push({ file, line: i + 1, field: "", message: `not valid JSON: ${(error as Error).message}` });
+      return;
+    }
+    // JSON.parse keeps the last of two equal keys silently; YAML's parser (a JSON superset) reports them.
+    const dupe = parseDocument(line, { uniqueKeys: true }).errors.find((e) => e.code === "DUPLICATE_KEY");
+    if (dupe) {
+      c.problems.push({ file, line: i + 1, column: (dupe.linePos?.[0]?.col ?? 0) || undefined, field: "", message: `the same key appears twice in this object (${dupe.message.split("\n")[0]}); only one can hold the value` });
       return;
     }
     lines.push(i + 1);

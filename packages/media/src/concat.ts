@@ -165,7 +165,7 @@ export async function concatClips(parts: (string | Card)[], out: string, options
         const textFile = join(work, `card${i}.txt`);
         await writeFile(textFile, s.card.text);
         cmd.input(`color=c=${(s.card.color ?? "#101820").replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${s.card.durationS}`).inputOptions(["-f", "lavfi"]);
-        filters.push(`[${i}:v]drawtext=${FONT_OPTION}:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2,${norm}[s${i}]`);
+        filters.push(`[${i}:v]drawtext=${FONT_OPTION}:expansion=none:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2,${norm}[s${i}]`);
       }
     }
     // Chain: xfade where a transition is asked for, concat for a cut. Offsets come from probed durations.

@@ -81,7 +81,7 @@ export async function contactSheet(items: SheetItem[], out: string, options: She
       }
       filters.push(
         `[${i}:v]scale=${tileWidth}:${tileH}:force_original_aspect_ratio=decrease,pad=${tileWidth}:${tileH}:(ow-iw)/2:(oh-ih)/2,setsar=1,trim=end_frame=1,` +
-          `pad=${tileWidth}:${tileH + LABEL_H}:0:0:color=0x161616,drawtext=${FONT_OPTION}:textfile=${labelFile}:fontsize=18:fontcolor=white:x=10:y=${tileH + 9},format=yuv420p[t${i}]`,
+          `pad=${tileWidth}:${tileH + LABEL_H}:0:0:color=0x161616,drawtext=${FONT_OPTION}:expansion=none:textfile=${labelFile}:fontsize=18:fontcolor=white:x=10:y=${tileH + 9},format=yuv420p[t${i}]`,
       );
     }
     // Blank tiles fill the last row so `tile` emits its frame.

@@ -3,7 +3,7 @@ import { HailuoError, backoffDelayMs, redactSecrets, systemClock, type Clock } f
 import { classifyFailure, type ItemStage } from "./classify.js";
 import { saveClip } from "./clip-file.js";
 import type { ItemPhase, RunEvent } from "./events.js";
-import type { JournalStore } from "./journal-store.js";
+import type { JournalRecord, JournalStore } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
 import type { ItemState } from "./run-state.js";
 
@@ -94,10 +94,11 @@ async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: (p: ItemPh
       // It left this machine and its answer never came: maybe billed. It stays reserved against
       // the budget and is flagged in the report with its cost.
       s.ambiguousSubmits++;
-      await journal.append({ t: "ambiguous", key: item.key, message: e.code === "cancelled" ? "aborted while on the wire" : e.message, ...(e.requestId ? { requestId: e.requestId } : {}) });
+      // Best effort: without it, replay still flags a "submitting" that has no answer.
+      await journal.append({ t: "ambiguous", key: item.key, message: e.code === "cancelled" ? "aborted while on the wire" : e.message, ...(e.requestId ? { requestId: e.requestId } : {}) }).catch(() => {});
     } else {
       ctx.release?.(item.costUsd);
-      await journal.append({ t: "refused", key: item.key, code: e.code, message: e.message });
+      await journal.append({ t: "refused", key: item.key, code: e.code, message: e.message }).catch(() => {});
     }
     s.phase = "new";
     throw error;
@@ -203,14 +204,17 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
       const requestId = s.handle?.requestId;
       if (action.kind === "give_up" || action.kind === "stop_run") {
         s.error = { code: e.code, message: e.message, retryable: e.retryable };
+        // Best effort: on a full disk this record may not land, and the journal without it says
+        // no less (a live request is re-attached, a completed one downloaded again).
+        const note = (r: JournalRecord) => journal.append(r).catch(() => {});
         if (stage === "save") {
           // Paid for, not saved: the URL stays journaled and resume downloads it again.
           s.unsaved = { code: e.code, message: e.message };
-          await journal.append({ t: "save_failed", key: item.key, requestId: requestId ?? "", code: e.code, message: e.message });
+          await note({ t: "save_failed", key: item.key, requestId: s.outputRequestId ?? requestId ?? "", code: e.code, message: e.message });
         } else {
           s.live = action.kind === "give_up" ? action.keepLive && s.live : s.live;
           s.phase = "failed";
-          await journal.append({ t: "failed", key: item.key, code: e.code, message: e.message, retryable: e.retryable, requestId, live: s.live });
+          await note({ t: "failed", key: item.key, code: e.code, message: e.message, retryable: e.retryable, requestId, live: s.live });
         }
         say("failed", { requestId, detail: `${e.code}: ${e.message}` });
         if (action.kind === "stop_run") ctx.onStopRun?.(e);
@@ -220,7 +224,7 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
       tries++;
       const delayMs = backoffDelayMs(tries - 1, e, { baseDelayMs: ctx.retryBaseDelayMs ?? 1000, maxDelayMs: ctx.retryMaxDelayMs ?? 30_000 });
       const retryStage = action.kind === "resubmit" ? (stage === "submit" ? "submit" : "generate") : stage;
-      await journal.append({ t: "retry", key: item.key, attempt: s.attempts, code: e.code, message: e.message, delayMs, stage: retryStage });
+      await journal.append({ t: "retry", key: item.key, attempt: s.attempts, code: e.code, message: e.message, delayMs, stage: retryStage }).catch(() => {});
       say("retrying", { requestId, detail: `${e.code} during ${stage}; retry ${tries}/${retries} in ${(delayMs / 1000).toFixed(1)} s` });
       try {
         await clock.sleep(delayMs, signal);

@@ -1,5 +1,5 @@
 import { open, readFile, type FileHandle } from "node:fs/promises";
-import type { HailuoHandle } from "@hailuo/core";
+import { localWriteError, type HailuoHandle } from "@hailuo/core";
 import { redactSecrets } from "@hailuo/shared";
 
 /** A clip as verified on disk. */
@@ -82,8 +82,12 @@ export class JournalStore {
     // After a failed append (full disk) the file may end in a fragment: start on a fresh line.
     const buf = Buffer.from(`${this.torn ? "\n" : ""}${line}\n`);
     this.torn = true;
-    for (let off = 0; off < buf.length; ) off += (await this.handle.write(buf, off, buf.length - off)).bytesWritten;
-    await this.handle.datasync();
+    try {
+      for (let off = 0; off < buf.length; ) off += (await this.handle.write(buf, off, buf.length - off)).bytesWritten;
+      await this.handle.datasync();
+    } catch (error) {
+      throw localWriteError(this.path, error) ?? error;
+    }
     this.torn = false;
   }
 
