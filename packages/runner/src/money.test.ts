@@ -1,0 +1,224 @@
+import { execFileSync } from "node:child_process";
+import { mkdir, readFile, readdir, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createHailuoClient } from "@hailuo/core";
+import { inputHash, type Emulator } from "@hailuo/emulator";
+import { parseManifest } from "@hailuo/manifest";
+import { decodeErrors, makeTempDir, startFaultyGateway, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import { JournalStore, planRun, readJournal, runManifest, type RunFile, type RunOptions, type RunReport } from "./index.js";
+
+// Money tests: each reproduces a way a run used to pay twice or lose a paid clip, against the
+// emulator over real HTTP, and ends with the three facts: submits per scene-take, the emulator's
+// bill equal to the report, every clip on disk decoding completely.
+
+const board = (name: string, n: number, extra = "") =>
+  parseManifest(`name: ${name}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${name} scene ${i}\n`).join("")}${extra}`, { file: `${name}.yaml` });
+
+/** The three facts. `flaggedAndBilled`: ambiguous submits fal did queue and run (billed, not in the report's billed). */
+async function expectMoneyFacts(emu: Emulator, report: RunReport, runDir: string, o: { submitsPerTake: number[]; flaggedAndBilled?: number }): Promise<void> {
+  const manifest = (JSON.parse(await readFile(join(runDir, "run.json"), "utf8")) as RunFile).manifest;
+  const perTake = planRun(manifest).map((p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0);
+  expect(perTake).toEqual(o.submitsPerTake);
+  const billed = emu.stats().billed;
+  expect(billed.usd).toBeCloseTo(report.totals.billedUsd + 0.27 * (o.flaggedAndBilled ?? 0), 6);
+  const clips = await readdir(join(runDir, "clips"));
+  for (const f of clips.filter((c) => c.endsWith(".mp4"))) expect(await decodeErrors(join(runDir, "clips", f))).toBe("");
+  expect(clips.filter((c) => !c.endsWith(".mp4"))).toEqual([]);
+}
+
+const isRoot = process.getuid?.() === 0;
+const mount = (args: string[]) => execFileSync("mount", args);
+
+describe("money safety", () => {
+  let emu: Emulator;
+  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+  beforeEach(async () => {
+    emu = await startTestEmulator({ render: "shared", slots: 4 });
+    tmp = await makeTempDir();
+  });
+  afterEach(async () => {
+    await emu.close();
+    await tmp.cleanup();
+  });
+  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">): RunOptions => ({
+    runDir: tmp.dir,
+    client: createHailuoClient({ emulatorUrl: emu.url, submitRetryBaseDelayMs: 10 }),
+    retryBaseDelayMs: 10,
+    concurrency: 2,
+    ...o,
+  });
+
+  // A tiny tmpfs stands in for a full disk; mounting needs root (CI runs as root).
+  it.skipIf(!isRoot)("clips/ fills up mid-run: paid clips stay 'completed, not saved', the run stops naming the path, resume downloads them without a new submit", async () => {
+    const manifest = board("full", 8);
+    // The clip size, from a second emulator sharing the render cache (so this emulator's bill stays the run's).
+    const sizer = await startTestEmulator({ render: "shared" });
+    const clipBytes = (await createHailuoClient({ emulatorUrl: sizer.url }).generate({ prompt: "size probe" }).finally(() => sizer.close())).output.video.file_size;
+    const clips = join(tmp.dir, "clips");
+    await mkdir(clips, { recursive: true });
+    mount(["-t", "tmpfs", "-o", `size=${Math.ceil((clipBytes * 3.5) / 4096) * 4096}`, "tmpfs", clips]);
+    try {
+      const err = await runManifest(opts({ manifest, diskBytesPerSecond: 1 })).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "disk_full", retryable: false });
+      expect((err as Error).message).toContain(clips);
+      const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
+      expect(records.some((r) => r.t === "save_failed" && r.code === "disk_full")).toBe(true);
+      expect(records.filter((r) => r.t === "failed")).toEqual([]);
+      // Room again: resume saves every paid clip and submits nothing new.
+      mount(["-o", "remount,size=8m", clips]);
+      await waitFor(() => emu.stats().completed === emu.stats().submits.total);
+      const resumed = await runManifest(opts({ manifest, diskBytesPerSecond: 1 }));
+      expect(resumed.report.items.map((i) => i.status).filter((s) => s !== "done" && s !== "cached")).toEqual([]);
+      expect(resumed.exitCode).toBe(0);
+      expect(resumed.report.totals.billedUsd).toBeCloseTo(8 * 0.27, 6);
+      await expectMoneyFacts(emu, resumed.report, tmp.dir, { submitsPerTake: Array(8).fill(1) });
+    } finally {
+      execFileSync("umount", ["-l", clips]);
+    }
+  });
+
+  it.skipIf(!isRoot)("clips/ not writable (read-only): refused before the first submit, exit 2 material", async () => {
+    const clips = join(tmp.dir, "clips");
+    await mkdir(clips, { recursive: true });
+    mount(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", clips]);
+    try {
+      const err = await runManifest(opts({ manifest: board("ro", 3) })).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "preflight" });
+      expect((err as Error).message).toContain(`${clips} is not writable`);
+      expect(emu.stats().submits.total).toBe(0);
+    } finally {
+      execFileSync("umount", ["-l", clips]);
+    }
+  });
+
+  it("a missing audio bed or an unfilled variable is refused before the first submit", async () => {
+    const manifest = board("audio", 2, "assemble:\n  audio: nowhere/music.mp3\n");
+    manifest.scenes[1]!.prompt = "left {{unfilled}} by hand";
+    const err = await runManifest(opts({ manifest })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "preflight" });
+    expect((err as Error).message).toContain("nowhere/music.mp3 not found");
+    expect((err as Error).message).toContain("scene s1: undefined variable {{unfilled}}");
+    expect(emu.stats().submits.total).toBe(0);
+  });
+
+  it("a gateway that answers 502 after forwarding a submit: never re-sent blindly; each is flagged with its cost", async () => {
+    const gw = await startFaultyGateway(emu.url);
+    try {
+      gw.failNextSubmits("502", 2);
+      const manifest = board("gateway", 4);
+      const result = await runManifest(opts({ manifest, client: createHailuoClient({ emulatorUrl: gw.url, submitRetryBaseDelayMs: 10 }) }));
+      expect(result.exitCode).toBe(0);
+      // 4 scene-takes + 2 flagged ambiguous submits, which fal did queue and run.
+      expect(emu.stats().submits.total).toBe(6);
+      await waitFor(() => emu.stats().completed === 6);
+      const t = result.report.totals;
+      expect(t.possibleDoubleChargeUsd).toBeCloseTo(0.54, 6);
+      expect(result.report.ambiguousSubmits).toHaveLength(2);
+      expect(result.report.ambiguousSubmits[0]!.reason).toContain("HTTP 502");
+      await expectMoneyFacts(emu, result.report, tmp.dir, { submitsPerTake: [2, 2, 1, 1], flaggedAndBilled: 2 });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("Ctrl-C while submits are on the wire: they are journaled, not lost; resume re-attaches (one submit per scene)", async () => {
+    const gw = await startFaultyGateway(emu.url);
+    try {
+      gw.failNextSubmits("delay", 4);
+      const manifest = board("ctrlc", 4);
+      const client = createHailuoClient({ emulatorUrl: gw.url });
+      const ac = new AbortController();
+      const warnings: string[] = [];
+      const run = runManifest(opts({ manifest, client, concurrency: 4, signal: ac.signal, onEvent: (e) => e.type === "warning" && warnings.push(e.message) }));
+      await waitFor(() => gw.held() === 4);
+      ac.abort();
+      await waitFor(() => warnings.some((w) => w.includes("4 submit(s) already sent")));
+      gw.release();
+      const first = await run;
+      expect(first.exitCode).toBe(130);
+      const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
+      expect(records.filter((r) => r.t === "submitted")).toHaveLength(4);
+      const second = await runManifest(opts({ manifest, client }));
+      expect(second.exitCode).toBe(0);
+      expect(second.report.totals.possibleDoubleChargeUsd).toBe(0);
+      await expectMoneyFacts(emu, second.report, tmp.dir, { submitsPerTake: [1, 1, 1, 1] });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("a second Ctrl-C aborts submits on the wire: each is flagged as a possible double charge", async () => {
+    const gw = await startFaultyGateway(emu.url);
+    try {
+      gw.failNextSubmits("delay", 2);
+      const manifest = board("hard", 2);
+      const client = createHailuoClient({ emulatorUrl: gw.url });
+      const soft = new AbortController();
+      const hard = new AbortController();
+      const run = runManifest(opts({ manifest, client, signal: soft.signal, hardSignal: hard.signal }));
+      await waitFor(() => gw.held() === 2);
+      soft.abort();
+      hard.abort();
+      expect((await run).exitCode).toBe(130);
+      gw.release();
+      const second = await runManifest(opts({ manifest, client }));
+      expect(second.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.54, 6);
+      await waitFor(() => emu.stats().completed === 4);
+      await expectMoneyFacts(emu, second.report, tmp.dir, { submitsPerTake: [2, 2], flaggedAndBilled: 2 });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("the ledger: a re-download costs nothing, superseded takes stay billed, the folder's bill equals the emulator's", async () => {
+    const v1 = board("ledger", 3);
+    const r1 = await runManifest(opts({ manifest: v1 }));
+    expect(r1.report.totals).toMatchObject({ billedRequests: 3, thisRunBilledUsd: 0.81 });
+    // Delete one clip (re-downloaded, free) and edit another scene (a new paid take).
+    await unlink(join(tmp.dir, r1.report.items[0]!.file!));
+    const v2 = board("ledger", 3);
+    v2.scenes[2]!.prompt = "ledger scene 2, edited";
+    const r2 = await runManifest(opts({ manifest: v2 }));
+    expect(r2.report.items.map((i) => i.status)).toEqual(["done", "cached", "done"]);
+    expect(r2.report.totals).toMatchObject({ billedRequests: 4, thisRunBilledUsd: 0.27, reusedClips: 1 });
+    expect(r2.report.totals.billedUsd).toBeCloseTo(4 * 0.27, 6);
+    expect(emu.stats().downloads).toBe(5);
+    await expectMoneyFacts(emu, r2.report, tmp.dir, { submitsPerTake: [1, 1, 1] });
+  });
+
+  it("refuses to resume against another backend than the run's, unless told to; and a folder a distributed run owns", async () => {
+    const manifest = board("backend", 1);
+    await runManifest(opts({ manifest, backend: { kind: "emulator", url: emu.url } }));
+    const err = await runManifest(opts({ manifest, backend: { kind: "builtin-emulator" } })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "wrong_backend" });
+    expect((err as Error).message).toContain(`set FAL_EMULATOR_URL=${emu.url}`);
+    await expect(runManifest(opts({ manifest, backend: { kind: "builtin-emulator" }, backendOverride: true }))).resolves.toMatchObject({ exitCode: 0 });
+
+    const journal = await JournalStore.open(join(tmp.dir, "journal.jsonl"));
+    await journal.append({ t: "enqueued", items: 1 });
+    await journal.close();
+    await expect(runManifest(opts({ manifest }))).rejects.toMatchObject({ code: "locked" });
+    await expect(runManifest(opts({ manifest, takeOver: true }))).resolves.toMatchObject({ exitCode: 0 });
+    expect(emu.stats().submits.total).toBe(1);
+  });
+});
+
+describe("journal", () => {
+  it("an append after a torn line (crash or full disk) starts on a fresh line: no record is lost", async () => {
+    const tmp = await makeTempDir();
+    try {
+      const path = join(tmp.dir, "journal.jsonl");
+      await writeFile(path, `${JSON.stringify({ t: "run", at: "x" })}\n{"t":"submitting","key":"k","sc`);
+      const j = await JournalStore.open(path);
+      await j.append({ t: "submitting", key: "k2", scene: "s", take: 1, attempt: 1 });
+      await j.append({ t: "interrupted" });
+      await j.close();
+      const { records, tornLines } = await readJournal(path);
+      expect(tornLines).toBe(1);
+      expect(records.map((r) => r.t)).toEqual(["run", "submitting", "interrupted"]);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
