@@ -7,7 +7,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 
-const child = spawn("pnpm", ["exec", "turbo", "run", "test", "--concurrency=1", "--output-logs=full"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1" } });
+const child = spawn("pnpm", ["exec", "turbo", "run", "test", "--concurrency=2", "--output-logs=full"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1" } });
 let buffer = "";
 child.stdout.on("data", (chunk) => {
   process.stdout.write(chunk);

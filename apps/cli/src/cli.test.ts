@@ -70,8 +70,10 @@ describe("hailuo CLI", () => {
     const { records } = await readJournal(journal);
     expect(records.filter((r) => r.t === "done").length).toBeLessThan(6);
 
+    // Straight after the kill: the dead process's run.lock goes stale in seconds and is taken over.
     const resumed = await cli(["resume", runDir], { FAL_EMULATOR_URL: emu.url }).done;
     expect(resumed.stderr).toContain("re-attached");
+    expect(resumed.stderr).not.toContain("[locked]");
     expect(resumed.code).toBe(0);
     const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8"));
     expect(report.items).toHaveLength(6);
@@ -118,6 +120,26 @@ describe("hailuo CLI", () => {
     const status = await cli(["status", runDir]).done;
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/with a live request|not started/);
+  }, 60_000);
+
+  it("refuses before spending: no ffmpeg on the PATH, or a resume that would go to another backend (exit 2, nothing submitted)", async () => {
+    const file = join(tmp.dir, "pre.yaml");
+    await writeFile(file, manifestText(2, "preflight"));
+    const runDir = join(tmp.dir, "pre-run");
+    const before = emu.stats().submits.total;
+    // A PATH without ffmpeg and ffprobe (node itself is started by absolute path).
+    const noFfmpeg = await cli(["run", file, "--out", runDir], { FAL_EMULATOR_URL: emu.url, PATH: "/nonexistent", FFMPEG_PATH: undefined, FFPROBE_PATH: undefined }).done;
+    expect(noFfmpeg.code).toBe(2);
+    expect(noFfmpeg.stderr).toContain("[preflight]");
+    expect(noFfmpeg.stderr).toContain("ffmpeg/ffprobe not found");
+    expect(emu.stats().submits.total).toBe(before);
+
+    expect((await cli(["run", file, "--out", runDir, "--no-media"], { FAL_EMULATOR_URL: emu.url }).done).code).toBe(0);
+    const elsewhere = await cli(["resume", runDir, "--no-media"], { FAL_EMULATOR_URL: undefined }).done;
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain(`[wrong_backend]`);
+    expect(elsewhere.stderr).toContain(`set FAL_EMULATOR_URL=${emu.url}`);
+    expect(emu.stats().submits.total).toBe(before + 2);
   }, 60_000);
 
   it("estimates, dry-runs and validates without touching the network", async () => {

@@ -9,9 +9,9 @@ export class RunLockedError extends HailuoError {
 }
 
 // proper-lockfile refreshes the lock's mtime every `update` ms; a lock not refreshed for `stale`
-// ms belongs to a dead process (crash, SIGKILL) and is taken over. Its minimum stale is 5 s, so a
-// resume right after a crash waits those few seconds instead of failing.
-const STALE_MS = 5000;
+// ms belongs to a dead process (crash, SIGKILL) and is taken over. A resume right after a crash
+// waits those few seconds instead of failing; 2 s of slack covers a busy machine's late timers.
+const STALE_MS = 3000;
 const UPDATE_MS = 1000;
 
 /** Options of `acquireRunLock`. */
