@@ -4,9 +4,9 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
-import type { Emulator } from "@hailuo/emulator";
+import { inputHash, type Emulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
-import { readJournal } from "@hailuo/runner";
+import { acquireRunLock, readJournal, runManifest } from "@hailuo/runner";
 import { makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
 import { QUEUES, enqueueRun, removeAllQueues, startWorker } from "./index.js";
 
@@ -65,4 +65,19 @@ describe("enqueueRun + startWorker", () => {
       await assemble.close();
     }
   }, 90_000);
+
+  it("a folder a local run holds is never enqueued; a local run into a folder still owned by the queue is refused", async () => {
+    const runDir = join(tmp.dir, "owned");
+    const manifest = parseManifest(`name: owned\nscenes:\n  - prompt: owned scene\n`, { file: "o.yaml" });
+    const release = await acquireRunLock(runDir);
+    try {
+      await expect(enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix })).rejects.toMatchObject({ code: "locked" });
+    } finally {
+      await release();
+    }
+    await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix });
+    const client = createHailuoClient({ emulatorUrl: emu.url });
+    await expect(runManifest({ manifest, runDir, client })).rejects.toMatchObject({ code: "locked" });
+    expect(emu.stats().submits.byInput).not.toHaveProperty(inputHash({ prompt: "owned scene", duration: "6", prompt_optimizer: true }));
+  });
 });

@@ -54,7 +54,7 @@ describe("money safety", () => {
     const manifest = board("full", 8);
     // The clip size, from a second emulator sharing the render cache (so this emulator's bill stays the run's).
     const sizer = await startTestEmulator({ render: "shared" });
-    const clipBytes = (await createHailuoClient({ emulatorUrl: sizer.url }).generate({ prompt: "size probe" }).finally(() => sizer.close())).output.video.file_size;
+    const clipBytes = (await createHailuoClient({ emulatorUrl: sizer.url }).generate({ prompt: "size probe" }).finally(() => sizer.close())).output.video.file_size ?? 200_000;
     const clips = join(tmp.dir, "clips");
     await mkdir(clips, { recursive: true });
     mount(["-t", "tmpfs", "-o", `size=${Math.ceil((clipBytes * 3.5) / 4096) * 4096}`, "tmpfs", clips]);

@@ -1,3 +1,4 @@
+import { mkdir } from "node:fs/promises";
 import lockfile from "proper-lockfile";
 import { HailuoError } from "@hailuo/shared";
 
@@ -28,6 +29,7 @@ export interface RunLockOptions {
  */
 export async function acquireRunLock(runDir: string, options: RunLockOptions = {}): Promise<() => Promise<void>> {
   const lockfilePath = `${runDir}/run.lock`;
+  await mkdir(runDir, { recursive: true });
   try {
     const release = await lockfile.lock(runDir, {
       lockfilePath,
