@@ -13,6 +13,7 @@ import {
   mapFalError,
   type ErrorContext,
 } from "./hailuo-errors.js";
+import { createPlatformClient, type PlatformClient } from "./platform-api.js";
 import { HAILUO_ENDPOINT, normalizeHailuoInput, type HailuoInput, type HailuoInputLike, type HailuoOutput } from "./hailuo-input.js";
 
 /** A submitted request, small and JSON-serialisable so it can be journaled before waiting. */
@@ -93,6 +94,8 @@ export interface WaitOptions {
 export interface HailuoClient {
   /** True when requests go to an emulator rather than fal. */
   readonly usingEmulator: boolean;
+  /** fal's Platform APIs (pricing, requests by endpoint) with the same key and transport. */
+  readonly platform: PlatformClient;
   /** Validates, then queues one generation. Journal the handle before waiting on it. */
   submit(input: HailuoInputLike, options?: { signal?: AbortSignal; webhookUrl?: string }): Promise<HailuoHandle>;
   /** One status look-up (with logs when asked). */
@@ -115,6 +118,7 @@ interface CallContext {
   requestId?: string;
   attempts: number;
   retryAfterS?: number;
+  falRetryable?: boolean;
   lastStatus?: number;
 }
 
@@ -218,6 +222,8 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
     if (ctx) {
       ctx.lastStatus = res.status;
       if (res.status === 429 || res.status >= 500) ctx.retryAfterS = parseRetryAfter(res.headers.get("retry-after"));
+      const retryable = res.headers.get("x-fal-retryable");
+      ctx.falRetryable = retryable === null ? undefined : retryable === "true";
     }
     if (ctx?.operation === "submit" && (res.status === 429 || res.status >= 500)) {
       const detail = redactSecrets((await res.text().catch(() => "")).slice(0, 300));
@@ -253,7 +259,7 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
     try {
       return await calls.run(ctx, fn);
     } catch (error) {
-      throw mapFalError(error, { operation, requestId, retryAfterS: ctx.retryAfterS });
+      throw mapFalError(error, { operation, requestId, retryAfterS: ctx.retryAfterS, falRetryable: ctx.falRetryable });
     }
   }
 
@@ -284,6 +290,7 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
 
   const client: HailuoClient = {
     usingEmulator: Boolean(emulatorUrl),
+    platform: createPlatformClient({ credentials, emulatorUrl, fetch: baseFetch }),
 
     async submit(input, opts = {}) {
       const body: HailuoInput = normalizeHailuoInput(input);
@@ -386,14 +393,22 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
   return client;
 }
 
-/** Fetches a completed request's output, classifying a finished-with-error status. */
+/**
+ * Fetches a completed request's output, classifying how it failed. On fal, COMPLETED is the only
+ * terminal state: a failed generation shows COMPLETED without `error` and only its result fetch
+ * fails, with 500 {"detail":"Internal Server Error"} (fal's own test fixture, fal repo
+ * tests/unit/cli/test_api.py; TanStack/ai#396). So a COMPLETED request whose result answers 500 is
+ * a failed generation (not billed; a new submit may succeed); 502/503/504 stay server errors
+ * (fetch again). A status `error` (gateway errors, older emulators) means the same.
+ */
 export async function resultForStatus(client: HailuoClient, handle: HailuoHandle, status: HailuoStatus, signal?: AbortSignal): Promise<HailuoOutput> {
   try {
     return await client.result(handle, { signal });
   } catch (error) {
     const e = error as HailuoError;
-    if (status.error && (e.code === "server" || e.code === "http")) {
-      throw new GenerationFailedError(`generation failed: ${status.error}`, { requestId: handle.requestId, cause: e, details: { errorType: status.errorType } });
+    const httpStatus = e.details?.status;
+    if (status.state === "completed" && (e.code === "server" || e.code === "http") && (status.error || httpStatus === 500)) {
+      throw new GenerationFailedError(`generation failed: ${status.error ?? `result answered HTTP ${httpStatus} (${e.message})`}`, { requestId: handle.requestId, cause: e, details: { errorType: status.errorType, status: httpStatus } });
     }
     throw e;
   }

@@ -120,6 +120,8 @@ export interface ErrorContext {
   requestId?: string;
   /** Seconds from a Retry-After header seen during this call. */
   retryAfterS?: number;
+  /** fal's `X-Fal-Retryable` header, when the failed answer carried one. */
+  falRetryable?: boolean;
 }
 
 /**
@@ -146,8 +148,10 @@ export function mapFalError(error: unknown, ctx: ErrorContext): HailuoError {
     if (s === 401 || s === 403) return new AuthError(`fal rejected the credentials (${s}) during ${op}: ${text}`, opts);
     if (s === 429) return new RateLimitError(`rate limited (429) during ${op}: ${text}`, { ...opts, retryAfterS: ctx.retryAfterS });
     if (s === 504 && error.timeoutType === "user") return new TimeoutError(`fal's start timeout expired during ${op}`, { ...opts, retryable: false });
-    if (s === 499) return new CancelledError(`request was cancelled: ${text}`, opts);
-    if (s >= 500) return new ServerError(`fal server error ${s} during ${op}: ${text}`, { ...opts, retryAfterS: ctx.retryAfterS });
+    // fal cancelled the request (client_cancelled): nothing billed; a new submit may be made.
+    if (s === 499) return new HailuoError("request_cancelled", `request ${requestId ?? ""} was cancelled on fal: ${text}`, { ...opts, retryable: true });
+    // X-Fal-Retryable, when fal sends it, says whether the same call can succeed (docs, request errors).
+    if (s >= 500) return new ServerError(`fal server error ${s} during ${op}: ${text}`, { ...opts, retryAfterS: ctx.retryAfterS, ...(ctx.falRetryable === undefined ? {} : { retryable: ctx.falRetryable }) });
     if (s === 404) return new HailuoError("not_found", `${op}: request not found (404): ${text}`, opts);
     return new HailuoError("http", `${op} failed with HTTP ${s}: ${text}`, opts);
   }

@@ -10,7 +10,8 @@ export {
   type HailuoOutput,
   type FalFile,
 } from "./hailuo-input.js";
-export { PRICE_USD_PER_SECOND, estimateCost, type CostEstimate } from "./price.js";
+export { PRICE_USD_PER_SECOND, estimateCost, livePrice, type CostEstimate, type LivePrice } from "./price.js";
+export { createPlatformClient, PlatformUnavailableError, FAL_PLATFORM_URL, type PlatformClient, type PlatformClientOptions, type FalPrice, type FalRequestRecord } from "./platform-api.js";
 export {
   ContentPolicyError,
   AuthError,

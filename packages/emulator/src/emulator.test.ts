@@ -59,11 +59,23 @@ describe("emulator wire protocol", () => {
     await whole.arrayBuffer();
   });
 
-  it("answers 422 like fal, 401 without a key, 404 for unknown ids, and runs sync requests", async () => {
+  it("validates like fal, inside the runner: bad input is queued and its result answers 422; 401 without a key, 404 for unknown ids, sync runs", async () => {
+    // fal validates in the runner (TanStack/ai#396; fal docs, queue result: "if the model returned an error,
+    // this operation returns the same error"); only a body that is not JSON is refused at submit.
     const bad = await submit({ prompt: "", duration: "7" });
-    expect(bad.status).toBe(422);
-    const bad422 = await body(bad);
+    expect(bad.status).toBe(200);
+    const queued = await body(bad);
+    let st: { status: string; error?: string };
+    do st = await body(await fetch(queued.status_url, { headers: auth }));
+    while (st.status !== "COMPLETED");
+    expect(st.error).toBeUndefined();
+    const result = await fetch(queued.response_url, { headers: auth });
+    expect(result.status).toBe(422);
+    expect(result.headers.get("x-fal-retryable")).toBe("false");
+    const bad422 = await body(result);
     expect(bad422.detail.map((d: { loc: string[] }) => d.loc.join("."))).toEqual(["body.prompt", "body.duration"]);
+    const notJson = await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: "{nope" });
+    expect(notJson.status).toBe(422);
     const noKey = await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", body: "{}" });
     expect(noKey.status).toBe(401);
     const missing = await fetch(`${emu.url}${Q}/fal-ai/minimax/requests/nope/status`, { headers: auth });
@@ -79,10 +91,71 @@ describe("emulator wire protocol", () => {
 
   it("counts submits per input hash", async () => {
     const s = emu.stats();
-    expect(s.submits.total).toBe(2);
-    expect(Object.values(s.submits.byInput)).toEqual([1, 1]);
+    expect(s.submits.total).toBe(3);
+    expect(Object.values(s.submits.byInput)).toEqual([1, 1, 1]);
+    // The three that completed with a video (two queued, one sync) are billed; the invalid one is not.
+    expect(s.billed).toMatchObject({ requests: 3, seconds: 22, usd: 0.99 });
     expect(s.syncRuns).toBe(1);
     expect(s.maxInProgress).toBe(1);
+  });
+});
+
+describe("fal's shapes where money is decided", () => {
+  it("a failed generation is COMPLETED without error; only its result fetch fails, 500 Internal Server Error; not billed", async () => {
+    // fal's own fixture (fal repo tests/unit/cli/test_api.py) and TanStack/ai#396: COMPLETED is the only terminal state.
+    const emu = await startTestEmulator({ render: "shared", progressLatencyMs: 50, faults: { generationErrorCount: 1 } });
+    try {
+      const r = await body(await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "fails" }) }));
+      // It started at once: fal answers IN_PROGRESS without a queue position (reference fal-protocol.md §14).
+      expect(r.status).toBe("IN_PROGRESS");
+      expect(r.queue_position).toBeUndefined();
+      let st: Record<string, unknown>;
+      do st = await body(await fetch(r.status_url, { headers: auth }));
+      while (st.status !== "COMPLETED");
+      expect(st).not.toHaveProperty("error");
+      const res = await fetch(r.response_url, { headers: auth });
+      expect(res.status).toBe(500);
+      expect(await body(res)).toEqual({ detail: "Internal Server Error" });
+      expect(emu.stats().billed.requests).toBe(0);
+    } finally {
+      await emu.close();
+    }
+  });
+
+  it("builds status/response/file URLs from the Host the client used (or --public-url), never from the bind address", async () => {
+    const emu = await startTestEmulator({ render: "shared", progressLatencyMs: 20, host: "0.0.0.0" });
+    const pub = await startTestEmulator({ render: "shared", progressLatencyMs: 20, publicUrl: "http://render-box.local:9000" });
+    try {
+      const port = emu.port;
+      const r = await body(await fetch(`http://127.0.0.1:${port}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "where am i" }) }));
+      expect(r.status_url).toBe(`http://127.0.0.1:${port}${Q}/fal-ai/minimax/requests/${r.request_id}/status`);
+      const p = await body(await fetch(`${pub.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "public" }) }));
+      expect(p.response_url).toBe(`http://render-box.local:9000${Q}/fal-ai/minimax/requests/${p.request_id}`);
+    } finally {
+      await emu.close();
+      await pub.close();
+    }
+  });
+
+  it("serves fal's Platform APIs: pricing (changeable) and requests by endpoint with their inputs; 403 when the key lacks the scope", async () => {
+    const emu = await startTestEmulator({ render: "shared", progressLatencyMs: 20, priceUsdPerSecond: 0.05 });
+    const denied = await startTestEmulator({ render: "shared", platformApi: "forbidden" });
+    try {
+      const api = `${emu.url}/__host/api.fal.ai/v1`;
+      const price = await body(await fetch(`${api}/models/pricing?endpoint_id=${EP}`, { headers: auth }));
+      expect(price).toEqual({ prices: [{ endpoint_id: EP, unit_price: 0.05, unit: "second", currency: "USD" }], next_cursor: null, has_more: false });
+      emu.setPrice(0.06);
+      expect((await body(await fetch(`${api}/models/pricing?endpoint_id=${EP}`, { headers: auth }))).prices[0].unit_price).toBe(0.06);
+      const from = new Date(Date.now() - 1000).toISOString();
+      const sent = await body(await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "list me", duration: "10" }) }));
+      const list = await body(await fetch(`${api}/models/requests/by-endpoint?endpoint_id=${EP}&start=${from}&limit=10`, { headers: auth }));
+      expect(list).toMatchObject({ has_more: false, items: [{ request_id: sent.request_id, endpoint_id: EP, json_input: { prompt: "list me", duration: "10" } }] });
+      expect(list.items[0].sent_at).toMatch(/^\d{4}-\d\d-\d\dT/);
+      expect((await fetch(`${denied.url}/__host/api.fal.ai/v1/models/pricing?endpoint_id=${EP}`, { headers: auth })).status).toBe(403);
+    } finally {
+      await emu.close();
+      await denied.close();
+    }
   });
 });
 

@@ -86,7 +86,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       throw new UnrecoverableError((error as Error).message);
     }
     const { records } = await readJournal(join(runDir, "journal.jsonl"));
-    const state = replayJournal(records).get(key) ?? newItemState(key);
+    const states = replayJournal(records);
+    const state = states.get(key) ?? newItemState(key);
+    const known = new Set([...states.values()].flatMap((s) => s.requestIds));
     log(`job ${job.id}: ${item.sceneId}#${item.take} (${state.live ? "re-attaching" : state.phase})`);
     let authError: HailuoError | undefined;
     const outcome = await processItem(item, {
@@ -100,6 +102,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       retries: options.retries,
       retryBaseDelayMs: options.retryBaseDelayMs,
       onStopRun: (e) => (authError = e),
+      knownRequestIds: () => known,
     });
     log(`job ${job.id}: ${outcome}`);
     if (outcome === "interrupted") throw new Error("worker stopped; the request stays journaled for the next worker");

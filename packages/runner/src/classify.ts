@@ -29,8 +29,9 @@ export function classifyFailure(error: { code: ErrorCode; retryable: boolean }, 
   // A wait that timed out leaves the request running on fal: resume re-attaches, never resubmits.
   if (code === "timeout" && stage === "wait") return { kind: "give_up", keepLive: true };
   const liveAfter = stage === "wait" || stage === "result";
-  // The backend no longer knows the request (a restarted emulator): nothing to re-attach to.
-  if (code === "not_found" && liveAfter) return triesLeft ? { kind: "resubmit", ambiguous: false } : { kind: "give_up", keepLive: false };
+  // The backend no longer knows the request (a restarted emulator), or fal cancelled it: nothing
+  // was billed and nothing is left to re-attach to.
+  if ((code === "not_found" || code === "request_cancelled") && liveAfter) return triesLeft ? { kind: "resubmit", ambiguous: false } : { kind: "give_up", keepLive: false };
   if (code === "generation_failed") return triesLeft ? { kind: "resubmit", ambiguous: false } : { kind: "give_up", keepLive: false };
   if (code === "submit_ambiguous") return triesLeft ? { kind: "resubmit", ambiguous: true } : { kind: "give_up", keepLive: false };
   if (!error.retryable || !triesLeft) return { kind: "give_up", keepLive: liveAfter };

@@ -2,6 +2,7 @@ import { resultForStatus, type HailuoClient, type HailuoHandle, type HailuoStatu
 import { HailuoError, backoffDelayMs, redactSecrets, systemClock, type Clock } from "@hailuo/shared";
 import { classifyFailure, type ItemStage } from "./classify.js";
 import { saveClip } from "./clip-file.js";
+import { findLostSubmits } from "./reconcile.js";
 import type { ItemPhase, RunEvent } from "./events.js";
 import type { JournalRecord, JournalStore } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
@@ -53,11 +54,17 @@ export interface ItemContext {
   onSubmitInFlight?: (inFlight: boolean) => void;
   /** Every other item would fail the same way (bad key, full disk, missing ffmpeg): stop the run. */
   onStopRun?: (error: HailuoError) => void;
+  /** Every request id the run folder's journal knows (so a found request is surely not ours already). */
+  knownRequestIds?: () => ReadonlySet<string>;
+  /** False once fal's Platform API could not answer: lost submits are then flagged, not looked up. */
+  platformAvailable?: () => boolean;
+  /** fal's Platform API could not answer. */
+  onPlatformUnavailable?: (error: HailuoError) => void;
 }
 
 /** A fresh state for an item the journal has never seen. */
 export function newItemState(key: string): ItemState {
-  return { key, phase: "new", submits: 0, ambiguousSubmits: 0, attempts: 0, requestIds: [], clips: [], live: false };
+  return { key, phase: "new", submits: 0, ambiguousSubmits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [] };
 }
 
 /** Validation and content-policy failures repeat for the same input: only an edit (a new key) retries them. */
@@ -70,7 +77,35 @@ function paidOutput(s: ItemState, cache: boolean): string | undefined {
   return s.phase === "completed" || (s.phase === "done" && cache) ? s.videoUrl : undefined;
 }
 
-const OVER_WITHOUT_VIDEO = new Set(["generation_failed", "content_policy", "validation", "not_found"]);
+const OVER_WITHOUT_VIDEO = new Set(["generation_failed", "content_policy", "validation", "not_found", "request_cancelled"]);
+
+/**
+ * Step 0: submits whose answer was lost are looked up on fal's request list; one found is
+ * re-attached instead of paid for again ("found and used"), and further ones (twins) are
+ * journaled and cancelled. What fal cannot explain stays flagged as a possible double charge.
+ */
+async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void> {
+  const { state: s, journal } = ctx;
+  if (s.live || !s.unreconciled.length || ctx.platformAvailable?.() === false) return;
+  const sentAts = s.unreconciled;
+  s.unreconciled = [];
+  let found: HailuoHandle[];
+  try {
+    found = await findLostSubmits(ctx.client, item.input, sentAts, ctx.knownRequestIds?.() ?? new Set(s.requestIds), ctx.signal);
+  } catch (error) {
+    if ((error as HailuoError).code === "platform_unavailable") return ctx.onPlatformUnavailable?.(error as HailuoError);
+    throw error;
+  }
+  for (const [i, handle] of found.entries()) {
+    const twin = i > 0 || s.live;
+    await journal.append({ t: "reconciled", key: item.key, handle, ...(twin ? { twin } : {}) });
+    s.ambiguousSubmits = Math.max(0, s.ambiguousSubmits - 1);
+    s.requestIds.push(handle.requestId);
+    if (!twin) Object.assign(s, { phase: "submitted", live: true, handle, videoUrl: undefined, fileSize: undefined });
+    else await ctx.client.cancel(handle, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+    ctx.emit({ type: "warning", message: `${item.sceneId}: a submit whose answer was lost was found on fal (request ${handle.requestId}) and ${twin ? "cancelled as a twin" : "re-attached"}; not paid twice` });
+  }
+}
 
 /** Step 1: a request for this item exists on fal and is journaled (submits one when needed). */
 async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: (p: ItemPhase, x?: object) => void): Promise<HailuoHandle> {
@@ -100,6 +135,7 @@ async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: (p: ItemPh
       ctx.release?.(item.costUsd);
       await journal.append({ t: "refused", key: item.key, code: e.code, message: e.message }).catch(() => {});
     }
+    if (e.code === "submit_ambiguous" || e.code === "cancelled") s.unreconciled.push(new Date().toISOString());
     s.phase = "new";
     throw error;
   } finally {
@@ -181,6 +217,7 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
     try {
       let videoUrl = paidOutput(s, cache);
       if (!videoUrl) {
+        await reconcile(item, ctx);
         const handle = await ensureSubmitted(item, ctx, say);
         await awaitOutput(item, handle, ctx, say, (st) => (stage = st));
         videoUrl = s.videoUrl!;

@@ -20,6 +20,8 @@ export type JournalRecord =
   | { t: "submitted"; key: string; handle: HailuoHandle }
   /** The submit's answer was lost after it left: fal may have queued (and billed) it. */
   | { t: "ambiguous"; key: string; message: string; requestId?: string }
+  /** A submit whose answer was lost, found on fal's Platform API (requests by endpoint) and re-attached. */
+  | { t: "reconciled"; key: string; handle: HailuoHandle; twin?: boolean }
   /** fal refused the submit before queueing it (or it never left): nothing was created. */
   | { t: "refused"; key: string; code: string; message: string }
   /** The result was fetched: the request is billed and its URL is what a paid clip is saved from. */

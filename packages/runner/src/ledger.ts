@@ -20,6 +20,8 @@ export interface LedgerRequest {
   seconds: number;
   /** Submitted by the run being reported (not an earlier run into the same folder). */
   thisRun: boolean;
+  /** Its submit's answer was lost; found on fal's request list and re-attached. */
+  reconciled?: boolean;
 }
 
 /** A submit whose answer was never seen: fal may have queued and billed it with no id known to us. */
@@ -45,6 +47,8 @@ export interface MoneyTotals {
   ambiguousSubmits: number;
   /** Requests still running (or never seen to end): billed only if they finish with a video. */
   inFlightUsd: number;
+  /** Lost submits found on fal and re-attached instead of paid for again. */
+  reconciled: number;
 }
 
 /** The money record of a run folder, derived from its journal alone. */
@@ -64,6 +68,7 @@ function totals(requests: LedgerRequest[], ambiguous: AmbiguousSubmit[], estimat
     possibleDoubleChargeUsd: sumUsd(ambiguous.map((a) => a.usd)),
     ambiguousSubmits: ambiguous.length,
     inFlightUsd: sumUsd(requests.filter((r) => r.fate === "unknown").map((r) => estimate(r.key))),
+    reconciled: requests.filter((r) => r.reconciled).length,
   };
 }
 
@@ -102,6 +107,16 @@ export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: nu
       case "ambiguous":
         flagPending(r.key, r.message, r.requestId);
         break;
+      case "reconciled": {
+        // A lost submit found on fal: it is a known request now, no longer a possible double charge.
+        if (pending.has(r.key)) pending.delete(r.key);
+        else {
+          const i = ambiguous.findIndex((a) => a.key === r.key);
+          if (i >= 0) ambiguous.splice(i, 1);
+        }
+        if (!requests.has(r.handle.requestId)) requests.set(r.handle.requestId, { requestId: r.handle.requestId, key: r.key, fate: "unknown", usd: 0, seconds: 0, thisRun, reconciled: true });
+        break;
+      }
       case "refused":
         pending.delete(r.key);
         break;
@@ -121,12 +136,7 @@ export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: nu
       }
       case "ended": {
         const q = requests.get(r.requestId);
-        if (q && q.fate === "unknown") q.fate = "failed";
-        break;
-      }
-      case "cancelled": {
-        const q = requests.get(r.requestId);
-        if (q && q.fate === "unknown") q.fate = "cancelled";
+        if (q && q.fate === "unknown") q.fate = r.code === "request_cancelled" ? "cancelled" : "failed";
         break;
       }
     }

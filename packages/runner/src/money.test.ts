@@ -102,18 +102,37 @@ describe("money safety", () => {
     expect(emu.stats().submits.total).toBe(0);
   });
 
-  it("a gateway that answers 502 after forwarding a submit: never re-sent blindly; each is flagged with its cost", async () => {
+  it("a gateway that answers 502 after forwarding a submit: found on fal's request list and re-attached, never paid twice", async () => {
     const gw = await startFaultyGateway(emu.url);
     try {
       gw.failNextSubmits("502", 2);
-      const manifest = board("gateway", 4);
-      const result = await runManifest(opts({ manifest, client: createHailuoClient({ emulatorUrl: gw.url, submitRetryBaseDelayMs: 10 }) }));
+      const warnings: string[] = [];
+      const result = await runManifest(opts({ manifest: board("gateway", 4), client: createHailuoClient({ emulatorUrl: gw.url }), onEvent: (e) => e.type === "warning" && warnings.push(e.message) }));
       expect(result.exitCode).toBe(0);
+      expect(warnings.filter((w) => w.includes("was found on fal") && w.includes("re-attached"))).toHaveLength(2);
+      const t = result.report.totals;
+      expect(t).toMatchObject({ reconciledSubmits: 2, possibleDoubleChargeUsd: 0, billedRequests: 4 });
+      expect(result.report.ambiguousSubmits).toEqual([]);
+      await expectMoneyFacts(emu, result.report, tmp.dir, { submitsPerTake: [1, 1, 1, 1] });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("the same gateway when fal's Platform API refuses the key (403): never re-sent blindly, each resubmit flagged with its cost", async () => {
+    await emu.close();
+    emu = await startTestEmulator({ render: "shared", slots: 4, platformApi: "forbidden" });
+    const gw = await startFaultyGateway(emu.url);
+    try {
+      gw.failNextSubmits("502", 2);
+      const warnings: string[] = [];
+      const result = await runManifest(opts({ manifest: board("gateway", 4), client: createHailuoClient({ emulatorUrl: gw.url, submitRetryBaseDelayMs: 10 }), onEvent: (e) => e.type === "warning" && warnings.push(e.message) }));
+      expect(result.exitCode).toBe(0);
+      expect(warnings.some((w) => w.includes("HTTP 403") && w.includes("flagged as possible double charges"))).toBe(true);
       // 4 scene-takes + 2 flagged ambiguous submits, which fal did queue and run.
       expect(emu.stats().submits.total).toBe(6);
       await waitFor(() => emu.stats().completed === 6);
-      const t = result.report.totals;
-      expect(t.possibleDoubleChargeUsd).toBeCloseTo(0.54, 6);
+      expect(result.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.54, 6);
       expect(result.report.ambiguousSubmits).toHaveLength(2);
       expect(result.report.ambiguousSubmits[0]!.reason).toContain("HTTP 502");
       await expectMoneyFacts(emu, result.report, tmp.dir, { submitsPerTake: [2, 2, 1, 1], flaggedAndBilled: 2 });
@@ -148,7 +167,7 @@ describe("money safety", () => {
     }
   });
 
-  it("a second Ctrl-C aborts submits on the wire: each is flagged as a possible double charge", async () => {
+  it("a second Ctrl-C aborts submits on the wire: resume finds them on fal and re-attaches (one submit per scene)", async () => {
     const gw = await startFaultyGateway(emu.url);
     try {
       gw.failNextSubmits("delay", 2);
@@ -163,9 +182,8 @@ describe("money safety", () => {
       expect((await run).exitCode).toBe(130);
       gw.release();
       const second = await runManifest(opts({ manifest, client }));
-      expect(second.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.54, 6);
-      await waitFor(() => emu.stats().completed === 4);
-      await expectMoneyFacts(emu, second.report, tmp.dir, { submitsPerTake: [2, 2], flaggedAndBilled: 2 });
+      expect(second.report.totals).toMatchObject({ possibleDoubleChargeUsd: 0, reconciledSubmits: 2 });
+      await expectMoneyFacts(emu, second.report, tmp.dir, { submitsPerTake: [1, 1] });
     } finally {
       await gw.close();
     }

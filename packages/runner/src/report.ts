@@ -60,6 +60,8 @@ export interface RunReport {
     inFlightUsd: number;
     /** Scene-takes this run took from clips the folder already had (nothing billed). */
     reusedClips: number;
+    /** Lost submits found on fal's request list and re-attached (not paid for twice). */
+    reconciledSubmits: number;
   };
   /** Every submit whose answer was never seen, with the request id where one is known. */
   ambiguousSubmits: { scene?: string; take?: number; requestId?: string; usd: number; reason: string }[];

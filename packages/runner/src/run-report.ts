@@ -87,6 +87,7 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
       thisRunPossibleDoubleChargeUsd: thisRun.possibleDoubleChargeUsd,
       inFlightUsd: folder.inFlightUsd,
       reusedClips: items.filter((i) => i.status === "cached").length,
+      reconciledSubmits: folder.reconciled,
     },
     ambiguousSubmits: ledger.ambiguous.map(({ scene, take, requestId, usd, reason }) => ({ scene, take, requestId, usd, reason })),
     items,

@@ -25,10 +25,14 @@ export interface ItemState {
   /** Paid (completed) but the clip could not be saved: resume downloads it again, never resubmits. */
   unsaved?: { code: string; message: string };
   cancelled?: boolean;
+  /** Send times of submits whose answer was lost and that fal's request list has not yet explained. */
+  unreconciled: string[];
   /** The last request is still running (or may be) on fal: re-attach to it, never submit again. */
   live: boolean;
   firstAt?: string;
   lastAt?: string;
+  /** When the last submit was journaled as sent. */
+  sentAt?: string;
 }
 
 /** Replays a journal into per-item state; pure, so `hailuo status` needs no network. */
@@ -37,7 +41,7 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
   const get = (key: string) => {
     let s = items.get(key);
     if (!s) {
-      s = { key, phase: "new", submits: 0, ambiguousSubmits: 0, attempts: 0, requestIds: [], clips: [], live: false };
+      s = { key, phase: "new", submits: 0, ambiguousSubmits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [] };
       items.set(key, s);
     }
     return s;
@@ -50,7 +54,11 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
     switch (r.t) {
       case "submitting":
         // A submitting with no submitted after it means the answer never reached the journal.
-        if (s.phase === "submitting") s.ambiguousSubmits++;
+        if (s.phase === "submitting") {
+          s.ambiguousSubmits++;
+          if (s.sentAt) s.unreconciled.push(s.sentAt);
+        }
+        s.sentAt = r.at;
         s.phase = "submitting";
         s.submits++;
         s.attempts = Math.max(s.attempts, r.attempt);
@@ -59,7 +67,15 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
         break;
       case "ambiguous":
         s.ambiguousSubmits++;
+        if (s.sentAt) s.unreconciled.push(s.sentAt);
         s.phase = "new";
+        break;
+      case "reconciled":
+        // Found on fal: no longer a possible double charge, and (unless a twin) the item's request.
+        s.ambiguousSubmits = Math.max(0, s.ambiguousSubmits - 1);
+        s.unreconciled.shift();
+        s.requestIds.push(r.handle.requestId);
+        if (!r.twin) Object.assign(s, { phase: "submitted", live: true, handle: r.handle, videoUrl: undefined, fileSize: undefined });
         break;
       case "refused":
         if (s.phase === "submitting") s.phase = "new";
@@ -108,10 +124,9 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
         else s.phase = s.phase === "done" ? "done" : "failed";
         break;
       case "cancelled":
+        // fal "sends a cancellation signal; the app decides" (docs, queue cancel): the request may
+        // still complete and bill, so it stays live and resume asks fal how it ended.
         s.cancelled = true;
-        s.live = false;
-        s.phase = "failed";
-        s.error = { code: "cancelled", message: `cancelled on exit (${r.answer})`, retryable: true };
         break;
       case "retry":
         s.attempts = Math.max(s.attempts, r.attempt);
@@ -122,6 +137,11 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
     }
   }
   // A run that died between "submitting" and "submitted" left an ambiguous submit behind.
-  for (const s of items.values()) if (s.phase === "submitting") s.ambiguousSubmits++;
+  for (const s of items.values()) {
+    if (s.phase !== "submitting") continue;
+    s.ambiguousSubmits++;
+    if (s.sentAt) s.unreconciled.push(s.sentAt);
+    s.phase = "new";
+  }
   return items;
 }

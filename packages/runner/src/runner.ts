@@ -143,6 +143,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     await journal.append({ t: "run", name: manifest.name, manifest: manifest.file, items: plan.length, pid: process.pid });
 
     let committedUsd = 0;
+    let platformAvailable = true;
     const live = new Map<string, { handle: HailuoHandle; state?: HailuoStatus["state"] }>();
     const limit = pLimit(Math.max(1, concurrency));
     const outcome = new Map<string, ItemOutcome>();
@@ -178,6 +179,13 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
         onLive: (entry) => (entry ? live.set(item.key, entry) : live.delete(item.key)),
         onSubmitInFlight: (on) => (submitsInFlight += on ? 1 : -1),
         onStopRun: (e) => runAbort.abort(e),
+        knownRequestIds: () => new Set([...states.values()].flatMap((st) => st.requestIds)),
+        platformAvailable: () => platformAvailable,
+        onPlatformUnavailable: (e) => {
+          if (!platformAvailable) return;
+          platformAvailable = false;
+          emit({ type: "warning", message: `${e.message}; submits whose answer was lost are flagged as possible double charges instead of looked up` });
+        },
       });
       outcome.set(item.key, result);
     };
@@ -197,9 +205,8 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
           emit({ type: "warning", message: `could not cancel ${handle.requestId} (${answer}); resume will pick it up` });
           continue;
         }
+        // Still live: a running request may complete anyway (and bill); resume asks fal how it ended.
         await journal.append({ t: "cancelled", key, requestId: handle.requestId, answer });
-        const st = states.get(key);
-        if (st) st.live = false;
       }
     }
     if (interrupted) {

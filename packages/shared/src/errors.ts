@@ -13,6 +13,8 @@ export type ErrorCode =
   | "timeout"
   | "cancelled"
   | "generation_failed"
+  | "request_cancelled"
+  | "platform_unavailable"
   | "submit_ambiguous"
   | "not_found"
   | "http"

@@ -1,0 +1,102 @@
+import { createHash } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+/** The one endpoint the emulator serves. */
+export const EMULATED_ENDPOINT = "fal-ai/minimax/hailuo-02/standard/text-to-video";
+
+/** The endpoint's input, once valid. */
+export interface EmulatedInput {
+  prompt: string;
+  duration: "6" | "10";
+  prompt_optimizer: boolean;
+}
+
+/** One input problem, in fal's (pydantic's) shape. */
+export interface InputProblem {
+  loc: string[];
+  msg: string;
+  type: string;
+}
+
+/** Hash of a normalised input: the key of "was this paid for twice?" */
+export function inputHash(input: unknown): string {
+  return createHash("sha256").update(JSON.stringify(input)).digest("hex").slice(0, 16);
+}
+
+/** Writes a JSON answer. */
+export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > 1_000_000) throw new Error("body too large");
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * The request's JSON body, or undefined after answering 422 as fal does for a body that is not
+ * JSON at all (the one check fal makes before queueing; reference fal-protocol.md §14).
+ */
+export async function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+  try {
+    return JSON.parse((await readBody(req)) || "{}");
+  } catch {
+    json(res, 422, { detail: [{ loc: ["body"], msg: "Invalid JSON", type: "json_invalid" }] });
+    return undefined;
+  }
+}
+
+/** The endpoint's input rules (fal.ai/models/fal-ai/minimax/hailuo-02/standard/text-to-video/api). */
+export function validateInput(body: unknown): { problems: InputProblem[]; input?: EmulatedInput } {
+  const problems: InputProblem[] = [];
+  if (!body || typeof body !== "object" || Array.isArray(body)) return { problems: [{ loc: ["body"], msg: "Input should be an object", type: "model_type" }] };
+  const b = body as Record<string, unknown>;
+  if (typeof b.prompt !== "string") problems.push({ loc: ["body", "prompt"], msg: "Field required", type: "missing" });
+  else if (b.prompt.trim().length === 0) problems.push({ loc: ["body", "prompt"], msg: "String should have at least 1 character", type: "string_too_short" });
+  else if ([...b.prompt].length > 2000) problems.push({ loc: ["body", "prompt"], msg: "String should have at most 2000 characters", type: "string_too_long" });
+  const duration = b.duration ?? "6";
+  if (duration !== "6" && duration !== "10") problems.push({ loc: ["body", "duration"], msg: "Input should be '6' or '10'", type: "enum" });
+  const opt = b.prompt_optimizer ?? true;
+  if (typeof opt !== "boolean") problems.push({ loc: ["body", "prompt_optimizer"], msg: "Input should be a valid boolean", type: "bool_type" });
+  if (problems.length) return { problems };
+  return { problems, input: { prompt: b.prompt as string, duration: duration as "6" | "10", prompt_optimizer: opt as boolean } };
+}
+
+/**
+ * fal's documented error types by HTTP status (docs, Model APIs → request errors), and whether
+ * fal marks them retryable with `X-Fal-Retryable`.
+ */
+export function falErrorHeaders(status: number): Record<string, string> {
+  const type: Record<number, [string, boolean]> = {
+    429: ["rate_limited", true],
+    500: ["internal_error", true],
+    502: ["runner_incomplete_response", true],
+    503: ["runner_scheduling_failure", true],
+    504: ["request_timeout", true],
+    499: ["client_cancelled", false],
+  };
+  const t = type[status];
+  return t ? { "x-fal-error-type": t[0], "x-fal-retryable": String(t[1]) } : {};
+}
+
+/**
+ * The base URL a client reached us by: fal's Python client follows `status_url`/`response_url`
+ * verbatim, so they must name the address the client used, not our bind address.
+ */
+export function baseUrlFor(req: IncomingMessage, publicUrl: string | undefined): string {
+  return (publicUrl ?? `http://${req.headers.host ?? "127.0.0.1"}`).replace(/\/+$/, "");
+}
+
+/** The queue URLs of a request, as fal's submit answer gives them. */
+export function requestUrls(base: string, id: string): { request_id: string; response_url: string; status_url: string; cancel_url: string } {
+  const url = `${base}/__host/queue.fal.run/fal-ai/minimax/requests/${id}`;
+  return { request_id: id, response_url: url, status_url: `${url}/status`, cancel_url: `${url}/cancel` };
+}
