@@ -39,7 +39,7 @@ export {
   type WaitOptions,
 } from "./hailuo-client.js";
 export { downloadVideo, syncDir, localWriteError, LocalWriteError, type DownloadOptions, type DownloadResult } from "./download.js";
-export { verifyFalWebhook, FAL_JWKS_URL, type Jwks, type VerifyWebhookOptions, type VerifiedWebhook } from "./webhook.js";
+export { verifyFalWebhook, FAL_JWKS_URL, FAL_JWKS_URLS, type Jwks, type VerifyWebhookOptions, type VerifiedWebhook } from "./webhook.js";
 export {
   HailuoError,
   InputValidationError,
