@@ -176,6 +176,11 @@ program
   .option("--generation-error-rate <p>", "share of generations that end COMPLETED with an error")
   .option("--api-key <key>", "accept only this key")
   .option("--render <mode>", "animatic (a card per input) or shared (one card per duration)", "animatic")
+  .option("--price <usd>", "the account's price per second (pricing API and bill)")
+  .option("--platform-api <on|forbidden>", "forbidden: fal's Platform APIs answer 403", "on")
+  .option("--cancel-running <signal|immediate>", "signal: a cancelled running request may still complete, as on fal", "signal")
+  .option("--failure-shape <fal|status-error>", "fal: failures are COMPLETED without error and fail at the result fetch", "fal")
+  .option("--public-url <url>", "base URL for the URLs it hands out (default: the Host each client used)")
   .action((opts) => run(debug(), async (signal) => (await import("./commands/emulator.js")).emulatorCommand(opts, signal)));
 
 try {

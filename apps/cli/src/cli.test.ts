@@ -142,13 +142,21 @@ describe("hailuo CLI", () => {
     expect(emu.stats().submits.total).toBe(before + 2);
   }, 60_000);
 
-  it("estimates, dry-runs and validates without touching the network", async () => {
+  it("estimates at the live price, dry-runs and validates without submitting anything", async () => {
     const file = join(tmp.dir, "est.csv");
     await writeFile(file, "id,prompt,duration\na,first,6\nb,second,10\n");
     const before = emu.stats().submits.total;
     const est = await cli(["estimate", file, "--json"], { FAL_EMULATOR_URL: emu.url }).done;
     expect(est.code).toBe(0);
-    expect(JSON.parse(est.stdout)).toMatchObject({ generations: 2, seconds: 16, usd: 0.72 });
+    expect(JSON.parse(est.stdout)).toMatchObject({ generations: 2, seconds: 16, usd: 0.72, price: { usdPerSecond: 0.045, source: "fal pricing API" } });
+    // The account's live price, from the (emulated) pricing API: change it and the estimate follows.
+    emu.setPrice(0.05);
+    const dearer = await cli(["estimate", file], { FAL_EMULATOR_URL: emu.url }).done;
+    emu.setPrice(0.045);
+    expect(dearer.stdout).toContain("16 s of video, $0.80 at $0.05/s");
+    expect(dearer.stdout).toContain("price: $0.05/s from the fal pricing API");
+    const offline = await cli(["estimate", file], { FAL_EMULATOR_URL: undefined }).done;
+    expect(offline.stdout).toContain("price: $0.045/s from the built-in price table (no FAL_KEY or FAL_EMULATOR_URL set)");
     const dry = await cli(["run", file, "--dry-run", "--out", join(tmp.dir, "dry")], { FAL_EMULATOR_URL: emu.url }).done;
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain("dry run: 2 clip(s), at most $0.72");
@@ -158,11 +166,15 @@ describe("hailuo CLI", () => {
   });
 
   it("runs the emulator in the foreground until Ctrl-C", async () => {
-    const p = cli(["emulator", "--port", "0", "--slots", "3", "--fault", "submit:503:0.5", "--policy-word", "gore"]);
+    const p = cli(["emulator", "--port", "0", "--slots", "3", "--fault", "submit:503:0.5", "--policy-word", "gore", "--price", "0.06"]);
     let url = "";
     await waitFor(() => Boolean((url = /http:\/\/127\.0\.0\.1:\d+/.exec(out())?.[0] ?? "")), 10_000);
     const health = await fetch(`${url}/__emulator/health`);
     expect(await health.json()).toEqual({ ok: true });
+    const csv = join(tmp.dir, "priced.csv");
+    await writeFile(csv, "prompt,duration\none,10\n");
+    const est = await cli(["estimate", csv, "--json"], { FAL_EMULATOR_URL: url }).done;
+    expect(JSON.parse(est.stdout)).toMatchObject({ usd: 0.6, price: { usdPerSecond: 0.06, source: "fal pricing API" } });
     p.child.kill("SIGINT");
     const r = await p.done;
     expect(r.code).toBe(0);

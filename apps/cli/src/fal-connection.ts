@@ -1,4 +1,4 @@
-import { createHailuoClient, type HailuoClient, type HttpRetryInfo } from "@hailuo/core";
+import { HAILUO_ENDPOINT, PRICE_USD_PER_SECOND, createHailuoClient, livePrice, type HailuoClient, type HttpRetryInfo, type LivePrice } from "@hailuo/core";
 import type { Emulator, EmulatorOptions } from "@hailuo/emulator";
 import type { Backend } from "@hailuo/runner";
 
@@ -39,4 +39,19 @@ export async function connectFal(options: {
   options.say(`No FAL_KEY or FAL_EMULATOR_URL set: using the built-in fal emulator at ${emulator.url} (animatic clips, nothing is billed).`);
   const client = createHailuoClient({ emulatorUrl: emulator.url, onHttpRetry: options.onHttpRetry });
   return { client, emulator, backend: { kind: "builtin-emulator" }, target: `built-in emulator at ${emulator.url}`, close: () => emulator.close() };
+}
+
+/**
+ * The price estimates and budgets use: the account's live price from fal's pricing API (or the
+ * configured emulator's), else the built-in table, saying which and why.
+ */
+export async function priceFor(client?: HailuoClient): Promise<LivePrice> {
+  if (client) return livePrice(client, HAILUO_ENDPOINT);
+  if (backendFromEnv()) return livePrice(createHailuoClient(), HAILUO_ENDPOINT);
+  return { usdPerSecond: PRICE_USD_PER_SECOND["768p"], source: "built-in price table", reason: "no FAL_KEY or FAL_EMULATOR_URL set" };
+}
+
+/** One line naming the price used, for people. */
+export function describePrice(p: LivePrice): string {
+  return `price: $${p.usdPerSecond}/s from the ${p.source}${p.reason ? ` (${p.reason})` : ""}`;
 }

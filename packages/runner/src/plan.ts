@@ -24,13 +24,13 @@ export function inputKey(input: HailuoInput, take: number): string {
     .slice(0, 20);
 }
 
-/** Expands scenes × takes into plan items, in manifest order. */
-export function planRun(manifest: Manifest): PlanItem[] {
+/** Expands scenes × takes into plan items, in manifest order, priced at `usdPerSecond` (default: the built-in table). */
+export function planRun(manifest: Manifest, usdPerSecond?: number): PlanItem[] {
   const items: PlanItem[] = [];
   for (const scene of manifest.scenes) {
     const input: HailuoInput = { prompt: scene.prompt, duration: scene.duration, prompt_optimizer: scene.prompt_optimizer };
     for (let take = 1; take <= scene.takes; take++) {
-      items.push({ key: inputKey(input, take), sceneId: scene.id, take, input, costUsd: estimateCost(input).usd, index: items.length, scene });
+      items.push({ key: inputKey(input, take), sceneId: scene.id, take, input, costUsd: estimateCost(input, usdPerSecond).usd, index: items.length, scene });
     }
   }
   return items;

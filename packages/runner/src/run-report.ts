@@ -14,12 +14,14 @@ export interface BuildReportOptions {
   outcome?: Map<string, ItemOutcome>;
   /** Index of the first journal record written by the run being reported. @default 0 */
   thisRunFrom?: number;
+  /** Price for records that lack one (journals from before prices were journaled). */
+  usdPerSecond?: number;
 }
 
 /** Builds the report of a run folder from its manifest and journal: one row per scene-take, money from the ledger. */
 export function buildReport(manifest: Manifest, runDir: string, records: StoredRecord[], options: BuildReportOptions = {}): RunReport {
   const { outcome = new Map() } = options;
-  const plan = planRun(manifest);
+  const plan = planRun(manifest, options.usdPerSecond);
   const states = replayJournal(records);
   const price = new Map(plan.map((p) => [p.key, p.costUsd]));
   const ledger = buildLedger(records, { thisRunFrom: options.thisRunFrom, estimate: (k) => price.get(k) ?? 0 });

@@ -24,6 +24,8 @@ export interface RunOptions {
   client: HailuoClient;
   /** Where `client` sends requests; recorded in run.json, and a resume elsewhere is refused. */
   backend?: Backend;
+  /** The account's price (fal's pricing API, see `livePrice`) for budgets and the ledger. @default the built-in table */
+  priceUsdPerSecond?: number;
   /** Carry on against `backend` even though the run's requests went elsewhere. @default false */
   backendOverride?: boolean;
   /** Run locally in a folder a distributed run owns (its workers are gone). @default false */
@@ -116,7 +118,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     checkNotDistributed(runDir, records, Boolean(options.takeOver));
     await writeRunFile(runDir, manifest, options.backendOverride ? options.backend : (previous?.backend ?? options.backend));
     const states = replayJournal(records);
-    const plan = planRun(manifest);
+    const plan = planRun(manifest, options.priceUsdPerSecond);
     const unique = [...new Map(plan.map((p) => [p.key, p])).values()];
 
     // Decide per generation: reuse, re-attach, fetch again, or submit.
@@ -213,7 +215,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       await journal.append({ t: "interrupted" });
       emit({ type: "interrupted", runDir });
     }
-    const report = buildReport(manifest, runDir, (await readJournal(journal.path)).records, { outcome, thisRunFrom });
+    const report = buildReport(manifest, runDir, (await readJournal(journal.path)).records, { outcome, thisRunFrom, usdPerSecond: options.priceUsdPerSecond });
     await writeReports(runDir, report);
     await journal.append({ t: "finished", ok: report.totals.done + report.totals.cached, failed: report.totals.failed });
     const t = report.totals;

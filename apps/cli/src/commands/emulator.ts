@@ -15,6 +15,11 @@ export interface EmulatorCommandOptions {
   generationErrorRate?: string;
   apiKey?: string;
   render: string;
+  price?: string;
+  platformApi: string;
+  cancelRunning: string;
+  failureShape: string;
+  publicUrl?: string;
 }
 
 /** Runs the fal emulator in the foreground until Ctrl-C. */
@@ -26,6 +31,10 @@ export async function emulatorCommand(opts: EmulatorCommandOptions, signal: Abor
     throw new UsageError((error as Error).message);
   }
   if (opts.render !== "animatic" && opts.render !== "shared") throw new UsageError(`--render must be animatic or shared`);
+  const choice = <T extends string>(flag: string, value: string, allowed: readonly T[]): T => {
+    if (!allowed.includes(value as T)) throw new UsageError(`--${flag} must be ${allowed.join(" or ")}, got ${JSON.stringify(value)}`);
+    return value as T;
+  };
   const emu = await createEmulator({
     port: numberOption("port", opts.port),
     host: opts.host,
@@ -35,6 +44,11 @@ export async function emulatorCommand(opts: EmulatorCommandOptions, signal: Abor
     queueLatencyMs: numberOption("queue-latency-ms", opts.queueLatencyMs),
     apiKey: opts.apiKey,
     render: opts.render,
+    publicUrl: opts.publicUrl,
+    priceUsdPerSecond: numberOption("price", opts.price, { integer: false }),
+    platformApi: choice("platform-api", opts.platformApi, ["on", "forbidden"] as const),
+    cancelRunning: choice("cancel-running", opts.cancelRunning, ["signal", "immediate"] as const),
+    failureShape: choice("failure-shape", opts.failureShape, ["fal", "status-error"] as const),
     faults: { rules, policyWords: opts.policyWord, generationErrorRate: numberOption("generation-error-rate", opts.generationErrorRate, { integer: false }) },
     log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
   });

@@ -1,5 +1,6 @@
 import { loadManifest } from "@hailuo/manifest";
 import { planRun, readRunReport, sumUsd } from "@hailuo/runner";
+import { describePrice, priceFor } from "../fal-connection.js";
 
 /** `hailuo validate <manifest>`: parse and check, nothing else. */
 export async function validateCommand(file: string): Promise<number> {
@@ -9,18 +10,19 @@ export async function validateCommand(file: string): Promise<number> {
   return 0;
 }
 
-/** `hailuo estimate <manifest>`: what a run would cost, per scene. */
+/** `hailuo estimate <manifest>`: what a run would cost, per scene, at the account's live price. */
 export async function estimateCommand(file: string, opts: { json?: boolean }): Promise<number> {
   const m = await loadManifest(file);
-  const plan = planRun(m);
+  const price = await priceFor();
+  const plan = planRun(m, price.usdPerSecond);
   const seconds = plan.reduce((s, p) => s + Number(p.input.duration), 0);
   const total = sumUsd(plan.map((p) => p.costUsd));
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ name: m.name, generations: plan.length, seconds, usd: total, items: plan.map((p) => ({ scene: p.sceneId, take: p.take, duration: p.input.duration, usd: p.costUsd })) })}\n`);
+    process.stdout.write(`${JSON.stringify({ name: m.name, generations: plan.length, seconds, usd: total, price, items: plan.map((p) => ({ scene: p.sceneId, take: p.take, duration: p.input.duration, usd: p.costUsd })) })}\n`);
     return 0;
   }
   for (const p of plan) process.stdout.write(`${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  $${p.costUsd.toFixed(3)}\n`);
-  process.stdout.write(`total: ${plan.length} generation(s), ${seconds} s of video, $${total.toFixed(2)} at $0.045/s (768p)\n`);
+  process.stdout.write(`total: ${plan.length} generation(s), ${seconds} s of video, $${total.toFixed(2)} at $${price.usdPerSecond}/s (768p)\n${describePrice(price)}\n`);
   return 0;
 }
 

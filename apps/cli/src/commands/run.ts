@@ -4,7 +4,7 @@ import { isSafeId, loadManifest, slugify, type Manifest } from "@hailuo/manifest
 import { planRun, readRunManifest, runManifest, sumUsd, type RunResult } from "@hailuo/runner";
 import type { HailuoError } from "@hailuo/shared";
 import { numberOption, parseVars } from "../options.js";
-import { connectFal } from "../fal-connection.js";
+import { connectFal, describePrice, priceFor } from "../fal-connection.js";
 import { chooseView, createProgressView } from "../progress-view.js";
 
 /** Options shared by `run` and `resume`. */
@@ -41,9 +41,10 @@ export async function runCommand(manifestPath: string, opts: RunCommandOptions, 
   const manifest = await loadManifest(manifestPath, { vars: parseVars(opts.var) });
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
   if (opts.dryRun) {
-    const plan = planRun(manifest);
+    const price = await priceFor();
+    const plan = planRun(manifest, price.usdPerSecond);
     for (const p of plan) process.stdout.write(`${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  $${p.costUsd.toFixed(3)}  ${p.input.prompt.slice(0, 70)}\n`);
-    process.stdout.write(`dry run: ${plan.length} clip(s), at most $${sumUsd(plan.map((p) => p.costUsd)).toFixed(2)} → ${displayPath(runDir)} (nothing submitted)\n`);
+    process.stdout.write(`dry run: ${plan.length} clip(s), at most $${sumUsd(plan.map((p) => p.costUsd)).toFixed(2)} → ${displayPath(runDir)} (nothing submitted)\n${describePrice(price)}\n`);
     return 0;
   }
   return execute(manifest, runDir, opts, signal);
@@ -63,7 +64,10 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
   });
   let result: RunResult;
   try {
+    const price = await priceFor(conn.client);
+    view.line(describePrice(price));
     result = await runManifest({
+      priceUsdPerSecond: price.usdPerSecond,
       manifest,
       runDir,
       client: conn.client,
