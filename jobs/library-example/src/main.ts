@@ -1,9 +1,9 @@
 // A user's own script: generate two clips in parallel with @hailuo/core and save them.
-// With FAL_KEY set it talks to fal.ai (and bills); otherwise it starts the local emulator.
+// With FAL_KEY set it talks to fal.ai (and bills); with FAL_EMULATOR_URL, to an emulator
+// (`pnpm hailuo emulator` in this repository). It depends on @hailuo/core alone.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createHailuoClient, downloadVideo, estimateCost, HailuoError } from "@hailuo/core";
-import { createEmulator } from "@hailuo/emulator";
 
 const outDir = process.argv[2] ?? "library-example-out";
 const prompts = [
@@ -11,12 +11,15 @@ const prompts = [
   "Neon signs reflected in puddles on a rainy Tokyo street at night",
 ];
 
-const emulator = process.env.FAL_KEY || process.env.FAL_EMULATOR_URL ? undefined : await createEmulator();
-const client = createHailuoClient({ emulatorUrl: emulator?.url });
+if (!process.env.FAL_KEY && !process.env.FAL_EMULATOR_URL) {
+  console.error("set FAL_KEY (fal.ai, billed) or FAL_EMULATOR_URL (e.g. after `pnpm hailuo emulator --port 8787`: http://127.0.0.1:8787)");
+  process.exit(2);
+}
+const client = createHailuoClient();
 await mkdir(outDir, { recursive: true });
-try {
-  const total = prompts.reduce((sum, prompt) => sum + estimateCost({ duration: "6" }).usd, 0);
-  console.log(`generating ${prompts.length} clips for $${total.toFixed(2)}${emulator ? " (emulator: nothing billed)" : ""}`);
+{
+  const total = prompts.reduce((sum) => sum + estimateCost({ duration: "6" }).usd, 0);
+  console.log(`generating ${prompts.length} clips for $${total.toFixed(2)}${client.usingEmulator ? " (emulator: nothing billed)" : ""}`);
   const results = await Promise.allSettled(
     prompts.map(async (prompt, i) => {
       const { handle, output } = await client.generate({ prompt, duration: "6" }, {
@@ -34,6 +37,4 @@ try {
       process.exitCode = 1;
     }
   }
-} finally {
-  await emulator?.close();
 }

@@ -14,7 +14,7 @@ import {
   type ErrorContext,
 } from "./hailuo-errors.js";
 import { createPlatformClient, type PlatformClient } from "./platform-api.js";
-import { HAILUO_ENDPOINT, normalizeHailuoInput, type HailuoInput, type HailuoInputLike, type HailuoOutput } from "./hailuo-input.js";
+import { HAILUO_ENDPOINT, normalizeHailuoInput, type HailuoInput, type HailuoInputLike, type HailuoOutput } from "@hailuo/spec";
 
 /** A submitted request, small and JSON-serialisable so it can be journaled before waiting. */
 export interface HailuoHandle {

@@ -9,8 +9,11 @@ export {
   type HailuoInputLike,
   type HailuoOutput,
   type FalFile,
-} from "./hailuo-input.js";
-export { PRICE_USD_PER_SECOND, estimateCost, livePrice, type CostEstimate, type LivePrice } from "./price.js";
+  PRICE_USD_PER_SECOND,
+  estimateCost,
+  type CostEstimate,
+} from "@hailuo/spec";
+export { livePrice, type LivePrice } from "./live-price.js";
 export { createPlatformClient, PlatformUnavailableError, FAL_PLATFORM_URL, type PlatformClient, type PlatformClientOptions, type FalPrice, type FalRequestRecord } from "./platform-api.js";
 export {
   ContentPolicyError,

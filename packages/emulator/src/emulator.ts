@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import rangeParser from "range-parser";
+import { PRICE_USD_PER_SECOND } from "@hailuo/spec";
 import { FaultPlan, seededRandom, type FaultConfig } from "./faults.js";
 import { platformRoute } from "./platform-routes.js";
 import { queueRoute, resultBody, syncRoute, type QueueContext } from "./queue-routes.js";
@@ -15,8 +16,8 @@ import { newStats, type EmulatorStats } from "./stats.js";
 import { FAL_WEBHOOK_ATTEMPTS, FAL_WEBHOOK_FIRST_RETRY_MS, createWebhookSender } from "./webhooks.js";
 import { baseUrlFor, json } from "./wire.js";
 
-/** fal's price for this endpoint at 768p, USD per generated second (fal.ai/models/…/hailuo-02/standard). */
-export const EMULATED_PRICE_USD_PER_SECOND = 0.045;
+/** fal's list price for this endpoint at 768p, USD per generated second (the spec's table). */
+export const EMULATED_PRICE_USD_PER_SECOND = PRICE_USD_PER_SECOND["768p"];
 
 /** Options of `createEmulator`. */
 export interface EmulatorOptions {

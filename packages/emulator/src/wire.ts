@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
+import { HAILUO_ENDPOINT, MAX_PROMPT_CHARS } from "@hailuo/spec";
+
 /** The one endpoint the emulator serves. */
-export const EMULATED_ENDPOINT = "fal-ai/minimax/hailuo-02/standard/text-to-video";
+export const EMULATED_ENDPOINT = HAILUO_ENDPOINT;
 
 /** The endpoint's input, once valid. */
 export interface EmulatedInput {
@@ -61,7 +63,7 @@ export function validateInput(body: unknown): { problems: InputProblem[]; input?
   const b = body as Record<string, unknown>;
   if (typeof b.prompt !== "string") problems.push({ loc: ["body", "prompt"], msg: "Field required", type: "missing" });
   else if (b.prompt.trim().length === 0) problems.push({ loc: ["body", "prompt"], msg: "String should have at least 1 character", type: "string_too_short" });
-  else if ([...b.prompt].length > 2000) problems.push({ loc: ["body", "prompt"], msg: "String should have at most 2000 characters", type: "string_too_long" });
+  else if ([...b.prompt].length > MAX_PROMPT_CHARS) problems.push({ loc: ["body", "prompt"], msg: `String should have at most ${MAX_PROMPT_CHARS} characters`, type: "string_too_long" });
   const duration = b.duration ?? "6";
   if (duration !== "6" && duration !== "10") problems.push({ loc: ["body", "duration"], msg: "Input should be '6' or '10'", type: "enum" });
   const opt = b.prompt_optimizer ?? true;

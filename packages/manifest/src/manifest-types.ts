@@ -1,4 +1,4 @@
-import type { HailuoDuration } from "@hailuo/core";
+import type { HailuoDuration } from "@hailuo/spec";
 
 /** Where a value came from, for error messages. */
 export interface SourceRef {

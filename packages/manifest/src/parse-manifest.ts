@@ -2,7 +2,7 @@ import { basename, extname } from "node:path";
 import { parse as parseCsv, CsvError } from "csv-parse/sync";
 import { closest, distance } from "fastest-levenshtein";
 import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
-import { DURATIONS, MAX_PROMPT_CHARS, checkHailuoInput, type HailuoDuration } from "@hailuo/core";
+import { DURATIONS, MAX_PROMPT_CHARS, checkHailuoInput, type HailuoDuration } from "@hailuo/spec";
 import type { FieldProblem } from "@hailuo/shared";
 import { ManifestError } from "./manifest-error.js";
 import type { AssembleSpec, CardSpec, Manifest, Scene, SourceRef, ThumbnailSpec, TransitionSpec } from "./manifest-types.js";
