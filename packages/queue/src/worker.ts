@@ -14,11 +14,11 @@ import {
   readRunManifest,
   replayJournal,
   runLockHeld,
-  runMediaStage,
   writeReports,
   type Backend,
   type RunEvent,
 } from "@hailuo/runner";
+import { runMediaStage } from "@hailuo/publish";
 import { HailuoError } from "@hailuo/shared";
 import type { AssembleJobData, GenerateJobData } from "./run-flow.js";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";

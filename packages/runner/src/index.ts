@@ -12,5 +12,3 @@ export { preflight, PreflightError, DISK_BYTES_PER_SECOND, type PreflightOptions
 export { writeReports, neutraliseCell, atomicWrite, type ItemReport, type RunReport } from "./report.js";
 export { acquireRunLock, runLockHeld, RunLockedError, type RunLockOptions } from "./run-lock.js";
 export type { RunEvent, ItemPhase } from "./events.js";
-export { runMediaStage, makeThumbnails, assembleFilm, type MediaStageOptions, type MediaStageResult } from "./media-stage.js";
-export { renderRunPage, escapeHtml, type PageMedia } from "./report-html.js";

@@ -1,5 +1,6 @@
 import type { HailuoClient } from "@hailuo/core";
-import { runManifest, runMediaStage, type RunEvent } from "@hailuo/runner";
+import { runMediaStage } from "@hailuo/publish";
+import { runManifest, type RunEvent } from "@hailuo/runner";
 import { manifestForRun } from "./job-definition.js";
 import type { JobExecutor } from "./scheduler.js";
 

@@ -3,7 +3,8 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { TRANSITIONS } from "@hailuo/manifest";
 import { animatedPreview, contactSheet, poster, probe } from "@hailuo/media";
-import { readRunReport, makeThumbnails, readRunManifest, runMediaStage, type MediaStageOptions } from "@hailuo/runner";
+import { makeThumbnails, runMediaStage, type MediaStageOptions } from "@hailuo/publish";
+import { readRunManifest, readRunReport } from "@hailuo/runner";
 import { UsageError } from "../exit-codes.js";
 import { chooseView, createProgressView } from "../progress-view.js";
 

@@ -1,4 +1,5 @@
-import type { ItemReport, RunReport } from "./report.js";
+import type { ItemReport, RunReport } from "@hailuo/runner";
+import { html, type RawHtml } from "./html.js";
 
 /** Media made for the page, as paths relative to the run folder. */
 export interface PageMedia {
@@ -8,24 +9,17 @@ export interface PageMedia {
   previews: Record<string, string>;
 }
 
-const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-
-/** Escapes text for HTML content and attribute values. */
-export function escapeHtml(value: unknown): string {
-  return String(value ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]!);
-}
-
 /** A relative path as a URL path: each segment encoded, so odd file names stay links. */
 function href(rel: string): string {
   return rel.split("/").map(encodeURIComponent).join("/");
 }
 
-function card(item: ItemReport, media: PageMedia): string {
+function card(item: ItemReport, media: PageMedia): RawHtml {
   const poster = item.file ? media.posters[item.file] : undefined;
   const preview = item.file ? media.previews[item.file] : undefined;
-  const media_ = item.file
-    ? `<video controls preload="none" src="${href(item.file)}"${poster ? ` poster="${href(poster)}"` : ""}></video>`
-    : `<div class="missing">${escapeHtml(item.status === "failed" ? "not generated" : item.status)}</div>`;
+  const player = item.file
+    ? html`<video controls preload="none" src="${href(item.file)}"${poster ? html` poster="${href(poster)}"` : ""}></video>`
+    : html`<div class="missing">${item.status === "failed" ? "not generated" : item.status}</div>`;
   const rows: [string, string][] = [
     ["status", item.status],
     ["duration", item.seconds !== undefined ? `${item.seconds.toFixed(2)} s` : `${item.duration} s asked`],
@@ -35,20 +29,20 @@ function card(item: ItemReport, media: PageMedia): string {
   ];
   if (item.sameAs) rows.push(["same as", item.sameAs]);
   if (item.possibleDoubleChargeUsd > 0) rows.push(["possible double charge", `$${item.possibleDoubleChargeUsd.toFixed(3)}`]);
-  return `<article class="scene ${escapeHtml(item.status)}" id="scene-${escapeHtml(item.scene)}-${item.take}">
-  <h2>${escapeHtml(item.scene)}${item.take > 1 ? ` <small>take ${item.take}</small>` : ""}</h2>
-  ${media_}
-  ${preview ? `<a class="preview" href="${href(preview)}">animated preview</a>` : ""}
-  <p class="prompt">${escapeHtml(item.prompt)}</p>
-  <dl>${rows.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>
-  ${item.error ? `<p class="error">${escapeHtml(item.errorCode ?? "error")}: ${escapeHtml(item.error)}</p>` : ""}
+  return html`<article class="scene ${item.status}" id="scene-${item.scene}-${item.take}">
+  <h2>${item.scene}${item.take > 1 ? html` <small>take ${item.take}</small>` : ""}</h2>
+  ${player}
+  ${preview ? html`<a class="preview" href="${href(preview)}">animated preview</a>` : ""}
+  <p class="prompt">${item.prompt}</p>
+  <dl>${rows.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
+  ${item.error ? html`<p class="error">${item.errorCode ?? "error"}: ${item.error}</p>` : ""}
 </article>`;
 }
 
 /**
  * The run's `index.html`: the film on top, totals, the contact sheet, then one card per scene with
  * poster, player, prompt, status, attempts, cost and error. Static and offline (works from
- * file://); every text from a manifest is escaped.
+ * file://); built with `html`, which escapes every value unless it is asked not to.
  */
 export function renderRunPage(report: RunReport, media: PageMedia): string {
   const t = report.totals;
@@ -61,12 +55,12 @@ export function renderRunPage(report: RunReport, media: PageMedia): string {
   ];
   if (t.unsaved > 0) totals.push(["paid, not saved (resume downloads them)", String(t.unsaved)]);
   if (t.possibleDoubleChargeUsd > 0) totals.push(["possible double charge", `$${t.possibleDoubleChargeUsd.toFixed(2)}`]);
-  return `<!doctype html>
+  return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(report.name)} — hailuo run</title>
+<title>${report.name} — hailuo run</title>
 <style>
   :root { color-scheme: dark; font-family: system-ui, sans-serif; background: #0d0f12; color: #e8e8e8; }
   body { margin: 0 auto; max-width: 1200px; padding: 24px; }
@@ -85,15 +79,15 @@ export function renderRunPage(report: RunReport, media: PageMedia): string {
 </style>
 </head>
 <body>
-<h1>${escapeHtml(report.name)}</h1>
-<p class="meta">${escapeHtml(report.manifest)} · report made ${escapeHtml(report.generatedAt)} · <a href="report.csv">report.csv</a> · <a href="report.json">report.json</a></p>
-${media.film ? `<section class="film"><video controls preload="metadata" src="${href(media.film.file)}"></video><p class="meta">film: ${escapeHtml(media.film.file)}, ${media.film.durationS.toFixed(2)} s (${escapeHtml(media.film.mode)})</p></section>` : ""}
-<ul class="totals">${totals.map(([k, v]) => `<li><b>${escapeHtml(v)}</b>${escapeHtml(k)}</li>`).join("")}</ul>
-${media.sheet ? `<section class="sheet"><img alt="contact sheet" src="${href(media.sheet)}"></section>` : ""}
+<h1>${report.name}</h1>
+<p class="meta">${report.manifest} · report made ${report.generatedAt} · <a href="report.csv">report.csv</a> · <a href="report.json">report.json</a></p>
+${media.film ? html`<section class="film"><video controls preload="metadata" src="${href(media.film.file)}"></video><p class="meta">film: ${media.film.file}, ${media.film.durationS.toFixed(2)} s (${media.film.mode})</p></section>` : ""}
+<ul class="totals">${totals.map(([k, v]) => html`<li><b>${v}</b>${k}</li>`)}</ul>
+${media.sheet ? html`<section class="sheet"><img alt="contact sheet" src="${href(media.sheet)}"></section>` : ""}
 <section class="scenes">
-${report.items.map((i) => card(i, media)).join("\n")}
+${report.items.map((i) => html`${card(i, media)}\n`)}
 </section>
 </body>
 </html>
-`;
+`.value;
 }

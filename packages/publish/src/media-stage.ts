@@ -3,10 +3,8 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from "node:pat
 import type { Manifest } from "@hailuo/manifest";
 import { animatedPreview, concatClips, contactSheet, poster, type Card, type Transition } from "@hailuo/media";
 import { HailuoError } from "@hailuo/shared";
-import { renderRunPage, type PageMedia } from "./report-html.js";
-import { atomicWrite, type ItemReport, type RunReport } from "./report.js";
-import { insideDir } from "./clip-file.js";
-import { readRunReport } from "./run-report.js";
+import { atomicWrite, insideDir, readRunReport, type ItemReport, type RunReport } from "@hailuo/runner";
+import { renderRunPage, type PageMedia } from "./run-page.js";
 
 /** Options of the media stage. */
 export interface MediaStageOptions {

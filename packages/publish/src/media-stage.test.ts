@@ -9,7 +9,8 @@ import type { Emulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
 import { probe } from "@hailuo/media";
 import { makeTempDir, startTestEmulator } from "@hailuo/test-utils";
-import { runManifest, runMediaStage } from "./index.js";
+import { runManifest } from "@hailuo/runner";
+import { runMediaStage } from "./index.js";
 
 // A real run against the emulator, then real ffmpeg, then the page in real headless Chromium
 // (Debian's chromium, installed by scripts/setup.sh --test).
