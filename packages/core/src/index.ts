@@ -1,18 +1,5 @@
-export {
-  HAILUO_ENDPOINT,
-  MAX_PROMPT_CHARS,
-  DURATIONS,
-  checkHailuoInput,
-  normalizeHailuoInput,
-  type HailuoDuration,
-  type HailuoInput,
-  type HailuoInputLike,
-  type HailuoOutput,
-  type FalFile,
-  PRICE_USD_PER_SECOND,
-  estimateCost,
-  type CostEstimate,
-} from "@hailuo/spec";
+// The endpoint's contract lives in @hailuo/spec; the core is its public face for library users.
+export * from "@hailuo/spec";
 export { livePrice, type LivePrice } from "./live-price.js";
 export { createPlatformClient, PlatformUnavailableError, FAL_PLATFORM_URL, type PlatformClient, type PlatformClientOptions, type FalPrice, type FalRequestRecord } from "./platform-api.js";
 export {

@@ -3,18 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ManifestError, loadManifest, parseManifest } from "./index.js";
+import { problemsOf } from "./test-problems.js";
 
 // Inputs that used to be accepted and paid for (issue: money safety, "manifest holes").
 
-function problemsOf(text: string, file: string): string[] {
-  try {
-    parseManifest(text, { file });
-  } catch (error) {
-    expect(error).toBeInstanceOf(ManifestError);
-    return (error as ManifestError).problems.map((p) => `${p.line ?? "-"}:${p.column ?? "-"} ${p.field}: ${p.message}`);
-  }
-  throw new Error("expected a ManifestError");
-}
 
 describe("manifest holes", () => {
   it("template look-ups see only own keys: {{constructor}} and {{toString}} are undefined variables", () => {

@@ -1,17 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { ManifestError, parseManifest } from "./index.js";
+import { parseManifest } from "./index.js";
+import { problemsOf } from "./test-problems.js";
 
 const now = new Date(2026, 10, 24, 9, 30);
-
-function problemsOf(text: string, file = "story.yaml"): string[] {
-  try {
-    parseManifest(text, { file, now });
-  } catch (error) {
-    expect(error).toBeInstanceOf(ManifestError);
-    return (error as ManifestError).problems.map((p) => `${p.line ?? "-"}:${p.column ?? "-"} ${p.field}: ${p.message}`);
-  }
-  throw new Error("expected a ManifestError");
-}
 
 describe("YAML manifests", () => {
   it("parses scenes with defaults, vars, templating, takes, tags and media sections", () => {
