@@ -1,5 +1,7 @@
-import { mkdir, open, readdir, rm, stat } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import lockfile from "proper-lockfile";
 import { calendarParts } from "@hailuo/manifest";
 import { systemClock, type Clock } from "@hailuo/shared";
 import { appendHistory, readHistory, readLastFire, writeLastFire, type HistoryRecord } from "./history.js";
@@ -66,11 +68,11 @@ export async function pruneRuns(job: JobDefinition): Promise<string[]> {
     .reverse();
   const doomed = dirs.slice(job.keep);
   for (const d of doomed) await rm(d, { recursive: true, force: true });
-  // Fire locks only matter around their fire time; a week is plenty.
+  // Fire locks are released after each fire; one left by a crash is stale long before a week.
   const locks = join(job.outputRoot, ".locks");
   for (const f of await readdir(locks).catch(() => [])) {
     const info = await stat(join(locks, f)).catch(() => undefined);
-    if (info && Date.now() - info.mtimeMs > 7 * 86_400_000) await rm(join(locks, f), { force: true });
+    if (info && Date.now() - info.mtimeMs > 7 * 86_400_000) await rm(join(locks, f), { force: true, recursive: true });
   }
   return doomed;
 }
@@ -85,17 +87,24 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   const { jobs, execute, clock = systemClock, log = () => {} } = options;
   const running = new Map<string, Promise<HistoryRecord | undefined>>();
 
-  async function takeFireLock(job: JobDefinition, stamp: string): Promise<boolean> {
-    await mkdir(join(job.outputRoot, ".locks"), { recursive: true });
-    try {
-      const h = await open(join(job.outputRoot, ".locks", `${stamp}.lock`), "wx");
-      await h.writeFile(JSON.stringify({ pid: process.pid, at: new Date(clock.now()).toISOString() }));
-      await h.close();
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+  /**
+   * Claims one fire for this scheduler: proper-lockfile's lock (an atomic mkdir, refreshed while
+   * held, safe on shared storage) while the fire runs, and, once held, a look at what an earlier
+   * holder left (its history record, or its run folder when it died mid-run). Undefined: another
+   * scheduler fired it.
+   */
+  async function takeFireLock(job: JobDefinition, stamp: string, fireAt: Date): Promise<(() => Promise<void>) | undefined> {
+    const dir = join(job.outputRoot, ".locks");
+    await mkdir(dir, { recursive: true });
+    const release = await lockfile.lock(dir, { lockfilePath: join(dir, `${stamp}.lock`), realpath: false, stale: 10_000 }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ELOCKED") return undefined;
       throw error;
-    }
+    });
+    if (!release) return undefined;
+    const fired = (await readHistory(job.outputRoot)).some((h) => h.fireAt === fireAt.toISOString() && h.status !== "skipped") || existsSync(join(job.outputRoot, stamp));
+    if (!fired) return release;
+    await release();
+    return undefined;
   }
 
   async function fire(job: JobDefinition, fireAt: Date, signal: AbortSignal, manual = false): Promise<HistoryRecord | undefined> {
@@ -109,37 +118,42 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     const stamp = `${runStamp(fireAt, job.timeZone)}${manual ? "-manual" : ""}`;
     // Claimed synchronously, before any await, so a second fire of this job sees it.
     const task = (async (): Promise<HistoryRecord | undefined> => {
-      if (!(await takeFireLock(job, stamp))) {
+      const release = await takeFireLock(job, stamp, fireAt);
+      if (!release) {
         log(`${job.name}: ${base.fireAt} already fired by another scheduler`);
         return undefined;
       }
-      if (!manual) await writeLastFire(job.outputRoot, fireAt);
-      let budgetUsd = job.budget.perRunUsd;
-      if (job.budget.perDayUsd !== undefined) {
-        const left = job.budget.perDayUsd - spentOnDay(await readHistory(job.outputRoot), fireAt, job.timeZone);
-        if (left <= 0) {
-          const rec: HistoryRecord = { ...base, status: "skipped", reason: `daily budget of $${job.budget.perDayUsd.toFixed(2)} is spent` };
-          await appendHistory(job.outputRoot, rec);
-          log(`${job.name}: skipped: ${rec.reason}`);
-          return rec;
-        }
-        budgetUsd = Math.min(budgetUsd ?? left, left);
-      }
-      const runDir = join(job.outputRoot, stamp);
-      const startedAt = new Date(clock.now()).toISOString();
-      log(`${job.name}: run ${stamp} started`);
-      let outcome: RunOutcome;
       try {
-        outcome = await execute(job, { fireAt, runDir, budgetUsd, signal });
-      } catch (error) {
-        outcome = { status: signal.aborted ? "interrupted" : "failed", exitCode: 1, spentUsd: 0, message: (error as Error).message };
+        if (!manual) await writeLastFire(job.outputRoot, fireAt);
+        let budgetUsd = job.budget.perRunUsd;
+        if (job.budget.perDayUsd !== undefined) {
+          const left = job.budget.perDayUsd - spentOnDay(await readHistory(job.outputRoot), fireAt, job.timeZone);
+          if (left <= 0) {
+            const rec: HistoryRecord = { ...base, status: "skipped", reason: `daily budget of $${job.budget.perDayUsd.toFixed(2)} is spent` };
+            await appendHistory(job.outputRoot, rec);
+            log(`${job.name}: skipped: ${rec.reason}`);
+            return rec;
+          }
+          budgetUsd = Math.min(budgetUsd ?? left, left);
+        }
+        const runDir = join(job.outputRoot, stamp);
+        const startedAt = new Date(clock.now()).toISOString();
+        log(`${job.name}: run ${stamp} started`);
+        let outcome: RunOutcome;
+        try {
+          outcome = await execute(job, { fireAt, runDir, budgetUsd, signal });
+        } catch (error) {
+          outcome = { status: signal.aborted ? "interrupted" : "failed", exitCode: 1, spentUsd: 0, message: (error as Error).message };
+        }
+        const rec: HistoryRecord = { ...base, status: outcome.status, runDir, startedAt, endedAt: new Date(clock.now()).toISOString(), exitCode: outcome.exitCode, spentUsd: outcome.spentUsd, ...(outcome.message ? { reason: outcome.message } : {}) };
+        await appendHistory(job.outputRoot, rec);
+        log(`${job.name}: run ${stamp} ${outcome.status}${outcome.message ? `: ${outcome.message}` : ""}${outcome.status === "interrupted" ? ` (resume with: hailuo resume ${runDir})` : ""}`);
+        const pruned = await pruneRuns(job);
+        if (pruned.length) log(`${job.name}: removed ${pruned.length} old run(s)`);
+        return rec;
+      } finally {
+        await release().catch(() => {});
       }
-      const rec: HistoryRecord = { ...base, status: outcome.status, runDir, startedAt, endedAt: new Date(clock.now()).toISOString(), exitCode: outcome.exitCode, spentUsd: outcome.spentUsd, ...(outcome.message ? { reason: outcome.message } : {}) };
-      await appendHistory(job.outputRoot, rec);
-      log(`${job.name}: run ${stamp} ${outcome.status}${outcome.message ? `: ${outcome.message}` : ""}${outcome.status === "interrupted" ? ` (resume with: hailuo resume ${runDir})` : ""}`);
-      const pruned = await pruneRuns(job);
-      if (pruned.length) log(`${job.name}: removed ${pruned.length} old run(s)`);
-      return rec;
     })();
     running.set(job.name, task);
     try {
