@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { open, rename, unlink, mkdir, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Readable } from "node:stream";
-import { HailuoError, abortError } from "@hailuo/shared";
+import { HailuoError, abortError, syncDir } from "@hailuo/shared";
 import { DownloadError } from "./hailuo-errors.js";
 
 /** Options of `downloadVideo`. */
@@ -107,18 +107,5 @@ export async function downloadVideo(url: string, path: string, options: Download
     const local = localWriteError(path, error);
     if (local) throw local;
     throw new DownloadError(`download of ${url} to ${path} failed: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-/** Makes a rename durable: the directory entry itself must reach the disk. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r").catch(() => undefined);
-  if (!handle) return;
-  try {
-    await handle.sync();
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic there.
-  } finally {
-    await handle.close();
   }
 }

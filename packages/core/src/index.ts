@@ -28,7 +28,8 @@ export {
   type HttpRetryInfo,
   type WaitOptions,
 } from "./hailuo-client.js";
-export { downloadVideo, syncDir, localWriteError, LocalWriteError, type DownloadOptions, type DownloadResult } from "./download.js";
+export { syncDir } from "@hailuo/shared";
+export { downloadVideo, localWriteError, LocalWriteError, type DownloadOptions, type DownloadResult } from "./download.js";
 export { verifyFalWebhook, FAL_JWKS_URL, FAL_JWKS_URLS, type Jwks, type VerifyWebhookOptions, type VerifiedWebhook } from "./webhook.js";
 export {
   HailuoError,

@@ -2,8 +2,8 @@ import { access, mkdir, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
 import { animatedPreview, concatClips, contactSheet, poster, type Card, type Transition } from "@hailuo/media";
-import { HailuoError } from "@hailuo/shared";
-import { atomicWrite, insideDir, readRunReport, type ItemReport, type RunReport } from "@hailuo/runner";
+import { HailuoError, atomicWrite } from "@hailuo/shared";
+import { insideDir, readRunReport, type ItemReport, type RunReport } from "@hailuo/runner";
 import { renderRunPage, type PageMedia } from "./run-page.js";
 
 /** Options of the media stage. */

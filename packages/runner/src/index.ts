@@ -9,6 +9,6 @@ export { processItem, newItemState, isFinalFailure, BudgetError, type ItemContex
 export { classifyFailure, type FailureAction, type ItemStage } from "./classify.js";
 export { clipIntact, clipFileName, insideDir, saveClip, VerifyError } from "./clip-file.js";
 export { preflight, PreflightError, DISK_BYTES_PER_SECOND, type PreflightOptions } from "./preflight.js";
-export { writeReports, neutraliseCell, atomicWrite, type ItemReport, type RunReport } from "./report.js";
+export { writeReports, neutraliseCell, type ItemReport, type RunReport } from "./report.js";
 export { acquireRunLock, runLockHeld, RunLockedError, type RunLockOptions } from "./run-lock.js";
 export type { RunEvent, ItemPhase } from "./events.js";

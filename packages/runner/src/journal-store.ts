@@ -1,6 +1,5 @@
-import { open, readFile, type FileHandle } from "node:fs/promises";
 import { localWriteError, type HailuoHandle } from "@hailuo/core";
-import { redactSecrets } from "@hailuo/shared";
+import { JsonlFile, readJsonl, redactSecrets } from "@hailuo/shared";
 
 /** A clip as verified on disk. */
 export interface ClipFacts {
@@ -42,79 +41,39 @@ export type JournalRecord =
 export type StoredRecord = JournalRecord & { at: string };
 
 /**
- * Append-only, fsynced journal: a record is on disk before the call returns, so a crash can
- * lose at most the record being written (a torn last line, which `readJournal` skips).
+ * The run's journal: an append-only, fsynced JSON-lines file (shared `JsonlFile`: a torn last
+ * line never swallows the next record). Secrets are scrubbed from every record; a full or
+ * read-only disk surfaces as a LocalWriteError naming the file.
  */
 export class JournalStore {
-  private tail: Promise<void> = Promise.resolve();
-  private torn = false;
-  private constructor(
-    private readonly handle: FileHandle,
-    readonly path: string,
-  ) {}
+  private constructor(private readonly file: JsonlFile) {}
 
-  /**
-   * Opens (creating if needed) a journal for appending. A last line torn by a crash or a full
-   * disk is closed with a newline first, so the next record starts on a line of its own.
-   */
+  /** The journal's path. */
+  get path(): string {
+    return this.file.path;
+  }
+
+  /** Opens (creating if needed) a journal for appending. */
   static async open(path: string): Promise<JournalStore> {
-    const handle = await open(path, "a+");
-    const { size } = await handle.stat();
-    if (size > 0) {
-      const last = Buffer.alloc(1);
-      await handle.read(last, 0, 1, size - 1);
-      if (last[0] !== 0x0a) {
-        await handle.write("\n");
-        await handle.datasync();
-      }
-    }
-    return new JournalStore(handle, path);
+    return new JournalStore(await JsonlFile.open(path));
   }
 
-  /** Appends a record and waits until it is durable. Secrets are scrubbed from every record. */
-  append(record: JournalRecord): Promise<void> {
-    const line = redactSecrets(JSON.stringify({ ...record, at: new Date().toISOString() }));
-    // One append at a time, so a write the OS takes in pieces is never interleaved with another.
-    const next = this.tail.then(() => this.write(line));
-    this.tail = next.catch(() => {});
-    return next;
-  }
-
-  private async write(line: string): Promise<void> {
-    // After a failed append (full disk) the file may end in a fragment: start on a fresh line.
-    const buf = Buffer.from(`${this.torn ? "\n" : ""}${line}\n`);
-    this.torn = true;
+  /** Appends a record and waits until it is durable. */
+  async append(record: JournalRecord): Promise<void> {
     try {
-      for (let off = 0; off < buf.length; ) off += (await this.handle.write(buf, off, buf.length - off)).bytesWritten;
-      await this.handle.datasync();
+      await this.file.appendLine(redactSecrets(JSON.stringify({ ...record, at: new Date().toISOString() })));
     } catch (error) {
       throw localWriteError(this.path, error) ?? error;
     }
-    this.torn = false;
   }
 
   /** Closes the file; every appended record is already durable. */
-  async close(): Promise<void> {
-    await this.handle.close();
+  close(): Promise<void> {
+    return this.file.close();
   }
 }
 
 /** Reads every complete record of a journal; a missing file is an empty journal. */
-export async function readJournal(path: string): Promise<{ records: StoredRecord[]; tornLines: number }> {
-  const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
-    if (e.code === "ENOENT") return "";
-    throw e;
-  });
-  const records: StoredRecord[] = [];
-  let tornLines = 0;
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      records.push(JSON.parse(line) as StoredRecord);
-    } catch {
-      // Only a crash mid-write produces this; the state it described was never acted on.
-      tornLines++;
-    }
-  }
-  return { records, tornLines };
+export function readJournal(path: string): Promise<{ records: StoredRecord[]; tornLines: number }> {
+  return readJsonl<StoredRecord>(path);
 }

@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { writeFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "csv-stringify/sync";
+import { atomicWrite } from "@hailuo/shared";
 
 /** One row of the run report: a scene's take. */
 export interface ItemReport {
@@ -87,12 +86,4 @@ export async function writeReports(runDir: string, report: RunReport): Promise<v
   const csv = stringify([[...COLUMNS], ...rows]);
   await atomicWrite(join(runDir, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
   await atomicWrite(join(runDir, "report.csv"), csv);
-}
-
-/** Writes a whole file or nothing (temp file beside it, then rename). */
-export async function atomicWrite(path: string, content: string): Promise<void> {
-  // pid + random: two writers (processes or tasks) never share a temp file.
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  await writeFile(tmp, content);
-  await rename(tmp, path);
 }

@@ -1,8 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
-import { HailuoError } from "@hailuo/shared";
-import { atomicWrite } from "./report.js";
+import { HailuoError, atomicWrite } from "@hailuo/shared";
 
 /** Where a run's requests go. Its requests exist only there, so a resume must go there too. */
 export type Backend = { kind: "fal" } | { kind: "emulator"; url: string } | { kind: "builtin-emulator" };

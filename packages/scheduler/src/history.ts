@@ -1,6 +1,6 @@
-import { mkdir, open, readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { atomicWrite } from "@hailuo/runner";
+import { JsonlFile, atomicWrite, readJsonl } from "@hailuo/shared";
 
 /** One line of a job's `history.jsonl`. */
 export interface HistoryRecord {
@@ -24,28 +24,20 @@ export function historyPath(outputRoot: string): string {
   return join(outputRoot, "history.jsonl");
 }
 
-/** Appends one record and fsyncs it. */
+/** Appends one record and fsyncs it (the shared JSON-lines file: a torn line never swallows it). */
 export async function appendHistory(outputRoot: string, record: HistoryRecord): Promise<void> {
   await mkdir(outputRoot, { recursive: true });
-  const handle = await open(historyPath(outputRoot), "a");
+  const file = await JsonlFile.open(historyPath(outputRoot));
   try {
-    await handle.write(`${JSON.stringify(record)}\n`);
-    await handle.datasync();
+    await file.appendLine(JSON.stringify(record));
   } finally {
-    await handle.close();
+    await file.close();
   }
 }
 
 /** Every complete record of a job's history (a torn last line from a crash is skipped). */
 export async function readHistory(outputRoot: string): Promise<HistoryRecord[]> {
-  const text = await readFile(historyPath(outputRoot), "utf8").catch(() => "");
-  return text.split("\n").flatMap((line) => {
-    try {
-      return line.trim() ? [JSON.parse(line) as HistoryRecord] : [];
-    } catch {
-      return [];
-    }
-  });
+  return (await readJsonl<HistoryRecord>(historyPath(outputRoot))).records;
 }
 
 /** The last fire time this job's scheduler acted on, so missed runs can be found after a stop. */

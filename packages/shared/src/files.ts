@@ -1,0 +1,104 @@
+import { randomBytes } from "node:crypto";
+import { open, readFile, rename, unlink, type FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
+
+/** Makes a rename durable: the directory entry itself must reach the disk. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r").catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic there.
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Writes a whole file or nothing, durably: a temp file beside it (pid + random, so two writers
+ * never share one), fsynced, renamed over the target, and the folder fsynced.
+ */
+export async function atomicWrite(path: string, content: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const file = await open(tmp, "w");
+  try {
+    await file.writeFile(content);
+    await file.sync();
+    await file.close();
+    await rename(tmp, path);
+  } catch (error) {
+    await file.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw error;
+  }
+  await syncDir(dirname(path));
+}
+
+/**
+ * An append-only JSON-lines file: one record a line, each on disk (fdatasync) before `append`
+ * resolves, appends serialised so a write the OS takes in pieces is never interleaved. A last
+ * line torn by a crash or a full disk is closed with a newline first, so no later record is lost.
+ */
+export class JsonlFile {
+  private tail: Promise<void> = Promise.resolve();
+  private torn = false;
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly path: string,
+  ) {}
+
+  /** Opens (creating if needed) for appending. */
+  static async open(path: string): Promise<JsonlFile> {
+    const handle = await open(path, "a+");
+    const { size } = await handle.stat();
+    const file = new JsonlFile(handle, path);
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      file.torn = last[0] !== 0x0a;
+    }
+    return file;
+  }
+
+  /** Appends one line (already serialised, no newline) and waits until it is durable. */
+  appendLine(line: string): Promise<void> {
+    const next = this.tail.then(() => this.write(line));
+    this.tail = next.catch(() => {});
+    return next;
+  }
+
+  private async write(line: string): Promise<void> {
+    const buf = Buffer.from(`${this.torn ? "\n" : ""}${line}\n`);
+    this.torn = true;
+    for (let off = 0; off < buf.length; ) off += (await this.handle.write(buf, off, buf.length - off)).bytesWritten;
+    await this.handle.datasync();
+    this.torn = false;
+  }
+
+  /** Closes the file; every appended line is already durable. */
+  async close(): Promise<void> {
+    await this.tail;
+    await this.handle.close();
+  }
+}
+
+/** Every complete record of a JSON-lines file; a missing file is empty, a torn line is counted and skipped. */
+export async function readJsonl<T>(path: string): Promise<{ records: T[]; tornLines: number }> {
+  const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return "";
+    throw e;
+  });
+  const records: T[] = [];
+  let tornLines = 0;
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      records.push(JSON.parse(line) as T);
+    } catch {
+      // Only a crash mid-write produces this; the state it described was never acted on.
+      tornLines++;
+    }
+  }
+  return { records, tornLines };
+}
