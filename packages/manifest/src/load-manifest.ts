@@ -1,7 +1,8 @@
 import { access, readFile, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { ManifestError } from "./manifest-error.js";
-import { MAX_MANIFEST_BYTES, parseManifest, type ParseOptions } from "./parse-manifest.js";
+import { MAX_MANIFEST_BYTES, type ParseOptions } from "./manifest-limits.js";
+import { parseManifest } from "./parse-manifest.js";
 import type { Manifest } from "./manifest-types.js";
 
 /** Reads a manifest file (size-checked before reading) and parses it. */

@@ -27,7 +27,6 @@ ${extra}`,
     { file: "board.yaml" },
   );
 
-const submitsPerInput = (emu: Emulator) => Object.values(emu.stats().submits.byInput);
 
 describe("runManifest", () => {
   let emu: Emulator;

@@ -1,0 +1,150 @@
+import { basename, extname } from "node:path";
+import { MAX_PROMPT_CHARS, checkHailuoInput } from "@hailuo/spec";
+import { ManifestError } from "./manifest-error.js";
+import type { AssembleSpec, Manifest, Scene } from "./manifest-types.js";
+import { FieldChecker, quote, type Path } from "./field-checker.js";
+import { MAX_ITEMS, MAX_TAKES, type ParseOptions } from "./manifest-limits.js";
+import { isSafeId, slugify } from "./scene-ids.js";
+import { TEMPLATE_VAR, expandVars, renderTemplate, runVariables } from "./template.js";
+
+export const TOP_KEYS = ["name", "defaults", "vars", "scenes", "assemble", "thumbnails"];
+const DEFAULT_KEYS = ["duration", "prompt_optimizer", "takes"];
+export const SCENE_KEYS = ["id", "prompt", "duration", "prompt_optimizer", "takes", "tags", "transition"];
+const ASSEMBLE_KEYS = ["transition", "title", "end", "audio", "output", "placeholders"];
+const AUDIO_KEYS = ["file", "volume", "fade_in", "fade_out"];
+
+function splitTags(value: unknown, c: FieldChecker, path: Path): string[] {
+  if (value === undefined || value === null || value === "") return [];
+  if (Array.isArray(value)) return value.map((t, i) => c.string(t, [...path, i]) ?? "").filter(Boolean);
+  if (typeof value === "string") return value.split(/[;,]/).map((t) => t.trim()).filter(Boolean);
+  c.add(path, `expected a list of tags, got ${quote(value)}`);
+  return [];
+}
+
+/** A scene as read from any format, before validation. */
+export interface RawScene {
+  raw: Record<string, unknown>;
+  path: Path;
+  /** Per-row variables (CSV columns that are not scene fields). */
+  rowVars: Record<string, string>;
+}
+
+/** Validates a manifest read from any format; throws ManifestError with every problem. */
+export function validate(
+  root: Record<string, unknown>,
+  rawScenes: RawScene[] | undefined,
+  c: FieldChecker,
+  format: Manifest["format"],
+  options: ParseOptions,
+): Manifest {
+  const name = c.string(root.name, ["name"]) ?? basename(c.file, extname(c.file));
+  const d = c.object(root.defaults, ["defaults"]) ?? {};
+  c.keys(d, ["defaults"], DEFAULT_KEYS);
+  const defaults = {
+    duration: c.duration(d.duration, ["defaults", "duration"], "6"),
+    prompt_optimizer: c.bool(d.prompt_optimizer, ["defaults", "prompt_optimizer"], true),
+    takes: c.number(d.takes, ["defaults", "takes"], 1, { min: 1, max: MAX_TAKES, integer: true }),
+  };
+  const varsIn = c.object(root.vars, ["vars"]) ?? {};
+  const vars: Record<string, string> = {};
+  for (const [k, v] of Object.entries(varsIn)) {
+    const s = c.string(v, ["vars", k]);
+    if (s !== undefined) vars[k] = s;
+  }
+  const runVars = runVariables(options.now, options.timeZone);
+  const expanded = expandVars({ ...vars, ...options.vars }, runVars);
+  for (const p of expanded.problems) c.add(["vars", p.name], p.message);
+  const baseVars = { ...runVars, ...expanded.vars };
+
+  const scenes: Scene[] = [];
+  const seen = new Map<string, Path>();
+  let items = 0;
+  if (!rawScenes || rawScenes.length === 0) c.add(["scenes"], "a manifest needs at least one scene");
+  for (const { raw, path, rowVars } of rawScenes ?? []) {
+    c.keys(raw, path, SCENE_KEYS);
+    const promptRaw = c.string(raw.prompt, [...path, "prompt"]);
+    if (promptRaw === undefined) {
+      c.add([...path, "prompt"], "every scene needs a prompt");
+      continue;
+    }
+    const { text: prompt, missing } = renderTemplate(promptRaw, { ...baseVars, ...rowVars });
+    for (const m of missing) c.add([...path, "prompt"], `undefined variable {{${m}}} (define it under vars:${format === "csv" ? " or as a column" : ""})`);
+    // A value that itself holds a placeholder (a CSV cell, say) would reach fal as literal braces.
+    const left = missing.length ? undefined : new RegExp(TEMPLATE_VAR.source).exec(prompt);
+    if (left) c.add([...path, "prompt"], `${left[0]} is left in the prompt after templating (a variable's value holds a placeholder)`);
+    const duration = c.duration(raw.duration, [...path, "duration"], defaults.duration);
+    const prompt_optimizer = c.bool(raw.prompt_optimizer, [...path, "prompt_optimizer"], defaults.prompt_optimizer);
+    for (const p of checkHailuoInput({ prompt, duration, prompt_optimizer })) {
+      if (p.field === "prompt") c.add([...path, "prompt"], p.message.startsWith("is ") ? `prompt ${p.message} (after templating; limit ${MAX_PROMPT_CHARS})` : `prompt ${p.message}`);
+    }
+    let id = c.string(raw.id, [...path, "id"])?.trim();
+    if (id !== undefined && id !== "" && !isSafeId(id)) {
+      c.add([...path, "id"], `id ${quote(id)} is not a safe file name: use letters, digits, ".", "_" and "-" (no "/", "\\" or ".."), at most 80 characters`);
+      id = undefined;
+    } else if (id === "") id = undefined;
+    if (id !== undefined && seen.has(id)) {
+      c.add([...path, "id"], `duplicate id ${quote(id)} (first used at ${(seen.get(id) ?? []).join(".")})`);
+    }
+    const derived = id === undefined;
+    if (derived) {
+      const stem = slugify(promptRaw);
+      id = stem;
+      for (let n = 2; seen.has(id); n++) id = `${stem}-${n}`;
+    }
+    seen.set(id!, path);
+    const takes = c.number(raw.takes, [...path, "takes"], defaults.takes, { min: 1, max: MAX_TAKES, integer: true });
+    items += takes;
+    const scene: Scene = {
+      id: id!,
+      prompt,
+      duration,
+      prompt_optimizer,
+      takes,
+      tags: splitTags(raw.tags, c, [...path, "tags"]),
+      source: c.ref(path),
+    };
+    const transition = c.transition(raw.transition, [...path, "transition"]);
+    if (transition) scene.transition = transition;
+    scenes.push(scene);
+  }
+  if (items > MAX_ITEMS) c.add(["scenes"], `${items} generations (scenes × takes) is more than the ${MAX_ITEMS} one manifest may hold`);
+
+  let assemble: AssembleSpec | undefined;
+  const a = root.assemble === true ? {} : c.object(root.assemble, ["assemble"]);
+  if (a) {
+    c.keys(a, ["assemble"], ASSEMBLE_KEYS);
+    const output = c.string(a.output, ["assemble", "output"]) ?? "film.mp4";
+    if (!isSafeId(output) || !/\.mp4$/i.test(output)) c.add(["assemble", "output"], `output must be a plain file name ending in .mp4, got ${quote(output)}`);
+    assemble = {
+      transition: c.transition(a.transition, ["assemble", "transition"]) ?? { type: "cut", durationS: 0 },
+      output,
+      placeholders: c.bool(a.placeholders, ["assemble", "placeholders"], false),
+    };
+    const title = a.title === undefined ? undefined : c.card(a.title, ["assemble", "title"]);
+    if (title) assemble.title = title;
+    const end = a.end === undefined ? undefined : c.card(a.end, ["assemble", "end"]);
+    if (end) assemble.end = end;
+    if (a.audio !== undefined && a.audio !== null) {
+      const au = typeof a.audio === "string" ? { file: a.audio } : c.object(a.audio, ["assemble", "audio"]);
+      if (au) {
+        c.keys(au, ["assemble", "audio"], AUDIO_KEYS);
+        const file = c.string(au.file, ["assemble", "audio", "file"]);
+        if (!file) c.add(["assemble", "audio", "file"], "audio needs a file");
+        assemble.audio = {
+          file: file ?? "",
+          volume: c.number(au.volume, ["assemble", "audio", "volume"], 1, { min: 0, max: 4 }),
+          fadeInS: c.number(au.fade_in, ["assemble", "audio", "fade_in"], 1, { min: 0, max: 30 }),
+          fadeOutS: c.number(au.fade_out, ["assemble", "audio", "fade_out"], 2, { min: 0, max: 30 }),
+          source: c.ref(typeof a.audio === "string" ? ["assemble", "audio"] : ["assemble", "audio", "file"]),
+        };
+      }
+    }
+  }
+
+  const thumbnails = c.thumbnails(root.thumbnails, ["thumbnails"]);
+
+  if (c.problems.length > 0) throw new ManifestError(c.file, c.problems);
+  const manifest: Manifest = { name, file: c.file, format, defaults, vars, scenes, thumbnails };
+  if (assemble) manifest.assemble = assemble;
+  return manifest;
+}
