@@ -16,18 +16,9 @@ export {
   mapFalError,
   type ErrorContext,
 } from "./hailuo-errors.js";
-export {
-  createHailuoClient,
-  resultForStatus,
-  isSafeToResubmit,
-  type HailuoClient,
-  type HailuoClientOptions,
-  type HailuoHandle,
-  type HailuoStatus,
-  type HailuoLog,
-  type HttpRetryInfo,
-  type WaitOptions,
-} from "./hailuo-client.js";
+export { createHailuoClient, resultForStatus } from "./hailuo-client.js";
+export { isSafeToResubmit } from "./fal-transport.js";
+export type { HailuoClient, HailuoClientOptions, HailuoHandle, HailuoStatus, HailuoLog, HttpRetryInfo, WaitOptions } from "./client-types.js";
 export { syncDir } from "@hailuo/shared";
 export { downloadVideo, localWriteError, LocalWriteError, type DownloadOptions, type DownloadResult } from "./download.js";
 export { verifyFalWebhook, FAL_JWKS_URL, FAL_JWKS_URLS, type Jwks, type VerifyWebhookOptions, type VerifiedWebhook } from "./webhook.js";

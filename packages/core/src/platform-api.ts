@@ -1,3 +1,4 @@
+import { emulatorHostUrl } from "@hailuo/spec";
 import { HailuoError, redactSecrets } from "@hailuo/shared";
 
 /**
@@ -53,9 +54,9 @@ export interface PlatformClientOptions {
 /** A Platform API client; `createHailuoClient` makes one as `client.platform`. */
 export function createPlatformClient(options: PlatformClientOptions): PlatformClient {
   const fetchFn = options.fetch ?? globalThis.fetch;
-  const base = options.emulatorUrl ? `${options.emulatorUrl}/__host/api.fal.ai/v1` : FAL_PLATFORM_URL;
   async function get<T>(path: string, params: URLSearchParams, signal?: AbortSignal): Promise<T> {
-    const url = `${base}${path}?${params}`;
+    const real = `${FAL_PLATFORM_URL}${path}?${params}`;
+    const url = options.emulatorUrl ? emulatorHostUrl(options.emulatorUrl, real) : real;
     let res: Response;
     try {
       res = await fetchFn(url, { headers: { authorization: `Key ${options.credentials}`, accept: "application/json" }, signal: signal ?? AbortSignal.timeout(15_000) });

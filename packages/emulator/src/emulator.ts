@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import rangeParser from "range-parser";
-import { PRICE_USD_PER_SECOND } from "@hailuo/spec";
+import { PRICE_USD_PER_SECOND, hostFromEmulatorPath } from "@hailuo/spec";
 import { FaultPlan, seededRandom, type FaultConfig } from "./faults.js";
 import { platformRoute } from "./platform-routes.js";
 import { queueRoute, resultBody, syncRoute, type QueueContext } from "./queue-routes.js";
@@ -110,10 +110,8 @@ function target(req: IncomingMessage, url: URL): { host?: string; path: string; 
     if (!/(^|\.)fal\.(run|ai|media)$/.test(u.hostname)) return { error: [412, `Invalid target host ${u.hostname}`] };
     return { host: u.host, path: u.pathname, query: u.searchParams };
   }
-  if (url.pathname.startsWith("/__host/")) {
-    const [, , host, ...rest] = url.pathname.split("/");
-    return { host, path: `/${rest.join("/")}`, query: url.searchParams };
-  }
+  const mapped = hostFromEmulatorPath(url.pathname);
+  if (mapped) return { ...mapped, query: url.searchParams };
   return { path: url.pathname, query: url.searchParams };
 }
 

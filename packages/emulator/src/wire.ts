@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import { HAILUO_ENDPOINT, MAX_PROMPT_CHARS } from "@hailuo/spec";
+import { HAILUO_ENDPOINT, MAX_PROMPT_CHARS, emulatorHostUrl } from "@hailuo/spec";
 
 /** The one endpoint the emulator serves. */
 export const EMULATED_ENDPOINT = HAILUO_ENDPOINT;
@@ -99,6 +99,6 @@ export function baseUrlFor(req: IncomingMessage, publicUrl: string | undefined):
 
 /** The queue URLs of a request, as fal's submit answer gives them. */
 export function requestUrls(base: string, id: string): { request_id: string; response_url: string; status_url: string; cancel_url: string } {
-  const url = `${base}/__host/queue.fal.run/fal-ai/minimax/requests/${id}`;
+  const url = emulatorHostUrl(base, `https://queue.fal.run/fal-ai/minimax/requests/${id}`);
   return { request_id: id, response_url: url, status_url: `${url}/status`, cancel_url: `${url}/cancel` };
 }

@@ -11,3 +11,4 @@ export {
   type FalFile,
 } from "./hailuo-input.js";
 export { PRICE_USD_PER_SECOND, estimateCost, type CostEstimate } from "./price.js";
+export { emulatorHostUrl, hostFromEmulatorPath } from "./emulator-host.js";
