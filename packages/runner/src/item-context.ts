@@ -1,0 +1,69 @@
+import type { HailuoClient, HailuoHandle, HailuoStatus } from "@hailuo/core";
+import { HailuoError, type Clock } from "@hailuo/shared";
+import type { RunEvent } from "./events.js";
+import type { JournalStore } from "./journal-store.js";
+import type { ItemState } from "./run-state.js";
+
+/** The run would cost more than its budget allows. */
+export class BudgetError extends HailuoError {
+  constructor(message: string) {
+    super("budget", message, { retryable: false });
+  }
+}
+
+/** How one generation ended in this process. */
+export type ItemOutcome = "done" | "cached" | "failed" | "interrupted";
+
+/** Everything one item step needs; the local runner and the queue worker both provide it. */
+export interface ItemContext {
+  runDir: string;
+  client: HailuoClient;
+  journal: JournalStore;
+  /** What the journal says about this item (updated in place). */
+  state: ItemState;
+  /** The clip on disk is whole and unchanged: nothing to do. */
+  intact: boolean;
+  /** Stops new submits and waiting (the first Ctrl-C). */
+  signal: AbortSignal;
+  /** Aborts a submit already on the wire; later than `signal`, so its request id still reaches the journal. @default signal */
+  submitSignal?: AbortSignal;
+  emit: (event: RunEvent) => void;
+  /** Retries after the first attempt. @default 3 */
+  retries?: number;
+  /** @default 900000 */
+  itemTimeoutMs?: number;
+  waitMode?: "stream" | "poll";
+  /** @default 1000 */
+  retryBaseDelayMs?: number;
+  /** @default 30000 */
+  retryMaxDelayMs?: number;
+  /** Reuse clips of identical inputs. @default true */
+  cache?: boolean;
+  clock?: Clock;
+  /** Asked before every submit; false means the budget has no room for it. */
+  reserve?: (usd: number) => boolean;
+  /** Gives back a reservation whose submit created nothing billable. */
+  release?: (usd: number) => void;
+  /** Tells the caller which request is in flight (for cancel-on-exit); undefined when none. */
+  onLive?: (entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } | undefined) => void;
+  /** A submit left (true) or came back (false): the caller waits for these on Ctrl-C. */
+  onSubmitInFlight?: (inFlight: boolean) => void;
+  /** Every other item would fail the same way (bad key, full disk, missing ffmpeg): stop the run. */
+  onStopRun?: (error: HailuoError) => void;
+  /** Every request id the run folder's journal knows (so a found request is surely not ours already). */
+  knownRequestIds?: () => ReadonlySet<string>;
+  /** False once fal's Platform API could not answer: lost submits are then flagged, not looked up. */
+  platformAvailable?: () => boolean;
+  /** fal's Platform API could not answer. */
+  onPlatformUnavailable?: (error: HailuoError) => void;
+}
+
+/** A fresh state for an item the journal has never seen. */
+export function newItemState(key: string): ItemState {
+  return { key, phase: "new", submits: 0, ambiguousSubmits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [] };
+}
+
+/** Validation and content-policy failures repeat for the same input: only an edit (a new key) retries them. */
+export function isFinalFailure(s: ItemState | undefined): boolean {
+  return s?.phase === "failed" && !s.live && (s.error?.code === "content_policy" || s.error?.code === "validation");
+}

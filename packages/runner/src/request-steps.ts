@@ -1,0 +1,118 @@
+import { resultForStatus, type HailuoHandle, type HailuoStatus } from "@hailuo/core";
+import type { HailuoError } from "@hailuo/shared";
+import type { ItemStage } from "./classify.js";
+import type { ItemPhase } from "./events.js";
+import { BudgetError, type ItemContext } from "./item-context.js";
+import type { PlanItem } from "./plan.js";
+import { findLostSubmits } from "./reconcile.js";
+
+/** What a step reports to people: a phase and details. */
+export type Say = (phase: ItemPhase, extra?: object) => void;
+
+const OVER_WITHOUT_VIDEO = new Set(["generation_failed", "content_policy", "validation", "not_found", "request_cancelled"]);
+
+/**
+ * Step 0: submits whose answer was lost are looked up on fal's request list; one found is
+ * re-attached instead of paid for again ("found and used"), and further ones (twins) are
+ * journaled and cancelled. What fal cannot explain stays flagged as a possible double charge.
+ */
+export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void> {
+  const { state: s, journal } = ctx;
+  if (s.live || !s.unreconciled.length || ctx.platformAvailable?.() === false) return;
+  const sentAts = s.unreconciled;
+  s.unreconciled = [];
+  let found: HailuoHandle[];
+  try {
+    found = await findLostSubmits(ctx.client, item.input, sentAts, ctx.knownRequestIds?.() ?? new Set(s.requestIds), ctx.signal);
+  } catch (error) {
+    if ((error as HailuoError).code === "platform_unavailable") return ctx.onPlatformUnavailable?.(error as HailuoError);
+    throw error;
+  }
+  for (const [i, handle] of found.entries()) {
+    const twin = i > 0 || s.live;
+    await journal.append({ t: "reconciled", key: item.key, handle, ...(twin ? { twin } : {}) });
+    s.ambiguousSubmits = Math.max(0, s.ambiguousSubmits - 1);
+    s.requestIds.push(handle.requestId);
+    if (!twin) Object.assign(s, { phase: "submitted", live: true, handle, videoUrl: undefined, fileSize: undefined });
+    else await ctx.client.cancel(handle, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+    ctx.emit({ type: "warning", message: `${item.sceneId}: a submit whose answer was lost was found on fal (request ${handle.requestId}) and ${twin ? "cancelled as a twin" : "re-attached"}; not paid twice` });
+  }
+}
+
+/** Step 1: a request for this item exists on fal and is journaled (submits one when needed). */
+export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say): Promise<HailuoHandle> {
+  const { journal, state: s } = ctx;
+  if (s.live && s.handle) {
+    say("queued", { requestId: s.handle.requestId, detail: "re-attached" });
+    return s.handle;
+  }
+  if (ctx.reserve && !ctx.reserve(item.costUsd)) throw new BudgetError("budget reached (billed and in flight); not submitted");
+  say("submitting");
+  await journal.append({ t: "submitting", key: item.key, scene: item.sceneId, take: item.take, attempt: s.attempts + 1, usd: item.costUsd });
+  s.attempts++;
+  s.phase = "submitting";
+  ctx.onSubmitInFlight?.(true);
+  let handle: HailuoHandle;
+  try {
+    handle = await ctx.client.submit(item.input, { signal: ctx.submitSignal ?? ctx.signal });
+  } catch (error) {
+    const e = error as HailuoError;
+    if (e.code === "submit_ambiguous" || e.code === "cancelled") {
+      // It left this machine and its answer never came: maybe billed. It stays reserved against
+      // the budget and is flagged in the report with its cost.
+      s.ambiguousSubmits++;
+      // Best effort: without it, replay still flags a "submitting" that has no answer.
+      await journal.append({ t: "ambiguous", key: item.key, message: e.code === "cancelled" ? "aborted while on the wire" : e.message, ...(e.requestId ? { requestId: e.requestId } : {}) }).catch(() => {});
+    } else {
+      ctx.release?.(item.costUsd);
+      await journal.append({ t: "refused", key: item.key, code: e.code, message: e.message }).catch(() => {});
+    }
+    if (e.code === "submit_ambiguous" || e.code === "cancelled") s.unreconciled.push(new Date().toISOString());
+    s.phase = "new";
+    throw error;
+  } finally {
+    ctx.onSubmitInFlight?.(false);
+  }
+  await journal.append({ t: "submitted", key: item.key, handle });
+  Object.assign(s, { phase: "submitted", live: true, handle, videoUrl: undefined, fileSize: undefined });
+  s.requestIds.push(handle.requestId);
+  return handle;
+}
+
+/** Step 2: wait for the request and fetch its result; journals the paid URL before any download. */
+export async function awaitOutput(item: PlanItem, handle: HailuoHandle, ctx: ItemContext, say: Say, setStage: (s: ItemStage) => void): Promise<void> {
+  const { journal, state: s, signal } = ctx;
+  const entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } = { handle };
+  ctx.onLive?.(entry);
+  try {
+    setStage("wait");
+    const status = await ctx.client.wait(handle, {
+      signal,
+      timeoutMs: ctx.itemTimeoutMs ?? 900_000,
+      mode: ctx.waitMode,
+      onUpdate: (st) => {
+        entry.state = st.state;
+        if (st.state === "queued") say("queued", { requestId: handle.requestId, queuePosition: st.queuePosition });
+        else if (st.state === "in_progress") say("in_progress", { requestId: handle.requestId, detail: st.logs.at(-1)?.message });
+      },
+    });
+    setStage("result");
+    const output = await resultForStatus(ctx.client, handle, status, signal);
+    const videoUrl = output.video.url;
+    const fileSize = output.video.file_size || undefined;
+    await journal.append({ t: "completed", key: item.key, requestId: handle.requestId, videoUrl, fileSize, seconds: Number(item.input.duration), usd: item.costUsd });
+    Object.assign(s, { phase: "completed", live: false, videoUrl, fileSize, outputRequestId: handle.requestId, unsaved: undefined });
+    ctx.onLive?.(undefined);
+  } catch (error) {
+    const e = error as HailuoError;
+    if (OVER_WITHOUT_VIDEO.has(e.code)) {
+      // The request is over and fal bills no failure: its reservation is free again.
+      await journal.append({ t: "ended", key: item.key, requestId: handle.requestId, code: e.code });
+      s.live = false;
+      ctx.release?.(item.costUsd);
+      ctx.onLive?.(undefined);
+    }
+    // Otherwise the request may still be running: it stays listed for cancel-on-exit.
+    throw error;
+  }
+}
