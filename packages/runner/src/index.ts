@@ -1,14 +1,14 @@
-export { planRun, inputKey, sumUsd, type PlanItem } from "./plan.js";
-export { JournalStore, readJournal, type JournalRecord, type StoredRecord, type ClipFacts } from "./journal-store.js";
-export { replayJournal, type ItemState } from "./run-state.js";
-export { buildLedger, type Ledger, type LedgerRequest, type RequestFate, type AmbiguousSubmit, type MoneyTotals } from "./ledger.js";
+// The runner's public face: run a manifest, read what a run folder says, and the one entry for queue workers.
 export { runManifest, type RunOptions, type RunResult } from "./runner.js";
-export { buildReport, readRunReport, type BuildReportOptions } from "./run-report.js";
-export { readRunManifest, readRunFile, writeRunFile, checkBackend, describeBackend, WrongBackendError, type Backend, type RunFile } from "./run-folder.js";
-export { processItem, newItemState, isFinalFailure, BudgetError, type ItemContext, type ItemOutcome } from "./item-step.js";
-export { classifyFailure, type FailureAction, type ItemStage } from "./classify.js";
-export { clipIntact, clipFileName, insideDir, saveClip, VerifyError } from "./clip-file.js";
-export { preflight, PreflightError, DISK_BYTES_PER_SECOND, type PreflightOptions } from "./preflight.js";
-export { writeReports, neutraliseCell, type ItemReport, type RunReport } from "./report.js";
-export { acquireRunLock, runLockHeld, RunLockedError, type RunLockOptions } from "./run-lock.js";
 export type { RunEvent, ItemPhase } from "./events.js";
+export { planRun, sumUsd, type PlanItem } from "./plan.js";
+export { readRunReport } from "./run-report.js";
+export type { ItemReport, RunReport } from "./report.js";
+export type { MoneyTotals, RequestFate } from "./ledger.js";
+export { readRunManifest, writeRunFile, WrongBackendError, type Backend, type RunFile } from "./run-folder.js";
+export { JournalStore, readJournal, type JournalRecord, type StoredRecord, type ClipFacts } from "./journal-store.js";
+export { acquireRunLock, runLockHeld, RunLockedError, type RunLockOptions } from "./run-lock.js";
+export { insideDir } from "./clip-file.js";
+export { BudgetError } from "./item-context.js";
+export { PreflightError, DISK_BYTES_PER_SECOND } from "./preflight.js";
+export { createItemWorker, type ItemWorker, type ItemWorkerOptions, type WorkerItemResult } from "./item-worker.js";

@@ -8,7 +8,6 @@ import type { PlanItem } from "./plan.js";
 import { awaitOutput, ensureSubmitted, reconcile } from "./request-steps.js";
 import type { ItemState } from "./run-state.js";
 
-export { BudgetError, newItemState, isFinalFailure, type ItemContext, type ItemOutcome } from "./item-context.js";
 
 /** The paid output this item can still be saved from, if any. */
 function paidOutput(s: ItemState, cache: boolean): string | undefined {

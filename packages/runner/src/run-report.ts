@@ -1,6 +1,6 @@
 import { join, relative, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
-import type { ItemOutcome } from "./item-step.js";
+import type { ItemOutcome } from "./item-context.js";
 import { readJournal, type StoredRecord } from "./journal-store.js";
 import { buildLedger } from "./ledger.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";

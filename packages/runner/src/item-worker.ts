@@ -1,0 +1,112 @@
+import { join } from "node:path";
+import type { HailuoClient } from "@hailuo/core";
+import type { Manifest } from "@hailuo/manifest";
+import { HailuoError } from "@hailuo/shared";
+import { clipIntact } from "./clip-file.js";
+import type { RunEvent } from "./events.js";
+import { newItemState, type ItemOutcome } from "./item-context.js";
+import { processItem } from "./item-step.js";
+import { JournalStore, readJournal } from "./journal-store.js";
+import { planRun, type PlanItem } from "./plan.js";
+import { writeReports, type RunReport } from "./report.js";
+import { checkBackend, readRunFile, readRunManifest, type Backend } from "./run-folder.js";
+import { runLockHeld } from "./run-lock.js";
+import { buildReport } from "./run-report.js";
+import { replayJournal } from "./run-state.js";
+
+/** Options of `createItemWorker`. */
+export interface ItemWorkerOptions {
+  client: HailuoClient;
+  /** Where `client` sends requests; a run recorded against another backend is refused. */
+  backend?: Backend;
+  /** Stops every item in flight (they stay resumable). */
+  signal: AbortSignal;
+  emit?: (event: RunEvent) => void;
+  /** @default 3 */
+  retries?: number;
+  retryBaseDelayMs?: number;
+}
+
+/** How one generation ended in a worker, and why when it failed. */
+export interface WorkerItemResult {
+  outcome: ItemOutcome;
+  sceneId: string;
+  take: number;
+  /** Where it stood before: "new", "live" (re-attached), "completed", … */
+  from: string;
+  file?: string;
+  error?: { code: string; message: string };
+}
+
+/** The runner's one entry for queue workers: a generation of a run folder, and a run's end. */
+export interface ItemWorker {
+  /** Runs one generation from wherever the folder's journal left it. Throws a non-retryable HailuoError for a job that must not run. */
+  run(runDir: string, key: string): Promise<WorkerItemResult>;
+  /** Writes the run's reports and marks the distributed run finished (the folder may run locally again). */
+  finish(runDir: string): Promise<{ manifest: Manifest; report: RunReport }>;
+  /** Closes the journals it opened. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs single generations of run folders for queue workers with the same item step, journal and
+ * ledger as a local run, so a job taken over from a killed worker re-attaches instead of paying again.
+ */
+export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
+  const journals = new Map<string, Promise<JournalStore>>();
+  const journalFor = (runDir: string) => {
+    let j = journals.get(runDir);
+    if (!j) journals.set(runDir, (j = JournalStore.open(join(runDir, "journal.jsonl"))));
+    return j;
+  };
+  // run.json is planned once per folder; a key the cached plan lacks means an edited re-enqueue.
+  const plans = new Map<string, Promise<PlanItem[]>>();
+  const findItem = async (runDir: string, key: string) => {
+    const hit = (await plans.get(runDir))?.find((p) => p.key === key);
+    if (hit) return hit;
+    const fresh = readRunManifest(runDir).then((m) => planRun(m));
+    plans.set(runDir, fresh);
+    return (await fresh).find((p) => p.key === key);
+  };
+  const refuse = (message: string) => new HailuoError("locked", message, { retryable: false });
+
+  return {
+    async run(runDir, key) {
+      const item = await findItem(runDir, key);
+      if (!item) throw new HailuoError("not_a_run", `generation ${key} is not in ${runDir}/run.json`, { retryable: false });
+      if (await runLockHeld(runDir)) throw refuse(`${runDir} is being run by a local hailuo process (run.lock is held); a worker never submits into it`);
+      checkBackend(runDir, (await readRunFile(runDir))?.backend, o.backend);
+      const states = replayJournal((await readJournal(join(runDir, "journal.jsonl"))).records);
+      const state = states.get(key) ?? newItemState(key);
+      const known = new Set([...states.values()].flatMap((s) => s.requestIds));
+      const from = state.live ? "live" : state.phase;
+      let stopError: HailuoError | undefined;
+      const outcome = await processItem(item, {
+        runDir,
+        client: o.client,
+        journal: await journalFor(runDir),
+        state,
+        intact: state.phase === "done" && (await clipIntact(runDir, state.clip)),
+        signal: o.signal,
+        emit: o.emit ?? (() => {}),
+        retries: o.retries,
+        retryBaseDelayMs: o.retryBaseDelayMs,
+        onStopRun: (e) => (stopError = e),
+        knownRequestIds: () => known,
+      });
+      const err = stopError ?? state.error;
+      return { outcome, sceneId: item.sceneId, take: item.take, from, file: state.clip?.file, ...(outcome === "failed" && err ? { error: { code: err.code, message: err.message } } : {}) };
+    },
+    async finish(runDir) {
+      const manifest = await readRunManifest(runDir);
+      const { records } = await readJournal(join(runDir, "journal.jsonl"));
+      const report = buildReport(manifest, runDir, records, { thisRunFrom: records.findLastIndex((r) => r.t === "enqueued") });
+      await writeReports(runDir, report);
+      await (await journalFor(runDir)).append({ t: "finished", ok: report.totals.done + report.totals.cached, failed: report.totals.failed });
+      return { manifest, report };
+    },
+    async close() {
+      for (const j of journals.values()) await (await j).close();
+    },
+  };
+}
