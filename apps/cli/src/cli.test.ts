@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "@hailuo/emulator";
-import { ffprobeFacts, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import { decodeErrors, ffprobeFacts, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
 import { readJournal } from "@hailuo/runner";
 
 // The built CLI as a real process, against an emulator in this test process (so its counters
@@ -86,6 +86,9 @@ describe("hailuo CLI", () => {
     expect(after.submits.total - before.submits.total).toBe(6);
     const newInputs = Object.entries(after.submits.byInput).filter(([k]) => !(k in before.submits.byInput));
     expect(newInputs.map(([, n]) => n)).toEqual([1, 1, 1, 1, 1, 1]);
+    // The bill equals the report, and every clip decodes completely.
+    expect(after.billed.usd - before.billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
+    for (const item of report.items) expect(await decodeErrors(join(runDir, item.file))).toBe("");
   }, 90_000);
 
   it("exits 2 with file:line messages and submits nothing for a bad manifest", async () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "@hailuo/emulator";
 import { QUEUES, removeAllQueues } from "@hailuo/queue";
 import { readJournal } from "@hailuo/runner";
-import { ffprobeFacts, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import { decodeErrors, ffprobeFacts, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
 
 // Two real worker processes and a real Redis server (.ci/run starts one when none answers);
 // the emulator runs in this process so its counters outlive the killed worker.
@@ -60,7 +60,7 @@ describe("distributed runs on BullMQ", () => {
     await waitFor(async () => {
       const { records } = await readJournal(journal);
       const submitted = records.filter((r) => r.t === "submitted").length;
-      return submitted >= 4 && submitted === records.filter((r) => r.t === "submitting").length && /re-attaching|new/.test(a.output());
+      return submitted >= 4 && submitted === records.filter((r) => r.t === "submitting").length && / started/.test(a.output());
     }, 60_000);
     await new Promise((r) => setTimeout(r, 400));
     a.child.kill("SIGKILL");
@@ -92,12 +92,16 @@ describe("distributed runs on BullMQ", () => {
 
     const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8"));
     expect(report.items.filter((i: { status: string }) => i.status === "done")).toHaveLength(20);
+    for (const i of report.items) expect(await decodeErrors(join(runDir, i.file))).toBe("");
+    // The bill: exactly the 20 clips the report says were billed (this emulator served only this run).
+    expect(after.billed.usd - before.billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
+    expect(report.totals.billedRequests).toBe(20);
     for (const i of report.items.slice(0, 3)) expect((await ffprobeFacts(join(runDir, i.file))).frames).toBe(144);
     const film = await ffprobeFacts(join(runDir, "film.mp4"));
     expect(film.durationS).toBeCloseTo(120, 0);
     expect((await stat(join(runDir, "index.html"))).size).toBeGreaterThan(1000);
     expect(`${a.output()}${b.output()}`.match(/assembled/g)).toHaveLength(1);
-    expect(b.output()).toMatch(/re-attaching/);
+    expect(b.output()).toMatch(/\(from live\)/);
 
     b.child.kill("SIGTERM");
     expect(await b.done).toBe(0);

@@ -43,6 +43,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   const generate = async (job: Job<GenerateJobData>) => {
     const { runDir, key } = job.data;
+    log(`job ${job.id}: ${job.data.scene}#${job.data.take} started`);
     const r = await items.run(runDir, key).catch((error: HailuoError) => {
       // A job that must never run here (not in run.json, a local run holds the folder, another backend).
       throw error.retryable === false ? new UnrecoverableError(error.message) : error;
