@@ -122,6 +122,21 @@ describe("fal's shapes where money is decided", () => {
     }
   });
 
+  it("speaks fal's error vocabulary: x-fal-error-type from the documented list and X-Fal-Retryable", async () => {
+    // fal docs, Model APIs → request errors: runner_scheduling_failure (503), runner_incomplete_response (502), ...
+    const emu = await startTestEmulator({ render: "shared", faults: { rules: [{ route: "submit", kind: 503, count: 1, retryAfterS: 2 }, { route: "status", kind: 502, count: 1 }] } });
+    try {
+      const res = await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "busy" }) });
+      expect(res.status).toBe(503);
+      expect(Object.fromEntries(["x-fal-error-type", "x-fal-retryable", "retry-after"].map((h) => [h, res.headers.get(h)]))).toEqual({ "x-fal-error-type": "runner_scheduling_failure", "x-fal-retryable": "true", "retry-after": "2" });
+      const ok = await body(await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "fine" }) }));
+      const st = await fetch(ok.status_url, { headers: auth });
+      expect([st.status, st.headers.get("x-fal-error-type")]).toEqual([502, "runner_incomplete_response"]);
+    } finally {
+      await emu.close();
+    }
+  });
+
   it("builds status/response/file URLs from the Host the client used (or --public-url), never from the bind address", async () => {
     const emu = await startTestEmulator({ render: "shared", progressLatencyMs: 20, host: "0.0.0.0" });
     const pub = await startTestEmulator({ render: "shared", progressLatencyMs: 20, publicUrl: "http://render-box.local:9000" });

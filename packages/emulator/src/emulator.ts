@@ -1,12 +1,9 @@
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import rangeParser from "range-parser";
-import { PRICE_USD_PER_SECOND, hostFromEmulatorPath } from "@hailuo/spec";
+import { PRICE_USD_PER_SECOND } from "@hailuo/spec";
 import { FaultPlan, seededRandom, type FaultConfig } from "./faults.js";
 import { platformRoute } from "./platform-routes.js";
 import { queueRoute, resultBody, syncRoute, type QueueContext } from "./queue-routes.js";
@@ -14,7 +11,8 @@ import { AnimaticRenderer } from "./render.js";
 import { RequestStore, type Behaviour, type EmulatorClock } from "./request-store.js";
 import { newStats, type EmulatorStats } from "./stats.js";
 import { FAL_WEBHOOK_ATTEMPTS, FAL_WEBHOOK_FIRST_RETRY_MS, createWebhookSender } from "./webhooks.js";
-import { baseUrlFor, json } from "./wire.js";
+import { serveFile } from "./files.js";
+import { baseUrlFor, json, target } from "./wire.js";
 
 /** fal's list price for this endpoint at 768p, USD per generated second (the spec's table). */
 export const EMULATED_PRICE_USD_PER_SECOND = PRICE_USD_PER_SECOND["768p"];
@@ -78,41 +76,6 @@ export interface Emulator {
   setPrice(usdPerSecond: number): void;
   /** Stops the server, timers and open streams. */
   close(): Promise<void>;
-}
-
-async function serveFile(store: RequestStore, stats: EmulatorStats, req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
-  const file = store.files.get(id);
-  if (!file) return json(res, 404, { detail: "File not found" });
-  const { size } = await stat(file);
-  const headers: Record<string, string | number> = { "content-type": "video/mp4", "accept-ranges": "bytes" };
-  let range: { start: number; end: number } | undefined;
-  if (req.headers.range) {
-    const parsed = rangeParser(size, req.headers.range, { combine: true });
-    if (parsed === -1) {
-      res.writeHead(416, { "content-range": `bytes */${size}` });
-      return void res.end();
-    }
-    if (parsed !== -2 && parsed.length === 1) range = parsed[0];
-  }
-  if (req.method === "GET") stats.downloads++;
-  if (range) res.writeHead(206, { ...headers, "content-length": range.end - range.start + 1, "content-range": `bytes ${range.start}-${range.end}/${size}` });
-  else res.writeHead(200, { ...headers, "content-length": size });
-  if (req.method === "HEAD") return void res.end();
-  createReadStream(file, range ? { start: range.start, end: range.end } : {}).pipe(res);
-}
-
-/** Which fal host and path a request means: `/__host/<host>/…`, `/fal/proxy` with `x-fal-target-url`, or none. */
-function target(req: IncomingMessage, url: URL): { host?: string; path: string; query: URLSearchParams } | { error: [number, string] } {
-  if (url.pathname === "/fal/proxy") {
-    const t = req.headers["x-fal-target-url"];
-    if (typeof t !== "string") return { error: [400, "Missing the x-fal-target-url header"] };
-    const u = new URL(t);
-    if (!/(^|\.)fal\.(run|ai|media)$/.test(u.hostname)) return { error: [412, `Invalid target host ${u.hostname}`] };
-    return { host: u.host, path: u.pathname, query: u.searchParams };
-  }
-  const mapped = hostFromEmulatorPath(url.pathname);
-  if (mapped) return { ...mapped, query: url.searchParams };
-  return { path: url.pathname, query: url.searchParams };
 }
 
 /**

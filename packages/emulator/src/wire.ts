@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import { HAILUO_ENDPOINT, MAX_PROMPT_CHARS, emulatorHostUrl } from "@hailuo/spec";
+import { HAILUO_ENDPOINT, MAX_PROMPT_CHARS, emulatorHostUrl, hostFromEmulatorPath } from "@hailuo/spec";
 
 /** The one endpoint the emulator serves. */
 export const EMULATED_ENDPOINT = HAILUO_ENDPOINT;
@@ -101,4 +101,18 @@ export function baseUrlFor(req: IncomingMessage, publicUrl: string | undefined):
 export function requestUrls(base: string, id: string): { request_id: string; response_url: string; status_url: string; cancel_url: string } {
   const url = emulatorHostUrl(base, `https://queue.fal.run/fal-ai/minimax/requests/${id}`);
   return { request_id: id, response_url: url, status_url: `${url}/status`, cancel_url: `${url}/cancel` };
+}
+
+/** Which fal host and path a request means: `/__host/<host>/…`, `/fal/proxy` with `x-fal-target-url`, or none. */
+export function target(req: IncomingMessage, url: URL): { host?: string; path: string; query: URLSearchParams } | { error: [number, string] } {
+  if (url.pathname === "/fal/proxy") {
+    const t = req.headers["x-fal-target-url"];
+    if (typeof t !== "string") return { error: [400, "Missing the x-fal-target-url header"] };
+    const u = new URL(t);
+    if (!/(^|\.)fal\.(run|ai|media)$/.test(u.hostname)) return { error: [412, `Invalid target host ${u.hostname}`] };
+    return { host: u.host, path: u.pathname, query: u.searchParams };
+  }
+  const mapped = hostFromEmulatorPath(url.pathname);
+  if (mapped) return { ...mapped, query: url.searchParams };
+  return { path: url.pathname, query: url.searchParams };
 }
