@@ -63,7 +63,6 @@ describe("hailuo CLI", () => {
       const submitted = records.filter((r) => r.t === "submitted").length;
       return submitted >= 2 && submitted === records.filter((r) => r.t === "submitting").length;
     }, 30_000);
-    await new Promise((r) => setTimeout(r, 600));
     first.child.kill("SIGKILL");
     const killed = await first.done;
     expect(killed.code).toBe(null);

@@ -84,6 +84,7 @@ describe("crash loop", () => {
       expect(orphans).toBeLessThanOrEqual(report.ambiguousSubmits.length);
       expect(s.billed.usd).toBeCloseTo(t.billedUsd + 0.27 * orphans, 6);
       expect(t.billedRequests).toBe(SCENES);
+      console.log(`crash loop (seed ${seed}): ${kills} kills, ${s.submits.total} submits for ${SCENES} scenes (${s.failedGenerations} failed generations, ${report.ambiguousSubmits.length} flagged, ${t.reconciledSubmits} reconciled), billed $${s.billed.usd} = reported $${t.billedUsd} + ${orphans} orphan(s)`);
     } finally {
       await emu.close();
       await tmp.cleanup();

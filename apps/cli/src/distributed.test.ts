@@ -62,7 +62,6 @@ describe("distributed runs on BullMQ", () => {
       const submitted = records.filter((r) => r.t === "submitted").length;
       return submitted >= 4 && submitted === records.filter((r) => r.t === "submitting").length && / started/.test(a.output());
     }, 60_000);
-    await new Promise((r) => setTimeout(r, 400));
     a.child.kill("SIGKILL");
     expect(await a.done).toBe(null);
 
@@ -133,7 +132,9 @@ describe("distributed runs on BullMQ", () => {
       await waitFor(async () => (await stat(join(runDir, "film.mp4")).catch(() => undefined)) !== undefined, 60_000);
       // Fires in one minute share a run folder and so the same job ids: each scene is paid once per
       // run folder, however often the scheduler fired (a minute boundary may start a second folder).
-      await new Promise((r) => setTimeout(r, 3000));
+      // Every run the scheduler enqueued has been assembled (nothing waits in either queue).
+      const idle = async (q: Queue) => Object.values(await q.getJobCounts("active", "waiting", "waiting-children", "delayed", "prioritized")).every((n) => n === 0);
+      await waitFor(async () => (await idle(schedule)) && (await idle(assemble)), 60_000);
       const runDirs = new Set((await readFile(history, "utf8")).trim().split("\n").map((l) => JSON.parse(l).runDir as string));
       for (const dir of runDirs) await waitFor(async () => (await stat(join(dir, "film.mp4")).catch(() => undefined)) !== undefined, 60_000);
       const fresh = Object.entries(emu.stats().submits.byInput).filter(([k]) => !(k in before.submits.byInput)).map(([, n]) => n);

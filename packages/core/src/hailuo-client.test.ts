@@ -5,7 +5,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "@hailuo/emulator";
-import { startTestEmulator, startFaultyGateway, makeTempDir, ffprobeFacts } from "@hailuo/test-utils";
+import { startTestEmulator, startFaultyGateway, makeTempDir, ffprobeFacts, waitFor } from "@hailuo/test-utils";
 import {
   createHailuoClient,
   downloadVideo,
@@ -279,7 +279,7 @@ describe("webhooks", () => {
       const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook?x=1`;
       const handle = await client.submit({ prompt: "call me back" }, { webhookUrl: hookUrl });
       await client.wait(handle);
-      for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => received.length > 0);
       expect(received).toHaveLength(1);
       const { headers, body } = received[0]!;
       const jwks = `${emu.url}/.well-known/jwks.json`;

@@ -3,7 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { FlowProducer, Queue } from "bullmq";
 import type { Manifest } from "@hailuo/manifest";
-import { BudgetError, JournalStore, RunLockedError, planRun, runLockHeld, sumUsd, writeRunFile, type Backend } from "@hailuo/runner";
+import { BudgetError, JournalStore, journalPath, RunLockedError, planRun, runLockHeld, sumUsd, writeRunFile, type Backend } from "@hailuo/runner";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
 
 /** Data of one generate job: which run folder, which generation. */
@@ -62,7 +62,7 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
   if (await runLockHeld(runDir)) throw new RunLockedError(`${runDir} is being run by a local hailuo process (run.lock is held); wait for it to finish before enqueueing it`);
   await writeRunFile(runDir, manifest, options.backend);
   // From here until the assemble job records "finished", a local run into this folder is refused.
-  const journal = await JournalStore.open(join(runDir, "journal.jsonl"));
+  const journal = await JournalStore.open(journalPath(runDir));
   await journal.append({ t: "enqueued", items: unique.length });
   await journal.close();
   const runId = runIdFor(runDir);

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { HailuoClient } from "@hailuo/core";
 import type { Manifest } from "@hailuo/manifest";
 import { HailuoError } from "@hailuo/shared";
@@ -6,7 +5,7 @@ import { clipIntact } from "./clip-file.js";
 import type { RunEvent } from "./events.js";
 import { newItemState, type ItemOutcome } from "./item-context.js";
 import { processItem } from "./item-step.js";
-import { JournalStore, readJournal } from "./journal-store.js";
+import { JournalStore, readJournal, journalPath } from "./journal-store.js";
 import { planRun, type PlanItem } from "./plan.js";
 import { writeReports, type RunReport } from "./report.js";
 import { checkBackend, readRunFile, readRunManifest, type Backend } from "./run-folder.js";
@@ -56,7 +55,7 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
   const journals = new Map<string, Promise<JournalStore>>();
   const journalFor = (runDir: string) => {
     let j = journals.get(runDir);
-    if (!j) journals.set(runDir, (j = JournalStore.open(join(runDir, "journal.jsonl"))));
+    if (!j) journals.set(runDir, (j = JournalStore.open(journalPath(runDir))));
     return j;
   };
   // run.json is planned once per folder; a key the cached plan lacks means an edited re-enqueue.
@@ -76,7 +75,7 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
       if (!item) throw new HailuoError("not_a_run", `generation ${key} is not in ${runDir}/run.json`, { retryable: false });
       if (await runLockHeld(runDir)) throw refuse(`${runDir} is being run by a local hailuo process (run.lock is held); a worker never submits into it`);
       checkBackend(runDir, (await readRunFile(runDir))?.backend, o.backend);
-      const states = replayJournal((await readJournal(join(runDir, "journal.jsonl"))).records);
+      const states = replayJournal((await readJournal(journalPath(runDir))).records);
       const state = states.get(key) ?? newItemState(key);
       const known = new Set([...states.values()].flatMap((s) => s.requestIds));
       const from = state.live ? "live" : state.phase;
@@ -99,7 +98,7 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
     },
     async finish(runDir) {
       const manifest = await readRunManifest(runDir);
-      const { records } = await readJournal(join(runDir, "journal.jsonl"));
+      const { records } = await readJournal(journalPath(runDir));
       const report = buildReport(manifest, runDir, records, { thisRunFrom: records.findLastIndex((r) => r.t === "enqueued") });
       await writeReports(runDir, report);
       await (await journalFor(runDir)).append({ t: "finished", ok: report.totals.done + report.totals.cached, failed: report.totals.failed });

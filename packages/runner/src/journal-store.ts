@@ -1,4 +1,5 @@
 import { localWriteError, type HailuoHandle } from "@hailuo/core";
+import { join } from "node:path";
 import { JsonlFile, readJsonl, redactSecrets } from "@hailuo/shared";
 
 /** A clip as verified on disk. */
@@ -71,6 +72,11 @@ export class JournalStore {
   close(): Promise<void> {
     return this.file.close();
   }
+}
+
+/** Where a run folder keeps its journal. */
+export function journalPath(runDir: string): string {
+  return join(runDir, "journal.jsonl");
 }
 
 /** Reads every complete record of a journal; a missing file is an empty journal. */

@@ -1,7 +1,7 @@
-import { join, relative, resolve } from "node:path";
+import { relative, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
 import type { ItemOutcome } from "./item-context.js";
-import { readJournal, type StoredRecord } from "./journal-store.js";
+import { readJournal, type StoredRecord, journalPath } from "./journal-store.js";
 import { buildLedger } from "./ledger.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import type { ItemReport, RunReport } from "./report.js";
@@ -100,6 +100,6 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
 export async function readRunReport(runDir: string, manifest?: Manifest): Promise<RunReport> {
   const dir = resolve(runDir);
   const m = manifest ?? (await readRunManifest(dir));
-  const { records } = await readJournal(join(dir, "journal.jsonl"));
+  const { records } = await readJournal(journalPath(dir));
   return buildReport(m, dir, records);
 }

@@ -32,7 +32,7 @@ describe("runManifest", () => {
   let emu: Emulator;
   let tmp: Awaited<ReturnType<typeof makeTempDir>>;
   beforeAll(async () => {
-    emu = await startTestEmulator({ slots: 2 });
+    emu = await startTestEmulator({ slots: 2, render: "shared" });
   });
   afterAll(() => emu.close());
   beforeEach(async () => {

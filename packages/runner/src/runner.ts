@@ -8,7 +8,7 @@ import type { RunEvent } from "./events.js";
 import { clipIntact } from "./clip-file.js";
 import { BudgetError, isFinalFailure, newItemState, type ItemOutcome } from "./item-context.js";
 import { processItem } from "./item-step.js";
-import { JournalStore, readJournal, type StoredRecord } from "./journal-store.js";
+import { JournalStore, readJournal, type StoredRecord, journalPath } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { preflight } from "./preflight.js";
 import { writeReports, type RunReport } from "./report.js";
@@ -113,7 +113,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
   try {
     const previous = await readRunFile(runDir);
     checkBackend(runDir, previous?.backend, options.backend, options.backendOverride);
-    journal = await JournalStore.open(join(runDir, "journal.jsonl"));
+    journal = await JournalStore.open(journalPath(runDir));
     const { records, tornLines } = await readJournal(journal.path);
     if (tornLines) emit({ type: "warning", message: `journal had ${tornLines} incomplete line(s) from a crash; ignored` });
     checkNotDistributed(runDir, records, Boolean(options.takeOver));

@@ -129,11 +129,13 @@ describe("scheduler on a fake clock", () => {
     const a = controllableExecutor();
     const b = controllableExecutor();
     const ac = new AbortController();
-    const runs = [createScheduler({ jobs: [j], execute: a.execute, clock }).start(ac.signal), createScheduler({ jobs: [j], execute: b.execute, clock }).start(ac.signal)];
+    const lines: string[] = [];
+    const log = (l: string) => lines.push(l);
+    const runs = [createScheduler({ jobs: [j], execute: a.execute, clock, log }).start(ac.signal), createScheduler({ jobs: [j], execute: b.execute, clock, log }).start(ac.signal)];
     await waitFor(() => clock.pending() >= 2);
     await clock.advance(30_000);
-    await waitFor(() => a.calls.length + b.calls.length === 1);
-    await new Promise((r) => setTimeout(r, 100));
+    // Both schedulers have tried this fire: one runs it, the other found it taken.
+    await waitFor(() => a.calls.length + b.calls.length === 1 && lines.some((l) => l.includes("already fired by another scheduler")));
     expect(a.calls.length + b.calls.length).toBe(1);
     (a.calls[0] ?? b.calls[0])!.finish({ spentUsd: 0.54 });
     await waitFor(async () => (await readHistory(j.outputRoot)).some((h) => h.status === "ok"));
