@@ -1,21 +1,23 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import pLimit from "p-limit";
-import type { HailuoClient, HailuoHandle, HailuoStatus } from "@hailuo/core";
+import type { HailuoClient } from "@hailuo/core";
 import type { Manifest } from "@hailuo/manifest";
 import { HailuoError, systemClock, type Clock } from "@hailuo/shared";
 import type { RunEvent } from "./events.js";
-import { clipIntact } from "./clip-file.js";
-import { BudgetError, isFinalFailure, newItemState, type ItemOutcome } from "./item-context.js";
+import { cancelQueued, type LiveEntry } from "./cancel-on-exit.js";
+import { BudgetError, newItemState, type ItemContext, type ItemOutcome } from "./item-context.js";
 import { processItem } from "./item-step.js";
 import { JournalStore, readJournal, type StoredRecord, journalPath } from "./journal-store.js";
-import { planRun, sumUsd, type PlanItem } from "./plan.js";
+import { planRun, sumUsd } from "./plan.js";
 import { preflight } from "./preflight.js";
 import { writeReports, type RunReport } from "./report.js";
 import { checkBackend, readRunFile, writeRunFile, type Backend } from "./run-folder.js";
 import { acquireRunLock, RunLockedError } from "./run-lock.js";
 import { buildReport } from "./run-report.js";
 import { replayJournal, type ItemState } from "./run-state.js";
+import { createStopControl, type StopControl } from "./stop-control.js";
+import { planWork } from "./work-plan.js";
 
 /** Options of `runManifest`. */
 export interface RunOptions {
@@ -89,27 +91,13 @@ function checkNotDistributed(runDir: string, records: StoredRecord[], takeOver: 
  * clip. Resuming is calling it again with the same folder.
  */
 export async function runManifest(options: RunOptions): Promise<RunResult> {
-  const { manifest, client, concurrency = 2, retries = 3, itemTimeoutMs = 900_000, cache = true, clock = systemClock, submitGraceMs = 30_000 } = options;
+  const { manifest, client, concurrency = 2, cache = true } = options;
   const runDir = resolve(options.runDir);
   const emit = options.onEvent ?? (() => {});
   await mkdir(join(runDir, "clips"), { recursive: true });
-  const runAbort = new AbortController();
-  const release = await acquireRunLock(runDir, { onCompromised: (e) => runAbort.abort(new RunLockedError(`lost run.lock of ${runDir} (${e.message}); stopped so two processes never submit the same scenes`)) });
+  const stop = createStopControl({ signal: options.signal, hardSignal: options.hardSignal, graceMs: options.submitGraceMs ?? 30_000, emit });
+  const release = await acquireRunLock(runDir, { onCompromised: (e) => stop.stop(new RunLockedError(`lost run.lock of ${runDir} (${e.message}); stopped so two processes never submit the same scenes`)) });
   let journal: JournalStore | undefined;
-  const submitAbort = new AbortController();
-  let graceTimer: NodeJS.Timeout | undefined;
-  let submitsInFlight = 0;
-  const onOuterAbort = () => {
-    runAbort.abort(options.signal?.reason);
-    if (submitsInFlight > 0) emit({ type: "warning", message: `waiting up to ${Math.round(submitGraceMs / 1000)} s for ${submitsInFlight} submit(s) already sent, so their request ids reach the journal` });
-    graceTimer = setTimeout(() => submitAbort.abort(), submitGraceMs);
-  };
-  const onHardAbort = () => submitAbort.abort();
-  options.signal?.addEventListener("abort", onOuterAbort, { once: true });
-  options.hardSignal?.addEventListener("abort", onHardAbort, { once: true });
-  if (options.signal?.aborted) onOuterAbort();
-  if (options.hardSignal?.aborted) onHardAbort();
-  const signal = runAbort.signal;
   try {
     const previous = await readRunFile(runDir);
     checkBackend(runDir, previous?.backend, options.backend, options.backendOverride);
@@ -121,113 +109,90 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     const states = replayJournal(records);
     const plan = planRun(manifest, options.priceUsdPerSecond);
     const unique = [...new Map(plan.map((p) => [p.key, p])).values()];
-
-    // Decide per generation: reuse, re-attach, fetch again, or submit.
-    const intact = new Map<string, boolean>();
-    for (const item of unique) {
-      const s = states.get(item.key);
-      intact.set(item.key, cache && s?.phase === "done" && (await clipIntact(runDir, s.clip)));
-    }
-    const hasPaidOutput = (s: ItemState | undefined) => Boolean((s?.phase === "completed" || (s?.phase === "done" && cache)) && s.videoUrl);
-    const needsSubmit = (item: PlanItem) => {
-      const s = states.get(item.key);
-      return !intact.get(item.key) && !s?.live && !hasPaidOutput(s) && !isFinalFailure(s);
-    };
-    const toSubmit = unique.filter(needsSubmit);
-    const toSave = unique.filter((i) => !intact.get(i.key) && !isFinalFailure(states.get(i.key)));
-    const estimateUsd = sumUsd(toSubmit.map((i) => i.costUsd));
-    const reattach = unique.filter((i) => !intact.get(i.key) && states.get(i.key)?.live).length;
-    emit({ type: "plan", runDir, items: plan.length, unique: unique.length, cached: unique.filter((i) => intact.get(i.key)).length, reattach, toSubmit: toSubmit.length, estimateUsd, budgetUsd: options.budgetUsd });
+    const work = await planWork(runDir, unique, states, cache);
+    const estimateUsd = sumUsd(work.toSubmit.map((i) => i.costUsd));
+    emit({ type: "plan", runDir, items: plan.length, unique: unique.length, cached: work.intact.size, reattach: work.reattach.length, toSubmit: work.toSubmit.length, estimateUsd, budgetUsd: options.budgetUsd });
     if (options.budgetUsd !== undefined && estimateUsd > options.budgetUsd) {
-      throw new BudgetError(`this run needs $${estimateUsd.toFixed(2)} for ${toSubmit.length} generation(s), over the budget of $${options.budgetUsd.toFixed(2)}; nothing was submitted`);
+      throw new BudgetError(`this run needs $${estimateUsd.toFixed(2)} for ${work.toSubmit.length} generation(s), over the budget of $${options.budgetUsd.toFixed(2)}; nothing was submitted`);
     }
-    if (toSave.length) await preflight(runDir, manifest, toSave, { diskBytesPerSecond: options.diskBytesPerSecond });
+    if (work.toSave.length) await preflight(runDir, manifest, work.toSave, { diskBytesPerSecond: options.diskBytesPerSecond });
     const thisRunFrom = records.length;
     await journal.append({ t: "run", name: manifest.name, manifest: manifest.file, items: plan.length, pid: process.pid });
 
-    let committedUsd = 0;
-    let platformAvailable = true;
-    const live = new Map<string, { handle: HailuoHandle; state?: HailuoStatus["state"] }>();
-    const limit = pLimit(Math.max(1, concurrency));
+    const live = new Map<string, LiveEntry>();
     const outcome = new Map<string, ItemOutcome>();
-    const openJournal = journal;
-
-    const step = async (item: PlanItem): Promise<void> => {
-      const state = states.get(item.key) ?? newItemState(item.key);
-      states.set(item.key, state);
-      const result = await processItem(item, {
-        runDir,
-        client,
-        journal: openJournal,
-        state,
-        intact: Boolean(intact.get(item.key)),
-        signal,
-        submitSignal: submitAbort.signal,
-        emit,
-        retries,
-        itemTimeoutMs,
-        waitMode: options.waitMode,
-        retryBaseDelayMs: options.retryBaseDelayMs,
-        retryMaxDelayMs: options.retryMaxDelayMs,
-        cache,
-        clock,
-        reserve: (usd) => {
-          if (options.budgetUsd !== undefined && committedUsd + usd > options.budgetUsd + 1e-9) return false;
-          committedUsd += usd;
-          return true;
-        },
-        release: (usd) => {
-          committedUsd -= usd;
-        },
-        onLive: (entry) => (entry ? live.set(item.key, entry) : live.delete(item.key)),
-        onSubmitInFlight: (on) => (submitsInFlight += on ? 1 : -1),
-        onStopRun: (e) => runAbort.abort(e),
-        knownRequestIds: () => new Set([...states.values()].flatMap((st) => st.requestIds)),
-        platformAvailable: () => platformAvailable,
-        onPlatformUnavailable: (e) => {
-          if (!platformAvailable) return;
-          platformAvailable = false;
-          emit({ type: "warning", message: `${e.message}; submits whose answer was lost are flagged as possible double charges instead of looked up` });
-        },
-      });
-      outcome.set(item.key, result);
-    };
-
+    const shared = sharedItemContext(options, journal, states, stop);
+    const limit = pLimit(Math.max(1, concurrency));
     for (const item of unique) emit({ type: "item", key: item.key, sceneId: item.sceneId, take: item.take, phase: "waiting" });
-    await Promise.all(unique.map((item) => limit(() => step(item))));
+    await Promise.all(
+      unique.map((item) =>
+        limit(async () => {
+          const state = states.get(item.key) ?? newItemState(item.key);
+          states.set(item.key, state);
+          const onLive = (entry: LiveEntry | undefined) => (entry ? live.set(item.key, entry) : live.delete(item.key));
+          outcome.set(item.key, await processItem(item, { ...shared, state, intact: work.intact.has(item.key), onLive }));
+        }),
+      ),
+    );
 
-    const stopper = signal.reason instanceof HailuoError && RUN_STOPPERS.has(signal.reason.code) ? signal.reason : undefined;
-    const interrupted = signal.aborted && !stopper;
-    if (interrupted && options.cancelOnExit) {
-      for (const [key, { handle, state }] of live) {
-        if (state !== "queued") continue;
-        const answer = await client.cancel(handle, { signal: AbortSignal.timeout(10_000) }).catch((error: Error) => `failed: ${error.message}`);
-        // Only a cancel fal accepted ends the request; one that already finished (or a failed
-        // cancel) stays live in the journal, so resume fetches what was paid for instead of paying again.
-        if (answer !== "cancellation_requested" && answer !== "not_found") {
-          emit({ type: "warning", message: `could not cancel ${handle.requestId} (${answer}); resume will pick it up` });
-          continue;
-        }
-        // Still live: a running request may complete anyway (and bill); resume asks fal how it ended.
-        await journal.append({ t: "cancelled", key, requestId: handle.requestId, answer });
-      }
-    }
+    const reason = stop.signal.reason;
+    const stopper = reason instanceof HailuoError && RUN_STOPPERS.has(reason.code) ? reason : undefined;
+    const interrupted = stop.signal.aborted && !stopper;
+    if (interrupted && options.cancelOnExit) await cancelQueued(client, live, journal, emit);
     if (interrupted) {
       await journal.append({ t: "interrupted" });
       emit({ type: "interrupted", runDir });
     }
     const report = buildReport(manifest, runDir, (await readJournal(journal.path)).records, { outcome, thisRunFrom, usdPerSecond: options.priceUsdPerSecond });
     await writeReports(runDir, report);
-    await journal.append({ t: "finished", ok: report.totals.done + report.totals.cached, failed: report.totals.failed });
     const t = report.totals;
+    await journal.append({ t: "finished", ok: t.done + t.cached, failed: t.failed });
     emit({ type: "finished", ok: t.done, failed: t.failed, cached: t.cached, interrupted: t.interrupted, billedUsd: t.thisRunBilledUsd, possibleDoubleChargeUsd: t.thisRunPossibleDoubleChargeUsd });
     if (stopper) throw stopper;
-    return { runDir, report, interrupted, exitCode: interrupted ? 130 : report.totals.failed + report.totals.pending > 0 ? 1 : 0 };
+    return { runDir, report, interrupted, exitCode: interrupted ? 130 : t.failed + t.pending > 0 ? 1 : 0 };
   } finally {
-    if (graceTimer) clearTimeout(graceTimer);
-    options.signal?.removeEventListener("abort", onOuterAbort);
-    options.hardSignal?.removeEventListener("abort", onHardAbort);
+    stop.dispose();
     await journal?.close();
     await release();
   }
+}
+
+/** The parts of every item's context that the whole run shares: client, journal, budget, stop signals, reconciliation. */
+function sharedItemContext(options: RunOptions, journal: JournalStore, states: Map<string, ItemState>, stop: StopControl): Omit<ItemContext, "state" | "intact"> {
+  const emit = options.onEvent ?? (() => {});
+  let committedUsd = 0;
+  let platformAvailable = true;
+  return {
+    runDir: resolve(options.runDir),
+    client: options.client,
+    journal,
+    signal: stop.signal,
+    submitSignal: stop.submitSignal,
+    emit,
+    retries: options.retries ?? 3,
+    itemTimeoutMs: options.itemTimeoutMs ?? 900_000,
+    waitMode: options.waitMode,
+    retryBaseDelayMs: options.retryBaseDelayMs,
+    retryMaxDelayMs: options.retryMaxDelayMs,
+    cache: options.cache ?? true,
+    clock: options.clock ?? systemClock,
+    // Spent and in flight may never pass the budget: each submit reserves its price first.
+    reserve: (usd) => {
+      if (options.budgetUsd !== undefined && committedUsd + usd > options.budgetUsd + 1e-9) return false;
+      committedUsd += usd;
+      return true;
+    },
+    release: (usd) => {
+      committedUsd -= usd;
+    },
+    onSubmitInFlight: stop.onSubmitInFlight,
+    onStopRun: (e) => stop.stop(e),
+    knownRequestIds: () => new Set([...states.values()].flatMap((st) => st.requestIds)),
+    platformAvailable: () => platformAvailable,
+    onPlatformUnavailable: (e) => {
+      if (!platformAvailable) return;
+      platformAvailable = false;
+      emit({ type: "warning", message: `${e.message}; submits whose answer was lost are flagged as possible double charges instead of looked up` });
+    },
+  };
 }
