@@ -55,7 +55,18 @@ export function validate(
   const expanded = expandVars({ ...vars, ...options.vars }, runVars);
   for (const p of expanded.problems) c.add(["vars", p.name], p.message);
   const baseVars = { ...runVars, ...expanded.vars };
+  const scenes = readScenes(rawScenes, c, format, defaults, baseVars);
+  const assemble = readAssemble(root.assemble, c);
+  const thumbnails = c.thumbnails(root.thumbnails, ["thumbnails"]);
 
+  if (c.problems.length > 0) throw new ManifestError(c.file, c.problems);
+  const manifest: Manifest = { name, file: c.file, format, defaults, vars, scenes, thumbnails };
+  if (assemble) manifest.assemble = assemble;
+  return manifest;
+}
+
+/** The scenes: templated prompts checked against the endpoint's rules, safe unique ids, takes and transitions. */
+function readScenes(rawScenes: RawScene[] | undefined, c: FieldChecker, format: Manifest["format"], defaults: Manifest["defaults"], baseVars: Record<string, string>): Scene[] {
   const scenes: Scene[] = [];
   const seen = new Map<string, Path>();
   let items = 0;
@@ -108,9 +119,13 @@ export function validate(
     scenes.push(scene);
   }
   if (items > MAX_ITEMS) c.add(["scenes"], `${items} generations (scenes × takes) is more than the ${MAX_ITEMS} one manifest may hold`);
+  return scenes;
+}
 
+/** The `assemble:` section (or `assemble: true`): transition, cards, audio bed, output. */
+function readAssemble(value: unknown, c: FieldChecker): AssembleSpec | undefined {
   let assemble: AssembleSpec | undefined;
-  const a = root.assemble === true ? {} : c.object(root.assemble, ["assemble"]);
+  const a = value === true ? {} : c.object(value, ["assemble"]);
   if (a) {
     c.keys(a, ["assemble"], ASSEMBLE_KEYS);
     const output = c.string(a.output, ["assemble", "output"]) ?? "film.mp4";
@@ -140,11 +155,5 @@ export function validate(
       }
     }
   }
-
-  const thumbnails = c.thumbnails(root.thumbnails, ["thumbnails"]);
-
-  if (c.problems.length > 0) throw new ManifestError(c.file, c.problems);
-  const manifest: Manifest = { name, file: c.file, format, defaults, vars, scenes, thumbnails };
-  if (assemble) manifest.assemble = assemble;
-  return manifest;
+  return assemble;
 }
