@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -122,6 +122,39 @@ describe("hailuo CLI", () => {
     const status = await cli(["status", runDir]).done;
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/with a live request|not started/);
+  }, 60_000);
+
+  // A tmpfs stands in for a disk that fills up while the run downloads; mounting needs root (CI is root).
+  it.skipIf(process.getuid?.() !== 0)("a disk that fills up mid-run: stops naming the path and ending with the resume command; resume saves every paid clip, no new submit", async () => {
+    const file = join(tmp.dir, "full.yaml");
+    await writeFile(file, manifestText(3, "fulldisk").replace(/duration: 10/g, "duration: 6"));
+    const runDir = join(tmp.dir, "full-run");
+    const clips = join(runDir, "clips");
+    await mkdir(clips, { recursive: true });
+    await promisify(execFile)("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", clips]);
+    try {
+      const before = emu.stats();
+      const p = cli(["run", file, "--out", runDir, "--concurrency", "1", "--no-media"], { FAL_EMULATOR_URL: emu.url });
+      await waitFor(async () => (await readJournal(join(runDir, "journal.jsonl"))).records.some((r) => r.t === "done"), 30_000);
+      // Something else fills the disk: leave a few kilobytes.
+      const { stdout } = await promisify(execFile)("df", ["--output=avail", "-B1", clips]);
+      await writeFile(join(clips, "filler.bin"), Buffer.alloc(Math.max(0, Number(stdout.trim().split("\n").pop()) - 8192)));
+      const stopped = await p.done;
+      expect(stopped.code).toBe(1);
+      expect(stopped.stderr).toContain("[disk_full]");
+      expect(stopped.stderr).toContain(clips);
+      expect(stopped.stderr.trim().split("\n").at(-1)).toBe(`every clip paid for so far is journaled (none is paid twice); fix the cause, then resume with: pnpm hailuo resume ${runDir}`);
+      await unlink(join(clips, "filler.bin"));
+      const resumed = await cli(["resume", runDir, "--no-media"], { FAL_EMULATOR_URL: emu.url }).done;
+      expect(resumed.code).toBe(0);
+      const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8"));
+      const after = emu.stats();
+      expect(after.submits.total - before.submits.total).toBe(3);
+      expect(after.billed.usd - before.billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
+      for (const item of report.items) expect(await decodeErrors(join(runDir, item.file))).toBe("");
+    } finally {
+      await promisify(execFile)("umount", ["-l", clips]);
+    }
   }, 60_000);
 
   it("refuses before spending: no ffmpeg on the PATH, or a resume that would go to another backend (exit 2, nothing submitted)", async () => {

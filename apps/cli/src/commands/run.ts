@@ -27,7 +27,7 @@ export interface RunCommandOptions {
 }
 
 // A run stopped by these left every paid clip journaled: fixing the cause and resuming loses nothing.
-const RESUMABLE_STOPS = new Set(["disk_full", "unwritable", "ffmpeg_missing", "auth", "locked"]);
+const RESUMABLE_STOPS = new Set(["disk_full", "unwritable", "ffmpeg_missing", "auth"]);
 
 const report = (r: RunResult) => r.report;
 
@@ -85,8 +85,9 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
     });
   } catch (error) {
     view.stop();
-    if (RESUMABLE_STOPS.has((error as HailuoError).code) && (error as HailuoError).code !== "locked") {
-      process.stderr.write(`hailuo: run stopped; every clip paid for so far is journaled (none is paid twice). Fix the cause, then resume with: pnpm hailuo resume ${displayPath(runDir)}\n`);
+    // The message ends with the exact command that carries on: nothing paid for is lost.
+    if (RESUMABLE_STOPS.has((error as HailuoError).code)) {
+      (error as Error).message += `\nevery clip paid for so far is journaled (none is paid twice); fix the cause, then resume with: pnpm hailuo resume ${displayPath(runDir)}`;
     }
     throw error;
   } finally {
