@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from "commander";
+import { createRequire } from "node:module";
 import { EXIT, exitCodeFor, reportError } from "./exit-codes.js";
+
+const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -34,10 +37,20 @@ async function run(debug: boolean, fn: (signal: AbortSignal) => Promise<number>)
   }
 }
 
+// A closed pipe (`hailuo status run | head -1`) is the reader saying "enough", not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+// `pnpm hailuo …` runs at the repository root; paths on its command line are the user's.
+if (process.env.INIT_CWD && process.env.npm_lifecycle_event === "hailuo") process.chdir(process.env.INIT_CWD);
+
 const program = new Command("hailuo")
   .description("Prompt manifests in, finished video out (MiniMax Hailuo 02 on fal.ai)")
+  .version(VERSION, "-V, --version", "print the version")
   .option("--debug", "print stack traces")
-  .showHelpAfterError()
   .exitOverride();
 const debug = () => Boolean(program.opts().debug);
 
@@ -182,6 +195,13 @@ program
   .option("--failure-shape <fal|status-error>", "fal: failures are COMPLETED without error and fail at the result fetch", "fal")
   .option("--public-url <url>", "base URL for the URLs it hands out (default: the Host each client used)")
   .action((opts) => run(debug(), async (signal) => (await import("./commands/emulator.js")).emulatorCommand(opts, signal)));
+
+// A usage error is one or two lines that point at the right help, never a screen of it.
+const pointToHelp = (cmd: Command, name: string) => {
+  cmd.showHelpAfterError(`see \`hailuo ${name}--help\``).exitOverride();
+  for (const sub of cmd.commands) pointToHelp(sub, `${name}${sub.name()} `);
+};
+pointToHelp(program, "");
 
 try {
   await program.parseAsync(process.argv);

@@ -133,6 +133,8 @@ describe("hailuo CLI", () => {
     await mkdir(clips, { recursive: true });
     await promisify(execFile)("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", clips]);
     try {
+      // Requests left running by earlier tests finish (and bill) first, so this test's bill is its own.
+      await waitFor(() => emu.stats().completed >= emu.stats().submits.total + emu.stats().syncRuns, 30_000);
       const before = emu.stats();
       const p = cli(["run", file, "--out", runDir, "--concurrency", "1", "--no-media"], { FAL_EMULATOR_URL: emu.url });
       await waitFor(async () => (await readJournal(join(runDir, "journal.jsonl"))).records.some((r) => r.t === "done"), 30_000);
@@ -194,10 +196,30 @@ describe("hailuo CLI", () => {
     expect(offline.stdout).toContain("price: $0.045/s from the built-in price table (no FAL_KEY or FAL_EMULATOR_URL set)");
     const dry = await cli(["run", file, "--dry-run", "--out", join(tmp.dir, "dry")], { FAL_EMULATOR_URL: emu.url }).done;
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toContain("dry run: 2 clip(s), at most $0.72");
+    expect(dry.stdout).toContain("dry run: 2 clip(s): 0 reused, 0 to resume, 2 new → at most $0.72");
     const val = await cli(["validate", file]).done;
     expect(val.stdout).toContain('ok — "est", 2 scene(s), 2 generation(s), $0.72');
     expect(emu.stats().submits.total).toBe(before);
+  });
+
+  it("behaves like the tools people trust: --version, short usage errors, quiet on a closed pipe, a dry run that knows the cache, a line saying where money goes", async () => {
+    const version = await cli(["--version"]).done;
+    expect([version.code, version.stdout.trim()]).toEqual([0, JSON.parse(await readFile(join(import.meta.dirname, "../package.json"), "utf8")).version]);
+    const usage = await cli(["run", "x.yaml", "--bogus"]).done;
+    expect(usage.code).toBe(2);
+    expect(usage.stderr.trim().split("\n")).toEqual(["error: unknown option '--bogus'", "see `hailuo run --help`"]);
+    // A reader that stops early closes the pipe: no stack trace, no EPIPE.
+    const file = join(tmp.dir, "pipe.yaml");
+    await writeFile(file, manifestText(3, "pipe"));
+    const piped = await promisify(execFile)("sh", ["-c", `"${process.execPath}" "${BIN}" run "${file}" --dry-run --out "${join(tmp.dir, "pipe-run")}" | head -1`], { env: { ...process.env, FAL_EMULATOR_URL: emu.url } });
+    expect(piped.stdout.split("\n").filter(Boolean)).toHaveLength(1);
+    expect(piped.stderr).not.toMatch(/EPIPE|Error/);
+    // After a real run the dry run reuses the folder's clips, and the run said where requests went.
+    const runDir = join(tmp.dir, "pipe-run");
+    const real = await cli(["run", file, "--out", runDir, "--no-media"], { FAL_EMULATOR_URL: emu.url }).done;
+    expect(real.stderr).toContain(`→ emulator at ${emu.url} (nothing billed), 3 clip(s) to generate, at most $0.99`);
+    const again = await cli(["run", file, "--dry-run", "--out", runDir, "--json"], { FAL_EMULATOR_URL: emu.url }).done;
+    expect(JSON.parse(again.stdout)).toMatchObject({ type: "dry-run", clips: 3, reused: 3, new: 0, atMostUsd: 0 });
   });
 
   it("runs the emulator in the foreground until Ctrl-C", async () => {

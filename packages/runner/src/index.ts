@@ -2,6 +2,7 @@
 export { runManifest, type RunOptions, type RunResult } from "./runner.js";
 export type { RunEvent, ItemPhase } from "./events.js";
 export { planRun, sumUsd, type PlanItem } from "./plan.js";
+export { previewRun, type RunPreview } from "./work-plan.js";
 export { readRunReport } from "./run-report.js";
 export type { ItemReport, RunReport } from "./report.js";
 export type { MoneyTotals, RequestFate } from "./ledger.js";

@@ -1,7 +1,9 @@
+import type { Manifest } from "@hailuo/manifest";
 import { clipIntact } from "./clip-file.js";
 import { isFinalFailure } from "./item-context.js";
-import type { PlanItem } from "./plan.js";
-import type { ItemState } from "./run-state.js";
+import { journalPath, readJournal } from "./journal-store.js";
+import { planRun, sumUsd, type PlanItem } from "./plan.js";
+import { replayJournal, type ItemState } from "./run-state.js";
 
 /** What a run has to do per generation, decided from the journal and the files on disk. */
 export interface WorkPlan {
@@ -30,4 +32,25 @@ export async function planWork(runDir: string, unique: PlanItem[], states: Map<s
     toSave: open,
     reattach: open.filter((i) => states.get(i.key)?.live),
   };
+}
+
+/** What a run into a folder would do now, without doing it (a dry run). */
+export interface RunPreview {
+  items: PlanItem[];
+  /** Scene-takes whose clip the folder already has. */
+  reused: number;
+  /** Live requests that would be re-attached, and paid clips that would be downloaded again. */
+  resumed: number;
+  /** New submits, and the most they can cost. */
+  toSubmit: PlanItem[];
+  estimateUsd: number;
+}
+
+/** Previews a run of `manifest` into `runDir` from its journal and files (nothing is written or sent). */
+export async function previewRun(runDir: string, manifest: Manifest, options: { usdPerSecond?: number; cache?: boolean } = {}): Promise<RunPreview> {
+  const items = planRun(manifest, options.usdPerSecond);
+  const unique = [...new Map(items.map((p) => [p.key, p])).values()];
+  const states = replayJournal((await readJournal(journalPath(runDir))).records);
+  const work = await planWork(runDir, unique, states, options.cache ?? true);
+  return { items, reused: work.intact.size, resumed: work.toSave.length - work.toSubmit.length, toSubmit: work.toSubmit, estimateUsd: sumUsd(work.toSubmit.map((i) => i.costUsd)) };
 }

@@ -1,7 +1,7 @@
 import { join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { isSafeId, loadManifest, slugify, type Manifest } from "@hailuo/manifest";
-import { planRun, readRunManifest, runManifest, sumUsd, type RunResult } from "@hailuo/runner";
+import { previewRun, readRunManifest, runManifest, type RunEvent, type RunResult } from "@hailuo/runner";
 import type { HailuoError } from "@hailuo/shared";
 import { numberOption, parseVars } from "../options.js";
 import { connectFal, describePrice, priceFor } from "../fal-connection.js";
@@ -42,9 +42,14 @@ export async function runCommand(manifestPath: string, opts: RunCommandOptions, 
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
   if (opts.dryRun) {
     const price = await priceFor();
-    const plan = planRun(manifest, price.usdPerSecond);
-    for (const p of plan) process.stdout.write(`${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  $${p.costUsd.toFixed(3)}  ${p.input.prompt.slice(0, 70)}\n`);
-    process.stdout.write(`dry run: ${plan.length} clip(s), at most $${sumUsd(plan.map((p) => p.costUsd)).toFixed(2)} → ${displayPath(runDir)} (nothing submitted)\n${describePrice(price)}\n`);
+    const preview = await previewRun(runDir, manifest, { usdPerSecond: price.usdPerSecond, cache: opts.cache });
+    const fresh = new Set(preview.toSubmit.map((p) => p.key));
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify({ type: "dry-run", runDir: displayPath(runDir), clips: preview.items.length, reused: preview.reused, resumed: preview.resumed, new: preview.toSubmit.length, atMostUsd: preview.estimateUsd, price })}\n`);
+      return 0;
+    }
+    for (const p of preview.items) process.stdout.write(`${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  ${fresh.has(p.key) ? `$${p.costUsd.toFixed(3)}` : "reused".padEnd(6)}  ${p.input.prompt.slice(0, 70)}\n`);
+    process.stdout.write(`dry run: ${preview.items.length} clip(s): ${preview.reused} reused, ${preview.resumed} to resume, ${preview.toSubmit.length} new → at most $${preview.estimateUsd.toFixed(2)} → ${displayPath(runDir)} (nothing submitted)\n${describePrice(price)}\n`);
     return 0;
   }
   return execute(manifest, runDir, opts, signal);
@@ -81,7 +86,11 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
       cache: opts.cache,
       cancelOnExit: opts.cancelOnExit,
       signal,
-      onEvent: view.onEvent,
+      onEvent: (e: RunEvent) => {
+        // Say where requests go and the most it can cost before the first submit.
+        if (e.type === "plan") view.line(`→ ${conn.target}${conn.backend.kind === "fal" ? " (billed)" : " (nothing billed)"}, ${e.toSubmit} clip(s) to generate, at most $${e.estimateUsd.toFixed(2)}${e.reattach ? `, ${e.reattach} to re-attach` : ""}${e.cached ? `, ${e.cached} reused` : ""}`);
+        view.onEvent(e);
+      },
     });
   } catch (error) {
     view.stop();
