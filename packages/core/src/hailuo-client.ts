@@ -10,6 +10,18 @@ import { streamOnce, waitForCompletion } from "./wait.js";
 
 type RequestConfig = Parameters<RequestMiddleware>[0];
 
+/** Where requests go and with which key: the real key never goes to an emulator (which may not be on this machine). */
+function resolveTarget(options: HailuoClientOptions): { emulatorUrl?: string; credentials: string } {
+  const emulatorUrl = (options.emulatorUrl ?? process.env.FAL_EMULATOR_URL)?.replace(/\/+$/, "") || undefined;
+  const envKey = process.env.FAL_KEY ?? (process.env.FAL_KEY_ID && process.env.FAL_KEY_SECRET ? `${process.env.FAL_KEY_ID}:${process.env.FAL_KEY_SECRET}` : undefined);
+  const credentials = options.credentials ?? (emulatorUrl ? (process.env.FAL_EMULATOR_KEY ?? "emulator-key") : envKey);
+  if (!credentials) {
+    throw new ConfigError("no fal credentials: set FAL_KEY (or FAL_EMULATOR_URL to use the local emulator)");
+  }
+  if (emulatorUrl && !/^https?:\/\//.test(emulatorUrl)) throw new ConfigError(`emulator URL must start with http:// or https://, got ${JSON.stringify(emulatorUrl)}`);
+  return { emulatorUrl, credentials };
+}
+
 /**
  * Creates a client for the Hailuo 02 Standard text-to-video endpoint over the unmodified
  * `@fal-ai/client`, pointed at fal or (with `emulatorUrl` / FAL_EMULATOR_URL) at the emulator.
@@ -23,14 +35,7 @@ type RequestConfig = Parameters<RequestMiddleware>[0];
  * failed generation) belong to the caller (the runner), never to this client.
  */
 export function createHailuoClient(options: HailuoClientOptions = {}): HailuoClient {
-  const emulatorUrl = (options.emulatorUrl ?? process.env.FAL_EMULATOR_URL)?.replace(/\/+$/, "") || undefined;
-  const envKey = process.env.FAL_KEY ?? (process.env.FAL_KEY_ID && process.env.FAL_KEY_SECRET ? `${process.env.FAL_KEY_ID}:${process.env.FAL_KEY_SECRET}` : undefined);
-  // The real key never goes to an emulator (which may not be on this machine); it gets its own.
-  const credentials = options.credentials ?? (emulatorUrl ? (process.env.FAL_EMULATOR_KEY ?? "emulator-key") : envKey);
-  if (!credentials) {
-    throw new ConfigError("no fal credentials: set FAL_KEY (or FAL_EMULATOR_URL to use the local emulator)");
-  }
-  if (emulatorUrl && !/^https?:\/\//.test(emulatorUrl)) throw new ConfigError(`emulator URL must start with http:// or https://, got ${JSON.stringify(emulatorUrl)}`);
+  const { emulatorUrl, credentials } = resolveTarget(options);
   const baseFetch = options.fetch ?? globalThis.fetch;
   const { submitRetries = 3, submitRetryBaseDelayMs = 1000 } = options;
   const { fetch: trackingFetch, call } = createFalTransport(baseFetch, options.onHttpRetry);

@@ -1,18 +1,17 @@
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PRICE_USD_PER_SECOND } from "@hailuo/spec";
 import { FaultPlan, seededRandom, type FaultConfig } from "./faults.js";
-import { platformRoute } from "./platform-routes.js";
-import { queueRoute, resultBody, syncRoute, type QueueContext } from "./queue-routes.js";
+import { resultBody } from "./queue-routes.js";
 import { AnimaticRenderer } from "./render.js";
 import { RequestStore, type Behaviour, type EmulatorClock } from "./request-store.js";
 import { newStats, type EmulatorStats } from "./stats.js";
 import { FAL_WEBHOOK_ATTEMPTS, FAL_WEBHOOK_FIRST_RETRY_MS, createWebhookSender } from "./webhooks.js";
-import { serveFile } from "./files.js";
-import { baseUrlFor, json, target } from "./wire.js";
+import { createRouter } from "./router.js";
+import { json } from "./wire.js";
 
 /** fal's list price for this endpoint at 768p, USD per generated second (the spec's table). */
 export const EMULATED_PRICE_USD_PER_SECOND = PRICE_USD_PER_SECOND["768p"];
@@ -132,42 +131,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     clock: options.clock,
   });
 
-  function authorised(req: IncomingMessage, res: ServerResponse): boolean {
-    const m = /^(Key|Bearer)\s+(.+)$/.exec(req.headers.authorization ?? "");
-    if (!m || (options.apiKey !== undefined && m[2] !== options.apiKey)) {
-      json(res, 401, { detail: m ? "Invalid API key" : "Missing or malformed Authorization header" });
-      return false;
-    }
-    return true;
-  }
-
-  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://emulator");
-    const method = (req.method ?? "GET").toUpperCase();
-    const t = target(req, url);
-    if ("error" in t) return json(res, t.error[0], { detail: t.error[1] });
-    const base = baseUrlFor(req, options.publicUrl);
-    if (t.host === undefined) {
-      if (t.path === "/.well-known/jwks.json") return json(res, 200, jwks);
-      if (t.path === "/__emulator/stats") return json(res, 200, stats);
-      if (t.path === "/__emulator/health") return json(res, 200, { ok: true });
-      const file = /^\/files\/([0-9a-f]+)\/output\.mp4$/.exec(t.path);
-      if (file && (method === "GET" || method === "HEAD")) return serveFile(store, stats, req, res, file[1]!);
-      return json(res, 404, { detail: "Not found" });
-    }
-    // fal serves its JWKS from both REST hosts (reference fal-protocol.md §14).
-    if ((t.host === "rest.fal.ai" || t.host === "rest.alpha.fal.ai") && t.path === "/.well-known/jwks.json") return json(res, 200, jwks);
-    if (!authorised(req, res)) return;
-    const c: QueueContext = { store, faults, stats, behaviour, keepaliveMs: options.keepaliveMs ?? 15_000, streams, base };
-    if (t.host === "queue.fal.run") return queueRoute(c, req, res, t.path, t.query, method);
-    if (t.host === "fal.run") return syncRoute(c, req, res, t.path);
-    if (t.host === "api.fal.ai") {
-      const resultBodyOf = (id: string) => resultBody(store.requests.get(id)!, base);
-      return platformRoute({ store, stats, priceUsdPerSecond: () => price, platformApi: options.platformApi ?? "on", resultBodyOf }, res, t.path, t.query, method);
-    }
-    return json(res, 404, { detail: `Host ${t.host} path ${t.path} is not emulated` });
-  }
-
+  const route = createRouter({ store, faults, stats, behaviour, streams, jwks, price: () => price, options });
   const server = createServer((req, res) => {
     route(req, res).catch((error: Error) => {
       if (!res.headersSent) json(res, 500, { detail: `emulator error: ${error.message}` });

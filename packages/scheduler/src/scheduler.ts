@@ -87,26 +87,6 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   const { jobs, execute, clock = systemClock, log = () => {} } = options;
   const running = new Map<string, Promise<HistoryRecord | undefined>>();
 
-  /**
-   * Claims one fire for this scheduler: proper-lockfile's lock (an atomic mkdir, refreshed while
-   * held, safe on shared storage) while the fire runs, and, once held, a look at what an earlier
-   * holder left (its history record, or its run folder when it died mid-run). Undefined: another
-   * scheduler fired it.
-   */
-  async function takeFireLock(job: JobDefinition, stamp: string, fireAt: Date): Promise<(() => Promise<void>) | undefined> {
-    const dir = join(job.outputRoot, ".locks");
-    await mkdir(dir, { recursive: true });
-    const release = await lockfile.lock(dir, { lockfilePath: join(dir, `${stamp}.lock`), realpath: false, stale: 10_000 }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ELOCKED") return undefined;
-      throw error;
-    });
-    if (!release) return undefined;
-    const fired = (await readHistory(job.outputRoot)).some((h) => h.fireAt === fireAt.toISOString() && h.status !== "skipped") || existsSync(join(job.outputRoot, stamp));
-    if (!fired) return release;
-    await release();
-    return undefined;
-  }
-
   async function fire(job: JobDefinition, fireAt: Date, signal: AbortSignal, manual = false): Promise<HistoryRecord | undefined> {
     const base = { job: job.name, fireAt: fireAt.toISOString(), pid: process.pid };
     if (running.has(job.name)) {
@@ -124,33 +104,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         return undefined;
       }
       try {
-        if (!manual) await writeLastFire(job.outputRoot, fireAt);
-        let budgetUsd = job.budget.perRunUsd;
-        if (job.budget.perDayUsd !== undefined) {
-          const left = job.budget.perDayUsd - spentOnDay(await readHistory(job.outputRoot), fireAt, job.timeZone);
-          if (left <= 0) {
-            const rec: HistoryRecord = { ...base, status: "skipped", reason: `daily budget of $${job.budget.perDayUsd.toFixed(2)} is spent` };
-            await appendHistory(job.outputRoot, rec);
-            log(`${job.name}: skipped: ${rec.reason}`);
-            return rec;
-          }
-          budgetUsd = Math.min(budgetUsd ?? left, left);
-        }
-        const runDir = join(job.outputRoot, stamp);
-        const startedAt = new Date(clock.now()).toISOString();
-        log(`${job.name}: run ${stamp} started`);
-        let outcome: RunOutcome;
-        try {
-          outcome = await execute(job, { fireAt, runDir, budgetUsd, signal });
-        } catch (error) {
-          outcome = { status: signal.aborted ? "interrupted" : "failed", exitCode: 1, spentUsd: 0, message: (error as Error).message };
-        }
-        const rec: HistoryRecord = { ...base, status: outcome.status, runDir, startedAt, endedAt: new Date(clock.now()).toISOString(), exitCode: outcome.exitCode, spentUsd: outcome.spentUsd, ...(outcome.message ? { reason: outcome.message } : {}) };
-        await appendHistory(job.outputRoot, rec);
-        log(`${job.name}: run ${stamp} ${outcome.status}${outcome.message ? `: ${outcome.message}` : ""}${outcome.status === "interrupted" ? ` (resume with: hailuo resume ${runDir})` : ""}`);
-        const pruned = await pruneRuns(job);
-        if (pruned.length) log(`${job.name}: removed ${pruned.length} old run(s)`);
-        return rec;
+        return await runFire({ job, fireAt, stamp, manual, signal, execute, clock, log });
       } finally {
         await release().catch(() => {});
       }
@@ -210,4 +164,57 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       return jobs.map((j) => ({ job: j.name, next: nextFireTimes(j, now)[0] }));
     },
   };
+}
+
+/**
+ * Claims one fire for this scheduler: proper-lockfile's lock (an atomic mkdir, refreshed while
+ * held, safe on shared storage) while the fire runs, and, once held, a look at what an earlier
+ * holder left (its history record, or its run folder when it died mid-run). Undefined: another
+ * scheduler fired it.
+ */
+async function takeFireLock(job: JobDefinition, stamp: string, fireAt: Date): Promise<(() => Promise<void>) | undefined> {
+  const dir = join(job.outputRoot, ".locks");
+  await mkdir(dir, { recursive: true });
+  const release = await lockfile.lock(dir, { lockfilePath: join(dir, `${stamp}.lock`), realpath: false, stale: 10_000 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ELOCKED") return undefined;
+    throw error;
+  });
+  if (!release) return undefined;
+  const fired = (await readHistory(job.outputRoot)).some((h) => h.fireAt === fireAt.toISOString() && h.status !== "skipped") || existsSync(join(job.outputRoot, stamp));
+  if (!fired) return release;
+  await release();
+  return undefined;
+}
+
+/** One claimed fire: the daily budget, the run itself, its history record and retention. */
+async function runFire(f: { job: JobDefinition; fireAt: Date; stamp: string; manual: boolean; signal: AbortSignal; execute: SchedulerOptions["execute"]; clock: Clock; log: (line: string) => void }): Promise<HistoryRecord> {
+  const { job, fireAt, stamp, manual, signal, execute, clock, log } = f;
+  const base = { job: job.name, fireAt: fireAt.toISOString(), pid: process.pid };
+  if (!manual) await writeLastFire(job.outputRoot, fireAt);
+  let budgetUsd = job.budget.perRunUsd;
+  if (job.budget.perDayUsd !== undefined) {
+    const left = job.budget.perDayUsd - spentOnDay(await readHistory(job.outputRoot), fireAt, job.timeZone);
+    if (left <= 0) {
+      const rec: HistoryRecord = { ...base, status: "skipped", reason: `daily budget of $${job.budget.perDayUsd.toFixed(2)} is spent` };
+      await appendHistory(job.outputRoot, rec);
+      log(`${job.name}: skipped: ${rec.reason}`);
+      return rec;
+    }
+    budgetUsd = Math.min(budgetUsd ?? left, left);
+  }
+  const runDir = join(job.outputRoot, stamp);
+  const startedAt = new Date(clock.now()).toISOString();
+  log(`${job.name}: run ${stamp} started`);
+  let outcome: RunOutcome;
+  try {
+    outcome = await execute(job, { fireAt, runDir, budgetUsd, signal });
+  } catch (error) {
+    outcome = { status: signal.aborted ? "interrupted" : "failed", exitCode: 1, spentUsd: 0, message: (error as Error).message };
+  }
+  const rec: HistoryRecord = { ...base, status: outcome.status, runDir, startedAt, endedAt: new Date(clock.now()).toISOString(), exitCode: outcome.exitCode, spentUsd: outcome.spentUsd, ...(outcome.message ? { reason: outcome.message } : {}) };
+  await appendHistory(job.outputRoot, rec);
+  log(`${job.name}: run ${stamp} ${outcome.status}${outcome.message ? `: ${outcome.message}` : ""}${outcome.status === "interrupted" ? ` (resume with: hailuo resume ${runDir})` : ""}`);
+  const pruned = await pruneRuns(job);
+  if (pruned.length) log(`${job.name}: removed ${pruned.length} old run(s)`);
+  return rec;
 }
