@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
-import { TRANSITIONS } from "@hailuo/manifest";
+import { FieldChecker } from "@hailuo/manifest";
 import { animatedPreview, contactSheet, poster, probe } from "@hailuo/media";
 import { makeThumbnails, runMediaStage, type MediaStageOptions } from "@hailuo/publish";
 import { readRunManifest, readRunReport } from "@hailuo/runner";
@@ -11,12 +11,11 @@ import { chooseView, createProgressView } from "../progress-view.js";
 /** Parses `--transition name:seconds`. */
 export function parseTransition(value: string | undefined): MediaStageOptions["transition"] {
   if (value === undefined) return undefined;
-  const [type = "", seconds = "0.5"] = value.split(":");
-  const durationS = Number(seconds);
-  if (!(TRANSITIONS as readonly string[]).includes(type) || !Number.isFinite(durationS) || durationS < 0 || durationS > 5) {
-    throw new UsageError(`--transition takes name:seconds with a name from ${TRANSITIONS.join(", ")}; got "${value}"`);
-  }
-  return { type, durationS: type === "cut" ? 0 : durationS };
+  // The manifest's own transition parser, so the flag and `transition:` accept exactly the same.
+  const c = new FieldChecker("--transition", () => ({}));
+  const t = c.transition(value, []);
+  if (c.problems.length || !t) throw new UsageError(`--transition: ${c.problems.map((p) => p.message).join("; ")}`);
+  return t;
 }
 
 function stageReporter(json: boolean) {

@@ -1,0 +1,31 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+
+// The built CLI as a real process, against an emulator in this test process (so its counters
+// survive the CLI being killed).
+export const BIN = join(import.meta.dirname, "../dist/bin.js");
+
+const seen = new WeakMap<ChildProcess, string>();
+/** Everything a child has printed on stdout so far. */
+export function stdoutOf(child: ChildProcess): string {
+  return seen.get(child) ?? "";
+}
+
+export function cli(args: string[], env: Record<string, string | undefined> = {}): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete fullEnv.FAL_KEY;
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete fullEnv[k];
+  const child = spawn(process.execPath, [BIN, ...args], { env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    stdout += d.toString();
+    seen.set(child, stdout);
+  });
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  return { child, done };
+}
+
+export const manifestText = (n: number, tag: string) =>
+  `name: ${tag}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${tag} scene number ${i}\n    duration: ${i % 3 === 0 ? 10 : 6}\n`).join("")}`;

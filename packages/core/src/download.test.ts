@@ -1,0 +1,65 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { existsSync } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { startTestEmulator, makeTempDir } from "@hailuo/test-utils";
+import { createHailuoClient, downloadVideo } from "./index.js";
+
+// Downloads of paid clips: never a partial file at the path, never a silently truncated one.
+
+describe("downloadVideo", () => {
+  it("a short write (a disk filling up) is completed or fails naming the path: never a truncated clip", async () => {
+    const emu = await startTestEmulator({ render: "shared" });
+    const tmp = await makeTempDir();
+    try {
+      const client = createHailuoClient({ emulatorUrl: emu.url });
+      const { output } = await client.generate({ prompt: "short writes" });
+      // The OS takes at most 1000 bytes per write: every byte must still land.
+      const whole = await downloadVideo(output.video.url, join(tmp.dir, "whole.mp4"), {
+        expectedBytes: output.video.file_size,
+        write: async (file, buf, pos) => (await file.write(buf, 0, Math.min(buf.length, 1000), pos)).bytesWritten,
+      });
+      expect((await stat(whole.path)).size).toBe(output.video.file_size);
+      // Then the disk is full: a short write, then ENOSPC.
+      let written = 0;
+      const target = join(tmp.dir, "full.mp4");
+      const err = await downloadVideo(output.video.url, target, {
+        write: async (file, buf, pos) => {
+          if (written > 40_000) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+          const n = (await file.write(buf, 0, Math.min(buf.length, 4096), pos)).bytesWritten;
+          written += n;
+          return n;
+        },
+      }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "disk_full", retryable: false });
+      expect((err as Error).message).toContain(target);
+      expect(existsSync(target)).toBe(false);
+      expect((await readdir(tmp.dir)).sort()).toEqual(["whole.mp4"]);
+    } finally {
+      await emu.close();
+      await tmp.cleanup();
+    }
+  });
+
+  it("never leaves a file at the path when the transfer is cut off", async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-length": "100000", "content-type": "video/mp4" });
+      res.write(Buffer.alloc(5000));
+      setTimeout(() => res.destroy(), 20);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const tmp = await makeTempDir();
+    try {
+      const target = join(tmp.dir, "cut.mp4");
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x.mp4`;
+      await expect(downloadVideo(url, target)).rejects.toMatchObject({ code: "download", retryable: true });
+      expect(existsSync(target)).toBe(false);
+      expect(await readdir(tmp.dir)).toEqual([]);
+    } finally {
+      server.close();
+      await tmp.cleanup();
+    }
+  });
+});
