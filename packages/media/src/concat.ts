@@ -136,66 +136,71 @@ export async function concatClips(parts: (string | Card)[], out: string, options
       );
       return await checkResult(out, "copy", planned, frame);
     }
-
-    // Segments: title card, clips, end card — each normalised to one size, rate and time base.
-    type Seg = { kind: "clip"; file: string; durationS: number } | { kind: "card"; card: Card };
-    const segs: Seg[] = [
-      ...(options.title ? [{ kind: "card" as const, card: options.title }] : []),
-      ...parts.map((p) => (typeof p === "string" ? { kind: "clip" as const, file: p, durationS: partDur(p) } : { kind: "card" as const, card: p })),
-      ...(options.end ? [{ kind: "card" as const, card: options.end }] : []),
-    ];
-    const segTransitions: (Transition | undefined)[] = [
-      ...(options.title ? [transitions.find(Boolean) ?? { type: "fade", durationS: 0.5 }] : []),
-      ...transitions,
-      ...(options.end ? [transitions.find(Boolean) ?? { type: "fade", durationS: 0.5 }] : []),
-    ];
-    const durations = segs.map((s) => (s.kind === "clip" ? s.durationS : s.card.durationS));
-    const tSec = segTransitions.map((t) => t?.durationS ?? 0);
-    const planned = durations.reduce((a, b) => a + b, 0) - tSec.reduce((a, b) => a + b, 0);
-    const norm = `scale=${W}:${H}:force_original_aspect_ratio=decrease,pad=${W}:${H}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps=${F},format=yuv420p,settb=AVTB,setpts=PTS-STARTPTS`;
-    const cmd = command();
-    const filters: string[] = [];
-    // Input i is segment i; the audio bed, when there is one, comes after them all.
-    for (let i = 0; i < segs.length; i++) {
-      const s = segs[i]!;
-      if (s.kind === "clip") {
-        cmd.input(s.file);
-        filters.push(`[${i}:v]${norm},trim=duration=${s.durationS.toFixed(6)}[s${i}]`);
-      } else {
-        const textFile = join(work, `card${i}.txt`);
-        await writeFile(textFile, s.card.text);
-        cmd.input(`color=c=${(s.card.color ?? "#101820").replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${s.card.durationS}`).inputOptions(["-f", "lavfi"]);
-        filters.push(`[${i}:v]drawtext=${FONT_OPTION}:expansion=none:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2,${norm}[s${i}]`);
-      }
-    }
-    // Chain: xfade where a transition is asked for, concat for a cut. Offsets come from probed durations.
-    const offsets = xfadeOffsets(durations, tSec);
-    let acc = "s0";
-    for (let k = 1; k < segs.length; k++) {
-      const t = segTransitions[k - 1];
-      const label = `c${k}`;
-      filters.push(
-        t
-          ? `[${acc}][s${k}]xfade=transition=${t.type}:duration=${t.durationS}:offset=${offsets[k - 1]!.toFixed(6)},settb=AVTB[${label}]`
-          : `[${acc}][s${k}]concat=n=2:v=1:a=0,settb=AVTB[${label}]`,
-      );
-      acc = label;
-    }
-    filters.push(`[${acc}]null[vout]`);
-    const outputOptions = ["-map", "[vout]", "-c:v", "libx264", "-preset", options.preset ?? "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-r", String(F), "-movflags", "+faststart"];
-    if (options.audio) {
-      const a = options.audio;
-      const fadeOut = Math.min(a.fadeOutS ?? 2, planned / 2);
-      cmd.input(a.file).inputOptions(["-stream_loop", "-1"]);
-      filters.push(`[${segs.length}:a]atrim=0:${planned.toFixed(3)},asetpts=PTS-STARTPTS,volume=${a.volume ?? 1},afade=t=in:d=${Math.min(a.fadeInS ?? 1, planned / 2)},afade=t=out:st=${(planned - fadeOut).toFixed(3)}:d=${fadeOut}[aout]`);
-      outputOptions.push("-map", "[aout]", "-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-shortest");
-    }
-    outputOptions.push("-t", planned.toFixed(3));
-    await runToFile((tmp) => cmd.complexFilter(filters.join(";")).outputOptions(outputOptions).output(tmp), out, { ...options, expectedDurationS: planned });
-    return await checkResult(out, "reencode", planned, frame);
+    return await reencode({ parts, partDur, transitions, options, W, H, F, frame, work, out });
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** The re-encode: every segment normalised, joined by xfade or concat, cards drawn, the audio bed laid under. */
+async function reencode(c: { parts: (string | Card)[]; partDur: (p: string | Card) => number; transitions: (Transition | undefined)[]; options: ConcatOptions; W: number; H: number; F: number; frame: number; work: string; out: string }): Promise<ConcatResult> {
+  const { parts, partDur, transitions, options, W, H, F, frame, work, out } = c;
+  // Segments: title card, clips, end card — each normalised to one size, rate and time base.
+  type Seg = { kind: "clip"; file: string; durationS: number } | { kind: "card"; card: Card };
+  const segs: Seg[] = [
+    ...(options.title ? [{ kind: "card" as const, card: options.title }] : []),
+    ...parts.map((p) => (typeof p === "string" ? { kind: "clip" as const, file: p, durationS: partDur(p) } : { kind: "card" as const, card: p })),
+    ...(options.end ? [{ kind: "card" as const, card: options.end }] : []),
+  ];
+  const segTransitions: (Transition | undefined)[] = [
+    ...(options.title ? [transitions.find(Boolean) ?? { type: "fade", durationS: 0.5 }] : []),
+    ...transitions,
+    ...(options.end ? [transitions.find(Boolean) ?? { type: "fade", durationS: 0.5 }] : []),
+  ];
+  const durations = segs.map((s) => (s.kind === "clip" ? s.durationS : s.card.durationS));
+  const tSec = segTransitions.map((t) => t?.durationS ?? 0);
+  const planned = durations.reduce((a, b) => a + b, 0) - tSec.reduce((a, b) => a + b, 0);
+  const norm = `scale=${W}:${H}:force_original_aspect_ratio=decrease,pad=${W}:${H}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps=${F},format=yuv420p,settb=AVTB,setpts=PTS-STARTPTS`;
+  const cmd = command();
+  const filters: string[] = [];
+  // Input i is segment i; the audio bed, when there is one, comes after them all.
+  for (let i = 0; i < segs.length; i++) {
+    const s = segs[i]!;
+    if (s.kind === "clip") {
+      cmd.input(s.file);
+      filters.push(`[${i}:v]${norm},trim=duration=${s.durationS.toFixed(6)}[s${i}]`);
+    } else {
+      const textFile = join(work, `card${i}.txt`);
+      await writeFile(textFile, s.card.text);
+      cmd.input(`color=c=${(s.card.color ?? "#101820").replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${s.card.durationS}`).inputOptions(["-f", "lavfi"]);
+      filters.push(`[${i}:v]drawtext=${FONT_OPTION}:expansion=none:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2,${norm}[s${i}]`);
+    }
+  }
+  // Chain: xfade where a transition is asked for, concat for a cut. Offsets come from probed durations.
+  const offsets = xfadeOffsets(durations, tSec);
+  let acc = "s0";
+  for (let k = 1; k < segs.length; k++) {
+    const t = segTransitions[k - 1];
+    const label = `c${k}`;
+    filters.push(
+      t
+        ? `[${acc}][s${k}]xfade=transition=${t.type}:duration=${t.durationS}:offset=${offsets[k - 1]!.toFixed(6)},settb=AVTB[${label}]`
+        : `[${acc}][s${k}]concat=n=2:v=1:a=0,settb=AVTB[${label}]`,
+    );
+    acc = label;
+  }
+  filters.push(`[${acc}]null[vout]`);
+  const outputOptions = ["-map", "[vout]", "-c:v", "libx264", "-preset", options.preset ?? "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-r", String(F), "-movflags", "+faststart"];
+  if (options.audio) {
+    const a = options.audio;
+    const fadeOut = Math.min(a.fadeOutS ?? 2, planned / 2);
+    cmd.input(a.file).inputOptions(["-stream_loop", "-1"]);
+    filters.push(`[${segs.length}:a]atrim=0:${planned.toFixed(3)},asetpts=PTS-STARTPTS,volume=${a.volume ?? 1},afade=t=in:d=${Math.min(a.fadeInS ?? 1, planned / 2)},afade=t=out:st=${(planned - fadeOut).toFixed(3)}:d=${fadeOut}[aout]`);
+    outputOptions.push("-map", "[aout]", "-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-shortest");
+  }
+  outputOptions.push("-t", planned.toFixed(3));
+  await runToFile((tmp) => cmd.complexFilter(filters.join(";")).outputOptions(outputOptions).output(tmp), out, { ...options, expectedDurationS: planned });
+  return await checkResult(out, "reencode", planned, frame);
 }
 
 async function checkResult(out: string, mode: ConcatResult["mode"], plannedDurationS: number, frameS: number): Promise<ConcatResult> {
