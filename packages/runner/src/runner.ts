@@ -1,4 +1,4 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import pLimit from "p-limit";
 import type { HailuoClient } from "@hailuo/core";
@@ -75,6 +75,11 @@ export interface RunResult {
 /** Errors that end a whole run: every other item would meet them too. */
 const RUN_STOPPERS = new Set(["auth", "disk_full", "unwritable", "ffmpeg_missing", "wrong_backend"]);
 
+/** Removes `.name.part` temp files of downloads a crashed process never finished (never a clip: those are renamed into place whole). */
+async function removeStaleParts(clips: string): Promise<void> {
+  for (const f of await readdir(clips).catch(() => [] as string[])) if (/^\..+\.part$/.test(f)) await rm(join(clips, f), { force: true });
+}
+
 /** Refuses a local run in a folder whose distributed run (BullMQ workers) has not finished. */
 function checkNotDistributed(runDir: string, records: StoredRecord[], takeOver: boolean): void {
   const last = records.findLast((r) => r.t === "enqueued" || r.t === "finished");
@@ -99,6 +104,8 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
   const release = await acquireRunLock(runDir, { onCompromised: (e) => stop.stop(new RunLockedError(`lost run.lock of ${runDir} (${e.message}); stopped so two processes never submit the same scenes`)) });
   let journal: JournalStore | undefined;
   try {
+    // Holding the lock, nothing else writes here: a download cut off by a crash left only its temp file.
+    await removeStaleParts(join(runDir, "clips"));
     const previous = await readRunFile(runDir);
     checkBackend(runDir, previous?.backend, options.backend, options.backendOverride);
     journal = await JournalStore.open(journalPath(runDir));

@@ -70,7 +70,8 @@ describe("scheduler on a fake clock", () => {
     const { calls, execute } = controllableExecutor();
     const j = job();
     const ac = new AbortController();
-    const done = createScheduler({ jobs: [j], execute, clock }).start(ac.signal);
+    const scheduler = createScheduler({ jobs: [j], execute, clock });
+    const done = scheduler.start(ac.signal);
     await waitFor(() => clock.pending() > 0);
     await clock.advance(30_000); // 07:00
     await waitFor(() => calls.length === 1);
@@ -79,13 +80,14 @@ describe("scheduler on a fake clock", () => {
     await waitFor(async () => (await readHistory(j.outputRoot)).some((h) => h.status === "skipped"));
     expect(calls).toHaveLength(1);
     calls[0]!.finish();
-    await waitFor(async () => (await readHistory(j.outputRoot)).some((h) => h.status === "ok"));
+    await waitFor(async () => (await readHistory(j.outputRoot)).some((h) => h.status === "ok") && scheduler.busy().length === 0);
     for (let m = 2; m <= 4; m++) {
       await waitFor(() => clock.pending() > 0);
       await clock.advance(60_000);
       await waitFor(() => calls.length === m);
       calls[m - 1]!.finish(m === 3 ? { status: "failed", exitCode: 1 } : {});
-      await waitFor(async () => (await readHistory(j.outputRoot)).length === m + 1);
+      // The fire is over (history written, lock released) before the clock moves on.
+      await waitFor(async () => (await readHistory(j.outputRoot)).length === m + 1 && scheduler.busy().length === 0);
     }
     ac.abort();
     await done;
@@ -131,14 +133,15 @@ describe("scheduler on a fake clock", () => {
     const ac = new AbortController();
     const lines: string[] = [];
     const log = (l: string) => lines.push(l);
-    const runs = [createScheduler({ jobs: [j], execute: a.execute, clock, log }).start(ac.signal), createScheduler({ jobs: [j], execute: b.execute, clock, log }).start(ac.signal)];
+    const schedulers = [createScheduler({ jobs: [j], execute: a.execute, clock, log }), createScheduler({ jobs: [j], execute: b.execute, clock, log })];
+    const runs = schedulers.map((sch) => sch.start(ac.signal));
     await waitFor(() => clock.pending() >= 2);
     await clock.advance(30_000);
     // Both schedulers have tried this fire: one runs it, the other found it taken.
     await waitFor(() => a.calls.length + b.calls.length === 1 && lines.some((l) => l.includes("already fired by another scheduler")));
     expect(a.calls.length + b.calls.length).toBe(1);
     (a.calls[0] ?? b.calls[0])!.finish({ spentUsd: 0.54 });
-    await waitFor(async () => (await readHistory(j.outputRoot)).some((h) => h.status === "ok"));
+    await waitFor(async () => (await readHistory(j.outputRoot)).some((h) => h.status === "ok") && schedulers.every((sch) => sch.busy().length === 0));
     // $0.54 spent today against $0.50 a day: the next fire is skipped, nothing runs.
     await waitFor(() => clock.pending() >= 2);
     await clock.advance(60_000);

@@ -35,6 +35,8 @@ export interface Scheduler {
   runNow(name: string, signal: AbortSignal): Promise<HistoryRecord | undefined>;
   /** The next fire time of every job. */
   upcoming(): { job: string; next: Date | undefined }[];
+  /** Jobs with a fire in progress (a new fire of one of them is recorded as skipped). */
+  busy(): string[];
 }
 
 const RUN_DIR = /^\d{4}-\d{2}-\d{2}_\d{4}/;
@@ -159,6 +161,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       if (!job) throw new Error(`no job named ${name} (have: ${jobs.map((j) => j.name).join(", ") || "none"})`);
       return fire(job, new Date(clock.now()), signal, true);
     },
+    busy: () => [...running.keys()],
     upcoming() {
       const now = new Date(clock.now());
       return jobs.map((j) => ({ job: j.name, next: nextFireTimes(j, now)[0] }));
