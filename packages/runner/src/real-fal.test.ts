@@ -94,4 +94,22 @@ describe("the runner against fal's shapes", () => {
       }
     });
   }
+
+  it("two takes of one input both lose their submit answers: each is re-attached to a request of its own", async () => {
+    const emu = await startTestEmulator({ render: "shared", slots: 2, progressLatencyMs: 200, faults: { rules: [{ route: "submit", kind: "drop", count: 2 }] } });
+    const tmp = await makeTempDir();
+    try {
+      const manifest = parseManifest(`name: twins\nscenes:\n  - id: twin\n    prompt: one input, two takes\n    takes: 2\n`, { file: "twins.yaml" });
+      const r = await runManifest({ manifest, runDir: tmp.dir, client: createHailuoClient({ emulatorUrl: emu.url }), concurrency: 2, retryBaseDelayMs: 5 });
+      expect(r.report.items.map((i) => i.status)).toEqual(["done", "done"]);
+      expect(new Set(r.report.items.map((i) => i.requestId)).size).toBe(2);
+      expect(r.report.totals).toMatchObject({ reconciledSubmits: 2, possibleDoubleChargeUsd: 0, billedRequests: 2 });
+      expect(emu.stats().submits.total).toBe(2);
+      expect(emu.stats().billed.usd).toBeCloseTo(r.report.totals.billedUsd, 6);
+      await clipsDecode(tmp.dir);
+    } finally {
+      await emu.close();
+      await tmp.cleanup();
+    }
+  });
 });

@@ -12,17 +12,16 @@ export function sameInput(raw: unknown, input: HailuoInput): boolean {
 
 /**
  * Looks up submits whose answer was lost in fal's request list (Platform API, requests by
- * endpoint): requests for this input sent since the first lost submit that the journal does not
- * know. Returns at most one per lost submit, oldest first. Throws PlatformUnavailableError when
- * fal cannot answer (no scope, network), so the caller flags them instead.
+ * endpoint): requests for this input sent since the first lost submit, oldest first (the caller
+ * drops those its journal already knows). Throws PlatformUnavailableError when fal cannot answer
+ * (no scope, network), so the caller flags them instead.
  */
-export async function findLostSubmits(client: HailuoClient, input: HailuoInput, sentAts: string[], known: ReadonlySet<string>, signal?: AbortSignal): Promise<HailuoHandle[]> {
+export async function findLostSubmits(client: HailuoClient, input: HailuoInput, sentAts: string[], signal?: AbortSignal): Promise<HailuoHandle[]> {
   if (!sentAts.length) return [];
   const first = Math.min(...sentAts.map((t) => Date.parse(t)));
   const rows = await client.platform.requestsByEndpoint({ endpointId: HAILUO_ENDPOINT, start: new Date(first - SKEW_MS), end: new Date(Date.now() + SKEW_MS) }, { signal });
   return rows
-    .filter((r) => !known.has(r.request_id) && sameInput(r.json_input, input))
+    .filter((r) => sameInput(r.json_input, input))
     .sort((a, b) => Date.parse(a.sent_at) - Date.parse(b.sent_at))
-    .slice(0, sentAts.length)
     .map((r) => ({ endpoint: HAILUO_ENDPOINT, requestId: r.request_id, submittedAt: r.sent_at }));
 }

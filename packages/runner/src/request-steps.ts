@@ -21,18 +21,21 @@ export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void>
   if (s.live || !s.unreconciled.length || ctx.platformAvailable?.() === false) return;
   const sentAts = s.unreconciled;
   s.unreconciled = [];
-  let found: HailuoHandle[];
+  let candidates: HailuoHandle[];
   try {
-    found = await findLostSubmits(ctx.client, item.input, sentAts, ctx.knownRequestIds?.() ?? new Set(s.requestIds), ctx.signal);
+    candidates = await findLostSubmits(ctx.client, item.input, sentAts, ctx.signal);
   } catch (error) {
     if ((error as HailuoError).code === "platform_unavailable") return ctx.onPlatformUnavailable?.(error as HailuoError);
     throw error;
   }
+  // Claimed synchronously, so two takes of one input that both lost an answer never take the same request.
+  const known = ctx.knownRequestIds?.() ?? new Set(s.requestIds);
+  const found = candidates.filter((h) => !known.has(h.requestId)).slice(0, sentAts.length);
+  s.requestIds.push(...found.map((h) => h.requestId));
   for (const [i, handle] of found.entries()) {
-    const twin = i > 0 || s.live;
+    const twin = i > 0;
     await journal.append({ t: "reconciled", key: item.key, handle, ...(twin ? { twin } : {}) });
     s.ambiguousSubmits = Math.max(0, s.ambiguousSubmits - 1);
-    s.requestIds.push(handle.requestId);
     if (!twin) Object.assign(s, { phase: "submitted", live: true, handle, videoUrl: undefined, fileSize: undefined });
     else await ctx.client.cancel(handle, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
     ctx.emit({ type: "warning", message: `${item.sceneId}: a submit whose answer was lost was found on fal (request ${handle.requestId}) and ${twin ? "cancelled as a twin" : "re-attached"}; not paid twice` });
