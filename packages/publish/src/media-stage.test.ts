@@ -41,7 +41,7 @@ describe("media stage", () => {
   let emu: Emulator;
   let tmp: Awaited<ReturnType<typeof makeTempDir>>;
   beforeAll(async () => {
-    emu = await startTestEmulator({ slots: 1 });
+    emu = await startTestEmulator({ slots: 1, render: "shared" });
     tmp = await makeTempDir();
   });
   afterAll(async () => {

@@ -199,7 +199,7 @@ describe("runManifest under faults", () => {
   }, 120_000);
 
   it("on interrupt cancels only queued requests; resume re-attaches the running one and submits the cancelled ones again", async () => {
-    const emu = await startTestEmulator({ render: "shared", slots: 1, progressLatencyMs: 4000 });
+    const emu = await startTestEmulator({ render: "shared", slots: 1, progressLatencyMs: 1500 });
     const tmp = await makeTempDir();
     try {
       const manifest = parseManifest(`name: cancel\nscenes:\n  - id: a\n    prompt: cancel test a\n  - id: b\n    prompt: cancel test b\n  - id: c\n    prompt: cancel test c\n`, { file: "c.yaml" });
