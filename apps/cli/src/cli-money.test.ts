@@ -2,31 +2,21 @@ import { execFile } from "node:child_process";
 import { mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Emulator } from "@hailuo/emulator";
-import { decodeErrors, ffprobeFacts, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import { describe, expect, it } from "vitest";
+import { decodeErrors, ffprobeFacts, waitFor } from "@hailuo/test-utils";
 import { readJournal } from "@hailuo/runner";
-import { cli, manifestText } from "./test-cli.js";
+import { cli, cliFixture, manifestText } from "./test-cli.js";
 
 // The CLI where money is at stake: killed, interrupted, out of disk, refusing before it spends.
 describe("hailuo CLI and money", () => {
-  let emu: Emulator;
-  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
-  beforeAll(async () => {
-    emu = await startTestEmulator({ slots: 2, progressLatencyMs: 2500, render: "shared" });
-    tmp = await makeTempDir();
-  });
-  afterAll(async () => {
-    await emu.close();
-    await tmp.cleanup();
-  });
+  const fx = cliFixture();
 
   it("survives SIGKILL mid-run: resume finishes with every clip valid and one submit per scene-take", async () => {
-    const file = join(tmp.dir, "kill.yaml");
+    const file = join(fx.dir, "kill.yaml");
     await writeFile(file, manifestText(6, "kill"));
-    const runDir = join(tmp.dir, "kill-run");
-    const before = emu.stats();
-    const first = cli(["run", file, "--out", runDir, "--concurrency", "2"], { FAL_EMULATOR_URL: emu.url });
+    const runDir = join(fx.dir, "kill-run");
+    const before = fx.emu.stats();
+    const first = cli(["run", file, "--out", runDir, "--concurrency", "2"], { FAL_EMULATOR_URL: fx.emu.url });
     const journal = join(runDir, "journal.jsonl");
     // Kill while two requests are being generated and no submit is on the wire: the one window
     // no client can close (a submit sent but not yet journaled) is covered by the ambiguous-submit test.
@@ -42,7 +32,7 @@ describe("hailuo CLI and money", () => {
     expect(records.filter((r) => r.t === "done").length).toBeLessThan(6);
 
     // Straight after the kill: the dead process's run.lock goes stale in seconds and is taken over.
-    const resumed = await cli(["resume", runDir], { FAL_EMULATOR_URL: emu.url }).done;
+    const resumed = await cli(["resume", runDir], { FAL_EMULATOR_URL: fx.emu.url }).done;
     expect(resumed.stderr).toContain("re-attached");
     expect(resumed.stderr).not.toContain("[locked]");
     expect(resumed.code).toBe(0);
@@ -53,7 +43,7 @@ describe("hailuo CLI and money", () => {
       const facts = await ffprobeFacts(join(runDir, item.file));
       expect(facts.durationS).toBeCloseTo(Number(item.duration), 1);
     }
-    const after = emu.stats();
+    const after = fx.emu.stats();
     expect(after.submits.total - before.submits.total).toBe(6);
     const newInputs = Object.entries(after.submits.byInput).filter(([k]) => !(k in before.submits.byInput));
     expect(newInputs.map(([, n]) => n)).toEqual([1, 1, 1, 1, 1, 1]);
@@ -63,10 +53,10 @@ describe("hailuo CLI and money", () => {
   }, 90_000);
 
   it("on SIGINT stops, flushes the journal, says how to resume and exits 130", async () => {
-    const file = join(tmp.dir, "int.yaml");
+    const file = join(fx.dir, "int.yaml");
     await writeFile(file, manifestText(6, "interrupt"));
-    const runDir = join(tmp.dir, "int-run");
-    const p = cli(["run", file, "--out", runDir, "--cancel-on-exit", "--concurrency", "1"], { FAL_EMULATOR_URL: emu.url });
+    const runDir = join(fx.dir, "int-run");
+    const p = cli(["run", file, "--out", runDir, "--cancel-on-exit", "--concurrency", "1"], { FAL_EMULATOR_URL: fx.emu.url });
     await waitFor(async () => (await readJournal(join(runDir, "journal.jsonl"))).records.some((r) => r.t === "submitted"), 30_000);
     p.child.kill("SIGINT");
     const r = await p.done;
@@ -81,17 +71,17 @@ describe("hailuo CLI and money", () => {
 
   // A tmpfs stands in for a disk that fills up while the run downloads; mounting needs root (CI is root).
   it.skipIf(process.getuid?.() !== 0)("a disk that fills up mid-run: stops naming the path and ending with the resume command; resume saves every paid clip, no new submit", async () => {
-    const file = join(tmp.dir, "full.yaml");
+    const file = join(fx.dir, "full.yaml");
     await writeFile(file, manifestText(3, "fulldisk").replace(/duration: 10/g, "duration: 6"));
-    const runDir = join(tmp.dir, "full-run");
+    const runDir = join(fx.dir, "full-run");
     const clips = join(runDir, "clips");
     await mkdir(clips, { recursive: true });
     await promisify(execFile)("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", clips]);
     try {
       // Requests left running by earlier tests finish (and bill) first, so this test's bill is its own.
-      await waitFor(() => emu.stats().completed >= emu.stats().submits.total + emu.stats().syncRuns, 30_000);
-      const before = emu.stats();
-      const p = cli(["run", file, "--out", runDir, "--concurrency", "1", "--no-media"], { FAL_EMULATOR_URL: emu.url });
+      await waitFor(() => fx.emu.stats().completed >= fx.emu.stats().submits.total + fx.emu.stats().syncRuns, 30_000);
+      const before = fx.emu.stats();
+      const p = cli(["run", file, "--out", runDir, "--concurrency", "1", "--no-media"], { FAL_EMULATOR_URL: fx.emu.url });
       await waitFor(async () => (await readJournal(join(runDir, "journal.jsonl"))).records.some((r) => r.t === "done"), 30_000);
       // Something else fills the disk: leave a few kilobytes.
       const { stdout } = await promisify(execFile)("df", ["--output=avail", "-B1", clips]);
@@ -102,10 +92,10 @@ describe("hailuo CLI and money", () => {
       expect(stopped.stderr).toContain(clips);
       expect(stopped.stderr.trim().split("\n").at(-1)).toBe(`every clip paid for so far is journaled (none is paid twice); fix the cause, then resume with: pnpm hailuo resume ${runDir}`);
       await unlink(join(clips, "filler.bin"));
-      const resumed = await cli(["resume", runDir, "--no-media"], { FAL_EMULATOR_URL: emu.url }).done;
+      const resumed = await cli(["resume", runDir, "--no-media"], { FAL_EMULATOR_URL: fx.emu.url }).done;
       expect(resumed.code).toBe(0);
       const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8"));
-      const after = emu.stats();
+      const after = fx.emu.stats();
       expect(after.submits.total - before.submits.total).toBe(3);
       expect(after.billed.usd - before.billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
       for (const item of report.items) expect(await decodeErrors(join(runDir, item.file))).toBe("");
@@ -115,22 +105,22 @@ describe("hailuo CLI and money", () => {
   }, 60_000);
 
   it("refuses before spending: no ffmpeg on the PATH, or a resume that would go to another backend (exit 2, nothing submitted)", async () => {
-    const file = join(tmp.dir, "pre.yaml");
+    const file = join(fx.dir, "pre.yaml");
     await writeFile(file, manifestText(2, "preflight"));
-    const runDir = join(tmp.dir, "pre-run");
-    const before = emu.stats().submits.total;
+    const runDir = join(fx.dir, "pre-run");
+    const before = fx.emu.stats().submits.total;
     // A PATH without ffmpeg and ffprobe (node itself is started by absolute path).
-    const noFfmpeg = await cli(["run", file, "--out", runDir], { FAL_EMULATOR_URL: emu.url, PATH: "/nonexistent", FFMPEG_PATH: undefined, FFPROBE_PATH: undefined }).done;
+    const noFfmpeg = await cli(["run", file, "--out", runDir], { FAL_EMULATOR_URL: fx.emu.url, PATH: "/nonexistent", FFMPEG_PATH: undefined, FFPROBE_PATH: undefined }).done;
     expect(noFfmpeg.code).toBe(2);
     expect(noFfmpeg.stderr).toContain("[preflight]");
     expect(noFfmpeg.stderr).toContain("ffmpeg/ffprobe not found");
-    expect(emu.stats().submits.total).toBe(before);
+    expect(fx.emu.stats().submits.total).toBe(before);
 
-    expect((await cli(["run", file, "--out", runDir, "--no-media"], { FAL_EMULATOR_URL: emu.url }).done).code).toBe(0);
+    expect((await cli(["run", file, "--out", runDir, "--no-media"], { FAL_EMULATOR_URL: fx.emu.url }).done).code).toBe(0);
     const elsewhere = await cli(["resume", runDir, "--no-media"], { FAL_EMULATOR_URL: undefined }).done;
     expect(elsewhere.code).toBe(2);
     expect(elsewhere.stderr).toContain(`[wrong_backend]`);
-    expect(elsewhere.stderr).toContain(`set FAL_EMULATOR_URL=${emu.url}`);
-    expect(emu.stats().submits.total).toBe(before + 2);
+    expect(elsewhere.stderr).toContain(`set FAL_EMULATOR_URL=${fx.emu.url}`);
+    expect(fx.emu.stats().submits.total).toBe(before + 2);
   }, 60_000);
 });

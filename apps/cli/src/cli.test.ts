@@ -3,61 +3,51 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Emulator } from "@hailuo/emulator";
-import { ffprobeFacts, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
-import { BIN, cli, manifestText, stdoutOf } from "./test-cli.js";
+import { describe, expect, it } from "vitest";
+import { ffprobeFacts, waitFor } from "@hailuo/test-utils";
+import { BIN, cli, cliFixture, manifestText, stdoutOf } from "./test-cli.js";
 
 describe("hailuo CLI", () => {
-  let emu: Emulator;
-  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
-  beforeAll(async () => {
-    emu = await startTestEmulator({ slots: 2, progressLatencyMs: 2500, render: "shared" });
-    tmp = await makeTempDir();
-  });
-  afterAll(async () => {
-    await emu.close();
-    await tmp.cleanup();
-  });
+  const fx = cliFixture();
 
   it("exits 2 with file:line messages and submits nothing for a bad manifest", async () => {
-    const file = join(tmp.dir, "bad.yaml");
+    const file = join(fx.dir, "bad.yaml");
     await writeFile(file, "name: bad\nscenes:\n  - id: ok\n    prompt: fine\n  - id: x/../../y\n    prompt: fine too\n    duraton: 6\n");
-    const before = emu.stats().submits.total;
-    const r = await cli(["run", file], { FAL_EMULATOR_URL: emu.url }).done;
+    const before = fx.emu.stats().submits.total;
+    const r = await cli(["run", file], { FAL_EMULATOR_URL: fx.emu.url }).done;
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${file}:5:9: scenes[1].id: id "x/../../y" is not a safe file name`);
     expect(r.stderr).toContain(`${file}:7:5: scenes[1].duraton: unknown key; did you mean "duration"?`);
     expect(r.stderr).not.toMatch(/\n\s+at /);
-    expect(emu.stats().submits.total).toBe(before);
+    expect(fx.emu.stats().submits.total).toBe(before);
     const usage = await cli(["run"]).done;
     expect(usage.code).toBe(2);
-    const missing = await cli(["validate", join(tmp.dir, "nope.yaml")]).done;
+    const missing = await cli(["validate", join(fx.dir, "nope.yaml")]).done;
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("no such file");
   });
 
   it("estimates at the live price, dry-runs and validates without submitting anything", async () => {
-    const file = join(tmp.dir, "est.csv");
+    const file = join(fx.dir, "est.csv");
     await writeFile(file, "id,prompt,duration\na,first,6\nb,second,10\n");
-    const before = emu.stats().submits.total;
-    const est = await cli(["estimate", file, "--json"], { FAL_EMULATOR_URL: emu.url }).done;
+    const before = fx.emu.stats().submits.total;
+    const est = await cli(["estimate", file, "--json"], { FAL_EMULATOR_URL: fx.emu.url }).done;
     expect(est.code).toBe(0);
     expect(JSON.parse(est.stdout)).toMatchObject({ generations: 2, seconds: 16, usd: 0.72, price: { usdPerSecond: 0.045, source: "fal pricing API" } });
     // The account's live price, from the (emulated) pricing API: change it and the estimate follows.
-    emu.setPrice(0.05);
-    const dearer = await cli(["estimate", file], { FAL_EMULATOR_URL: emu.url }).done;
-    emu.setPrice(0.045);
+    fx.emu.setPrice(0.05);
+    const dearer = await cli(["estimate", file], { FAL_EMULATOR_URL: fx.emu.url }).done;
+    fx.emu.setPrice(0.045);
     expect(dearer.stdout).toContain("16 s of video, $0.80 at $0.05/s");
     expect(dearer.stdout).toContain("price: $0.05/s from the fal pricing API");
     const offline = await cli(["estimate", file], { FAL_EMULATOR_URL: undefined }).done;
     expect(offline.stdout).toContain("price: $0.045/s from the built-in price table (no FAL_KEY or FAL_EMULATOR_URL set)");
-    const dry = await cli(["run", file, "--dry-run", "--out", join(tmp.dir, "dry")], { FAL_EMULATOR_URL: emu.url }).done;
+    const dry = await cli(["run", file, "--dry-run", "--out", join(fx.dir, "dry")], { FAL_EMULATOR_URL: fx.emu.url }).done;
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain("dry run: 2 clip(s): 0 reused, 0 to resume, 2 new → at most $0.72");
     const val = await cli(["validate", file]).done;
     expect(val.stdout).toContain('ok — "est", 2 scene(s), 2 generation(s), $0.72');
-    expect(emu.stats().submits.total).toBe(before);
+    expect(fx.emu.stats().submits.total).toBe(before);
   });
 
   it("behaves like the tools people trust: --version, short usage errors, quiet on a closed pipe, a dry run that knows the cache, a line saying where money goes", async () => {
@@ -67,16 +57,16 @@ describe("hailuo CLI", () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr.trim().split("\n")).toEqual(["error: unknown option '--bogus'", "see `hailuo run --help`"]);
     // A reader that stops early closes the pipe: no stack trace, no EPIPE.
-    const file = join(tmp.dir, "pipe.yaml");
+    const file = join(fx.dir, "pipe.yaml");
     await writeFile(file, manifestText(3, "pipe"));
-    const piped = await promisify(execFile)("sh", ["-c", `"${process.execPath}" "${BIN}" run "${file}" --dry-run --out "${join(tmp.dir, "pipe-run")}" | head -1`], { env: { ...process.env, FAL_EMULATOR_URL: emu.url } });
+    const piped = await promisify(execFile)("sh", ["-c", `"${process.execPath}" "${BIN}" run "${file}" --dry-run --out "${join(fx.dir, "pipe-run")}" | head -1`], { env: { ...process.env, FAL_EMULATOR_URL: fx.emu.url } });
     expect(piped.stdout.split("\n").filter(Boolean)).toHaveLength(1);
     expect(piped.stderr).not.toMatch(/EPIPE|Error/);
     // After a real run the dry run reuses the folder's clips, and the run said where requests went.
-    const runDir = join(tmp.dir, "pipe-run");
-    const real = await cli(["run", file, "--out", runDir, "--no-media"], { FAL_EMULATOR_URL: emu.url }).done;
-    expect(real.stderr).toContain(`→ emulator at ${emu.url} (nothing billed), 3 clip(s) to generate, at most $0.99`);
-    const again = await cli(["run", file, "--dry-run", "--out", runDir, "--json"], { FAL_EMULATOR_URL: emu.url }).done;
+    const runDir = join(fx.dir, "pipe-run");
+    const real = await cli(["run", file, "--out", runDir, "--no-media"], { FAL_EMULATOR_URL: fx.emu.url }).done;
+    expect(real.stderr).toContain(`→ emulator at ${fx.emu.url} (nothing billed), 3 clip(s) to generate, at most $0.99`);
+    const again = await cli(["run", file, "--dry-run", "--out", runDir, "--json"], { FAL_EMULATOR_URL: fx.emu.url }).done;
     expect(JSON.parse(again.stdout)).toMatchObject({ type: "dry-run", clips: 3, reused: 3, new: 0, atMostUsd: 0 });
   });
 
@@ -86,7 +76,7 @@ describe("hailuo CLI", () => {
     await waitFor(() => Boolean((url = /http:\/\/127\.0\.0\.1:\d+/.exec(out())?.[0] ?? "")), 10_000);
     const health = await fetch(`${url}/__emulator/health`);
     expect(await health.json()).toEqual({ ok: true });
-    const csv = join(tmp.dir, "priced.csv");
+    const csv = join(fx.dir, "priced.csv");
     await writeFile(csv, "prompt,duration\none,10\n");
     const est = await cli(["estimate", csv, "--json"], { FAL_EMULATOR_URL: url }).done;
     expect(JSON.parse(est.stdout)).toMatchObject({ usd: 0.6, price: { usdPerSecond: 0.06, source: "fal pricing API" } });
@@ -103,15 +93,15 @@ describe("hailuo CLI", () => {
   });
 
   it("assembles, thumbnails and reports a run folder from the command line", async () => {
-    const file = join(tmp.dir, "media.yaml");
+    const file = join(fx.dir, "media.yaml");
     await writeFile(file, manifestText(3, "media-cli"));
-    const runDir = join(tmp.dir, "media-run");
-    const env = { FAL_EMULATOR_URL: emu.url };
+    const runDir = join(fx.dir, "media-run");
+    const env = { FAL_EMULATOR_URL: fx.emu.url };
     expect((await cli(["run", file, "--out", runDir, "--no-media"], env).done).code).toBe(0);
     expect(existsSync(join(runDir, "index.html"))).toBe(false);
-    const music = join(tmp.dir, "music.m4a");
+    const music = join(fx.dir, "music.m4a");
     await promisify(execFile)("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=330:d=2", "-c:a", "aac", music]);
-    const film = join(tmp.dir, "cli-film.mp4");
+    const film = join(fx.dir, "cli-film.mp4");
     const a = await cli(["assemble", runDir, "--transition", "fade:0.5", "--audio", music, "--out", film], env).done;
     expect(a.code).toBe(0);
     const facts = await ffprobeFacts(film);
@@ -128,7 +118,7 @@ describe("hailuo CLI", () => {
   }, 60_000);
 
   it("lists scheduled jobs with their next fire time", async () => {
-    const jobs = join(tmp.dir, "jobs");
+    const jobs = join(fx.dir, "jobs");
     await mkdir(join(jobs, "nightly"), { recursive: true });
     await writeFile(join(jobs, "nightly", "job.yaml"), `schedule: "0 3 * * *"\ntimezone: Asia/Tokyo\nmanifest: ../x.yaml\noutput: ../../nightly-out\n`);
     const r = await cli(["jobs", "list", jobs, "--json"]).done;
@@ -140,7 +130,7 @@ describe("hailuo CLI", () => {
   });
 
   it("starts the built-in emulator when neither FAL_KEY nor FAL_EMULATOR_URL is set", async () => {
-    const out = join(tmp.dir, "one.mp4");
+    const out = join(fx.dir, "one.mp4");
     const r = await cli(["generate", "A single test clip", "--out", out], { FAL_EMULATOR_URL: undefined }).done;
     expect(r.code).toBe(0);
     expect(r.stderr.split("\n").filter((l) => l.includes("built-in fal emulator"))).toHaveLength(1);

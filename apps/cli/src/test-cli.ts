@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
+import type { Emulator } from "@hailuo/emulator";
+import { makeTempDir, startTestEmulator } from "@hailuo/test-utils";
 
 // The built CLI as a real process, against an emulator in this test process (so its counters
 // survive the CLI being killed).
@@ -29,3 +32,25 @@ export function cli(args: string[], env: Record<string, string | undefined> = {}
 
 export const manifestText = (n: number, tag: string) =>
   `name: ${tag}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${tag} scene number ${i}\n    duration: ${i % 3 === 0 ? 10 : 6}\n`).join("")}`;
+
+/** Inside a describe: one emulator (slow enough to catch a run mid-flight) and a temp folder for its tests. */
+export function cliFixture(): { readonly emu: Emulator; readonly dir: string } {
+  let emu: Emulator | undefined;
+  let tmp: Awaited<ReturnType<typeof makeTempDir>> | undefined;
+  beforeAll(async () => {
+    emu = await startTestEmulator({ slots: 2, progressLatencyMs: 2500, render: "shared" });
+    tmp = await makeTempDir();
+  });
+  afterAll(async () => {
+    await emu?.close();
+    await tmp?.cleanup();
+  });
+  return {
+    get emu() {
+      return emu!;
+    },
+    get dir() {
+      return tmp!.dir;
+    },
+  };
+}

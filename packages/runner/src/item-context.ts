@@ -60,7 +60,7 @@ export interface ItemContext {
 
 /** A fresh state for an item the journal has never seen. */
 export function newItemState(key: string): ItemState {
-  return { key, phase: "new", submits: 0, ambiguousSubmits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [] };
+  return { key, phase: "new", submits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [] };
 }
 
 /** Validation and content-policy failures repeat for the same input: only an edit (a new key) retries them. */

@@ -35,7 +35,6 @@ export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void>
   for (const [i, handle] of found.entries()) {
     const twin = i > 0;
     await journal.append({ t: "reconciled", key: item.key, handle, ...(twin ? { twin } : {}) });
-    s.ambiguousSubmits = Math.max(0, s.ambiguousSubmits - 1);
     if (!twin) Object.assign(s, { phase: "submitted", live: true, handle, videoUrl: undefined, fileSize: undefined });
     else await ctx.client.cancel(handle, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
     ctx.emit({ type: "warning", message: `${item.sceneId}: a submit whose answer was lost was found on fal (request ${handle.requestId}) and ${twin ? "cancelled as a twin" : "re-attached"}; not paid twice` });
@@ -63,7 +62,6 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
     if (e.code === "submit_ambiguous" || e.code === "cancelled") {
       // It left this machine and its answer never came: maybe billed. It stays reserved against
       // the budget and is flagged in the report with its cost.
-      s.ambiguousSubmits++;
       // Best effort: without it, replay still flags a "submitting" that has no answer.
       await journal.append({ t: "ambiguous", key: item.key, message: e.code === "cancelled" ? "aborted while on the wire" : e.message, ...(e.requestId ? { requestId: e.requestId } : {}) }).catch(() => {});
     } else {

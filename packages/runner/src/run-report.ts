@@ -49,7 +49,7 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
       attempts: s?.attempts ?? 0,
       seconds: s?.clip?.durationS,
       costUsd: own(billedByKey),
-      ambiguousSubmits: first ? 0 : (s?.ambiguousSubmits ?? 0),
+      ambiguousSubmits: first ? 0 : (ambiguousByKey.get(p.key)?.length ?? 0),
       possibleDoubleChargeUsd: own(ambiguousByKey),
       file: s?.phase === "done" ? s.clip?.file : undefined,
       prompt: p.input.prompt,

@@ -8,8 +8,6 @@ export interface ItemState {
   phase: "new" | "submitting" | "submitted" | "completed" | "done" | "failed";
   /** Submit attempts ever made (including ambiguous ones). */
   submits: number;
-  /** Submits whose answer was lost: each may have been billed without a result. */
-  ambiguousSubmits: number;
   attempts: number;
   handle?: HailuoHandle;
   /** Every request id ever answered for this item. */
@@ -41,7 +39,7 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
   const get = (key: string) => {
     let s = items.get(key);
     if (!s) {
-      s = { key, phase: "new", submits: 0, ambiguousSubmits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [] };
+      s = { key, phase: "new", submits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [] };
       items.set(key, s);
     }
     return s;
@@ -54,10 +52,7 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
     switch (r.t) {
       case "submitting":
         // A submitting with no submitted after it means the answer never reached the journal.
-        if (s.phase === "submitting") {
-          s.ambiguousSubmits++;
-          if (s.sentAt) s.unreconciled.push(s.sentAt);
-        }
+        if (s.phase === "submitting" && s.sentAt) s.unreconciled.push(s.sentAt);
         s.sentAt = r.at;
         s.phase = "submitting";
         s.submits++;
@@ -66,13 +61,11 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
         s.cancelled = undefined;
         break;
       case "ambiguous":
-        s.ambiguousSubmits++;
         if (s.sentAt) s.unreconciled.push(s.sentAt);
         s.phase = "new";
         break;
       case "reconciled":
         // Found on fal: no longer a possible double charge, and (unless a twin) the item's request.
-        s.ambiguousSubmits = Math.max(0, s.ambiguousSubmits - 1);
         s.unreconciled.shift();
         s.requestIds.push(r.handle.requestId);
         if (!r.twin) Object.assign(s, { phase: "submitted", live: true, handle: r.handle, videoUrl: undefined, fileSize: undefined });
@@ -139,7 +132,6 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
   // A run that died between "submitting" and "submitted" left an ambiguous submit behind.
   for (const s of items.values()) {
     if (s.phase !== "submitting") continue;
-    s.ambiguousSubmits++;
     if (s.sentAt) s.unreconciled.push(s.sentAt);
     s.phase = "new";
   }
