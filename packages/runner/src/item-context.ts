@@ -50,6 +50,8 @@ export interface ItemContext {
   onSubmitInFlight?: (inFlight: boolean) => void;
   /** Every other item would fail the same way (bad key, full disk, missing ffmpeg): stop the run. */
   onStopRun?: (error: HailuoError) => void;
+  /** Each submit's fate as far as reaching fal goes: the run stops after a few in a row never left this machine. */
+  onSubmitReach?: (reached: boolean, error?: HailuoError) => void;
   /** Every request id the run folder's journal knows (so a found request is surely not ours already). */
   knownRequestIds?: () => ReadonlySet<string>;
   /** False once fal's Platform API could not answer: lost submits are then flagged, not looked up. */

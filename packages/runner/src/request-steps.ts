@@ -59,6 +59,7 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
     handle = await ctx.client.submit(item.input, { signal: ctx.submitSignal ?? ctx.signal });
   } catch (error) {
     const e = error as HailuoError;
+    ctx.onSubmitReach?.(!(e.code === "network" && e.details?.notSent === true), e);
     if (e.code === "submit_ambiguous" || e.code === "cancelled") {
       // It left this machine and its answer never came: maybe billed. It stays reserved against
       // the budget and is flagged in the report with its cost.
@@ -74,6 +75,7 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
   } finally {
     ctx.onSubmitInFlight?.(false);
   }
+  ctx.onSubmitReach?.(true);
   await journal.append({ t: "submitted", key: item.key, handle });
   Object.assign(s, { phase: "submitted", live: true, handle, videoUrl: undefined, fileSize: undefined });
   s.requestIds.push(handle.requestId);

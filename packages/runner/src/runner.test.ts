@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { readFile, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -232,6 +234,30 @@ describe("runManifest under faults", () => {
       await tmp.cleanup();
     }
   }, 60_000);
+
+  it("stops fast when fal cannot be reached at all, naming the host and the way out; nothing is submitted", async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((r) => server.close(() => r()));
+    const tmp = await makeTempDir();
+    try {
+      const manifest = parseManifest(`name: offline\nscenes:\n${Array.from({ length: 8 }, (_, i) => `  - prompt: offline scene ${i}\n`).join("")}`, { file: "o.yaml" });
+      const client = createHailuoClient({ emulatorUrl: `http://127.0.0.1:${port}`, submitRetries: 1, submitRetryBaseDelayMs: 5 });
+      const err = await runManifest({ manifest, runDir: tmp.dir, client, concurrency: 2, retries: 5, retryBaseDelayMs: 5 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "unreachable", retryable: false });
+      expect((err as Error).message).toContain(`127.0.0.1:${port}`);
+      expect((err as Error).message).toContain("FAL_EMULATOR_URL");
+      const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
+      expect(records.filter((r) => r.t === "submitted")).toEqual([]);
+      // It gave up after two submits in a row, not after every clip's retries.
+      expect(records.filter((r) => r.t === "submitting").length).toBeLessThanOrEqual(3);
+      const report = JSON.parse(await readFile(join(tmp.dir, "report.json"), "utf8"));
+      expect(report.totals).toMatchObject({ billedUsd: 0, possibleDoubleChargeUsd: 0 });
+    } finally {
+      await tmp.cleanup();
+    }
+  });
 
   it("stops the whole run on an auth failure", async () => {
     const emu = await startTestEmulator({ render: "shared", apiKey: "good" });

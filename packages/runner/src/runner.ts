@@ -73,7 +73,10 @@ export interface RunResult {
 }
 
 /** Errors that end a whole run: every other item would meet them too. */
-const RUN_STOPPERS = new Set(["auth", "disk_full", "unwritable", "ffmpeg_missing", "wrong_backend"]);
+const RUN_STOPPERS = new Set(["auth", "disk_full", "unwritable", "ffmpeg_missing", "wrong_backend", "unreachable"]);
+
+/** Submits in a row that never reached fal (each after the core's own re-sends) before the run stops. */
+const UNREACHABLE_STOP_AFTER = 2;
 
 /** Removes `.name.part` temp files of downloads a crashed process never finished (never a clip: those are renamed into place whole). */
 async function removeStaleParts(clips: string): Promise<void> {
@@ -169,6 +172,7 @@ function sharedItemContext(options: RunOptions, journal: JournalStore, states: M
   const emit = options.onEvent ?? (() => {});
   let committedUsd = 0;
   let platformAvailable = true;
+  let unreachable = 0;
   return {
     runDir: resolve(options.runDir),
     client: options.client,
@@ -194,6 +198,13 @@ function sharedItemContext(options: RunOptions, journal: JournalStore, states: M
     },
     onSubmitInFlight: stop.onSubmitInFlight,
     onStopRun: (e) => stop.stop(e),
+    // fal cannot be reached at all (DNS, refused): say so once and stop, instead of retrying every clip.
+    onSubmitReach: (reached, e) => {
+      unreachable = reached ? 0 : unreachable + 1;
+      if (unreachable === UNREACHABLE_STOP_AFTER) {
+        stop.stop(new HailuoError("unreachable", `${e?.message ?? "fal could not be reached"}; ${UNREACHABLE_STOP_AFTER} submits in a row never left this machine, so the run stopped (nothing was sent). Check the network, or use the emulator: unset FAL_KEY for the built-in one, or set FAL_EMULATOR_URL`, { retryable: false }));
+      }
+    },
     knownRequestIds: () => new Set([...states.values()].flatMap((st) => st.requestIds)),
     platformAvailable: () => platformAvailable,
     onPlatformUnavailable: (e) => {

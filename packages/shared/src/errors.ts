@@ -10,6 +10,7 @@ export type ErrorCode =
   | "rate_limited"
   | "server"
   | "network"
+  | "unreachable"
   | "timeout"
   | "cancelled"
   | "generation_failed"

@@ -27,7 +27,7 @@ export interface RunCommandOptions {
 }
 
 // A run stopped by these left every paid clip journaled: fixing the cause and resuming loses nothing.
-const RESUMABLE_STOPS = new Set(["disk_full", "unwritable", "ffmpeg_missing", "auth"]);
+const RESUMABLE_STOPS = new Set(["disk_full", "unwritable", "ffmpeg_missing", "auth", "unreachable"]);
 
 const report = (r: RunResult) => r.report;
 
