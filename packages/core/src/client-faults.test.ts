@@ -105,6 +105,9 @@ describe("fault mapping", () => {
     expect(err).toMatchObject({ code: "network", retryable: true, details: { notSent: true } });
     expect((err as Error).message).toContain(`127.0.0.1:${port}`);
     expect(retries.map((r) => r.attempt)).toEqual([2, 3]);
+    // A port the fetch standard blocks is refused before any connection: never sent either.
+    const blocked = await createHailuoClient({ emulatorUrl: "http://127.0.0.1:9", submitRetries: 0 }).submit({ prompt: "blocked" }).catch((e: unknown) => e);
+    expect(blocked).toMatchObject({ code: "network", details: { notSent: true } });
   });
 
   it("maps status-poll 5xx beyond the client's retries to ServerError", async () => {

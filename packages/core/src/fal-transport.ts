@@ -77,7 +77,9 @@ export function createFalTransport(baseFetch: typeof globalThis.fetch, onHttpRet
       // with no transport-shaped cause, so the fal client's own loop never re-POSTs it.
       const codes = errorCodes(error);
       const reason = [error, (error as { cause?: unknown }).cause].map((e) => (e instanceof Error ? e.message : "")).filter(Boolean).join(": ");
-      if (codes.some((c) => NOT_SENT_CODES.has(c))) {
+      // undici refuses the fetch standard's blocked ports before connecting: "bad port", no code.
+      const blockedPort = (error as { cause?: { message?: unknown } }).cause?.message === "bad port";
+      if (blockedPort || codes.some((c) => NOT_SENT_CODES.has(c))) {
         throw new NetworkError(`could not reach ${hostOf(input)} to submit (${reason}); nothing was sent`, { details: { codes, notSent: true } });
       }
       throw new SubmitAmbiguousError(`the submit was sent but its answer was lost (${reason}); fal may have queued (and will bill) it`, { details: { codes } });
