@@ -66,6 +66,14 @@ describe("hailuo CLI", () => {
     const runDir = join(fx.dir, "pipe-run");
     const real = await cli(["run", file, "--out", runDir, "--no-media"], { FAL_EMULATOR_URL: fx.emu.url }).done;
     expect(real.stderr).toContain(`→ emulator at ${fx.emu.url} (nothing billed), 3 clip(s) to generate, at most $0.99`);
+    // HTTP retries inside the fal client are told once, counted, not a line each.
+    const flaky = join(fx.dir, "flaky.yaml");
+    await writeFile(flaky, manifestText(2, "flaky-status"));
+    fx.emu.setFaults({ rules: [{ route: "stream", kind: 503, count: 6 }, { route: "status", kind: 502, count: 2 }] });
+    const retried = await cli(["run", flaky, "--out", join(fx.dir, "flaky-run"), "--no-media"], { FAL_EMULATOR_URL: fx.emu.url }).done.finally(() => fx.emu.setFaults({}));
+    expect(retried.code).toBe(0);
+    expect(retried.stderr).not.toContain("http retry:");
+    expect(retried.stderr.match(/http retries inside the fal client: status after HTTP 502 ×2/g)).toHaveLength(1);
     const again = await cli(["run", file, "--dry-run", "--out", runDir, "--json"], { FAL_EMULATOR_URL: fx.emu.url }).done;
     expect(JSON.parse(again.stdout)).toMatchObject({ type: "dry-run", clips: 3, reused: 3, new: 0, atMostUsd: 0 });
   });

@@ -63,9 +63,15 @@ export async function resumeCommand(runDir: string, opts: RunCommandOptions, sig
 
 async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptions, signal: AbortSignal): Promise<number> {
   const view = createProgressView(chooseView(Boolean(opts.json)));
+  // HTTP retries are counted and told once at the end (per request id with --json), not one line each.
+  const retries = new Map<string, number>();
   const conn = await connectFal({
     say: view.line,
-    onHttpRetry: (i) => view.line(`http retry: ${i.operation} attempt ${i.attempt}${i.status ? ` after HTTP ${i.status}` : ""} (inside the fal client)`),
+    onHttpRetry: (i) => {
+      const key = `${i.operation}${i.status ? ` after HTTP ${i.status}` : ""}`;
+      retries.set(key, (retries.get(key) ?? 0) + 1);
+      if (opts.json) process.stdout.write(`${JSON.stringify({ type: "http_retry", operation: i.operation, attempt: i.attempt, status: i.status, requestId: i.requestId })}\n`);
+    },
   });
   let result: RunResult;
   try {
@@ -114,6 +120,7 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
     `report: ${join(rel, "report.csv")}`,
     ...(result.interrupted || t.unsaved > 0 ? [`${result.interrupted ? "interrupted: " : ""}nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`] : []),
   ];
+  if (retries.size) lines.splice(1, 0, `http retries inside the fal client: ${[...retries].map(([k, n]) => `${k} ×${n}`).join(", ")}`);
   if (opts.json) process.stdout.write(`${JSON.stringify({ type: "summary", runDir: rel, exitCode: result.exitCode, totals: t })}\n`);
   else process.stderr.write(`${lines.join("\n")}\n`);
   if (opts.media && !result.interrupted && t.done + t.cached > 0) {
