@@ -129,7 +129,8 @@ program
   .command("validate")
   .description("check a manifest; every problem with file:line")
   .argument("<manifest>")
-  .action((file: string) => run(debug(), async () => (await import("./commands/inspect.js")).validateCommand(file)));
+  .option("--json", "the result as one JSON object")
+  .action((file: string, opts) => run(debug(), async () => (await import("./commands/inspect.js")).validateCommand(file, opts)));
 
 program
   .command("assemble")

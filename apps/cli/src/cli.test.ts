@@ -78,6 +78,26 @@ describe("hailuo CLI", () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ type: "dry-run", clips: 3, reused: 3, new: 0, atMostUsd: 0 });
   });
 
+  it("says what it means on odd input: validate --json, a binary file is not a manifest, nothing to assemble", async () => {
+    const file = join(fx.dir, "ok.csv");
+    await writeFile(file, "prompt,duration\na cat,6\n");
+    const v = await cli(["validate", file, "--json"]).done;
+    expect([v.code, JSON.parse(v.stdout)]).toEqual([0, { file, ok: true, name: "ok", scenes: 1, generations: 1, usd: 0.27, assembles: false }]);
+    const song = join(fx.dir, "song.mp3");
+    await writeFile(song, Buffer.from([0x49, 0x44, 0x33, 0x04, 0x00, 0x00, 0xff, 0xfb, 0x90, 0x00]));
+    const bad = await cli(["validate", song]).done;
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("not a manifest: this is binary data");
+    expect(bad.stderr.split("\n").filter(Boolean).length).toBeLessThanOrEqual(2);
+    // A run folder with no finished clip: assemble says so and fails, instead of exiting 0 silently.
+    const runDir = join(fx.dir, "empty-run");
+    await mkdir(runDir, { recursive: true });
+    await writeFile(join(runDir, "run.json"), JSON.stringify({ version: 2, manifest: { name: "e", file: file, format: "csv", defaults: { duration: "6", prompt_optimizer: true, takes: 1 }, vars: {}, scenes: [{ id: "a", prompt: "a cat", duration: "6", prompt_optimizer: true, takes: 1, tags: [], source: { file } }], thumbnails: { posterAt: "auto", sheetColumns: 4, preview: "none" } } }));
+    const a = await cli(["assemble", runDir]).done;
+    expect(a.code).toBe(1);
+    expect(a.stderr).toContain("nothing to assemble");
+  });
+
   it("runs the emulator in the foreground until Ctrl-C", async () => {
     const p = cli(["emulator", "--port", "0", "--slots", "3", "--fault", "submit:503:0.5", "--policy-word", "gore", "--price", "0.06"]);
     let url = "";

@@ -1,4 +1,5 @@
 import { access, readFile, stat } from "node:fs/promises";
+import { isUtf8 } from "node:buffer";
 import { dirname, resolve } from "node:path";
 import { ManifestError } from "./manifest-error.js";
 import { MAX_MANIFEST_BYTES, type ParseOptions } from "./manifest-limits.js";
@@ -12,7 +13,12 @@ export async function loadManifest(file: string, options: Omit<ParseOptions, "fi
   });
   if (!info.isFile()) throw new ManifestError(file, [{ file, field: "", message: "not a file" }]);
   if (info.size > MAX_MANIFEST_BYTES) throw new ManifestError(file, [{ file, field: "", message: `file is ${info.size} bytes; manifests are limited to ${MAX_MANIFEST_BYTES} bytes` }]);
-  const manifest = parseManifest(await readFile(file, "utf8"), { ...options, file });
+  const bytes = await readFile(file);
+  // A picture, a song or a video is not a manifest: one clear line instead of dozens of YAML errors.
+  if (bytes.subarray(0, 4096).includes(0) || !isUtf8(bytes)) {
+    throw new ManifestError(file, [{ file, field: "", message: "not a manifest: this is binary data, not YAML, CSV or JSONL text" }]);
+  }
+  const manifest = parseManifest(bytes.toString("utf8"), { ...options, file });
   // The audio bed is the one file a manifest names: check it now, not after every clip is paid.
   const audio = manifest.assemble?.audio;
   if (audio?.file) {

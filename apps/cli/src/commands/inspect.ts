@@ -3,9 +3,13 @@ import { planRun, readRunReport, sumUsd } from "@hailuo/runner";
 import { describePrice, priceFor } from "../fal-connection.js";
 
 /** `hailuo validate <manifest>`: parse and check, nothing else. */
-export async function validateCommand(file: string): Promise<number> {
+export async function validateCommand(file: string, opts: { json?: boolean } = {}): Promise<number> {
   const m = await loadManifest(file);
   const plan = planRun(m);
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ file, ok: true, name: m.name, scenes: m.scenes.length, generations: plan.length, usd: sumUsd(plan.map((p) => p.costUsd)), assembles: Boolean(m.assemble) })}\n`);
+    return 0;
+  }
   process.stdout.write(`${file}: ok — "${m.name}", ${m.scenes.length} scene(s), ${plan.length} generation(s), $${sumUsd(plan.map((p) => p.costUsd)).toFixed(2)}${m.assemble ? ", assembles a film" : ""}\n`);
   return 0;
 }

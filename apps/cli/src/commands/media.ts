@@ -51,6 +51,11 @@ export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { 
 /** `hailuo assemble <run-dir>`: (re)make the film from the clips the run has now. */
 export async function assembleCommand(runDir: string, opts: { transition?: string; audio?: string; out?: string; placeholders?: boolean; json?: boolean }, signal: AbortSignal): Promise<number> {
   if (opts.audio) await stat(opts.audio).catch(() => { throw new UsageError(`--audio ${opts.audio}: no such file`); });
+  const report = await readRunReport(runDir);
+  if (!report.items.some((i) => i.file)) {
+    process.stderr.write(`hailuo: nothing to assemble in ${displayPath(runDir)}: it has no finished clip yet (run or resume it first)\n`);
+    return 1;
+  }
   await mediaStageFor(runDir, { assemble: true, transition: parseTransition(opts.transition), audioFile: opts.audio && resolve(opts.audio), filmOut: opts.out && resolve(opts.out), placeholders: opts.placeholders, json: opts.json }, signal);
   return 0;
 }
