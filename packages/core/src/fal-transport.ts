@@ -60,12 +60,11 @@ export interface FalTransport {
  */
 export function createFalTransport(baseFetch: typeof globalThis.fetch, onHttpRetry?: (info: HttpRetryInfo) => void): FalTransport {
   const calls = new AsyncLocalStorage<CallContext>();
-  const options = { onHttpRetry };
   const trackingFetch: typeof globalThis.fetch = async (input, init) => {
     const ctx = calls.getStore();
     if (ctx) {
       ctx.attempts++;
-      if (ctx.attempts > 1) options.onHttpRetry?.({ operation: ctx.operation, attempt: ctx.attempts, requestId: ctx.requestId, status: ctx.lastStatus });
+      if (ctx.attempts > 1) onHttpRetry?.({ operation: ctx.operation, attempt: ctx.attempts, requestId: ctx.requestId, status: ctx.lastStatus });
     }
     let res: Response;
     try {

@@ -69,3 +69,8 @@ export function newItemState(key: string): ItemState {
 export function isFinalFailure(s: ItemState | undefined): boolean {
   return s?.phase === "failed" && !s.live && (s.error?.code === "content_policy" || s.error?.code === "validation");
 }
+
+/** The paid output this item can still be saved from, if any. */
+export function paidOutput(s: ItemState | undefined, cache: boolean): string | undefined {
+  return s && (s.phase === "completed" || (s.phase === "done" && cache)) ? s.videoUrl : undefined;
+}

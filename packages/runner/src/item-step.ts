@@ -2,17 +2,12 @@ import { HailuoError, backoffDelayMs, redactSecrets, systemClock } from "@hailuo
 import { classifyFailure, type FailureAction, type ItemStage } from "./classify.js";
 import { saveClip } from "./clip-file.js";
 import type { ItemPhase, RunEvent } from "./events.js";
-import { isFinalFailure, type ItemContext, type ItemOutcome } from "./item-context.js";
+import { isFinalFailure, paidOutput, type ItemContext, type ItemOutcome } from "./item-context.js";
 import type { JournalRecord } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
 import { awaitOutput, ensureSubmitted, reconcile } from "./request-steps.js";
-import type { ItemState } from "./run-state.js";
 
 
-/** The paid output this item can still be saved from, if any. */
-function paidOutput(s: ItemState, cache: boolean): string | undefined {
-  return s.phase === "completed" || (s.phase === "done" && cache) ? s.videoUrl : undefined;
-}
 
 /** Journals an item given up (or a run stopped) at `stage`; a paid clip not saved stays "completed, not saved". */
 async function recordGiveUp(item: PlanItem, ctx: ItemContext, e: HailuoError, stage: ItemStage, action: Extract<FailureAction, { kind: "give_up" | "stop_run" }>): Promise<void> {

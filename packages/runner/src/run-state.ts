@@ -22,7 +22,6 @@ export interface ItemState {
   error?: { code: string; message: string; retryable: boolean };
   /** Paid (completed) but the clip could not be saved: resume downloads it again, never resubmits. */
   unsaved?: { code: string; message: string };
-  cancelled?: boolean;
   /** Send times of submits whose answer was lost and that fal's request list has not yet explained. */
   unreconciled: string[];
   /** The last request is still running (or may be) on fal: re-attach to it, never submit again. */
@@ -58,7 +57,6 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
         s.submits++;
         s.attempts = Math.max(s.attempts, r.attempt);
         s.error = undefined;
-        s.cancelled = undefined;
         break;
       case "ambiguous":
         if (s.sentAt) s.unreconciled.push(s.sentAt);
@@ -115,11 +113,6 @@ export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
         // A paid clip that failed to save (older journals said "failed") is still paid for.
         if (s.phase === "completed" && s.videoUrl) s.unsaved ??= { code: r.code, message: r.message };
         else s.phase = s.phase === "done" ? "done" : "failed";
-        break;
-      case "cancelled":
-        // fal "sends a cancellation signal; the app decides" (docs, queue cancel): the request may
-        // still complete and bill, so it stays live and resume asks fal how it ended.
-        s.cancelled = true;
         break;
       case "retry":
         s.attempts = Math.max(s.attempts, r.attempt);

@@ -131,7 +131,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
 
     const live = new Map<string, LiveEntry>();
     const outcome = new Map<string, ItemOutcome>();
-    const shared = sharedItemContext(options, journal, states, stop);
+    const shared = sharedItemContext(options, runDir, journal, states, stop);
     const limit = pLimit(Math.max(1, concurrency));
     for (const item of unique) emit({ type: "item", key: item.key, sceneId: item.sceneId, take: item.take, phase: "waiting" });
     await Promise.all(
@@ -168,13 +168,13 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
 }
 
 /** The parts of every item's context that the whole run shares: client, journal, budget, stop signals, reconciliation. */
-function sharedItemContext(options: RunOptions, journal: JournalStore, states: Map<string, ItemState>, stop: StopControl): Omit<ItemContext, "state" | "intact"> {
+function sharedItemContext(options: RunOptions, runDir: string, journal: JournalStore, states: Map<string, ItemState>, stop: StopControl): Omit<ItemContext, "state" | "intact"> {
   const emit = options.onEvent ?? (() => {});
   let committedUsd = 0;
   let platformAvailable = true;
   let unreachable = 0;
   return {
-    runDir: resolve(options.runDir),
+    runDir,
     client: options.client,
     journal,
     signal: stop.signal,

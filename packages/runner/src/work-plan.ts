@@ -1,6 +1,6 @@
 import type { Manifest } from "@hailuo/manifest";
 import { clipIntact } from "./clip-file.js";
-import { isFinalFailure } from "./item-context.js";
+import { isFinalFailure, paidOutput } from "./item-context.js";
 import { journalPath, readJournal } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { replayJournal, type ItemState } from "./run-state.js";
@@ -24,11 +24,10 @@ export async function planWork(runDir: string, unique: PlanItem[], states: Map<s
     const s = states.get(item.key);
     if (cache && s?.phase === "done" && (await clipIntact(runDir, s.clip))) intact.add(item.key);
   }
-  const paid = (s: ItemState | undefined) => Boolean((s?.phase === "completed" || (s?.phase === "done" && cache)) && s.videoUrl);
   const open = unique.filter((i) => !intact.has(i.key) && !isFinalFailure(states.get(i.key)));
   return {
     intact,
-    toSubmit: open.filter((i) => !states.get(i.key)?.live && !paid(states.get(i.key))),
+    toSubmit: open.filter((i) => !states.get(i.key)?.live && !paidOutput(states.get(i.key), cache)),
     toSave: open,
     reattach: open.filter((i) => states.get(i.key)?.live),
   };

@@ -29,8 +29,6 @@ export interface RunCommandOptions {
 // A run stopped by these left every paid clip journaled: fixing the cause and resuming loses nothing.
 const RESUMABLE_STOPS = new Set(["disk_full", "unwritable", "ffmpeg_missing", "auth", "unreachable"]);
 
-const report = (r: RunResult) => r.report;
-
 /** The default run folder for a manifest: runs/<safe name>. */
 export function defaultRunDir(manifest: Manifest): string {
   return join("runs", isSafeId(manifest.name) ? manifest.name : slugify(manifest.name));
@@ -115,7 +113,7 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
     `${t.done} generated, ${t.cached} reused, ${t.failed} failed${t.interrupted ? `, ${t.interrupted} interrupted` : ""}; billed: this run $${t.thisRunBilledUsd.toFixed(2)}, this folder $${t.billedUsd.toFixed(2)} (${t.billedRequests} clip(s), ${t.billedSeconds} s)`,
     ...(t.unsaved > 0 ? [`${t.unsaved} clip(s) are paid for but not saved; resume downloads them (nothing is paid twice)`] : []),
     ...(t.possibleDoubleChargeUsd > 0
-      ? [`warning: up to $${t.possibleDoubleChargeUsd.toFixed(2)} more may have been billed by ${report(result).ambiguousSubmits.length} submit(s) whose answer was lost (${report(result).ambiguousSubmits.map((a) => `${a.scene}#${a.take}${a.requestId ? ` ${a.requestId}` : ""}`).join(", ")}); see report.json`]
+      ? [`warning: up to $${t.possibleDoubleChargeUsd.toFixed(2)} more may have been billed by ${result.report.ambiguousSubmits.length} submit(s) whose answer was lost (${result.report.ambiguousSubmits.map((a) => `${a.scene}#${a.take}${a.requestId ? ` ${a.requestId}` : ""}`).join(", ")}); see report.json`]
       : []),
     `report: ${join(rel, "report.csv")}`,
     ...(result.interrupted || t.unsaved > 0 ? [`${result.interrupted ? "interrupted: " : ""}nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`] : []),
