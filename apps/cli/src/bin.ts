@@ -12,6 +12,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
  * Commands are imported lazily so `hailuo --help` stays instant.
  */
 async function run(debug: boolean, fn: (signal: AbortSignal) => Promise<number>): Promise<void> {
+  const json = process.argv.slice(2).includes("--json");
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -29,7 +30,7 @@ async function run(debug: boolean, fn: (signal: AbortSignal) => Promise<number>)
   try {
     process.exitCode = await fn(controller.signal);
   } catch (error) {
-    reportError(error, debug);
+    reportError(error, debug, json);
     process.exitCode = exitCodeFor(error);
   } finally {
     process.off("SIGINT", onSignal);
@@ -61,6 +62,8 @@ program
   .addOption(new Option("--duration <seconds>", "clip length").choices(["6", "10"]).default("6"))
   .option("--no-optimizer", "turn fal's prompt optimizer off")
   .option("--out <file>", "where to save the clip")
+  .option("-y, --yes", "do not ask before spending")
+  .option("--json", "the request id and the saved clip as JSON lines")
   .action((prompt: string, opts) => run(debug(), async (signal) => (await import("./commands/generate.js")).generateCommand(prompt, opts, signal)));
 
 const runOptions = (cmd: Command) =>
@@ -77,7 +80,9 @@ const runOptions = (cmd: Command) =>
     .option("--placeholders", "a card in place of each failed scene in the film")
     .option("--no-media", "skip posters, contact sheet, film and index.html")
     .option("--backend-override", "carry on a run against this backend although its requests went to another one")
-    .option("--take-over", "run locally in a folder a distributed run owns (its workers are gone)");
+    .option("--take-over", "run locally in a folder a distributed run owns (its workers are gone)")
+    .option("-y, --yes", "do not ask before spending (a billed run on a terminal asks above --confirm-above)")
+    .option("--confirm-above <usd>", "ask before a billed run that may cost more than this (default $1, or HAILUO_CONFIRM_ABOVE)");
 
 runOptions(
   program
@@ -88,11 +93,11 @@ runOptions(
     .option("--dry-run", "show the plan and cost, submit nothing")
     .option("--redis <url>", "enqueue the run for `hailuo worker` processes instead of running it here")
     .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo")
-    .option("--wait", "with --redis: wait until the run is assembled"),
+    .option("--wait", "with --redis: show progress until the run is assembled (Ctrl-C stops waiting, not the run)"),
 ).action((file: string, opts) =>
   run(debug(), async (signal) =>
     opts.redis
-      ? (await import("./commands/queue.js")).enqueueCommand(file, opts)
+      ? (await import("./commands/queue.js")).enqueueCommand(file, opts, signal)
       : (await import("./commands/run.js")).runCommand(file, opts, signal),
   ),
 );
@@ -106,6 +111,24 @@ program
   .option("--lock-ms <n>", "job lock; a killed worker's jobs are taken over after this long", "30000")
   .option("--retries <n>", "retries per clip after the first attempt", "3")
   .action((opts) => run(debug(), async (signal) => (await import("./commands/queue.js")).workerCommand(opts, signal)));
+
+const queue = program.command("queue").description("runs and schedules in Redis (distributed mode)");
+queue
+  .command("ls")
+  .description("enqueued runs with their progress, and registered schedules")
+  .requiredOption("--redis <url>", "Redis URL")
+  .option("--prefix <prefix>", "queue key prefix", "hailuo")
+  .option("--json", "as one JSON object")
+  .action((opts) => run(debug(), async () => (await import("./commands/queue.js")).queueListCommand(opts)));
+queue
+  .command("cancel")
+  .description("remove a run's waiting generations and its assemble job (running ones finish), or a schedule")
+  .argument("[run]", "the run folder or run id")
+  .requiredOption("--redis <url>", "Redis URL")
+  .option("--prefix <prefix>", "queue key prefix", "hailuo")
+  .option("--schedule <job>", "remove this job's schedule instead")
+  .option("--json", "the result as one JSON object")
+  .action((target: string | undefined, opts) => run(debug(), async () => (await import("./commands/queue.js")).queueCancelCommand(target, opts)));
 
 runOptions(
   program.command("resume").description("continue a run where it stopped (re-attaches, never pays twice)").argument("<run-dir>", "the run folder"),
@@ -122,6 +145,7 @@ program
   .command("estimate")
   .description("what a manifest would cost")
   .argument("<manifest>")
+  .option("--var <name=value>", "template variable (repeatable)", collect, [])
   .option("--json", "as JSON")
   .action((file: string, opts) => run(debug(), async () => (await import("./commands/inspect.js")).estimateCommand(file, opts)));
 
@@ -129,6 +153,7 @@ program
   .command("validate")
   .description("check a manifest; every problem with file:line")
   .argument("<manifest>")
+  .option("--var <name=value>", "template variable (repeatable)", collect, [])
   .option("--json", "the result as one JSON object")
   .action((file: string, opts) => run(debug(), async () => (await import("./commands/inspect.js")).validateCommand(file, opts)));
 
@@ -150,13 +175,15 @@ program
   .option("--sheet <COLSxROWS>", "contact sheet layout", "4")
   .option("--gif", "also an animated GIF preview per clip")
   .option("--out <file>", "contact sheet file for videos (default ./contact-sheet.jpg)")
+  .option("--json", "what was made, as one JSON object")
   .action((targets: string[], opts) => run(debug(), async (signal) => (await import("./commands/media.js")).thumbsCommand(targets, opts, signal)));
 
 program
   .command("report")
   .description("rewrite a run's index.html, posters and contact sheet")
   .argument("<run-dir>")
-  .action((dir: string) => run(debug(), async (signal) => (await import("./commands/media.js")).reportCommand(dir, signal)));
+  .option("--json", "progress and results as JSON lines")
+  .action((dir: string, opts) => run(debug(), async (signal) => (await import("./commands/media.js")).reportCommand(dir, opts, signal)));
 
 program
   .command("schedule")

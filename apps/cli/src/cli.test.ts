@@ -75,14 +75,22 @@ describe("hailuo CLI", () => {
     expect(retried.stderr).not.toContain("http retry:");
     expect(retried.stderr.match(/http retries inside the fal client: status after HTTP 502 ×2/g)).toHaveLength(1);
     const again = await cli(["run", file, "--dry-run", "--out", runDir, "--json"], { FAL_EMULATOR_URL: fx.emu.url }).done;
-    expect(JSON.parse(again.stdout)).toMatchObject({ type: "dry-run", clips: 3, reused: 3, new: 0, atMostUsd: 0 });
+    expect(JSON.parse(again.stdout)).toMatchObject({ type: "dry_run", clips: 3, reused: 3, new: 0, atMostUsd: 0 });
   });
 
   it("says what it means on odd input: validate --json, a binary file is not a manifest, nothing to assemble", async () => {
     const file = join(fx.dir, "ok.csv");
     await writeFile(file, "prompt,duration\na cat,6\n");
     const v = await cli(["validate", file, "--json"]).done;
-    expect([v.code, JSON.parse(v.stdout)]).toEqual([0, { file, ok: true, name: "ok", scenes: 1, generations: 1, usd: 0.27, assembles: false }]);
+    expect([v.code, JSON.parse(v.stdout)]).toEqual([0, { type: "validate", file, kind: "manifest", name: "ok", scenes: 1, generations: 1, usd: 0.27, assembles: false }]);
+    // A misspelt option as a CSV column, and a --var no prompt uses: allowed, but said (file:line:col).
+    const typo = join(fx.dir, "typo.csv");
+    await writeFile(typo, "prompt,duraton\na {{look}} cat,10\n");
+    const warned = await cli(["estimate", typo, "--var", "look=grainy", "--var", "mood=calm"]).done;
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toContain(`warning: ${typo}:1:2: duraton: column "duraton" is not a scene field and no prompt uses {{duraton}}; did you mean the scene field "duration"?`);
+    expect(warned.stderr).toContain(`warning: ${typo}: mood: variable "mood" given to this manifest (--var, or a job's vars:) is not used by any prompt`);
+    expect(warned.stderr).not.toContain("look");
     const song = join(fx.dir, "song.mp3");
     await writeFile(song, Buffer.from([0x49, 0x44, 0x33, 0x04, 0x00, 0x00, 0xff, 0xfb, 0x90, 0x00]));
     const bad = await cli(["validate", song]).done;
@@ -108,6 +116,9 @@ describe("hailuo CLI", () => {
     await writeFile(csv, "prompt,duration\none,10\n");
     const est = await cli(["estimate", csv, "--json"], { FAL_EMULATOR_URL: url }).done;
     expect(JSON.parse(est.stdout)).toMatchObject({ usd: 0.6, price: { usdPerSecond: 0.06, source: "fal pricing API" } });
+    // A second emulator on the same port: a refusal to change (exit 2), one line.
+    const busy = await cli(["emulator", "--port", new URL(url).port]).done;
+    expect([busy.code, busy.stderr.trim()]).toEqual([2, `hailuo: error [usage]: port ${new URL(url).port} on 127.0.0.1 is already in use; pick another with --port`]);
     p.child.kill("SIGINT");
     const r = await p.done;
     expect(r.code).toBe(0);
@@ -149,12 +160,21 @@ describe("hailuo CLI", () => {
     const jobs = join(fx.dir, "jobs");
     await mkdir(join(jobs, "nightly"), { recursive: true });
     await writeFile(join(jobs, "nightly", "job.yaml"), `schedule: "0 3 * * *"\ntimezone: Asia/Tokyo\nmanifest: ../x.yaml\noutput: ../../nightly-out\n`);
+    await writeFile(join(jobs, "x.yaml"), "name: x\nscenes:\n  - prompt: nightly {{date}} clip\n");
     const r = await cli(["jobs", "list", jobs, "--json"]).done;
     expect(r.code).toBe(0);
-    const [row] = JSON.parse(r.stdout);
+    const { type, jobs: [row] } = JSON.parse(r.stdout);
+    expect(type).toBe("jobs");
     expect(row).toMatchObject({ job: "nightly", schedule: "0 3 * * *", timeZone: "Asia/Tokyo", last: null });
-    // 03:00 in Tokyo is 18:00 UTC the day before.
+    // 03:00 in Tokyo is 18:00 UTC the day before; people read it on the job's clock.
     expect(row.next).toMatch(/T18:00:00\.000Z$/);
+    expect(row.nextLocal).toMatch(/^\d{4}-\d\d-\d\d 03:00 GMT\+9$/);
+    expect((await cli(["jobs", "list", jobs]).done).stdout).toMatch(/next \d{4}-\d\d-\d\d 03:00 GMT\+9/);
+    // validate knows a job file from a manifest, and checks the manifest it runs.
+    const v = await cli(["validate", join(jobs, "nightly", "job.yaml")]).done;
+    expect([v.code, v.stdout]).toEqual([0, expect.stringMatching(/job\.yaml: ok — job "nightly", "0 3 \* \* \*" \(Asia\/Tokyo\), next \d{4}-\d\d-\d\d 03:00 GMT\+9; each run: 1 scene\(s\), 1 generation\(s\), \$0\.27\n/)]);
+    const unknown = await cli(["schedule", jobs, "--once", "weekly"]).done;
+    expect([unknown.code, unknown.stderr.trim()]).toEqual([2, `hailuo: error [usage]: no job named weekly in ${jobs} (have: nightly)`]);
   });
 
   it("starts the built-in emulator when neither FAL_KEY nor FAL_EMULATOR_URL is set", async () => {

@@ -150,4 +150,36 @@ describe("distributed runs on BullMQ", () => {
       await worker.done;
     }
   }, 120_000);
+
+  it("redis mode says what it does: Redis down is one line and exit 2; --wait shows progress and stops on one Ctrl-C; queue ls and cancel", async () => {
+    const down = spawnCli(["worker", "--redis", "redis://127.0.0.1:1"], {});
+    expect(await down.done).toBe(2);
+    expect(down.output()).toContain("cannot reach Redis at redis://127.0.0.1:1");
+    expect(down.output()).not.toMatch(/\[ioredis\]|\n\s+at /);
+
+    const admin = `${prefix}-admin`;
+    const file = join(tmp.dir, "admin.yaml");
+    await writeFile(file, `name: admin\nscenes:\n  - prompt: queued one\n  - prompt: queued two\n  - prompt: queued three\n`);
+    const runDir = join(tmp.dir, "admin-run");
+    // No worker runs: the run waits in the queue, and --wait says so until Ctrl-C.
+    const wait = spawnCli(["run", file, "--redis", REDIS, "--prefix", admin, "--out", runDir, "--wait"], { FAL_EMULATOR_URL: emu.url });
+    await waitFor(() => wait.output().includes("0 done, 0 failed, 3 to go; $0.00 billed"), 15_000);
+    wait.child.kill("SIGINT");
+    expect(await wait.done).toBe(130);
+    expect(wait.output()).toContain("stopped waiting; the run goes on in the workers");
+
+    const ls = spawnCli(["queue", "ls", "--redis", REDIS, "--prefix", admin, "--json"], {});
+    expect(await ls.done).toBe(0);
+    const listed = JSON.parse(ls.output());
+    expect(listed).toMatchObject({ type: "queue", runs: [{ runDir, state: "waiting-children", generations: { finished: 0, remaining: 3, failed: 0 } }], schedules: [] });
+    const cancel = spawnCli(["queue", "cancel", runDir, "--redis", REDIS, "--prefix", admin], {});
+    expect(await cancel.done).toBe(0);
+    expect(cancel.output()).toContain("3 waiting generation(s) removed (nothing paid for them); the run is out of the queue");
+    const after = spawnCli(["queue", "ls", "--redis", REDIS, "--prefix", admin], {});
+    expect(await after.done).toBe(0);
+    expect(after.output().trim()).toBe("nothing queued");
+    // The folder is no longer the queue's: its journal says the distributed run finished.
+    expect((await readJournal(join(runDir, "journal.jsonl"))).records.at(-1)).toMatchObject({ t: "finished" });
+    await removeAllQueues({ redisUrl: REDIS, prefix: admin });
+  }, 60_000);
 });

@@ -1,4 +1,5 @@
 import type { HailuoDuration } from "@hailuo/spec";
+import type { FieldProblem } from "@hailuo/shared";
 
 /** Where a value came from, for error messages. */
 export interface SourceRef {
@@ -87,4 +88,6 @@ export interface Manifest {
   scenes: Scene[];
   assemble?: AssembleSpec;
   thumbnails: ThumbnailSpec;
+  /** Things that are allowed but likely slips (a CSV column or `--var` no prompt uses); never stored in run.json. */
+  warnings?: FieldProblem[];
 }

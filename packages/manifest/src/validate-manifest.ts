@@ -1,5 +1,7 @@
 import { basename, extname } from "node:path";
 import { MAX_PROMPT_CHARS, checkHailuoInput } from "@hailuo/spec";
+import { closest, distance } from "fastest-levenshtein";
+import type { FieldProblem } from "@hailuo/shared";
 import { ManifestError } from "./manifest-error.js";
 import type { AssembleSpec, Manifest, Scene } from "./manifest-types.js";
 import { FieldChecker, quote, type Path } from "./field-checker.js";
@@ -62,7 +64,32 @@ export function validate(
   if (c.problems.length > 0) throw new ManifestError(c.file, c.problems);
   const manifest: Manifest = { name, file: c.file, format, defaults, vars, scenes, thumbnails };
   if (assemble) manifest.assemble = assemble;
+  const warnings = unusedVariables(rawScenes ?? [], { ...vars, ...options.vars }, options.vars ?? {}, c);
+  if (warnings.length) manifest.warnings = warnings;
   return manifest;
+}
+
+/**
+ * A CSV column or a `--var` that no prompt uses is most likely a slip (a misspelt `duraton`
+ * column silently became a variable): warn, naming the column, never refuse.
+ */
+function unusedVariables(rawScenes: RawScene[], vars: Record<string, string>, cliVars: Record<string, string>, c: FieldChecker): FieldProblem[] {
+  const used = new Set<string>();
+  const texts = [...rawScenes.map((s) => (typeof s.raw.prompt === "string" ? s.raw.prompt : "")), ...Object.values(vars)];
+  for (const t of texts) for (const m of t.matchAll(TEMPLATE_VAR)) used.add(m[1]!);
+  const warnings: FieldProblem[] = [];
+  const columns = new Set(rawScenes.flatMap((s) => Object.keys(s.rowVars)));
+  for (const col of columns) {
+    if (used.has(col)) continue;
+    const guess = closest(col, SCENE_KEYS);
+    const hint = distance(col, guess) <= 2 ? `; did you mean the scene field "${guess}"?` : "";
+    // Only CSV has per-row variables: point at the column in its header row.
+    warnings.push({ file: c.file, field: col, message: `column "${col}" is not a scene field and no prompt uses {{${col}}}${hint}`, ...c.locate(["scenes", 0, col]), line: 1 });
+  }
+  for (const name of Object.keys(cliVars)) {
+    if (!used.has(name)) warnings.push({ file: c.file, field: name, message: `variable "${name}" given to this manifest (--var, or a job's vars:) is not used by any prompt ({{${name}}} appears nowhere)` });
+  }
+  return warnings;
 }
 
 /** The scenes: templated prompts checked against the endpoint's rules, safe unique ids, takes and transitions. */

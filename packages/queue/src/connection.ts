@@ -19,13 +19,28 @@ export interface QueueConnection {
  */
 export async function openRedis(redisUrl: string): Promise<Redis> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 5000 });
+  // Without a listener ioredis prints every failed reconnect as an "Unhandled error event" with a stack.
+  let lastError: Error | undefined;
+  redis.on("error", (error: Error) => (lastError = error));
   try {
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new HailuoError("redis", `cannot reach Redis at ${redisUrl}: ${(error as Error).message}`, { retryable: true, cause: error });
+    const why = lastError?.message ?? (error as Error).message;
+    throw new HailuoError("redis", `cannot reach Redis at ${redactUrl(redisUrl)} (${why}); is redis-server running there? (--redis takes redis://host:port)`, { retryable: true, cause: error });
   }
   return redis;
+}
+
+/** A Redis URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url;
+  }
 }
 
 /** Deletes every queue (jobs, schedulers, counters) under a prefix: for tests and for retiring a tenant. */

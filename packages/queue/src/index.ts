@@ -2,3 +2,4 @@ export { QUEUES, openRedis, removeAllQueues, type QueueConnection } from "./conn
 export { enqueueRun, runIdFor, type EnqueueOptions, type EnqueuedRun, type GenerateJobData, type AssembleJobData } from "./run-flow.js";
 export { startWorker, type WorkerOptions, type RunningWorker } from "./worker.js";
 export { upsertSchedules, processScheduledFire, type ScheduleJobData } from "./schedules.js";
+export { listQueue, cancelRun, removeSchedule, type QueuedRun, type QueuedSchedule, type CancelResult } from "./admin.js";

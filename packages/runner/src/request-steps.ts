@@ -105,6 +105,7 @@ export async function awaitOutput(item: PlanItem, handle: HailuoHandle, ctx: Ite
     const fileSize = output.video.file_size || undefined;
     await journal.append({ t: "completed", key: item.key, requestId: handle.requestId, videoUrl, fileSize, seconds: Number(item.input.duration), usd: item.costUsd });
     Object.assign(s, { phase: "completed", live: false, videoUrl, fileSize, outputRequestId: handle.requestId, unsaved: undefined });
+    ctx.emit({ type: "billed", key: item.key, sceneId: item.sceneId, take: item.take, requestId: handle.requestId, usd: item.costUsd });
     ctx.onLive?.(undefined);
   } catch (error) {
     const e = error as HailuoError;

@@ -48,7 +48,9 @@ export function checkBackend(runDir: string, recorded: Backend | undefined, curr
 
 /** Records the manifest and backend a run folder runs (run.json), so resume and workers need nothing else. */
 export async function writeRunFile(runDir: string, manifest: Manifest, backend?: Backend): Promise<void> {
-  const file: RunFile = { version: 2, manifest, ...(backend ? { backend } : {}) };
+  // Warnings were told when the manifest was read; run.json records what runs.
+  const { warnings: _told, ...recorded } = manifest;
+  const file: RunFile = { version: 2, manifest: recorded, ...(backend ? { backend } : {}) };
   await atomicWrite(join(runDir, "run.json"), `${JSON.stringify(file, null, 2)}\n`);
 }
 

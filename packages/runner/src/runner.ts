@@ -54,6 +54,11 @@ export interface RunOptions {
   /** Disk space reserved per second of video before the first submit. @default DISK_BYTES_PER_SECOND */
   diskBytesPerSecond?: number;
   onEvent?: (event: RunEvent) => void;
+  /**
+   * Asked once, after every check and before the first submit, when something is to be paid for;
+   * throwing refuses the run with nothing spent (the CLI's "spend up to $X?" question).
+   */
+  confirmSpend?: (plan: { toSubmit: number; estimateUsd: number }) => Promise<void>;
   clock?: Clock;
   /** Backoff base between item retries. @default 1000 */
   retryBaseDelayMs?: number;
@@ -126,6 +131,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       throw new BudgetError(`this run needs $${estimateUsd.toFixed(2)} for ${work.toSubmit.length} generation(s), over the budget of $${options.budgetUsd.toFixed(2)}; nothing was submitted`);
     }
     if (work.toSave.length) await preflight(runDir, manifest, work.toSave, { diskBytesPerSecond: options.diskBytesPerSecond });
+    if (work.toSubmit.length && options.confirmSpend) await options.confirmSpend({ toSubmit: work.toSubmit.length, estimateUsd });
     const thisRunFrom = records.length;
     await journal.append({ t: "run", name: manifest.name, manifest: manifest.file, items: plan.length, pid: process.pid });
 
@@ -202,7 +208,7 @@ function sharedItemContext(options: RunOptions, runDir: string, journal: Journal
     onSubmitReach: (reached, e) => {
       unreachable = reached ? 0 : unreachable + 1;
       if (unreachable === UNREACHABLE_STOP_AFTER) {
-        stop.stop(new HailuoError("unreachable", `${e?.message ?? "fal could not be reached"}; ${UNREACHABLE_STOP_AFTER} submits in a row never left this machine, so the run stopped (nothing was sent). Check the network, or use the emulator: unset FAL_KEY for the built-in one, or set FAL_EMULATOR_URL`, { retryable: false }));
+        stop.stop(new HailuoError("unreachable", `${e?.message ?? "fal could not be reached"}; ${UNREACHABLE_STOP_AFTER} submits in a row never left this machine, so the run stopped. Check the network, or use the emulator: unset FAL_KEY for the built-in one, or set FAL_EMULATOR_URL`, { retryable: false }));
       }
     },
     knownRequestIds: () => new Set([...states.values()].flatMap((st) => st.requestIds)),

@@ -3,7 +3,7 @@ import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import lockfile from "proper-lockfile";
 import { calendarParts } from "@hailuo/manifest";
-import { systemClock, type Clock } from "@hailuo/shared";
+import { HailuoError, systemClock, type Clock } from "@hailuo/shared";
 import { appendHistory, readHistory, readLastFire, writeLastFire, type HistoryRecord } from "./history.js";
 import { nextFireTimes, type JobDefinition } from "./job-definition.js";
 
@@ -158,7 +158,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     },
     async runNow(name, signal) {
       const job = jobs.find((j) => j.name === name);
-      if (!job) throw new Error(`no job named ${name} (have: ${jobs.map((j) => j.name).join(", ") || "none"})`);
+      if (!job) throw new HailuoError("usage", `no job named ${name} (have: ${jobs.map((j) => j.name).join(", ") || "none"})`);
       return fire(job, new Date(clock.now()), signal, true);
     },
     busy: () => [...running.keys()],

@@ -2,45 +2,50 @@
  * Every error code the pipeline uses: programs branch on these, so they are a closed union
  * (adding one is a deliberate change here, not a string typed somewhere else).
  */
-export type ErrorCode =
+export const ERROR_CODES = [
   // fal and the network, mapped at the core boundary
-  | "validation"
-  | "content_policy"
-  | "auth"
-  | "rate_limited"
-  | "server"
-  | "network"
-  | "unreachable"
-  | "timeout"
-  | "cancelled"
-  | "generation_failed"
-  | "request_cancelled"
-  | "platform_unavailable"
-  | "submit_ambiguous"
-  | "not_found"
-  | "http"
-  | "config"
+  "validation",
+  "content_policy",
+  "auth",
+  "rate_limited",
+  "server",
+  "network",
+  "unreachable",
+  "timeout",
+  "cancelled",
+  "generation_failed",
+  "request_cancelled",
+  "platform_unavailable",
+  "submit_ambiguous",
+  "not_found",
+  "http",
+  "config",
   // our side
-  | "download"
-  | "disk_full"
-  | "unwritable"
-  | "verify"
-  | "webhook_invalid"
-  | "budget"
-  | "locked"
-  | "wrong_backend"
-  | "preflight"
-  | "manifest"
-  | "usage"
-  | "not_a_run"
-  | "unsafe_path"
-  | "ffmpeg_missing"
-  | "ffmpeg_failed"
-  | "not_video"
-  | "assemble_failed"
-  | "thumbnail_failed"
-  | "redis"
-  | "internal";
+  "download",
+  "disk_full",
+  "unwritable",
+  "verify",
+  "webhook_invalid",
+  "budget",
+  "locked",
+  "wrong_backend",
+  "preflight",
+  "manifest",
+  "usage",
+  "not_a_run",
+  "declined",
+  "unsafe_path",
+  "ffmpeg_missing",
+  "ffmpeg_failed",
+  "not_video",
+  "assemble_failed",
+  "thumbnail_failed",
+  "redis",
+  "internal",
+] as const;
+
+/** A stable error code (the README lists each; a test holds them together). */
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Options every pipeline error accepts on top of its message. */
 export interface HailuoErrorOptions {

@@ -7,6 +7,7 @@ export {
   abortError,
   formatProblem,
   type HailuoErrorOptions,
+  ERROR_CODES,
   type ErrorCode,
   type FieldProblem,
 } from "./errors.js";

@@ -36,6 +36,7 @@ export async function emulatorCommand(opts: EmulatorCommandOptions, signal: Abor
     return value as T;
   };
   const emu = await createEmulator({
+    // A busy port or an address this machine lacks is the user's to change (exit 2), not a failure.
     port: numberOption("port", opts.port),
     host: opts.host,
     slots: numberOption("slots", opts.slots, { min: 1 }),
@@ -51,6 +52,10 @@ export async function emulatorCommand(opts: EmulatorCommandOptions, signal: Abor
     failureShape: choice("failure-shape", opts.failureShape, ["fal", "status-error"] as const),
     faults: { rules, policyWords: opts.policyWord, generationErrorRate: numberOption("generation-error-rate", opts.generationErrorRate, { integer: false }) },
     log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+  }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "EADDRINUSE") throw new UsageError(`port ${opts.port} on ${opts.host} is already in use; pick another with --port`);
+    if (error.code === "EADDRNOTAVAIL" || error.code === "EACCES") throw new UsageError(`cannot listen on ${opts.host}:${opts.port} (${error.code}); check --host and --port`);
+    throw error;
   });
   process.stderr.write(`fal emulator listening on ${emu.url}\n  export FAL_EMULATOR_URL=${emu.url}\n  stats: ${emu.url}/__emulator/stats\n`);
   process.stdout.write(`${emu.url}\n`);

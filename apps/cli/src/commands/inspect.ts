@@ -1,28 +1,69 @@
-import { loadManifest } from "@hailuo/manifest";
+import { readFile } from "node:fs/promises";
+import { basename } from "node:path";
 import { planRun, readRunReport, sumUsd } from "@hailuo/runner";
 import { describePrice, priceFor } from "../fal-connection.js";
+import { parseVars } from "../options.js";
+import { emitJson } from "../events.js";
+import { loadManifestTelling, tellWarnings } from "../load-input.js";
 
-/** `hailuo validate <manifest>`: parse and check, nothing else. */
-export async function validateCommand(file: string, opts: { json?: boolean } = {}): Promise<number> {
-  const m = await loadManifest(file);
+/** A scheduled job's file (jobs/<name>/job.yaml) rather than a manifest: named so, or a mapping with schedule: and no scenes:. */
+async function isJobFile(file: string): Promise<boolean> {
+  if (/^job\.ya?ml$/.test(basename(file))) return true;
+  if (!/\.ya?ml$/i.test(file)) return false;
+  const text = await readFile(file, "utf8").catch(() => "");
+  return /^schedule\s*:/m.test(text) && !/^scenes\s*:/m.test(text);
+}
+
+/** `hailuo validate <manifest | job.yaml>`: parse and check, nothing else. */
+export async function validateCommand(file: string, opts: { json?: boolean; var?: string[] } = {}): Promise<number> {
+  if (await isJobFile(file)) return validateJob(file, opts);
+  const m = await loadManifestTelling(file, { json: opts.json, vars: parseVars(opts.var ?? []) });
   const plan = planRun(m);
+  const usd = sumUsd(plan.map((p) => p.costUsd));
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ file, ok: true, name: m.name, scenes: m.scenes.length, generations: plan.length, usd: sumUsd(plan.map((p) => p.costUsd)), assembles: Boolean(m.assemble) })}\n`);
+    emitJson({ type: "validate", file, kind: "manifest", name: m.name, scenes: m.scenes.length, generations: plan.length, usd, assembles: Boolean(m.assemble) });
     return 0;
   }
-  process.stdout.write(`${file}: ok — "${m.name}", ${m.scenes.length} scene(s), ${plan.length} generation(s), $${sumUsd(plan.map((p) => p.costUsd)).toFixed(2)}${m.assemble ? ", assembles a film" : ""}\n`);
+  process.stdout.write(`${file}: ok — "${m.name}", ${m.scenes.length} scene(s), ${plan.length} generation(s), $${usd.toFixed(2)}${m.assemble ? ", assembles a film" : ""}\n`);
   return 0;
 }
 
+/** A job file: its own keys, then the manifest it runs, templated for its next fire time. */
+async function validateJob(file: string, opts: { json?: boolean }): Promise<number> {
+  const { loadJobDefinition, manifestForRun, nextFireTimes } = await import("@hailuo/scheduler");
+  const job = await loadJobDefinition(file);
+  const next = nextFireTimes(job, new Date())[0];
+  const m = tellWarnings(await manifestForRun(job, next ?? new Date()), opts.json);
+  const plan = planRun(m);
+  const usd = sumUsd(plan.map((p) => p.costUsd));
+  if (opts.json) {
+    emitJson({ type: "validate", file, kind: "job", name: job.name, scenes: m.scenes.length, generations: plan.length, usd, assembles: Boolean(job.assemble ?? m.assemble) });
+    return 0;
+  }
+  const when = next ? `next ${formatInZone(next, job.timeZone)}` : "never fires";
+  process.stdout.write(`${file}: ok — job "${job.name}", "${job.cron}" (${job.timeZone}), ${when}; each run: ${m.scenes.length} scene(s), ${plan.length} generation(s), $${usd.toFixed(2)}\n`);
+  return 0;
+}
+
+/** A moment as the job's own clock shows it: 2026-11-25 07:00 CET. */
+export function formatInZone(at: Date, timeZone: string): string {
+  const p = Object.fromEntries(
+    new Intl.DateTimeFormat("en-GB", { timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" })
+      .formatToParts(at)
+      .map((x) => [x.type, x.value]),
+  );
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${p.timeZoneName}`;
+}
+
 /** `hailuo estimate <manifest>`: what a run would cost, per scene, at the account's live price. */
-export async function estimateCommand(file: string, opts: { json?: boolean }): Promise<number> {
-  const m = await loadManifest(file);
+export async function estimateCommand(file: string, opts: { json?: boolean; var?: string[] }): Promise<number> {
+  const m = await loadManifestTelling(file, { json: opts.json, vars: parseVars(opts.var ?? []) });
   const price = await priceFor();
   const plan = planRun(m, price.usdPerSecond);
   const seconds = plan.reduce((s, p) => s + Number(p.input.duration), 0);
   const total = sumUsd(plan.map((p) => p.costUsd));
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ name: m.name, generations: plan.length, seconds, usd: total, price, items: plan.map((p) => ({ scene: p.sceneId, take: p.take, duration: p.input.duration, usd: p.costUsd })) })}\n`);
+    emitJson({ type: "estimate", name: m.name, generations: plan.length, seconds, usd: total, price, items: plan.map((p) => ({ scene: p.sceneId, take: p.take, duration: p.input.duration, usd: p.costUsd })) });
     return 0;
   }
   for (const p of plan) process.stdout.write(`${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  $${p.costUsd.toFixed(3)}\n`);
@@ -34,7 +75,7 @@ export async function estimateCommand(file: string, opts: { json?: boolean }): P
 export async function statusCommand(runDir: string, opts: { json?: boolean }): Promise<number> {
   const report = await readRunReport(runDir);
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(report)}\n`);
+    emitJson({ type: "status", report });
     return 0;
   }
   for (const i of report.items) {

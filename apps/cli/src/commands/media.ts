@@ -7,6 +7,7 @@ import { makeThumbnails, runMediaStage, type MediaStageOptions } from "@hailuo/p
 import { readRunManifest, readRunReport } from "@hailuo/runner";
 import { UsageError } from "../exit-codes.js";
 import { chooseView, createProgressView } from "../progress-view.js";
+import { emitJson } from "../events.js";
 
 /** Parses `--transition name:seconds`. */
 export function parseTransition(value: string | undefined): MediaStageOptions["transition"] {
@@ -18,28 +19,18 @@ export function parseTransition(value: string | undefined): MediaStageOptions["t
   return t;
 }
 
-function stageReporter(json: boolean) {
-  const view = createProgressView(chooseView(json));
-  let last = "";
-  return {
-    view,
-    options: {
-      onProgress: (step: string, pct: number) => {
-        const line = `${step}: ${Math.floor(pct / 10) * 10}%`;
-        if (line !== last) view.line((last = line));
-      },
-      onWarning: (m: string) => view.line(`warning: ${m}`),
-    },
-  };
-}
-
 /** The media stage after `run`/`resume`, and `hailuo report`. */
 export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { json?: boolean }, signal?: AbortSignal): Promise<void> {
   const manifest = await readRunManifest(runDir);
-  const { view, options } = stageReporter(Boolean(opts.json));
+  const view = createProgressView(chooseView(Boolean(opts.json)));
   try {
-    const r = await runMediaStage(runDir, manifest, { ...opts, ...options, signal });
+    const r = await runMediaStage(runDir, manifest, { ...opts, onProgress: view.media, onWarning: (message) => view.onEvent({ type: "warning", message }), signal });
     const rel = displayPath(runDir);
+    if (opts.json) {
+      emitJson({ type: "media_done", ...(r.film ? { film: join(rel, r.film.file), filmSeconds: r.film.durationS, filmMode: r.film.mode } : {}), ...(r.sheet ? { sheet: join(rel, r.sheet) } : {}), page: join(rel, r.page) });
+      return;
+    }
+    view.stop();
     if (r.film) view.line(`film: ${join(rel, r.film.file)} (${r.film.durationS.toFixed(1)} s, ${r.film.mode === "copy" ? "stream copy" : "re-encoded"})`);
     if (r.sheet) view.line(`contact sheet: ${join(rel, r.sheet)}`);
     view.line(`page: ${join(rel, r.page)}`);
@@ -61,13 +52,13 @@ export async function assembleCommand(runDir: string, opts: { transition?: strin
 }
 
 /** `hailuo report <run-dir>`: rewrite index.html (and thumbnails) without touching the film. */
-export async function reportCommand(runDir: string, signal: AbortSignal): Promise<number> {
-  await mediaStageFor(runDir, { assemble: false }, signal);
+export async function reportCommand(runDir: string, opts: { json?: boolean }, signal: AbortSignal): Promise<number> {
+  await mediaStageFor(runDir, { assemble: false, json: opts.json }, signal);
   return 0;
 }
 
 /** `hailuo thumbs <run-dir | video…>`: posters, a contact sheet and optional GIFs. */
-export async function thumbsCommand(targets: string[], opts: { sheet?: string; gif?: boolean; out?: string }, signal: AbortSignal): Promise<number> {
+export async function thumbsCommand(targets: string[], opts: { sheet?: string; gif?: boolean; out?: string; json?: boolean }, signal: AbortSignal): Promise<number> {
   let columns = 4;
   let maxItems = Infinity;
   if (opts.sheet) {
@@ -83,7 +74,9 @@ export async function thumbsCommand(targets: string[], opts: { sheet?: string; g
     const report = await readRunReport(first, manifest);
     report.items = report.items.slice(0, maxItems);
     const r = await makeThumbnails(first, manifest, report, { signal });
-    process.stdout.write(`${Object.values(r.posters).length} poster(s)${r.sheet ? `, ${join(first, r.sheet)}` : ""}\n`);
+    const posters = Object.values(r.posters).map((p) => join(first, p));
+    if (opts.json) emitJson({ type: "thumbs", posters, ...(r.sheet ? { sheet: join(first, r.sheet) } : {}) });
+    else process.stdout.write(`${posters.length} poster(s)${r.sheet ? `, ${join(first, r.sheet)}` : ""}\n`);
     return 0;
   }
   const items: { file: string; label: string }[] = [];
@@ -93,10 +86,11 @@ export async function thumbsCommand(targets: string[], opts: { sheet?: string; g
     await poster(video, `${stem}.jpg`, { signal });
     if (opts.gif) await animatedPreview(video, `${stem}.gif`, { signal });
     items.push({ file: `${stem}.jpg`, label: `${basename(video, extname(video))} · ${info.durationS.toFixed(0)} s` });
-    process.stdout.write(`${stem}.jpg${opts.gif ? ` ${stem}.gif` : ""}\n`);
+    if (!opts.json) process.stdout.write(`${stem}.jpg${opts.gif ? ` ${stem}.gif` : ""}\n`);
   }
   const sheet = resolve(opts.out ?? "contact-sheet.jpg");
   await contactSheet(items, sheet, { columns, signal });
-  process.stdout.write(`${sheet}\n`);
+  if (opts.json) emitJson({ type: "thumbs", posters: items.map((i) => i.file), sheet });
+  else process.stdout.write(`${sheet}\n`);
   return 0;
 }

@@ -1,38 +1,66 @@
 import { resolve } from "node:path";
-import { loadManifest } from "@hailuo/manifest";
-import { enqueueRun, openRedis, QUEUES, startWorker } from "@hailuo/queue";
+import { setTimeout as sleep } from "node:timers/promises";
+import { cancelRun, enqueueRun, listQueue, openRedis, QUEUES, removeSchedule, startWorker } from "@hailuo/queue";
+import { readRunReport } from "@hailuo/runner";
 import { Queue } from "bullmq";
 import { numberOption, parseVars } from "../options.js";
 import { backendFromEnv, connectFal } from "../fal-connection.js";
 import { displayPath } from "../display-path.js";
+import { emitJson } from "../events.js";
+import { UsageError } from "../exit-codes.js";
+import { loadManifestTelling } from "../load-input.js";
+import { chooseView, createProgressView } from "../progress-view.js";
 import { defaultRunDir } from "./run.js";
 
 /** `hailuo run <manifest> --redis URL`: enqueue the run as a flow for any number of workers. */
-export async function enqueueCommand(manifestPath: string, opts: { redis: string; prefix: string; out?: string; concurrency: string; budget?: string; wait?: boolean; var: string[] }): Promise<number> {
-  const manifest = await loadManifest(manifestPath, { vars: parseVars(opts.var) });
+export async function enqueueCommand(
+  manifestPath: string,
+  opts: { redis: string; prefix: string; out?: string; concurrency: string; budget?: string; wait?: boolean; var: string[]; json?: boolean },
+  signal: AbortSignal,
+): Promise<number> {
+  const manifest = await loadManifestTelling(manifestPath, { vars: parseVars(opts.var), json: opts.json });
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
   const budgetUsd = numberOption("budget", opts.budget, { integer: false });
   const run = await enqueueRun({ manifest, runDir, redisUrl: opts.redis, prefix: opts.prefix, falConcurrency: numberOption("concurrency", opts.concurrency, { min: 1 }), budgetUsd, backend: backendFromEnv() });
-  process.stderr.write(`enqueued run ${run.runId}: ${run.childJobIds.length} generation(s) + assemble → ${displayPath(runDir)}\n`);
-  process.stderr.write(`start workers with: pnpm hailuo worker --redis ${opts.redis}${opts.prefix !== "hailuo" ? ` --prefix ${opts.prefix}` : ""}\n`);
-  if (!opts.wait) return 0;
+  const prefixFlag = opts.prefix !== "hailuo" ? ` --prefix ${opts.prefix}` : "";
+  if (opts.json) emitJson({ type: "log", message: `enqueued run ${run.runId}: ${run.childJobIds.length} generation(s) → ${displayPath(runDir)}` });
+  else {
+    process.stderr.write(`enqueued run ${run.runId}: ${run.childJobIds.length} generation(s) + assemble → ${displayPath(runDir)}\n`);
+    process.stderr.write(`start workers with: pnpm hailuo worker --redis ${opts.redis}${prefixFlag}\n`);
+  }
+  return opts.wait ? waitForRun(run.parentJobId, runDir, opts, signal) : 0;
+}
+
+/**
+ * Waits for a distributed run to be assembled, showing its progress from the run folder's
+ * journal (shared with the workers); one Ctrl-C stops waiting, never the run.
+ */
+async function waitForRun(parentJobId: string, runDir: string, opts: { redis: string; prefix: string; json?: boolean }, signal: AbortSignal): Promise<number> {
+  const view = createProgressView(chooseView(Boolean(opts.json)));
   const connection = await openRedis(opts.redis);
   const assemble = new Queue(QUEUES.assemble, { connection, prefix: opts.prefix });
+  let last = "";
   try {
-    for (;;) {
-      const job = await assemble.getJob(run.parentJobId);
+    while (!signal.aborted) {
+      const job = await assemble.getJob(parentJobId);
       const state = job ? await job.getState() : "unknown";
       if (state === "completed") {
-        process.stderr.write(`run ${run.runId} assembled: see ${displayPath(runDir)}/index.html\n`);
+        view.line(`assembled: see ${displayPath(runDir)}/index.html`);
         return 0;
       }
       if (state === "failed") {
-        process.stderr.write(`run ${run.runId}: assemble failed: ${job?.failedReason}\n`);
+        view.line(`assemble failed: ${job?.failedReason}`);
         return 1;
       }
-      await new Promise((r) => setTimeout(r, 1000));
+      const t = (await readRunReport(runDir).catch(() => undefined))?.totals;
+      const line = t ? `${t.done + t.cached} done, ${t.failed} failed, ${t.pending + t.interrupted} to go; $${t.billedUsd.toFixed(2)} billed (waiting for workers; Ctrl-C stops waiting, not the run)` : "waiting for workers";
+      if (line !== last) view.line((last = line));
+      await sleep(1000, undefined, { signal }).catch(() => {});
     }
+    view.line(`stopped waiting; the run goes on in the workers. See it with: pnpm hailuo status ${displayPath(runDir)}`);
+    return 130;
   } finally {
+    view.stop();
     await assemble.close();
     connection.disconnect();
   }
@@ -41,20 +69,51 @@ export async function enqueueCommand(manifestPath: string, opts: { redis: string
 /** `hailuo worker --redis URL`: process generate and assemble jobs until stopped. */
 export async function workerCommand(opts: { redis: string; prefix: string; concurrency: string; lockMs: string; retries: string }, signal: AbortSignal): Promise<number> {
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const options = { concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }), lockDurationMs: numberOption("lock-ms", opts.lockMs, { min: 1000 }), retries: numberOption("retries", opts.retries) };
+  // Redis first: a worker that cannot reach it says so and exits, before starting anything else.
+  (await openRedis(opts.redis)).disconnect();
   const conn = await connectFal({ say });
-  const worker = await startWorker({
-    redisUrl: opts.redis,
-    prefix: opts.prefix,
-    client: conn.client,
-    backend: conn.backend,
-    concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }),
-    lockDurationMs: numberOption("lock-ms", opts.lockMs, { min: 1000 }),
-    retries: numberOption("retries", opts.retries),
-    log: say,
-  });
-  say(`worker ${process.pid} ready on ${opts.redis} (prefix ${opts.prefix}); Ctrl-C stops it and leaves its jobs resumable`);
-  await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
-  await worker.close();
-  await conn.close();
+  try {
+    const worker = await startWorker({ redisUrl: opts.redis, prefix: opts.prefix, client: conn.client, backend: conn.backend, ...options, log: say });
+    say(`worker ${process.pid} ready on ${opts.redis} (prefix ${opts.prefix}); Ctrl-C stops it and leaves its jobs resumable`);
+    await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+    await worker.close();
+    return 0;
+  } finally {
+    await conn.close();
+  }
+}
+
+/** `hailuo queue ls --redis URL`: enqueued runs and registered schedules. */
+export async function queueListCommand(opts: { redis: string; prefix: string; json?: boolean }): Promise<number> {
+  const { runs, schedules } = await listQueue({ redisUrl: opts.redis, prefix: opts.prefix });
+  if (opts.json) {
+    emitJson({ type: "queue", runs, schedules });
+    return 0;
+  }
+  if (!runs.length && !schedules.length) process.stdout.write("nothing queued\n");
+  for (const r of runs) {
+    const g = r.generations;
+    process.stdout.write(`run ${r.runId}  ${r.state.padEnd(16)} ${g.finished}/${g.finished + g.remaining} generation(s) finished${g.failed ? `, ${g.failed} failed` : ""}  ${displayPath(r.runDir)}\n`);
+  }
+  for (const s of schedules) process.stdout.write(`schedule ${s.job}  "${s.pattern}" ${s.timeZone ?? "UTC"}  next ${s.next ?? "never"}\n`);
+  return 0;
+}
+
+/** `hailuo queue cancel <run-dir|run-id> --redis URL` (or `--schedule <job>`). */
+export async function queueCancelCommand(target: string | undefined, opts: { redis: string; prefix: string; schedule?: string; json?: boolean }): Promise<number> {
+  const conn = { redisUrl: opts.redis, prefix: opts.prefix };
+  if (opts.schedule) {
+    const removed = await removeSchedule(conn, opts.schedule);
+    process.stderr.write(removed ? `schedule ${opts.schedule} removed (runs it already enqueued stay)\n` : `no schedule named ${opts.schedule}\n`);
+    return removed ? 0 : 2;
+  }
+  if (!target) throw new UsageError("queue cancel needs a run folder or run id (or --schedule <job>)");
+  const r = await cancelRun(conn, target);
+  if (opts.json) emitJson({ type: "cancelled", ...r });
+  process.stderr.write(
+    `run ${r.runId}: ${r.removed} waiting generation(s) removed (nothing paid for them)` +
+      (r.stillRunning ? `; ${r.stillRunning} running on workers finish (their requests are live on fal) and the run assembles what it has\n` : r.gone ? "; the run is out of the queue: `hailuo resume` can carry it on here\n" : "\n"),
+  );
   return 0;
 }

@@ -1,11 +1,14 @@
 import { join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
-import { isSafeId, loadManifest, slugify, type Manifest } from "@hailuo/manifest";
+import { isSafeId, slugify, type Manifest } from "@hailuo/manifest";
+import { loadManifestTelling } from "../load-input.js";
 import { previewRun, readRunManifest, runManifest, type RunEvent, type RunResult } from "@hailuo/runner";
 import type { HailuoError } from "@hailuo/shared";
 import { numberOption, parseVars } from "../options.js";
 import { connectFal, describePrice, priceFor } from "../fal-connection.js";
 import { chooseView, createProgressView } from "../progress-view.js";
+import { emitJson } from "../events.js";
+import { askToSpend, mustConfirm } from "../confirm-spend.js";
 
 /** Options shared by `run` and `resume`. */
 export interface RunCommandOptions {
@@ -24,6 +27,8 @@ export interface RunCommandOptions {
   media: boolean;
   backendOverride?: boolean;
   takeOver?: boolean;
+  yes?: boolean;
+  confirmAbove?: string;
 }
 
 // A run stopped by these left every paid clip journaled: fixing the cause and resuming loses nothing.
@@ -34,16 +39,28 @@ export function defaultRunDir(manifest: Manifest): string {
   return join("runs", isSafeId(manifest.name) ? manifest.name : slugify(manifest.name));
 }
 
+/** Every numeric option, checked before anything starts (a bad value is a usage error, exit 2, even for a dry run). */
+function runNumbers(opts: RunCommandOptions) {
+  numberOption("confirm-above", opts.confirmAbove, { integer: false });
+  return {
+    concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }),
+    retries: numberOption("retries", opts.retries),
+    budgetUsd: numberOption("budget", opts.budget, { integer: false }),
+    itemTimeoutMs: (numberOption("timeout-min", opts.timeoutMin, { min: 0.05, integer: false }) ?? 15) * 60_000,
+  };
+}
+
 /** `hailuo run <manifest>`: generate every scene into a run folder. */
 export async function runCommand(manifestPath: string, opts: RunCommandOptions, signal: AbortSignal): Promise<number> {
-  const manifest = await loadManifest(manifestPath, { vars: parseVars(opts.var) });
+  runNumbers(opts);
+  const manifest = await loadManifestTelling(manifestPath, { vars: parseVars(opts.var), json: opts.json });
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
   if (opts.dryRun) {
     const price = await priceFor();
     const preview = await previewRun(runDir, manifest, { usdPerSecond: price.usdPerSecond, cache: opts.cache });
     const fresh = new Set(preview.toSubmit.map((p) => p.key));
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ type: "dry-run", runDir: displayPath(runDir), clips: preview.items.length, reused: preview.reused, resumed: preview.resumed, new: preview.toSubmit.length, atMostUsd: preview.estimateUsd, price })}\n`);
+      emitJson({ type: "dry_run", runDir: displayPath(runDir), clips: preview.items.length, reused: preview.reused, resumed: preview.resumed, new: preview.toSubmit.length, atMostUsd: preview.estimateUsd, price });
       return 0;
     }
     for (const p of preview.items) process.stdout.write(`${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  ${fresh.has(p.key) ? `$${p.costUsd.toFixed(3)}` : "reused".padEnd(6)}  ${p.input.prompt.slice(0, 70)}\n`);
@@ -60,6 +77,7 @@ export async function resumeCommand(runDir: string, opts: RunCommandOptions, sig
 }
 
 async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptions, signal: AbortSignal): Promise<number> {
+  const n = runNumbers(opts);
   const view = createProgressView(chooseView(Boolean(opts.json)));
   // HTTP retries are counted and told once at the end (per request id with --json), not one line each.
   const retries = new Map<string, number>();
@@ -68,13 +86,14 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
     onHttpRetry: (i) => {
       const key = `${i.operation}${i.status ? ` after HTTP ${i.status}` : ""}`;
       retries.set(key, (retries.get(key) ?? 0) + 1);
-      if (opts.json) process.stdout.write(`${JSON.stringify({ type: "http_retry", operation: i.operation, attempt: i.attempt, status: i.status, requestId: i.requestId })}\n`);
+      if (opts.json) emitJson({ type: "http_retry", operation: i.operation, attempt: i.attempt, status: i.status, requestId: i.requestId });
     },
   });
   let result: RunResult;
   try {
     const price = await priceFor(conn.client);
-    view.line(describePrice(price));
+    if (opts.json) emitJson({ type: "price", ...price });
+    else view.line(describePrice(price));
     result = await runManifest({
       priceUsdPerSecond: price.usdPerSecond,
       manifest,
@@ -83,16 +102,23 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
       backend: conn.backend,
       backendOverride: opts.backendOverride,
       takeOver: opts.takeOver,
-      concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }),
-      retries: numberOption("retries", opts.retries),
-      budgetUsd: numberOption("budget", opts.budget, { integer: false }),
-      itemTimeoutMs: (numberOption("timeout-min", opts.timeoutMin, { min: 0.05, integer: false }) ?? 15) * 60_000,
+      ...n,
       cache: opts.cache,
       cancelOnExit: opts.cancelOnExit,
       signal,
+      confirmSpend: async (plan) => {
+        if (!mustConfirm({ billed: conn.backend.kind === "fal", usd: plan.estimateUsd, yes: opts.yes, confirmAbove: opts.confirmAbove })) return;
+        view.pause();
+        try {
+          await askToSpend(`spend up to $${plan.estimateUsd.toFixed(2)} on ${conn.target} for ${plan.toSubmit} clip(s)?`);
+        } finally {
+          view.resume();
+        }
+      },
       onEvent: (e: RunEvent) => {
         // Say where requests go and the most it can cost before the first submit.
-        if (e.type === "plan") view.line(`→ ${conn.target}${conn.backend.kind === "fal" ? " (billed)" : " (nothing billed)"}, ${e.toSubmit} clip(s) to generate, at most $${e.estimateUsd.toFixed(2)}${e.reattach ? `, ${e.reattach} to re-attach` : ""}${e.cached ? `, ${e.cached} reused` : ""}`);
+        if (e.type === "plan" && opts.json) emitJson({ type: "target", target: conn.target, billed: conn.backend.kind === "fal", toSubmit: e.toSubmit, atMostUsd: e.estimateUsd });
+        else if (e.type === "plan") view.line(`→ ${conn.target}${conn.backend.kind === "fal" ? " (billed)" : " (nothing billed)"}, ${e.toSubmit} clip(s) to generate, at most $${e.estimateUsd.toFixed(2)}${e.reattach ? `, ${e.reattach} to re-attach` : ""}${e.cached ? `, ${e.cached} reused` : ""}`);
         view.onEvent(e);
       },
     });
@@ -119,7 +145,7 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
     ...(result.interrupted || t.unsaved > 0 ? [`${result.interrupted ? "interrupted: " : ""}nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`] : []),
   ];
   if (retries.size) lines.splice(1, 0, `http retries inside the fal client: ${[...retries].map(([k, n]) => `${k} ×${n}`).join(", ")}`);
-  if (opts.json) process.stdout.write(`${JSON.stringify({ type: "summary", runDir: rel, exitCode: result.exitCode, totals: t })}\n`);
+  if (opts.json) emitJson({ type: "summary", runDir: rel, exitCode: result.exitCode, totals: { ...t } });
   else process.stderr.write(`${lines.join("\n")}\n`);
   if (opts.media && !result.interrupted && t.done + t.cached > 0) {
     const { mediaStageFor } = await import("./media.js");
