@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ffprobeFacts, waitFor } from "@hailuo/test-utils";
 import { BIN, cli, cliFixture, manifestText, stdoutOf } from "./test-cli.js";
+import { expectDocumented } from "./test-events.js";
 
 describe("hailuo CLI", () => {
   const fx = cliFixture();
@@ -33,7 +34,7 @@ describe("hailuo CLI", () => {
     const before = fx.emu.stats().submits.total;
     const est = await cli(["estimate", file, "--json"], { FAL_EMULATOR_URL: fx.emu.url }).done;
     expect(est.code).toBe(0);
-    expect(JSON.parse(est.stdout)).toMatchObject({ generations: 2, seconds: 16, usd: 0.72, price: { usdPerSecond: 0.045, source: "fal pricing API" } });
+    expect(expectDocumented(est.stdout)).toEqual([expect.objectContaining({ type: "estimate", generations: 2, seconds: 16, usd: 0.72, price: { usdPerSecond: 0.045, source: "fal pricing API" } })]);
     // The account's live price, from the (emulated) pricing API: change it and the estimate follows.
     fx.emu.setPrice(0.05);
     const dearer = await cli(["estimate", file], { FAL_EMULATOR_URL: fx.emu.url }).done;
@@ -75,14 +76,14 @@ describe("hailuo CLI", () => {
     expect(retried.stderr).not.toContain("http retry:");
     expect(retried.stderr.match(/http retries inside the fal client: status after HTTP 502 ×2/g)).toHaveLength(1);
     const again = await cli(["run", file, "--dry-run", "--out", runDir, "--json"], { FAL_EMULATOR_URL: fx.emu.url }).done;
-    expect(JSON.parse(again.stdout)).toMatchObject({ type: "dry_run", clips: 3, reused: 3, new: 0, atMostUsd: 0 });
+    expect(expectDocumented(again.stdout)).toEqual([expect.objectContaining({ type: "dry_run", clips: 3, reused: 3, new: 0, atMostUsd: 0 })]);
   });
 
   it("says what it means on odd input: validate --json, a binary file is not a manifest, nothing to assemble", async () => {
     const file = join(fx.dir, "ok.csv");
     await writeFile(file, "prompt,duration\na cat,6\n");
     const v = await cli(["validate", file, "--json"]).done;
-    expect([v.code, JSON.parse(v.stdout)]).toEqual([0, { type: "validate", file, kind: "manifest", name: "ok", scenes: 1, generations: 1, usd: 0.27, assembles: false }]);
+    expect([v.code, ...expectDocumented(v.stdout)]).toEqual([0, { type: "validate", file, kind: "manifest", name: "ok", scenes: 1, generations: 1, usd: 0.27, assembles: false }]);
     // A misspelt option as a CSV column, and a --var no prompt uses: allowed, but said (file:line:col).
     const typo = join(fx.dir, "typo.csv");
     await writeFile(typo, "prompt,duraton\na {{look}} cat,10\n");
@@ -136,20 +137,31 @@ describe("hailuo CLI", () => {
     await writeFile(file, manifestText(3, "media-cli"));
     const runDir = join(fx.dir, "media-run");
     const env = { FAL_EMULATOR_URL: fx.emu.url };
-    expect((await cli(["run", file, "--out", runDir, "--no-media"], env).done).code).toBe(0);
+    const ran = await cli(["run", file, "--out", runDir, "--no-media", "--json"], env).done;
+    expect(ran.code).toBe(0);
     expect(existsSync(join(runDir, "index.html"))).toBe(false);
+    // --json: stdout is only documented events, from where money goes to the summary.
+    const events = expectDocumented(ran.stdout);
+    expect(events.map((e) => e.type).filter((t, i, all) => all.indexOf(t) === i)).toEqual(["price", "target", "plan", "item", "billed", "finished", "summary"]);
+    expect(events.filter((e) => e.type === "billed").reduce((sum, e) => sum + (e.usd as number), 0)).toBeCloseTo(0.99, 6);
     const music = join(fx.dir, "music.m4a");
     await promisify(execFile)("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=330:d=2", "-c:a", "aac", music]);
     const film = join(fx.dir, "cli-film.mp4");
-    const a = await cli(["assemble", runDir, "--transition", "fade:0.5", "--audio", music, "--out", film], env).done;
+    const a = await cli(["assemble", runDir, "--transition", "fade:0.5", "--audio", music, "--out", film, "--json"], env).done;
     expect(a.code).toBe(0);
+    const media = expectDocumented(a.stdout);
+    expect(media.filter((e) => e.type === "media_progress" && e.step === "film").length).toBeGreaterThan(0);
+    expect(media.at(-1)).toMatchObject({ type: "media_done", film, filmMode: "reencode" });
     const facts = await ffprobeFacts(film);
     // 10 + 6 + 6 − two 0.5 s fades
     expect(facts.durationS).toBeCloseTo(21, 1);
     expect(facts.hasAudio).toBe(true);
     expect((await cli(["assemble", runDir, "--transition", "spin:1"]).done).code).toBe(2);
-    const t = await cli(["thumbs", runDir, "--sheet", "3x1", "--gif"]).done;
+    const t = await cli(["thumbs", runDir, "--sheet", "3x1", "--gif", "--json"]).done;
     expect(t.code).toBe(0);
+    expect(expectDocumented(t.stdout)).toEqual([{ type: "thumbs", posters: expect.any(Array), sheet: join(runDir, "contact-sheet.jpg") }]);
+    const st = await cli(["status", runDir, "--json"]).done;
+    expect(expectDocumented(st.stdout)).toEqual([{ type: "status", report: expect.objectContaining({ totals: expect.objectContaining({ done: 3 }) }) }]);
     expect((await ffprobeFacts(join(runDir, "contact-sheet.jpg"))).width).toBe(3 * 320 + 4 * 8);
     const r = await cli(["report", runDir]).done;
     expect(r.code).toBe(0);
@@ -163,7 +175,7 @@ describe("hailuo CLI", () => {
     await writeFile(join(jobs, "x.yaml"), "name: x\nscenes:\n  - prompt: nightly {{date}} clip\n");
     const r = await cli(["jobs", "list", jobs, "--json"]).done;
     expect(r.code).toBe(0);
-    const { type, jobs: [row] } = JSON.parse(r.stdout);
+    const [{ type, jobs: [row] }] = expectDocumented(r.stdout) as [{ type: string; jobs: [Record<string, unknown>] }];
     expect(type).toBe("jobs");
     expect(row).toMatchObject({ job: "nightly", schedule: "0 3 * * *", timeZone: "Asia/Tokyo", last: null });
     // 03:00 in Tokyo is 18:00 UTC the day before; people read it on the job's clock.

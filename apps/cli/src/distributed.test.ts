@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "@hailuo/emulator";
 import { QUEUES, removeAllQueues } from "@hailuo/queue";
 import { readJournal } from "@hailuo/runner";
+import { expectDocumented } from "./test-events.js";
 import { decodeErrors, ffprobeFacts, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
 
 // Two real worker processes and a real Redis server (.ci/run starts one when none answers);
@@ -170,7 +171,7 @@ describe("distributed runs on BullMQ", () => {
 
     const ls = spawnCli(["queue", "ls", "--redis", REDIS, "--prefix", admin, "--json"], {});
     expect(await ls.done).toBe(0);
-    const listed = JSON.parse(ls.output());
+    const [listed] = expectDocumented(ls.output());
     expect(listed).toMatchObject({ type: "queue", runs: [{ runDir, state: "waiting-children", generations: { finished: 0, remaining: 3, failed: 0 } }], schedules: [] });
     const cancel = spawnCli(["queue", "cancel", runDir, "--redis", REDIS, "--prefix", admin], {});
     expect(await cancel.done).toBe(0);

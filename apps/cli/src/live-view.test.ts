@@ -8,7 +8,7 @@ import { ptyRun } from "./test-pty.js";
 // A real pseudo-terminal (util-linux `script`) and a headless xterm that draws what the CLI
 // printed: the test sees the screen and the scrollback a person would see.
 describe("the live view on a terminal", () => {
-  const fx = cliFixture();
+  const fx = cliFixture({ progressLatencyMs: 1200 });
 
   it("keeps a header with counts, money, elapsed and ETA, shows every running clip, cuts rows to the width and leaves no copies behind", async () => {
     const dir = join(fx.dir, "live");

@@ -1,5 +1,5 @@
 import { stat } from "node:fs/promises";
-import { basename, dirname, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { FieldChecker } from "@hailuo/manifest";
 import { animatedPreview, contactSheet, poster, probe } from "@hailuo/media";
@@ -26,12 +26,14 @@ export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { 
   try {
     const r = await runMediaStage(runDir, manifest, { ...opts, onProgress: view.media, onWarning: (message) => view.onEvent({ type: "warning", message }), signal });
     const rel = displayPath(runDir);
+    // A film written outside the run folder (--out) is named by its own absolute path.
+    const filmPath = r.film && (isAbsolute(r.film.file) ? r.film.file : join(rel, r.film.file));
     if (opts.json) {
-      emitJson({ type: "media_done", ...(r.film ? { film: join(rel, r.film.file), filmSeconds: r.film.durationS, filmMode: r.film.mode } : {}), ...(r.sheet ? { sheet: join(rel, r.sheet) } : {}), page: join(rel, r.page) });
+      emitJson({ type: "media_done", ...(r.film ? { film: filmPath, filmSeconds: r.film.durationS, filmMode: r.film.mode } : {}), ...(r.sheet ? { sheet: join(rel, r.sheet) } : {}), page: join(rel, r.page) });
       return;
     }
     view.stop();
-    if (r.film) view.line(`film: ${join(rel, r.film.file)} (${r.film.durationS.toFixed(1)} s, ${r.film.mode === "copy" ? "stream copy" : "re-encoded"})`);
+    if (r.film) view.line(`film: ${filmPath} (${r.film.durationS.toFixed(1)} s, ${r.film.mode === "copy" ? "stream copy" : "re-encoded"})`);
     if (r.sheet) view.line(`contact sheet: ${join(rel, r.sheet)}`);
     view.line(`page: ${join(rel, r.page)}`);
   } finally {
