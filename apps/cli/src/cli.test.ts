@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ffprobeFacts, waitFor } from "@hailuo/test-utils";
+import { decodeErrors, ffprobeFacts, waitFor } from "@hailuo/test-utils";
 import { BIN, cli, cliFixture, manifestText, stdoutOf } from "./test-cli.js";
 import { expectDocumented } from "./test-events.js";
 
@@ -187,6 +187,23 @@ describe("hailuo CLI", () => {
     expect([v.code, v.stdout]).toEqual([0, expect.stringMatching(/job\.yaml: ok — job "nightly", "0 3 \* \* \*" \(Asia\/Tokyo\), next \d{4}-\d\d-\d\d 03:00 GMT\+9; each run: 1 scene\(s\), 1 generation\(s\), \$0\.27\n/)]);
     const unknown = await cli(["schedule", jobs, "--once", "weekly"]).done;
     expect([unknown.code, unknown.stderr.trim()]).toEqual([2, `hailuo: error [usage]: no job named weekly in ${jobs} (have: nightly)`]);
+  });
+
+  it("is usable from anywhere: `npm link` puts hailuo on the PATH, and `pnpm hailuo` resolves paths from where the user stands", async () => {
+    const exec = promisify(execFile);
+    const prefix = join(fx.dir, "global");
+    const here = join(fx.dir, "elsewhere");
+    await mkdir(here, { recursive: true });
+    await writeFile(join(here, "m.yaml"), "name: here\nscenes:\n  - prompt: from anywhere\n");
+    const env = { ...process.env, NPM_CONFIG_PREFIX: prefix, FAL_EMULATOR_URL: fx.emu.url };
+    await exec("npm", ["link"], { cwd: join(import.meta.dirname, ".."), env });
+    const linked = await exec(join(prefix, "bin", "hailuo"), ["validate", "m.yaml"], { cwd: here, env });
+    expect(linked.stdout).toBe('m.yaml: ok — "here", 1 scene(s), 1 generation(s), $0.27\n');
+    // Through pnpm at the repository root, a relative --out still lands in the user's folder.
+    const root = join(import.meta.dirname, "../../..");
+    const viaPnpm = await exec("pnpm", ["--dir", root, "hailuo", "generate", "from anywhere", "--out", "clip.mp4"], { cwd: here, env });
+    expect(viaPnpm.stdout.trim()).toBe(join(here, "clip.mp4"));
+    expect(await decodeErrors(join(here, "clip.mp4"))).toBe("");
   });
 
   it("starts the built-in emulator when neither FAL_KEY nor FAL_EMULATOR_URL is set", async () => {

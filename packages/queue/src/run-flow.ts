@@ -58,15 +58,21 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
   if (options.budgetUsd !== undefined && estimate > options.budgetUsd) {
     throw new BudgetError(`this run needs up to $${estimate.toFixed(2)}, over the budget of $${options.budgetUsd.toFixed(2)}; nothing was enqueued`);
   }
-  await mkdir(join(runDir, "clips"), { recursive: true });
-  if (await runLockHeld(runDir)) throw new RunLockedError(`${runDir} is being run by a local hailuo process (run.lock is held); wait for it to finish before enqueueing it`);
-  await writeRunFile(runDir, manifest, options.backend);
-  // From here until the assemble job records "finished", a local run into this folder is refused.
-  const journal = await JournalStore.open(journalPath(runDir));
-  await journal.append({ t: "enqueued", items: unique.length });
-  await journal.close();
-  const runId = runIdFor(runDir);
+  // Redis first: when it cannot be reached, the folder must not be claimed for a queue run that never was.
   const connection = await openRedis(options.redisUrl);
+  try {
+    await mkdir(join(runDir, "clips"), { recursive: true });
+    if (await runLockHeld(runDir)) throw new RunLockedError(`${runDir} is being run by a local hailuo process (run.lock is held); wait for it to finish before enqueueing it`);
+    await writeRunFile(runDir, manifest, options.backend);
+    // From here until the assemble job records "finished", a local run into this folder is refused.
+    const journal = await JournalStore.open(journalPath(runDir));
+    await journal.append({ t: "enqueued", items: unique.length });
+    await journal.close();
+  } catch (error) {
+    connection.disconnect();
+    throw error;
+  }
+  const runId = runIdFor(runDir);
   const flows = new FlowProducer({ connection, prefix });
   const generate = new Queue(QUEUES.generate, { connection, prefix });
   try {
