@@ -135,6 +135,33 @@ runOptions(
 ).action((dir: string, opts) => run(debug(), async (signal) => (await import("./commands/run.js")).resumeCommand(dir, opts, signal)));
 
 program
+  .command("pick")
+  .description("choose the take a scene's film uses (picks.json); then `hailuo assemble`")
+  .argument("<run-dir>")
+  .argument("<scene>", "scene id")
+  .argument("<take>", "take number")
+  .option("--json", "the pick as one JSON object")
+  .action((dir: string, scene: string, take: string, opts) => run(debug(), async () => (await import("./commands/takes.js")).pickCommand(dir, scene, take, opts)));
+
+runOptions(
+  program
+    .command("reroll")
+    .description("generate more takes of one scene, optionally with an edited prompt (recorded in run.json)")
+    .argument("<run-dir>")
+    .argument("<scene>", "scene id")
+    .option("--prompt <text>", "an edited prompt for the new take(s)")
+    .option("--takes <n>", "how many new takes", "1"),
+).action((dir: string, scene: string, opts) => run(debug(), async (signal) => (await import("./commands/takes.js")).rerollCommand(dir, scene, opts, signal)));
+
+program
+  .command("review")
+  .description("a local page to watch a run live, compare takes, pick, re-roll and assemble")
+  .argument("<run-dir>")
+  .option("--port <n>", "port (default: any free one)")
+  .option("--host <addr>", "address to bind; anything but loopback lets others on your network spend your money", "127.0.0.1")
+  .action((dir: string, opts) => run(debug(), async (signal) => (await import("./commands/review.js")).reviewCommand(dir, opts, signal)));
+
+program
   .command("status")
   .description("where a run stands, from its journal (no network)")
   .argument("<run-dir>")

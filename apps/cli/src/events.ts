@@ -23,13 +23,14 @@ export type HailuoEvent =
   | { type: "submitted"; requestId: string }
   | { type: "clip"; file: string; requestId: string; bytes: number; sha256: string; probe: unknown }
   | { type: "thumbs"; posters: string[]; sheet?: string }
+  | { type: "picked"; scene: string; take: number }
   | { type: "log"; message: string }
   | { type: "error"; code: string; message: string; exitCode: number };
 
 /** Every event type, for the README check (the `satisfies` keeps it in step with the union). */
 export const EVENT_TYPES = Object.keys({
   plan: 1, item: 1, billed: 1, warning: 1, interrupted: 1, finished: 1, price: 1, target: 1, http_retry: 1, summary: 1, dry_run: 1, media_progress: 1,
-  media_done: 1, status: 1, estimate: 1, validate: 1, jobs: 1, queue: 1, cancelled: 1, submitted: 1, clip: 1, thumbs: 1, log: 1, error: 1,
+  media_done: 1, status: 1, estimate: 1, validate: 1, jobs: 1, queue: 1, cancelled: 1, submitted: 1, clip: 1, thumbs: 1, picked: 1, log: 1, error: 1,
 } satisfies Record<HailuoEvent["type"], 1>);
 
 /** Writes one event as a JSON line on stdout. */

@@ -85,6 +85,7 @@ export interface Emulator {
  */
 export async function createEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const log = options.log ?? (() => {});
+  const rolls = new Map<string, number>();
   const renderer = new AnimaticRenderer(options.cacheDir ?? join(tmpdir(), "hailuo-emulator-cache"));
   const faults = new FaultPlan(options.faults ?? {}, seededRandom(options.seed ?? 1));
   const { publicKey, privateKey } = generateKeyPairSync("ed25519");
@@ -120,12 +121,15 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     faults,
     stats,
     priceUsdPerSecond: () => price,
-    render: (input) =>
-      renderer.render(
-        options.render === "shared"
-          ? { prompt: `Emulated clip (${input.duration}s)`, durationS: Number(input.duration) }
-          : { prompt: input.prompt, durationS: Number(input.duration), label: `hailuo-02 emulator · ${input.duration}s` },
-      ),
+    render: (input) => {
+      if (options.render === "shared") return renderer.render({ prompt: `Emulated clip (${input.duration}s)`, durationS: Number(input.duration) });
+      // Hailuo takes no seed: the same input generates a different video each time (a dice roll),
+      // so the n-th request for one input gets the n-th look (other colours, "take n" drawn on it).
+      const key = JSON.stringify([input.prompt, input.duration, input.prompt_optimizer]);
+      const n = (rolls.get(key) ?? 0) + 1;
+      rolls.set(key, n);
+      return renderer.render({ prompt: input.prompt, durationS: Number(input.duration), label: `hailuo-02 emulator · ${input.duration}s${n > 1 ? ` · roll ${n}` : ""}`, variant: n });
+    },
     onComplete: (r) => r.webhookUrl && sendWebhook(r),
     log,
     clock: options.clock,

@@ -10,6 +10,8 @@ export interface RenderSpec {
   durationS: number;
   /** Extra text drawn at the top (e.g. "optimizer on"). */
   label?: string;
+  /** Which roll of the dice for this input: 2 and up get other colours. @default 1 */
+  variant?: number;
 }
 
 const FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -72,7 +74,7 @@ export class AnimaticRenderer {
 
   /** Path of the rendered MP4 for this spec (rendered on first use). */
   render(spec: RenderSpec): Promise<string> {
-    const key = createHash("sha256").update(JSON.stringify([spec.prompt, spec.durationS, spec.label ?? ""])).digest("hex").slice(0, 24);
+    const key = createHash("sha256").update(JSON.stringify([spec.prompt, spec.durationS, spec.label ?? "", spec.variant ?? 1])).digest("hex").slice(0, 24);
     const out = join(this.cacheDir, `${key}.mp4`);
     const pending = this.inFlight.get(key);
     if (pending) return pending;
@@ -88,7 +90,7 @@ export class AnimaticRenderer {
     const labelFile = join(this.cacheDir, `${key}.label.txt`);
     await writeFile(textFile, wrapText(spec.prompt));
     await writeFile(labelFile, spec.label ?? "hailuo-02 emulator");
-    const [c0, c1] = promptColors(spec.prompt);
+    const [c0, c1] = promptColors((spec.variant ?? 1) > 1 ? `${spec.prompt}\u0000roll ${spec.variant}` : spec.prompt);
     const font = existsSync(FONT) ? `fontfile=${FONT}` : "font=Sans";
     const vf = [
       `drawtext=${font}:expansion=none:textfile=${textFile}:fontsize=40:line_spacing=12:fontcolor=white:x=(w-tw)/2:y=(h-th)/2:box=1:boxcolor=black@0.35:boxborderw=24`,

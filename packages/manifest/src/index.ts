@@ -1,4 +1,4 @@
-export type { Manifest, Scene, SourceRef, AssembleSpec, CardSpec, AudioSpec, ThumbnailSpec, TransitionSpec } from "./manifest-types.js";
+export type { Manifest, Scene, Reroll, SourceRef, AssembleSpec, CardSpec, AudioSpec, ThumbnailSpec, TransitionSpec } from "./manifest-types.js";
 export { ManifestError } from "./manifest-error.js";
 export { parseManifest, formatFromFile } from "./parse-manifest.js";
 export { MAX_MANIFEST_BYTES, MAX_ITEMS, MAX_TAKES, TRANSITIONS, type ParseOptions } from "./manifest-limits.js";

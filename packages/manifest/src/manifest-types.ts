@@ -74,7 +74,20 @@ export interface Scene {
   tags: string[];
   /** Transition into the next scene, overriding the default. */
   transition?: TransitionSpec;
+  /** The take the film uses (`pick:` in the manifest); a pick made in the run folder wins. */
+  pick?: number;
+  /** Takes added later to this scene in its run folder (`hailuo reroll`), each with the prompt it was made with. */
+  rerolls?: Reroll[];
   source: SourceRef;
+}
+
+/** One take added by `hailuo reroll`: recorded in run.json so the run stays explainable. */
+export interface Reroll {
+  take: number;
+  /** The prompt of this take (the scene's own, or an edited one). */
+  prompt: string;
+  /** When it was asked for (ISO time). */
+  at: string;
 }
 
 /** A validated manifest: everything a run needs, nothing unchecked. */

@@ -11,7 +11,7 @@ import { TEMPLATE_VAR, expandVars, renderTemplate, runVariables } from "./templa
 
 export const TOP_KEYS = ["name", "defaults", "vars", "scenes", "assemble", "thumbnails"];
 const DEFAULT_KEYS = ["duration", "prompt_optimizer", "takes"];
-export const SCENE_KEYS = ["id", "prompt", "duration", "prompt_optimizer", "takes", "tags", "transition"];
+export const SCENE_KEYS = ["id", "prompt", "duration", "prompt_optimizer", "takes", "tags", "transition", "pick"];
 const ASSEMBLE_KEYS = ["transition", "title", "end", "audio", "output", "placeholders"];
 const AUDIO_KEYS = ["file", "volume", "fade_in", "fade_out"];
 
@@ -143,6 +143,7 @@ function readScenes(rawScenes: RawScene[] | undefined, c: FieldChecker, format: 
     };
     const transition = c.transition(raw.transition, [...path, "transition"]);
     if (transition) scene.transition = transition;
+    if (raw.pick !== undefined && raw.pick !== "") scene.pick = c.number(raw.pick, [...path, "pick"], 1, { min: 1, max: takes, integer: true });
     scenes.push(scene);
   }
   if (items > MAX_ITEMS) c.add(["scenes"], `${items} generations (scenes × takes) is more than the ${MAX_ITEMS} one manifest may hold`);

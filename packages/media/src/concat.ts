@@ -55,6 +55,8 @@ export interface ConcatResult {
   mode: "copy" | "reencode";
   /** Seconds the film should last by the plan (clips + cards − overlaps). */
   plannedDurationS: number;
+  /** Where each part starts in the film (its transition's first frame), for chapters. */
+  partStartsS: number[];
   info: VideoInfo;
 }
 
@@ -134,7 +136,8 @@ export async function concatClips(parts: (string | Card)[], out: string, options
         out,
         { ...options, expectedDurationS: planned },
       );
-      return await checkResult(out, "copy", planned, frame);
+      const starts = xfadeOffsets(infos.map((i) => i.durationS), infos.map(() => 0));
+      return { ...(await checkResult(out, "copy", planned, frame)), partStartsS: [0, ...starts] };
     }
     return await reencode({ parts, partDur, transitions, options, W, H, F, frame, work, out });
   } finally {
@@ -200,10 +203,12 @@ async function reencode(c: { parts: (string | Card)[]; partDur: (p: string | Car
   }
   outputOptions.push("-t", planned.toFixed(3));
   await runToFile((tmp) => cmd.complexFilter(filters.join(";")).outputOptions(outputOptions).output(tmp), out, { ...options, expectedDurationS: planned });
-  return await checkResult(out, "reencode", planned, frame);
+  // Segment k starts where the transition into it starts; the title card, if any, comes first.
+  const starts = [0, ...offsets];
+  return { ...(await checkResult(out, "reencode", planned, frame)), partStartsS: starts.slice(options.title ? 1 : 0, (options.title ? 1 : 0) + parts.length) };
 }
 
-async function checkResult(out: string, mode: ConcatResult["mode"], plannedDurationS: number, frameS: number): Promise<ConcatResult> {
+async function checkResult(out: string, mode: ConcatResult["mode"], plannedDurationS: number, frameS: number): Promise<Omit<ConcatResult, "partStartsS">> {
   const info = await probe(out).catch(async (error: Error) => {
     await unlink(out).catch(() => {});
     throw new AssembleError(`assembled film is unreadable: ${error.message}`);

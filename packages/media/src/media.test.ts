@@ -42,6 +42,7 @@ describe("concatClips", () => {
     const r = await concatClips(clips, out, { onProgress: (p) => progress.push(p) });
     expect(r.mode).toBe("copy");
     expect(r.info.durationS).toBeCloseTo(22, 1);
+    expect(r.partStartsS.map((x) => Number(x.toFixed(1)))).toEqual([0, 6, 16]);
     expect(Math.abs(r.info.durationS - 22)).toBeLessThanOrEqual(FRAME);
     const src = await probe(clips[0]!);
     expect([r.info.codec, r.info.profile, r.info.width, r.info.height, r.info.pixFmt, r.info.fpsRational]).toEqual([src.codec, src.profile, src.width, src.height, src.pixFmt, src.fpsRational]);
@@ -61,6 +62,8 @@ describe("concatClips", () => {
     const r = await concatClips(clips, out, { transitions: [{ type: "fade", durationS: 0.5 }, { type: "dissolve", durationS: 1 }] });
     expect(r.mode).toBe("reencode");
     expect(Math.abs(r.info.durationS - 20.5)).toBeLessThanOrEqual(FRAME + 1e-6);
+    // Each scene starts where the transition into it starts: the film's chapter marks.
+    expect(r.partStartsS.map((x) => Number(x.toFixed(1)))).toEqual([0, 5.5, 14.5]);
     expect(r.info).toMatchObject({ codec: "h264", pixFmt: "yuv420p", width: 1366, height: 768 });
   });
 

@@ -3,7 +3,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from "node:pat
 import type { Manifest } from "@hailuo/manifest";
 import { animatedPreview, concatClips, contactSheet, poster, type Card, type Transition } from "@hailuo/media";
 import { HailuoError, atomicWrite } from "@hailuo/shared";
-import { insideDir, readRunReport, type ItemReport, type RunReport } from "@hailuo/runner";
+import { chosenTakes, insideDir, readPicks, readRunReport, type ItemReport, type RunReport } from "@hailuo/runner";
 import { renderRunPage, type PageMedia } from "./run-page.js";
 
 /** Options of the media stage. */
@@ -68,21 +68,25 @@ export async function makeThumbnails(runDir: string, manifest: Manifest, report:
 }
 
 /**
- * Assembles the film in manifest order (take 1 of each scene, or its first finished take). A scene
- * that failed is skipped with a warning, or becomes a placeholder card: never a broken film.
+ * Assembles the film in manifest order, each scene's chosen take (picks.json, a re-roll, `pick:`,
+ * else the first finished). A scene that failed is skipped with a warning, or becomes a
+ * placeholder card: never a broken film. Writes `film.json` (which take each scene used, where
+ * it starts) and a WebVTT chapters track beside the film.
  */
 export async function assembleFilm(runDir: string, manifest: Manifest, report: RunReport, options: MediaStageOptions = {}): Promise<{ film: NonNullable<PageMedia["film"]>; skipped: string[] }> {
   const spec = manifest.assemble;
   const placeholders = options.placeholders ?? spec?.placeholders ?? false;
   const byScene = new Map<string, ItemReport[]>();
   for (const i of report.items) byScene.set(i.scene, [...(byScene.get(i.scene) ?? []), i]);
+  const chosenBy = chosenTakes(manifest, report.items, await readPicks(runDir));
+  const used: { scene: string; take?: number; file?: string }[] = [];
   const parts: (string | Card)[] = [];
   const transitions: (Transition | undefined)[] = [];
   const skipped: string[] = [];
   const defaultTransition = options.transition ?? spec?.transition;
   for (const scene of manifest.scenes) {
     const takes = byScene.get(scene.id) ?? [];
-    const chosen = takes.find((t) => t.file);
+    const chosen = chosenBy.get(scene.id);
     if (!chosen) {
       skipped.push(scene.id);
       if (!placeholders) {
@@ -91,7 +95,11 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
       }
       options.onWarning?.(`${scene.id}: no clip; a placeholder card stands in`);
       parts.push({ text: `${scene.id}\n(not generated)`, durationS: Number(scene.duration), color: "#2a1214" });
-    } else parts.push(insideDir(runDir, chosen.file!));
+      used.push({ scene: scene.id });
+    } else {
+      parts.push(insideDir(runDir, chosen.file!));
+      used.push({ scene: scene.id, take: chosen.take, file: chosen.file });
+    }
     transitions.push(scene.transition ?? defaultTransition);
   }
   if (!parts.some((p) => typeof p === "string")) throw new HailuoError("assemble_failed", "no scene has a clip yet; nothing to assemble");
@@ -113,7 +121,27 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
     signal: options.signal,
     onProgress: (p) => options.onProgress?.("film", p),
   });
-  return { film: { file: inRun.startsWith("..") ? out : inRun, durationS: result.info.durationS, mode: result.mode }, skipped };
+  const film = { file: inRun.startsWith("..") ? out : inRun, durationS: result.info.durationS, mode: result.mode };
+  const chapters = used.map((u, i) => ({ ...u, startS: result.partStartsS[i]!, endS: result.partStartsS[i + 1] ?? result.info.durationS - (spec?.end?.durationS ?? 0) }));
+  await atomicWrite(`${out}.json`, `${JSON.stringify({ version: 1, ...film, chapters, madeAt: new Date().toISOString() } satisfies FilmFile, null, 2)}\n`);
+  await atomicWrite(`${out}.chapters.vtt`, chaptersVtt(chapters));
+  return { film, skipped };
+}
+
+/** `<film>.json`: how the film was made (which take each scene used and where it starts). */
+export interface FilmFile {
+  version: 1;
+  file: string;
+  durationS: number;
+  mode: string;
+  chapters: { scene: string; take?: number; file?: string; startS: number; endS: number }[];
+  madeAt: string;
+}
+
+/** A WebVTT chapters track: one cue per scene, named "scene (take N)". */
+export function chaptersVtt(chapters: FilmFile["chapters"]): string {
+  const ts = (s: number) => new Date(Math.max(0, Math.round(s * 1000))).toISOString().slice(11, 23);
+  return `WEBVTT\n\n${chapters.map((c, i) => `${i + 1}\n${ts(c.startS)} --> ${ts(Math.max(c.endS, c.startS + 0.001))}\n${c.scene}${c.take ? ` (take ${c.take})` : " (placeholder)"}\n`).join("\n")}`;
 }
 
 /**

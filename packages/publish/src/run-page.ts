@@ -29,8 +29,8 @@ function card(item: ItemReport, media: PageMedia): RawHtml {
   ];
   if (item.sameAs) rows.push(["same as", item.sameAs]);
   if (item.possibleDoubleChargeUsd > 0) rows.push(["possible double charge", `$${item.possibleDoubleChargeUsd.toFixed(3)}`]);
-  return html`<article class="scene ${item.status}" id="scene-${item.scene}-${item.take}">
-  <h2>${item.scene}${item.take > 1 ? html` <small>take ${item.take}</small>` : ""}</h2>
+  return html`<article class="scene ${item.status}${item.chosen ? " chosen" : ""}" id="scene-${item.scene}-${item.take}">
+  <h2>${item.scene}${item.take > 1 ? html` <small>take ${item.take}</small>` : ""}${item.chosen ? html` <span class="badge">in the film</span>` : ""}</h2>
   ${player}
   ${preview ? html`<a class="preview" href="${href(preview)}">animated preview</a>` : ""}
   <p class="prompt">${item.prompt}</p>
@@ -70,7 +70,7 @@ export function renderRunPage(report: RunReport, media: PageMedia): string {
   .totals li { background: #171a20; padding: 8px 14px; border-radius: 6px; } .totals b { display: block; font-size: 1.3em; }
   .scenes { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 16px; }
   .scene { background: #171a20; border-radius: 8px; padding: 12px; border-left: 4px solid #3a7; }
-  .scene.failed { border-color: #d44; } .scene.interrupted, .scene.pending { border-color: #da3; }
+  .scene.failed { border-color: #d44; } .scene.chosen { outline: 2px solid #8cf; } .badge { font-size: .75em; background: #8cf; color: #000; border-radius: 4px; padding: 1px 6px; } .scene.interrupted, .scene.pending { border-color: #da3; }
   .scene h2 { font-size: 1.05em; margin: 0 0 8px; } .scene video { width: 100%; border-radius: 4px; background: #000; aspect-ratio: 1366 / 768; }
   .missing { aspect-ratio: 1366 / 768; display: grid; place-items: center; background: #221; color: #d88; border-radius: 4px; }
   .prompt { font-size: .92em; line-height: 1.4; } .error { color: #f88; font-size: .9em; }
@@ -81,7 +81,7 @@ export function renderRunPage(report: RunReport, media: PageMedia): string {
 <body>
 <h1>${report.name}</h1>
 <p class="meta">${report.manifest} · report made ${report.generatedAt} · <a href="report.csv">report.csv</a> · <a href="report.json">report.json</a></p>
-${media.film ? html`<section class="film"><video controls preload="metadata" src="${href(media.film.file)}"></video><p class="meta">film: ${media.film.file}, ${media.film.durationS.toFixed(2)} s (${media.film.mode})</p></section>` : ""}
+${media.film ? html`<section class="film"><video controls preload="metadata" src="${href(media.film.file)}"><track kind="chapters" default src="${href(`${media.film.file}.chapters.vtt`)}"></video><p class="meta">film: ${media.film.file}, ${media.film.durationS.toFixed(2)} s (${media.film.mode})</p></section>` : ""}
 <ul class="totals">${totals.map(([k, v]) => html`<li><b>${v}</b>${k}</li>`)}</ul>
 ${media.sheet ? html`<section class="sheet"><img alt="contact sheet" src="${href(media.sheet)}"></section>` : ""}
 <section class="scenes">

@@ -29,6 +29,8 @@ export interface ItemReport {
   errorCode?: string;
   /** Set when another scene has the same input and this row reuses its clip. */
   sameAs?: string;
+  /** This take is the one the film uses for its scene (picks.json, a re-roll, `pick:`, or the first finished). */
+  chosen?: boolean;
 }
 
 /** The whole report as written to report.json. */

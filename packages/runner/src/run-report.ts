@@ -7,6 +7,7 @@ import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import type { ItemReport, RunReport } from "./report.js";
 import { readRunManifest } from "./run-folder.js";
 import { replayJournal } from "./run-state.js";
+import { markChosen, readPicks } from "./picks.js";
 
 /** Options of `buildReport`. */
 export interface BuildReportOptions {
@@ -16,6 +17,8 @@ export interface BuildReportOptions {
   thisRunFrom?: number;
   /** Price for records that lack one (journals from before prices were journaled). */
   usdPerSecond?: number;
+  /** picks.json's picks, to mark the takes the film uses. */
+  picks?: Record<string, number>;
 }
 
 /** Builds the report of a run folder from its manifest and journal: one row per scene-take, money from the ledger. */
@@ -66,6 +69,7 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
     if (first) row.sameAs = first;
     return row;
   });
+  markChosen(manifest, items, options.picks ?? {});
   const count = (st: ItemReport["status"]) => items.filter((i) => i.status === st).length;
   const { folder, thisRun } = ledger;
   return {
@@ -101,5 +105,5 @@ export async function readRunReport(runDir: string, manifest?: Manifest): Promis
   const dir = resolve(runDir);
   const m = manifest ?? (await readRunManifest(dir));
   const { records } = await readJournal(journalPath(dir));
-  return buildReport(m, dir, records);
+  return buildReport(m, dir, records, { picks: await readPicks(dir) });
 }

@@ -4,6 +4,8 @@ import { isFinalFailure, paidOutput } from "./item-context.js";
 import { journalPath, readJournal } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { replayJournal, type ItemState } from "./run-state.js";
+import { readRunFile } from "./run-folder.js";
+import { carryRerolls } from "./picks.js";
 
 /** What a run has to do per generation, decided from the journal and the files on disk. */
 export interface WorkPlan {
@@ -46,8 +48,9 @@ export interface RunPreview {
 }
 
 /** Previews a run of `manifest` into `runDir` from its journal and files (nothing is written or sent). */
-export async function previewRun(runDir: string, manifest: Manifest, options: { usdPerSecond?: number; cache?: boolean } = {}): Promise<RunPreview> {
-  const items = planRun(manifest, options.usdPerSecond);
+export async function previewRun(runDir: string, manifest: Manifest, options: { usdPerSecond?: number; cache?: boolean; only?: (item: PlanItem) => boolean } = {}): Promise<RunPreview> {
+  // As the run will: takes re-rolled in this folder come along.
+  const items = planRun(carryRerolls(manifest, (await readRunFile(runDir))?.manifest), options.usdPerSecond).filter(options.only ?? (() => true));
   const unique = [...new Map(items.map((p) => [p.key, p])).values()];
   const states = replayJournal((await readJournal(journalPath(runDir))).records);
   const work = await planWork(runDir, unique, states, options.cache ?? true);

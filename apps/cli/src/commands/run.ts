@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { isSafeId, slugify, type Manifest } from "@hailuo/manifest";
 import { loadManifestTelling } from "../load-input.js";
-import { previewRun, readRunManifest, runManifest, type RunEvent, type RunResult } from "@hailuo/runner";
+import { previewRun, readRunManifest, runManifest, type PlanItem, type RunEvent, type RunResult } from "@hailuo/runner";
 import type { HailuoError } from "@hailuo/shared";
 import { numberOption, parseVars } from "../options.js";
 import { connectFal, describePrice, priceFor } from "../fal-connection.js";
@@ -40,7 +40,7 @@ export function defaultRunDir(manifest: Manifest): string {
 }
 
 /** Every numeric option, checked before anything starts (a bad value is a usage error, exit 2, even for a dry run). */
-function runNumbers(opts: RunCommandOptions) {
+export function runNumbers(opts: RunCommandOptions) {
   numberOption("confirm-above", opts.confirmAbove, { integer: false });
   return {
     concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }),
@@ -76,7 +76,8 @@ export async function resumeCommand(runDir: string, opts: RunCommandOptions, sig
   return execute(manifest, resolve(runDir), opts, signal);
 }
 
-async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptions, signal: AbortSignal): Promise<number> {
+/** Runs a manifest into a folder with the CLI's view, money lines and media stage; `only` limits the work (re-rolls), `film: false` keeps the film as it is. */
+export async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptions, signal: AbortSignal, part: { only?: (item: PlanItem) => boolean; film?: false } = {}): Promise<number> {
   const n = runNumbers(opts);
   const view = createProgressView(chooseView(Boolean(opts.json)));
   // HTTP retries are counted and told once at the end (per request id with --json), not one line each.
@@ -105,6 +106,7 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
       ...n,
       cache: opts.cache,
       cancelOnExit: opts.cancelOnExit,
+      only: part.only,
       signal,
       confirmSpend: async (plan) => {
         if (!mustConfirm({ billed: conn.backend.kind === "fal", usd: plan.estimateUsd, yes: opts.yes, confirmAbove: opts.confirmAbove })) return;
@@ -149,7 +151,7 @@ async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptio
   else process.stderr.write(`${lines.join("\n")}\n`);
   if (opts.media && !result.interrupted && t.done + t.cached > 0) {
     const { mediaStageFor } = await import("./media.js");
-    await mediaStageFor(runDir, { assemble: opts.assemble ? true : undefined, placeholders: opts.placeholders, json: opts.json }, signal);
+    await mediaStageFor(runDir, { assemble: part.film ?? (opts.assemble ? true : undefined), placeholders: opts.placeholders, json: opts.json }, signal);
   }
   return result.exitCode;
 }

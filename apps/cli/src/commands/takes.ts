@@ -1,0 +1,67 @@
+import { resolve } from "node:path";
+import { estimateCost, normalizeHailuoInput } from "@hailuo/core";
+import { BudgetError, RunLockedError, inputKey, readRunManifest, readRunReport, runLockHeld, sumUsd, withRerolls, writePick } from "@hailuo/runner";
+import { displayPath } from "../display-path.js";
+import { emitJson } from "../events.js";
+import { UsageError } from "../exit-codes.js";
+import { priceFor } from "../fal-connection.js";
+import { numberOption } from "../options.js";
+import { execute, runNumbers, type RunCommandOptions } from "./run.js";
+
+/** `hailuo pick <run-dir> <scene> <take>`: the take the film uses for a scene (picks.json). */
+export async function pickCommand(runDir: string, scene: string, takeText: string, opts: { json?: boolean }): Promise<number> {
+  const take = numberOption("take", takeText, { min: 1 })!;
+  await pickTake(runDir, scene, take);
+  if (opts.json) emitJson({ type: "picked", scene, take });
+  else process.stderr.write(`${scene}: take ${take} is the one the film uses; remake the film with: pnpm hailuo assemble ${displayPath(resolve(runDir))}\n`);
+  return 0;
+}
+
+/** Records a pick after checking that the scene exists and the take has a clip (the review page's pick too). */
+export async function pickTake(runDir: string, scene: string, take: number): Promise<void> {
+  const report = await readRunReport(runDir);
+  const takes = report.items.filter((i) => i.scene === scene);
+  if (!takes.length) throw new UsageError(`no scene ${scene} in ${displayPath(resolve(runDir))} (scenes: ${[...new Set(report.items.map((i) => i.scene))].join(", ")})`);
+  const row = takes.find((i) => i.take === take);
+  if (!row?.file) {
+    const have = takes.filter((i) => i.file).map((i) => i.take);
+    throw new UsageError(`take ${take} of ${scene} has no clip${row ? ` (${row.status}${row.error ? `: ${row.error}` : ""})` : " (no such take)"}; takes with a clip: ${have.join(", ") || "none yet"}`);
+  }
+  await writePick(runDir, scene, take);
+}
+
+/** Options of `hailuo reroll`. */
+export interface RerollOptions extends RunCommandOptions {
+  prompt?: string;
+  takes: string;
+}
+
+/**
+ * `hailuo reroll <run-dir> <scene> [--prompt …] [--takes N]`: more takes of one scene, through the
+ * same runner and journal as a run. Budget and the question come before run.json records anything,
+ * so a refusal leaves the folder as it was; an interrupted re-roll is finished by `hailuo resume`.
+ */
+export async function rerollCommand(runDir: string, scene: string, opts: RerollOptions, signal: AbortSignal): Promise<number> {
+  const dir = resolve(runDir);
+  const count = numberOption("takes", opts.takes, { min: 1 })!;
+  const { budgetUsd } = runNumbers(opts);
+  const quote = await quoteReroll(dir, scene, count, opts.prompt);
+  if (budgetUsd !== undefined && quote.usd > budgetUsd) {
+    throw new BudgetError(`re-rolling ${scene} ${count} time(s) costs up to $${quote.usd.toFixed(2)}, over the budget of $${budgetUsd.toFixed(2)}; nothing was submitted or recorded`);
+  }
+  if (await runLockHeld(dir)) throw new RunLockedError(`${displayPath(dir)} is being run by another hailuo process (run.lock is held); re-roll when it has finished`);
+  const keys = new Set(quote.keys);
+  // Only the new takes are worked on; the film stays as it is until `hailuo assemble`.
+  return execute(quote.manifest, dir, opts, signal, { only: (item) => keys.has(item.key), film: false });
+}
+
+/** What a re-roll would add and cost (at the account's live price), without recording anything. */
+export async function quoteReroll(runDir: string, scene: string, count: number, prompt?: string) {
+  const manifest = await readRunManifest(runDir);
+  const edited = prompt === undefined ? undefined : normalizeHailuoInput({ prompt, duration: "6" }).prompt;
+  const { manifest: next, added } = withRerolls(manifest, scene, count, edited);
+  const s = next.scenes.find((x) => x.id === scene)!;
+  const price = await priceFor();
+  const inputs = added.map((r) => ({ prompt: r.prompt, duration: s.duration, prompt_optimizer: s.prompt_optimizer }));
+  return { manifest: next, added, keys: added.map((r, i) => inputKey(inputs[i]!, r.take)), usd: sumUsd(inputs.map((i) => estimateCost(i, price.usdPerSecond).usd)), price };
+}

@@ -1,0 +1,4 @@
+// The review page of a run folder: a local web server (hono) showing takes live, with pick, re-roll and assemble.
+export { startReviewServer, type ReviewActions, type ReviewServer, type ReviewServerOptions } from "./review-server.js";
+export { reviewState, folderSignature, type ReviewState, type TakeView } from "./review-state.js";
+export { reviewPage } from "./review-page.js";

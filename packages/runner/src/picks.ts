@@ -1,0 +1,65 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Manifest, Reroll } from "@hailuo/manifest";
+import { HailuoError, atomicWrite } from "@hailuo/shared";
+import type { ItemReport } from "./report.js";
+
+/** picks.json: the take each scene's film uses, chosen by a person (`hailuo pick`, the review page). */
+export interface PicksFile {
+  version: 1;
+  picks: Record<string, number>;
+}
+
+/** The picks of a run folder (none yet: empty). */
+export async function readPicks(runDir: string): Promise<Record<string, number>> {
+  const text = await readFile(join(runDir, "picks.json"), "utf8").catch(() => undefined);
+  if (text === undefined) return {};
+  return (JSON.parse(text) as PicksFile).picks ?? {};
+}
+
+/** Records one pick (atomically: a crash leaves the old file or the new one). */
+export async function writePick(runDir: string, scene: string, take: number): Promise<void> {
+  const picks = { ...(await readPicks(runDir)), [scene]: take };
+  await atomicWrite(join(runDir, "picks.json"), `${JSON.stringify({ version: 1, picks } satisfies PicksFile, null, 2)}\n`);
+}
+
+/**
+ * The take the film uses for each scene, among takes that have a clip: the person's pick, else
+ * the newest re-rolled take (a re-roll says "I want another"), else the manifest's `pick:`, else
+ * the first finished take. A scene with no clip maps to undefined.
+ */
+export function chosenTakes(manifest: Manifest, items: ItemReport[], picks: Record<string, number>): Map<string, ItemReport | undefined> {
+  const chosen = new Map<string, ItemReport | undefined>();
+  for (const scene of manifest.scenes) {
+    const withClip = items.filter((i) => i.scene === scene.id && i.file);
+    const take = (n: number | undefined) => (n === undefined ? undefined : withClip.find((i) => i.take === n));
+    const rerolled = [...(scene.rerolls ?? [])].reverse().map((r) => take(r.take)).find(Boolean);
+    chosen.set(scene.id, take(picks[scene.id]) ?? rerolled ?? take(scene.pick) ?? withClip[0]);
+  }
+  return chosen;
+}
+
+/** Marks `chosen` on the report rows the film uses. */
+export function markChosen(manifest: Manifest, items: ItemReport[], picks: Record<string, number>): void {
+  const chosen = new Set(chosenTakes(manifest, items, picks).values());
+  for (const i of items) i.chosen = chosen.has(i) || undefined;
+}
+
+/**
+ * Carries takes added by `hailuo reroll` over to a manifest run again into the same folder (the
+ * manifest file knows nothing of them, and they are paid clips a person may have picked).
+ */
+export function carryRerolls(manifest: Manifest, previous: Manifest | undefined): Manifest {
+  const before = new Map((previous?.scenes ?? []).map((s) => [s.id, s.rerolls]));
+  return { ...manifest, scenes: manifest.scenes.map((s) => (s.rerolls || !before.get(s.id)?.length ? s : { ...s, rerolls: before.get(s.id) })) };
+}
+
+/** Adds `count` takes to a scene (numbered after its last one), with an edited prompt or its own. */
+export function withRerolls(manifest: Manifest, sceneId: string, count: number, prompt?: string, at = new Date()): { manifest: Manifest; added: Reroll[] } {
+  const scene = manifest.scenes.find((s) => s.id === sceneId);
+  if (!scene) throw new HailuoError("usage", `no scene ${sceneId} in this run (scenes: ${manifest.scenes.map((s) => s.id).join(", ")})`);
+  const last = Math.max(scene.takes, ...(scene.rerolls ?? []).map((r) => r.take));
+  const added = Array.from({ length: count }, (_, i) => ({ take: last + 1 + i, prompt: prompt ?? scene.prompt, at: at.toISOString() }));
+  const scenes = manifest.scenes.map((s) => (s === scene ? { ...s, rerolls: [...(s.rerolls ?? []), ...added] } : s));
+  return { manifest: { ...manifest, scenes }, added };
+}
