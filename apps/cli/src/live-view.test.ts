@@ -16,7 +16,7 @@ describe("the live view on a terminal", () => {
     // Ids long enough that a row would wrap at 80 columns if it were not cut.
     const id = (i: number) => `scene-${i}-${"x".repeat(70)}`;
     const manifest = join(dir, "m.yaml");
-    await writeFile(manifest, `name: live\nscenes:\n${Array.from({ length: 6 }, (_, i) => `  - id: ${id(i)}\n    prompt: live view scene ${i}\n`).join("")}assemble: true\n`);
+    await writeFile(manifest, `name: live\nscenes:\n${Array.from({ length: 6 }, (_, i) => `  - id: ${id(i)}\n    prompt: live view scene ${i}\n`).join("")}assemble: true\nthumbnails: { preview: none }\n`);
     const run = ptyRun(["run", manifest, "--out", join(dir, "run"), "--concurrency", "3"], { FAL_EMULATOR_URL: fx.emu.url });
 
     // While clips are in flight: the header and the running rows are on screen.

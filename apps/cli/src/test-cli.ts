@@ -35,11 +35,11 @@ export const manifestText = (n: number, tag: string) =>
   `name: ${tag}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${tag} scene number ${i}\n    duration: ${i % 3 === 0 ? 10 : 6}\n`).join("")}`;
 
 /** Inside a describe: one emulator (slow enough to catch a run mid-flight) and a temp folder for its tests. */
-export function cliFixture(options: { progressLatencyMs?: number } = {}): { readonly emu: Emulator; readonly dir: string } {
+export function cliFixture(options: { progressLatencyMs?: number; render?: "animatic" | "shared" } = {}): { readonly emu: Emulator; readonly dir: string } {
   let emu: Emulator | undefined;
   let tmp: Awaited<ReturnType<typeof makeTempDir>> | undefined;
   beforeAll(async () => {
-    emu = await startTestEmulator({ slots: 2, progressLatencyMs: options.progressLatencyMs ?? 2500, render: "shared" });
+    emu = await startTestEmulator({ slots: 2, progressLatencyMs: options.progressLatencyMs ?? 2500, render: options.render ?? "shared" });
     tmp = await makeTempDir();
   });
   afterAll(async () => {

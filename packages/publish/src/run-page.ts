@@ -81,7 +81,7 @@ export function renderRunPage(report: RunReport, media: PageMedia): string {
 <body>
 <h1>${report.name}</h1>
 <p class="meta">${report.manifest} · report made ${report.generatedAt} · <a href="report.csv">report.csv</a> · <a href="report.json">report.json</a></p>
-${media.film ? html`<section class="film"><video controls preload="metadata" src="${href(media.film.file)}"><track kind="chapters" default src="${href(`${media.film.file}.chapters.vtt`)}"></video><p class="meta">film: ${media.film.file}, ${media.film.durationS.toFixed(2)} s (${media.film.mode})</p></section>` : ""}
+${media.film ? html`<section class="film"><video controls preload="metadata" src="${href(media.film.file)}"></video><p class="meta">film: ${media.film.file}, ${media.film.durationS.toFixed(2)} s (${media.film.mode})</p></section>` : ""}
 <ul class="totals">${totals.map(([k, v]) => html`<li><b>${v}</b>${k}</li>`)}</ul>
 ${media.sheet ? html`<section class="sheet"><img alt="contact sheet" src="${href(media.sheet)}"></section>` : ""}
 <section class="scenes">

@@ -34,7 +34,7 @@ const STYLE = `
   #chapters button { background: #223; }
   .scene { background: #171a20; border-radius: 8px; padding: 12px; margin: 14px 0; } .scene h2 { font-size: 1.05em; margin: 0 0 4px; }
   .takes { display: flex; gap: 12px; overflow-x: auto; padding: 8px 0; }
-  .take { flex: 0 0 300px; background: #1f232b; border-radius: 6px; padding: 8px; border: 2px solid transparent; position: relative; }
+  .take { margin: 0; flex: 0 0 300px; background: #1f232b; border-radius: 6px; padding: 8px; border: 2px solid transparent; position: relative; }
   .take.chosen { border-color: #8cf; } .take video, .take .blank { width: 100%; aspect-ratio: 1366 / 768; background: #000; border-radius: 4px; display: block; }
   .take .preview { position: absolute; left: 8px; top: 8px; width: calc(100% - 16px); aspect-ratio: 1366 / 768; pointer-events: none; border-radius: 4px; }
   .status { font-size: .85em; } .take[data-status=failed] .status { color: #f88; } .take[data-status=running] .status { color: #fd6; } .badge { background: #8cf; color: #000; border-radius: 4px; padding: 0 6px; font-size: .8em; }
