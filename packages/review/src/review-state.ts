@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { FilmFile } from "@hailuo/publish";
-import { journalPath, readJournal, readRunManifest, readRunReport, runLockHeld } from "@hailuo/runner";
+import { journalPath, readJournal, readRunManifest, readRunReport, runLockHeld, type StoredRecord } from "@hailuo/runner";
 
 /** One take as the page shows it. */
 export interface TakeView {
@@ -42,7 +42,9 @@ export async function folderSignature(runDir: string): Promise<string> {
 export async function reviewState(runDir: string, usdPerSecond: number, jobs: ReviewState["jobs"]): Promise<ReviewState> {
   const manifest = await readRunManifest(runDir);
   const report = await readRunReport(runDir, manifest);
-  const locked = await runLockHeld(runDir);
+  const { records } = await readJournal(journalPath(runDir));
+  // A local run holds run.lock; a distributed one owns the folder from "enqueued" to "finished".
+  const locked = (await runLockHeld(runDir)) || records.findLast((r) => r.t === "enqueued" || r.t === "finished")?.t === "enqueued";
   const thumb = (file: string, ext: string) => {
     const rel = `thumbs/${basename(file, ".mp4")}.${ext}`;
     return existsSync(join(runDir, rel)) ? rel : undefined;
@@ -68,16 +70,15 @@ export async function reviewState(runDir: string, usdPerSecond: number, jobs: Re
   const all = scenes.flatMap((s) => s.takes);
   const count = (st: TakeView["status"]) => all.filter((t) => t.status === st).length;
   const totals = { clips: all.length, done: count("done"), running: count("running"), failed: count("failed"), waiting: count("waiting") + count("stopped"), billedUsd: report.totals.billedUsd };
-  const { elapsedS, etaS } = await pace(runDir, locked, totals);
+  const { elapsedS, etaS } = pace(records, locked, totals);
   const film = await readFile(join(runDir, `${manifest.assemble?.output ?? "film.mp4"}.json`), "utf8").then((t) => JSON.parse(t) as FilmFile, () => undefined);
   return { name: manifest.name, busy: locked, totals, elapsedS, etaS, usdPerSecond, scenes, ...(film ? { film } : {}), jobs };
 }
 
 /** Elapsed since the running process started, and the time left at its pace so far. */
-async function pace(runDir: string, locked: boolean, t: ReviewState["totals"]): Promise<{ elapsedS?: number; etaS?: number }> {
+function pace(records: StoredRecord[], locked: boolean, t: ReviewState["totals"]): { elapsedS?: number; etaS?: number } {
   if (!locked) return {};
-  const { records } = await readJournal(journalPath(runDir));
-  const start = records.findLastIndex((r) => r.t === "run");
+  const start = records.findLastIndex((r) => r.t === "run" || r.t === "enqueued");
   if (start < 0) return {};
   const since = records.slice(start);
   const elapsedS = (Date.now() - Date.parse(since[0]!.at)) / 1000;
