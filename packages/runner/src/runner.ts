@@ -125,7 +125,6 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     if (tornLines) emit({ type: "warning", message: `journal had ${tornLines} incomplete line(s) from a crash; ignored` });
     checkNotDistributed(runDir, records, Boolean(options.takeOver));
     manifest = carryRerolls(manifest, previous?.manifest);
-    await writeRunFile(runDir, manifest, options.backendOverride ? options.backend : (previous?.backend ?? options.backend));
     const states = replayJournal(records);
     const plan = planRun(manifest, options.priceUsdPerSecond);
     const unique = [...new Map(plan.map((p) => [p.key, p])).values()].filter(options.only ?? (() => true));
@@ -137,6 +136,8 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     }
     if (work.toSave.length) await preflight(runDir, manifest, work.toSave, { diskBytesPerSecond: options.diskBytesPerSecond });
     if (work.toSubmit.length && options.confirmSpend) await options.confirmSpend({ toSubmit: work.toSubmit.length, estimateUsd });
+    // Only a run that passed every check is recorded: a refusal leaves run.json (and its re-rolls) as it was.
+    await writeRunFile(runDir, manifest, options.backendOverride ? options.backend : (previous?.backend ?? options.backend));
     const thisRunFrom = records.length;
     await journal.append({ t: "run", name: manifest.name, manifest: manifest.file, items: plan.length, pid: process.pid });
 
