@@ -147,7 +147,15 @@ describe("hailuo CLI", () => {
     const music = join(fx.dir, "music.m4a");
     await promisify(execFile)("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=330:d=2", "-c:a", "aac", music]);
     const film = join(fx.dir, "cli-film.mp4");
-    const a = await cli(["assemble", runDir, "--transition", "fade:0.5", "--audio", music, "--out", film, "--json"], env).done;
+    // Probe once: the clips were measured at download; assembling reads the journal, not ffprobe
+    // (a wrapper logs every ffprobe run; only the version check and the finished film's own check may appear).
+    const probes = join(fx.dir, "ffprobe.log");
+    const wrapper = join(fx.dir, "ffprobe-counting");
+    await writeFile(wrapper, `#!/bin/sh\necho "$@" >> '${probes}'\nexec ffprobe "$@"\n`, { mode: 0o755 });
+    const a = await cli(["assemble", runDir, "--transition", "fade:0.5", "--audio", music, "--out", film, "--json"], { ...env, FFPROBE_PATH: wrapper }).done;
+    const probed = (await readFile(probes, "utf8")).trim().split("\n");
+    expect(probed.filter((l) => l.includes("/clips/"))).toEqual([]);
+    expect(probed.filter((l) => l.includes(film))).toHaveLength(1);
     expect(a.code).toBe(0);
     const media = expectDocumented(a.stdout);
     expect(media.filter((e) => e.type === "media_progress" && e.step === "film").length).toBeGreaterThan(0);

@@ -47,6 +47,8 @@ export interface ConcatOptions extends MediaOptions {
   fps?: number;
   /** libx264 preset for re-encodes. @default "veryfast" */
   preset?: string;
+  /** Probe facts already known (measured at download, kept in the journal), by clip path: those clips are not probed again. */
+  known?: ReadonlyMap<string, VideoInfo>;
 }
 
 /** What `concatClips` produced, as probed. */
@@ -100,7 +102,7 @@ export async function concatClips(parts: (string | Card)[], out: string, options
   if (parts.length === 0) throw new AssembleError("no clips to assemble");
   const clips = parts.filter((p): p is string => typeof p === "string");
   if (clips.length === 0) throw new AssembleError("no clips to assemble, only cards");
-  const probed = new Map((await Promise.all(clips.map(async (c) => [c, await probe(c)] as const))));
+  const probed = new Map(await Promise.all(clips.map(async (c) => [c, options.known?.get(c) ?? (await probe(c))] as const)));
   const infos = clips.map((c) => probed.get(c)!);
   const partDur = (p: string | Card) => (typeof p === "string" ? probed.get(p)!.durationS : p.durationS);
   const transitions = parts.slice(0, -1).map((_, i) => {

@@ -112,9 +112,16 @@ describe("thumbnails", () => {
     ];
     const size = await contactSheet(items, sheet, { columns: 3, tileWidth: 240 });
     const expected = sheetSize(5, { columns: 3, tileWidth: 240 });
-    expect(size).toEqual({ width: expected.width, height: expected.height });
+    expect(size).toEqual({ width: expected.width, height: expected.height, pages: [sheet] });
     expect(await imageSize(sheet)).toEqual({ width: size.width, height: size.height });
     expect(size.width).toBe(3 * 240 + 4 * 8);
+
+    // A thousand tiles: one ffmpeg run over a concat script (no argument grows), ten pages of 4×25.
+    const many = Array.from({ length: 1000 }, (_, i) => ({ file: p1, label: `scene ${i} · 6 s` }));
+    const big = await contactSheet(many, join(tmp.dir, "big.jpg"));
+    expect(big.pages).toEqual([join(tmp.dir, "big.jpg"), ...Array.from({ length: 9 }, (_, p) => join(tmp.dir, `big-${p + 2}.jpg`))]);
+    const page = sheetSize(100);
+    for (const f of [big.pages[0]!, big.pages[9]!]) expect(await imageSize(f)).toEqual({ width: page.width, height: page.height });
 
     const gif = join(tmp.dir, "preview.gif");
     await animatedPreview(clips[0]!, gif, { width: 320 });

@@ -14,10 +14,10 @@ export interface MediaOptions {
   onProgress?: ProgressFn;
 }
 
-function parseTimemark(mark: string | undefined): number {
-  if (!mark) return 0;
-  const [h, m, s] = mark.split(":").map(Number);
-  return (h ?? 0) * 3600 + (m ?? 0) * 60 + (s ?? 0);
+/** Seconds of output written so far, from a line of ffmpeg's stderr ("… time=00:01:02.50 …"). */
+function stderrSeconds(line: string): number | undefined {
+  const m = /time=(\d+):(\d+):(\d+(?:\.\d+)?)/.exec(line);
+  return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : undefined;
 }
 
 /**
@@ -34,34 +34,43 @@ export async function runToFile(
   if (signal?.aborted) throw abortError(signal);
   const ext = basename(out).includes(".") ? basename(out).slice(basename(out).lastIndexOf(".")) : "";
   const tmp = join(dirname(out), `.${basename(out)}.${randomBytes(4).toString("hex")}.tmp${ext}`);
-  const command = build(tmp);
   try {
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => command.kill("SIGKILL");
-      signal?.addEventListener("abort", onAbort, { once: true });
-      command
-        .on("progress", (p: { timemark?: string; percent?: number }) => {
-          if (!onProgress) return;
-          const pct = expectedDurationS ? (parseTimemark(p.timemark) / expectedDurationS) * 100 : (p.percent ?? 0);
-          onProgress(Math.max(0, Math.min(100, pct)));
-        })
-        .on("error", (err: Error, _stdout: string | null, stderr: string | null) => {
-          signal?.removeEventListener("abort", onAbort);
-          if (signal?.aborted) return reject(abortError(signal));
-          const tail = (stderr ?? "").split("\n").filter((l) => l.trim()).slice(-4).join(" | ");
-          reject(new FfmpegError(`ffmpeg failed writing ${basename(out)}: ${err.message.split("\n")[0]}${tail ? ` — ${tail}` : ""}`, { cause: err }));
-        })
-        .on("end", () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        })
-        .run();
-    });
+    await runCommand(build(tmp), out, { signal, onProgress, expectedDurationS });
     await rename(tmp, out);
     onProgress?.(100);
   } finally {
     await unlink(tmp).catch(() => {});
   }
+}
+
+/**
+ * Runs a fluent-ffmpeg command as it is (outputs named by the builder). Progress comes from
+ * ffmpeg's own `time=` on stderr: fluent-ffmpeg's "progress" event would run a hidden ffprobe of
+ * the input before every job, and our callers already know how long their output will be.
+ */
+export async function runCommand(command: FfmpegCommand, what: string, { signal, onProgress, expectedDurationS }: MediaOptions & { expectedDurationS?: number } = {}): Promise<void> {
+  await ensureFfmpeg();
+  if (signal?.aborted) throw abortError(signal);
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = () => command.kill("SIGKILL");
+    signal?.addEventListener("abort", onAbort, { once: true });
+    command
+      .on("stderr", (line: string) => {
+        const done = onProgress && expectedDurationS ? stderrSeconds(line) : undefined;
+        if (done !== undefined) onProgress!(Math.max(0, Math.min(100, (done / expectedDurationS!) * 100)));
+      })
+      .on("error", (err: Error, _stdout: string | null, stderr: string | null) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (signal?.aborted) return reject(abortError(signal));
+        const tail = (stderr ?? "").split("\n").filter((l) => l.trim()).slice(-4).join(" | ");
+        reject(new FfmpegError(`ffmpeg failed writing ${basename(what)}: ${err.message.split("\n")[0]}${tail ? ` — ${tail}` : ""}`, { cause: err }));
+      })
+      .on("end", () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      })
+      .run();
+  });
 }
 
 /** A fresh fluent-ffmpeg command (paths set by ensureFfmpeg). */

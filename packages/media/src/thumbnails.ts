@@ -1,32 +1,31 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { extname, join } from "node:path";
 import { HailuoError } from "@hailuo/shared";
 import { FONT_OPTION } from "./fonts.js";
 import { probe } from "./probe.js";
-import { command, runToFile, type MediaOptions } from "./run-ffmpeg.js";
+import { command, runCommand, runToFile, type MediaOptions } from "./run-ffmpeg.js";
 
 /** Options of `poster`. */
 export interface PosterOptions extends MediaOptions {
-  /** Seconds into the clip, or `auto` for ffmpeg's most representative frame. @default "auto" */
+  /** Seconds into the clip, or `auto`: 40 % in, past an opening that is often still. @default "auto" */
   atS?: number | "auto";
   /** Output width in pixels (height keeps the aspect ratio). @default 640 */
   width?: number;
+  /** The clip's duration when already known (from the journal): no probe. */
+  durationS?: number;
 }
 
-/** Writes one frame of a clip as an image (JPEG or PNG by extension); fast seek before decoding. */
+/** Writes one frame of a clip as an image (JPEG or PNG by extension): a fast seek, then one frame decoded. */
 export async function poster(clip: string, out: string, options: PosterOptions = {}): Promise<void> {
   const { atS = "auto", width = 640 } = options;
-  const info = await probe(clip);
-  await runToFile((tmp) => {
-    const cmd = command().input(clip);
-    if (atS === "auto") {
-      // thumbnail picks the frame closest to the average of a batch: covers the whole clip.
-      const n = Math.max(2, Math.min(300, Math.round(info.durationS * info.fps)));
-      return cmd.outputOptions(["-vf", `thumbnail=n=${n},scale=${width}:-2`, "-frames:v", "1", "-q:v", "3", "-update", "1"]).output(tmp);
-    }
-    return cmd.inputOptions(["-ss", String(Math.min(atS, Math.max(0, info.durationS - 0.1)))]).outputOptions(["-vf", `scale=${width}:-2`, "-frames:v", "1", "-q:v", "3", "-update", "1"]).output(tmp);
-  }, out, options);
+  const durationS = options.durationS ?? (await probe(clip)).durationS;
+  const at = atS === "auto" ? durationS * 0.4 : Math.min(atS, Math.max(0, durationS - 0.1));
+  await runToFile(
+    (tmp) => command().input(clip).inputOptions(["-ss", at.toFixed(3)]).outputOptions(["-vf", `scale=${width}:-2`, "-frames:v", "1", "-q:v", "3", "-update", "1"]).output(tmp),
+    out,
+    options,
+  );
 }
 
 /** One tile of a contact sheet. */
@@ -43,6 +42,8 @@ export interface SheetOptions extends MediaOptions {
   columns?: number;
   /** Width of one tile. @default 320 */
   tileWidth?: number;
+  /** Rows on one page; more items go on further pages (`sheet-2.jpg`, …). @default 25 */
+  rowsPerPage?: number;
 }
 
 /** The sheet's size for a layout, so callers and tests know what to expect. */
@@ -56,41 +57,50 @@ export function sheetSize(count: number, { columns = 4, tileWidth = 320, aspect 
 const LABEL_H = 36;
 const PAD = 8;
 
+/** A value in an ffconcat script: single-quoted, a quote written as '\'' . */
+const ffconcatQuote = (v: string) => `'${v.replace(/[\r\n]+/g, " ").replaceAll("'", "'\\''")}'`;
+
 /**
- * Writes a contact sheet: one labelled frame per item in a grid (scene id and duration under
- * each), for skimming a whole run at a glance.
+ * Writes a contact sheet: one labelled frame per item in a grid (scene id and duration under each),
+ * for skimming a whole run at a glance. However many items, it is one ffmpeg run over a concat
+ * script (no argument grows with the count); each tile's label rides on its frame as metadata.
+ * Past `rowsPerPage` rows the sheet continues on further pages: `out`, then `<out>-2.jpg`, …
  */
-export async function contactSheet(items: SheetItem[], out: string, options: SheetOptions = {}): Promise<{ width: number; height: number }> {
+export async function contactSheet(items: SheetItem[], out: string, options: SheetOptions = {}): Promise<{ width: number; height: number; pages: string[] }> {
   if (items.length === 0) throw new HailuoError("thumbnail_failed", "a contact sheet needs at least one item");
-  const { columns = 4, tileWidth = 320 } = options;
-  const size = sheetSize(items.length, { columns, tileWidth });
-  const tileH = size.height === 0 ? 0 : 2 * Math.round((tileWidth * 768) / 1366 / 2);
+  const { columns = 4, tileWidth = 320, rowsPerPage = 25 } = options;
+  const perPage = Math.max(1, Math.min(columns, items.length)) * rowsPerPage;
+  const size = sheetSize(Math.min(items.length, perPage), { columns, tileWidth });
+  const tileH = 2 * Math.round((tileWidth * 768) / 1366 / 2);
   const work = await mkdtemp(join(tmpdir(), "hailuo-sheet-"));
   try {
-    const cmd = command();
-    const filters: string[] = [];
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i]!;
-      const labelFile = join(work, `label${i}.txt`);
-      await writeFile(labelFile, it.label);
-      const isImage = /\.(jpe?g|png|webp)$/i.test(it.file);
-      if (isImage) cmd.input(it.file);
-      else {
-        const info = await probe(it.file);
-        cmd.input(it.file).inputOptions(["-ss", (info.durationS / 2).toFixed(3)]);
-      }
-      filters.push(
-        `[${i}:v]scale=${tileWidth}:${tileH}:force_original_aspect_ratio=decrease,pad=${tileWidth}:${tileH}:(ow-iw)/2:(oh-ih)/2,setsar=1,trim=end_frame=1,` +
-          `pad=${tileWidth}:${tileH + LABEL_H}:0:0:color=0x161616,drawtext=${FONT_OPTION}:expansion=none:textfile=${labelFile}:fontsize=18:fontcolor=white:x=10:y=${tileH + 9},format=yuv420p[t${i}]`,
-      );
+    // A video item gives one frame from its middle (callers normally pass posters they already have).
+    const frames = await Promise.all(
+      items.map(async (it, i) => {
+        if (/\.(jpe?g|png|webp)$/i.test(it.file)) return it.file;
+        const frame = join(work, `frame${i}.jpg`);
+        await poster(it.file, frame, { width: tileWidth, signal: options.signal });
+        return frame;
+      }),
+    );
+    const script = join(work, "tiles.ffconcat");
+    await writeFile(script, `ffconcat version 1.0\n${items.map((it, i) => `file ${ffconcatQuote(frames[i]!)}\nfile_packet_meta label ${ffconcatQuote(it.label)}\n`).join("")}`);
+    const pages = Math.ceil(items.length / perPage);
+    const vf =
+      `scale=${tileWidth}:${tileH}:force_original_aspect_ratio=decrease,pad=${tileWidth}:${tileH}:(ow-iw)/2:(oh-ih)/2,setsar=1,` +
+      `pad=${tileWidth}:${tileH + LABEL_H}:0:0:color=0x161616,drawtext=${FONT_OPTION}:text='%{metadata\\:label}':fontsize=18:fontcolor=white:x=10:y=${tileH + 9},format=yuv420p,` +
+      // One page a second: no output rate can then make the muxer repeat a page.
+      `tile=${size.cols}x${size.rows}:padding=${PAD}:margin=${PAD}:color=0x0a0a0a,settb=1,setpts=N`;
+    const cmd = (output: string) => command().input(script).inputOptions(["-f", "concat", "-safe", "0"]).outputOptions(["-vf", vf, "-r", "1", "-q:v", "3"]).output(output);
+    if (pages === 1) {
+      await runToFile((tmp) => cmd(tmp).outputOptions(["-frames:v", "1", "-update", "1"]), out, options);
+      return { width: size.width, height: size.height, pages: [out] };
     }
-    // Blank tiles fill the last row so `tile` emits its frame.
-    const blanks = size.cols * size.rows - items.length;
-    for (let b = 0; b < blanks; b++) filters.push(`color=c=0x101010:s=${tileWidth}x${tileH + LABEL_H}:d=0.04,format=yuv420p,trim=end_frame=1[b${b}]`);
-    const labels = [...items.map((_, i) => `[t${i}]`), ...Array.from({ length: blanks }, (_, b) => `[b${b}]`)].join("");
-    filters.push(`${labels}concat=n=${items.length + blanks}:v=1:a=0,tile=${size.cols}x${size.rows}:padding=${PAD}:margin=${PAD}:color=0x0a0a0a[sheet]`);
-    await runToFile((tmp) => cmd.complexFilter(filters.join(";")).outputOptions(["-map", "[sheet]", "-frames:v", "1", "-q:v", "3", "-update", "1"]).output(tmp), out, options);
-    return { width: size.width, height: size.height };
+    await runCommand(cmd(join(work, "page-%05d.jpg")), out, options);
+    const ext = extname(out);
+    const names = Array.from({ length: pages }, (_, p) => (p === 0 ? out : `${out.slice(0, out.length - ext.length)}-${p + 1}${ext}`));
+    for (const [p, name] of names.entries()) await rename(join(work, `page-${String(p + 1).padStart(5, "0")}.jpg`), name);
+    return { width: size.width, height: size.height, pages: names };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -104,14 +114,16 @@ export interface PreviewOptions extends MediaOptions {
   fps?: number;
   /** Seconds of the clip to show, from its middle. @default 3 */
   durationS?: number;
+  /** The clip's duration when already known (from the journal): no probe. */
+  clipDurationS?: number;
 }
 
 /** Writes a short animated preview: GIF with a generated palette, or WebP, by the extension of `out`. */
 export async function animatedPreview(clip: string, out: string, options: PreviewOptions = {}): Promise<void> {
   const { width = 480, fps = 10, durationS = 3 } = options;
-  const info = await probe(clip);
-  const len = Math.min(durationS, info.durationS);
-  const start = Math.max(0, (info.durationS - len) / 2);
+  const clipS = options.clipDurationS ?? (await probe(clip)).durationS;
+  const len = Math.min(durationS, clipS);
+  const start = Math.max(0, (clipS - len) / 2);
   const webp = /\.webp$/i.test(out);
   await runToFile((tmp) => {
     const cmd = command().input(clip).inputOptions(["-ss", start.toFixed(3), "-t", len.toFixed(3)]);

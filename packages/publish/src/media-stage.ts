@@ -1,7 +1,10 @@
-import { access, mkdir, stat } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { access, mkdir, readFile, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import pLimit from "p-limit";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
-import { animatedPreview, concatClips, contactSheet, poster, type Card, type Transition } from "@hailuo/media";
+import { animatedPreview, concatClips, contactSheet, poster, type Card, type Transition, type VideoInfo } from "@hailuo/media";
 import { HailuoError, atomicWrite } from "@hailuo/shared";
 import { chosenTakes, insideDir, readPicks, readRunReport, type ItemReport, type RunReport } from "@hailuo/runner";
 import { renderRunPage, type PageMedia } from "./run-page.js";
@@ -37,34 +40,57 @@ async function newer(target: string, source: string): Promise<boolean> {
 }
 
 
-/** Posters (one per clip file), animated previews and the run's contact sheet; skips what is up to date. */
-export async function makeThumbnails(runDir: string, manifest: Manifest, report: RunReport, options: MediaStageOptions = {}): Promise<Pick<PageMedia, "posters" | "previews" | "sheet">> {
+/**
+ * Posters (one per clip file, fast seek), animated previews and the run's contact sheet, made in
+ * parallel up to the cores; only what is missing or older than its clip is made, and the sheet
+ * only when its tiles changed. Clip durations come from the journal, not from ffprobe.
+ */
+export async function makeThumbnails(runDir: string, manifest: Manifest, report: RunReport, options: MediaStageOptions = {}): Promise<Pick<PageMedia, "posters" | "previews" | "sheet" | "sheetPages">> {
   await mkdir(join(runDir, "thumbs"), { recursive: true });
   const posters: Record<string, string> = {};
   const previews: Record<string, string> = {};
   const done = report.items.filter((i) => i.file);
+  const seconds = new Map(done.map((i) => [i.file!, i.video?.durationS ?? i.seconds]));
   const files = [...new Set(done.map((i) => i.file!))];
   const { posterAt, preview, sheetColumns } = manifest.thumbnails;
-  for (const [n, file] of files.entries()) {
-    const clip = insideDir(runDir, file);
-    const stem = basename(file, ".mp4");
-    const p = `thumbs/${stem}.jpg`;
-    if (!(await newer(insideDir(runDir, p), clip))) await poster(clip, insideDir(runDir, p), { atS: posterAt, signal: options.signal });
-    posters[file] = p;
-    if (preview !== "none") {
-      const g = `thumbs/${stem}.${preview}`;
-      if (!(await newer(insideDir(runDir, g), clip))) await animatedPreview(clip, insideDir(runDir, g), { signal: options.signal });
-      previews[file] = g;
-    }
-    options.onProgress?.("thumbnails", ((n + 1) / files.length) * 100);
+  const limit = pLimit(availableParallelism());
+  let made = 0;
+  await Promise.all(
+    files.map((file) =>
+      limit(async () => {
+        const clip = insideDir(runDir, file);
+        const stem = basename(file, ".mp4");
+        const p = `thumbs/${stem}.jpg`;
+        const durationS = seconds.get(file);
+        if (!(await newer(insideDir(runDir, p), clip))) await poster(clip, insideDir(runDir, p), { atS: posterAt, durationS, signal: options.signal });
+        posters[file] = p;
+        if (preview !== "none") {
+          const g = `thumbs/${stem}.${preview}`;
+          if (!(await newer(insideDir(runDir, g), clip))) await animatedPreview(clip, insideDir(runDir, g), { clipDurationS: durationS, signal: options.signal });
+          previews[file] = g;
+        }
+        options.onProgress?.("thumbnails", (++made / files.length) * 100);
+      }),
+    ),
+  );
+  if (!(sheetColumns > 0 && done.length > 0)) return { posters, previews };
+  const items = done.map((i) => ({ file: insideDir(runDir, posters[i.file!]!), label: `${i.scene}${i.take > 1 ? ` #${i.take}` : ""} · ${(i.seconds ?? Number(i.duration)).toFixed(0)} s` }));
+  return { posters, previews, ...(await sheetIfChanged(runDir, items, sheetColumns, options.signal)) };
+}
+
+/** The contact sheet's pages, made again only when its tiles (posters, labels, layout) changed since the last one. */
+async function sheetIfChanged(runDir: string, items: { file: string; label: string }[], columns: number, signal?: AbortSignal): Promise<{ sheet: string; sheetPages: string[] }> {
+  const stamps = await Promise.all(items.map(async (t) => `${t.file}|${t.label}|${(await stat(t.file).catch(() => undefined))?.mtimeMs ?? 0}`));
+  const signature = createHash("sha256").update(JSON.stringify([columns, stamps])).digest("hex");
+  const record = join(runDir, "thumbs", "sheet.json");
+  const last = await readFile(record, "utf8").then((t) => JSON.parse(t) as { signature: string; pages: string[] }, () => undefined);
+  if (last?.signature === signature && (await Promise.all(last.pages.map((p) => access(insideDir(runDir, p)).then(() => true, () => false)))).every(Boolean)) {
+    return { sheet: last.pages[0]!, sheetPages: last.pages };
   }
-  let sheet: string | undefined;
-  if (sheetColumns > 0 && done.length > 0) {
-    sheet = "contact-sheet.jpg";
-    const items = done.map((i) => ({ file: insideDir(runDir, posters[i.file!]!), label: `${i.scene}${i.take > 1 ? ` #${i.take}` : ""} · ${(i.seconds ?? Number(i.duration)).toFixed(0)} s` }));
-    await contactSheet(items, insideDir(runDir, sheet), { columns: sheetColumns, signal: options.signal });
-  }
-  return { posters, previews, sheet };
+  const made = await contactSheet(items, insideDir(runDir, "contact-sheet.jpg"), { columns, signal });
+  const pages = made.pages.map((p) => relative(runDir, p));
+  await atomicWrite(record, JSON.stringify({ signature, pages }));
+  return { sheet: pages[0]!, sheetPages: pages };
 }
 
 /**
@@ -113,7 +139,15 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
   }
   const out = options.filmOut && isAbsolute(options.filmOut) ? options.filmOut : insideDir(runDir, options.filmOut ?? spec?.output ?? "film.mp4");
   const inRun = relative(resolve(runDir), out);
+  // Probe facts measured at download (journal); a clip whose size changed since is probed again.
+  const known = new Map<string, VideoInfo>();
+  for (const u of used) {
+    const item = u.file ? report.items.find((i) => i.file === u.file) : undefined;
+    const path = u.file && insideDir(runDir, u.file);
+    if (item?.video && path && (await stat(path).catch(() => undefined))?.size === item.video.bytes) known.set(path, item.video);
+  }
   const result = await concatClips(parts, out, {
+    known,
     transitions: transitions.slice(0, -1),
     title: spec?.title,
     end: spec?.end,

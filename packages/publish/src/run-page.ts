@@ -5,6 +5,8 @@ import { html, type RawHtml } from "./html.js";
 export interface PageMedia {
   film?: { file: string; durationS: number; mode: string };
   sheet?: string;
+  /** Every page of the contact sheet (the first is `sheet`). */
+  sheetPages?: string[];
   posters: Record<string, string>;
   previews: Record<string, string>;
 }
@@ -83,7 +85,7 @@ export function renderRunPage(report: RunReport, media: PageMedia): string {
 <p class="meta">${report.manifest} · report made ${report.generatedAt} · <a href="report.csv">report.csv</a> · <a href="report.json">report.json</a></p>
 ${media.film ? html`<section class="film"><video controls preload="metadata" src="${href(media.film.file)}"></video><p class="meta">film: ${media.film.file}, ${media.film.durationS.toFixed(2)} s (${media.film.mode})</p></section>` : ""}
 <ul class="totals">${totals.map(([k, v]) => html`<li><b>${v}</b>${k}</li>`)}</ul>
-${media.sheet ? html`<section class="sheet"><img alt="contact sheet" src="${href(media.sheet)}"></section>` : ""}
+${media.sheet ? html`<section class="sheet">${(media.sheetPages ?? [media.sheet]).map((p, i) => html`<img alt="contact sheet${i ? ` page ${i + 1}` : ""}" loading="lazy" src="${href(p)}">`)}</section>` : ""}
 <section class="scenes">
 ${report.items.map((i) => html`${card(i, media)}\n`)}
 </section>

@@ -43,7 +43,7 @@ export async function clipIntact(runDir: string, clip: ClipFacts | undefined): P
 }
 
 /** Checks that a downloaded file is a plausible clip of the asked length. */
-async function verifyClip(path: string, expectedS: number): Promise<{ durationS: number; width: number; height: number }> {
+async function verifyClip(path: string, expectedS: number): Promise<Pick<ClipFacts, "durationS" | "width" | "height" | "video">> {
   const info = await probe(path).catch((error: HailuoError) => {
     // No ffprobe is our side's fault, not the clip's: it must stop the run, not condemn the clip.
     if (error.code === "ffmpeg_missing") throw error;
@@ -53,7 +53,8 @@ async function verifyClip(path: string, expectedS: number): Promise<{ durationS:
   if (info.durationS < expectedS - 0.75 || info.durationS > expectedS + 2) {
     throw new VerifyError(`clip ${path} lasts ${info.durationS.toFixed(2)} s; ${expectedS} s were asked for`);
   }
-  return { durationS: info.durationS, width: info.width, height: info.height };
+  // Probed once, here: the media stage reads these facts from the journal instead of probing again.
+  return { durationS: info.durationS, width: info.width, height: info.height, video: info };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { localWriteError, type HailuoHandle } from "@hailuo/core";
+import type { VideoInfo } from "@hailuo/media";
 import { join } from "node:path";
 import { JsonlFile, readJsonl, redactSecrets } from "@hailuo/shared";
 
@@ -11,6 +12,8 @@ export interface ClipFacts {
   durationS: number;
   width: number;
   height: number;
+  /** Everything ffprobe said at download (codec parameters, rate, audio); absent in older journals. */
+  video?: VideoInfo;
 }
 
 /** Every state change of a run, one JSON object per line. */

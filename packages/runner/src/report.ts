@@ -1,3 +1,4 @@
+import type { VideoInfo } from "@hailuo/media";
 import { join } from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { atomicWrite } from "@hailuo/shared";
@@ -23,6 +24,8 @@ export interface ItemReport {
   possibleDoubleChargeUsd: number;
   /** Relative to the run folder. */
   file?: string;
+  /** The clip's probe facts from the journal (size and timestamp checked by `clipFacts`). */
+  video?: VideoInfo & { bytes: number };
   prompt: string;
   duration: string;
   error?: string;

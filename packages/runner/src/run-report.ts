@@ -55,6 +55,7 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
       ambiguousSubmits: first ? 0 : (ambiguousByKey.get(p.key)?.length ?? 0),
       possibleDoubleChargeUsd: own(ambiguousByKey),
       file: s?.phase === "done" ? s.clip?.file : undefined,
+      ...(s?.phase === "done" && s.clip?.video ? { video: { ...s.clip.video, bytes: s.clip.bytes } } : {}),
       prompt: p.input.prompt,
       duration: p.input.duration,
     };
