@@ -12,8 +12,8 @@ import { runManifest } from "@hailuo/runner";
 import pLimit from "p-limit";
 
 const SCENES = Number(process.env.BENCH_SCENES ?? 200);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
-const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 1000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 2000);
 
 let peakRss = 0;
 let peakHeap = 0;
@@ -24,7 +24,8 @@ const sampler = setInterval(() => {
 }, 50);
 
 const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
-const ideal = (SCENES / CONCURRENCY) * LATENCY_MS;
+// fal runs C generations at once: N clips take ⌈N/C⌉ rounds of one generation each.
+const ideal = Math.ceil(SCENES / CONCURRENCY) * LATENCY_MS;
 
 async function withEmulator<T>(fn: (url: string) => Promise<T>): Promise<{ value: T; stats: Awaited<ReturnType<typeof createEmulator>> extends { stats(): infer S } ? S : never }> {
   const emu = await createEmulator({ slots: CONCURRENCY, progressLatencyMs: LATENCY_MS, render: "shared", cacheDir: join(tmpdir(), "hailuo-bench-cache") });

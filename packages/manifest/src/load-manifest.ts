@@ -2,7 +2,7 @@ import { access, readFile, stat } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
 import { dirname, resolve } from "node:path";
 import { ManifestError } from "./manifest-error.js";
-import { MAX_MANIFEST_BYTES, type ParseOptions } from "./manifest-limits.js";
+import { manifestLimits, type ParseOptions } from "./manifest-limits.js";
 import { parseManifest } from "./parse-manifest.js";
 import type { Manifest } from "./manifest-types.js";
 
@@ -12,7 +12,8 @@ export async function loadManifest(file: string, options: Omit<ParseOptions, "fi
     throw new ManifestError(file, [{ file, field: "", message: error.code === "ENOENT" ? "no such file" : error.message }]);
   });
   if (!info.isFile()) throw new ManifestError(file, [{ file, field: "", message: "not a file" }]);
-  if (info.size > MAX_MANIFEST_BYTES) throw new ManifestError(file, [{ file, field: "", message: `file is ${info.size} bytes; manifests are limited to ${MAX_MANIFEST_BYTES} bytes` }]);
+  const { maxBytes } = manifestLimits(options.limits);
+  if (info.size > maxBytes) throw new ManifestError(file, [{ file, field: "", message: `file is ${info.size} bytes; manifests are limited to ${maxBytes} bytes (raise it with HAILUO_MAX_MANIFEST_BYTES)` }]);
   const bytes = await readFile(file);
   // A picture, a song or a video is not a manifest: one clear line instead of dozens of YAML errors.
   if (bytes.subarray(0, 4096).includes(0) || !isUtf8(bytes)) {

@@ -79,7 +79,7 @@ vars:
   });
 
   it("refuses files over the size limit before parsing", () => {
-    expect(() => parseManifest("#".repeat(1024 * 1024 + 1), { file: "huge.yaml" })).toThrow(/larger than 1024 KiB/);
+    expect(() => parseManifest("#".repeat(1024 * 1024 + 1), { file: "huge.yaml", limits: { maxBytes: 1024 * 1024 } })).toThrow(/larger than 1024 KiB \(raise it with HAILUO_MAX_MANIFEST_BYTES\)/);
   });
 });
 
@@ -106,5 +106,18 @@ describe("CSV and JSONL manifests", () => {
       expect.stringMatching(/^3:- : not valid JSON: /),
       '2:- scenes[1].takes: expected a whole number from 1 to 20, got "0"',
     ]);
+  });
+});
+
+describe("big manifests", () => {
+  it("accepts 10,000 scenes in YAML and CSV (ids derived from prompts that share their first words stay unique), and names the limit it refuses past", () => {
+    const n = 10_000;
+    const yaml = `name: big\nscenes:\n${Array.from({ length: n }, (_, i) => `  - prompt: "A slow aerial shot over the same coastline, variation ${i}"\n`).join("")}`;
+    const m = parseManifest(yaml, { file: "big.yaml" });
+    expect(m.scenes).toHaveLength(n);
+    expect(new Set(m.scenes.map((s) => s.id)).size).toBe(n);
+    const csv = `id,prompt,duration\n${Array.from({ length: n }, (_, i) => `c${i},"row ${i} of the list",${i % 2 ? 10 : 6}`).join("\n")}\n`;
+    expect(parseManifest(csv, { file: "big.csv" }).scenes).toHaveLength(n);
+    expect(() => parseManifest(csv, { file: "big.csv", limits: { maxItems: 9_999 } })).toThrow(/10000 generations \(scenes × takes\) is more than the 9999 one manifest may hold \(raise it with HAILUO_MAX_ITEMS\)/);
   });
 });

@@ -2,7 +2,7 @@ import { extname } from "node:path";
 import { parseCsvManifest } from "./csv-source.js";
 import { parseJsonl } from "./jsonl-source.js";
 import { ManifestError } from "./manifest-error.js";
-import { MAX_MANIFEST_BYTES, type ParseOptions } from "./manifest-limits.js";
+import { manifestLimits, type ParseOptions } from "./manifest-limits.js";
 import type { Manifest } from "./manifest-types.js";
 import { parseYaml } from "./yaml-source.js";
 
@@ -20,8 +20,9 @@ export function formatFromFile(file: string): "yaml" | "csv" | "jsonl" {
  */
 export function parseManifest(text: string, options: ParseOptions = {}): Manifest {
   const file = options.file ?? "<inline>";
-  if (Buffer.byteLength(text) > MAX_MANIFEST_BYTES) {
-    throw new ManifestError(file, [{ file, field: "", message: `manifest is larger than ${MAX_MANIFEST_BYTES / 1024} KiB` }]);
+  const { maxBytes } = manifestLimits(options.limits);
+  if (Buffer.byteLength(text) > maxBytes) {
+    throw new ManifestError(file, [{ file, field: "", message: `manifest is larger than ${Math.round(maxBytes / 1024)} KiB (raise it with HAILUO_MAX_MANIFEST_BYTES)` }]);
   }
   const format = options.format ?? formatFromFile(file);
   if (format === "csv") return parseCsvManifest(text, options, file);

@@ -5,7 +5,7 @@ import type { FieldProblem } from "@hailuo/shared";
 import { ManifestError } from "./manifest-error.js";
 import type { AssembleSpec, Manifest, Scene } from "./manifest-types.js";
 import { FieldChecker, quote, type Path } from "./field-checker.js";
-import { MAX_ITEMS, MAX_TAKES, type ParseOptions } from "./manifest-limits.js";
+import { MAX_TAKES, manifestLimits, type ParseOptions } from "./manifest-limits.js";
 import { isSafeId, slugify } from "./scene-ids.js";
 import { TEMPLATE_VAR, expandVars, renderTemplate, runVariables } from "./template.js";
 
@@ -57,7 +57,7 @@ export function validate(
   const expanded = expandVars({ ...vars, ...options.vars }, runVars);
   for (const p of expanded.problems) c.add(["vars", p.name], p.message);
   const baseVars = { ...runVars, ...expanded.vars };
-  const scenes = readScenes(rawScenes, c, format, defaults, baseVars);
+  const scenes = readScenes(rawScenes, c, format, defaults, baseVars, manifestLimits(options.limits).maxItems);
   const assemble = readAssemble(root.assemble, c);
   const thumbnails = c.thumbnails(root.thumbnails, ["thumbnails"]);
 
@@ -93,9 +93,11 @@ function unusedVariables(rawScenes: RawScene[], vars: Record<string, string>, cl
 }
 
 /** The scenes: templated prompts checked against the endpoint's rules, safe unique ids, takes and transitions. */
-function readScenes(rawScenes: RawScene[] | undefined, c: FieldChecker, format: Manifest["format"], defaults: Manifest["defaults"], baseVars: Record<string, string>): Scene[] {
+function readScenes(rawScenes: RawScene[] | undefined, c: FieldChecker, format: Manifest["format"], defaults: Manifest["defaults"], baseVars: Record<string, string>, maxItems: number): Scene[] {
   const scenes: Scene[] = [];
   const seen = new Map<string, Path>();
+  // Next free suffix per derived stem: prompts sharing their first words stay linear, not quadratic.
+  const nextSuffix = new Map<string, number>();
   let items = 0;
   if (!rawScenes || rawScenes.length === 0) c.add(["scenes"], "a manifest needs at least one scene");
   for (const { raw, path, rowVars } of rawScenes ?? []) {
@@ -127,7 +129,9 @@ function readScenes(rawScenes: RawScene[] | undefined, c: FieldChecker, format: 
     if (derived) {
       const stem = slugify(promptRaw);
       id = stem;
-      for (let n = 2; seen.has(id); n++) id = `${stem}-${n}`;
+      let n = nextSuffix.get(stem) ?? 2;
+      while (seen.has(id)) id = `${stem}-${n++}`;
+      nextSuffix.set(stem, n);
     }
     seen.set(id!, path);
     const takes = c.number(raw.takes, [...path, "takes"], defaults.takes, { min: 1, max: MAX_TAKES, integer: true });
@@ -146,7 +150,7 @@ function readScenes(rawScenes: RawScene[] | undefined, c: FieldChecker, format: 
     if (raw.pick !== undefined && raw.pick !== "") scene.pick = c.number(raw.pick, [...path, "pick"], 1, { min: 1, max: takes, integer: true });
     scenes.push(scene);
   }
-  if (items > MAX_ITEMS) c.add(["scenes"], `${items} generations (scenes × takes) is more than the ${MAX_ITEMS} one manifest may hold`);
+  if (items > maxItems) c.add(["scenes"], `${items} generations (scenes × takes) is more than the ${maxItems} one manifest may hold (raise it with HAILUO_MAX_ITEMS)`);
   return scenes;
 }
 

@@ -40,6 +40,13 @@ export interface ItemContext {
   /** Reuse clips of identical inputs. @default true */
   cache?: boolean;
   clock?: Clock;
+  /**
+   * Holds one of the account's fal slots while the request is submitted and awaited; it is given
+   * back as soon as the output URL is known, so fal never idles while a clip is hashed. @default no limit
+   */
+  falSlot?: <T>(work: () => Promise<T>) => Promise<T>;
+  /** The small pool downloads, hashes and probes run in. @default no limit */
+  saveSlot?: <T>(work: () => Promise<T>) => Promise<T>;
   /** Asked before every submit; false means the budget has no room for it. */
   reserve?: (usd: number) => boolean;
   /** Gives back a reservation whose submit created nothing billable. */

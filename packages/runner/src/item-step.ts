@@ -1,4 +1,4 @@
-import { HailuoError, backoffDelayMs, redactSecrets, systemClock } from "@hailuo/shared";
+import { HailuoError, abortError, backoffDelayMs, redactSecrets, systemClock } from "@hailuo/shared";
 import { classifyFailure, type FailureAction, type ItemStage } from "./classify.js";
 import { saveClip } from "./clip-file.js";
 import type { ItemPhase, RunEvent } from "./events.js";
@@ -7,7 +7,7 @@ import type { JournalRecord } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
 import { awaitOutput, ensureSubmitted, reconcile } from "./request-steps.js";
 
-
+const now = <T>(work: () => Promise<T>): Promise<T> => work();
 
 /** Journals an item given up (or a run stopped) at `stage`; a paid clip not saved stays "completed, not saved". */
 async function recordGiveUp(item: PlanItem, ctx: ItemContext, e: HailuoError, stage: ItemStage, action: Extract<FailureAction, { kind: "give_up" | "stop_run" }>): Promise<void> {
@@ -59,15 +59,26 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
     try {
       let videoUrl = paidOutput(s, cache);
       if (!videoUrl) {
-        await reconcile(item, ctx);
-        const handle = await ensureSubmitted(item, ctx, say);
-        await awaitOutput(item, handle, ctx, say, (st) => (stage = st));
+        await (ctx.falSlot ?? now)(async () => {
+          // A stop while this item waited for a slot: nothing of it has left yet.
+          if (signal.aborted) throw abortError(signal);
+          try {
+            await reconcile(item, ctx);
+            const handle = await ensureSubmitted(item, ctx, say);
+            await awaitOutput(item, handle, ctx, say, (st) => (stage = st));
+          } catch (error) {
+            // A run stopper (a bad key, say) stops the run before this slot goes to the next item.
+            if (error instanceof HailuoError && classifyFailure(error, stage, false).kind === "stop_run") ctx.onStopRun?.(error);
+            throw error;
+          }
+        });
         videoUrl = s.videoUrl!;
       }
       stage = "save";
       const requestId = s.outputRequestId ?? s.handle?.requestId ?? "unknown";
       say("downloading", { requestId });
-      const clip = await saveClip(runDir, item, requestId, videoUrl, s.fileSize, signal);
+      const url = videoUrl;
+      const clip = await (ctx.saveSlot ?? now)(() => saveClip(runDir, item, requestId, url, s.fileSize, signal));
       await journal.append({ t: "done", key: item.key, requestId, ...clip });
       Object.assign(s, { phase: "done", clip, unsaved: undefined, error: undefined });
       s.clips = [...s.clips.filter((c) => c.requestId !== requestId), { ...clip, requestId }];

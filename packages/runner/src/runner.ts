@@ -1,4 +1,5 @@
 import { mkdir, readdir, rm } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import pLimit from "p-limit";
 import type { HailuoClient } from "@hailuo/core";
@@ -144,17 +145,18 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     const live = new Map<string, LiveEntry>();
     const outcome = new Map<string, ItemOutcome>();
     const shared = sharedItemContext(options, runDir, journal, states, stop);
-    const limit = pLimit(Math.max(1, concurrency));
+    // The account's fal slots are held only while a request is submitted and awaited; downloads,
+    // hashes and probes run on their own small pool, so the next submit never waits for a save.
+    const falSlot = pLimit(Math.max(1, concurrency));
+    const saveSlot = pLimit(Math.max(2, availableParallelism()));
     for (const item of unique) emit({ type: "item", key: item.key, sceneId: item.sceneId, take: item.take, phase: "waiting" });
     await Promise.all(
-      unique.map((item) =>
-        limit(async () => {
-          const state = states.get(item.key) ?? newItemState(item.key);
-          states.set(item.key, state);
-          const onLive = (entry: LiveEntry | undefined) => (entry ? live.set(item.key, entry) : live.delete(item.key));
-          outcome.set(item.key, await processItem(item, { ...shared, state, intact: work.intact.has(item.key), onLive }));
-        }),
-      ),
+      unique.map(async (item) => {
+        const state = states.get(item.key) ?? newItemState(item.key);
+        states.set(item.key, state);
+        const onLive = (entry: LiveEntry | undefined) => (entry ? live.set(item.key, entry) : live.delete(item.key));
+        outcome.set(item.key, await processItem(item, { ...shared, state, intact: work.intact.has(item.key), onLive, falSlot, saveSlot }));
+      }),
     );
 
     const reason = stop.signal.reason;
