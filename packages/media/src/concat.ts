@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { HailuoError } from "@hailuo/shared";
 import { probe, type VideoInfo } from "./probe.js";
 import { command, runToFile, type MediaOptions } from "./run-ffmpeg.js";
-import { FONT_OPTION } from "./fonts.js";
+import { renderInSegments, segmentFrames, type Segmentable } from "./segments.js";
 
 /** A transition into the next clip; `cut` (or duration 0) joins without overlap. */
 export interface Transition {
@@ -147,66 +147,47 @@ export async function concatClips(parts: (string | Card)[], out: string, options
   }
 }
 
-/** The re-encode: every segment normalised, joined by xfade or concat, cards drawn, the audio bed laid under. */
+/**
+ * The re-encode: title card, clips and end card normalised to one size, rate and pixel format,
+ * joined by xfade or cut, rendered piece by piece (`renderInSegments`: memory bounded whatever the
+ * clip count), then the audio bed laid under in a last pass that copies the video.
+ */
 async function reencode(c: { parts: (string | Card)[]; partDur: (p: string | Card) => number; transitions: (Transition | undefined)[]; options: ConcatOptions; W: number; H: number; F: number; frame: number; work: string; out: string }): Promise<ConcatResult> {
   const { parts, partDur, transitions, options, W, H, F, frame, work, out } = c;
-  // Segments: title card, clips, end card — each normalised to one size, rate and time base.
-  type Seg = { kind: "clip"; file: string; durationS: number } | { kind: "card"; card: Card };
-  const segs: Seg[] = [
-    ...(options.title ? [{ kind: "card" as const, card: options.title }] : []),
-    ...parts.map((p) => (typeof p === "string" ? { kind: "clip" as const, file: p, durationS: partDur(p) } : { kind: "card" as const, card: p })),
-    ...(options.end ? [{ kind: "card" as const, card: options.end }] : []),
+  const card = (k: Card): Segmentable => ({ kind: "card", text: k.text, color: k.color ?? "#101820", durationS: k.durationS });
+  const segs: Segmentable[] = [
+    ...(options.title ? [card(options.title)] : []),
+    ...parts.map((p) => (typeof p === "string" ? { kind: "clip" as const, file: p, durationS: partDur(p) } : card(p))),
+    ...(options.end ? [card(options.end)] : []),
   ];
   const segTransitions: (Transition | undefined)[] = [
     ...(options.title ? [transitions.find(Boolean) ?? { type: "fade", durationS: 0.5 }] : []),
     ...transitions,
     ...(options.end ? [transitions.find(Boolean) ?? { type: "fade", durationS: 0.5 }] : []),
   ];
-  const durations = segs.map((s) => (s.kind === "clip" ? s.durationS : s.card.durationS));
-  const tSec = segTransitions.map((t) => t?.durationS ?? 0);
-  const planned = durations.reduce((a, b) => a + b, 0) - tSec.reduce((a, b) => a + b, 0);
-  const norm = `scale=${W}:${H}:force_original_aspect_ratio=decrease,pad=${W}:${H}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps=${F},format=yuv420p,settb=AVTB,setpts=PTS-STARTPTS`;
-  const cmd = command();
-  const filters: string[] = [];
-  // Input i is segment i; the audio bed, when there is one, comes after them all.
-  for (let i = 0; i < segs.length; i++) {
-    const s = segs[i]!;
-    if (s.kind === "clip") {
-      cmd.input(s.file);
-      filters.push(`[${i}:v]${norm},trim=duration=${s.durationS.toFixed(6)}[s${i}]`);
-    } else {
-      const textFile = join(work, `card${i}.txt`);
-      await writeFile(textFile, s.card.text);
-      cmd.input(`color=c=${(s.card.color ?? "#101820").replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${s.card.durationS}`).inputOptions(["-f", "lavfi"]);
-      filters.push(`[${i}:v]drawtext=${FONT_OPTION}:expansion=none:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2,${norm}[s${i}]`);
-    }
-  }
-  // Chain: xfade where a transition is asked for, concat for a cut. Offsets come from probed durations.
-  const offsets = xfadeOffsets(durations, tSec);
-  let acc = "s0";
-  for (let k = 1; k < segs.length; k++) {
-    const t = segTransitions[k - 1];
-    const label = `c${k}`;
-    filters.push(
-      t
-        ? `[${acc}][s${k}]xfade=transition=${t.type}:duration=${t.durationS}:offset=${offsets[k - 1]!.toFixed(6)},settb=AVTB[${label}]`
-        : `[${acc}][s${k}]concat=n=2:v=1:a=0,settb=AVTB[${label}]`,
-    );
-    acc = label;
-  }
-  filters.push(`[${acc}]null[vout]`);
-  const outputOptions = ["-map", "[vout]", "-c:v", "libx264", "-preset", options.preset ?? "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-r", String(F), "-movflags", "+faststart"];
+  // Whole frames: the film's length is the sum of its pieces, exactly.
+  const { bodies, transitions: tFrames } = segmentFrames(segs.map((s) => s.durationS), segTransitions.map((t) => t?.durationS ?? 0), F);
+  const planned = (bodies.reduce((a, b) => a + b, 0) + tFrames.reduce((a, b) => a + b, 0)) / F;
+  const video = options.audio ? join(work, "video.mp4") : out;
+  await renderInSegments({ parts: segs, transitions: segTransitions, W, H, F, preset: options.preset ?? "veryfast", work }, video, { ...options, expectedDurationS: planned });
   if (options.audio) {
     const a = options.audio;
     const fadeOut = Math.min(a.fadeOutS ?? 2, planned / 2);
-    cmd.input(a.file).inputOptions(["-stream_loop", "-1"]);
-    filters.push(`[${segs.length}:a]atrim=0:${planned.toFixed(3)},asetpts=PTS-STARTPTS,volume=${a.volume ?? 1},afade=t=in:d=${Math.min(a.fadeInS ?? 1, planned / 2)},afade=t=out:st=${(planned - fadeOut).toFixed(3)}:d=${fadeOut}[aout]`);
-    outputOptions.push("-map", "[aout]", "-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-shortest");
+    const af = `atrim=0:${planned.toFixed(3)},asetpts=PTS-STARTPTS,volume=${a.volume ?? 1},afade=t=in:d=${Math.min(a.fadeInS ?? 1, planned / 2)},afade=t=out:st=${(planned - fadeOut).toFixed(3)}:d=${fadeOut}`;
+    await runToFile(
+      (tmp) =>
+        command()
+          .input(video)
+          .input(a.file)
+          .inputOptions(["-stream_loop", "-1"])
+          .outputOptions(["-map", "0:v", "-map", "1:a", "-c:v", "copy", "-af", af, "-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-t", planned.toFixed(3), "-movflags", "+faststart"])
+          .output(tmp),
+      out,
+      { signal: options.signal },
+    );
   }
-  outputOptions.push("-t", planned.toFixed(3));
-  await runToFile((tmp) => cmd.complexFilter(filters.join(";")).outputOptions(outputOptions).output(tmp), out, { ...options, expectedDurationS: planned });
-  // Segment k starts where the transition into it starts; the title card, if any, comes first.
-  const starts = [0, ...offsets];
+  // Part k starts where the transition into it starts; the title card, if any, comes first.
+  const starts = [0, ...xfadeOffsets(segs.map((s) => s.durationS), segTransitions.map((t) => t?.durationS ?? 0))];
   return { ...(await checkResult(out, "reencode", planned, frame)), partStartsS: starts.slice(options.title ? 1 : 0, (options.title ? 1 : 0) + parts.length) };
 }
 

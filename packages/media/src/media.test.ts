@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnimaticRenderer } from "@hailuo/emulator";
-import { makeTempDir, TEST_CACHE_DIR } from "@hailuo/test-utils";
+import { decodeErrors, makeTempDir, TEST_CACHE_DIR } from "@hailuo/test-utils";
 import { animatedPreview, concatClips, contactSheet, poster, probe, sheetSize, xfadeOffsets } from "./index.js";
 
 // Real ffmpeg on real clips: the emulator's animatic renderer makes Hailuo-shaped MP4s.
@@ -66,6 +66,17 @@ describe("concatClips", () => {
     expect(r.partStartsS.map((x) => Number(x.toFixed(1)))).toEqual([0, 5.5, 14.5]);
     expect(r.info).toMatchObject({ codec: "h264", pixFmt: "yuv420p", width: 1366, height: 768 });
   });
+
+  it("crossfades 60 clips piece by piece (memory bounded): the film lasts the sum minus the overlaps, within a frame", async () => {
+    const small = [join(tmp.dir, "small-a.mp4"), join(tmp.dir, "small-b.mp4")];
+    for (const [i, f] of small.entries()) await run("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", `testsrc2=s=192x108:r=24:d=1.5,hue=h=${i * 90}`, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", f]);
+    const sixty = Array.from({ length: 60 }, (_, i) => small[i % 2]!);
+    const r = await concatClips(sixty, join(tmp.dir, "sixty.mp4"), { transitions: { type: "fade", durationS: 0.25 }, preset: "ultrafast" });
+    expect(r.mode).toBe("reencode");
+    expect(Math.abs(r.info.durationS - (60 * 1.5 - 59 * 0.25))).toBeLessThanOrEqual(1 / 24 + 1e-6);
+    expect(r.partStartsS[59]).toBeCloseTo(59 * 1.25, 6);
+    expect(await decodeErrors(join(tmp.dir, "sixty.mp4"))).toBe("");
+  }, 60_000);
 
   it("assembles mixed inputs (other size and rate, one with audio) with cards and an audio bed", async () => {
     const odd = join(tmp.dir, "odd.mp4");
