@@ -34,9 +34,8 @@ export function ensureFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; versi
     const run = promisify(execFile);
     let version = "";
     try {
-      const { stdout } = await run(ffmpegPath, ["-hide_banner", "-version"]);
+      const [{ stdout }] = await Promise.all([run(ffmpegPath, ["-hide_banner", "-version"]), run(ffprobePath, ["-hide_banner", "-version"])]);
       version = /version\s+n?(\S+)/.exec(stdout)?.[1] ?? "unknown";
-      await run(ffprobePath, ["-hide_banner", "-version"]);
     } catch {
       throw new FfmpegMissingError(`ffmpeg/ffprobe not found (${ffmpegPath}, ${ffprobePath}): ${INSTALL_HINT}`);
     }

@@ -141,10 +141,21 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
   const inRun = relative(resolve(runDir), out);
   // Probe facts measured at download (journal); a clip whose size changed since is probed again.
   const known = new Map<string, VideoInfo>();
+  const byFile = new Map(report.items.filter((i) => i.file).map((i) => [i.file!, i]));
+  const stamps: string[] = [];
   for (const u of used) {
-    const item = u.file ? report.items.find((i) => i.file === u.file) : undefined;
+    const item = u.file ? byFile.get(u.file) : undefined;
     const path = u.file && insideDir(runDir, u.file);
-    if (item?.video && path && (await stat(path).catch(() => undefined))?.size === item.video.bytes) known.set(path, item.video);
+    const st = path ? await stat(path).catch(() => undefined) : undefined;
+    stamps.push(`${u.file ?? u.scene}|${st?.size ?? 0}|${st?.mtimeMs ?? 0}`);
+    if (item?.video && path && st?.size === item.video.bytes) known.set(path, item.video);
+  }
+  // The same clips, cuts, cards and audio as the film already on disk: it stands (a resume with nothing new is quick).
+  const audioStamp = audio ? `${audio.file}|${(await stat(audio.file).catch(() => undefined))?.mtimeMs ?? 0}` : "";
+  const signature = createHash("sha256").update(JSON.stringify([stamps, transitions, spec?.title, spec?.end, audio, audioStamp, out])).digest("hex");
+  const previous = await readFile(`${out}.json`, "utf8").then((t) => JSON.parse(t) as FilmFile, () => undefined);
+  if (previous?.signature === signature && (await stat(out).catch(() => undefined))?.size) {
+    return { film: { file: previous.file, durationS: previous.durationS, mode: previous.mode }, skipped };
   }
   const result = await concatClips(parts, out, {
     known,
@@ -157,7 +168,7 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
   });
   const film = { file: inRun.startsWith("..") ? out : inRun, durationS: result.info.durationS, mode: result.mode };
   const chapters = used.map((u, i) => ({ ...u, startS: result.partStartsS[i]!, endS: result.partStartsS[i + 1] ?? result.info.durationS - (spec?.end?.durationS ?? 0) }));
-  await atomicWrite(`${out}.json`, `${JSON.stringify({ version: 1, ...film, chapters, madeAt: new Date().toISOString() } satisfies FilmFile, null, 2)}\n`);
+  await atomicWrite(`${out}.json`, `${JSON.stringify({ version: 1, ...film, chapters, madeAt: new Date().toISOString(), signature } satisfies FilmFile, null, 2)}\n`);
   await atomicWrite(`${out}.chapters.vtt`, chaptersVtt(chapters));
   return { film, skipped };
 }
@@ -170,6 +181,8 @@ export interface FilmFile {
   mode: string;
   chapters: { scene: string; take?: number; file?: string; startS: number; endS: number }[];
   madeAt: string;
+  /** What the film was made from (clip sizes and times, transitions, cards, audio): the same again reuses the film. */
+  signature: string;
 }
 
 /** A WebVTT chapters track: one cue per scene, named "scene (take N)". */
