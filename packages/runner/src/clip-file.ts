@@ -34,12 +34,17 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
-/** True when the journaled clip is on disk, whole and unchanged. */
+/**
+ * True when the journaled clip is on disk, whole and unchanged: same size and modification time
+ * as when it was saved, else (an older journal, a touched file) the same sha256.
+ */
 export async function clipIntact(runDir: string, clip: ClipFacts | undefined): Promise<boolean> {
   if (!clip) return false;
   const path = insideDir(runDir, clip.file);
   const info = await stat(path).catch(() => undefined);
-  return Boolean(info && info.size === clip.bytes && (await sha256File(path)) === clip.sha256);
+  if (!info || info.size !== clip.bytes) return false;
+  if (clip.mtimeMs !== undefined && info.mtimeMs === clip.mtimeMs) return true;
+  return (await sha256File(path)) === clip.sha256;
 }
 
 /** Checks that a downloaded file is a plausible clip of the asked length. */
@@ -66,7 +71,8 @@ export async function saveClip(runDir: string, item: PlanItem, requestId: string
   const path = insideDir(runDir, rel);
   const dl = await downloadVideo(videoUrl, path, { expectedBytes: fileSize, signal });
   try {
-    return { file: rel, bytes: dl.bytes, sha256: dl.sha256, ...(await verifyClip(path, Number(item.input.duration))) };
+    const facts = await verifyClip(path, Number(item.input.duration));
+    return { file: rel, bytes: dl.bytes, sha256: dl.sha256, mtimeMs: (await stat(path)).mtimeMs, ...facts };
   } catch (error) {
     await unlink(path).catch(() => {});
     throw error;

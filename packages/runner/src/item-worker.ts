@@ -1,17 +1,17 @@
 import type { HailuoClient } from "@hailuo/core";
 import type { Manifest } from "@hailuo/manifest";
-import { HailuoError } from "@hailuo/shared";
+import { HailuoError, readJsonlFrom } from "@hailuo/shared";
 import { clipIntact } from "./clip-file.js";
 import type { RunEvent } from "./events.js";
 import { newItemState, type ItemOutcome } from "./item-context.js";
 import { processItem } from "./item-step.js";
-import { JournalStore, readJournal, journalPath } from "./journal-store.js";
+import { JournalStore, readJournal, journalPath, type StoredRecord } from "./journal-store.js";
 import { planRun, type PlanItem } from "./plan.js";
 import { writeReports, type RunReport } from "./report.js";
 import { checkBackend, readRunFile, readRunManifest, type Backend } from "./run-folder.js";
 import { runLockHeld } from "./run-lock.js";
 import { buildReport } from "./run-report.js";
-import { replayJournal } from "./run-state.js";
+import { replayJournal, type ItemState } from "./run-state.js";
 
 /** Options of `createItemWorker`. */
 export interface ItemWorkerOptions {
@@ -58,14 +58,25 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
     if (!j) journals.set(runDir, (j = JournalStore.open(journalPath(runDir))));
     return j;
   };
-  // run.json is planned once per folder; a key the cached plan lacks means an edited re-enqueue.
-  const plans = new Map<string, Promise<PlanItem[]>>();
+  // run.json is planned once per folder (by key); a key the cached plan lacks means an edited re-enqueue.
+  const plans = new Map<string, Promise<Map<string, PlanItem>>>();
   const findItem = async (runDir: string, key: string) => {
-    const hit = (await plans.get(runDir))?.find((p) => p.key === key);
+    const hit = (await plans.get(runDir))?.get(key);
     if (hit) return hit;
-    const fresh = readRunManifest(runDir).then((m) => planRun(m));
+    const fresh = readRunManifest(runDir).then((m) => new Map(planRun(m).map((p) => [p.key, p])));
     plans.set(runDir, fresh);
-    return (await fresh).find((p) => p.key === key);
+    return (await fresh).get(key);
+  };
+  // Per folder, the journal's state as far as this worker has read it: each job reads only what
+  // was appended since (by any worker), so a job costs the same in a run of ten clips or ten thousand.
+  const index = new Map<string, { offset: number; states: Map<string, ItemState> }>();
+  const statesOf = async (runDir: string) => {
+    const at = index.get(runDir) ?? { offset: 0, states: new Map<string, ItemState>() };
+    index.set(runDir, at);
+    const { records, offset } = await readJsonlFrom<StoredRecord>(journalPath(runDir), at.offset);
+    at.offset = offset;
+    replayJournal(records, at.states);
+    return at.states;
   };
   const refuse = (message: string) => new HailuoError("locked", message, { retryable: false });
 
@@ -75,9 +86,9 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
       if (!item) throw new HailuoError("not_a_run", `generation ${key} is not in ${runDir}/run.json`, { retryable: false });
       if (await runLockHeld(runDir)) throw refuse(`${runDir} is being run by a local hailuo process (run.lock is held); a worker never submits into it`);
       checkBackend(runDir, (await readRunFile(runDir))?.backend, o.backend);
-      const states = replayJournal((await readJournal(journalPath(runDir))).records);
-      const state = states.get(key) ?? newItemState(key);
-      const known = new Set([...states.values()].flatMap((s) => s.requestIds));
+      const states = await statesOf(runDir);
+      // A copy: the index follows the journal, this job follows its own steps.
+      const state = structuredClone(states.get(key) ?? newItemState(key));
       const from = state.live ? "live" : state.phase;
       let stopError: HailuoError | undefined;
       const outcome = await processItem(item, {
@@ -91,7 +102,7 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
         retries: o.retries,
         retryBaseDelayMs: o.retryBaseDelayMs,
         onStopRun: (e) => (stopError = e),
-        knownRequestIds: () => known,
+        knownRequestIds: () => new Set([...states.values()].flatMap((s) => s.requestIds)),
       });
       const err = stopError ?? state.error;
       return { outcome, sceneId: item.sceneId, take: item.take, from, file: state.clip?.file, ...(outcome === "failed" && err ? { error: { code: err.code, message: err.message } } : {}) };

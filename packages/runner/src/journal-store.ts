@@ -9,6 +9,8 @@ export interface ClipFacts {
   file: string;
   bytes: number;
   sha256: string;
+  /** The file's modification time once saved: unchanged size and time mean an unchanged clip, no re-hash. */
+  mtimeMs?: number;
   durationS: number;
   width: number;
   height: number;

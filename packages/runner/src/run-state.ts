@@ -33,8 +33,7 @@ export interface ItemState {
 }
 
 /** Replays a journal into per-item state; pure, so `hailuo status` needs no network. */
-export function replayJournal(records: StoredRecord[]): Map<string, ItemState> {
-  const items = new Map<string, ItemState>();
+export function replayJournal(records: StoredRecord[], items: Map<string, ItemState> = new Map()): Map<string, ItemState> {
   const get = (key: string) => {
     let s = items.get(key);
     if (!s) {

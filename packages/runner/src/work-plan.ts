@@ -1,4 +1,5 @@
 import type { Manifest } from "@hailuo/manifest";
+import pLimit from "p-limit";
 import { clipIntact } from "./clip-file.js";
 import { isFinalFailure, paidOutput } from "./item-context.js";
 import { journalPath, readJournal } from "./journal-store.js";
@@ -22,10 +23,16 @@ export interface WorkPlan {
 /** Decides per generation: reuse, re-attach, download a paid clip again, or submit. */
 export async function planWork(runDir: string, unique: PlanItem[], states: Map<string, ItemState>, cache: boolean): Promise<WorkPlan> {
   const intact = new Set<string>();
-  for (const item of unique) {
-    const s = states.get(item.key);
-    if (cache && s?.phase === "done" && (await clipIntact(runDir, s.clip))) intact.add(item.key);
-  }
+  // Checked side by side: mostly a stat each; a hash only for clips whose file was touched.
+  const check = pLimit(16);
+  await Promise.all(
+    unique.map((item) =>
+      check(async () => {
+        const s = states.get(item.key);
+        if (cache && s?.phase === "done" && (await clipIntact(runDir, s.clip))) intact.add(item.key);
+      }),
+    ),
+  );
   const open = unique.filter((i) => !intact.has(i.key) && !isFinalFailure(states.get(i.key)));
   return {
     intact,

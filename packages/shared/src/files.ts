@@ -102,3 +102,34 @@ export async function readJsonl<T>(path: string): Promise<{ records: T[]; tornLi
   }
   return { records, tornLines };
 }
+
+/**
+ * Reads the whole lines appended to a JSON-lines file since byte `offset` (a line still being
+ * written is left for the next call): a reader that keeps up costs what was appended, not the file.
+ */
+export async function readJsonlFrom<T>(path: string, offset: number): Promise<{ records: T[]; offset: number }> {
+  const handle = await open(path, "r").catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return undefined;
+    throw e;
+  });
+  if (!handle) return { records: [], offset };
+  try {
+    const size = (await handle.stat()).size;
+    if (size <= offset) return { records: [], offset };
+    const buf = Buffer.alloc(size - offset);
+    await handle.read(buf, 0, buf.length, offset);
+    const end = buf.lastIndexOf(0x0a) + 1;
+    const records: T[] = [];
+    for (const line of buf.subarray(0, end).toString("utf8").split("\n")) {
+      if (!line.trim()) continue;
+      try {
+        records.push(JSON.parse(line) as T);
+      } catch {
+        // A line torn by a crash: skipped, as readJsonl does.
+      }
+    }
+    return { records, offset: offset + end };
+  } finally {
+    await handle.close();
+  }
+}
