@@ -2,14 +2,16 @@
 // not verdicts: machines are noisy). Peak memory is the largest process of a command's tree
 // (GNU time's %M: a process and the children it waited for).
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { link, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { createHailuoClient } from "@hailuo/core";
 import { createEmulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
-import { readRunReport, runManifest } from "@hailuo/runner";
+import { probe } from "@hailuo/media";
+import { planRun, readRunReport, runManifest, writeRunFile } from "@hailuo/runner";
 
 const exec = promisify(execFile);
 const BIN = join(import.meta.dirname, "../../apps/cli/dist/bin.js");
@@ -37,6 +39,23 @@ async function runFolder(name: string, n: number): Promise<string> {
   const manifest = parseManifest(`name: ${name}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${String(i).padStart(4, "0")}\n    prompt: media bench ${name} ${i}\n`).join("")}assemble: true\nthumbnails: { preview: none }\n`, { file: `${name}.yaml` });
   await runManifest({ manifest, runDir: dir, client: createHailuoClient({ emulatorUrl: emu.url }), concurrency: 16 });
   return dir;
+}
+
+/** A run folder of BIG finished clips as a run would leave it: run.json, a journal of done records, the clips. */
+async function bigRunFolder(dir: string, clip: string): Promise<void> {
+  await mkdir(join(dir, "clips"), { recursive: true });
+  const manifest = parseManifest(`name: big\nscenes:\n${Array.from({ length: BIG }, (_, i) => `  - id: b${i}\n    prompt: big folder scene ${i}\n`).join("")}`, { file: "big.yaml" });
+  const facts = await probe(clip);
+  const bytes = (await stat(clip)).size;
+  const sha256 = createHash("sha256").update(await readFile(clip)).digest("hex");
+  const lines: string[] = [];
+  for (const p of planRun(manifest)) {
+    const file = `clips/${p.sceneId}.mp4`;
+    await link(clip, join(dir, file));
+    lines.push(JSON.stringify({ t: "done", key: p.key, requestId: `r-${p.sceneId}`, file, bytes, sha256, mtimeMs: (await stat(join(dir, file))).mtimeMs, durationS: facts.durationS, width: facts.width, height: facts.height, video: facts, at: new Date().toISOString() }));
+  }
+  await writeFile(join(dir, "journal.jsonl"), `${lines.join("\n")}\n`);
+  await writeRunFile(dir, manifest, { kind: "emulator", url: emu.url });
 }
 
 try {
@@ -70,6 +89,13 @@ try {
   const noMedia = await measure(process.execPath, [BIN, "resume", hundred, "--no-media"], env);
   const withMedia = await measure(process.execPath, [BIN, "resume", hundred], env);
   line(`resume with nothing to do (${RESUME_CLIPS}), media vs --no-media`, withMedia, noMedia, "≤ 1.5×");
+
+  // A 10,000-clip run folder, all done (clips are hard links of one real clip): status and resume.
+  await bigRunFolder(join(root, "ten-thousand"), clips[0]!);
+  for (const args of [["status", join(root, "ten-thousand")], ["resume", join(root, "ten-thousand"), "--no-media"]]) {
+    const m = await measure(process.execPath, [BIN, ...args], env);
+    line(`${args[0]} on ${BIG} done clips (${m.s.toFixed(2)} s)`, m, await measure(process.execPath, [BIN, "--version"]), "< 1 s");
+  }
 
   // Big manifests: absolute goals (< 1.5 s, < 200 MiB) and the ratio to a bare node start.
   const yaml = join(root, "big.yaml");

@@ -58,8 +58,8 @@ function linesView(): ProgressView {
   return {
     onEvent(e) {
       if (e.type === "item") {
-        // Every clip starts out waiting; in plain lines that is noise, the plan line says it.
-        if (e.phase === "waiting") return;
+        // Every clip starts out waiting, and reused ones are counted by the plan line: in plain lines each would be noise.
+        if (e.phase === "waiting" || e.phase === "cached") return;
         const id = `${e.sceneId}#${e.take}`;
         const sig = `${e.phase}:${e.queuePosition ?? ""}`;
         if (lastPhase.get(id) === sig && e.phase !== "retrying") return;

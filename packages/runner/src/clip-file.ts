@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
 import { resolve, sep } from "node:path";
 import { downloadVideo } from "@hailuo/core";
@@ -39,12 +39,20 @@ async function sha256File(path: string): Promise<string> {
  * as when it was saved, else (an older journal, a touched file) the same sha256.
  */
 export async function clipIntact(runDir: string, clip: ClipFacts | undefined): Promise<boolean> {
+  const quick = clipUnchanged(runDir, clip);
+  return quick ?? (await sha256File(insideDir(runDir, clip!.file))) === clip!.sha256;
+}
+
+/**
+ * The cheap part of `clipIntact`, one synchronous stat (a resume checks thousands at once, and
+ * a promise per file costs more than the stat): true unchanged, false missing or resized,
+ * undefined when only its hash can tell.
+ */
+export function clipUnchanged(runDir: string, clip: ClipFacts | undefined): boolean | undefined {
   if (!clip) return false;
-  const path = insideDir(runDir, clip.file);
-  const info = await stat(path).catch(() => undefined);
+  const info = statSync(insideDir(runDir, clip.file), { throwIfNoEntry: false });
   if (!info || info.size !== clip.bytes) return false;
-  if (clip.mtimeMs !== undefined && info.mtimeMs === clip.mtimeMs) return true;
-  return (await sha256File(path)) === clip.sha256;
+  return clip.mtimeMs !== undefined && info.mtimeMs === clip.mtimeMs ? true : undefined;
 }
 
 /** Checks that a downloaded file is a plausible clip of the asked length. */

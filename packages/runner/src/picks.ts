@@ -30,8 +30,10 @@ export async function writePick(runDir: string, scene: string, take: number): Pr
  */
 export function chosenTakes(manifest: Manifest, items: ItemReport[], picks: Record<string, number>): Map<string, ItemReport | undefined> {
   const chosen = new Map<string, ItemReport | undefined>();
+  const byScene = new Map<string, ItemReport[]>();
+  for (const i of items) if (i.file) byScene.set(i.scene, [...(byScene.get(i.scene) ?? []), i]);
   for (const scene of manifest.scenes) {
-    const withClip = items.filter((i) => i.scene === scene.id && i.file);
+    const withClip = byScene.get(scene.id) ?? [];
     const take = (n: number | undefined) => (n === undefined ? undefined : withClip.find((i) => i.take === n));
     const rerolled = [...(scene.rerolls ?? [])].reverse().map((r) => take(r.take)).find(Boolean);
     chosen.set(scene.id, take(picks[scene.id]) ?? rerolled ?? take(scene.pick) ?? withClip[0]);

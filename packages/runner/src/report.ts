@@ -89,6 +89,7 @@ export async function writeReports(runDir: string, report: RunReport): Promise<v
     [i.scene, i.take, i.status, i.requestId, i.attempts, i.seconds?.toFixed(2), i.costUsd.toFixed(3), i.possibleDoubleChargeUsd.toFixed(3), i.file, i.error, i.prompt].map(neutraliseCell),
   );
   const csv = stringify([[...COLUMNS], ...rows]);
-  await atomicWrite(join(runDir, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
+  // Probe facts stay in the journal (the media stage reads them there): report.json stays small.
+  await atomicWrite(join(runDir, "report.json"), `${JSON.stringify(report, (k, v: unknown) => (k === "video" ? undefined : v), 2)}\n`);
   await atomicWrite(join(runDir, "report.csv"), csv);
 }

@@ -1,6 +1,6 @@
 import type { Manifest } from "@hailuo/manifest";
 import pLimit from "p-limit";
-import { clipIntact } from "./clip-file.js";
+import { clipIntact, clipUnchanged } from "./clip-file.js";
 import { isFinalFailure, paidOutput } from "./item-context.js";
 import { journalPath, readJournal } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
@@ -23,16 +23,17 @@ export interface WorkPlan {
 /** Decides per generation: reuse, re-attach, download a paid clip again, or submit. */
 export async function planWork(runDir: string, unique: PlanItem[], states: Map<string, ItemState>, cache: boolean): Promise<WorkPlan> {
   const intact = new Set<string>();
-  // Checked side by side: mostly a stat each; a hash only for clips whose file was touched.
-  const check = pLimit(16);
-  await Promise.all(
-    unique.map((item) =>
-      check(async () => {
-        const s = states.get(item.key);
-        if (cache && s?.phase === "done" && (await clipIntact(runDir, s.clip))) intact.add(item.key);
-      }),
-    ),
-  );
+  // A stat each; a hash, side by side, only for clips whose file was touched since it was saved.
+  const toHash: PlanItem[] = [];
+  for (const item of unique) {
+    const s = states.get(item.key);
+    if (!cache || s?.phase !== "done") continue;
+    const quick = clipUnchanged(runDir, s.clip);
+    if (quick) intact.add(item.key);
+    else if (quick === undefined) toHash.push(item);
+  }
+  const hash = pLimit(4);
+  await Promise.all(toHash.map((item) => hash(async () => (await clipIntact(runDir, states.get(item.key)!.clip)) && intact.add(item.key))));
   const open = unique.filter((i) => !intact.has(i.key) && !isFinalFailure(states.get(i.key)));
   return {
     intact,
