@@ -13,7 +13,7 @@ export type HailuoEvent =
   | { type: "summary"; runDir: string; exitCode: number; totals: Record<string, number> }
   | { type: "dry_run"; runDir: string; clips: number; reused: number; resumed: number; new: number; atMostUsd: number; price: { usdPerSecond: number; source: string; reason?: string } }
   | { type: "media_progress"; step: string; percent: number }
-  | { type: "media_done"; film?: string; filmSeconds?: number; filmMode?: string; sheet?: string; page: string }
+  | { type: "media_done"; film?: string; filmSeconds?: number; filmMode?: string; filmWhy?: string; sheet?: string; page: string }
   | { type: "status"; report: unknown }
   | { type: "estimate"; name: string; generations: number; seconds: number; usd: number; price: unknown; items: unknown[] }
   | { type: "validate"; file: string; kind: "manifest" | "job"; name: string; scenes: number; generations: number; usd: number; assembles: boolean }

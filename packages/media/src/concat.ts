@@ -55,6 +55,8 @@ export interface ConcatOptions extends MediaOptions {
 export interface ConcatResult {
   file: string;
   mode: "copy" | "reencode";
+  /** Why that mode, in words (shown next to the film). */
+  reason: string;
   /** Seconds the film should last by the plan (clips + cards − overlaps). */
   plannedDurationS: number;
   /** Where each part starts in the film (its transition's first frame), for chapters. */
@@ -115,6 +117,14 @@ export async function concatClips(parts: (string | Card)[], out: string, options
     throw new AssembleError(copyable ? "stream copy cannot apply transitions, cards or audio" : "clips differ in codec parameters; stream copy would produce a broken film");
   }
   const mode: ConcatResult["mode"] = options.mode === "reencode" || needsFilter || !copyable ? "reencode" : "copy";
+  const reason =
+    mode === "copy"
+      ? "every clip has the same codec parameters and nothing is drawn or mixed: joined without re-encoding"
+      : needsFilter
+        ? "transitions, cards, audio or a new size need new frames: re-encoded piece by piece"
+        : !copyable
+          ? "the clips differ in codec parameters: re-encoded piece by piece to one format"
+          : "re-encode asked for";
   const W = options.width ?? infos[0]!.width;
   const H = options.height ?? infos[0]!.height;
   const F = options.fps ?? (Math.round(infos[0]!.fps) || 24);
@@ -139,9 +149,9 @@ export async function concatClips(parts: (string | Card)[], out: string, options
         { ...options, expectedDurationS: planned },
       );
       const starts = xfadeOffsets(infos.map((i) => i.durationS), infos.map(() => 0));
-      return { ...(await checkResult(out, "copy", planned, frame)), partStartsS: [0, ...starts] };
+      return { ...(await checkResult(out, "copy", planned, frame)), reason, partStartsS: [0, ...starts] };
     }
-    return await reencode({ parts, partDur, transitions, options, W, H, F, frame, work, out });
+    return { ...(await reencode({ parts, partDur, transitions, options, W, H, F, frame, work, out })), reason };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -152,7 +162,7 @@ export async function concatClips(parts: (string | Card)[], out: string, options
  * joined by xfade or cut, rendered piece by piece (`renderInSegments`: memory bounded whatever the
  * clip count), then the audio bed laid under in a last pass that copies the video.
  */
-async function reencode(c: { parts: (string | Card)[]; partDur: (p: string | Card) => number; transitions: (Transition | undefined)[]; options: ConcatOptions; W: number; H: number; F: number; frame: number; work: string; out: string }): Promise<ConcatResult> {
+async function reencode(c: { parts: (string | Card)[]; partDur: (p: string | Card) => number; transitions: (Transition | undefined)[]; options: ConcatOptions; W: number; H: number; F: number; frame: number; work: string; out: string }): Promise<Omit<ConcatResult, "reason">> {
   const { parts, partDur, transitions, options, W, H, F, frame, work, out } = c;
   const card = (k: Card): Segmentable => ({ kind: "card", text: k.text, color: k.color ?? "#101820", durationS: k.durationS });
   const segs: Segmentable[] = [
@@ -191,7 +201,7 @@ async function reencode(c: { parts: (string | Card)[]; partDur: (p: string | Car
   return { ...(await checkResult(out, "reencode", planned, frame)), partStartsS: starts.slice(options.title ? 1 : 0, (options.title ? 1 : 0) + parts.length) };
 }
 
-async function checkResult(out: string, mode: ConcatResult["mode"], plannedDurationS: number, frameS: number): Promise<Omit<ConcatResult, "partStartsS">> {
+async function checkResult(out: string, mode: ConcatResult["mode"], plannedDurationS: number, frameS: number): Promise<Omit<ConcatResult, "partStartsS" | "reason">> {
   const info = await probe(out).catch(async (error: Error) => {
     await unlink(out).catch(() => {});
     throw new AssembleError(`assembled film is unreadable: ${error.message}`);

@@ -5,6 +5,9 @@ import pLimit from "p-limit";
 import { FONT_OPTION } from "./fonts.js";
 import { command, runCommand, runToFile, type MediaOptions } from "./run-ffmpeg.js";
 
+/** Parts one ffmpeg renders at most (each input costs tens of MiB of decoder and filter buffers). */
+const CHUNK = 8;
+
 /** One part of the film: a clip, or a card drawn on a colour. */
 export type Segmentable = { kind: "clip"; file: string; durationS: number } | { kind: "card"; text: string; color: string; durationS: number };
 
@@ -30,10 +33,10 @@ export function segmentFrames(durationsS: number[], transitionsS: number[], fps:
 }
 
 /**
- * The film re-encoded piece by piece: each part's body on its own, each transition from the two
- * parts it joins, then every piece (same encoder settings, each starting on a keyframe) joined by
- * the concat demuxer without a second encode. No ffmpeg ever holds more than two inputs, so
- * memory does not grow with the clip count, and two pieces are encoded at a time.
+ * The film re-encoded piece by piece: runs of up to 8 parts with their transitions, and the
+ * transition between two runs on its own; then every piece (same encoder settings, each starting
+ * on a keyframe) is joined by the concat demuxer without a second encode. No ffmpeg holds more
+ * than 8 inputs, so memory does not grow with the clip count; two pieces are encoded at a time.
  */
 export async function renderInSegments(plan: SegmentPlan, out: string, options: MediaOptions & { expectedDurationS: number }): Promise<void> {
   const { parts, transitions, W, H, F, preset, work } = plan;
@@ -54,34 +57,62 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
   };
   type Piece = { file: string; build: () => Promise<ReturnType<typeof command>> };
   const pieces: Piece[] = [];
-  for (let k = 0; k < parts.length; k++) {
-    const from = frames.transitions[k - 1] ?? 0;
-    if (frames.bodies[k]! > 0) {
-      const file = join(work, `piece-${String(pieces.length).padStart(5, "0")}.mp4`);
+  const next = () => join(work, `piece-${String(pieces.length).padStart(5, "0")}.mp4`);
+  const total = (k: number) => Math.round(parts[k]!.durationS * F);
+  // Up to CHUNK consecutive parts in one ffmpeg (xfade or concat inside it), the joins between
+  // chunks as pieces of their own: one long encode per chunk, and never more than CHUNK inputs.
+  for (let a = 0; a < parts.length; a += CHUNK) {
+    const b = Math.min(parts.length, a + CHUNK) - 1;
+    const from = frames.transitions[a - 1] ?? 0;
+    const to = total(b) - (b + 1 < parts.length ? (frames.transitions[b] ?? 0) : 0);
+    const lens = Array.from({ length: b - a + 1 }, (_, j) => (j === b - a ? to : total(a + j)) - (j === 0 ? from : 0));
+    const inner = Array.from({ length: b - a }, (_, j) => frames.transitions[a + j] ?? 0);
+    const expected = lens.reduce((x, y) => x + y, 0) - inner.reduce((x, y) => x + y, 0);
+    if (expected > 0) {
+      const file = next();
       pieces.push({
         file,
         build: async () => {
-          const s = await source(k, 0);
-          return command().input(s.input[0]!).inputOptions(s.inputOptions).complexFilter(`${s.filter},trim=start_frame=${from}:end_frame=${from + frames.bodies[k]!},settb=1/${F},setpts=N[out]`).outputOptions(["-map", "[out]", ...encode]).output(file);
+          const cmd = command();
+          const filters: string[] = [];
+          for (let j = 0; j <= b - a; j++) {
+            const src = await source(a + j, j);
+            cmd.input(src.input[0]!).inputOptions(src.inputOptions);
+            const start = j === 0 ? from : 0;
+            filters.push(`${src.filter},trim=start_frame=${start}:end_frame=${start + lens[j]!},setpts=PTS-STARTPTS[p${j}]`);
+          }
+          let acc = "p0";
+          let accFrames = lens[0]!;
+          for (let j = 1; j <= b - a; j++) {
+            const t = transitions[a + j - 1];
+            const n = inner[j - 1]!;
+            // xfade (ffmpeg 5–7) leaves a one-frame gap in its timestamps after the blend: frames are
+            // renumbered so the next offset counts frames that exist.
+            filters.push(t && n > 0 ? `[${acc}][p${j}]xfade=transition=${t.type}:duration=${(n / F).toFixed(6)}:offset=${((accFrames - n) / F).toFixed(6)},settb=1/${F},setpts=N[c${j}]` : `[${acc}][p${j}]concat=n=2:v=1:a=0[c${j}]`);
+            acc = `c${j}`;
+            accFrames += lens[j]! - n;
+          }
+          // Exactly the planned frames at exact 1/F steps: no output rate conversion can add one.
+          filters.push(`[${acc}]trim=end_frame=${expected},settb=1/${F},setpts=N[out]`);
+          return cmd.complexFilter(filters.join(";")).outputOptions(["-map", "[out]", ...encode]).output(file);
         },
       });
     }
-    const t = transitions[k];
-    if (t && frames.transitions[k]! > 0 && k + 1 < parts.length) {
-      const n = frames.transitions[k]!;
-      const tailStart = Math.round(parts[k]!.durationS * F) - n;
-      const file = join(work, `piece-${String(pieces.length).padStart(5, "0")}.mp4`);
+    const t = transitions[b];
+    const n = frames.transitions[b] ?? 0;
+    if (t && n > 0 && b + 1 < parts.length) {
+      const tailStart = total(b) - n;
+      const file = next();
       pieces.push({
         file,
         build: async () => {
-          const a = await source(k, 0);
-          const b = await source(k + 1, 1);
+          const x = await source(b, 0);
+          const y = await source(b + 1, 1);
           const filter =
-            `${a.filter},trim=start_frame=${tailStart}:end_frame=${tailStart + n},setpts=PTS-STARTPTS[a];` +
-            `${b.filter},trim=end_frame=${n},setpts=PTS-STARTPTS[b];` +
-            // Exactly n frames at exact 1/F steps: no output rate conversion can add one.
+            `${x.filter},trim=start_frame=${tailStart}:end_frame=${tailStart + n},setpts=PTS-STARTPTS[a];` +
+            `${y.filter},trim=end_frame=${n},setpts=PTS-STARTPTS[b];` +
             `[a][b]xfade=transition=${t.type}:duration=${(n / F).toFixed(6)}:offset=0,trim=end_frame=${n},settb=1/${F},setpts=N[out]`;
-          return command().input(a.input[0]!).inputOptions(a.inputOptions).input(b.input[0]!).inputOptions(b.inputOptions).complexFilter(filter).outputOptions(["-map", "[out]", ...encode]).output(file);
+          return command().input(x.input[0]!).inputOptions(x.inputOptions).input(y.input[0]!).inputOptions(y.inputOptions).complexFilter(filter).outputOptions(["-map", "[out]", ...encode]).output(file);
         },
       });
     }

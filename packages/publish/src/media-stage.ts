@@ -155,7 +155,7 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
   const signature = createHash("sha256").update(JSON.stringify([stamps, transitions, spec?.title, spec?.end, audio, audioStamp, out])).digest("hex");
   const previous = await readFile(`${out}.json`, "utf8").then((t) => JSON.parse(t) as FilmFile, () => undefined);
   if (previous?.signature === signature && (await stat(out).catch(() => undefined))?.size) {
-    return { film: { file: previous.file, durationS: previous.durationS, mode: previous.mode }, skipped };
+    return { film: { file: previous.file, durationS: previous.durationS, mode: previous.mode, reason: "its clips, cuts, cards and audio are unchanged: the film already made stands" }, skipped };
   }
   const result = await concatClips(parts, out, {
     known,
@@ -166,7 +166,7 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
     signal: options.signal,
     onProgress: (p) => options.onProgress?.("film", p),
   });
-  const film = { file: inRun.startsWith("..") ? out : inRun, durationS: result.info.durationS, mode: result.mode };
+  const film = { file: inRun.startsWith("..") ? out : inRun, durationS: result.info.durationS, mode: result.mode, reason: result.reason };
   const chapters = used.map((u, i) => ({ ...u, startS: result.partStartsS[i]!, endS: result.partStartsS[i + 1] ?? result.info.durationS - (spec?.end?.durationS ?? 0) }));
   await atomicWrite(`${out}.json`, `${JSON.stringify({ version: 1, ...film, chapters, madeAt: new Date().toISOString(), signature } satisfies FilmFile, null, 2)}\n`);
   await atomicWrite(`${out}.chapters.vtt`, chaptersVtt(chapters));
@@ -179,6 +179,7 @@ export interface FilmFile {
   file: string;
   durationS: number;
   mode: string;
+  reason?: string;
   chapters: { scene: string; take?: number; file?: string; startS: number; endS: number }[];
   madeAt: string;
   /** What the film was made from (clip sizes and times, transitions, cards, audio): the same again reuses the film. */

@@ -3,7 +3,7 @@ import { html, type RawHtml } from "./html.js";
 
 /** Media made for the page, as paths relative to the run folder. */
 export interface PageMedia {
-  film?: { file: string; durationS: number; mode: string };
+  film?: { file: string; durationS: number; mode: string; reason?: string };
   sheet?: string;
   /** Every page of the contact sheet (the first is `sheet`). */
   sheetPages?: string[];

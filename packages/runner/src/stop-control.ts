@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { RunEvent } from "./events.js";
 
 /** How a run stops: the first signal ends new submits and waiting; submits already sent get a grace period. */
@@ -21,6 +22,8 @@ export interface StopControl {
 export function createStopControl(options: { signal?: AbortSignal; hardSignal?: AbortSignal; graceMs: number; emit: (e: RunEvent) => void }): StopControl {
   const run = new AbortController();
   const submits = new AbortController();
+  // Every clip of a run listens on these at once (thousands): not the leak Node warns about past 10.
+  setMaxListeners(0, run.signal, submits.signal);
   let inFlight = 0;
   let grace: NodeJS.Timeout | undefined;
   const onSoft = () => {

@@ -29,11 +29,11 @@ export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { 
     // A film written outside the run folder (--out) is named by its own absolute path.
     const filmPath = r.film && (isAbsolute(r.film.file) ? r.film.file : join(rel, r.film.file));
     if (opts.json) {
-      emitJson({ type: "media_done", ...(r.film ? { film: filmPath, filmSeconds: r.film.durationS, filmMode: r.film.mode } : {}), ...(r.sheet ? { sheet: join(rel, r.sheet) } : {}), page: join(rel, r.page) });
+      emitJson({ type: "media_done", ...(r.film ? { film: filmPath, filmSeconds: r.film.durationS, filmMode: r.film.mode, filmWhy: r.film.reason } : {}), ...(r.sheet ? { sheet: join(rel, r.sheet) } : {}), page: join(rel, r.page) });
       return;
     }
     view.stop();
-    if (r.film) view.line(`film: ${filmPath} (${r.film.durationS.toFixed(1)} s, ${r.film.mode === "copy" ? "stream copy" : "re-encoded"})`);
+    if (r.film) view.line(`film: ${filmPath} (${r.film.durationS.toFixed(1)} s; ${r.film.reason ?? r.film.mode})`);
     if (r.sheet) view.line(`contact sheet: ${join(rel, r.sheet)}`);
     view.line(`page: ${join(rel, r.page)}`);
   } finally {
