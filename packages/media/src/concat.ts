@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HailuoError } from "@hailuo/shared";
 import { probe, type VideoInfo } from "./probe.js";
-import { command, runToFile, type MediaOptions } from "./run-ffmpeg.js";
+import { command, concatInput, runToFile, type MediaOptions } from "./run-ffmpeg.js";
 import { renderInSegments, segmentFrames, type Segmentable } from "./segments.js";
 
 /** A transition into the next clip; `cut` (or duration 0) joins without overlap. */
@@ -144,7 +144,7 @@ export async function concatClips(parts: (string | Card)[], out: string, options
       await writeFile(list, clips.map((c) => escapeConcatPath(c)).join("\n"));
       const planned = infos.reduce((s, i) => s + i.durationS, 0);
       await runToFile(
-        (tmp) => command().input(list).inputOptions(["-f", "concat", "-safe", "0"]).outputOptions(["-map", "0", "-c", "copy", "-movflags", "+faststart"]).output(tmp),
+        (tmp) => concatInput(list).outputOptions(["-map", "0", "-c", "copy", "-movflags", "+faststart"]).output(tmp),
         out,
         { ...options, expectedDurationS: planned },
       );

@@ -34,7 +34,12 @@ export function ensureFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; versi
     const run = promisify(execFile);
     let version = "";
     try {
-      const [{ stdout }] = await Promise.all([run(ffmpegPath, ["-hide_banner", "-version"]), run(ffprobePath, ["-hide_banner", "-version"])]);
+      ffmpeg.setFfmpegPath(ffmpegPath);
+      ffmpeg.setFfprobePath(ffprobePath);
+      // fluent-ffmpeg checks every `-f` input against `ffmpeg -formats`, once per process: fetched
+      // here, alongside the version checks, instead of in front of the first job that needs it.
+      const formats = new Promise<void>((done) => ffmpeg.getAvailableFormats(() => done()));
+      const [{ stdout }] = await Promise.all([run(ffmpegPath, ["-hide_banner", "-version"]), run(ffprobePath, ["-hide_banner", "-version"]), formats]);
       version = /version\s+n?(\S+)/.exec(stdout)?.[1] ?? "unknown";
     } catch {
       throw new FfmpegMissingError(`ffmpeg/ffprobe not found (${ffmpegPath}, ${ffprobePath}): ${INSTALL_HINT}`);
@@ -43,8 +48,6 @@ export function ensureFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; versi
     if (Number.isFinite(major) && major < MIN_FFMPEG_MAJOR) {
       throw new FfmpegMissingError(`ffmpeg ${version} is too old (need ${MIN_FFMPEG_MAJOR} or newer): ${INSTALL_HINT}`);
     }
-    ffmpeg.setFfmpegPath(ffmpegPath);
-    ffmpeg.setFfprobePath(ffprobePath);
     return { ffmpeg: ffmpegPath, ffprobe: ffprobePath, version };
   })();
   checked.catch(() => (checked = undefined));

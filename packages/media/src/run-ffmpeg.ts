@@ -77,3 +77,8 @@ export async function runCommand(command: FfmpegCommand, what: string, { signal,
 export function command(): FfmpegCommand {
   return ffmpeg().addOption("-hide_banner");
 }
+
+/** A command reading a concat script (paths absolute, so `-safe 0`). */
+export function concatInput(script: string): FfmpegCommand {
+  return command().input(script).inputOptions(["-f", "concat", "-safe", "0"]);
+}

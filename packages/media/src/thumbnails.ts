@@ -4,7 +4,7 @@ import { extname, join } from "node:path";
 import { HailuoError } from "@hailuo/shared";
 import { FONT_OPTION } from "./fonts.js";
 import { probe } from "./probe.js";
-import { command, runCommand, runToFile, type MediaOptions } from "./run-ffmpeg.js";
+import { command, concatInput, runCommand, runToFile, type MediaOptions } from "./run-ffmpeg.js";
 
 /** Options of `poster`. */
 export interface PosterOptions extends MediaOptions {
@@ -91,7 +91,7 @@ export async function contactSheet(items: SheetItem[], out: string, options: She
       `pad=${tileWidth}:${tileH + LABEL_H}:0:0:color=0x161616,drawtext=${FONT_OPTION}:text='%{metadata\\:label}':fontsize=18:fontcolor=white:x=10:y=${tileH + 9},format=yuv420p,` +
       // One page a second: no output rate can then make the muxer repeat a page.
       `tile=${size.cols}x${size.rows}:padding=${PAD}:margin=${PAD}:color=0x0a0a0a,settb=1,setpts=N`;
-    const cmd = (output: string) => command().input(script).inputOptions(["-f", "concat", "-safe", "0"]).outputOptions(["-vf", vf, "-r", "1", "-q:v", "3"]).output(output);
+    const cmd = (output: string) => concatInput(script).outputOptions(["-vf", vf, "-r", "1", "-q:v", "3"]).output(output);
     if (pages === 1) {
       await runToFile((tmp) => cmd(tmp).outputOptions(["-frames:v", "1", "-update", "1"]), out, options);
       return { width: size.width, height: size.height, pages: [out] };
