@@ -1,9 +1,6 @@
 // Runs every package's tests through turbo and ends with one plain summary line
 // ("tests: N passed, N failed"), adding up vitest's per-package counts.
 //
-// Two streams side by side on 2 cores, each one package at a time, of about equal length: the CLI's
-// test files (the longest package: child processes that mostly wait, three files at a time) start
-// at once. Left to turbo alone the CLI started last, and the whole run took a minute longer.
 import { spawn } from "node:child_process";
 
 const ANSI = /\x1b\[[0-9;]*m/g;
@@ -31,11 +28,14 @@ function turbo(args) {
   return new Promise((resolve) => child.on("close", (code) => resolve(code ?? 1)));
 }
 
-// Stream one: the CLI (about half of all test time) and three short packages after it; stream two: the rest.
-const first = ["@hailuo/cli", "@hailuo/publish", "@hailuo/scheduler", "@hailuo/queue"];
+// Three streams, each one package at a time, of about equal length: the CLI alone (the longest:
+// child processes that mostly wait, three files at a time); the runner and the packages below it;
+// the media side. Left to turbo alone the CLI started last and the run took a minute longer.
+const streams = [["@hailuo/cli"], ["@hailuo/runner", "@hailuo/core", "@hailuo/manifest", "@hailuo/shared", "@hailuo/spec", "@hailuo/emulator"]];
+const placed = streams.flat();
 const codes = await Promise.all([
-  turbo([...first.map((p) => `--filter=${p}`), "--concurrency=1"]),
-  turbo([...first.map((p) => `--filter=!${p}`), "--concurrency=1"]),
+  ...streams.map((s) => turbo([...s.map((p) => `--filter=${p}`), "--concurrency=1"])),
+  turbo([...placed.map((p) => `--filter=!${p}`), "--concurrency=1"]),
 ]);
 console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(codes.find((c) => c !== 0) ?? 0);
