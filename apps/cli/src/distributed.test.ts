@@ -73,7 +73,8 @@ describe("distributed runs on BullMQ", () => {
     try {
       await waitFor(async () => (await assembleQueue.getJobCounts("completed")).completed === 1, 120_000);
       const counts = await generateQueue.getJobCounts("completed", "failed", "active", "waiting");
-      expect(counts).toMatchObject({ completed: SCENES, failed: 0, active: 0, waiting: 0 });
+      const why = (await generateQueue.getJobs(["failed"])).map((j) => `${j.id}: ${j.failedReason}`).join("; ");
+      expect(counts, `failed jobs: ${why}\nworker B said:\n${b.output().slice(-3000)}`).toMatchObject({ completed: SCENES, failed: 0, active: 0, waiting: 0 });
       const [parent] = await assembleQueue.getJobs(["completed"]);
       const children = await generateQueue.getJobs(["completed"]);
       expect(parent!.attemptsMade).toBe(1);
