@@ -62,7 +62,10 @@ describe("distributed runs on BullMQ", () => {
     await waitFor(async () => {
       const { records } = await readJournal(journal);
       const submitted = records.filter((r) => r.t === "submitted").length;
-      return submitted >= 4 && submitted === records.filter((r) => r.t === "submitting").length && / started/.test(a.output());
+      // …and A is in the middle of a job of its own (started, not finished), so B must take one over.
+      const startedByA = new Set([...a.output().matchAll(/job (\S+): \S+ started/g)].map((m) => m[1]));
+      for (const m of a.output().matchAll(/job (\S+): \S+ \(from /g)) startedByA.delete(m[1]);
+      return submitted >= 4 && submitted === records.filter((r) => r.t === "submitting").length && startedByA.size > 0;
     }, 60_000);
     a.child.kill("SIGKILL");
     expect(await a.done).toBe(null);

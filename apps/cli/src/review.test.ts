@@ -14,9 +14,9 @@ import { cli, cliFixture, stdoutOf } from "./test-cli.js";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = resolve(import.meta.dirname, "../../../test-artifacts");
 
-/** One frame at `t` seconds as 64×36 grey pixels. */
+/** One frame at `t` seconds as 64×36 RGB pixels (colour, not grey: the emulator's takes differ in hue at one lightness). */
 async function frame(file: string, t: number): Promise<Buffer> {
-  const { stdout } = await promisify(execFile)("ffmpeg", ["-v", "error", "-ss", t.toFixed(3), "-i", file, "-frames:v", "1", "-vf", "scale=64:36,format=gray", "-f", "rawvideo", "pipe:1"], { encoding: "buffer" });
+  const { stdout } = await promisify(execFile)("ffmpeg", ["-v", "error", "-ss", t.toFixed(3), "-i", file, "-frames:v", "1", "-vf", "scale=64:36,format=rgb24", "-f", "rawvideo", "pipe:1"], { encoding: "buffer" });
   return stdout;
 }
 const diff = (a: Buffer, b: Buffer) => a.reduce((s, v, i) => s + Math.abs(v - b[i]!), 0) / a.length;
@@ -91,7 +91,8 @@ describe("hailuo review", () => {
       await review.done;
     }
 
-    // From the film itself: a second into scene 2 and scene 3 it shows the chosen takes' frames.
+    // From the film itself: a second into scene 2 and scene 3 it shows the chosen takes' frames
+    // (mean difference per colour value: < 2 is the same picture re-read, > 10 another one).
     const film = JSON.parse(await readFile(join(runDir, "film.mp4.json"), "utf8")) as { chapters: { scene: string; take: number; file: string; startS: number }[] };
     const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8")) as { items: { scene: string; take: number; file: string }[]; totals: { billedUsd: number } };
     const clip = (scene: string, t: number) => join(runDir, report.items.find((i) => i.scene === scene && i.take === t)!.file);
