@@ -130,4 +130,5 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
   const list = join(work, "pieces.ffconcat");
   await writeFile(list, `ffconcat version 1.0\n${pieces.map((p) => `file '${p.file.replaceAll("'", "'\\''")}'`).join("\n")}\n`);
   await runToFile((tmp) => concatInput(list).outputOptions(["-map", "0:v", "-c", "copy", "-movflags", "+faststart"]).output(tmp), out, { signal: options.signal });
+  options.onProgress?.(100);
 }
