@@ -30,8 +30,9 @@ export async function reviewCommand(runDir: string, opts: { port?: string; host?
       pick: (scene, take) => pickTake(dir, scene, take),
       quote: async (scene, takes, prompt) => ({ usd: (await quoteReroll(dir, scene, takes, prompt)).usd }),
       // The page asked and showed the cost before this click: --yes stands for that confirmation.
-      reroll: (scene, takes, prompt) => hailuo(["reroll", dir, scene, "--takes", String(takes), "--yes", ...(prompt ? ["--prompt", prompt] : [])]),
-      assemble: () => hailuo(["assemble", dir]),
+      // Options first and `--` before the positionals: a scene id or prompt from the page is never read as a flag.
+      reroll: (scene, takes, prompt) => hailuo(["reroll", "--takes", String(takes), "--yes", ...(prompt ? [`--prompt=${prompt}`] : []), "--", dir, scene]),
+      assemble: () => hailuo(["assemble", "--", dir]),
     },
   });
   process.stderr.write(`review page for ${runDir}: ${server.url}\n(bound to ${opts.host ?? "127.0.0.1"}; the token in the address is what lets the page pick, re-roll and assemble; Ctrl-C stops the server)\n`);
