@@ -43,12 +43,13 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
   const frames = segmentFrames(parts.map((p) => p.durationS), transitions.map((t) => t?.durationS ?? 0), F);
   const norm = `scale=${W}:${H}:force_original_aspect_ratio=decrease,pad=${W}:${H}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps=${F},format=yuv420p`;
   const encode = ["-an", "-c:v", "libx264", "-preset", preset, "-crf", "20", "-pix_fmt", "yuv420p", "-r", String(F), "-video_track_timescale", String(F * 1000)];
-  // Input k and the filter that turns it into the normalised stream [v<k>] (cards: drawn text on a colour).
-  const source = async (k: number, slot: number) => {
+  // Each card's text is written once, before any piece that draws it runs (two pieces may share a card).
+  for (const [k, p] of parts.entries()) if (p.kind === "card") await writeFile(join(work, `card${k}.txt`), p.text);
+  // Input k and the filter that turns it into the normalised stream (cards: drawn text on a colour).
+  const source = (k: number, slot: number) => {
     const p = parts[k]!;
     if (p.kind === "clip") return { input: [p.file], inputOptions: [] as string[], filter: `[${slot}:v]${norm}` };
     const textFile = join(work, `card${k}.txt`);
-    await writeFile(textFile, p.text);
     return {
       input: [`color=c=${p.color.replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${p.durationS}`],
       inputOptions: ["-f", "lavfi"],
@@ -76,7 +77,7 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
           const cmd = command();
           const filters: string[] = [];
           for (let j = 0; j <= b - a; j++) {
-            const src = await source(a + j, j);
+            const src = source(a + j, j);
             cmd.input(src.input[0]!).inputOptions(src.inputOptions);
             const start = j === 0 ? from : 0;
             filters.push(`${src.filter},trim=start_frame=${start}:end_frame=${start + lens[j]!},setpts=PTS-STARTPTS[p${j}]`);
@@ -106,8 +107,8 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
       pieces.push({
         file,
         build: async () => {
-          const x = await source(b, 0);
-          const y = await source(b + 1, 1);
+          const x = source(b, 0);
+          const y = source(b + 1, 1);
           const filter =
             `${x.filter},trim=start_frame=${tailStart}:end_frame=${tailStart + n},setpts=PTS-STARTPTS[a];` +
             `${y.filter},trim=end_frame=${n},setpts=PTS-STARTPTS[b];` +

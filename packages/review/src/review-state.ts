@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { FilmFile } from "@hailuo/publish";
-import { journalPath, readJournal, readRunManifest, readRunReport, runLockHeld, type StoredRecord } from "@hailuo/runner";
+import { buildReport, journalPath, readJournal, readPicks, readRunManifest, runLockHeld, type StoredRecord } from "@hailuo/runner";
 
 /** One take as the page shows it. */
 export interface TakeView {
@@ -41,8 +41,9 @@ export async function folderSignature(runDir: string): Promise<string> {
 /** The page's state of a run folder (no network). */
 export async function reviewState(runDir: string, usdPerSecond: number, jobs: ReviewState["jobs"]): Promise<ReviewState> {
   const manifest = await readRunManifest(runDir);
-  const report = await readRunReport(runDir, manifest);
+  // One read of the journal serves the report, the owner check and the pace.
   const { records } = await readJournal(journalPath(runDir));
+  const report = buildReport(manifest, runDir, records, { picks: await readPicks(runDir) });
   // A local run holds run.lock; a distributed one owns the folder from "enqueued" to "finished".
   const locked = (await runLockHeld(runDir)) || records.findLast((r) => r.t === "enqueued" || r.t === "finished")?.t === "enqueued";
   const thumb = (file: string, ext: string) => {

@@ -3,7 +3,7 @@ export { runManifest, type RunOptions, type RunResult } from "./runner.js";
 export type { RunEvent, ItemPhase } from "./events.js";
 export { planRun, sumUsd, inputKey, type PlanItem } from "./plan.js";
 export { previewRun, type RunPreview } from "./work-plan.js";
-export { readRunReport } from "./run-report.js";
+export { readRunReport, buildReport } from "./run-report.js";
 export type { ItemReport, RunReport } from "./report.js";
 export type { MoneyTotals, RequestFate } from "./ledger.js";
 export { readRunManifest, writeRunFile, WrongBackendError, type Backend, type RunFile } from "./run-folder.js";
