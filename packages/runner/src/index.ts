@@ -1,7 +1,7 @@
 // The runner's public face: run a manifest, read what a run folder says, and the one entry for queue workers.
 export { runManifest, type RunOptions, type RunResult } from "./runner.js";
 export type { RunEvent, ItemPhase } from "./events.js";
-export { planRun, sumUsd, inputKey, type PlanItem } from "./plan.js";
+export { planRun, sumUsd, type PlanItem } from "./plan.js";
 export { previewRun, type RunPreview } from "./work-plan.js";
 export { readRunReport, buildReport } from "./run-report.js";
 export type { ItemReport, RunReport } from "./report.js";

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import { estimateCost, normalizeHailuoInput } from "@hailuo/core";
-import { BudgetError, RunLockedError, inputKey, readRunManifest, readRunReport, runLockHeld, sumUsd, withRerolls, writePick } from "@hailuo/runner";
+import { normalizeHailuoInput } from "@hailuo/core";
+import { BudgetError, RunLockedError, planRun, readRunManifest, readRunReport, runLockHeld, sumUsd, withRerolls, writePick } from "@hailuo/runner";
 import { displayPath } from "../display-path.js";
 import { emitJson } from "../events.js";
 import { UsageError } from "../exit-codes.js";
@@ -60,8 +60,9 @@ export async function quoteReroll(runDir: string, scene: string, count: number, 
   const manifest = await readRunManifest(runDir);
   const edited = prompt === undefined ? undefined : normalizeHailuoInput({ prompt, duration: "6" }).prompt;
   const { manifest: next, added } = withRerolls(manifest, scene, count, edited);
-  const s = next.scenes.find((x) => x.id === scene)!;
   const price = await priceFor();
-  const inputs = added.map((r) => ({ prompt: r.prompt, duration: s.duration, prompt_optimizer: s.prompt_optimizer }));
-  return { manifest: next, added, keys: added.map((r, i) => inputKey(inputs[i]!, r.take)), usd: sumUsd(inputs.map((i) => estimateCost(i, price.usdPerSecond).usd)), price };
+  // The new takes as the run will plan them: one expansion of re-rolls, the runner's.
+  const takes = new Set(added.map((r) => r.take));
+  const items = planRun(next, price.usdPerSecond).filter((p) => p.sceneId === scene && takes.has(p.take));
+  return { manifest: next, added, keys: items.map((p) => p.key), usd: sumUsd(items.map((p) => p.costUsd)), price };
 }
