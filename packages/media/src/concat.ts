@@ -178,6 +178,8 @@ async function reencode(c: { parts: (string | Card)[]; partDur: (p: string | Car
   // Whole frames: the film's length is the sum of its pieces, exactly.
   const { bodies, transitions: tFrames } = segmentFrames(segs.map((s) => s.durationS), segTransitions.map((t) => t?.durationS ?? 0), F);
   const planned = (bodies.reduce((a, b) => a + b, 0) + tFrames.reduce((a, b) => a + b, 0)) / F;
+  const overlapped = bodies.findIndex((b) => b < 0);
+  if (overlapped >= 0) throw new AssembleError(`the transitions into and out of part ${overlapped + 1} overlap: together they are longer than it`);
   const video = options.audio ? join(work, "video.mp4") : out;
   await renderInSegments({ parts: segs, transitions: segTransitions, W, H, F, preset: options.preset ?? "veryfast", work }, video, { ...options, expectedDurationS: planned });
   if (options.audio) {

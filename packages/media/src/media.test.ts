@@ -100,6 +100,8 @@ describe("concatClips", () => {
     await run("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", odd]);
     await expect(concatClips([clips[0]!, odd], join(tmp.dir, "bad.mp4"), { mode: "copy" })).rejects.toMatchObject({ code: "assemble_failed" });
     await expect(concatClips([clips[0]!, odd], join(tmp.dir, "bad.mp4"), { transitions: { type: "fade", durationS: 3 } })).rejects.toThrow(/longer than a part/);
+    // 1.2 s in and 1.2 s out of a 2 s clip: each shorter than it, together longer.
+    await expect(concatClips([clips[0]!, odd, clips[2]!], join(tmp.dir, "bad.mp4"), { transitions: { type: "fade", durationS: 1.2 } })).rejects.toThrow(/part 2 overlap/);
     await expect(stat(join(tmp.dir, "bad.mp4"))).rejects.toThrow();
   });
 });

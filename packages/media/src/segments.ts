@@ -37,6 +37,7 @@ export function segmentFrames(durationsS: number[], transitionsS: number[], fps:
  * transition between two runs on its own; then every piece (same encoder settings, each starting
  * on a keyframe) is joined by the concat demuxer without a second encode. No ffmpeg holds more
  * than 8 inputs, so memory does not grow with the clip count; two pieces are encoded at a time.
+ * Inside a run only the transition windows pass through xfade; the bodies go straight to concat.
  */
 export async function renderInSegments(plan: SegmentPlan, out: string, options: MediaOptions & { expectedDurationS: number }): Promise<void> {
   const { parts, transitions, W, H, F, preset, work } = plan;
@@ -76,25 +77,30 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
         build: async () => {
           const cmd = command();
           const filters: string[] = [];
+          const joined: string[] = [];
           for (let j = 0; j <= b - a; j++) {
             const src = source(a + j, j);
             cmd.input(src.input[0]!).inputOptions(src.inputOptions);
             const start = j === 0 ? from : 0;
-            filters.push(`${src.filter},trim=start_frame=${start}:end_frame=${start + lens[j]!},setpts=PTS-STARTPTS[p${j}]`);
-          }
-          let acc = "p0";
-          let accFrames = lens[0]!;
-          for (let j = 1; j <= b - a; j++) {
-            const t = transitions[a + j - 1];
-            const n = inner[j - 1]!;
-            // xfade (ffmpeg 5–7) leaves a one-frame gap in its timestamps after the blend: frames are
-            // renumbered so the next offset counts frames that exist.
-            filters.push(t && n > 0 ? `[${acc}][p${j}]xfade=transition=${t.type}:duration=${(n / F).toFixed(6)}:offset=${((accFrames - n) / F).toFixed(6)},settb=1/${F},setpts=N[c${j}]` : `[${acc}][p${j}]concat=n=2:v=1:a=0[c${j}]`);
-            acc = `c${j}`;
-            accFrames += lens[j]! - n;
+            const head = j > 0 ? inner[j - 1]! : 0;
+            const tail = j < b - a ? inner[j]! : 0;
+            const body = lens[j]! - head - tail;
+            // Each part splits into its head window, body and tail window: only the windows go through
+            // xfade, which (ffmpeg 5–7) works in 4:4:4 and would convert every frame it passes twice.
+            const outs = [head, body, tail].map((n, w) => (n > 0 ? `w${j}_${w}` : undefined));
+            const live = outs.filter(Boolean);
+            filters.push(`${src.filter}${live.length > 1 ? `,split=${live.length}${live.map((o) => `[s${o}]`).join("")}` : `[s${live[0]}]`}`);
+            const ranges: [number, number][] = [[start, start + head], [start + head, start + head + body], [start + head + body, start + lens[j]!]];
+            outs.forEach((o, w) => o && filters.push(`[s${o}]trim=start_frame=${ranges[w]![0]}:end_frame=${ranges[w]![1]},setpts=PTS-STARTPTS[${o}]`));
+            if (outs[0]) {
+              const t = transitions[a + j - 1]!;
+              filters.push(`[w${j - 1}_2][${outs[0]}]xfade=transition=${t.type}:duration=${(head / F).toFixed(6)}:offset=0,trim=end_frame=${head},format=yuv420p,settb=1/${F},setpts=N[x${j}]`);
+              joined.push(`[x${j}]`);
+            }
+            if (outs[1]) joined.push(`[${outs[1]}]`);
           }
           // Exactly the planned frames at exact 1/F steps: no output rate conversion can add one.
-          filters.push(`[${acc}]trim=end_frame=${expected},settb=1/${F},setpts=N[out]`);
+          filters.push(`${joined.join("")}concat=n=${joined.length}:v=1:a=0,trim=end_frame=${expected},settb=1/${F},setpts=N[out]`);
           return cmd.complexFilter(filters.join(";")).outputOptions(["-map", "[out]", ...encode]).output(file);
         },
       });
