@@ -1,9 +1,9 @@
-import { writeFile, unlink, mkdtemp, rm } from "node:fs/promises";
+import { writeFile, unlink, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HailuoError } from "@hailuo/shared";
 import { probe, type VideoInfo } from "./probe.js";
-import { command, concatInput, runToFile, type MediaOptions } from "./run-ffmpeg.js";
+import { command, copyConcat, runToFile, type MediaOptions } from "./run-ffmpeg.js";
 import { renderInSegments, segmentFrames, type Segmentable } from "./segments.js";
 
 /** A transition into the next clip; `cut` (or duration 0) joins without overlap. */
@@ -143,13 +143,12 @@ export async function concatClips(parts: (string | Card)[], out: string, options
       const list = join(work, "list.txt");
       await writeFile(list, clips.map((c) => escapeConcatPath(c)).join("\n"));
       const planned = infos.reduce((s, i) => s + i.durationS, 0);
-      await runToFile(
-        (tmp) => concatInput(list).outputOptions(["-map", "0", "-c", "copy", "-movflags", "+faststart"]).output(tmp),
-        out,
-        { ...options, expectedDurationS: planned },
-      );
+      const { videoFrames } = await copyConcat(list, out, { ...options, expectedDurationS: planned });
+      // Every clip has the same parameters: the film is the first clip's kind, as long as the frames
+      // ffmpeg says it wrote (no probe of the film on this path; the plan check still applies).
+      const wrote = videoFrames !== undefined && infos[0]!.fps > 0 ? { ...infos[0]!, durationS: videoFrames / infos[0]!.fps, sizeBytes: (await stat(out)).size } : undefined;
       const starts = xfadeOffsets(infos.map((i) => i.durationS), infos.map(() => 0));
-      return { ...(await checkResult(out, "copy", planned, frame)), reason, partStartsS: [0, ...starts] };
+      return { ...(await checkResult(out, "copy", planned, frame, wrote)), reason, partStartsS: [0, ...starts] };
     }
     return { ...(await reencode({ parts, partDur, transitions, options, W, H, F, frame, work, out })), reason };
   } finally {
@@ -203,8 +202,8 @@ async function reencode(c: { parts: (string | Card)[]; partDur: (p: string | Car
   return { ...(await checkResult(out, "reencode", planned, frame)), partStartsS: starts.slice(options.title ? 1 : 0, (options.title ? 1 : 0) + parts.length) };
 }
 
-async function checkResult(out: string, mode: ConcatResult["mode"], plannedDurationS: number, frameS: number): Promise<Omit<ConcatResult, "partStartsS" | "reason">> {
-  const info = await probe(out).catch(async (error: Error) => {
+async function checkResult(out: string, mode: ConcatResult["mode"], plannedDurationS: number, frameS: number, measured?: VideoInfo): Promise<Omit<ConcatResult, "partStartsS" | "reason">> {
+  const info = measured ?? await probe(out).catch(async (error: Error) => {
     await unlink(out).catch(() => {});
     throw new AssembleError(`assembled film is unreadable: ${error.message}`);
   });

@@ -23,23 +23,34 @@ export const MIN_FFMPEG_MAJOR = 5;
 
 let checked: Promise<{ ffmpeg: string; ffprobe: string; version: string }> | undefined;
 
+/** Points fluent-ffmpeg at ffmpeg and ffprobe (PATH, or FFMPEG_PATH / FFPROBE_PATH) without running them. */
+export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
+  const paths = { ffmpeg: process.env.FFMPEG_PATH || "ffmpeg", ffprobe: process.env.FFPROBE_PATH || "ffprobe" };
+  ffmpeg.setFfmpegPath(paths.ffmpeg);
+  ffmpeg.setFfprobePath(paths.ffprobe);
+  return paths;
+}
+
+/** The error for a tool that is not there, with the install hint. */
+export function missingTool(path: string): FfmpegMissingError {
+  return new FfmpegMissingError(`${path} not found: ${INSTALL_HINT}`);
+}
+
 /**
  * Finds ffmpeg and ffprobe (PATH or FFMPEG_PATH / FFPROBE_PATH), checks the version once per
  * process and points fluent-ffmpeg at them. Throws FfmpegMissingError with an install hint.
  */
 export function ensureFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; version: string }> {
   checked ??= (async () => {
-    const ffmpegPath = process.env.FFMPEG_PATH || "ffmpeg";
-    const ffprobePath = process.env.FFPROBE_PATH || "ffprobe";
+    const { ffmpeg: ffmpegPath, ffprobe: ffprobePath } = ffmpegPaths();
     const run = promisify(execFile);
     let version = "";
     try {
-      ffmpeg.setFfmpegPath(ffmpegPath);
-      ffmpeg.setFfprobePath(ffprobePath);
-      // fluent-ffmpeg checks every `-f` input against `ffmpeg -formats`, once per process: fetched
-      // here, alongside the version checks, instead of in front of the first job that needs it.
+      // fluent-ffmpeg asks `ffmpeg -formats` and `ffmpeg -encoders` once per process before its first
+      // job: fetched here, alongside the version checks, instead of one after the other in front of it.
       const formats = new Promise<void>((done) => ffmpeg.getAvailableFormats(() => done()));
-      const [{ stdout }] = await Promise.all([run(ffmpegPath, ["-hide_banner", "-version"]), run(ffprobePath, ["-hide_banner", "-version"]), formats]);
+      const encoders = new Promise<void>((done) => ffmpeg.getAvailableEncoders(() => done()));
+      const [{ stdout }] = await Promise.all([run(ffmpegPath, ["-hide_banner", "-version"]), run(ffprobePath, ["-hide_banner", "-version"]), formats, encoders]);
       version = /version\s+n?(\S+)/.exec(stdout)?.[1] ?? "unknown";
     } catch {
       throw new FfmpegMissingError(`ffmpeg/ffprobe not found (${ffmpegPath}, ${ffprobePath}): ${INSTALL_HINT}`);

@@ -1,6 +1,6 @@
 import ffmpeg, { type FfprobeData } from "fluent-ffmpeg";
 import { HailuoError } from "@hailuo/shared";
-import { ensureFfmpeg } from "./ffmpeg-env.js";
+import { ffmpegPaths, missingTool } from "./ffmpeg-env.js";
 
 /** What a video file is, as measured (never assumed). */
 export interface VideoInfo {
@@ -36,9 +36,14 @@ function rate(r: string | undefined): number {
 
 /** Probes a file with ffprobe: duration, size, fps, codec, pixel format, audio or not. */
 export async function probe(file: string): Promise<VideoInfo> {
-  await ensureFfmpeg();
+  // No version check first: one ffprobe start is the whole cost of a probe; a missing ffprobe says so here.
+  const { ffprobe } = ffmpegPaths();
   const data = await new Promise<FfprobeData>((resolve, reject) =>
-    ffmpeg.ffprobe(file, (err, d) => (err ? reject(new NotAVideoError(file, String(err.message).split("\n").filter(Boolean).pop() ?? "ffprobe failed", err)) : resolve(d))),
+    ffmpeg.ffprobe(file, (err, d) => {
+      if (!err) return resolve(d);
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" || /spawn \S+ ENOENT/.test(String(err.message))) return reject(missingTool(ffprobe));
+      reject(new NotAVideoError(file, String(err.message).split("\n").filter(Boolean).pop() ?? "ffprobe failed", err));
+    }),
   );
   const v = data.streams.find((s) => s.codec_type === "video");
   if (!v) throw new NotAVideoError(file, "it has no video stream");

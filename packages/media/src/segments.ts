@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
 import { FONT_OPTION } from "./fonts.js";
-import { command, concatInput, runCommand, runToFile, type MediaOptions } from "./run-ffmpeg.js";
+import { command, copyConcat, runCommand, type MediaOptions } from "./run-ffmpeg.js";
 
 /** Parts one ffmpeg renders at most (each input costs tens of MiB of decoder and filter buffers). */
 const CHUNK = 8;
@@ -136,6 +136,6 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
   );
   const list = join(work, "pieces.ffconcat");
   await writeFile(list, `ffconcat version 1.0\n${pieces.map((p) => `file '${p.file.replaceAll("'", "'\\''")}'`).join("\n")}\n`);
-  await runToFile((tmp) => concatInput(list).outputOptions(["-map", "0:v", "-c", "copy", "-movflags", "+faststart"]).output(tmp), out, { signal: options.signal });
+  await copyConcat(list, out, { map: "0:v", signal: options.signal });
   options.onProgress?.(100);
 }

@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { FieldChecker } from "@hailuo/manifest";
-import { animatedPreview, contactSheet, ensureFfmpeg, poster, probe } from "@hailuo/media";
+import { animatedPreview, contactSheet, poster, probe } from "@hailuo/media";
 import { makeThumbnails, runMediaStage, type MediaStageOptions } from "@hailuo/publish";
 import { readRunManifest, readRunReport } from "@hailuo/runner";
 import { UsageError } from "../exit-codes.js";
@@ -21,8 +21,6 @@ export function parseTransition(value: string | undefined): MediaStageOptions["t
 
 /** The media stage after `run`/`resume`, and `hailuo report`. */
 export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { json?: boolean }, signal?: AbortSignal): Promise<void> {
-  // ffmpeg's version check runs while the run folder is read (a missing ffmpeg still fails at first use).
-  ensureFfmpeg().catch(() => {});
   const manifest = await readRunManifest(runDir);
   const view = createProgressView(chooseView(Boolean(opts.json)));
   try {
