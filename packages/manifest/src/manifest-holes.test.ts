@@ -37,6 +37,12 @@ describe("manifest holes", () => {
     const jsonl = problemsOf(`{"prompt":"fine"}\n{"prompt":"one","duration":"6","prompt":"two"}\n`, "d.jsonl");
     expect(jsonl).toHaveLength(1);
     expect(jsonl[0]).toMatch(/^2:\d+ : the same key appears twice in this object/);
+    // Quotes and colons inside values, keys inside nested objects: still found, and no false alarm.
+    const tricky = problemsOf(
+      [String.raw`{"prompt":"say \"hi\": now","tags":["a\\"]}`, String.raw`{"prompt":"x","tags":{"k":"1","k":"2"}}`, String.raw`{"prompt":"a \":\" b","prompt":"c"}`].join("\n"),
+      "t.jsonl",
+    );
+    expect(tricky.filter((p) => p.includes("appears twice")).map((p) => p.split(":")[0])).toEqual(["2", "3"]);
   });
 
   it("refuses a prompt of only invisible characters and a prompt holding a control character", () => {
