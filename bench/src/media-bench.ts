@@ -2,22 +2,22 @@
 // not verdicts: machines are noisy). Peak memory is the largest process of a command's tree
 // (GNU time's %M: a process and the children it waited for).
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import { link, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { createHailuoClient } from "@hailuo/core";
 import { createEmulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
-import { probe } from "@hailuo/media";
-import { planRun, readRunReport, runManifest, writeRunFile } from "@hailuo/runner";
+import { readRunReport, runManifest } from "@hailuo/runner";
+import { doneRunFolder } from "./run-folders.js";
 
 const exec = promisify(execFile);
 const BIN = join(import.meta.dirname, "../../apps/cli/dist/bin.js");
 const CLIPS = Number(process.env.BENCH_CLIPS ?? 50);
 const RESUME_CLIPS = Number(process.env.BENCH_RESUME_CLIPS ?? 100);
 const BIG = Number(process.env.BENCH_BIG_SCENES ?? 10_000);
+const HUGE = Number(process.env.BENCH_HUGE_ROWS ?? 100_000);
 
 /** Wall seconds and peak RSS (MiB) of a command. */
 async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ s: number; mib: number }> {
@@ -39,23 +39,6 @@ async function runFolder(name: string, n: number): Promise<string> {
   const manifest = parseManifest(`name: ${name}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${String(i).padStart(4, "0")}\n    prompt: media bench ${name} ${i}\n`).join("")}assemble: true\nthumbnails: { preview: none }\n`, { file: `${name}.yaml` });
   await runManifest({ manifest, runDir: dir, client: createHailuoClient({ emulatorUrl: emu.url }), concurrency: 16 });
   return dir;
-}
-
-/** A run folder of BIG finished clips as a run would leave it: run.json, a journal of done records, the clips. */
-async function bigRunFolder(dir: string, clip: string): Promise<void> {
-  await mkdir(join(dir, "clips"), { recursive: true });
-  const manifest = parseManifest(`name: big\nscenes:\n${Array.from({ length: BIG }, (_, i) => `  - id: b${i}\n    prompt: big folder scene ${i}\n`).join("")}`, { file: "big.yaml" });
-  const facts = await probe(clip);
-  const bytes = (await stat(clip)).size;
-  const sha256 = createHash("sha256").update(await readFile(clip)).digest("hex");
-  const lines: string[] = [];
-  for (const p of planRun(manifest)) {
-    const file = `clips/${p.sceneId}.mp4`;
-    await link(clip, join(dir, file));
-    lines.push(JSON.stringify({ t: "done", key: p.key, requestId: `r-${p.sceneId}`, file, bytes, sha256, mtimeMs: (await stat(join(dir, file))).mtimeMs, durationS: facts.durationS, width: facts.width, height: facts.height, video: facts, at: new Date().toISOString() }));
-  }
-  await writeFile(join(dir, "journal.jsonl"), `${lines.join("\n")}\n`);
-  await writeRunFile(dir, manifest, { kind: "emulator", url: emu.url });
 }
 
 try {
@@ -91,7 +74,7 @@ try {
   line(`resume with nothing to do (${RESUME_CLIPS}), media vs --no-media`, withMedia, noMedia, "≤ 1.5×");
 
   // A 10,000-clip run folder, all done (clips are hard links of one real clip): status and resume.
-  await bigRunFolder(join(root, "ten-thousand"), clips[0]!);
+  await doneRunFolder(join(root, "ten-thousand"), BIG, clips[0]!, emu.url);
   for (const args of [["status", join(root, "ten-thousand")], ["resume", join(root, "ten-thousand"), "--no-media"]]) {
     const m = await measure(process.execPath, [BIN, ...args], env);
     line(`${args[0]} on ${BIG} done clips (${m.s.toFixed(2)} s)`, m, await measure(process.execPath, [BIN, "--version"]), "< 1 s");
@@ -102,10 +85,19 @@ try {
   await writeFile(yaml, `name: big\nscenes:\n${Array.from({ length: BIG }, (_, i) => `  - prompt: "A slow aerial shot over the same coastline, variation ${i}"\n`).join("")}`);
   const csv = join(root, "big.csv");
   await writeFile(csv, `prompt,duration\n${Array.from({ length: BIG }, (_, i) => `"row ${i} of a long content list",${i % 2 ? 10 : 6}`).join("\n")}\n`);
+  // 100,000 rows, parsed as they stream from the file.
+  const hugeCsv = join(root, "huge.csv");
+  await writeFile(hugeCsv, `prompt,duration\n${Array.from({ length: HUGE }, (_, i) => `"row ${i} of a long content list, a slow aerial shot over the coastline",${i % 2 ? 10 : 6}`).join("\n")}\n`);
+  const hugeJsonl = join(root, "huge.jsonl");
+  await writeFile(hugeJsonl, `${Array.from({ length: HUGE }, (_, i) => JSON.stringify({ prompt: `row ${i} of a long content list, a slow aerial shot over the coastline`, duration: i % 2 ? "10" : "6" })).join("\n")}\n`);
   const node = await measure(process.execPath, ["-e", ""]);
   for (const [what, args] of [["validate big.yaml", ["validate", yaml]], ["estimate big.csv", ["estimate", csv]], ["run big.yaml --dry-run", ["run", yaml, "--dry-run", "--out", join(root, "big-run")]]] as const) {
     const m = await measure(process.execPath, [BIN, ...args], env);
     line(`${what} (${m.s.toFixed(2)} s, ${m.mib.toFixed(0)} MiB) vs node -e ""`, m, node, "< 1.5 s, < 200 MiB");
+  }
+  for (const [what, file] of [[`validate ${HUGE}-row CSV`, hugeCsv], [`validate ${HUGE}-line JSONL`, hugeJsonl]] as const) {
+    const m = await measure(process.execPath, [BIN, "validate", file], env);
+    line(`${what} (${m.s.toFixed(2)} s, ${m.mib.toFixed(0)} MiB) vs node -e ""`, m, node, "streamed");
   }
 } finally {
   await emu.close();

@@ -1,3 +1,5 @@
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import type { HailuoClient } from "@hailuo/core";
 import type { Manifest } from "@hailuo/manifest";
 import { HailuoError, readJsonlFrom } from "@hailuo/shared";
@@ -8,7 +10,7 @@ import { processItem } from "./item-step.js";
 import { JournalStore, readJournal, journalPath, type StoredRecord } from "./journal-store.js";
 import { planRun, type PlanItem } from "./plan.js";
 import { writeReports, type RunReport } from "./report.js";
-import { checkBackend, readRunFile, readRunManifest, type Backend } from "./run-folder.js";
+import { checkBackend, readRunFile, readRunManifest, type Backend, type RunFile } from "./run-folder.js";
 import { runLockHeld } from "./run-lock.js";
 import { buildReport } from "./run-report.js";
 import { replayJournal, type ItemState } from "./run-state.js";
@@ -58,14 +60,23 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
     if (!j) journals.set(runDir, (j = JournalStore.open(journalPath(runDir))));
     return j;
   };
-  // run.json is planned once per folder (by key); a key the cached plan lacks means an edited re-enqueue.
-  const plans = new Map<string, Promise<Map<string, PlanItem>>>();
-  const findItem = async (runDir: string, key: string) => {
-    const hit = (await plans.get(runDir))?.get(key);
-    if (hit) return hit;
-    const fresh = readRunManifest(runDir).then((m) => new Map(planRun(m).map((p) => [p.key, p])));
-    plans.set(runDir, fresh);
-    return (await fresh).get(key);
+  // run.json is read and planned once per folder, and again only when it changes (a re-roll, an
+  // edited re-enqueue): its manifest is as big as the run, so reading it per job would not be.
+  const runFiles = new Map<string, { stamp: string; read: Promise<{ run: RunFile; plan: Map<string, PlanItem> }> }>();
+  const runFileOf = async (runDir: string) => {
+    const st = await stat(join(runDir, "run.json")).catch(() => undefined);
+    if (!st) throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`, { retryable: false });
+    const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    let hit = runFiles.get(runDir);
+    if (hit?.stamp !== stamp) {
+      const read = readRunFile(runDir).then((run) => {
+        if (!run) throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`, { retryable: false });
+        return { run, plan: new Map(planRun(run.manifest).map((p) => [p.key, p])) };
+      });
+      read.catch(() => runFiles.delete(runDir));
+      runFiles.set(runDir, (hit = { stamp, read }));
+    }
+    return hit.read;
   };
   // Per folder, the journal's state as far as this worker has read it: each job reads only what
   // was appended since (by any worker), so a job costs the same in a run of ten clips or ten thousand.
@@ -82,10 +93,11 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
 
   return {
     async run(runDir, key) {
-      const item = await findItem(runDir, key);
+      const { run, plan } = await runFileOf(runDir);
+      const item = plan.get(key);
       if (!item) throw new HailuoError("not_a_run", `generation ${key} is not in ${runDir}/run.json`, { retryable: false });
       if (await runLockHeld(runDir)) throw refuse(`${runDir} is being run by a local hailuo process (run.lock is held); a worker never submits into it`);
-      checkBackend(runDir, (await readRunFile(runDir))?.backend, o.backend);
+      checkBackend(runDir, run.backend, o.backend);
       const states = await statesOf(runDir);
       // A copy: the index follows the journal, this job follows its own steps.
       const state = structuredClone(states.get(key) ?? newItemState(key));
