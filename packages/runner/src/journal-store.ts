@@ -52,22 +52,31 @@ export type StoredRecord = JournalRecord & { at: string };
  * read-only disk surfaces as a LocalWriteError naming the file.
  */
 export class JournalStore {
-  private constructor(private readonly file: JsonlFile) {}
+  /** What this store appended, as stored (kept only when opened with `keep`). */
+  readonly appended: StoredRecord[] = [];
+
+  private constructor(
+    private readonly file: JsonlFile,
+    private readonly keep: boolean,
+  ) {}
 
   /** The journal's path. */
   get path(): string {
     return this.file.path;
   }
 
-  /** Opens (creating if needed) a journal for appending. */
-  static async open(path: string): Promise<JournalStore> {
-    return new JournalStore(await JsonlFile.open(path));
+  /** Opens (creating if needed) a journal for appending; `keep` remembers what it appends (a run holding the lock then knows the whole journal without reading it again). */
+  static async open(path: string, options: { keep?: boolean } = {}): Promise<JournalStore> {
+    return new JournalStore(await JsonlFile.open(path), Boolean(options.keep));
   }
 
   /** Appends a record and waits until it is durable. */
   async append(record: JournalRecord): Promise<void> {
     try {
-      await this.file.appendLine(redactSecrets(JSON.stringify({ ...record, at: new Date().toISOString() })));
+      const line = redactSecrets(JSON.stringify({ ...record, at: new Date().toISOString() }));
+      await this.file.appendLine(line);
+      // Kept as a reader of the file would see it (scrubbed), and only once it is durable.
+      if (this.keep) this.appended.push(JSON.parse(line) as StoredRecord);
     } catch (error) {
       throw localWriteError(this.path, error) ?? error;
     }

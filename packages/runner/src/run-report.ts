@@ -17,6 +17,8 @@ export interface BuildReportOptions {
   thisRunFrom?: number;
   /** Price for records that lack one (journals from before prices were journaled). */
   usdPerSecond?: number;
+  /** The manifest's plan when the caller has it already (`planRun(manifest, usdPerSecond)`). */
+  plan?: PlanItem[];
   /** picks.json's picks, to mark the takes the film uses. */
   picks?: Record<string, number>;
 }
@@ -24,7 +26,7 @@ export interface BuildReportOptions {
 /** Builds the report of a run folder from its manifest and journal: one row per scene-take, money from the ledger. */
 export function buildReport(manifest: Manifest, runDir: string, records: StoredRecord[], options: BuildReportOptions = {}): RunReport {
   const { outcome = new Map() } = options;
-  const plan = planRun(manifest, options.usdPerSecond);
+  const plan = options.plan ?? planRun(manifest, options.usdPerSecond);
   const states = replayJournal(records);
   const price = new Map(plan.map((p) => [p.key, p.costUsd]));
   const ledger = buildLedger(records, { thisRunFrom: options.thisRunFrom, estimate: (k) => price.get(k) ?? 0 });
