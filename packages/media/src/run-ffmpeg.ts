@@ -21,6 +21,17 @@ function stderrSeconds(line: string): number | undefined {
   return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : undefined;
 }
 
+/** Reports progress (0–100) from stderr text that may hold a `time=`, when the output's length is known. */
+function progressFrom(text: string, onProgress: ProgressFn | undefined, expectedDurationS: number | undefined): void {
+  const done = onProgress && expectedDurationS ? stderrSeconds(text) : undefined;
+  if (done !== undefined) onProgress!(Math.max(0, Math.min(100, (done / expectedDurationS!) * 100)));
+}
+
+/** ffmpeg's last four lines of stderr, for an error message. */
+function stderrTail(stderr: string): string {
+  return stderr.split("\n").filter((l) => l.trim()).slice(-4).join(" | ");
+}
+
 /**
  * Runs a fluent-ffmpeg command (whose builder must call `.output(tmpOut)`) that writes `out`
  * through a temp file in the same folder, renamed
@@ -65,8 +76,7 @@ export async function copyConcat(script: string, out: string, { map = "0", signa
       let stderr = "";
       child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
         stderr = (stderr + chunk).slice(-8192);
-        const done = onProgress && expectedDurationS ? stderrSeconds(chunk.split(/[\r\n]/).findLast((l) => l.includes("time=")) ?? "") : undefined;
-        if (done !== undefined) onProgress!(Math.max(0, Math.min(100, (done / expectedDurationS!) * 100)));
+        progressFrom(chunk.split(/[\r\n]/).findLast((l) => l.includes("time=")) ?? "", onProgress, expectedDurationS);
       });
       child.on("error", (err: NodeJS.ErrnoException) => {
         if (signal?.aborted) reject(abortError(signal));
@@ -81,7 +91,7 @@ export async function copyConcat(script: string, out: string, { map = "0", signa
           wrote = frames === undefined ? undefined : Number(frames);
           return resolve();
         }
-        const tail = stderr.split("\n").filter((l) => l.trim()).slice(-4).join(" | ");
+        const tail = stderrTail(stderr);
         reject(new FfmpegError(`ffmpeg failed writing ${basename(out)}: exit ${code}${tail ? ` — ${tail}` : ""}`));
       });
     }),
@@ -103,13 +113,12 @@ export async function runCommand(command: FfmpegCommand, what: string, { signal,
     signal?.addEventListener("abort", onAbort, { once: true });
     command
       .on("stderr", (line: string) => {
-        const done = onProgress && expectedDurationS ? stderrSeconds(line) : undefined;
-        if (done !== undefined) onProgress!(Math.max(0, Math.min(100, (done / expectedDurationS!) * 100)));
+        progressFrom(line, onProgress, expectedDurationS);
       })
       .on("error", (err: Error, _stdout: string | null, stderr: string | null) => {
         signal?.removeEventListener("abort", onAbort);
         if (signal?.aborted) return reject(abortError(signal));
-        const tail = (stderr ?? "").split("\n").filter((l) => l.trim()).slice(-4).join(" | ");
+        const tail = stderrTail(stderr ?? "");
         reject(new FfmpegError(`ffmpeg failed writing ${basename(what)}: ${err.message.split("\n")[0]}${tail ? ` — ${tail}` : ""}`, { cause: err }));
       })
       .on("end", () => {

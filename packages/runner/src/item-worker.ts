@@ -65,10 +65,9 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
   const runFiles = new Map<string, { stamp: string; read: Promise<{ run: RunFile; plan: Map<string, PlanItem> }> }>();
   const runFileOf = async (runDir: string) => {
     const st = await stat(join(runDir, "run.json")).catch(() => undefined);
-    if (!st) throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`, { retryable: false });
-    const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : "";
     let hit = runFiles.get(runDir);
-    if (hit?.stamp !== stamp) {
+    if (!st || hit?.stamp !== stamp) {
       const read = readRunFile(runDir).then((run) => {
         if (!run) throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`, { retryable: false });
         return { run, plan: new Map(planRun(run.manifest).map((p) => [p.key, p])) };

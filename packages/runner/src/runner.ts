@@ -151,9 +151,13 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     const saveSlot = pLimit(Math.max(2, availableParallelism()));
     // Clips already on disk are settled here, without a step each (a resume of 10,000 is mostly these).
     for (const item of unique) {
-      const cached = work.intact.has(item.key);
-      if (cached) outcome.set(item.key, "cached");
-      emit({ type: "item", key: item.key, sceneId: item.sceneId, take: item.take, phase: cached ? "cached" : "waiting", ...(cached ? { requestId: states.get(item.key)?.clips.at(-1)?.requestId } : {}) });
+      const seen = { type: "item", key: item.key, sceneId: item.sceneId, take: item.take } as const;
+      if (!work.intact.has(item.key)) {
+        emit({ ...seen, phase: "waiting" });
+        continue;
+      }
+      outcome.set(item.key, "cached");
+      emit({ ...seen, phase: "cached", requestId: states.get(item.key)?.clips.at(-1)?.requestId });
     }
     await Promise.all(
       unique.filter((item) => !work.intact.has(item.key)).map(async (item) => {
