@@ -150,7 +150,12 @@ export async function concatClips(parts: (string | Card)[], out: string, options
       const starts = xfadeOffsets(infos.map((i) => i.durationS), infos.map(() => 0));
       return { ...(await checkResult(out, "copy", planned, frame, wrote)), reason, partStartsS: [0, ...starts] };
     }
-    return { ...(await reencode({ parts, partDur, transitions, options, W, H, F, frame, work, out })), reason };
+    // Already the film's frame: same size, this exact constant rate, 4:2:0 (what the encode writes).
+    const ready = (p: string) => {
+      const i = probed.get(p)!;
+      return i.width === W && i.height === H && i.pixFmt === "yuv420p" && i.fpsRational === `${F}/1` && i.fps === F;
+    };
+    return { ...(await reencode({ parts, partDur, ready, transitions, options, W, H, F, frame, work, out })), reason };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -161,12 +166,12 @@ export async function concatClips(parts: (string | Card)[], out: string, options
  * joined by xfade or cut, rendered piece by piece (`renderInSegments`: memory bounded whatever the
  * clip count), then the audio bed laid under in a last pass that copies the video.
  */
-async function reencode(c: { parts: (string | Card)[]; partDur: (p: string | Card) => number; transitions: (Transition | undefined)[]; options: ConcatOptions; W: number; H: number; F: number; frame: number; work: string; out: string }): Promise<Omit<ConcatResult, "reason">> {
-  const { parts, partDur, transitions, options, W, H, F, frame, work, out } = c;
+async function reencode(c: { parts: (string | Card)[]; partDur: (p: string | Card) => number; ready: (clip: string) => boolean; transitions: (Transition | undefined)[]; options: ConcatOptions; W: number; H: number; F: number; frame: number; work: string; out: string }): Promise<Omit<ConcatResult, "reason">> {
+  const { parts, partDur, ready, transitions, options, W, H, F, frame, work, out } = c;
   const card = (k: Card): Segmentable => ({ kind: "card", text: k.text, color: k.color ?? "#101820", durationS: k.durationS });
   const segs: Segmentable[] = [
     ...(options.title ? [card(options.title)] : []),
-    ...parts.map((p) => (typeof p === "string" ? { kind: "clip" as const, file: p, durationS: partDur(p) } : card(p))),
+    ...parts.map((p) => (typeof p === "string" ? { kind: "clip" as const, file: p, durationS: partDur(p), ready: ready(p) } : card(p))),
     ...(options.end ? [card(options.end)] : []),
   ];
   const segTransitions: (Transition | undefined)[] = [

@@ -79,6 +79,20 @@ describe("concatClips", () => {
     expect(Math.abs(r.info.durationS - (60 * 1.5 - 59 * 0.25))).toBeLessThanOrEqual(1 / 24 + 1e-6);
     expect(r.partStartsS[59]).toBeCloseTo(59 * 1.25, 6);
     expect(await decodeErrors(join(tmp.dir, "sixty.mp4"))).toBe("");
+    // Either side of the joins between ffmpeg runs (8 runs of 7–8 parts), mid-body frames are their own clip's.
+    const frameAt = async (file: string, t: number) => (await run("ffmpeg", ["-v", "error", "-ss", t.toFixed(4), "-i", file, "-frames:v", "1", "-vf", "scale=32:18,format=rgb24", "-f", "rawvideo", "-"], { encoding: "buffer" })).stdout;
+    const diff = (a: Buffer, b: Buffer) => a.reduce((s, x, i) => s + Math.abs(x - b[i]!), 0) / a.length;
+    const own = await Promise.all(small.map((f) => frameAt(f, 0.75)));
+    for (const k of [7, 8, 14, 15, 52, 53]) {
+      const got = await frameAt(join(tmp.dir, "sixty.mp4"), r.partStartsS[k]! + 0.75);
+      expect(diff(got, own[k % 2]!)).toBeLessThan(diff(got, own[(k + 1) % 2]!) / 4);
+    }
+    // The fades into the first part of a run are made by the run before it: halfway, both clips show.
+    for (const k of [8, 15, 53]) {
+      const got = await frameAt(join(tmp.dir, "sixty.mp4"), r.partStartsS[k]! + 0.125);
+      const [a, b] = [diff(got, await frameAt(small[(k + 1) % 2]!, 1.375)), diff(got, await frameAt(small[k % 2]!, 0.125))];
+      expect(Math.min(a, b)).toBeGreaterThan(Math.max(a, b) / 3);
+    }
   }, 60_000);
 
   it("assembles mixed inputs (other size and rate, one with audio) with cards and an audio bed", async () => {

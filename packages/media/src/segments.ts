@@ -8,8 +8,21 @@ import { command, copyConcat, runCommand, type MediaOptions } from "./run-ffmpeg
 /** Parts one ffmpeg renders at most (each input costs tens of MiB of decoder and filter buffers). */
 const CHUNK = 8;
 
-/** One part of the film: a clip, or a card drawn on a colour. */
-export type Segmentable = { kind: "clip"; file: string; durationS: number } | { kind: "card"; text: string; color: string; durationS: number };
+/**
+ * One part of the film: a clip, or a card drawn on a colour. `ready` marks a clip already in the
+ * film's size, rate and pixel format (known from its probe): it skips the normalising filter.
+ */
+export type Segmentable = { kind: "clip"; file: string; durationS: number; ready?: boolean } | { kind: "card"; text: string; color: string; durationS: number };
+/**
+ * Where each run of parts starts: as few runs of at most `max` parts as can be, their count a
+ * multiple of the pieces encoded at once and their sizes within one of each other, so no core
+ * sits idle while the last, shorter run is encoded alone.
+ */
+export function runStarts(n: number, max: number, together: number): number[] {
+  let runs = Math.ceil(n / max);
+  if (runs > 1) runs = Math.min(n, Math.ceil(runs / together) * together);
+  return Array.from({ length: runs }, (_, k) => Math.round((k * n) / runs));
+}
 
 /** What `renderInSegments` needs: the parts, the transition after each (undefined = cut), the frame. */
 export interface SegmentPlan {
@@ -33,11 +46,12 @@ export function segmentFrames(durationsS: number[], transitionsS: number[], fps:
 }
 
 /**
- * The film re-encoded piece by piece: runs of up to 8 parts with their transitions, and the
- * transition between two runs on its own; then every piece (same encoder settings, each starting
- * on a keyframe) is joined by the concat demuxer without a second encode. No ffmpeg holds more
- * than 8 inputs, so memory does not grow with the clip count; two pieces are encoded at a time.
- * Inside a run only the transition windows pass through xfade; the bodies go straight to concat.
+ * The film re-encoded piece by piece: runs of up to 8 parts with the transitions inside them and
+ * the one into the next run (that run's first part read only as far as the window), then every
+ * piece (same encoder settings, each starting on a keyframe) is joined by the concat demuxer
+ * without a second encode. No ffmpeg holds more than 9 inputs, so memory does not grow with the
+ * clip count; two pieces are encoded at a time. Only the transition windows pass through xfade;
+ * the bodies go straight to concat, and no frame is decoded twice but a window's.
  */
 export async function renderInSegments(plan: SegmentPlan, out: string, options: MediaOptions & { expectedDurationS: number }): Promise<void> {
   const { parts, transitions, W, H, F, preset, work } = plan;
@@ -47,89 +61,78 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
   // Each card's text is written once, before any piece that draws it runs (two pieces may share a card).
   for (const [k, p] of parts.entries()) if (p.kind === "card") await writeFile(join(work, `card${k}.txt`), p.text);
   // Input k and the filter that turns it into the normalised stream (cards: drawn text on a colour).
-  const source = (k: number, slot: number) => {
+  // A clip read only for its first `firstFrames` stops being decoded there.
+  const source = (k: number, slot: number, firstFrames?: number) => {
     const p = parts[k]!;
-    if (p.kind === "clip") return { input: [p.file], inputOptions: [] as string[], filter: `[${slot}:v]${norm}` };
+    // One decoder thread: two pieces already keep the cores busy, and each frame thread of a
+    // decoder holds its own reference frames (9 inputs × 3 threads of 1366×768 frames).
+    const upTo = ["-threads", "1", ...(firstFrames === undefined ? [] : ["-t", ((firstFrames + 2) / F).toFixed(6)])];
+    // A clip already in the film's format skips scaling and padding; its aspect flag and rate (which
+    // sets the time base xfade compares) are still set, as on every other input.
+    if (p.kind === "clip") return { input: p.file, inputOptions: upTo, filter: `[${slot}:v]${p.ready ? `setsar=1,fps=${F}` : norm}` };
     const textFile = join(work, `card${k}.txt`);
     return {
-      input: [`color=c=${p.color.replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${p.durationS}`],
-      inputOptions: ["-f", "lavfi"],
+      input: `color=c=${p.color.replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${p.durationS}`,
+      inputOptions: ["-f", "lavfi", ...upTo],
       filter: `[${slot}:v]drawtext=${FONT_OPTION}:expansion=none:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2,${norm}`,
     };
   };
-  type Piece = { file: string; build: () => Promise<ReturnType<typeof command>> };
-  const pieces: Piece[] = [];
-  const next = () => join(work, `piece-${String(pieces.length).padStart(5, "0")}.mp4`);
+  const pieces: { file: string; build: () => ReturnType<typeof command> }[] = [];
   const total = (k: number) => Math.round(parts[k]!.durationS * F);
-  // Up to CHUNK consecutive parts in one ffmpeg (xfade or concat inside it), the joins between
-  // chunks as pieces of their own: one long encode per chunk, and never more than CHUNK inputs.
-  for (let a = 0; a < parts.length; a += CHUNK) {
-    const b = Math.min(parts.length, a + CHUNK) - 1;
+  // Up to CHUNK consecutive parts in one ffmpeg (xfade or concat inside it). A transition into the
+  // next run is made here too, from that run's first part read up to the window's end; the next
+  // run starts after the window. One long encode per run, never more than CHUNK + 1 inputs.
+  const together = Math.min(2, availableParallelism());
+  const starts = runStarts(parts.length, CHUNK, together);
+  for (const [r, a] of starts.entries()) {
+    const b = (starts[r + 1] ?? parts.length) - 1;
+    const into = b + 1 < parts.length && transitions[b] && frames.transitions[b]! > 0 ? frames.transitions[b]! : 0;
+    const last = into ? b + 1 : b;
     const from = frames.transitions[a - 1] ?? 0;
-    const to = total(b) - (b + 1 < parts.length ? (frames.transitions[b] ?? 0) : 0);
-    const lens = Array.from({ length: b - a + 1 }, (_, j) => (j === b - a ? to : total(a + j)) - (j === 0 ? from : 0));
-    const inner = Array.from({ length: b - a }, (_, j) => frames.transitions[a + j] ?? 0);
+    const lens = Array.from({ length: last - a + 1 }, (_, j) => (a + j > b ? into : total(a + j) - (j === 0 ? from : 0)));
+    const inner = Array.from({ length: last - a }, (_, j) => frames.transitions[a + j] ?? 0);
     const expected = lens.reduce((x, y) => x + y, 0) - inner.reduce((x, y) => x + y, 0);
-    if (expected > 0) {
-      const file = next();
-      pieces.push({
-        file,
-        build: async () => {
-          const cmd = command();
-          const filters: string[] = [];
-          const joined: string[] = [];
-          for (let j = 0; j <= b - a; j++) {
-            const src = source(a + j, j);
-            cmd.input(src.input[0]!).inputOptions(src.inputOptions);
-            const start = j === 0 ? from : 0;
-            const head = j > 0 ? inner[j - 1]! : 0;
-            const tail = j < b - a ? inner[j]! : 0;
-            const body = lens[j]! - head - tail;
-            // Each part splits into its head window, body and tail window: only the windows go through
-            // xfade, which (ffmpeg 5–7) works in 4:4:4 and would convert every frame it passes twice.
-            const outs = [head, body, tail].map((n, w) => (n > 0 ? `w${j}_${w}` : undefined));
-            const live = outs.filter(Boolean);
-            filters.push(`${src.filter}${live.length > 1 ? `,split=${live.length}${live.map((o) => `[s${o}]`).join("")}` : `[s${live[0]}]`}`);
-            const ranges: [number, number][] = [[start, start + head], [start + head, start + head + body], [start + head + body, start + lens[j]!]];
-            outs.forEach((o, w) => o && filters.push(`[s${o}]trim=start_frame=${ranges[w]![0]}:end_frame=${ranges[w]![1]},setpts=PTS-STARTPTS[${o}]`));
-            if (outs[0]) {
-              const t = transitions[a + j - 1]!;
-              filters.push(`[w${j - 1}_2][${outs[0]}]xfade=transition=${t.type}:duration=${(head / F).toFixed(6)}:offset=0,trim=end_frame=${head},format=yuv420p,settb=1/${F},setpts=N[x${j}]`);
-              joined.push(`[x${j}]`);
-            }
-            if (outs[1]) joined.push(`[${outs[1]}]`);
+    if (expected <= 0) continue;
+    const file = join(work, `piece-${String(pieces.length).padStart(5, "0")}.mp4`);
+    pieces.push({
+      file,
+      build: () => {
+        const cmd = command();
+        const filters: string[] = [];
+        const joined: string[] = [];
+        for (let j = 0; j <= last - a; j++) {
+          const src = source(a + j, j, a + j > b ? into : undefined);
+          cmd.input(src.input).inputOptions(src.inputOptions);
+          const start = j === 0 ? from : 0;
+          const head = j > 0 ? inner[j - 1]! : 0;
+          const tail = j < last - a ? inner[j]! : 0;
+          const body = lens[j]! - head - tail;
+          // Each part splits into its head window, body and tail window: only the windows go through
+          // xfade, which (ffmpeg 5–7) works in 4:4:4 and would convert every frame it passes twice.
+          const outs = [head, body, tail].map((n, w) => (n > 0 ? `w${j}_${w}` : undefined));
+          const live = outs.filter(Boolean);
+          filters.push(`${src.filter}${live.length > 1 ? `,split=${live.length}${live.map((o) => `[s${o}]`).join("")}` : `[s${live[0]}]`}`);
+          const ranges: [number, number][] = [[start, start + head], [start + head, start + head + body], [start + head + body, start + lens[j]!]];
+          outs.forEach((o, w) => o && filters.push(`[s${o}]trim=start_frame=${ranges[w]![0]}:end_frame=${ranges[w]![1]},setpts=PTS-STARTPTS[${o}]`));
+          if (outs[0]) {
+            const t = transitions[a + j - 1]!;
+            filters.push(`[w${j - 1}_2][${outs[0]}]xfade=transition=${t.type}:duration=${(head / F).toFixed(6)}:offset=0,trim=end_frame=${head},format=yuv420p,settb=1/${F},setpts=N[x${j}]`);
+            joined.push(`[x${j}]`);
           }
-          // Exactly the planned frames at exact 1/F steps: no output rate conversion can add one.
-          filters.push(`${joined.join("")}concat=n=${joined.length}:v=1:a=0,trim=end_frame=${expected},settb=1/${F},setpts=N[out]`);
-          return cmd.complexFilter(filters.join(";")).outputOptions(["-map", "[out]", ...encode]).output(file);
-        },
-      });
-    }
-    const t = transitions[b];
-    const n = frames.transitions[b] ?? 0;
-    if (t && n > 0 && b + 1 < parts.length) {
-      const tailStart = total(b) - n;
-      const file = next();
-      pieces.push({
-        file,
-        build: async () => {
-          const x = source(b, 0);
-          const y = source(b + 1, 1);
-          const filter =
-            `${x.filter},trim=start_frame=${tailStart}:end_frame=${tailStart + n},setpts=PTS-STARTPTS[a];` +
-            `${y.filter},trim=end_frame=${n},setpts=PTS-STARTPTS[b];` +
-            `[a][b]xfade=transition=${t.type}:duration=${(n / F).toFixed(6)}:offset=0,trim=end_frame=${n},settb=1/${F},setpts=N[out]`;
-          return command().input(x.input[0]!).inputOptions(x.inputOptions).input(y.input[0]!).inputOptions(y.inputOptions).complexFilter(filter).outputOptions(["-map", "[out]", ...encode]).output(file);
-        },
-      });
-    }
+          if (outs[1]) joined.push(`[${outs[1]}]`);
+        }
+        // Exactly the planned frames at exact 1/F steps: no output rate conversion can add one.
+        filters.push(`${joined.join("")}concat=n=${joined.length}:v=1:a=0,trim=end_frame=${expected},settb=1/${F},setpts=N[out]`);
+        return cmd.complexFilter(filters.join(";")).outputOptions(["-map", "[out]", ...encode]).output(file);
+      },
+    });
   }
-  const limit = pLimit(Math.min(2, availableParallelism()));
+  const limit = pLimit(together);
   let done = 0;
   await Promise.all(
     pieces.map((p) =>
       limit(async () => {
-        await runCommand(await p.build(), p.file, { signal: options.signal });
+        await runCommand(p.build(), p.file, { signal: options.signal });
         options.onProgress?.((++done / pieces.length) * 95);
       }),
     ),
