@@ -46,8 +46,12 @@ describe("crash loop", () => {
       const env: NodeJS.ProcessEnv = { ...process.env, FAL_EMULATOR_URL: emu.url };
       delete env.FAL_KEY;
       let kills = 0;
+      // Cycles that ended by themselves before their kill, with their last words: a failure says why.
+      const ended: string[] = [];
       let last: { code: number | null; stderr: string } | undefined;
+      let cycles = 0;
       for (let cycle = 0; cycle < KILLS + 10; cycle++) {
+        cycles++;
         const p = start(cycle === 0 ? ["run", file, "--out", runDir, "--no-media", "--concurrency", "2"] : ["resume", runDir, "--no-media", "--concurrency", "2"], env);
         if (kills < KILLS) {
           const afterMs = 500 + random() * 7500;
@@ -60,8 +64,9 @@ describe("crash loop", () => {
           }
         } else last = await p.done;
         if (last.code === 0) break;
+        ended.push(`cycle ${cycle} exited ${last.code}: ${last.stderr.trim().split("\n").slice(-3).join(" | ")}`);
       }
-      expect(kills, `seed ${seed}`).toBe(KILLS);
+      expect(kills, `seed ${seed}; ${cycles} cycles; ${ended.join("; ")}`).toBe(KILLS);
       expect(last?.code, last?.stderr).toBe(0);
 
       const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8"));

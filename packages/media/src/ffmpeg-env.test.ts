@@ -8,8 +8,9 @@ it("a missing ffmpeg gives one clear error that says how to install it, whicheve
   process.env.FFPROBE_PATH = "/nonexistent/ffprobe";
   const tmp = await makeTempDir();
   try {
-    const { ensureFfmpeg, probe, concatClips } = await import("./index.js");
+    const { checkFfmpeg, ensureFfmpeg, probe, concatClips } = await import("./index.js");
     const missing = { code: "ffmpeg_missing", retryable: false, message: expect.stringContaining("apt-get install -y ffmpeg") };
+    await expect(checkFfmpeg()).rejects.toMatchObject(missing);
     await expect(ensureFfmpeg()).rejects.toMatchObject(missing);
     await expect(probe("/dev/null")).rejects.toMatchObject(missing);
     // The stream-copy join runs ffmpeg without the version check: it names the missing tool itself.

@@ -22,6 +22,7 @@ const INSTALL_HINT = "install it with `sudo apt-get install -y ffmpeg` (or set F
 export const MIN_FFMPEG_MAJOR = 5;
 
 let checked: Promise<{ ffmpeg: string; ffprobe: string; version: string }> | undefined;
+let warmed: Promise<{ ffmpeg: string; ffprobe: string; version: string }> | undefined;
 
 /** Points fluent-ffmpeg at ffmpeg and ffprobe (PATH, or FFMPEG_PATH / FFPROBE_PATH) without running them. */
 export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
@@ -37,20 +38,17 @@ export function missingTool(path: string): FfmpegMissingError {
 }
 
 /**
- * Finds ffmpeg and ffprobe (PATH or FFMPEG_PATH / FFPROBE_PATH), checks the version once per
- * process and points fluent-ffmpeg at them. Throws FfmpegMissingError with an install hint.
+ * Checks once per process that ffmpeg and ffprobe run and are new enough (two `-version` runs,
+ * side by side): what a run needs before it spends anything. Throws FfmpegMissingError with an
+ * install hint.
  */
-export function ensureFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; version: string }> {
+export function checkFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; version: string }> {
   checked ??= (async () => {
     const { ffmpeg: ffmpegPath, ffprobe: ffprobePath } = ffmpegPaths();
     const run = promisify(execFile);
     let version = "";
     try {
-      // fluent-ffmpeg asks `ffmpeg -formats` and `ffmpeg -encoders` once per process before its first
-      // job: fetched here, alongside the version checks, instead of one after the other in front of it.
-      const formats = new Promise<void>((done) => ffmpeg.getAvailableFormats(() => done()));
-      const encoders = new Promise<void>((done) => ffmpeg.getAvailableEncoders(() => done()));
-      const [{ stdout }] = await Promise.all([run(ffmpegPath, ["-hide_banner", "-version"]), run(ffprobePath, ["-hide_banner", "-version"]), formats, encoders]);
+      const [{ stdout }] = await Promise.all([run(ffmpegPath, ["-hide_banner", "-version"]), run(ffprobePath, ["-hide_banner", "-version"])]);
       version = /version\s+n?(\S+)/.exec(stdout)?.[1] ?? "unknown";
     } catch {
       throw new FfmpegMissingError(`ffmpeg/ffprobe not found (${ffmpegPath}, ${ffprobePath}): ${INSTALL_HINT}`);
@@ -63,4 +61,21 @@ export function ensureFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; versi
   })();
   checked.catch(() => (checked = undefined));
   return checked;
+}
+
+/**
+ * `checkFfmpeg`, and fluent-ffmpeg made ready for its first job: it asks `ffmpeg -formats` and
+ * `ffmpeg -encoders` once per process before one, fetched here alongside the version checks
+ * instead of one after the other in front of it. For the media stage; a run only needs the check.
+ */
+export function ensureFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; version: string }> {
+  warmed ??= (async () => {
+    ffmpegPaths();
+    const formats = new Promise<void>((done) => ffmpeg.getAvailableFormats(() => done()));
+    const encoders = new Promise<void>((done) => ffmpeg.getAvailableEncoders(() => done()));
+    const [found] = await Promise.all([checkFfmpeg(), formats, encoders]);
+    return found;
+  })();
+  warmed.catch(() => (warmed = undefined));
+  return warmed;
 }

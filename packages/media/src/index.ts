@@ -1,4 +1,4 @@
-export { ensureFfmpeg, FfmpegMissingError, FfmpegError, MIN_FFMPEG_MAJOR } from "./ffmpeg-env.js";
+export { checkFfmpeg, ensureFfmpeg, FfmpegMissingError, FfmpegError, MIN_FFMPEG_MAJOR } from "./ffmpeg-env.js";
 export { probe, NotAVideoError, type VideoInfo } from "./probe.js";
 export { concatClips, canStreamCopy, xfadeOffsets, AssembleError, type ConcatOptions, type ConcatResult, type Transition, type Card, type AudioBed } from "./concat.js";
 export { poster, contactSheet, animatedPreview, sheetSize, type PosterOptions, type SheetItem, type SheetOptions, type PreviewOptions } from "./thumbnails.js";

@@ -5,7 +5,7 @@ import type { ItemPhase, RunEvent } from "./events.js";
 import { isFinalFailure, paidOutput, type ItemContext, type ItemOutcome } from "./item-context.js";
 import type { JournalRecord } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
-import { awaitOutput, ensureSubmitted, reconcile } from "./request-steps.js";
+import { awaitCompletion, ensureSubmitted, fetchOutput, reconcile } from "./request-steps.js";
 
 const now = <T>(work: () => Promise<T>): Promise<T> => work();
 
@@ -59,19 +59,24 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
     try {
       let videoUrl = paidOutput(s, cache);
       if (!videoUrl) {
-        await (ctx.falSlot ?? now)(async () => {
+        const setStage = (st: ItemStage) => (stage = st);
+        // A run stopper (a bad key, say) stops the run before this slot goes to the next item.
+        const stopRunOn = (error: unknown): never => {
+          if (error instanceof HailuoError && classifyFailure(error, stage, false).kind === "stop_run") ctx.onStopRun?.(error);
+          throw error;
+        };
+        const over = await (ctx.falSlot ?? now)(async () => {
           // A stop while this item waited for a slot: nothing of it has left yet.
           if (signal.aborted) throw abortError(signal);
           try {
             await reconcile(item, ctx);
             const handle = await ensureSubmitted(item, ctx, say);
-            await awaitOutput(item, handle, ctx, say, (st) => (stage = st));
+            return { handle, status: await awaitCompletion(item, handle, ctx, say, setStage) };
           } catch (error) {
-            // A run stopper (a bad key, say) stops the run before this slot goes to the next item.
-            if (error instanceof HailuoError && classifyFailure(error, stage, false).kind === "stop_run") ctx.onStopRun?.(error);
-            throw error;
+            return stopRunOn(error);
           }
         });
+        await fetchOutput(item, over.handle, over.status, ctx, setStage).catch(stopRunOn);
         videoUrl = s.videoUrl!;
       }
       stage = "save";

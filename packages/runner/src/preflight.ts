@@ -1,7 +1,7 @@
 import { access, statfs, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
-import { ensureFfmpeg } from "@hailuo/media";
+import { checkFfmpeg } from "@hailuo/media";
 import { HailuoError } from "@hailuo/shared";
 import type { PlanItem } from "./plan.js";
 
@@ -43,7 +43,7 @@ async function writable(dir: string): Promise<string | undefined> {
  */
 export async function preflight(runDir: string, manifest: Manifest, toGenerate: PlanItem[], options: PreflightOptions = {}): Promise<void> {
   const problems: string[] = [];
-  await ensureFfmpeg().catch((error: Error) => problems.push(error.message));
+  await checkFfmpeg().catch((error: Error) => problems.push(error.message));
   const clips = join(runDir, "clips");
   for (const dir of [runDir, clips]) {
     const p = await writable(dir);

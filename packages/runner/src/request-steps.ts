@@ -82,15 +82,17 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
   return handle;
 }
 
-/** Step 2: wait for the request and fetch its result; journals the paid URL before any download. */
-export async function awaitOutput(item: PlanItem, handle: HailuoHandle, ctx: ItemContext, say: Say, setStage: (s: ItemStage) => void): Promise<void> {
-  const { journal, state: s, signal } = ctx;
+/**
+ * Step 2: wait until the request is over. Only this runs in the account's fal slot: a finished
+ * request no longer counts against fal's concurrency, so the next submit need not wait for step 3.
+ */
+export async function awaitCompletion(item: PlanItem, handle: HailuoHandle, ctx: ItemContext, say: Say, setStage: (s: ItemStage) => void): Promise<HailuoStatus> {
   const entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } = { handle };
   ctx.onLive?.(entry);
-  try {
-    setStage("wait");
-    const status = await ctx.client.wait(handle, {
-      signal,
+  setStage("wait");
+  return ctx.client
+    .wait(handle, {
+      signal: ctx.signal,
       timeoutMs: ctx.itemTimeoutMs ?? 900_000,
       mode: ctx.waitMode,
       onUpdate: (st) => {
@@ -98,25 +100,32 @@ export async function awaitOutput(item: PlanItem, handle: HailuoHandle, ctx: Ite
         if (st.state === "queued") say("queued", { requestId: handle.requestId, queuePosition: st.queuePosition });
         else if (st.state === "in_progress") say("in_progress", { requestId: handle.requestId, detail: st.logs.at(-1)?.message });
       },
-    });
-    setStage("result");
-    const output = await resultForStatus(ctx.client, handle, status, signal);
-    const videoUrl = output.video.url;
-    const fileSize = output.video.file_size || undefined;
-    await journal.append({ t: "completed", key: item.key, requestId: handle.requestId, videoUrl, fileSize, seconds: Number(item.input.duration), usd: item.costUsd });
-    Object.assign(s, { phase: "completed", live: false, videoUrl, fileSize, outputRequestId: handle.requestId, unsaved: undefined });
-    ctx.emit({ type: "billed", key: item.key, sceneId: item.sceneId, take: item.take, requestId: handle.requestId, usd: item.costUsd });
+    })
+    .catch((error: unknown) => overWithoutVideo(item, handle, ctx, error));
+}
+
+/** Step 3: fetch the finished request's result; journals the paid URL before any download. */
+export async function fetchOutput(item: PlanItem, handle: HailuoHandle, status: HailuoStatus, ctx: ItemContext, setStage: (s: ItemStage) => void): Promise<void> {
+  const { journal, state: s, signal } = ctx;
+  setStage("result");
+  const output = await resultForStatus(ctx.client, handle, status, signal).catch((error: unknown) => overWithoutVideo(item, handle, ctx, error));
+  const videoUrl = output.video.url;
+  const fileSize = output.video.file_size || undefined;
+  await journal.append({ t: "completed", key: item.key, requestId: handle.requestId, videoUrl, fileSize, seconds: Number(item.input.duration), usd: item.costUsd });
+  Object.assign(s, { phase: "completed", live: false, videoUrl, fileSize, outputRequestId: handle.requestId, unsaved: undefined });
+  ctx.emit({ type: "billed", key: item.key, sceneId: item.sceneId, take: item.take, requestId: handle.requestId, usd: item.costUsd });
+  ctx.onLive?.(undefined);
+}
+
+/** Rethrows a wait or result error; one that ends the request without a video is journaled first. */
+async function overWithoutVideo(item: PlanItem, handle: HailuoHandle, ctx: ItemContext, error: unknown): Promise<never> {
+  if (OVER_WITHOUT_VIDEO.has((error as HailuoError).code)) {
+    // The request is over and fal bills no failure: its reservation is free again.
+    await ctx.journal.append({ t: "ended", key: item.key, requestId: handle.requestId, code: (error as HailuoError).code });
+    ctx.state.live = false;
+    ctx.release?.(item.costUsd);
     ctx.onLive?.(undefined);
-  } catch (error) {
-    const e = error as HailuoError;
-    if (OVER_WITHOUT_VIDEO.has(e.code)) {
-      // The request is over and fal bills no failure: its reservation is free again.
-      await journal.append({ t: "ended", key: item.key, requestId: handle.requestId, code: e.code });
-      s.live = false;
-      ctx.release?.(item.costUsd);
-      ctx.onLive?.(undefined);
-    }
-    // Otherwise the request may still be running: it stays listed for cancel-on-exit.
-    throw error;
   }
+  // Otherwise the request may still be running: it stays listed for cancel-on-exit.
+  throw error;
 }
