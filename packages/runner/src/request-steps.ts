@@ -83,8 +83,10 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
 }
 
 /**
- * Step 2: wait until the request is over. Only this runs in the account's fal slot: a finished
- * request no longer counts against fal's concurrency, so the next submit need not wait for step 3.
+ * Step 2: wait until the request is over. Only this runs in the account's fal slot: fal counts a
+ * request against the account's concurrency only while IN_PROGRESS
+ * (https://docs.fal.ai/documentation/model-apis/concurrency-limits), so the next submit need not
+ * wait for step 3.
  */
 export async function awaitCompletion(item: PlanItem, handle: HailuoHandle, ctx: ItemContext, say: Say, setStage: (s: ItemStage) => void): Promise<HailuoStatus> {
   const entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } = { handle };
