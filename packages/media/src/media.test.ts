@@ -62,7 +62,7 @@ describe("concatClips", () => {
   it("crossfades with offsets from probed durations: sum minus overlaps within one frame", async () => {
     expect(xfadeOffsets([6, 10, 6], [0.5, 1])).toEqual([5.5, 14.5]);
     const out = join(tmp.dir, "xfade.mp4");
-    const r = await concatClips(clips, out, { transitions: [{ type: "fade", durationS: 0.5 }, { type: "dissolve", durationS: 1 }] });
+    const r = await concatClips(clips, out, { transitions: [{ type: "fade", durationS: 0.5 }, { type: "dissolve", durationS: 1 }], preset: "ultrafast" });
     expect(r.mode).toBe("reencode");
     expect(Math.abs(r.info.durationS - 20.5)).toBeLessThanOrEqual(FRAME + 1e-6);
     // Each scene starts where the transition into it starts: the film's chapter marks.
@@ -106,6 +106,7 @@ describe("concatClips", () => {
       title: { text: "Title card", durationS: 2 },
       end: { text: "The end", durationS: 1.5, color: "navy" },
       audio: { file: music, fadeInS: 0.5, fadeOutS: 1 },
+      preset: "ultrafast",
     });
     // title 2 + 6 + 4 + end 1.5 − three 0.5 s transitions = 12 s
     expect(Math.abs(r.info.durationS - 12)).toBeLessThanOrEqual(2 * FRAME + 0.05);

@@ -37,11 +37,14 @@ export async function atomicWrite(path: string, content: string | Uint8Array): P
 
 /**
  * An append-only JSON-lines file: one record a line, each on disk (fdatasync) before `append`
- * resolves, appends serialised so a write the OS takes in pieces is never interleaved. A last
- * line torn by a crash or a full disk is closed with a newline first, so no later record is lost.
+ * resolves. Lines appended while a write is under way go out together in the next write and share
+ * its one fdatasync (group commit: a burst of records waits for one sync, not one each), in the
+ * order they were appended and never interleaved. A last line torn by a crash or a full disk is
+ * closed with a newline first, so no later record is lost.
  */
 export class JsonlFile {
-  private tail: Promise<void> = Promise.resolve();
+  private queued: { line: string; done: (error?: unknown) => void }[] = [];
+  private flushing: Promise<void> | undefined;
   private torn = false;
   private constructor(
     private readonly handle: FileHandle,
@@ -63,13 +66,28 @@ export class JsonlFile {
 
   /** Appends one line (already serialised, no newline) and waits until it is durable. */
   appendLine(line: string): Promise<void> {
-    const next = this.tail.then(() => this.write(line));
-    this.tail = next.catch(() => {});
-    return next;
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ line, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      this.flushing ??= this.flush();
+    });
   }
 
-  private async write(line: string): Promise<void> {
-    const buf = Buffer.from(`${this.torn ? "\n" : ""}${line}\n`);
+  private async flush(): Promise<void> {
+    while (this.queued.length) {
+      const batch = this.queued.splice(0);
+      try {
+        await this.write(batch.map((b) => b.line));
+        for (const b of batch) b.done();
+      } catch (error) {
+        // None of the batch is known durable: every one of its appends fails.
+        for (const b of batch) b.done(error);
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  private async write(lines: string[]): Promise<void> {
+    const buf = Buffer.from(`${this.torn ? "\n" : ""}${lines.join("\n")}\n`);
     this.torn = true;
     for (let off = 0; off < buf.length; ) off += (await this.handle.write(buf, off, buf.length - off)).bytesWritten;
     await this.handle.datasync();
@@ -78,7 +96,7 @@ export class JsonlFile {
 
   /** Closes the file; every appended line is already durable. */
   async close(): Promise<void> {
-    await this.tail;
+    await this.flushing;
     await this.handle.close();
   }
 }
