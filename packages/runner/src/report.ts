@@ -90,6 +90,7 @@ export async function writeReports(runDir: string, report: RunReport): Promise<v
   );
   const csv = stringify([[...COLUMNS], ...rows]);
   // Probe facts stay in the journal (the media stage reads them there): report.json stays small.
-  await atomicWrite(join(runDir, "report.json"), `${JSON.stringify(report, (k, v: unknown) => (k === "video" ? undefined : v), 2)}\n`);
-  await atomicWrite(join(runDir, "report.csv"), csv);
+  // (Dropped from each item rather than by a replacer: one call per value costs 10,000-clip runs.)
+  const items = report.items.map(({ video: _inJournal, ...item }) => item);
+  await Promise.all([atomicWrite(join(runDir, "report.json"), `${JSON.stringify({ ...report, items }, null, 2)}\n`), atomicWrite(join(runDir, "report.csv"), csv)]);
 }
