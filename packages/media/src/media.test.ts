@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnimaticRenderer } from "@hailuo/emulator";
 import { decodeErrors, makeTempDir, TEST_CACHE_DIR } from "@hailuo/test-utils";
 import { animatedPreview, concatClips, contactSheet, poster, probe, sheetSize, xfadeOffsets } from "./index.js";
+import { runStarts } from "./segments.js";
 
 // Real ffmpeg on real clips: the emulator's animatic renderer makes Hailuo-shaped MP4s.
 const run = promisify(execFile);
@@ -32,6 +33,20 @@ describe("probe", () => {
     const junk = join(tmp.dir, "junk.mp4");
     await writeFile(junk, "not a video at all");
     await expect(probe(junk)).rejects.toMatchObject({ code: "not_video" });
+  });
+});
+
+describe("runStarts", () => {
+  it("cuts parts into the fewest runs of at most 8, an even count of near-equal size for two encoders", () => {
+    expect(runStarts(5, 8, 2)).toEqual([0]);
+    expect(runStarts(9, 8, 2)).toEqual([0, 5]);
+    // 50 parts would be 7 runs (the last of 2 encoded alone): 8 runs of 6–7 instead.
+    const starts = runStarts(50, 8, 2);
+    const sizes = starts.map((a, r) => (starts[r + 1] ?? 50) - a);
+    expect(sizes).toHaveLength(8);
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+    expect(sizes.reduce((x, y) => x + y, 0)).toBe(50);
+    expect(runStarts(3, 1, 2)).toEqual([0, 1, 2]);
   });
 });
 
