@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -52,7 +53,10 @@ describe("crash loop", () => {
       let cycles = 0;
       for (let cycle = 0; cycle < KILLS + 10; cycle++) {
         cycles++;
-        const p = start(cycle === 0 ? ["run", file, "--out", runDir, "--no-media", "--concurrency", "2"] : ["resume", runDir, "--no-media", "--concurrency", "2"], env);
+        // Killed before it recorded run.json (a slow start under load), a run has submitted nothing
+        // and is not a run folder yet: as a user would, start it again instead of resuming it.
+        const started = existsSync(join(runDir, "run.json"));
+        const p = start(started ? ["resume", runDir, "--no-media", "--concurrency", "2"] : ["run", file, "--out", runDir, "--no-media", "--concurrency", "2"], env);
         if (kills < KILLS) {
           const afterMs = 500 + random() * 7500;
           const timer = setTimeout(() => p.child.kill("SIGKILL"), afterMs);
