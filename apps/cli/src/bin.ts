@@ -192,6 +192,7 @@ program
   .option("--audio <file>", "music bed, trimmed or looped to the film")
   .option("--out <file>", "where to write the film (default: the run folder's film.mp4)")
   .option("--placeholders", "a card in place of each failed scene")
+  .option("--preset <name>", "libx264 preset when the film is re-encoded: ultrafast for a quick draft … veryslow (default veryfast)")
   .option("--json", "progress as JSON lines")
   .action((dir: string, opts) => run(debug(), async (signal) => (await import("./commands/media.js")).assembleCommand(dir, opts, signal)));
 

@@ -152,7 +152,7 @@ describe("hailuo CLI", () => {
     const probes = join(fx.dir, "ffprobe.log");
     const wrapper = join(fx.dir, "ffprobe-counting");
     await writeFile(wrapper, `#!/bin/sh\necho "$@" >> '${probes}'\nexec ffprobe "$@"\n`, { mode: 0o755 });
-    const a = await cli(["assemble", runDir, "--transition", "fade:0.5", "--audio", music, "--out", film, "--json"], { ...env, FFPROBE_PATH: wrapper }).done;
+    const a = await cli(["assemble", runDir, "--transition", "fade:0.5", "--audio", music, "--out", film, "--preset", "ultrafast", "--json"], { ...env, FFPROBE_PATH: wrapper }).done;
     const probed = (await readFile(probes, "utf8")).trim().split("\n");
     expect(probed.filter((l) => l.includes("/clips/"))).toEqual([]);
     expect(probed.filter((l) => l.includes(film))).toHaveLength(1);
@@ -164,7 +164,10 @@ describe("hailuo CLI", () => {
     // 10 + 6 + 6 − two 0.5 s fades
     expect(facts.durationS).toBeCloseTo(21, 1);
     expect(facts.hasAudio).toBe(true);
+    // x264 writes its settings into the stream: ultrafast is the one without subpixel refinement.
+    expect((await readFile(film)).includes("subme=0")).toBe(true);
     expect((await cli(["assemble", runDir, "--transition", "spin:1"]).done).code).toBe(2);
+    expect((await cli(["assemble", runDir, "--preset", "warp"]).done).code).toBe(2);
     const t = await cli(["thumbs", runDir, "--sheet", "3x1", "--gif", "--json"]).done;
     expect(t.code).toBe(0);
     expect(expectDocumented(t.stdout)).toEqual([{ type: "thumbs", posters: expect.any(Array), sheet: join(runDir, "contact-sheet.jpg") }]);

@@ -56,20 +56,21 @@ describe("media stage", () => {
     const first = await runManifest({ manifest, runDir: tmp.dir, client, concurrency: 1, retries: 1, retryBaseDelayMs: 10 });
     expect(first.report.items.map((i) => i.status)).toEqual(["done", "failed", "done"]);
     const warnings: string[] = [];
-    const skipped = await runMediaStage(tmp.dir, manifest, { onWarning: (w) => warnings.push(w) });
+    // These films are checked for length and parts, not picture quality: the quickest encode.
+    const skipped = await runMediaStage(tmp.dir, manifest, { onWarning: (w) => warnings.push(w), preset: "ultrafast" });
     expect(skipped.skipped).toEqual(["two"]);
     expect(warnings[0]).toMatch(/^two: no clip/);
     // one (6) + three (6) with the default 0.5 s fade: 11.5 s.
     expect((await probe(join(tmp.dir, "film.mp4"))).durationS).toBeCloseTo(11.5, 1);
 
-    const withCard = await runMediaStage(tmp.dir, manifest, { placeholders: true });
+    const withCard = await runMediaStage(tmp.dir, manifest, { placeholders: true, preset: "ultrafast" });
     // 6 + 10 (card) + 6 − 0.5 (fade into the card; "two" cuts to the next scene) = 21.5 s
     expect(withCard.film?.durationS).toBeCloseTo(21.5, 1);
 
     emu.setFaults({});
     const resumed = await runManifest({ manifest, runDir: tmp.dir, client, retryBaseDelayMs: 10 });
     expect(resumed.report.items.map((i) => i.status)).toEqual(["cached", "done", "cached"]);
-    const full = await runMediaStage(tmp.dir, manifest);
+    const full = await runMediaStage(tmp.dir, manifest, { preset: "ultrafast" });
     expect(full.skipped).toEqual([]);
     // 6 + 10 + 6 − 0.5 = 21.5 s, now with the real clip.
     expect(full.film?.durationS).toBeCloseTo(21.5, 1);

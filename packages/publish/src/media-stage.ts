@@ -20,6 +20,8 @@ export interface MediaStageOptions {
   filmOut?: string;
   /** Cards in place of failed scenes instead of skipping them. */
   placeholders?: boolean;
+  /** libx264 preset of a re-encoded film (ultrafast for a quick draft). @default "veryfast" */
+  preset?: string;
   /** Posters, contact sheet and previews. @default true */
   thumbnails?: boolean;
   signal?: AbortSignal;
@@ -152,7 +154,7 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
   }
   // The same clips, cuts, cards and audio as the film already on disk: it stands (a resume with nothing new is quick).
   const audioStamp = audio ? `${audio.file}|${(await stat(audio.file).catch(() => undefined))?.mtimeMs ?? 0}` : "";
-  const signature = createHash("sha256").update(JSON.stringify([stamps, transitions, spec?.title, spec?.end, audio, audioStamp, out])).digest("hex");
+  const signature = createHash("sha256").update(JSON.stringify([stamps, transitions, spec?.title, spec?.end, audio, audioStamp, out, options.preset ?? "veryfast"])).digest("hex");
   const previous = await readFile(`${out}.json`, "utf8").then((t) => JSON.parse(t) as FilmFile, () => undefined);
   if (previous?.signature === signature && (await stat(out).catch(() => undefined))?.size) {
     return { film: { file: previous.file, durationS: previous.durationS, mode: previous.mode, reason: "its clips, cuts, cards and audio are unchanged: the film already made stands" }, skipped };
@@ -163,6 +165,7 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
     title: spec?.title,
     end: spec?.end,
     audio,
+    preset: options.preset,
     signal: options.signal,
     onProgress: (p) => options.onProgress?.("film", p),
   });

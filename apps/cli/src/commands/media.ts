@@ -42,14 +42,19 @@ export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { 
 }
 
 /** `hailuo assemble <run-dir>`: (re)make the film from the clips the run has now. */
-export async function assembleCommand(runDir: string, opts: { transition?: string; audio?: string; out?: string; placeholders?: boolean; json?: boolean }, signal: AbortSignal): Promise<number> {
+/** libx264's presets, fastest first: what `--preset` accepts. */
+const X264_PRESETS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
+
+/** `hailuo assemble <run-dir>`: (re)make the film from the clips the run has now. */
+export async function assembleCommand(runDir: string, opts: { transition?: string; audio?: string; out?: string; placeholders?: boolean; preset?: string; json?: boolean }, signal: AbortSignal): Promise<number> {
+  if (opts.preset !== undefined && !X264_PRESETS.includes(opts.preset)) throw new UsageError(`--preset must be one of ${X264_PRESETS.join(", ")}, got ${JSON.stringify(opts.preset)}`);
   if (opts.audio) await stat(opts.audio).catch(() => { throw new UsageError(`--audio ${opts.audio}: no such file`); });
   const report = await readRunReport(runDir);
   if (!report.items.some((i) => i.file)) {
     process.stderr.write(`hailuo: nothing to assemble in ${displayPath(runDir)}: it has no finished clip yet (run or resume it first)\n`);
     return 1;
   }
-  await mediaStageFor(runDir, { assemble: true, transition: parseTransition(opts.transition), audioFile: opts.audio && resolve(opts.audio), filmOut: opts.out && resolve(opts.out), placeholders: opts.placeholders, json: opts.json }, signal);
+  await mediaStageFor(runDir, { assemble: true, transition: parseTransition(opts.transition), audioFile: opts.audio && resolve(opts.audio), filmOut: opts.out && resolve(opts.out), placeholders: opts.placeholders, preset: opts.preset, json: opts.json }, signal);
   return 0;
 }
 
