@@ -66,14 +66,14 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
     const p = parts[k]!;
     // One decoder thread: two pieces already keep the cores busy, and each frame thread of a
     // decoder holds its own reference frames (9 inputs × 3 threads of 1366×768 frames).
-    const upTo = ["-threads", "1", ...(firstFrames === undefined ? [] : ["-t", ((firstFrames + 2) / F).toFixed(6)])];
+    const reading = ["-threads", "1", ...(firstFrames === undefined ? [] : ["-t", ((firstFrames + 2) / F).toFixed(6)])];
     // A clip already in the film's format skips scaling and padding; its aspect flag and rate (which
     // sets the time base xfade compares) are still set, as on every other input.
-    if (p.kind === "clip") return { input: p.file, inputOptions: upTo, filter: `[${slot}:v]${p.ready ? `setsar=1,fps=${F}` : norm}` };
+    if (p.kind === "clip") return { input: p.file, inputOptions: reading, filter: `[${slot}:v]${p.ready ? `setsar=1,fps=${F}` : norm}` };
     const textFile = join(work, `card${k}.txt`);
     return {
       input: `color=c=${p.color.replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${p.durationS}`,
-      inputOptions: ["-f", "lavfi", ...upTo],
+      inputOptions: ["-f", "lavfi", ...reading],
       filter: `[${slot}:v]drawtext=${FONT_OPTION}:expansion=none:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2,${norm}`,
     };
   };

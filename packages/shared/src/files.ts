@@ -43,7 +43,7 @@ export async function atomicWrite(path: string, content: string | Uint8Array): P
  * closed with a newline first, so no later record is lost.
  */
 export class JsonlFile {
-  private queued: { line: string; done: (error?: unknown) => void }[] = [];
+  private queued: { line: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
   private torn = false;
   private constructor(
@@ -67,7 +67,7 @@ export class JsonlFile {
   /** Appends one line (already serialised, no newline) and waits until it is durable. */
   appendLine(line: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queued.push({ line, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      this.queued.push({ line, resolve, reject });
       this.flushing ??= this.flush();
     });
   }
@@ -77,10 +77,10 @@ export class JsonlFile {
       const batch = this.queued.splice(0);
       try {
         await this.write(batch.map((b) => b.line));
-        for (const b of batch) b.done();
+        for (const b of batch) b.resolve();
       } catch (error) {
         // None of the batch is known durable: every one of its appends fails.
-        for (const b of batch) b.done(error);
+        for (const b of batch) b.reject(error);
       }
     }
     this.flushing = undefined;
