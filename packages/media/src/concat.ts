@@ -31,6 +31,11 @@ export interface AudioBed {
   fadeOutS?: number;
 }
 
+/** libx264's presets, fastest first. */
+export const X264_PRESETS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"] as const;
+/** The preset a re-encoded film uses unless told otherwise. */
+export const DEFAULT_X264_PRESET = "veryfast";
+
 /** Options of `concatClips`. */
 export interface ConcatOptions extends MediaOptions {
   /** Transition after clip i (index i), or one for every boundary. @default cut */
@@ -185,7 +190,7 @@ async function reencode(c: { parts: (string | Card)[]; partDur: (p: string | Car
   const overlapped = bodies.findIndex((b) => b < 0);
   if (overlapped >= 0) throw new AssembleError(`the transitions into and out of part ${overlapped + 1} overlap: together they are longer than it`);
   const video = options.audio ? join(work, "video.mp4") : out;
-  await renderInSegments({ parts: segs, transitions: segTransitions, W, H, F, preset: options.preset ?? "veryfast", work }, video, { ...options, expectedDurationS: planned });
+  await renderInSegments({ parts: segs, transitions: segTransitions, W, H, F, preset: options.preset ?? DEFAULT_X264_PRESET, work }, video, { ...options, expectedDurationS: planned });
   if (options.audio) {
     const a = options.audio;
     const fadeOut = Math.min(a.fadeOutS ?? 2, planned / 2);

@@ -4,7 +4,7 @@ import { availableParallelism } from "node:os";
 import pLimit from "p-limit";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
-import { animatedPreview, concatClips, contactSheet, poster, type Card, type Transition, type VideoInfo } from "@hailuo/media";
+import { DEFAULT_X264_PRESET, animatedPreview, concatClips, contactSheet, poster, type Card, type Transition, type VideoInfo } from "@hailuo/media";
 import { HailuoError, atomicWrite } from "@hailuo/shared";
 import { chosenTakes, insideDir, readPicks, readRunReport, type ItemReport, type RunReport } from "@hailuo/runner";
 import { renderRunPage, type PageMedia } from "./run-page.js";
@@ -154,7 +154,7 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
   }
   // The same clips, cuts, cards and audio as the film already on disk: it stands (a resume with nothing new is quick).
   const audioStamp = audio ? `${audio.file}|${(await stat(audio.file).catch(() => undefined))?.mtimeMs ?? 0}` : "";
-  const signature = createHash("sha256").update(JSON.stringify([stamps, transitions, spec?.title, spec?.end, audio, audioStamp, out, options.preset ?? "veryfast"])).digest("hex");
+  const signature = createHash("sha256").update(JSON.stringify([stamps, transitions, spec?.title, spec?.end, audio, audioStamp, out, options.preset ?? DEFAULT_X264_PRESET])).digest("hex");
   const previous = await readFile(`${out}.json`, "utf8").then((t) => JSON.parse(t) as FilmFile, () => undefined);
   if (previous?.signature === signature && (await stat(out).catch(() => undefined))?.size) {
     return { film: { file: previous.file, durationS: previous.durationS, mode: previous.mode, reason: "its clips, cuts, cards and audio are unchanged: the film already made stands" }, skipped };

@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { FieldChecker } from "@hailuo/manifest";
-import { animatedPreview, contactSheet, poster, probe } from "@hailuo/media";
+import { X264_PRESETS, animatedPreview, contactSheet, poster, probe } from "@hailuo/media";
 import { makeThumbnails, runMediaStage, type MediaStageOptions } from "@hailuo/publish";
 import { readRunManifest, readRunReport } from "@hailuo/runner";
 import { UsageError } from "../exit-codes.js";
@@ -42,12 +42,8 @@ export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { 
 }
 
 /** `hailuo assemble <run-dir>`: (re)make the film from the clips the run has now. */
-/** libx264's presets, fastest first: what `--preset` accepts. */
-const X264_PRESETS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
-
-/** `hailuo assemble <run-dir>`: (re)make the film from the clips the run has now. */
 export async function assembleCommand(runDir: string, opts: { transition?: string; audio?: string; out?: string; placeholders?: boolean; preset?: string; json?: boolean }, signal: AbortSignal): Promise<number> {
-  if (opts.preset !== undefined && !X264_PRESETS.includes(opts.preset)) throw new UsageError(`--preset must be one of ${X264_PRESETS.join(", ")}, got ${JSON.stringify(opts.preset)}`);
+  if (opts.preset !== undefined && !(X264_PRESETS as readonly string[]).includes(opts.preset)) throw new UsageError(`--preset must be one of ${X264_PRESETS.join(", ")}, got ${JSON.stringify(opts.preset)}`);
   if (opts.audio) await stat(opts.audio).catch(() => { throw new UsageError(`--audio ${opts.audio}: no such file`); });
   const report = await readRunReport(runDir);
   if (!report.items.some((i) => i.file)) {
