@@ -70,8 +70,8 @@ describe("distributed runs on BullMQ", () => {
       // …and one of A's own jobs (started, not finished; a job id ends with its generation's key)
       // has a live request, so B must take it over. (A job journaled done but not yet acknowledged
       // by A is no takeover of a live request.)
-      const over = new Set(records.filter((r) => r.t === "completed" || r.t === "done").map((r) => r.key));
-      const live = new Set(records.filter((r) => r.t === "submitted" && !over.has(r.key)).map((r) => r.key));
+      const over = new Set(records.flatMap((r) => (r.t === "completed" || r.t === "done" ? [r.key] : [])));
+      const live = new Set(records.flatMap((r) => (r.t === "submitted" && !over.has(r.key) ? [r.key] : [])));
       const takeover = [...unfinishedByA()].some((id) => live.has(id.slice(id.lastIndexOf("-") + 1)));
       return submitted >= 4 && submitted === records.filter((r) => r.t === "submitting").length && takeover;
     }, 60_000);

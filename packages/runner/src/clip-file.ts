@@ -23,8 +23,9 @@ export function clipFileName(item: Pick<PlanItem, "sceneId" | "take" | "scene">,
 
 /** Joins a relative path under `root`, refusing anything that would land outside it. */
 export function insideDir(root: string, rel: string): string {
-  const full = resolve(root, rel);
-  if (full !== resolve(root) && !full.startsWith(resolve(root) + sep)) throw new HailuoError("unsafe_path", `refusing to write outside ${root}: ${rel}`);
+  const base = resolve(root);
+  const full = resolve(base, rel);
+  if (full !== base && !full.startsWith(base + sep)) throw new HailuoError("unsafe_path", `refusing to write outside ${root}: ${rel}`);
   return full;
 }
 

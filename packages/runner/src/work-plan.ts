@@ -56,11 +56,13 @@ export interface RunPreview {
 }
 
 /** Previews a run of `manifest` into `runDir` from its journal and files (nothing is written or sent). */
-export async function previewRun(runDir: string, manifest: Manifest, options: { usdPerSecond?: number; cache?: boolean; only?: (item: PlanItem) => boolean } = {}): Promise<RunPreview> {
+export async function previewRun(runDir: string, manifest: Manifest, options: { usdPerSecond?: number | PromiseLike<number>; cache?: boolean; only?: (item: PlanItem) => boolean } = {}): Promise<RunPreview> {
+  // The folder is read while a pending price (a round trip to fal) is still on its way.
+  const [previous, journal] = await Promise.all([readRunFile(runDir), readJournal(journalPath(runDir))]);
   // As the run will: takes re-rolled in this folder come along.
-  const items = planRun(carryRerolls(manifest, (await readRunFile(runDir))?.manifest), options.usdPerSecond).filter(options.only ?? (() => true));
+  const items = planRun(carryRerolls(manifest, previous?.manifest), await options.usdPerSecond).filter(options.only ?? (() => true));
   const unique = [...new Map(items.map((p) => [p.key, p])).values()];
-  const states = replayJournal((await readJournal(journalPath(runDir))).records);
+  const states = replayJournal(journal.records);
   const work = await planWork(runDir, unique, states, options.cache ?? true);
   return { items, reused: work.intact.size, resumed: work.toSave.length - work.toSubmit.length, toSubmit: work.toSubmit, estimateUsd: sumUsd(work.toSubmit.map((i) => i.costUsd)) };
 }

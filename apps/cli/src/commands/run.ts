@@ -56,8 +56,9 @@ export async function runCommand(manifestPath: string, opts: RunCommandOptions, 
   const manifest = await loadManifestTelling(manifestPath, { vars: parseVars(opts.var), json: opts.json });
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
   if (opts.dryRun) {
-    const price = await priceFor();
-    const preview = await previewRun(runDir, manifest, { usdPerSecond: price.usdPerSecond, cache: opts.cache });
+    const pending = priceFor();
+    const preview = await previewRun(runDir, manifest, { usdPerSecond: pending.then((p) => p.usdPerSecond), cache: opts.cache });
+    const price = await pending;
     const fresh = new Set(preview.toSubmit.map((p) => p.key));
     if (opts.json) {
       emitJson({ type: "dry_run", runDir: displayPath(runDir), clips: preview.items.length, reused: preview.reused, resumed: preview.resumed, new: preview.toSubmit.length, atMostUsd: preview.estimateUsd, price });
@@ -92,11 +93,15 @@ export async function execute(manifest: Manifest, runDir: string, opts: RunComma
   });
   let result: RunResult;
   try {
-    const price = await priceFor(conn.client);
-    if (opts.json) emitJson({ type: "price", ...price });
-    else view.line(describePrice(price));
+    // Asked while the run reads its folder (a round trip to fal's pricing API; the run waits for
+    // it only before planning), and told before the plan line.
+    const price = priceFor(conn.client).then((p) => {
+      if (opts.json) emitJson({ type: "price", ...p });
+      else view.line(describePrice(p));
+      return p.usdPerSecond;
+    });
     result = await runManifest({
-      priceUsdPerSecond: price.usdPerSecond,
+      priceUsdPerSecond: price,
       manifest,
       runDir,
       client: conn.client,
