@@ -29,7 +29,7 @@ try {
       await worker.run(dir, keys[0]!); // the worker's first job in a folder reads the journal once
       const journal = journalPath(dir);
       // What another worker appends: the record of a clip it finished.
-      const records = (await readFile(journal, "utf8")).trim().split("\n");
+      const records = (await readFile(journal, "utf8")).trim().split("\n").filter((line) => line.startsWith('{"t":"done"'));
       const t0 = performance.now();
       for (let j = 0; j < JOBS; j++) {
         const key = keys[(j * 7919) % keys.length]!;

@@ -92,10 +92,13 @@ export async function execute(manifest: Manifest, runDir: string, opts: RunComma
     },
   });
   let result: RunResult;
+  let over = false;
   try {
     // Asked while the run reads its folder (a round trip to fal's pricing API; the run waits for
     // it only before planning), and told before the plan line.
     const price = priceFor(conn.client).then((p) => {
+      // A run refused before planning (run.lock held, another backend) has said why already.
+      if (over) return p.usdPerSecond;
       if (opts.json) emitJson({ type: "price", ...p });
       else view.line(describePrice(p));
       return p.usdPerSecond;
@@ -137,6 +140,7 @@ export async function execute(manifest: Manifest, runDir: string, opts: RunComma
     }
     throw error;
   } finally {
+    over = true;
     view.stop();
     await conn.close();
   }
