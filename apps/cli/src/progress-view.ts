@@ -1,8 +1,5 @@
-import cliTruncate from "cli-truncate";
-import { createLogUpdate } from "log-update";
 import type { RunEvent } from "@hailuo/runner";
 import { emitJson } from "./events.js";
-import { RunTally, clock } from "./run-tally.js";
 
 /** How progress is shown. */
 export type ViewMode = "tty" | "lines" | "json";
@@ -26,11 +23,14 @@ export interface ProgressView {
   stop(): void;
 }
 
-/** Creates the view for a mode. */
-export function createProgressView(mode: ViewMode): ProgressView {
+/**
+ * Creates the view for a mode. The terminal view's libraries (log-update, cli-truncate and theirs)
+ * are loaded only for a terminal: a log or a pipe starts without them.
+ */
+export async function createProgressView(mode: ViewMode): Promise<ProgressView> {
   if (mode === "json") return jsonView();
   if (mode === "lines") return linesView();
-  return liveView();
+  return (await import("./live-view.js")).liveView();
 }
 
 function jsonView(): ProgressView {
@@ -81,84 +81,8 @@ function linesView(): ProgressView {
   };
 }
 
-const ICON: Record<string, string> = { retrying: "↻", queued: "…", submitting: "→", in_progress: "▶", downloading: "↓", verifying: "✓" };
-
-/**
- * The terminal view: a header (counts, elapsed, ETA, billed so far), then every running clip;
- * finished clips collapse into the counts (a failure stays as a line with its reason), and every
- * row is cut to the terminal's width so nothing wraps and no copy is left in the scrollback.
- */
-function liveView(): ProgressView {
-  const log = createLogUpdate(process.stderr, { showCursor: true });
-  const tally = new RunTally();
-  let mediaStep: { step: string; percent: number; since: number } | undefined;
-  let dirty = false;
-  let stopped = false;
-  let paused = false;
-  const fit = (row: string) => cliTruncate(row, Math.max(20, (process.stderr.columns ?? 80) - 1));
-  const render = () => {
-    dirty = false;
-    if (stopped || paused) return;
-    // Phase first: when a long id is cut at the terminal's edge, what the clip is doing stays.
-    const running = tally.running().map((r) => `${ICON[r.phase] ?? "…"} ${`${r.phase}${r.where}`.padEnd(12)} ${r.id}${r.detail ? `  ${r.detail}` : ""}`);
-    // Every running clip stays in view: past the screen's height the rest is one counted line.
-    const room = Math.max(1, (process.stderr.rows ?? 24) - 3);
-    const rows = running.length > room ? [...running.slice(0, room - 1), `… ${running.length - room + 1} more running`] : running;
-    const media = mediaStep ? [`▸ ${mediaStep.step} ${Math.floor(mediaStep.percent)}%`] : [];
-    log([...(tally.planned ? [tally.header()] : []), ...rows, ...media].map(fit).join("\n"));
-  };
-  const above = (text: string) => {
-    if (stopped || paused) return void process.stderr.write(`${text}\n`);
-    log.clear();
-    process.stderr.write(`${text}\n`);
-    render();
-  };
-  // The clock in the header moves even when no event comes; unref'd so it never keeps the process up.
-  const ticker = setInterval(() => dirty || render(), 1000).unref();
-  const throttle = setInterval(() => dirty && render(), 100).unref();
-  return {
-    onEvent(e) {
-      const failed = tally.add(e);
-      if (failed) above(`✖ ${failed}`);
-      else if (e.type === "warning") above(`warning: ${e.message}`);
-      else if (e.type === "plan") above(planLine(e));
-      else dirty = true;
-    },
-    line: above,
-    pause() {
-      log.clear();
-      paused = true;
-    },
-    resume() {
-      paused = false;
-      render();
-    },
-    media(step, percent) {
-      if (mediaStep?.step === step) mediaStep.percent = percent;
-      else {
-        if (mediaStep) above(`✔ ${mediaStep.step} (${clock(Date.now() - mediaStep.since)})`);
-        mediaStep = { step, percent, since: Date.now() };
-      }
-      dirty = true;
-    },
-    stop() {
-      if (stopped) return;
-      clearInterval(ticker);
-      clearInterval(throttle);
-      if (mediaStep) {
-        const done = mediaStep;
-        mediaStep = undefined;
-        above(`✔ ${done.step} (${clock(Date.now() - done.since)})`);
-      }
-      if (tally.planned) render();
-      else log.clear();
-      stopped = true;
-      log.done();
-    },
-  };
-}
-
-function planLine(e: Extract<RunEvent, { type: "plan" }>): string {
+/** The plan line: what a run will reuse, re-attach and generate, and where. */
+export function planLine(e: Extract<RunEvent, { type: "plan" }>): string {
   const budget = e.budgetUsd !== undefined ? ` (budget $${e.budgetUsd.toFixed(2)})` : "";
   return `${e.items} clip(s): ${e.cached} already done, ${e.reattach} re-attached, ${e.toSubmit} to generate for $${e.estimateUsd.toFixed(2)}${budget} → ${e.runDir}`;
 }

@@ -1,13 +1,13 @@
 import { Readable, pipeline } from "node:stream";
 import { basename, extname } from "node:path";
-import { parse as parseCsvStream, CsvError, type Options as CsvOptions } from "csv-parse";
-import { parse as parseCsv } from "csv-parse/sync";
+import type { Options as CsvOptions } from "csv-parse";
 import { closest, distance } from "fastest-levenshtein";
 import { ManifestError } from "./manifest-error.js";
 import type { Manifest } from "./manifest-types.js";
 import { FieldChecker, type Locate, type Path } from "./field-checker.js";
 import type { ParseOptions } from "./manifest-limits.js";
 import { SCENE_KEYS, validate, type RawScene } from "./validate-manifest.js";
+import { csvErrorLine, csvStream, csvSync } from "./parsers.js";
 
 type Row = { record: Record<string, string>; info: { lines: number } };
 
@@ -63,7 +63,7 @@ class CsvRows {
     if (error instanceof ManifestError) throw error;
     const cause = (error as { cause?: unknown }).cause;
     if (cause instanceof ManifestError) throw cause;
-    const line = error instanceof CsvError ? (error as CsvError & { lines?: number }).lines : undefined;
+    const line = csvErrorLine(error);
     throw new ManifestError(this.file, [{ file: this.file, field: "", message: `not valid CSV: ${(error as Error).message}`, line }]);
   }
 
@@ -84,7 +84,7 @@ class CsvRows {
 export function parseCsvManifest(text: string, options: ParseOptions, file: string): Manifest {
   const rows = new CsvRows(file);
   try {
-    for (const row of parseCsv(text, rows.parserOptions()) as unknown as Row[]) rows.add(row);
+    for (const row of csvSync().parse(text, rows.parserOptions()) as unknown as Row[]) rows.add(row);
   } catch (error) {
     rows.failed(error);
   }
@@ -95,7 +95,7 @@ export function parseCsvManifest(text: string, options: ParseOptions, file: stri
 export async function readCsvManifest(text: AsyncIterable<string>, options: ParseOptions, file: string): Promise<Manifest> {
   const rows = new CsvRows(file);
   try {
-    const parser = parseCsvStream(rows.parserOptions());
+    const parser = (await csvStream()).parse(rows.parserOptions());
     // pipeline, not pipe: an error of the source (bytes that are not text) reaches the parser's reader.
     pipeline(Readable.from(text), parser, () => {});
     for await (const row of parser) rows.add(row as Row);

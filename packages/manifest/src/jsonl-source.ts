@@ -1,11 +1,11 @@
 import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { basename, extname } from "node:path";
-import { parseDocument } from "yaml";
 import type { Manifest } from "./manifest-types.js";
 import { FieldChecker } from "./field-checker.js";
 import type { ParseOptions } from "./manifest-limits.js";
 import { validate, type RawScene } from "./validate-manifest.js";
+import { yaml } from "./parsers.js";
 
 /** Keys written in a line of valid JSON: a quoted string followed by a colon is always a key. */
 function countKeys(line: string): number {
@@ -41,7 +41,7 @@ class JsonlLines {
     }
     // JSON.parse keeps the last of two equal keys silently; YAML's parser (a JSON superset) reports
     // them. It runs only when the line names more keys than the parsed value holds (20× faster).
-    const dupe = countKeys(line) !== keysIn(value) ? parseDocument(line, { uniqueKeys: true }).errors.find((e) => e.code === "DUPLICATE_KEY") : undefined;
+    const dupe = countKeys(line) !== keysIn(value) ? yaml().parseDocument(line, { uniqueKeys: true }).errors.find((e) => e.code === "DUPLICATE_KEY") : undefined;
     if (dupe) {
       c.problems.push({ file, line: lineNo, column: (dupe.linePos?.[0]?.col ?? 0) || undefined, field: "", message: `the same key appears twice in this object (${dupe.message.split("\n")[0]}); only one can hold the value` });
       return;

@@ -97,6 +97,8 @@ describe("CSV and JSONL manifests", () => {
     ]);
     expect(problemsOf("id,promt\na,b\n", "list.csv")).toEqual(['1:- : the header row needs a "prompt" column; did you mean "promt"?']);
     expect(problemsOf('id,prompt\na,"unclosed\n', "list.csv")[0]).toMatch(/not valid CSV/);
+    // csv-parse is loaded on first use (its CommonJS build): its errors still carry their line.
+    expect(problemsOf('id,prompt\na,ok\nb,"un"closed\n', "list.csv")[0]).toMatch(/^3:- : not valid CSV: Invalid Closing Quote/);
   });
 
   it("reads JSONL, one scene per line", () => {

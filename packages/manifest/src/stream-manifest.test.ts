@@ -44,6 +44,10 @@ describe("CSV and JSONL read from files as streams", () => {
     const dupe = join(dir, "dupe.csv");
     await writeFile(dupe, "prompt,mood,mood\na,b,c\n");
     expect(await problems(dupe)).toEqual([expect.stringMatching(/^1:3 mood: column "mood" appears twice/)]);
+    // A quoting error of the streaming parser (loaded on first use) keeps its line too.
+    const quote = join(dir, "quote.csv");
+    await writeFile(quote, `prompt\n${Array.from({ length: rows }, (_, i) => (i === rows - 1 ? '"bad"x' : `row ${i}`)).join("\n")}\n`);
+    expect(await problems(quote)).toEqual([expect.stringMatching(new RegExp(`^${rows + 1}:- : not valid CSV: Invalid Closing Quote`))]);
   });
 
   it("refuses bytes that are not UTF-8 anywhere in the file, not only in its first KiB", async () => {

@@ -1,4 +1,5 @@
-import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import type { Document, Node } from "yaml";
+import { yaml } from "./parsers.js";
 import { ManifestError } from "./manifest-error.js";
 import type { Manifest } from "./manifest-types.js";
 import { FieldChecker, type Locate, type Path } from "./field-checker.js";
@@ -10,6 +11,7 @@ import { TOP_KEYS, validate, type RawScene } from "./validate-manifest.js";
  * expansion bounded) and returns the data with a function that finds any path's line and column.
  */
 export function readYamlSource(text: string, file: string): { data: unknown; locate: Locate } {
+  const { isMap, isNode, isPair, isScalar, LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc: Document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
   const pos = (offset: number) => {

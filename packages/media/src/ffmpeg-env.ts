@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
+import { createRequire } from "node:module";
 import { promisify } from "node:util";
-import ffmpeg from "fluent-ffmpeg";
+import type Fluent from "fluent-ffmpeg";
 import { HailuoError } from "@hailuo/shared";
 
 /** ffmpeg or ffprobe is missing or too old to do the job. */
@@ -21,14 +22,24 @@ const INSTALL_HINT = "install it with `sudo apt-get install -y ffmpeg` (or set F
 /** Oldest ffmpeg major version we support (xfade, gradients and drawtext textfile behave as we expect from 5 on). */
 export const MIN_FFMPEG_MAJOR = 5;
 
+let fluentModule: typeof Fluent | undefined;
+
+/**
+ * fluent-ffmpeg, loaded on first use (a CommonJS module, so a plain require): a run that has no
+ * clip to save, `status` and `resume` of a finished folder start without its fifteen files.
+ */
+export function fluent(): typeof Fluent {
+  return (fluentModule ??= createRequire(import.meta.url)("fluent-ffmpeg") as typeof Fluent);
+}
+
 let checked: Promise<{ ffmpeg: string; ffprobe: string; version: string }> | undefined;
 let warmed: Promise<{ ffmpeg: string; ffprobe: string; version: string }> | undefined;
 
 /** Points fluent-ffmpeg at ffmpeg and ffprobe (PATH, or FFMPEG_PATH / FFPROBE_PATH) without running them. */
 export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
   const paths = { ffmpeg: process.env.FFMPEG_PATH || "ffmpeg", ffprobe: process.env.FFPROBE_PATH || "ffprobe" };
-  ffmpeg.setFfmpegPath(paths.ffmpeg);
-  ffmpeg.setFfprobePath(paths.ffprobe);
+  fluent().setFfmpegPath(paths.ffmpeg);
+  fluent().setFfprobePath(paths.ffprobe);
   return paths;
 }
 
@@ -71,8 +82,8 @@ export function checkFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; versio
 export function ensureFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; version: string }> {
   warmed ??= (async () => {
     ffmpegPaths();
-    const formats = new Promise<void>((done) => ffmpeg.getAvailableFormats(() => done()));
-    const encoders = new Promise<void>((done) => ffmpeg.getAvailableEncoders(() => done()));
+    const formats = new Promise<void>((done) => fluent().getAvailableFormats(() => done()));
+    const encoders = new Promise<void>((done) => fluent().getAvailableEncoders(() => done()));
     const [found] = await Promise.all([checkFfmpeg(), formats, encoders]);
     return found;
   })();

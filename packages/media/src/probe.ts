@@ -1,6 +1,6 @@
-import ffmpeg, { type FfprobeData } from "fluent-ffmpeg";
+import type { FfprobeData } from "fluent-ffmpeg";
 import { HailuoError } from "@hailuo/shared";
-import { ffmpegPaths, missingTool } from "./ffmpeg-env.js";
+import { ffmpegPaths, fluent, missingTool } from "./ffmpeg-env.js";
 
 /** What a video file is, as measured (never assumed). */
 export interface VideoInfo {
@@ -39,7 +39,7 @@ export async function probe(file: string): Promise<VideoInfo> {
   // No version check first: one ffprobe start is the whole cost of a probe; a missing ffprobe says so here.
   const { ffprobe } = ffmpegPaths();
   const data = await new Promise<FfprobeData>((resolve, reject) =>
-    ffmpeg.ffprobe(file, (err, d) => {
+    fluent().ffprobe(file, (err, d) => {
       if (!err) return resolve(d);
       if ((err as NodeJS.ErrnoException).code === "ENOENT" || /spawn \S+ ENOENT/.test(String(err.message))) return reject(missingTool(ffprobe));
       reject(new NotAVideoError(file, String(err.message).split("\n").filter(Boolean).pop() ?? "ffprobe failed", err));

@@ -2,9 +2,9 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import ffmpeg, { type FfmpegCommand } from "fluent-ffmpeg";
+import type { FfmpegCommand } from "fluent-ffmpeg";
 import { abortError } from "@hailuo/shared";
-import { FfmpegError, ensureFfmpeg, ffmpegPaths, missingTool } from "./ffmpeg-env.js";
+import { FfmpegError, ensureFfmpeg, ffmpegPaths, fluent, missingTool } from "./ffmpeg-env.js";
 
 /** Progress of one ffmpeg job, 0–100 (clamped: fluent-ffmpeg can report more than 100). */
 export type ProgressFn = (percent: number) => void;
@@ -131,6 +131,7 @@ export async function runCommand(command: FfmpegCommand, what: string, { signal,
 
 /** A fresh fluent-ffmpeg command (paths set by ensureFfmpeg). */
 export function command(): FfmpegCommand {
+  const ffmpeg = fluent();
   return ffmpeg().addOption("-hide_banner");
 }
 

@@ -22,7 +22,7 @@ export function parseTransition(value: string | undefined): MediaStageOptions["t
 /** The media stage after `run`/`resume`, and `hailuo report`. */
 export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { json?: boolean }, signal?: AbortSignal): Promise<void> {
   const manifest = await readRunManifest(runDir);
-  const view = createProgressView(chooseView(Boolean(opts.json)));
+  const view = await createProgressView(chooseView(Boolean(opts.json)));
   try {
     const r = await runMediaStage(runDir, manifest, { ...opts, onProgress: view.media, onWarning: (message) => view.onEvent({ type: "warning", message }), signal });
     const rel = displayPath(runDir);

@@ -36,7 +36,7 @@ export async function enqueueCommand(
  * journal (shared with the workers); one Ctrl-C stops waiting, never the run.
  */
 async function waitForRun(parentJobId: string, runDir: string, opts: { redis: string; prefix: string; json?: boolean }, signal: AbortSignal): Promise<number> {
-  const view = createProgressView(chooseView(Boolean(opts.json)));
+  const view = await createProgressView(chooseView(Boolean(opts.json)));
   const connection = await openRedis(opts.redis);
   const assemble = new Queue(QUEUES.assemble, { connection, prefix: opts.prefix });
   let last = "";

@@ -80,7 +80,7 @@ export async function resumeCommand(runDir: string, opts: RunCommandOptions, sig
 /** Runs a manifest into a folder with the CLI's view, money lines and media stage; `only` limits the work (re-rolls), `film: false` keeps the film as it is. */
 export async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptions, signal: AbortSignal, part: { only?: (item: PlanItem) => boolean; film?: false } = {}): Promise<number> {
   const n = runNumbers(opts);
-  const view = createProgressView(chooseView(Boolean(opts.json)));
+  const view = await createProgressView(chooseView(Boolean(opts.json)));
   // HTTP retries are counted and told once at the end (per request id with --json), not one line each.
   const retries = new Map<string, number>();
   const conn = await connectFal({
