@@ -6,7 +6,7 @@ import { createHailuoClient } from "@hailuo/core";
 import { inputHash, type Emulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
 import { decodeErrors, makeTempDir, startFaultyGateway, startTestEmulator, waitFor } from "@hailuo/test-utils";
-import { JournalStore, planRun, readJournal, runManifest, type RunFile, type RunOptions, type RunReport } from "./index.js";
+import { JournalStore, planRun, readJournal, readRunReport, runManifest, type RunFile, type RunOptions, type RunReport } from "./index.js";
 
 // Money tests: each reproduces a way a run used to pay twice or lose a paid clip, against the
 // emulator over real HTTP, and ends with the three facts: submits per scene-take, the emulator's
@@ -25,6 +25,12 @@ async function expectMoneyFacts(emu: Emulator, report: RunReport, runDir: string
   const clips = await readdir(join(runDir, "clips"));
   for (const f of clips.filter((c) => c.endsWith(".mp4"))) expect(await decodeErrors(join(runDir, "clips", f))).toBe("");
   expect(clips.filter((c) => !c.endsWith(".mp4"))).toEqual([]);
+  // The run replays only the generations it touched for its report: every row must still be what
+  // a replay of the whole journal says (all but the status, which says "reused" for this run).
+  const fromJournal = await readRunReport(runDir);
+  const facts = (r: RunReport) => r.items.map(({ status: _s, ...row }) => row);
+  expect(facts(report)).toEqual(facts(fromJournal));
+  expect(report.totals.billedUsd).toBe(fromJournal.totals.billedUsd);
 }
 
 const isRoot = process.getuid?.() === 0;

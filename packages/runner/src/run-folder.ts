@@ -46,23 +46,38 @@ export function checkBackend(runDir: string, recorded: Backend | undefined, curr
   );
 }
 
-/** Records the manifest and backend a run folder runs (run.json), so resume and workers need nothing else. */
-export async function writeRunFile(runDir: string, manifest: Manifest, backend?: Backend): Promise<void> {
+/**
+ * Records the manifest and backend a run folder runs (run.json), so resume and workers need
+ * nothing else. `previous`, the text read from it before, spares rewriting (and syncing) a file
+ * that would not change: a resume of 10,000 scenes would write 3 MB for nothing.
+ */
+export async function writeRunFile(runDir: string, manifest: Manifest, backend?: Backend, previous?: string): Promise<void> {
   // Warnings were told when the manifest was read; run.json records what runs.
   const { warnings: _told, ...recorded } = manifest;
   const file: RunFile = { version: 2, manifest: recorded, ...(backend ? { backend } : {}) };
-  await atomicWrite(join(runDir, "run.json"), `${JSON.stringify(file, null, 2)}\n`);
+  const text = `${JSON.stringify(file, null, 2)}\n`;
+  if (text !== previous) await atomicWrite(join(runDir, "run.json"), text);
+}
+
+/** Reads run.json, with its text; `undefined` when the folder has none yet. */
+export async function readRunFileText(runDir: string): Promise<{ file: RunFile; text: string } | undefined> {
+  const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => undefined);
+  return text === undefined ? undefined : { file: JSON.parse(text) as RunFile, text };
 }
 
 /** Reads run.json; `undefined` when the folder has none yet. */
 export async function readRunFile(runDir: string): Promise<RunFile | undefined> {
-  const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => undefined);
-  return text === undefined ? undefined : (JSON.parse(text) as RunFile);
+  return (await readRunFileText(runDir))?.file;
 }
 
 /** Reads the manifest a run folder was started with (written as run.json). */
 export async function readRunManifest(runDir: string): Promise<Manifest> {
   const file = await readRunFile(runDir);
-  if (!file) throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`);
+  if (!file) throw notARun(runDir);
   return file.manifest;
+}
+
+/** The error for a folder with no run.json. */
+export function notARun(runDir: string): HailuoError {
+  return new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`);
 }

@@ -6,7 +6,7 @@ import { buildLedger } from "./ledger.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import type { ItemReport, RunReport } from "./report.js";
 import { readRunManifest } from "./run-folder.js";
-import { replayJournal } from "./run-state.js";
+import { replayJournal, type ItemState } from "./run-state.js";
 import { markChosen, readPicks } from "./picks.js";
 
 /** Options of `buildReport`. */
@@ -21,13 +21,15 @@ export interface BuildReportOptions {
   plan?: PlanItem[];
   /** picks.json's picks, to mark the takes the film uses. */
   picks?: Record<string, number>;
+  /** `replayJournal(records)` when the caller has it (the run replays only what it touched). */
+  states?: Map<string, ItemState>;
 }
 
 /** Builds the report of a run folder from its manifest and journal: one row per scene-take, money from the ledger. */
 export function buildReport(manifest: Manifest, runDir: string, records: StoredRecord[], options: BuildReportOptions = {}): RunReport {
   const { outcome = new Map() } = options;
   const plan = options.plan ?? planRun(manifest, options.usdPerSecond);
-  const states = replayJournal(records);
+  const states = options.states ?? replayJournal(records);
   const price = new Map(plan.map((p) => [p.key, p.costUsd]));
   const ledger = buildLedger(records, { thisRunFrom: options.thisRunFrom, estimate: (k) => price.get(k) ?? 0 });
   const billedByKey = new Map<string, number[]>();

@@ -1,8 +1,9 @@
+import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { isSafeId, slugify, type Manifest } from "@hailuo/manifest";
 import { loadManifestTelling } from "../load-input.js";
-import { previewRun, readRunManifest, runManifest, type PlanItem, type RunEvent, type RunResult } from "@hailuo/runner";
+import { notARun, previewRun, runManifest, type PlanItem, type RunEvent, type RunResult } from "@hailuo/runner";
 import type { HailuoError } from "@hailuo/shared";
 import { numberOption, parseVars } from "../options.js";
 import { connectFal, describePrice, priceFor } from "../fal-connection.js";
@@ -73,12 +74,16 @@ export async function runCommand(manifestPath: string, opts: RunCommandOptions, 
 
 /** `hailuo resume <run-dir>`: pick a run up where it stopped. */
 export async function resumeCommand(runDir: string, opts: RunCommandOptions, signal: AbortSignal): Promise<number> {
-  const manifest = await readRunManifest(runDir);
-  return execute(manifest, resolve(runDir), opts, signal);
+  // Only looked for here: the run reads run.json once, under the folder's lock.
+  if (!(await stat(join(runDir, "run.json")).catch(() => undefined))?.isFile()) throw notARun(runDir);
+  return execute(undefined, resolve(runDir), opts, signal);
 }
 
-/** Runs a manifest into a folder with the CLI's view, money lines and media stage; `only` limits the work (re-rolls), `film: false` keeps the film as it is. */
-export async function execute(manifest: Manifest, runDir: string, opts: RunCommandOptions, signal: AbortSignal, part: { only?: (item: PlanItem) => boolean; film?: false } = {}): Promise<number> {
+/**
+ * Runs a manifest (`undefined`: the folder's own, a resume) into a folder with the CLI's view,
+ * money lines and media stage; `only` limits the work (re-rolls), `film: false` keeps the film as it is.
+ */
+export async function execute(manifest: Manifest | undefined, runDir: string, opts: RunCommandOptions, signal: AbortSignal, part: { only?: (item: PlanItem) => boolean; film?: false } = {}): Promise<number> {
   const n = runNumbers(opts);
   const view = await createProgressView(chooseView(Boolean(opts.json)));
   // HTTP retries are counted and told once at the end (per request id with --json), not one line each.
