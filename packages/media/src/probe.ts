@@ -1,6 +1,8 @@
 import type { FfprobeData } from "fluent-ffmpeg";
 import { HailuoError } from "@hailuo/shared";
+import { stat } from "node:fs/promises";
 import { ffmpegPaths, fluent, missingTool } from "./ffmpeg-env.js";
+import { mp4Facts } from "./mp4-facts.js";
 
 /** What a video file is, as measured (never assumed). */
 export interface VideoInfo {
@@ -34,8 +36,17 @@ function rate(r: string | undefined): number {
   return d ? n! / d : n!;
 }
 
-/** Probes a file with ffprobe: duration, size, fps, codec, pixel format, audio or not. */
+/**
+ * A file's facts: duration, size, fps, codec, pixel format, audio or not. A plain H.264 MP4 is read
+ * in-process (`mp4Facts`); anything else, or anything it does not read exactly, by ffprobe.
+ */
 export async function probe(file: string): Promise<VideoInfo> {
+  const size = await stat(file).then((s) => s.size, () => undefined);
+  return (size !== undefined && (await mp4Facts(file, size))) || ffprobeFacts(file);
+}
+
+/** The facts as ffprobe tells them (one process per file). */
+export async function ffprobeFacts(file: string): Promise<VideoInfo> {
   // No version check first: one ffprobe start is the whole cost of a probe; a missing ffprobe says so here.
   const { ffprobe } = ffmpegPaths();
   const data = await new Promise<FfprobeData>((resolve, reject) =>
