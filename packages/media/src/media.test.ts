@@ -110,6 +110,25 @@ describe("concatClips", () => {
     }
   }, 60_000);
 
+  it("a fade blends with xfade's weights: frame n of the window is n/frames of the incoming clip", async () => {
+    // Black into white over 0.5 s at 24 fps: 12 blended frames whose brightness climbs in equal steps.
+    const solid = async (name: string, color: string) => {
+      const f = join(tmp.dir, name);
+      await run("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", `color=c=${color}:s=64x36:r=24:d=2`, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", f]);
+      return f;
+    };
+    const film = join(tmp.dir, "black-white.mp4");
+    const r = await concatClips([await solid("black.mp4", "black"), await solid("white.mp4", "white")], film, { transitions: { type: "fade", durationS: 0.5 }, preset: "ultrafast" });
+    const { stdout } = await run("ffmpeg", ["-v", "error", "-i", film, "-vf", "format=gray", "-f", "rawvideo", "-"], { encoding: "buffer", maxBuffer: 1 << 24 });
+    const luma = Array.from({ length: stdout.length / (64 * 36) }, (_, k) => stdout.subarray(k * 64 * 36, (k + 1) * 64 * 36).reduce((a, b) => a + b, 0) / (64 * 36));
+    expect(luma).toHaveLength(Math.round(r.info.durationS * 24));
+    const start = 36; // 2 s − 0.5 s at 24 fps
+    const [black, white] = [luma[start - 1]!, luma[start + 12]!];
+    expect(white - black).toBeGreaterThan(200);
+    const steps = luma.slice(start, start + 12).map((y) => Math.round(((y - black) / (white - black)) * 12 * 10) / 10);
+    expect(steps).toEqual(steps.map((_, n) => expect.closeTo(n, 0)));
+  });
+
   it("assembles mixed inputs (other size and rate, one with audio) with cards and an audio bed", async () => {
     const odd = join(tmp.dir, "odd.mp4");
     await run("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=4", "-f", "lavfi", "-i", "sine=f=440:d=4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", odd]);

@@ -24,6 +24,20 @@ export function runStarts(n: number, max: number, together: number): number[] {
   return Array.from({ length: runs }, (_, k) => Math.round((k * n) / runs));
 }
 
+/**
+ * The filters that blend a transition window: `from`'s last frames into `to`'s first, `frames` long,
+ * labelled `out`. A plain crossfade is the outgoing window faded out on its alpha and laid over the
+ * incoming one, all in 4:2:0: ffmpeg 5's xfade converts both windows to 4:4:4 and back, which made
+ * the fades a tenth of a film's encoding time. Its weights are xfade's (frame n: 1 − n/frames of the
+ * outgoing clip); every other transition is xfade's own.
+ */
+export function blendWindow(type: string, from: string, to: string, out: string, frames: number, fps: number): string[] {
+  const d = (frames / fps).toFixed(6);
+  const tail = `trim=end_frame=${frames},settb=1/${fps},setpts=N[${out}]`;
+  if (type === "fade") return [`[${from}]format=yuva420p,fade=t=out:st=0:d=${d}:alpha=1[${out}a]`, `[${to}][${out}a]overlay=format=yuv420:eof_action=pass,${tail}`];
+  return [`[${from}][${to}]xfade=transition=${type}:duration=${d}:offset=0,trim=end_frame=${frames},format=yuv420p,settb=1/${fps},setpts=N[${out}]`];
+}
+
 /** What `renderInSegments` needs: the parts, the transition after each (undefined = cut), the frame. */
 export interface SegmentPlan {
   parts: Segmentable[];
@@ -50,14 +64,18 @@ export function segmentFrames(durationsS: number[], transitionsS: number[], fps:
  * the one into the next run (that run's first part read only as far as the window), then every
  * piece (same encoder settings, each starting on a keyframe) is joined by the concat demuxer
  * without a second encode. No ffmpeg holds more than 9 inputs, so memory does not grow with the
- * clip count; two pieces are encoded at a time. Only the transition windows pass through xfade;
+ * clip count; two pieces are encoded at a time. Only the transition windows are blended (`blendWindow`);
  * the bodies go straight to concat, and no frame is decoded twice but a window's.
  */
 export async function renderInSegments(plan: SegmentPlan, out: string, options: MediaOptions & { expectedDurationS: number }): Promise<void> {
   const { parts, transitions, W, H, F, preset, work } = plan;
   const frames = segmentFrames(parts.map((p) => p.durationS), transitions.map((t) => t?.durationS ?? 0), F);
   const norm = `scale=${W}:${H}:force_original_aspect_ratio=decrease,pad=${W}:${H}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps=${F},format=yuv420p`;
-  const encode = ["-an", "-c:v", "libx264", "-preset", preset, "-crf", "20", "-pix_fmt", "yuv420p", "-r", String(F), "-video_track_timescale", String(F * 1000)];
+  // Pieces encoded at once share the cores: each encoder gets its share, not threads for all of them
+  // (two x264s of three threads each on two cores spent a few per cent more CPU on the same frames).
+  const together = Math.min(2, availableParallelism());
+  const threads = String(Math.max(1, Math.floor(availableParallelism() / together)));
+  const encode = ["-an", "-c:v", "libx264", "-threads", threads, "-preset", preset, "-crf", "20", "-pix_fmt", "yuv420p", "-r", String(F), "-video_track_timescale", String(F * 1000)];
   // Each card's text is written once, before any piece that draws it runs (two pieces may share a card).
   for (const [k, p] of parts.entries()) if (p.kind === "card") await writeFile(join(work, `card${k}.txt`), p.text);
   // Input k and the filter that turns it into the normalised stream (cards: drawn text on a colour).
@@ -82,7 +100,6 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
   // Up to CHUNK consecutive parts in one ffmpeg (xfade or concat inside it). A transition into the
   // next run is made here too, from that run's first part read up to the window's end; the next
   // run starts after the window. One long encode per run, never more than CHUNK + 1 inputs.
-  const together = Math.min(2, availableParallelism());
   const starts = runStarts(parts.length, CHUNK, together);
   for (const [r, a] of starts.entries()) {
     const b = (starts[r + 1] ?? parts.length) - 1;
@@ -115,8 +132,7 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
           const ranges: [number, number][] = [[start, start + head], [start + head, start + head + body], [start + head + body, start + lens[j]!]];
           outs.forEach((o, w) => o && filters.push(`[s${o}]trim=start_frame=${ranges[w]![0]}:end_frame=${ranges[w]![1]},setpts=PTS-STARTPTS[${o}]`));
           if (outs[0]) {
-            const t = transitions[a + j - 1]!;
-            filters.push(`[w${j - 1}_2][${outs[0]}]xfade=transition=${t.type}:duration=${(head / F).toFixed(6)}:offset=0,trim=end_frame=${head},format=yuv420p,settb=1/${F},setpts=N[x${j}]`);
+            filters.push(...blendWindow(transitions[a + j - 1]!.type, `w${j - 1}_2`, outs[0], `x${j}`, head, F));
             joined.push(`[x${j}]`);
           }
           if (outs[1]) joined.push(`[${outs[1]}]`);
