@@ -6,7 +6,7 @@ export { previewRun, type RunPreview } from "./work-plan.js";
 export { readRunReport, buildReport } from "./run-report.js";
 export type { ItemReport, RunReport } from "./report.js";
 export type { MoneyTotals, RequestFate } from "./ledger.js";
-export { readRunManifest, writeRunFile, notARun, WrongBackendError, type Backend, type RunFile } from "./run-folder.js";
+export { readRunManifest, writeRunFile, mustBeRunFolder, WrongBackendError, type Backend, type RunFile } from "./run-folder.js";
 export { JournalStore, readJournal, journalPath, type JournalRecord, type StoredRecord, type ClipFacts } from "./journal-store.js";
 export { acquireRunLock, runLockHeld, RunLockedError, type RunLockOptions } from "./run-lock.js";
 export { insideDir } from "./clip-file.js";

@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
 import { HailuoError, atomicWrite } from "@hailuo/shared";
@@ -75,6 +75,11 @@ export async function readRunManifest(runDir: string): Promise<Manifest> {
   const file = await readRunFile(runDir);
   if (!file) throw notARun(runDir);
   return file.manifest;
+}
+
+/** Throws `not_a_run` unless the folder has a run.json (checked without reading it). */
+export async function mustBeRunFolder(runDir: string): Promise<void> {
+  if (!(await stat(join(runDir, "run.json")).catch(() => undefined))?.isFile()) throw notARun(runDir);
 }
 
 /** The error for a folder with no run.json. */

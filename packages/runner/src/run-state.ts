@@ -42,9 +42,11 @@ export function replayJournal(records: StoredRecord[], items: Map<string, ItemSt
     }
     return s;
   };
+  const touched = new Set<ItemState>();
   for (const r of records) {
     if (!("key" in r)) continue;
     const s = get(r.key);
+    touched.add(s);
     s.firstAt ??= r.at;
     s.lastAt = r.at;
     switch (r.t) {
@@ -121,8 +123,10 @@ export function replayJournal(records: StoredRecord[], items: Map<string, ItemSt
         break;
     }
   }
-  // A run that died between "submitting" and "submitted" left an ambiguous submit behind.
-  for (const s of items.values()) {
+  // A run that died between "submitting" and "submitted" left an ambiguous submit behind. Only the
+  // items these records touched (the rest were settled by the replay that read them): a queue
+  // worker replays a record or two per job into a run's whole state.
+  for (const s of touched) {
     if (s.phase !== "submitting") continue;
     if (s.sentAt) s.unreconciled.push(s.sentAt);
     s.phase = "new";

@@ -14,7 +14,7 @@ import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { carryRerolls, readPicks } from "./picks.js";
 import { preflight } from "./preflight.js";
 import { writeReports, type RunReport } from "./report.js";
-import { checkBackend, notARun, readRunFileText, writeRunFile, type Backend } from "./run-folder.js";
+import { checkBackend, mustBeRunFolder, notARun, readRunFileText, writeRunFile, type Backend } from "./run-folder.js";
 import { acquireRunLock, RunLockedError } from "./run-lock.js";
 import { buildReport } from "./run-report.js";
 import { replayJournal, type ItemState } from "./run-state.js";
@@ -116,6 +116,8 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
   const { client, concurrency = 2, cache = true } = options;
   const runDir = resolve(options.runDir);
   const emit = options.onEvent ?? (() => {});
+  // A resume of a folder that is not a run leaves nothing behind in it (no clips/, no lock).
+  if (!options.manifest) await mustBeRunFolder(runDir);
   await mkdir(join(runDir, "clips"), { recursive: true });
   const stop = createStopControl({ signal: options.signal, hardSignal: options.hardSignal, graceMs: options.submitGraceMs ?? 30_000, emit });
   const release = await acquireRunLock(runDir, { onCompromised: (e) => stop.stop(new RunLockedError(`lost run.lock of ${runDir} (${e.message}); stopped so two processes never submit the same scenes`)) });

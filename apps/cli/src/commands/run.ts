@@ -1,9 +1,8 @@
-import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { isSafeId, slugify, type Manifest } from "@hailuo/manifest";
 import { loadManifestTelling } from "../load-input.js";
-import { notARun, previewRun, runManifest, type PlanItem, type RunEvent, type RunResult } from "@hailuo/runner";
+import { mustBeRunFolder, previewRun, runManifest, type PlanItem, type RunEvent, type RunResult } from "@hailuo/runner";
 import type { HailuoError } from "@hailuo/shared";
 import { numberOption, parseVars } from "../options.js";
 import { connectFal, describePrice, priceFor } from "../fal-connection.js";
@@ -74,8 +73,8 @@ export async function runCommand(manifestPath: string, opts: RunCommandOptions, 
 
 /** `hailuo resume <run-dir>`: pick a run up where it stopped. */
 export async function resumeCommand(runDir: string, opts: RunCommandOptions, signal: AbortSignal): Promise<number> {
-  // Only looked for here: the run reads run.json once, under the folder's lock.
-  if (!(await stat(join(runDir, "run.json")).catch(() => undefined))?.isFile()) throw notARun(runDir);
+  // Only looked for here (before fal is connected): the run reads run.json once, under the folder's lock.
+  await mustBeRunFolder(runDir);
   return execute(undefined, resolve(runDir), opts, signal);
 }
 
