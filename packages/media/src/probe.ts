@@ -1,6 +1,6 @@
+import { stat } from "node:fs/promises";
 import type { FfprobeData } from "fluent-ffmpeg";
 import { HailuoError } from "@hailuo/shared";
-import { stat } from "node:fs/promises";
 import { ffmpegPaths, fluent, missingTool } from "./ffmpeg-env.js";
 import { mp4Facts } from "./mp4-facts.js";
 
