@@ -29,7 +29,7 @@ function quietly<T>(parse: () => T): T {
 }
 
 /** Feeds the file to mp4box from wherever it asks to read next (it skips mdat), until the movie box is read. */
-async function readMovie(file: string): Promise<{ iso: ISOFile; movie: Movie } | undefined> {
+async function readMovie(file: string, size: number): Promise<{ iso: ISOFile; movie: Movie } | undefined> {
   const { createFile, MP4BoxBuffer } = await import("mp4box");
   const iso = createFile();
   let movie: Movie | undefined;
@@ -38,7 +38,6 @@ async function readMovie(file: string): Promise<{ iso: ISOFile; movie: Movie } |
   iso.onError = () => (failed = true);
   const handle = await open(file, "r");
   try {
-    const size = (await handle.stat()).size;
     for (let pos = 0; !movie && !failed && pos < size; ) {
       const buf = new ArrayBuffer(Math.min(CHUNK, size - pos));
       const { bytesRead } = await handle.read(new Uint8Array(buf), 0, buf.byteLength, pos);
@@ -60,7 +59,7 @@ async function readMovie(file: string): Promise<{ iso: ISOFile; movie: Movie } |
  * `probe` hands to ffprobe; media.test.ts compares both on clips of every kind.
  */
 export async function mp4Facts(file: string, sizeBytes: number): Promise<VideoInfo | undefined> {
-  const read = await readMovie(file).catch(() => undefined);
+  const read = await readMovie(file, sizeBytes).catch(() => undefined);
   if (!read) return undefined;
   const { iso, movie } = read;
   const track = movie.videoTracks[0];

@@ -31,7 +31,7 @@ export function runStarts(n: number, max: number, together: number): number[] {
  * the fades a tenth of a film's encoding time. Its weights are xfade's (frame n: 1 − n/frames of the
  * outgoing clip); every other transition is xfade's own.
  */
-export function blendWindow(type: string, from: string, to: string, out: string, frames: number, fps: number): string[] {
+function blendWindow(type: string, from: string, to: string, out: string, frames: number, fps: number): string[] {
   const d = (frames / fps).toFixed(6);
   const tail = `trim=end_frame=${frames},settb=1/${fps},setpts=N[${out}]`;
   if (type === "fade") return [`[${from}]format=yuva420p,fade=t=out:st=0:d=${d}:alpha=1[${out}a]`, `[${to}][${out}a]overlay=format=yuv420:eof_action=pass,${tail}`];
