@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { normalizeHailuoInput } from "@hailuo/core";
+import { MAX_TAKES } from "@hailuo/manifest";
 import { BudgetError, RunLockedError, planRun, readRunManifest, readRunReport, runLockHeld, sumUsd, withRerolls, writePick } from "@hailuo/runner";
 import { displayPath } from "../display-path.js";
 import { emitJson } from "../events.js";
@@ -43,7 +44,7 @@ export interface RerollOptions extends RunCommandOptions {
  */
 export async function rerollCommand(runDir: string, scene: string, opts: RerollOptions, signal: AbortSignal): Promise<number> {
   const dir = resolve(runDir);
-  const count = numberOption("takes", opts.takes, { min: 1 })!;
+  const count = numberOption("takes", opts.takes, { min: 1, max: MAX_TAKES })!;
   const { budgetUsd } = runNumbers(opts);
   const quote = await quoteReroll(dir, scene, count, opts.prompt);
   if (budgetUsd !== undefined && quote.usd > budgetUsd) {
