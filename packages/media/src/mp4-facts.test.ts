@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTempDir } from "@hailuo/test-utils";
-import { mp4Facts } from "./mp4-facts.js";
+import { mp4Facts, readMp4 } from "./mp4-facts.js";
 import { ffprobeFacts, probe } from "./probe.js";
 
 const run = promisify(execFile);
@@ -60,6 +60,26 @@ describe("clip facts read in-process", () => {
       expect({ name, facts: await facts(name) }).toEqual({ name, facts: undefined });
       expect(await probe(join(tmp.dir, name))).toEqual(await ffprobeFacts(join(tmp.dir, name)));
     }
+  });
+
+  it("place every sample of a whole clip inside it: its last sample ends at or before the file's end", async () => {
+    for (const name of Object.keys(READ)) {
+      const size = (await stat(join(tmp.dir, name))).size;
+      const end = (await readMp4(join(tmp.dir, name), size))?.samplesEndByte;
+      expect({ name, inside: end !== undefined && end <= size }).toEqual({ name, inside: true });
+    }
+    // With its index up front, mdat is the file's last box: the samples end where the file does.
+    const faststart = join(tmp.dir, "faststart-bframes.mp4");
+    expect((await readMp4(faststart, (await stat(faststart)).size))?.samplesEndByte).toBe((await stat(faststart)).size);
+  });
+
+  it("refuse a clip cut inside its media data that ffprobe alone reads as whole", async () => {
+    const whole = await readFile(join(tmp.dir, "faststart-bframes.mp4"));
+    const torn = join(tmp.dir, "torn.mp4");
+    await writeFile(torn, whole.subarray(0, Math.floor(whole.length * 0.4)));
+    // The gap this closes: ffprobe reads the index up front and reports the full clip.
+    expect((await ffprobeFacts(torn)).durationS).toBe((await ffprobeFacts(join(tmp.dir, "faststart-bframes.mp4"))).durationS);
+    await expect(probe(torn)).rejects.toMatchObject({ code: "not_video", message: expect.stringContaining(`cut short: its samples run to byte ${whole.length}`) });
   });
 
   it("say nothing of a file that is not a whole MP4, and probe gives ffprobe's verdict on it", async () => {

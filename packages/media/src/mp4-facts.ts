@@ -51,6 +51,37 @@ async function readMovie(file: string, size: number): Promise<{ iso: ISOFile; mo
   return movie && !failed ? { iso, movie } : undefined;
 }
 
+/** What a file's MP4 boxes say: its facts, when read exactly as ffprobe would, and where its samples end. */
+export interface Mp4Read {
+  /** ffprobe's facts (see `mp4Facts`); absent for anything not read in-process. */
+  facts?: VideoInfo;
+  /**
+   * The byte just past the last sample of any track, from the sample tables (stco/co64 offsets,
+   * stsc chunks, stsz sizes): more than the file's size means the file was cut short. `NaN` when
+   * a table points nowhere (fewer chunk offsets than chunks); absent when no track has a sample table.
+   */
+  samplesEndByte?: number;
+}
+
+/** The byte past the last sample of every track mp4box built a sample list for (fragments have none). */
+function samplesEnd(iso: ISOFile, movie: Movie): number | undefined {
+  let end: number | undefined;
+  for (const t of movie.tracks) {
+    for (const s of iso.getTrackSamplesInfo(t.id) ?? []) end = Math.max(end ?? 0, s.offset + s.size);
+  }
+  return end;
+}
+
+/**
+ * Reads a file's MP4 boxes once (mdat is skipped: a few reads of the file's ends): `undefined`
+ * when it is no MP4 mp4box can read.
+ */
+export async function readMp4(file: string, sizeBytes: number): Promise<Mp4Read | undefined> {
+  const read = await readMovie(file, sizeBytes).catch(() => undefined);
+  if (!read) return undefined;
+  return { facts: factsOf(read.iso, read.movie, sizeBytes), samplesEndByte: samplesEnd(read.iso, read.movie) };
+}
+
 /**
  * The facts ffprobe gives of a clip, read from its MP4 boxes and H.264 parameters in-process (a
  * few milliseconds where an ffprobe start costs ~60 ms of CPU, most of it loading its libraries).
@@ -59,9 +90,10 @@ async function readMovie(file: string, size: number): Promise<{ iso: ISOFile; mo
  * `probe` hands to ffprobe; media.test.ts compares both on clips of every kind.
  */
 export async function mp4Facts(file: string, sizeBytes: number): Promise<VideoInfo | undefined> {
-  const read = await readMovie(file, sizeBytes).catch(() => undefined);
-  if (!read) return undefined;
-  const { iso, movie } = read;
+  return (await readMp4(file, sizeBytes))?.facts;
+}
+
+function factsOf(iso: ISOFile, movie: Movie, sizeBytes: number): VideoInfo | undefined {
   const track = movie.videoTracks[0];
   if (!track || movie.audioTracks.length || movie.isFragmented || !(movie.duration > 0) || !/^avc[13]\./.test(track.codec)) return undefined;
   const stbl = iso.getTrackById(track.id)?.mdia?.minf?.stbl;

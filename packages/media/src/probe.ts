@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import type { FfprobeData } from "fluent-ffmpeg";
 import { HailuoError } from "@hailuo/shared";
 import { ffmpegPaths, fluent, missingTool } from "./ffmpeg-env.js";
-import { mp4Facts } from "./mp4-facts.js";
+import { readMp4 } from "./mp4-facts.js";
 
 /** What a video file is, as measured (never assumed). */
 export interface VideoInfo {
@@ -38,11 +38,18 @@ function rate(r: string | undefined): number {
 
 /**
  * A file's facts: duration, size, fps, codec, pixel format, audio or not. A plain H.264 MP4 is read
- * in-process (`mp4Facts`); anything else, or anything it does not read exactly, by ffprobe.
+ * in-process (`mp4Facts`); anything else, or anything it does not read exactly, by ffprobe. An MP4
+ * whose sample tables point past its end is refused as cut short: ffprobe reads its header and
+ * says nothing of the missing frames (a torn download with its index up front looks whole).
  */
 export async function probe(file: string): Promise<VideoInfo> {
   const size = await stat(file).then((s) => s.size, () => undefined);
-  return (size !== undefined && (await mp4Facts(file, size))) || ffprobeFacts(file);
+  const read = size === undefined ? undefined : await readMp4(file, size);
+  const end = read?.samplesEndByte;
+  if (end !== undefined && !(end <= size!)) {
+    throw new NotAVideoError(file, Number.isNaN(end) ? "its sample table points to chunks it does not list" : `it is cut short: its samples run to byte ${end}, the file has ${size} bytes`);
+  }
+  return read?.facts || ffprobeFacts(file);
 }
 
 /** The facts as ffprobe tells them (one process per file). */

@@ -22,6 +22,8 @@ export const ERROR_CODES = [
   "config",
   // our side
   "download",
+  "download_stalled",
+  "clip_changed",
   "disk_full",
   "unwritable",
   "verify",
