@@ -20,7 +20,7 @@ export { createHailuoClient, resultForStatus } from "./hailuo-client.js";
 export { isSafeToResubmit } from "./fal-transport.js";
 export type { HailuoClient, HailuoClientOptions, HailuoHandle, HailuoStatus, HailuoLog, HttpRetryInfo, WaitOptions } from "./client-types.js";
 export { syncDir } from "@hailuo/shared";
-export { downloadVideo, localWriteError, LocalWriteError, type DownloadOptions, type DownloadResult } from "./download.js";
+export { downloadVideo, localWriteError, LocalWriteError, DownloadStalledError, DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS, type DownloadOptions, type DownloadResult } from "./download.js";
 export { verifyFalWebhook, FAL_JWKS_URL, FAL_JWKS_URLS, type Jwks, type VerifyWebhookOptions, type VerifiedWebhook } from "./webhook.js";
 export {
   HailuoError,

@@ -15,8 +15,27 @@ export interface FaultRule {
   retryAfterS?: number;
 }
 
+/**
+ * A clip download that goes wrong (GET of a whole file): `short` sends the first `bytes` without a
+ * Content-Length and ends the body cleanly, as a CDN cut mid-file can; `stall` announces the whole
+ * file, sends `bytes`, then nothing more while holding the connection open.
+ */
+export interface FileFault {
+  kind: "short" | "stall";
+  /** Bytes sent before the cut or the stall. @default a third of the file */
+  bytes?: number;
+  /** Probability per download in [0, 1], drawn from the seeded generator. */
+  rate?: number;
+  /** Fire on the first N downloads. */
+  count?: number;
+}
+
 /** What can go wrong, per run. */
 export interface FaultConfig {
+  /** Results leave out `video.file_size` (fal's File may lack it), so a short body cannot be told by size. */
+  omitFileSize?: boolean;
+  /** Faults of clip downloads. */
+  files?: FileFault[];
   rules?: FaultRule[];
   /** Share of generations that end COMPLETED with an error. */
   generationErrorRate?: number;
@@ -49,6 +68,7 @@ export function seededRandom(seed: number): () => number {
 export class FaultPlan {
   private readonly calls = new Map<FaultRoute, number>();
   private generations = 0;
+  private downloads = 0;
   constructor(
     private config: FaultConfig,
     private readonly random: () => number,
@@ -59,6 +79,18 @@ export class FaultPlan {
     this.config = config;
     this.calls.clear();
     this.generations = 0;
+    this.downloads = 0;
+  }
+
+  /** The fault that fires for this download of a whole clip, if any. */
+  nextFile(): FileFault | undefined {
+    const n = ++this.downloads;
+    return (this.config.files ?? []).find((f) => (f.count !== undefined && n <= f.count) || (f.rate !== undefined && this.random() < f.rate));
+  }
+
+  /** Whether results leave out the clip's size. */
+  get omitFileSize(): boolean {
+    return Boolean(this.config.omitFileSize);
   }
 
   /** The rule that fires for this call of `route`, if any. */

@@ -196,7 +196,8 @@ export class RequestStore {
     const fileId = randomUUID().replaceAll("-", "");
     const { size } = await stat(file);
     this.files.set(fileId, file);
-    return { status: 200, fileId, body: { video: { content_type: "video/mp4", file_name: "output.mp4", file_size: size } } };
+    const sized = this.o.faults.omitFileSize ? {} : { file_size: size };
+    return { status: 200, fileId, body: { video: { content_type: "video/mp4", file_name: "output.mp4", ...sized } } };
   }
 
   private finish(r: EmulatedRequest, outcome: NonNullable<EmulatedRequest["outcome"]>): void {

@@ -44,7 +44,7 @@ export function createRouter(c: RouterContext): (req: IncomingMessage, res: Serv
       if (t.path === "/__emulator/stats") return json(res, 200, stats);
       if (t.path === "/__emulator/health") return json(res, 200, { ok: true });
       const file = /^\/files\/([0-9a-f]+)\/output\.mp4$/.exec(t.path);
-      if (file && (method === "GET" || method === "HEAD")) return serveFile(store, stats, req, res, file[1]!);
+      if (file && (method === "GET" || method === "HEAD")) return serveFile(store, stats, req, res, file[1]!, c.faults);
       return json(res, 404, { detail: "Not found" });
     }
     // fal serves its JWKS from both REST hosts (reference fal-protocol.md §14).
