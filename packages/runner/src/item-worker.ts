@@ -79,11 +79,12 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
   };
   // Per folder, the journal's state as far as this worker has read it: each job reads only what
   // was appended since (by any worker), so a job costs the same in a run of ten clips or ten thousand.
-  const index = new Map<string, { offset: number; states: Map<string, ItemState> }>();
+  const index = new Map<string, { offset: number; states: Map<string, ItemState>; seen: Set<string> }>();
   const statesOf = async (runDir: string) => {
-    const at = index.get(runDir) ?? { offset: 0, states: new Map<string, ItemState>() };
+    const at = index.get(runDir) ?? { offset: 0, states: new Map<string, ItemState>(), seen: new Set<string>() };
     index.set(runDir, at);
-    const { records, offset } = await readJsonlFrom<StoredRecord>(journalPath(runDir), at.offset);
+    // A line stored twice is one record, as readJournal counts it.
+    const { records, offset } = await readJsonlFrom<StoredRecord>(journalPath(runDir), at.offset, at.seen);
     at.offset = offset;
     replayJournal(records, at.states);
     return at.states;
@@ -120,8 +121,8 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
     },
     async finish(runDir) {
       const manifest = await readRunManifest(runDir);
-      const { records } = await readJournal(journalPath(runDir));
-      const report = buildReport(manifest, runDir, records, { thisRunFrom: records.findLastIndex((r) => r.t === "enqueued") });
+      const { records, damaged } = await readJournal(journalPath(runDir));
+      const report = buildReport(manifest, runDir, records, { thisRunFrom: records.findLastIndex((r) => r.t === "enqueued"), damaged });
       await writeReports(runDir, report);
       await (await journalFor(runDir)).append({ t: "finished", ok: report.totals.done + report.totals.cached, failed: report.totals.failed });
       return { manifest, report };

@@ -93,7 +93,37 @@ export function journalPath(runDir: string): string {
   return join(runDir, "journal.jsonl");
 }
 
-/** Reads every complete record of a journal; a missing file is an empty journal. */
-export function readJournal(path: string): Promise<{ records: StoredRecord[]; tornLines: number }> {
-  return readJsonl<StoredRecord>(path);
+/** A journal line that holds no record: what it was about, as far as its text still says. */
+export interface JournalDamage {
+  /** 1-based line number. */
+  line: number;
+  /** The generation it names, when its text still holds a key. */
+  key?: string;
+  /** Its record type (`completed`, `submitted`, …), when still legible. */
+  record?: string;
+  excerpt: string;
+}
+
+/** A journal as read: its records, and what was wrong with the rest of its lines. */
+export interface JournalRead {
+  records: StoredRecord[];
+  /** Line numbers cut short by a crash or a full disk mid-write: their appends never resolved, so nothing acted on them. */
+  tornLines: number[];
+  /** Lines damaged otherwise: a record may be missing there, so amounts it touched cannot be vouched for. */
+  damaged: JournalDamage[];
+  /** Lines stored twice, counted once. */
+  duplicateLines: number;
+}
+
+/** Reads every record of a journal (a missing file is an empty journal), naming the lines that hold none. */
+export async function readJournal(path: string): Promise<JournalRead> {
+  const read = await readJsonl<StoredRecord>(path);
+  const damaged = read.bad
+    .filter((b) => b.kind === "damaged")
+    .map(({ line, excerpt }) => {
+      const key = /"key"\s*:\s*"([0-9a-f]{20})"/.exec(excerpt)?.[1];
+      const record = /"t"\s*:\s*"([a-z_]+)"/.exec(excerpt)?.[1];
+      return { line, excerpt, ...(key ? { key } : {}), ...(record ? { record } : {}) };
+    });
+  return { records: read.records, tornLines: read.bad.filter((b) => b.kind === "torn").map((b) => b.line), damaged, duplicateLines: read.duplicateLines };
 }

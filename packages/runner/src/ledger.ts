@@ -74,11 +74,12 @@ function totals(requests: LedgerRequest[], ambiguous: AmbiguousSubmit[], estimat
 
 /**
  * Replays a journal into a ledger: every request and what it cost. Pure. Records from index
- * `thisRunFrom` on belong to the run being reported. `estimate` prices a key whose record lacks
- * its price (journals written before prices were journaled).
+ * `thisRunFrom` on belong to the run being reported. `estimate` prices a key (and `secondsOf`
+ * gives its billed length) where a record lacks it: journals written before prices were
+ * journaled, and records inferred because the line that said so was lost.
  */
-export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: number; estimate?: (key: string) => number } = {}): Ledger {
-  const { thisRunFrom = 0, estimate = () => 0 } = options;
+export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: number; estimate?: (key: string) => number; secondsOf?: (key: string) => number } = {}): Ledger {
+  const { thisRunFrom = 0, estimate = () => 0, secondsOf = () => 0 } = options;
   const requests = new Map<string, LedgerRequest>();
   const ambiguous: AmbiguousSubmit[] = [];
   // A submit journaled as sent but not yet answered, per key.
@@ -88,6 +89,25 @@ export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: nu
     if (!p) return;
     pending.delete(key);
     ambiguous.push({ key, scene: p.scene, take: p.take, usd: p.usd, thisRun: p.thisRun, reason, ...(requestId ? { requestId } : {}) });
+  };
+  // A request first seen in its outcome: the line that announced it (submitted, reconciled) was
+  // lost, so it answers the key's pending submit, which is then no possible double charge.
+  const requestFor = (requestId: string, key: string, thisRun: boolean): LedgerRequest => {
+    let q = requests.get(requestId);
+    if (!q) {
+      const p = pending.get(key);
+      pending.delete(key);
+      q = { requestId, key, scene: p?.scene, take: p?.take, fate: "unknown", usd: 0, seconds: 0, thisRun: p?.thisRun ?? thisRun };
+      requests.set(requestId, q);
+    }
+    return q;
+  };
+  const bill = (q: LedgerRequest, usd: number | undefined, seconds: number | undefined) => {
+    // A re-fetch of a billed request costs nothing more.
+    if (q.fate === "billed") return;
+    q.fate = "billed";
+    q.usd = usd ?? estimate(q.key);
+    q.seconds = seconds ?? secondsOf(q.key);
   };
   records.forEach((r, index) => {
     const thisRun = index >= thisRunFrom;
@@ -124,19 +144,17 @@ export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: nu
         // Older journals: a submit refused outright was only recorded as a retry of the submit stage.
         if (r.stage === "submit" && r.code !== "submit_ambiguous") pending.delete(r.key);
         break;
-      case "completed": {
-        const q = requests.get(r.requestId);
-        // A re-fetch of a billed request costs nothing more.
-        if (q && q.fate !== "billed") {
-          q.fate = "billed";
-          q.usd = r.usd ?? estimate(r.key);
-          q.seconds = r.seconds ?? 0;
-        }
+      case "completed":
+        bill(requestFor(r.requestId, r.key, thisRun), r.usd, r.seconds);
         break;
-      }
+      case "done":
+        // A saved clip was fetched from a finished request, so it was billed even where its
+        // `completed` line was lost.
+        bill(requestFor(r.requestId, r.key, thisRun), undefined, undefined);
+        break;
       case "ended": {
-        const q = requests.get(r.requestId);
-        if (q && q.fate === "unknown") q.fate = r.code === "request_cancelled" ? "cancelled" : "failed";
+        const q = requestFor(r.requestId, r.key, thisRun);
+        if (q.fate === "unknown") q.fate = r.code === "request_cancelled" ? "cancelled" : "failed";
         break;
       }
     }

@@ -1,37 +1,16 @@
 import { execFileSync } from "node:child_process";
-import { mkdir, readFile, readdir, unlink, writeFile } from "node:fs/promises";
+import { mkdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
-import { inputHash, type Emulator } from "@hailuo/emulator";
-import { parseManifest } from "@hailuo/manifest";
-import { decodeErrors, makeTempDir, startFaultyGateway, startTestEmulator, waitFor } from "@hailuo/test-utils";
-import { JournalStore, planRun, readJournal, readRunReport, runManifest, type RunFile, type RunOptions, type RunReport } from "./index.js";
+import type { Emulator } from "@hailuo/emulator";
+import { makeTempDir, startFaultyGateway, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import { JournalStore, readJournal, runManifest, type RunOptions } from "./index.js";
+import { board, expectMoneyFacts } from "./test-money.js";
 
 // Money tests: each reproduces a way a run used to pay twice or lose a paid clip, against the
 // emulator over real HTTP, and ends with the three facts: submits per scene-take, the emulator's
 // bill equal to the report, every clip on disk decoding completely.
-
-const board = (name: string, n: number, extra = "") =>
-  parseManifest(`name: ${name}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${name} scene ${i}\n`).join("")}${extra}`, { file: `${name}.yaml` });
-
-/** The three facts. `flaggedAndBilled`: ambiguous submits fal did queue and run (billed, not in the report's billed). */
-async function expectMoneyFacts(emu: Emulator, report: RunReport, runDir: string, o: { submitsPerTake: number[]; flaggedAndBilled?: number }): Promise<void> {
-  const manifest = (JSON.parse(await readFile(join(runDir, "run.json"), "utf8")) as RunFile).manifest;
-  const perTake = planRun(manifest).map((p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0);
-  expect(perTake).toEqual(o.submitsPerTake);
-  const billed = emu.stats().billed;
-  expect(billed.usd).toBeCloseTo(report.totals.billedUsd + 0.27 * (o.flaggedAndBilled ?? 0), 6);
-  const clips = await readdir(join(runDir, "clips"));
-  for (const f of clips.filter((c) => c.endsWith(".mp4"))) expect(await decodeErrors(join(runDir, "clips", f))).toBe("");
-  expect(clips.filter((c) => !c.endsWith(".mp4"))).toEqual([]);
-  // The run replays only the generations it touched for its report: every row must still be what
-  // a replay of the whole journal says (all but the status, which says "reused" for this run).
-  const fromJournal = await readRunReport(runDir);
-  const facts = (r: RunReport) => r.items.map(({ status: _s, ...row }) => row);
-  expect(facts(report)).toEqual(facts(fromJournal));
-  expect(report.totals.billedUsd).toBe(fromJournal.totals.billedUsd);
-}
 
 const isRoot = process.getuid?.() === 0;
 const mount = (args: string[]) => execFileSync("mount", args);
@@ -239,7 +218,7 @@ describe("journal", () => {
       await j.append({ t: "interrupted" });
       await j.close();
       const { records, tornLines } = await readJournal(path);
-      expect(tornLines).toBe(1);
+      expect(tornLines).toEqual([2]);
       expect(records.map((r) => r.t)).toEqual(["run", "submitting", "interrupted"]);
     } finally {
       await tmp.cleanup();

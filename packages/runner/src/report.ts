@@ -30,10 +30,23 @@ export interface ItemReport {
   duration: string;
   error?: string;
   errorCode?: string;
+  /** Why this row's amounts cannot be vouched for (a damaged journal line names it, an unverified price). */
+  caveat?: string;
   /** Set when another scene has the same input and this row reuses its clip. */
   sameAs?: string;
   /** This take is the one the film uses for its scene (picks.json, a re-roll, `pick:`, or the first finished). */
   chosen?: boolean;
+}
+
+/** Something the report's amounts cannot vouch for. */
+export interface ReportCaveat {
+  kind: "journal_damaged" | "price_unverified";
+  message: string;
+  /** The journal line, for `journal_damaged`. */
+  line?: number;
+  /** The scene-take it concerns, when known; absent: the folder's totals. */
+  scene?: string;
+  take?: number;
 }
 
 /** The whole report as written to report.json. */
@@ -67,6 +80,11 @@ export interface RunReport {
     /** Lost submits found on fal's request list and re-attached (not paid for twice). */
     reconciledSubmits: number;
   };
+  /**
+   * What the amounts above cannot vouch for, and why: a price fal did not confirm, journal lines
+   * that are damaged. Empty when every amount is the journal's record at a confirmed price.
+   */
+  caveats: ReportCaveat[];
   /** Every submit whose answer was never seen, with the request id where one is known. */
   ambiguousSubmits: { scene?: string; take?: number; requestId?: string; usd: number; reason: string }[];
   items: ItemReport[];

@@ -1,10 +1,10 @@
 import { relative, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
 import type { ItemOutcome } from "./item-context.js";
-import { readJournal, type StoredRecord, journalPath } from "./journal-store.js";
+import { readJournal, type JournalDamage, type StoredRecord, journalPath } from "./journal-store.js";
 import { buildLedger } from "./ledger.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
-import type { ItemReport, RunReport } from "./report.js";
+import type { ItemReport, ReportCaveat, RunReport } from "./report.js";
 import { readRunManifest } from "./run-folder.js";
 import { replayJournal, type ItemState } from "./run-state.js";
 import { markChosen, readPicks } from "./picks.js";
@@ -23,6 +23,21 @@ export interface BuildReportOptions {
   picks?: Record<string, number>;
   /** `replayJournal(records)` when the caller has it (the run replays only what it touched). */
   states?: Map<string, ItemState>;
+  /** The journal's damaged lines (`readJournal`): amounts they may have held are not vouched for. */
+  damaged?: JournalDamage[];
+  /** Caveats the caller knows of (an unverified price). */
+  caveats?: ReportCaveat[];
+}
+
+/** One caveat per damaged journal line, naming the generation its text still names. */
+function damageCaveats(damaged: JournalDamage[], plan: PlanItem[]): ReportCaveat[] {
+  const byKey = new Map(plan.map((p) => [p.key, p]));
+  return damaged.map((d) => {
+    const p = d.key ? byKey.get(d.key) : undefined;
+    const what = `${d.record ? `a "${d.record}" record` : "a record"}${p ? ` of ${p.sceneId}#${p.take}` : d.key ? ` of generation ${d.key}` : ""}`;
+    const scope = p ? `${p.sceneId}#${p.take}'s amounts` : "the folder's totals";
+    return { kind: "journal_damaged", line: d.line, message: `journal line ${d.line} is damaged (${what} may be lost there): ${scope} cannot be vouched for`, ...(p ? { scene: p.sceneId, take: p.take } : {}) };
+  });
 }
 
 /** Builds the report of a run folder from its manifest and journal: one row per scene-take, money from the ledger. */
@@ -30,8 +45,14 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
   const { outcome = new Map() } = options;
   const plan = options.plan ?? planRun(manifest, options.usdPerSecond);
   const states = options.states ?? replayJournal(records);
-  const price = new Map(plan.map((p) => [p.key, p.costUsd]));
-  const ledger = buildLedger(records, { thisRunFrom: options.thisRunFrom, estimate: (k) => price.get(k) ?? 0 });
+  const byKey = new Map(plan.map((p) => [p.key, p]));
+  const ledger = buildLedger(records, {
+    thisRunFrom: options.thisRunFrom,
+    estimate: (k) => byKey.get(k)?.costUsd ?? 0,
+    secondsOf: (k) => Number(byKey.get(k)?.input.duration ?? 0),
+  });
+  const caveats = [...(options.caveats ?? []), ...damageCaveats(options.damaged ?? [], plan)];
+  const caveatOf = new Map(caveats.filter((c) => c.scene).map((c) => [`${c.scene}#${c.take}`, c.message]));
   const billedByKey = new Map<string, number[]>();
   for (const r of ledger.requests.values()) if (r.fate === "billed") billedByKey.set(r.key, [...(billedByKey.get(r.key) ?? []), r.usd]);
   const ambiguousByKey = new Map<string, number[]>();
@@ -72,6 +93,8 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
       row.errorCode = s.error.code;
     }
     if (first) row.sameAs = first;
+    const caveat = caveatOf.get(`${p.sceneId}#${p.take}`);
+    if (caveat) row.caveat = caveat;
     return row;
   });
   markChosen(manifest, items, options.picks ?? {});
@@ -100,6 +123,7 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
       reusedClips: items.filter((i) => i.status === "cached").length,
       reconciledSubmits: folder.reconciled,
     },
+    caveats,
     ambiguousSubmits: ledger.ambiguous.map(({ scene, take, requestId, usd, reason }) => ({ scene, take, requestId, usd, reason })),
     items,
   };
@@ -109,6 +133,6 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
 export async function readRunReport(runDir: string, manifest?: Manifest): Promise<RunReport> {
   const dir = resolve(runDir);
   const m = manifest ?? (await readRunManifest(dir));
-  const { records } = await readJournal(journalPath(dir));
-  return buildReport(m, dir, records, { picks: await readPicks(dir) });
+  const { records, damaged } = await readJournal(journalPath(dir));
+  return buildReport(m, dir, records, { picks: await readPicks(dir), damaged });
 }

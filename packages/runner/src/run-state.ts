@@ -89,6 +89,8 @@ export function replayJournal(records: StoredRecord[], items: Map<string, ItemSt
         s.fileSize = undefined;
         break;
       case "completed":
+        // Its `submitted` line may be lost: the request is the item's all the same.
+        if (!s.requestIds.includes(r.requestId)) s.requestIds.push(r.requestId);
         s.phase = "completed";
         s.live = false;
         s.videoUrl = r.videoUrl;
@@ -98,6 +100,7 @@ export function replayJournal(records: StoredRecord[], items: Map<string, ItemSt
         break;
       case "done": {
         const { t: _t, at: _at, key: _k, requestId, ...clip } = r;
+        if (!s.requestIds.includes(requestId)) s.requestIds.push(requestId);
         s.phase = "done";
         s.live = false;
         s.clip = clip;

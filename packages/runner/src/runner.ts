@@ -9,7 +9,7 @@ import type { RunEvent } from "./events.js";
 import { cancelQueued, type LiveEntry } from "./cancel-on-exit.js";
 import { BudgetError, newItemState, type ItemContext, type ItemOutcome } from "./item-context.js";
 import { processItem } from "./item-step.js";
-import { JournalStore, readJournal, type StoredRecord, journalPath } from "./journal-store.js";
+import { JournalStore, readJournal, type JournalDamage, type StoredRecord, journalPath } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { carryRerolls, readPicks } from "./picks.js";
 import { preflight } from "./preflight.js";
@@ -97,6 +97,18 @@ async function removeStaleParts(clips: string): Promise<void> {
   for (const f of await readdir(clips).catch(() => [] as string[])) if (/^\..+\.part$/.test(f)) await rm(join(clips, f), { force: true });
 }
 
+/** What a run tells about journal lines it could not read as records. */
+function journalWarnings(torn: number[], damaged: JournalDamage[], duplicates: number): string[] {
+  const lines = (ns: number[]) => `${ns.length > 1 ? "lines" : "line"} ${ns.slice(0, 10).join(", ")}${ns.length > 10 ? ", …" : ""}`;
+  return [
+    ...(torn.length ? [`journal ${lines(torn)} cut short by a crash or a full disk mid-write (never acted on); skipped`] : []),
+    ...(damaged.length
+      ? [`journal ${lines(damaged.map((d) => d.line))} damaged (not a record: edited or corrupted on disk); skipped, and the report names the amounts it cannot vouch for`]
+      : []),
+    ...(duplicates ? [`journal has ${duplicates} line(s) stored twice; each record counted once`] : []),
+  ];
+}
+
 /** Refuses a local run in a folder whose distributed run (BullMQ workers) has not finished. */
 function checkNotDistributed(runDir: string, records: StoredRecord[], takeOver: boolean): void {
   const last = records.findLast((r) => r.t === "enqueued" || r.t === "finished");
@@ -130,8 +142,8 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     if (!options.manifest && !previous) throw notARun(runDir);
     checkBackend(runDir, previous?.backend, options.backend, options.backendOverride);
     journal = await JournalStore.open(journalPath(runDir), { keep: true });
-    const { records, tornLines } = await readJournal(journal.path);
-    if (tornLines) emit({ type: "warning", message: `journal had ${tornLines} incomplete line(s) from a crash; ignored` });
+    const { records, tornLines, damaged, duplicateLines } = await readJournal(journal.path);
+    for (const message of journalWarnings(tornLines, damaged, duplicateLines)) emit({ type: "warning", message });
     checkNotDistributed(runDir, records, Boolean(options.takeOver));
     const manifest = options.manifest ? carryRerolls(options.manifest, previous?.manifest) : previous!.manifest;
     const states = replayJournal(records);
@@ -191,7 +203,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     for (const p of plan) if (!outcome.has(p.key) && states.get(p.key)?.phase === "done") outcome.set(p.key, "cached");
     // The lock kept every other writer out: the journal is what was read at the start plus what this run appended.
     const all = [...records, ...journal.appended];
-    const report = buildReport(manifest, runDir, all, { outcome, thisRunFrom, plan, usdPerSecond, picks: await readPicks(runDir), states: replayTouched(states, all, touched) });
+    const report = buildReport(manifest, runDir, all, { outcome, thisRunFrom, plan, usdPerSecond, picks: await readPicks(runDir), states: replayTouched(states, all, touched), damaged });
     await writeReports(runDir, report);
     const t = report.totals;
     await journal.append({ t: "finished", ok: t.done + t.cached, failed: t.failed });

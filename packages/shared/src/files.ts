@@ -101,31 +101,82 @@ export class JsonlFile {
   }
 }
 
-/** Every complete record of a JSON-lines file; a missing file is empty, a torn line is counted and skipped. */
-export async function readJsonl<T>(path: string): Promise<{ records: T[]; tornLines: number }> {
+/** A line of a JSON-lines file that holds no record. */
+export interface BadLine {
+  /** 1-based line number. */
+  line: number;
+  /**
+   * `torn`: cut short (a crash or a full disk mid-write; its append never resolved, so nothing
+   * acted on it). `damaged`: anything else that is not a record (an edit, bit rot, a bad copy).
+   */
+  kind: "torn" | "damaged";
+  /** The line's start, for messages. */
+  excerpt: string;
+}
+
+/** What reading a JSON-lines file found besides its records. */
+export interface JsonlRead<T> {
+  records: T[];
+  /** Lines cut short by a crash (counted in `bad` too). */
+  tornLines: number;
+  /** Every line that holds no record, in file order. */
+  bad: BadLine[];
+  /** Lines identical to an earlier line, skipped: a record stored twice counts once. */
+  duplicateLines: number;
+}
+
+/** Reads one line: a record (a JSON object), or why not. */
+function parseLine<T>(line: string): { record: T } | { bad: BadLine["kind"] } {
+  try {
+    const value: unknown = JSON.parse(line);
+    return value && typeof value === "object" && !Array.isArray(value) ? { record: value as T } : { bad: "damaged" };
+  } catch (error) {
+    // A write cut short leaves a prefix of one object: JSON that fails only where the line ends
+    // (V8 names the position), or inside a string that runs to the end.
+    const message = (error as Error).message;
+    const at = Number(/at position (\d+)/.exec(message)?.[1] ?? -1);
+    const early = at >= line.length || /end of JSON input|Unterminated string/.test(message);
+    return { bad: line.startsWith("{") && early ? "torn" : "damaged" };
+  }
+}
+
+/**
+ * Every record of a JSON-lines file; a missing file is empty. Lines that hold no record are
+ * skipped and named (`bad`), and a line identical to an earlier one is read once: records carry
+ * their time to the millisecond, so two equal lines are one record stored twice.
+ */
+export async function readJsonl<T>(path: string): Promise<JsonlRead<T>> {
   const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
     if (e.code === "ENOENT") return "";
     throw e;
   });
-  const records: T[] = [];
-  let tornLines = 0;
-  for (const line of text.split("\n")) {
+  const read: JsonlRead<T> = { records: [], tornLines: 0, bad: [], duplicateLines: 0 };
+  const seen = new Set<string>();
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
     if (!line.trim()) continue;
-    try {
-      records.push(JSON.parse(line) as T);
-    } catch {
-      // Only a crash mid-write produces this; the state it described was never acted on.
-      tornLines++;
+    if (seen.has(line)) {
+      read.duplicateLines++;
+      continue;
+    }
+    seen.add(line);
+    const parsed = parseLine<T>(line);
+    if ("record" in parsed) read.records.push(parsed.record);
+    else {
+      read.bad.push({ line: i + 1, kind: parsed.bad, excerpt: line.slice(0, 120) });
+      if (parsed.bad === "torn") read.tornLines++;
     }
   }
-  return { records, tornLines };
+  return read;
 }
 
 /**
  * Reads the whole lines appended to a JSON-lines file since byte `offset` (a line still being
  * written is left for the next call): a reader that keeps up costs what was appended, not the file.
+ * `seen` (kept by the caller across calls) skips lines read before, as `readJsonl` does.
  */
-export async function readJsonlFrom<T>(path: string, offset: number): Promise<{ records: T[]; offset: number }> {
+export async function readJsonlFrom<T>(path: string, offset: number, seen?: Set<string>): Promise<{ records: T[]; offset: number }> {
   const handle = await open(path, "r").catch((e: NodeJS.ErrnoException) => {
     if (e.code === "ENOENT") return undefined;
     throw e;
@@ -139,12 +190,11 @@ export async function readJsonlFrom<T>(path: string, offset: number): Promise<{ 
     const end = buf.lastIndexOf(0x0a) + 1;
     const records: T[] = [];
     for (const line of buf.subarray(0, end).toString("utf8").split("\n")) {
-      if (!line.trim()) continue;
-      try {
-        records.push(JSON.parse(line) as T);
-      } catch {
-        // A line torn by a crash: skipped, as readJsonl does.
-      }
+      if (!line.trim() || seen?.has(line)) continue;
+      seen?.add(line);
+      const parsed = parseLine<T>(line);
+      // Lines that hold no record are skipped, as readJsonl does (which also names them).
+      if ("record" in parsed) records.push(parsed.record);
     }
     return { records, offset: offset + end };
   } finally {

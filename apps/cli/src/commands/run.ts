@@ -156,6 +156,7 @@ export async function execute(manifest: Manifest | undefined, runDir: string, op
     ...(t.possibleDoubleChargeUsd > 0
       ? [`warning: up to $${t.possibleDoubleChargeUsd.toFixed(2)} more may have been billed by ${result.report.ambiguousSubmits.length} submit(s) whose answer was lost (${result.report.ambiguousSubmits.map((a) => `${a.scene}#${a.take}${a.requestId ? ` ${a.requestId}` : ""}`).join(", ")}); see report.json`]
       : []),
+    ...result.report.caveats.map((c) => `warning: ${c.message}`),
     `report: ${join(rel, "report.csv")}`,
     ...(result.interrupted || t.unsaved > 0 ? [`${result.interrupted ? "interrupted: " : ""}nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`] : []),
   ];
