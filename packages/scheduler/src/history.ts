@@ -7,7 +7,8 @@ export interface HistoryRecord {
   job: string;
   /** The fire time (ISO). */
   fireAt: string;
-  status: "ok" | "failed" | "interrupted" | "skipped" | "missed" | "enqueued";
+  /** `started`: a run took the job's run lock and began (its end is a later record with its runDir). */
+  status: "started" | "ok" | "failed" | "interrupted" | "skipped" | "missed" | "enqueued";
   reason?: string;
   runDir?: string;
   startedAt?: string;
@@ -15,6 +16,11 @@ export interface HistoryRecord {
   exitCode?: number;
   /** Dollars this run spent on new clips. */
   spentUsd?: number;
+  /**
+   * On `started`: the most this run may spend (its budget), counted against `per_day` until the
+   * run's own end record replaces it, so a run in flight or one that crashed is never free.
+   */
+  reservedUsd?: number;
   /** Which scheduler process wrote it. */
   pid: number;
 }

@@ -87,18 +87,23 @@ describe("scheduler on a fake clock", () => {
       await waitFor(() => calls.length === m);
       calls[m - 1]!.finish(m === 3 ? { status: "failed", exitCode: 1 } : {});
       // The fire is over (history written, lock released) before the clock moves on.
-      await waitFor(async () => (await readHistory(j.outputRoot)).length === m + 1 && scheduler.busy().length === 0);
+      await waitFor(async () => (await readHistory(j.outputRoot)).filter((h) => h.status !== "started").length === m + 1 && scheduler.busy().length === 0);
     }
     ac.abort();
     await done;
     const history = await readHistory(j.outputRoot);
     expect(history.map((h) => [h.fireAt.slice(11, 16), h.status])).toEqual([
+      ["07:00", "started"],
       ["07:01", "skipped"],
       ["07:00", "ok"],
+      ["07:02", "started"],
       ["07:02", "ok"],
+      ["07:03", "started"],
       ["07:03", "failed"],
+      ["07:04", "started"],
       ["07:04", "ok"],
     ]);
+    expect(history[1]!.reason).toBe("still running (pid " + process.pid + ", fired 2026-11-24T07:00:00.000Z)");
     // keep: 2 → only the two newest finished runs remain.
     expect((await readdir(j.outputRoot)).filter((d) => d.startsWith("2026")).sort()).toEqual(["2026-11-24_0703", "2026-11-24_0704"]);
   });
@@ -166,7 +171,7 @@ describe("a real scheduled run", () => {
       expect(rec).toMatchObject({ status: "ok", exitCode: 0, spentUsd: 0.54 });
       const files = await readdir(rec!.runDir!);
       expect(files).toEqual(expect.arrayContaining(["film.mp4", "index.html", "report.csv", "journal.jsonl"]));
-      expect(await readHistory(j.outputRoot)).toHaveLength(1);
+      expect((await readHistory(j.outputRoot)).map((h) => h.status)).toEqual(["started", "ok"]);
       await appendHistory(j.outputRoot, { job: "recap", fireAt: new Date().toISOString(), status: "skipped", pid: 1 });
       expect(scheduler.upcoming()[0]!.next!.getUTCDay()).toBe(5);
     } finally {

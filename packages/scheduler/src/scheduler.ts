@@ -3,9 +3,11 @@ import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import lockfile from "proper-lockfile";
 import { calendarParts } from "@hailuo/manifest";
+import { readRunReport, runLockHeld } from "@hailuo/runner";
 import { HailuoError, systemClock, type Clock } from "@hailuo/shared";
 import { appendHistory, readHistory, readLastFire, writeLastFire, type HistoryRecord } from "./history.js";
 import { nextFireTimes, type JobDefinition } from "./job-definition.js";
+import { describeOwner, tryJobRunLock, type RunLockOwner } from "./job-lock.js";
 
 /** How one scheduled run ended. */
 export interface RunOutcome {
@@ -25,6 +27,8 @@ export interface SchedulerOptions {
   /** Injectable time, so tests drive schedules without waiting. @default systemClock */
   clock?: Clock;
   log?: (line: string) => void;
+  /** How long a job's run lock may go unrefreshed before it counts as a dead holder's. @default 30000 */
+  lockStaleMs?: number;
 }
 
 /** A scheduler over a set of jobs. */
@@ -35,7 +39,7 @@ export interface Scheduler {
   runNow(name: string, signal: AbortSignal): Promise<HistoryRecord | undefined>;
   /** The next fire time of every job. */
   upcoming(): { job: string; next: Date | undefined }[];
-  /** Jobs with a fire in progress (a new fire of one of them is recorded as skipped). */
+  /** Jobs with a run in progress in this process (a new fire of one, from anywhere, is skipped). */
   busy(): string[];
 }
 
@@ -47,10 +51,26 @@ export function runStamp(fireAt: Date, timeZone: string): string {
   return `${p.year}-${p.month}-${p.day}_${p.hour}${p.minute}`;
 }
 
-/** Dollars a job has spent on the calendar day (in its time zone) of `day`. */
+/**
+ * Dollars a job has spent or holds on the calendar day (in its time zone) of `day`: each run's
+ * end record, or while it has none (in flight, or its process died) the reservation of its
+ * `started` record. Pure: the same fold for every process that reads the history.
+ */
 export function spentOnDay(history: HistoryRecord[], day: Date, timeZone: string): number {
   const key = runStamp(day, timeZone).slice(0, 10);
-  return history.filter((h) => h.spentUsd && runStamp(new Date(h.fireAt), timeZone).slice(0, 10) === key).reduce((s, h) => s + (h.spentUsd ?? 0), 0);
+  const reserved = new Map<string, number>();
+  const ended = new Map<string, number>();
+  for (const h of history) {
+    if (runStamp(new Date(h.fireAt), timeZone).slice(0, 10) !== key) continue;
+    const run = h.runDir ?? h.fireAt;
+    if (h.status === "started") reserved.set(run, h.reservedUsd ?? 0);
+    // The latest end record of a run is the best count (a settled crash, then its late end).
+    else if (h.spentUsd !== undefined) ended.set(run, h.spentUsd);
+  }
+  let usd = 0;
+  for (const [run, r] of reserved) if (!ended.has(run)) usd += r;
+  for (const e of ended.values()) usd += e;
+  return usd;
 }
 
 /**
@@ -81,41 +101,77 @@ export async function pruneRuns(job: JobDefinition): Promise<string[]> {
 
 /**
  * Creates a scheduler: fires each job on its cron schedule (croner, in the job's time zone),
- * never two runs of one job at once, takes a per-fire lock file in the job's output root so
- * two schedulers (one machine or shared storage) never both fire, handles runs missed while it
- * was down (skip or catch up once), writes history.jsonl and prunes old runs.
+ * takes a per-fire lock file in the job's output root so two schedulers (one machine or shared
+ * storage) never both fire one time, and the job's run lock for the whole run so no two runs of
+ * a job overlap in any process (a fire that finds it held is recorded as skipped, naming the
+ * holder); checks and reserves `per_day` under that lock; handles runs missed while it was down
+ * (skip or catch up once), writes history.jsonl and prunes old runs.
  */
 export function createScheduler(options: SchedulerOptions): Scheduler {
-  const { jobs, execute, clock = systemClock, log = () => {} } = options;
-  const running = new Map<string, Promise<HistoryRecord | undefined>>();
+  const { jobs, execute, clock = systemClock, log = () => {}, lockStaleMs } = options;
+  const tasks = new Set<Promise<unknown>>();
+  const busy = new Map<string, number>();
 
-  async function fire(job: JobDefinition, fireAt: Date, signal: AbortSignal, manual = false): Promise<HistoryRecord | undefined> {
+  function fire(job: JobDefinition, fireAt: Date, signal: AbortSignal, manual = false): Promise<HistoryRecord | undefined> {
+    const task = fireOnce(job, fireAt, signal, manual);
+    tasks.add(task);
+    void task.then(() => tasks.delete(task), () => tasks.delete(task));
+    return task;
+  }
+
+  async function fireOnce(job: JobDefinition, fireAt: Date, signal: AbortSignal, manual: boolean): Promise<HistoryRecord | undefined> {
     const base = { job: job.name, fireAt: fireAt.toISOString(), pid: process.pid };
-    if (running.has(job.name)) {
-      const rec: HistoryRecord = { ...base, status: "skipped", reason: "the previous run of this job is still going" };
-      await appendHistory(job.outputRoot, rec);
-      log(`${job.name}: skipped ${base.fireAt}: previous run still going`);
-      return rec;
-    }
     const stamp = `${runStamp(fireAt, job.timeZone)}${manual ? "-manual" : ""}`;
-    // Claimed synchronously, before any await, so a second fire of this job sees it.
-    const task = (async (): Promise<HistoryRecord | undefined> => {
-      const release = await takeFireLock(job, stamp, fireAt);
-      if (!release) {
-        log(`${job.name}: ${base.fireAt} already fired by another scheduler`);
-        return undefined;
-      }
-      try {
-        return await runFire({ job, fireAt, stamp, manual, signal, execute, clock, log });
-      } finally {
-        await release().catch(() => {});
-      }
-    })();
-    running.set(job.name, task);
+    const ac = new AbortController();
+    const takeRunLock = () =>
+      tryJobRunLock(job.outputRoot, job.name, { fireAt: base.fireAt, runDir: join(job.outputRoot, stamp) }, {
+        staleMs: lockStaleMs,
+        // Someone took the lock over (this process stalled past the stale time): stop, resumable.
+        onCompromised: (error) => {
+          log(`${job.name}: run lock lost (${error.message}); stopping run ${stamp}, it stays resumable`);
+          ac.abort(error);
+        },
+      });
+    const skip = async (heldBy: RunLockOwner | undefined): Promise<HistoryRecord> => {
+      const rec: HistoryRecord = { ...base, status: "skipped", reason: `still running (${describeOwner(heldBy)})` };
+      await appendHistory(job.outputRoot, rec);
+      log(`${job.name}: skipped ${base.fireAt}: ${rec.reason}`);
+      return rec;
+    };
+    // A scheduled time is first claimed (so a second scheduler stays silent about a time the
+    // first took); a manual fire has a time of its own and asks the run lock first, so `--once`
+    // during any run of the job is refused by name.
+    let lock = manual ? await takeRunLock() : undefined;
+    if (lock && "heldBy" in lock) return skip(lock.heldBy);
+    const held = lock;
+    const releaseFire = await takeFireLock(job, stamp, fireAt).catch(async (error: unknown) => {
+      await held?.release();
+      throw error;
+    });
+    if (!releaseFire) {
+      await held?.release();
+      log(`${job.name}: ${base.fireAt} already fired by another scheduler`);
+      return undefined;
+    }
     try {
-      return await task;
+      // One guard for overlap, in this process or any other: the job's run lock, held for the run.
+      lock ??= await takeRunLock();
+      if ("heldBy" in lock) return await skip(lock.heldBy);
+      const stop = () => ac.abort(signal.reason);
+      if (signal.aborted) stop();
+      signal.addEventListener("abort", stop, { once: true });
+      busy.set(job.name, (busy.get(job.name) ?? 0) + 1);
+      try {
+        return await runFire({ job, fireAt, stamp, manual, signal: ac.signal, execute, clock, log });
+      } finally {
+        signal.removeEventListener("abort", stop);
+        const n = (busy.get(job.name) ?? 1) - 1;
+        if (n > 0) busy.set(job.name, n);
+        else busy.delete(job.name);
+        await lock.release();
+      }
     } finally {
-      running.delete(job.name);
+      await releaseFire().catch(() => {});
     }
   }
 
@@ -154,14 +210,14 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         }
         for (const p of plan) if (p.at.getTime() <= clock.now()) fire(p.job, p.at, signal).catch((e: Error) => log(`${p.job.name}: could not fire: ${e.message}`));
       }
-      await Promise.all(running.values());
+      while (tasks.size) await Promise.allSettled([...tasks]);
     },
     async runNow(name, signal) {
       const job = jobs.find((j) => j.name === name);
       if (!job) throw new HailuoError("usage", `no job named ${name} (have: ${jobs.map((j) => j.name).join(", ") || "none"})`);
       return fire(job, new Date(clock.now()), signal, true);
     },
-    busy: () => [...running.keys()],
+    busy: () => [...busy.keys()],
     upcoming() {
       const now = new Date(clock.now());
       return jobs.map((j) => ({ job: j.name, next: nextFireTimes(j, now)[0] }));
@@ -178,12 +234,14 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
 async function takeFireLock(job: JobDefinition, stamp: string, fireAt: Date): Promise<(() => Promise<void>) | undefined> {
   const dir = join(job.outputRoot, ".locks");
   await mkdir(dir, { recursive: true });
-  const release = await lockfile.lock(dir, { lockfilePath: join(dir, `${stamp}.lock`), realpath: false, stale: 10_000 }).catch((error: NodeJS.ErrnoException) => {
+  // proper-lockfile keys its held locks by the first argument: one name per lock, not the folder.
+  const release = await lockfile.lock(join(dir, stamp), { lockfilePath: join(dir, `${stamp}.lock`), realpath: false, stale: 10_000 }).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ELOCKED") return undefined;
     throw error;
   });
   if (!release) return undefined;
-  const fired = (await readHistory(job.outputRoot)).some((h) => h.fireAt === fireAt.toISOString() && h.status !== "skipped") || existsSync(join(job.outputRoot, stamp));
+  // Any decision on this fire time (a run started, a skip) was taken under this lock: stand by it.
+  const fired = (await readHistory(job.outputRoot)).some((h) => h.fireAt === fireAt.toISOString() && h.status !== "missed") || existsSync(join(job.outputRoot, stamp));
   if (!fired) return release;
   await release();
   return undefined;
@@ -196,8 +254,11 @@ async function runFire(f: { job: JobDefinition; fireAt: Date; stamp: string; man
   if (!manual) await writeLastFire(job.outputRoot, fireAt);
   let budgetUsd = job.budget.perRunUsd;
   if (job.budget.perDayUsd !== undefined) {
-    const left = job.budget.perDayUsd - spentOnDay(await readHistory(job.outputRoot), fireAt, job.timeZone);
-    if (left <= 0) {
+    // Under the job's run lock no other run of this job is starting or going: the check and the
+    // reservation below (the `started` record) are one step for every process.
+    const history = await settleDeadRuns(job, await readHistory(job.outputRoot), log);
+    const left = job.budget.perDayUsd - spentOnDay(history, fireAt, job.timeZone);
+    if (left < 0.005) {
       const rec: HistoryRecord = { ...base, status: "skipped", reason: `daily budget of $${job.budget.perDayUsd.toFixed(2)} is spent` };
       await appendHistory(job.outputRoot, rec);
       log(`${job.name}: skipped: ${rec.reason}`);
@@ -207,6 +268,7 @@ async function runFire(f: { job: JobDefinition; fireAt: Date; stamp: string; man
   }
   const runDir = join(job.outputRoot, stamp);
   const startedAt = new Date(clock.now()).toISOString();
+  await appendHistory(job.outputRoot, { ...base, status: "started", runDir, startedAt, ...(budgetUsd !== undefined ? { reservedUsd: budgetUsd } : {}) });
   log(`${job.name}: run ${stamp} started`);
   let outcome: RunOutcome;
   try {
@@ -214,10 +276,44 @@ async function runFire(f: { job: JobDefinition; fireAt: Date; stamp: string; man
   } catch (error) {
     outcome = { status: signal.aborted ? "interrupted" : "failed", exitCode: 1, spentUsd: 0, message: (error as Error).message };
   }
-  const rec: HistoryRecord = { ...base, status: outcome.status, runDir, startedAt, endedAt: new Date(clock.now()).toISOString(), exitCode: outcome.exitCode, spentUsd: outcome.spentUsd, ...(outcome.message ? { reason: outcome.message } : {}) };
+  // A run that did not end well may have paid before it failed, or left requests that still bill.
+  const spentUsd = outcome.status === "ok" ? outcome.spentUsd : Math.max(outcome.spentUsd, (await journaledSpendUsd(runDir)) ?? budgetUsd ?? 0);
+  const rec: HistoryRecord = { ...base, status: outcome.status, runDir, startedAt, endedAt: new Date(clock.now()).toISOString(), exitCode: outcome.exitCode, spentUsd, ...(outcome.message ? { reason: outcome.message } : {}) };
   await appendHistory(job.outputRoot, rec);
   log(`${job.name}: run ${stamp} ${outcome.status}${outcome.message ? `: ${outcome.message}` : ""}${outcome.status === "interrupted" ? ` (resume with: hailuo resume ${runDir})` : ""}`);
   const pruned = await pruneRuns(job);
   if (pruned.length) log(`${job.name}: removed ${pruned.length} old run(s)`);
   return rec;
+}
+
+/**
+ * Runs that have a `started` record and no end record, seen while holding the job's run lock,
+ * were left by a process that died (or lost the lock): each gets an `interrupted` record with
+ * what its journal says it spent or may still be billed, so it stops holding its whole
+ * reservation. A run folder someone is resuming right now keeps its reservation.
+ */
+async function settleDeadRuns(job: JobDefinition, history: HistoryRecord[], log: (line: string) => void): Promise<HistoryRecord[]> {
+  const ended = new Set(history.filter((h) => h.status !== "started" && h.runDir).map((h) => h.runDir));
+  const dead = history.filter((h) => h.status === "started" && h.runDir && !ended.has(h.runDir));
+  const out = [...history];
+  for (const h of dead) {
+    const runDir = h.runDir!;
+    if (await runLockHeld(runDir).catch(() => false)) continue;
+    const spentUsd = (await journaledSpendUsd(runDir)) ?? h.reservedUsd ?? 0;
+    const rec: HistoryRecord = { job: h.job, fireAt: h.fireAt, status: "interrupted", runDir, reason: `its scheduler (pid ${h.pid}) stopped mid-run; resume with: hailuo resume ${runDir}`, spentUsd, pid: process.pid };
+    await appendHistory(job.outputRoot, rec);
+    log(`${job.name}: run ${runDir} was left mid-run by pid ${h.pid}; counted at $${spentUsd.toFixed(2)}`);
+    out.push(rec);
+  }
+  return out;
+}
+
+/**
+ * What a run folder's journal says was billed or may still be billed (requests in flight, lost
+ * submits); 0 when the run never got as far as a journal, undefined when one is there but unreadable.
+ */
+async function journaledSpendUsd(runDir: string): Promise<number | undefined> {
+  if (!existsSync(join(runDir, "journal.jsonl"))) return 0;
+  const t = (await readRunReport(runDir).catch(() => undefined))?.totals;
+  return t ? t.billedUsd + t.inFlightUsd + t.possibleDoubleChargeUsd : undefined;
 }

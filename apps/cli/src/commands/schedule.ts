@@ -25,8 +25,10 @@ export async function scheduleCommand(jobsDir: string, opts: { once?: string; re
       const rec = await scheduler.runNow(opts.once, signal);
       // Another scheduler holds this minute's fire lock: nothing ran here, nothing was spent.
       if (!rec) return 2;
-      say(`${rec.job}: ${rec.status}${rec.runDir ? ` → ${rec.runDir}` : ""}`);
-      return rec.status === "ok" ? 0 : rec.status === "interrupted" ? 130 : 1;
+      say(`${rec.job}: ${rec.status}${rec.reason ? `: ${rec.reason}` : ""}${rec.runDir ? ` → ${rec.runDir}` : ""}`);
+      // Skipped (a run of this job is going somewhere, or the day's budget is spent): refused
+      // before spending anything, like every exit 2.
+      return rec.status === "ok" ? 0 : rec.status === "interrupted" ? 130 : rec.status === "skipped" ? 2 : 1;
     }
     for (const u of scheduler.upcoming()) say(`${u.job}: next run ${u.next?.toISOString() ?? "never"}`);
     say("scheduler running; Ctrl-C stops it and leaves every run resumable");
