@@ -30,6 +30,8 @@ export const ERROR_CODE_DOC: Record<ErrorCode, { exit: 1 | 2 | 130; means: strin
   request_cancelled: { exit: 1, means: "the request was cancelled on fal (499)" },
   platform_unavailable: { exit: 1, means: "fal's Platform API (pricing, request lists) refused us; lost submits are flagged instead of looked up" },
   submit_ambiguous: { exit: 1, means: "a submit left this machine and its answer was lost; flagged as a possible double charge" },
+  answers_lost: { exit: 1, means: "submits of one clip kept losing their answers and fal's request list could not explain them (each may be billed); the run stopped instead of paying on (--resend-lost N allows more)" },
+  price_unknown: { exit: 2, means: "fal's pricing API could not confirm the account's price and a budget depends on it; nothing submitted (--price USD_PER_S, or --assume-list-price)" },
   not_found: { exit: 1, means: "fal does not know the request (404)" },
   http: { exit: 1, means: "fal answered an unexpected HTTP status" },
   config: { exit: 2, means: "the environment is wrong (e.g. FAL_EMULATOR_URL is not a URL)" },

@@ -45,13 +45,15 @@ export async function connectFal(options: {
  * The price estimates and budgets use: the account's live price from fal's pricing API (or the
  * configured emulator's), else the built-in table, saying which and why.
  */
-export async function priceFor(client?: HailuoClient): Promise<LivePrice> {
+export async function priceFor(client?: HailuoClient, given?: number): Promise<LivePrice> {
+  if (given !== undefined) return { usdPerSecond: given, source: "--price", verified: true };
   if (client) return livePrice(client, HAILUO_ENDPOINT);
   if (backendFromEnv()) return livePrice(createHailuoClient(), HAILUO_ENDPOINT);
-  return { usdPerSecond: PRICE_USD_PER_SECOND["768p"], source: "built-in price table", reason: "no FAL_KEY or FAL_EMULATOR_URL set" };
+  return { usdPerSecond: PRICE_USD_PER_SECOND["768p"], source: "built-in price table", verified: false, reason: "no FAL_KEY or FAL_EMULATOR_URL set" };
 }
 
 /** One line naming the price used, for people. */
 export function describePrice(p: LivePrice): string {
-  return `price: $${p.usdPerSecond}/s from the ${p.source}${p.reason ? ` (${p.reason})` : ""}`;
+  const from = p.source === "--price" ? "given with --price" : `from the ${p.source}`;
+  return `price: $${p.usdPerSecond}/s ${from}${p.reason ? ` (${p.reason})` : ""}${p.verified ? "" : ", not verified"}`;
 }

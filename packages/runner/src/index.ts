@@ -10,7 +10,7 @@ export { readRunManifest, writeRunFile, mustBeRunFolder, WrongBackendError, type
 export { JournalStore, readJournal, journalPath, type JournalDamage, type JournalRead, type JournalRecord, type StoredRecord, type ClipFacts } from "./journal-store.js";
 export { acquireRunLock, runLockHeld, RunLockedError, type RunLockOptions } from "./run-lock.js";
 export { insideDir } from "./clip-file.js";
-export { BudgetError } from "./item-context.js";
+export { AnswersLostError, BudgetError, PriceUnknownError } from "./item-context.js";
 export { PreflightError, DISK_BYTES_PER_SECOND } from "./preflight.js";
 export { createItemWorker, type ItemWorker, type ItemWorkerOptions, type WorkerItemResult } from "./item-worker.js";
 export { readPicks, writePick, chosenTakes, carryRerolls, withRerolls, type PicksFile } from "./picks.js";

@@ -11,6 +11,24 @@ export class BudgetError extends HailuoError {
   }
 }
 
+/** A budget depends on a price fal could not confirm. */
+export class PriceUnknownError extends HailuoError {
+  constructor(message: string) {
+    super("price_unknown", message, { retryable: false });
+  }
+}
+
+/** A clip's submits kept losing their answers and fal's request list cannot explain them. */
+export class AnswersLostError extends HailuoError {
+  constructor(
+    message: string,
+    /** Submits of this clip whose answers were lost and are not explained. */
+    readonly lostSubmits: number,
+  ) {
+    super("answers_lost", message, { retryable: false });
+  }
+}
+
 /** How one generation ended in this process. */
 export type ItemOutcome = "done" | "cached" | "failed" | "interrupted";
 
@@ -30,6 +48,11 @@ export interface ItemContext {
   emit: (event: RunEvent) => void;
   /** Retries after the first attempt. @default 3 */
   retries?: number;
+  /**
+   * Submits sent again after one whose answer was lost, while fal's request list cannot tell
+   * whether it was queued (each may be billed). Past this the run stops. @default 1
+   */
+  lostAnswerResends?: number;
   /** @default 900000 */
   itemTimeoutMs?: number;
   waitMode?: "stream" | "poll";
@@ -48,9 +71,9 @@ export interface ItemContext {
   /** The small pool downloads, hashes and probes run in. @default no limit */
   saveSlot?: <T>(work: () => Promise<T>) => Promise<T>;
   /** Asked before every submit; false means the budget has no room for it. */
-  reserve?: (usd: number) => boolean;
+  reserve?: (usd: number) => boolean | Promise<boolean>;
   /** Gives back a reservation whose submit created nothing billable. */
-  release?: (usd: number) => void;
+  release?: (usd: number) => void | Promise<void>;
   /** Tells the caller which request is in flight (for cancel-on-exit); undefined when none. */
   onLive?: (entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } | undefined) => void;
   /** A submit left (true) or came back (false): the caller waits for these on Ctrl-C. */

@@ -20,7 +20,8 @@ export interface ClipFacts {
 
 /** Every state change of a run, one JSON object per line. */
 export type JournalRecord =
-  | { t: "run"; name: string; manifest: string; items: number; pid: number }
+  /** A run started; `priceUnverified` says why its price is the list price, assumed. */
+  | { t: "run"; name: string; manifest: string; items: number; pid: number; usdPerSecond?: number; priceUnverified?: string }
   | { t: "submitting"; key: string; scene: string; take: number; attempt: number; usd?: number }
   | { t: "submitted"; key: string; handle: HailuoHandle }
   /** The submit's answer was lost after it left: fal may have queued (and billed) it. */

@@ -2,7 +2,7 @@ import { resultForStatus, type HailuoHandle, type HailuoStatus } from "@hailuo/c
 import type { HailuoError } from "@hailuo/shared";
 import type { ItemStage } from "./classify.js";
 import type { ItemPhase } from "./events.js";
-import { BudgetError, type ItemContext } from "./item-context.js";
+import { AnswersLostError, BudgetError, type ItemContext } from "./item-context.js";
 import type { PlanItem } from "./plan.js";
 import { findLostSubmits } from "./reconcile.js";
 
@@ -25,6 +25,8 @@ export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void>
   try {
     candidates = await findLostSubmits(ctx.client, item.input, sentAts, ctx.signal);
   } catch (error) {
+    // Not explained: they still count against the item's resends.
+    s.unreconciled = sentAts;
     if ((error as HailuoError).code === "platform_unavailable") return ctx.onPlatformUnavailable?.(error as HailuoError);
     throw error;
   }
@@ -48,7 +50,16 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
     say("queued", { requestId: s.handle.requestId, detail: "re-attached" });
     return s.handle;
   }
-  if (ctx.reserve && !ctx.reserve(item.costUsd)) throw new BudgetError("budget reached (billed and in flight); not submitted");
+  // Each unexplained lost answer may be a billed request: resend only so often, then stop paying.
+  const lost = s.unreconciled.length;
+  const resends = ctx.lostAnswerResends ?? 1;
+  if (lost > resends) {
+    throw new AnswersLostError(
+      `${item.sceneId}#${item.take}: ${lost} submits lost their answers and fal's request list could not say whether they were queued (each may be billed: $${(lost * item.costUsd).toFixed(2)}); not sending another. Look for them on fal's dashboard; to allow one more resend, resume with --resend-lost ${lost}`,
+      lost,
+    );
+  }
+  if (ctx.reserve && !(await ctx.reserve(item.costUsd))) throw new BudgetError("budget reached (billed and in flight); not submitted");
   say("submitting");
   await journal.append({ t: "submitting", key: item.key, scene: item.sceneId, take: item.take, attempt: s.attempts + 1, usd: item.costUsd });
   s.attempts++;
@@ -66,7 +77,8 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
       // Best effort: without it, replay still flags a "submitting" that has no answer.
       await journal.append({ t: "ambiguous", key: item.key, message: e.code === "cancelled" ? "aborted while on the wire" : e.message, ...(e.requestId ? { requestId: e.requestId } : {}) }).catch(() => {});
     } else {
-      ctx.release?.(item.costUsd);
+      // A release that fails (Redis away) only keeps the budget reserved: the safe side.
+      await Promise.resolve(ctx.release?.(item.costUsd)).catch(() => {});
       await journal.append({ t: "refused", key: item.key, code: e.code, message: e.message }).catch(() => {});
     }
     if (e.code === "submit_ambiguous" || e.code === "cancelled") s.unreconciled.push(new Date().toISOString());
@@ -125,7 +137,7 @@ async function overWithoutVideo(item: PlanItem, handle: HailuoHandle, ctx: ItemC
     // The request is over and fal bills no failure: its reservation is free again.
     await ctx.journal.append({ t: "ended", key: item.key, requestId: handle.requestId, code: (error as HailuoError).code });
     ctx.state.live = false;
-    ctx.release?.(item.costUsd);
+    await Promise.resolve(ctx.release?.(item.costUsd)).catch(() => {});
     ctx.onLive?.(undefined);
   }
   // Otherwise the request may still be running: it stays listed for cancel-on-exit.

@@ -29,6 +29,15 @@ export interface BuildReportOptions {
   caveats?: ReportCaveat[];
 }
 
+/** One caveat per run into the folder that priced at the list price because fal could not confirm the account's. */
+function priceCaveats(records: StoredRecord[]): ReportCaveat[] {
+  return records.flatMap((r) =>
+    r.t === "run" && r.priceUnverified
+      ? [{ kind: "price_unverified" as const, message: `the run of ${r.at} priced at $${r.usdPerSecond}/s, the list price, because fal's pricing API could not confirm the account's (${r.priceUnverified}): its amounts are estimates, not verified` }]
+      : [],
+  );
+}
+
 /** One caveat per damaged journal line, naming the generation its text still names. */
 function damageCaveats(damaged: JournalDamage[], plan: PlanItem[]): ReportCaveat[] {
   const byKey = new Map(plan.map((p) => [p.key, p]));
@@ -51,7 +60,7 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
     estimate: (k) => byKey.get(k)?.costUsd ?? 0,
     secondsOf: (k) => Number(byKey.get(k)?.input.duration ?? 0),
   });
-  const caveats = [...(options.caveats ?? []), ...damageCaveats(options.damaged ?? [], plan)];
+  const caveats = [...priceCaveats(records), ...(options.caveats ?? []), ...damageCaveats(options.damaged ?? [], plan)];
   const caveatOf = new Map(caveats.filter((c) => c.scene).map((c) => [`${c.scene}#${c.take}`, c.message]));
   const billedByKey = new Map<string, number[]>();
   for (const r of ledger.requests.values()) if (r.fate === "billed") billedByKey.set(r.key, [...(billedByKey.get(r.key) ?? []), r.usd]);

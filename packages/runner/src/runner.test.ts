@@ -122,12 +122,13 @@ describe("runManifest", () => {
     expect(result.report.totals.done).toBe(6);
     const tight = parseManifest(`name: tight\nscenes:\n${Array.from({ length: 3 }, (_, i) => `  - prompt: tight scene ${i}\n`).join("")}`, { file: "t.yaml" });
     const t2 = await makeTempDir();
-    // fal's request list cannot be read with this key, so a lost answer stays a possible charge.
+    // fal's request list cannot be read with this key, so a lost answer stays a possible charge (and
+    // its pricing API neither: the price is given, as --price would).
     const blind = await startTestEmulator({ slots: 2, render: "shared", platformApi: "forbidden", faults: { rules: [{ route: "submit", kind: "drop", count: 1 }] } });
     try {
       // One submit answer is lost: it may have been billed, so it counts against the budget and
       // the third scene no longer fits in $0.81.
-      const r = await runManifest(opts({ manifest: tight, runDir: t2.dir, budgetUsd: 0.81, concurrency: 1, client: createHailuoClient({ emulatorUrl: blind.url }) }));
+      const r = await runManifest(opts({ manifest: tight, runDir: t2.dir, budgetUsd: 0.81, priceUsdPerSecond: 0.045, concurrency: 1, client: createHailuoClient({ emulatorUrl: blind.url }) }));
       expect(r.report.items.map((i) => i.status).sort()).toEqual(["done", "done", "failed"]);
       expect(r.report.items.find((i) => i.status === "failed")?.errorCode).toBe("budget");
       expect(r.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.27, 6);

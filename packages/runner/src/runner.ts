@@ -2,12 +2,12 @@ import { mkdir, readdir, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import pLimit from "p-limit";
-import type { HailuoClient } from "@hailuo/core";
+import { HAILUO_ENDPOINT, livePrice, type HailuoClient, type LivePrice } from "@hailuo/core";
 import type { Manifest } from "@hailuo/manifest";
 import { HailuoError, systemClock, type Clock } from "@hailuo/shared";
 import type { RunEvent } from "./events.js";
 import { cancelQueued, type LiveEntry } from "./cancel-on-exit.js";
-import { BudgetError, newItemState, type ItemContext, type ItemOutcome } from "./item-context.js";
+import { BudgetError, PriceUnknownError, newItemState, type ItemContext, type ItemOutcome } from "./item-context.js";
 import { processItem } from "./item-step.js";
 import { JournalStore, readJournal, type JournalDamage, type StoredRecord, journalPath } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
@@ -31,11 +31,17 @@ export interface RunOptions {
   /** Where `client` sends requests; recorded in run.json, and a resume elsewhere is refused. */
   backend?: Backend;
   /**
-   * The account's price (fal's pricing API, see `livePrice`) for budgets and the ledger. A pending
-   * price is awaited only once the folder's journal is read, so the network and the disk overlap.
-   * @default the built-in table
+   * The account's price for budgets and the ledger: a number (the caller vouches for it) or a
+   * `livePrice` quote, which may be unverified. A pending price is awaited only once the folder's
+   * journal is read, so the network and the disk overlap.
+   * @default `livePrice(client, HAILUO_ENDPOINT)`: fal's pricing API, else the list price, unverified
    */
-  priceUsdPerSecond?: number | PromiseLike<number>;
+  priceUsdPerSecond?: number | LivePrice | PromiseLike<number | LivePrice>;
+  /**
+   * Budget at the list price when fal cannot confirm the account's price. Without it a run with a
+   * budget and an unverified price is refused before anything is sent. @default false
+   */
+  assumeListPrice?: boolean;
   /** Carry on against `backend` even though the run's requests went elsewhere. @default false */
   backendOverride?: boolean;
   /** Run locally in a folder a distributed run owns (its workers are gone). @default false */
@@ -44,6 +50,8 @@ export interface RunOptions {
   concurrency?: number;
   /** Retries per item after the first attempt. @default 3 */
   retries?: number;
+  /** Resends of a clip after lost answers fal's request list cannot explain; past it the run stops. @default 1 */
+  lostAnswerResends?: number;
   /** Longest wait for one generation; the request stays live and `resume` re-attaches. @default 900000 */
   itemTimeoutMs?: number;
   /** Refuse to start, and stop submitting, past this many dollars. */
@@ -87,7 +95,7 @@ export interface RunResult {
 }
 
 /** Errors that end a whole run: every other item would meet them too. */
-const RUN_STOPPERS = new Set(["auth", "disk_full", "unwritable", "ffmpeg_missing", "wrong_backend", "unreachable"]);
+const RUN_STOPPERS = new Set(["auth", "disk_full", "unwritable", "ffmpeg_missing", "wrong_backend", "unreachable", "answers_lost"]);
 
 /** Submits in a row that never reached fal (each after the core's own re-sends) before the run stops. */
 const UNREACHABLE_STOP_AFTER = 2;
@@ -95,6 +103,18 @@ const UNREACHABLE_STOP_AFTER = 2;
 /** Removes `.name.part` temp files of downloads a crashed process never finished (never a clip: those are renamed into place whole). */
 async function removeStaleParts(clips: string): Promise<void> {
   for (const f of await readdir(clips).catch(() => [] as string[])) if (/^\..+\.part$/.test(f)) await rm(join(clips, f), { force: true });
+}
+
+/** The price a run uses: the caller's number (vouched for), its quote, or fal's pricing API. */
+async function priceQuote(given: RunOptions["priceUsdPerSecond"], client: HailuoClient): Promise<LivePrice> {
+  const p = await given;
+  if (typeof p === "number") return { usdPerSecond: p, source: "--price", verified: true };
+  return p ?? livePrice(client, HAILUO_ENDPOINT);
+}
+
+/** The warning a run gives before spending at a price fal did not confirm. */
+export function unverifiedPriceMessage(price: LivePrice): string {
+  return `price not verified: fal's pricing API could not confirm the account's price (${price.reason ?? "no answer"}); amounts assume the list price $${price.usdPerSecond}/s and the report marks them unverified (--price USD_PER_SECOND to give the account's price)`;
 }
 
 /** What a run tells about journal lines it could not read as records. */
@@ -147,12 +167,19 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     checkNotDistributed(runDir, records, Boolean(options.takeOver));
     const manifest = options.manifest ? carryRerolls(options.manifest, previous?.manifest) : previous!.manifest;
     const states = replayJournal(records);
-    const usdPerSecond = await options.priceUsdPerSecond;
+    const price = await priceQuote(options.priceUsdPerSecond, client);
+    const usdPerSecond = price.usdPerSecond;
+    if (!price.verified) emit({ type: "warning", message: unverifiedPriceMessage(price) });
     const plan = planRun(manifest, usdPerSecond);
     const unique = [...new Map(plan.map((p) => [p.key, p])).values()].filter(options.only ?? (() => true));
     const work = await planWork(runDir, unique, states, cache);
     const estimateUsd = sumUsd(work.toSubmit.map((i) => i.costUsd));
     emit({ type: "plan", runDir, items: plan.length, unique: unique.length, cached: work.intact.size, reattach: work.reattach.length, toSubmit: work.toSubmit.length, estimateUsd, budgetUsd: options.budgetUsd });
+    if (options.budgetUsd !== undefined && !price.verified && !options.assumeListPrice && work.toSubmit.length) {
+      throw new PriceUnknownError(
+        `--budget $${options.budgetUsd.toFixed(2)} needs the account's price, and fal's pricing API could not give it (${price.reason ?? "no answer"}); nothing was submitted. Pass --price USD_PER_SECOND (your account's price for ${HAILUO_ENDPOINT}), or --assume-list-price to budget at the list price $${price.usdPerSecond}/s`,
+      );
+    }
     if (options.budgetUsd !== undefined && estimateUsd > options.budgetUsd) {
       throw new BudgetError(`this run needs $${estimateUsd.toFixed(2)} for ${work.toSubmit.length} generation(s), over the budget of $${options.budgetUsd.toFixed(2)}; nothing was submitted`);
     }
@@ -161,7 +188,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     // Only a run that passed every check is recorded: a refusal leaves run.json (and its re-rolls) as it was.
     await writeRunFile(runDir, manifest, options.backendOverride ? options.backend : (previous?.backend ?? options.backend), read?.text);
     const thisRunFrom = records.length;
-    await journal.append({ t: "run", name: manifest.name, manifest: manifest.file, items: plan.length, pid: process.pid });
+    await journal.append({ t: "run", name: manifest.name, manifest: manifest.file, items: plan.length, pid: process.pid, usdPerSecond, ...(price.verified ? {} : { priceUnverified: price.reason ?? "no answer" }) });
 
     const live = new Map<string, LiveEntry>();
     const outcome = new Map<string, ItemOutcome>();
@@ -243,6 +270,7 @@ function sharedItemContext(options: RunOptions, runDir: string, journal: Journal
     submitSignal: stop.submitSignal,
     emit,
     retries: options.retries ?? 3,
+    lostAnswerResends: options.lostAnswerResends,
     itemTimeoutMs: options.itemTimeoutMs ?? 900_000,
     waitMode: options.waitMode,
     retryBaseDelayMs: options.retryBaseDelayMs,

@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   "request_cancelled",
   "platform_unavailable",
   "submit_ambiguous",
+  "answers_lost",
+  "price_unknown",
   "not_found",
   "http",
   "config",

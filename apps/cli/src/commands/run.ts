@@ -29,10 +29,13 @@ export interface RunCommandOptions {
   takeOver?: boolean;
   yes?: boolean;
   confirmAbove?: string;
+  price?: string;
+  assumeListPrice?: boolean;
+  resendLost: string;
 }
 
 // A run stopped by these left every paid clip journaled: fixing the cause and resuming loses nothing.
-const RESUMABLE_STOPS = new Set(["disk_full", "unwritable", "ffmpeg_missing", "auth", "unreachable"]);
+const RESUMABLE_STOPS = new Set(["disk_full", "unwritable", "ffmpeg_missing", "auth", "unreachable", "answers_lost"]);
 
 /** The default run folder for a manifest: runs/<safe name>. */
 export function defaultRunDir(manifest: Manifest): string {
@@ -46,6 +49,8 @@ export function runNumbers(opts: RunCommandOptions) {
     concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }),
     retries: numberOption("retries", opts.retries),
     budgetUsd: numberOption("budget", opts.budget, { integer: false }),
+    lostAnswerResends: numberOption("resend-lost", opts.resendLost),
+    givenPrice: numberOption("price", opts.price, { integer: false }),
     itemTimeoutMs: (numberOption("timeout-min", opts.timeoutMin, { min: 0.05, integer: false }) ?? 15) * 60_000,
   };
 }
@@ -56,7 +61,7 @@ export async function runCommand(manifestPath: string, opts: RunCommandOptions, 
   const manifest = await loadManifestTelling(manifestPath, { vars: parseVars(opts.var), json: opts.json });
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
   if (opts.dryRun) {
-    const pending = priceFor();
+    const pending = priceFor(undefined, runNumbers(opts).givenPrice);
     const preview = await previewRun(runDir, manifest, { usdPerSecond: pending.then((p) => p.usdPerSecond), cache: opts.cache });
     const price = await pending;
     const fresh = new Set(preview.toSubmit.map((p) => p.key));
@@ -83,7 +88,7 @@ export async function resumeCommand(runDir: string, opts: RunCommandOptions, sig
  * money lines and media stage; `only` limits the work (re-rolls), `film: false` keeps the film as it is.
  */
 export async function execute(manifest: Manifest | undefined, runDir: string, opts: RunCommandOptions, signal: AbortSignal, part: { only?: (item: PlanItem) => boolean; film?: false } = {}): Promise<number> {
-  const n = runNumbers(opts);
+  const { givenPrice, ...n } = runNumbers(opts);
   const view = await createProgressView(chooseView(Boolean(opts.json)));
   // HTTP retries are counted and told once at the end (per request id with --json), not one line each.
   const retries = new Map<string, number>();
@@ -100,15 +105,16 @@ export async function execute(manifest: Manifest | undefined, runDir: string, op
   try {
     // Asked while the run reads its folder (a round trip to fal's pricing API; the run waits for
     // it only before planning), and told before the plan line.
-    const price = priceFor(conn.client).then((p) => {
+    const price = priceFor(conn.client, givenPrice).then((p) => {
       // A run refused before planning (run.lock held, another backend) has said why already.
-      if (over) return p.usdPerSecond;
+      if (over) return p;
       if (opts.json) emitJson({ type: "price", ...p });
       else view.line(describePrice(p));
-      return p.usdPerSecond;
+      return p;
     });
     result = await runManifest({
       priceUsdPerSecond: price,
+      assumeListPrice: opts.assumeListPrice,
       manifest,
       runDir,
       client: conn.client,
