@@ -6,7 +6,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from "node:pat
 import type { Manifest } from "@hailuo/manifest";
 import { DEFAULT_X264_PRESET, animatedPreview, concatClips, contactSheet, poster, type Card, type Transition, type VideoInfo } from "@hailuo/media";
 import { HailuoError, atomicWrite } from "@hailuo/shared";
-import { chosenTakes, insideDir, readPicks, readRunReport, type ItemReport, type RunReport } from "@hailuo/runner";
+import { checkClips, chosenTakes, clipsChangedError, insideDir, readPicks, readRunReport, type ItemReport, type RunReport } from "@hailuo/runner";
 import { renderRunPage, type PageMedia } from "./run-page.js";
 
 /** Options of the media stage. */
@@ -131,6 +131,11 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
     transitions.push(scene.transition ?? defaultTransition);
   }
   if (!parts.some((p) => typeof p === "string")) throw new HailuoError("assemble_failed", "no scene has a clip yet; nothing to assemble");
+  // A clip is verified, not trusted: one replaced, cut or rotted since its download (same size
+  // and time included) never goes into the film. Clips this process hashed are not read again.
+  const files = used.flatMap((u) => (u.file ? [u.file] : []));
+  const changed = (await checkClips(runDir, { files, hash: "unverified" })).filter((c) => c.standing !== "intact");
+  if (changed.length) throw await clipsChangedError(runDir, changed, new Map(used.map((u) => [u.file ?? "", `${u.scene} take ${u.take}`])));
   let audio;
   const audioFile = options.audioFile ?? (spec?.audio ? resolve(dirname(manifest.file), spec.audio.file) : undefined);
   if (audioFile) {
