@@ -6,4 +6,5 @@ export { manifestFromData, readYamlSource } from "./yaml-source.js";
 export { FieldChecker, type Path, type Locate } from "./field-checker.js";
 export { isSafeId, slugify } from "./scene-ids.js";
 export { loadManifest } from "./load-manifest.js";
+export { checkRecordedManifest } from "./recorded-manifest.js";
 export { renderTemplate, runVariables, calendarParts } from "./template.js";

@@ -1,3 +1,5 @@
+import { readFile, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
 import type { Emulator } from "@hailuo/emulator";
@@ -93,5 +95,50 @@ describe("submits whose answers keep getting lost while fal's request list is re
     } finally {
       await gw.close();
     }
+  });
+});
+
+describe("run.json is input too", () => {
+  let emu: Emulator;
+  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+  beforeEach(async () => {
+    emu = await startTestEmulator({ render: "shared" });
+    tmp = await makeTempDir();
+  });
+  afterEach(async () => {
+    await emu.close();
+    await tmp.cleanup();
+  });
+
+  it("a hand-edited run.json (an escaping scene id, an empty prompt) is refused on resume before any submit, naming line and field", async () => {
+    const client = createHailuoClient({ emulatorUrl: emu.url });
+    const first = await runManifest({ manifest: board("edited", 3), runDir: tmp.dir, client });
+    const path = join(tmp.dir, "run.json");
+    const text = await readFile(path, "utf8");
+    // The id of s1 escapes the folder, and its prompt changed (a new, unpaid generation).
+    const edited = text.replace('"id": "s1"', '"id": "../../escape"').replace('"prompt": "edited scene 1"', '"prompt": "edited scene 1, changed"').replace('"prompt": "edited scene 2"', '"prompt": " "');
+    await writeFile(path, edited);
+    const err = await runManifest({ runDir: tmp.dir, client }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "manifest", retryable: false });
+    const idLine = edited.split("\n").findIndex((l) => l.includes("../../escape")) + 1;
+    expect((err as Error).message).toContain(`run.json:${idLine}`);
+    expect((err as Error).message).toContain("manifest.scenes[1].id");
+    expect((err as Error).message).toContain("manifest.scenes[2].prompt");
+    expect(emu.stats().submits.total).toBe(3);
+    expect(await readdir(tmp.dir)).not.toContain("escape");
+    // Put back, the folder resumes as it was: nothing to pay for.
+    await writeFile(path, text);
+    const again = await runManifest({ runDir: tmp.dir, client });
+    expect(again.report.totals).toMatchObject({ cached: 3, thisRunBilledUsd: 0 });
+    expect(first.exitCode).toBe(0);
+    await expectMoneyFacts(emu, again.report, tmp.dir, { submitsPerTake: [1, 1, 1] });
+  });
+
+  it("run.json that is not JSON is a manifest error naming the file, not an internal one", async () => {
+    const client = createHailuoClient({ emulatorUrl: emu.url });
+    await runManifest({ manifest: board("broken", 1), runDir: tmp.dir, client });
+    await writeFile(join(tmp.dir, "run.json"), "{ not json");
+    await expect(runManifest({ runDir: tmp.dir, client })).rejects.toMatchObject({ code: "manifest", message: expect.stringContaining("not valid JSON") });
+    expect(emu.stats().submits.total).toBe(1);
   });
 });

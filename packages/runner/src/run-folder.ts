@@ -1,6 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { Manifest } from "@hailuo/manifest";
+import { ManifestError, checkRecordedManifest, type Manifest } from "@hailuo/manifest";
 import { HailuoError, atomicWrite } from "@hailuo/shared";
 
 /** Where a run's requests go. Its requests exist only there, so a resume must go there too. */
@@ -59,10 +59,23 @@ export async function writeRunFile(runDir: string, manifest: Manifest, backend?:
   if (text !== previous) await atomicWrite(join(runDir, "run.json"), text);
 }
 
-/** Reads run.json, with its text; `undefined` when the folder has none yet. */
+/**
+ * Reads run.json, with its text; `undefined` when the folder has none yet. It is input like any
+ * manifest (a file anyone can edit): checked with the manifest's rules before anything runs from
+ * it, so an escaping scene id is refused before a submit, not after fal billed the clip.
+ */
 export async function readRunFileText(runDir: string): Promise<{ file: RunFile; text: string } | undefined> {
-  const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => undefined);
-  return text === undefined ? undefined : { file: JSON.parse(text) as RunFile, text };
+  const path = join(runDir, "run.json");
+  const text = await readFile(path, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  let file: RunFile;
+  try {
+    file = JSON.parse(text) as RunFile;
+  } catch (error) {
+    throw new ManifestError(path, [{ file: path, field: "", message: `not valid JSON: ${(error as Error).message}` }]);
+  }
+  checkRecordedManifest(file?.manifest, path, { text, root: ["manifest"] });
+  return { file, text };
 }
 
 /** Reads run.json; `undefined` when the folder has none yet. */
