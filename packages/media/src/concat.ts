@@ -1,7 +1,8 @@
-import { writeFile, unlink, mkdtemp, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { writeFile, unlink, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { HailuoError } from "@hailuo/shared";
+import { audioBedProblem } from "./audio-bed.js";
+import { mediaIoError, withWorkDir } from "./media-work.js";
 import { probe, type VideoInfo } from "./probe.js";
 import { command, copyConcat, runToFile, type MediaOptions } from "./run-ffmpeg.js";
 import { renderInSegments, segmentFrames, type Segmentable } from "./segments.js";
@@ -106,6 +107,12 @@ function escapeConcatPath(p: string): string {
  * probed and checked against the plan.
  */
 export async function concatClips(parts: (string | Card)[], out: string, options: ConcatOptions = {}): Promise<ConcatResult> {
+  return joinParts(parts, out, options).catch((error: unknown) => {
+    throw mediaIoError(error, "assemble_failed", `film ${basename(out)}`);
+  });
+}
+
+async function joinParts(parts: (string | Card)[], out: string, options: ConcatOptions): Promise<ConcatResult> {
   if (parts.length === 0) throw new AssembleError("no clips to assemble");
   const clips = parts.filter((p): p is string => typeof p === "string");
   if (clips.length === 0) throw new AssembleError("no clips to assemble, only cards");
@@ -142,8 +149,11 @@ export async function concatClips(parts: (string | Card)[], out: string, options
     }
   }
 
-  const work = await mkdtemp(join(tmpdir(), "hailuo-concat-"));
-  try {
+  // Checked before any encoding: ffmpeg would wait forever on a FIFO and fail only at the end on the rest.
+  const audioProblem = options.audio && (await audioBedProblem(options.audio.file, options));
+  if (audioProblem) throw new AssembleError(audioProblem);
+
+  return withWorkDir(out, "hailuo-concat-", async (work) => {
     if (mode === "copy") {
       const list = join(work, "list.txt");
       await writeFile(list, clips.map((c) => escapeConcatPath(c)).join("\n"));
@@ -161,9 +171,7 @@ export async function concatClips(parts: (string | Card)[], out: string, options
       return i.width === W && i.height === H && i.pixFmt === "yuv420p" && i.fpsRational === `${F}/1` && i.fps === F;
     };
     return { ...(await reencode({ parts, partDur, ready, transitions, options, W, H, F, frame, work, out })), reason };
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+  });
 }
 
 /**

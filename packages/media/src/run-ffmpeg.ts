@@ -1,10 +1,11 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { FfmpegCommand } from "fluent-ffmpeg";
 import { abortError } from "@hailuo/shared";
 import { FfmpegError, ensureFfmpeg, ffmpegPaths, fluent, missingTool } from "./ffmpeg-env.js";
+import { trackChild } from "./media-work.js";
 
 /** Progress of one ffmpeg job, 0–100 (clamped: fluent-ffmpeg can report more than 100). */
 export type ProgressFn = (percent: number) => void;
@@ -73,6 +74,7 @@ export async function copyConcat(script: string, out: string, { map = "0", signa
     new Promise<void>((resolve, reject) => {
       const args = ["-hide_banner", "-nostdin", "-y", "-f", "concat", "-safe", "0", "-i", script, "-map", map, "-c", "copy", "-movflags", "+faststart", tmp];
       const child = spawn(ffmpegPath, args, { stdio: ["ignore", "ignore", "pipe"], signal });
+      trackChild(child);
       let stderr = "";
       child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
         stderr = (stderr + chunk).slice(-8192);
@@ -109,9 +111,21 @@ export async function runCommand(command: FfmpegCommand, what: string, { signal,
   await ensureFfmpeg();
   if (signal?.aborted) throw abortError(signal);
   await new Promise<void>((resolve, reject) => {
-    const onAbort = () => command.kill("SIGKILL");
+    // fluent-ffmpeg spawns ffmpeg only after its own asynchronous checks, and its kill() before
+    // then does nothing: an abort in that window would let the whole job run. So the abort is
+    // looked at again the moment ffmpeg starts.
+    const onAbort = () => {
+      if (started) command.kill("SIGKILL");
+    };
+    let started = false;
     signal?.addEventListener("abort", onAbort, { once: true });
     command
+      .on("start", () => {
+        started = true;
+        const proc = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
+        if (proc) trackChild(proc);
+        if (signal?.aborted) command.kill("SIGKILL");
+      })
       .on("stderr", (line: string) => {
         progressFrom(line, onProgress, expectedDurationS);
       })

@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
 import { FONT_OPTION } from "./fonts.js";
+import { settleAll } from "./media-work.js";
 import { command, copyConcat, runCommand, type MediaOptions } from "./run-ffmpeg.js";
 
 /** Parts one ffmpeg renders at most (each input costs tens of MiB of decoder and filter buffers). */
@@ -145,13 +146,17 @@ export async function renderInSegments(plan: SegmentPlan, out: string, options: 
   }
   const limit = pLimit(together);
   let done = 0;
-  await Promise.all(
+  // A failed piece stops the others, and none is left running when this returns.
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  await settleAll(
     pieces.map((p) =>
       limit(async () => {
-        await runCommand(p.build(), p.file, { signal: options.signal });
+        await runCommand(p.build(), p.file, { signal });
         options.onProgress?.((++done / pieces.length) * 95);
       }),
     ),
+    () => stop.abort(),
   );
   const list = join(work, "pieces.ffconcat");
   await writeFile(list, `ffconcat version 1.0\n${pieces.map((p) => `file '${p.file.replaceAll("'", "'\\''")}'`).join("\n")}\n`);

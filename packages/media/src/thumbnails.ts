@@ -1,8 +1,8 @@
-import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { extname, join } from "node:path";
+import { rename, writeFile } from "node:fs/promises";
+import { basename, extname, join } from "node:path";
 import { HailuoError } from "@hailuo/shared";
 import { FONT_OPTION } from "./fonts.js";
+import { mediaIoError, settleAll, withWorkDir } from "./media-work.js";
 import { probe } from "./probe.js";
 import { command, concatInput, runCommand, runToFile, type MediaOptions } from "./run-ffmpeg.js";
 
@@ -19,13 +19,17 @@ export interface PosterOptions extends MediaOptions {
 /** Writes one frame of a clip as an image (JPEG or PNG by extension): a fast seek, then one frame decoded. */
 export async function poster(clip: string, out: string, options: PosterOptions = {}): Promise<void> {
   const { atS = "auto", width = 640 } = options;
-  const durationS = options.durationS ?? (await probe(clip)).durationS;
-  const at = atS === "auto" ? durationS * 0.4 : Math.min(atS, Math.max(0, durationS - 0.1));
-  await runToFile(
-    (tmp) => command().input(clip).inputOptions(["-ss", at.toFixed(3)]).outputOptions(["-vf", `scale=${width}:-2`, "-frames:v", "1", "-q:v", "3", "-update", "1"]).output(tmp),
-    out,
-    options,
-  );
+  try {
+    const durationS = options.durationS ?? (await probe(clip)).durationS;
+    const at = atS === "auto" ? durationS * 0.4 : Math.min(atS, Math.max(0, durationS - 0.1));
+    await runToFile(
+      (tmp) => command().input(clip).inputOptions(["-ss", at.toFixed(3)]).outputOptions(["-vf", `scale=${width}:-2`, "-frames:v", "1", "-q:v", "3", "-update", "1"]).output(tmp),
+      out,
+      options,
+    );
+  } catch (error) {
+    throw mediaIoError(error, "thumbnail_failed", `poster ${basename(out)}`);
+  }
 }
 
 /** One tile of a contact sheet. */
@@ -72,10 +76,10 @@ export async function contactSheet(items: SheetItem[], out: string, options: She
   const perPage = Math.max(1, Math.min(columns, items.length)) * rowsPerPage;
   const size = sheetSize(Math.min(items.length, perPage), { columns, tileWidth });
   const tileH = 2 * Math.round((tileWidth * 768) / 1366 / 2);
-  const work = await mkdtemp(join(tmpdir(), "hailuo-sheet-"));
-  try {
+  // The pages are made in a scratch folder beside `out` and renamed into place: same filesystem.
+  return withWorkDir(out, "hailuo-sheet-", async (work) => {
     // A video item gives one frame from its middle (callers normally pass posters they already have).
-    const frames = await Promise.all(
+    const frames = await settleAll(
       items.map(async (it, i) => {
         if (/\.(jpe?g|png|webp)$/i.test(it.file)) return it.file;
         const frame = join(work, `frame${i}.jpg`);
@@ -101,9 +105,9 @@ export async function contactSheet(items: SheetItem[], out: string, options: She
     const names = Array.from({ length: pages }, (_, p) => (p === 0 ? out : `${out.slice(0, out.length - ext.length)}-${p + 1}${ext}`));
     for (const [p, name] of names.entries()) await rename(join(work, `page-${String(p + 1).padStart(5, "0")}.jpg`), name);
     return { width: size.width, height: size.height, pages: names };
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+  }).catch((error: unknown) => {
+    throw mediaIoError(error, "thumbnail_failed", `contact sheet ${basename(out)}`);
+  });
 }
 
 /** Options of `animatedPreview`. */
@@ -125,11 +129,14 @@ export async function animatedPreview(clip: string, out: string, options: Previe
   const len = Math.min(durationS, clipS);
   const start = Math.max(0, (clipS - len) / 2);
   const webp = /\.webp$/i.test(out);
-  await runToFile((tmp) => {
+  const made = runToFile((tmp) => {
     const cmd = command().input(clip).inputOptions(["-ss", start.toFixed(3), "-t", len.toFixed(3)]);
     if (webp) return cmd.outputOptions(["-vf", `fps=${fps},scale=${width}:-2:flags=lanczos`, "-c:v", "libwebp", "-lossless", "0", "-q:v", "70", "-loop", "0", "-an"]).output(tmp);
     return cmd
       .outputOptions(["-filter_complex", `fps=${fps},scale=${width}:-2:flags=lanczos,split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=bayer:bayer_scale=5`, "-loop", "0", "-an"])
       .output(tmp);
   }, out, options);
+  await made.catch((error: unknown) => {
+    throw mediaIoError(error, "thumbnail_failed", `preview ${basename(out)}`);
+  });
 }
