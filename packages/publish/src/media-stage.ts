@@ -201,6 +201,27 @@ export function chaptersVtt(chapters: FilmFile["chapters"]): string {
 }
 
 /**
+ * The film already in the run folder (`film.mp4` or `assemble.output`, with its `.json`), when it
+ * is up to date: it shows the take each scene would use now, and no clip is newer than it. A page
+ * rewritten without assembling (`hailuo report`) keeps showing it; a stale film is left off.
+ */
+async function filmOnDisk(runDir: string, manifest: Manifest, report: RunReport): Promise<PageMedia["film"]> {
+  const out = insideDir(runDir, manifest.assemble?.output ?? "film.mp4");
+  const made = await readFile(`${out}.json`, "utf8").then((t) => JSON.parse(t) as FilmFile, () => undefined);
+  if (!Array.isArray(made?.chapters) || !(await stat(out).catch(() => undefined))?.size) return undefined;
+  const scenes = new Set(manifest.scenes.map((s) => s.id));
+  if (!made.chapters.every((c) => scenes.has(c.scene))) return undefined;
+  const chosenBy = chosenTakes(manifest, report.items, await readPicks(runDir));
+  const inFilm = new Map(made.chapters.map((c) => [c.scene, c.file]));
+  for (const scene of manifest.scenes) {
+    const file = chosenBy.get(scene.id)?.file;
+    if (file !== inFilm.get(scene.id)) return undefined;
+    if (file && !(await newer(out, insideDir(runDir, file)))) return undefined;
+  }
+  return { file: relative(resolve(runDir), out), durationS: Number(made.durationS), mode: String(made.mode), reason: made.reason };
+}
+
+/**
  * The whole media stage of a run: thumbnails, the film (when the manifest has `assemble:` or it
  * is asked for) and index.html. Safe to run again after a resume: it picks up the new clips.
  */
@@ -211,6 +232,7 @@ export async function runMediaStage(runDir: string, manifest: Manifest, options:
   let skipped: string[] = [];
   const wantFilm = options.assemble ?? Boolean(manifest.assemble);
   if (wantFilm && report.items.some((i) => i.file)) ({ film, skipped } = await assembleFilm(runDir, manifest, report, options));
+  else if (!wantFilm) film = await filmOnDisk(runDir, manifest, report);
   const media: PageMedia = { ...thumbs, ...(film ? { film } : {}) };
   await atomicWrite(join(runDir, "index.html"), renderRunPage(report, media));
   return { ...media, page: "index.html", skipped };

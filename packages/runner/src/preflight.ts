@@ -1,7 +1,7 @@
-import { access, statfs, unlink, writeFile } from "node:fs/promises";
+import { statfs, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
-import { checkFfmpeg } from "@hailuo/media";
+import { audioBedProblem, checkFfmpeg } from "@hailuo/media";
 import { HailuoError } from "@hailuo/shared";
 import type { PlanItem } from "./plan.js";
 
@@ -38,7 +38,8 @@ async function writable(dir: string): Promise<string | undefined> {
 /**
  * Every check that can be made before the first submit, so a run never pays for clips it cannot
  * keep: ffmpeg and ffprobe run, the run folder and clips/ are writable, the disk has room for the
- * clips still to generate, the audio bed exists, no template variable was left unfilled.
+ * clips still to generate, the audio bed is a readable audio file (never opened if it is not a
+ * regular file), no template variable was left unfilled.
  * Throws PreflightError listing every problem.
  */
 export async function preflight(runDir: string, manifest: Manifest, toGenerate: PlanItem[], options: PreflightOptions = {}): Promise<void> {
@@ -59,7 +60,10 @@ export async function preflight(runDir: string, manifest: Manifest, toGenerate: 
   const audio = manifest.assemble?.audio;
   if (audio) {
     const file = resolve(dirname(manifest.file), audio.file);
-    await access(file).catch(() => problems.push(`audio bed ${file} not found (assemble.audio.file in ${manifest.file})`));
+    // A regular file ffprobe reads as audio: a FIFO, a device or a directory would pass an
+    // existence check and then hang or fail the film after every clip was paid for.
+    const problem = await audioBedProblem(file);
+    if (problem) problems.push(`${problem} (assemble.audio.file in ${manifest.file})`);
   }
   for (const item of toGenerate) {
     const hole = /\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}/.exec(item.input.prompt);

@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { FieldChecker } from "@hailuo/manifest";
-import { X264_PRESETS, animatedPreview, contactSheet, poster, probe } from "@hailuo/media";
+import { X264_PRESETS, animatedPreview, audioBedProblem, contactSheet, mediaIoError, poster, probe } from "@hailuo/media";
 import { makeThumbnails, runMediaStage, type MediaStageOptions } from "@hailuo/publish";
 import { readRunManifest, readRunReport } from "@hailuo/runner";
 import { UsageError } from "../exit-codes.js";
@@ -24,7 +24,11 @@ export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { 
   const manifest = await readRunManifest(runDir);
   const view = await createProgressView(chooseView(Boolean(opts.json)));
   try {
-    const r = await runMediaStage(runDir, manifest, { ...opts, onProgress: view.media, onWarning: (message) => view.onEvent({ type: "warning", message }), signal });
+    // The media functions name their own failures; what the stage does around them (folders,
+    // index.html) gets a code here too, never a bare errno.
+    const r = await runMediaStage(runDir, manifest, { ...opts, onProgress: view.media, onWarning: (message) => view.onEvent({ type: "warning", message }), signal }).catch((error: unknown) => {
+      throw mediaIoError(error, opts.assemble === false ? "thumbnail_failed" : "assemble_failed", `media stage of ${displayPath(runDir)}`);
+    });
     const rel = displayPath(runDir);
     // A film written outside the run folder (--out) is named by its own absolute path.
     const filmPath = r.film && (isAbsolute(r.film.file) ? r.film.file : join(rel, r.film.file));
@@ -44,7 +48,9 @@ export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { 
 /** `hailuo assemble <run-dir>`: (re)make the film from the clips the run has now. */
 export async function assembleCommand(runDir: string, opts: { transition?: string; audio?: string; out?: string; placeholders?: boolean; preset?: string; json?: boolean }, signal: AbortSignal): Promise<number> {
   if (opts.preset !== undefined && !(X264_PRESETS as readonly string[]).includes(opts.preset)) throw new UsageError(`--preset must be one of ${X264_PRESETS.join(", ")}, got ${JSON.stringify(opts.preset)}`);
-  if (opts.audio) await stat(opts.audio).catch(() => { throw new UsageError(`--audio ${opts.audio}: no such file`); });
+  // Not just "exists": a FIFO, a device or a directory would hang or fail the film at its very end.
+  const audioProblem = opts.audio ? await audioBedProblem(opts.audio, { signal }) : undefined;
+  if (audioProblem) throw new UsageError(`--audio: ${audioProblem}`);
   const report = await readRunReport(runDir);
   if (!report.items.some((i) => i.file)) {
     process.stderr.write(`hailuo: nothing to assemble in ${displayPath(runDir)}: it has no finished clip yet (run or resume it first)\n`);
