@@ -166,9 +166,10 @@ program
 
 program
   .command("status")
-  .description("where a run stands, from its journal (no network)")
+  .description("where a run stands, from its journal and clip files (no network)")
   .argument("<run-dir>")
   .option("--json", "the report as JSON")
+  .option("--verify", "hash every clip against its download (catches bit rot); changed ones are re-downloaded by resume")
   .action((dir: string, opts) => run(debug(), async () => (await import("./commands/inspect.js")).statusCommand(dir, opts)));
 
 program

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { planRun, readRunReport, sumUsd } from "@hailuo/runner";
+import { checkClips, describeStanding, planRun, readRunReport, recordChangedClips, sumUsd, type ClipCheck } from "@hailuo/runner";
 import { describePrice, priceFor } from "../fal-connection.js";
 import { parseVars } from "../options.js";
 import { emitJson } from "../events.js";
@@ -71,17 +71,37 @@ export async function estimateCommand(file: string, opts: { json?: boolean; var?
   return 0;
 }
 
-/** `hailuo status <run-dir>`: where a run stands, from its journal alone (no network). */
-export async function statusCommand(runDir: string, opts: { json?: boolean }): Promise<number> {
+/**
+ * `hailuo status <run-dir>`: where a run stands, from its journal and its files (no network). Each
+ * clip is checked as resume does (a stat; a hash when its time changed): one changed on disk
+ * is named, and the exit code is 1. `--verify` hashes every clip (bit rot keeps size and time)
+ * and journals the changed ones as paid-not-saved, so `hailuo resume` downloads them again.
+ */
+export async function statusCommand(runDir: string, opts: { json?: boolean; verify?: boolean }): Promise<number> {
+  // Checked before the report is read: what --verify journals shows in it.
+  const changed = (await checkClips(runDir, { hash: opts.verify ? "all" : "touched" }).catch(() => [] as ClipCheck[])).filter((c) => c.standing !== "intact");
+  if (opts.verify) await recordChangedClips(runDir, changed);
   const report = await readRunReport(runDir);
+  const exit = changed.length ? 1 : 0;
   if (opts.json) {
-    emitJson({ type: "status", report });
-    return 0;
+    emitJson({ type: "status", report, ...(changed.length ? { changedClips: changed.map(({ key, file, requestId, standing }) => ({ key, file, requestId, standing })) } : {}) });
+    return exit;
   }
+  const changedBy = new Map(changed.map((c) => [c.file, c]));
+  const changedNote = (file: string | undefined) => {
+    const c = file ? changedBy.get(file) : undefined;
+    return c ? `  changed on disk: ${describeStanding(c.standing as Exclude<typeof c.standing, "intact">)}` : "";
+  };
   // One write: a line each would be 10,000 system calls in a big run.
-  const rows = report.items.map((i) => `${`${i.scene}#${i.take}`.padEnd(32)} ${i.status.padEnd(12)} ${i.requestId ?? ""}${i.file ? `  ${i.file}` : ""}${i.error ? `  ${i.error}` : ""}\n`);
+  const rows = report.items.map((i) => `${`${i.scene}#${i.take}`.padEnd(32)} ${(changedBy.has(i.file ?? "") ? "changed" : i.status).padEnd(12)} ${i.requestId ?? ""}${i.file ? `  ${i.file}` : ""}${changedNote(i.file)}${i.error ? `  ${i.error}` : ""}\n`);
   const t = report.totals;
   const live = report.items.filter((i) => i.status === "interrupted").length;
   process.stdout.write(`${rows.join("")}${t.done} done, ${t.failed} failed, ${live} with a live request, ${t.pending} not started; $${t.billedUsd.toFixed(2)} billed${t.possibleDoubleChargeUsd > 0 ? `, up to $${t.possibleDoubleChargeUsd.toFixed(2)} more possibly billed by submits whose answer was lost` : ""}\n`);
-  return 0;
+  if (changed.length) {
+    const n = changed.length === 1 ? "1 clip has" : `${changed.length} clips have`;
+    process.stdout.write(`${n} changed on disk since its download: \`hailuo resume ${runDir}\` downloads ${changed.length === 1 ? "it" : "them"} again from the paid request (no new submit)\n`);
+  } else if (!opts.verify && report.items.some((i) => i.file)) {
+    process.stdout.write("clips checked by size and time (`--verify` hashes every one)\n");
+  }
+  return exit;
 }
