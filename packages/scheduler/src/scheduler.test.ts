@@ -10,7 +10,9 @@ import {
   createScheduler,
   parseJobDefinition,
   readHistory,
+  spentOnDay,
   writeLastFire,
+  type HistoryRecord,
   type JobDefinition,
   type JobExecutor,
   type RunOutcome,
@@ -61,6 +63,20 @@ describe("job definitions", () => {
       "1: manifest: a job needs manifest: (a path relative to the job file, or an inline manifest)",
       '4: missed: missed must be skip or catch-up, got "later"',
     ]);
+  });
+});
+
+describe("the day's spend (spentOnDay)", () => {
+  const day = new Date("2026-11-24T12:00:00Z");
+  const r = (fireAt: string, status: HistoryRecord["status"], usd: Partial<HistoryRecord> = {}): HistoryRecord => ({ job: "j", fireAt: `2026-11-${fireAt}:00.000Z`, status, runDir: `/runs/${fireAt}`, pid: 1, ...usd });
+  it.each([
+    ["a finished run counts what it spent", [r("24T07:00", "started", { reservedUsd: 0.8 }), r("24T07:00", "ok", { spentUsd: 0.54 })], 0.54],
+    ["a run in flight counts its reservation", [r("24T07:00", "started", { reservedUsd: 0.8 })], 0.8],
+    ["a settled crash, then the run's late end: the latest end counts", [r("24T07:00", "started", { reservedUsd: 0.8 }), r("24T07:00", "interrupted", { spentUsd: 0.54 }), r("24T07:00", "ok", { spentUsd: 0.27 })], 0.27],
+    ["skips, and runs of another day, count nothing", [r("24T07:01", "skipped"), r("23T07:00", "started", { reservedUsd: 0.8 }), r("25T07:00", "ok", { spentUsd: 0.54 })], 0],
+    ["a run in flight beside finished ones", [r("24T07:00", "started", { reservedUsd: 0.5 }), r("24T07:00", "failed", { spentUsd: 0.27 }), r("24T08:00", "started", { reservedUsd: 0.53 })], 0.8],
+  ])("%s", (_name, history, usd) => {
+    expect(spentOnDay(history as HistoryRecord[], day, "UTC")).toBeCloseTo(usd as number, 9);
   });
 });
 

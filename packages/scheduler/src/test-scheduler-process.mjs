@@ -16,6 +16,8 @@ const instance = scheduler.createScheduler({
   execute: scheduler.createRunExecutor({ client, media: false }),
   clock,
   log: (line) => process.send({ log: line }),
+  // A short stale time lets a test see a killed process's lock taken over within seconds.
+  lockStaleMs: Number(process.env.HAILUO_LOCK_STALE_MS) || undefined,
 });
 const ac = new AbortController();
 let running = Promise.resolve();

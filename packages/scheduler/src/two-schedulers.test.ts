@@ -4,6 +4,9 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Emulator, EmulatorClock } from "@hailuo/emulator";
 import { decodeErrors, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import lockfile from "proper-lockfile";
+import { createHailuoClient } from "@hailuo/core";
+import { journalPath, readJournal, runLockHeld, runManifest } from "@hailuo/runner";
 import { readHistory, type HistoryRecord } from "./index.js";
 
 // Two schedulers (and a `--once`) as separate processes on one jobs folder, each on a manual
@@ -14,6 +17,8 @@ const CHILD = join(import.meta.dirname, "test-scheduler-process.mjs");
 const T0 = Date.UTC(2026, 10, 24, 6, 59, 30);
 // Two 6 s scenes at $0.045/s: $0.54 a run; the day has room for one run and not two.
 const PER_DAY_USD = 0.8;
+// The scheduler processes' run-lock stale time: a killed holder's lock is taken over after it.
+const LOCK_STALE_MS = 2000;
 
 /** The emulator's timers, held back while `hold` is on and started on `release`. */
 function holdableClock() {
@@ -52,7 +57,7 @@ interface SchedulerProcess {
 
 async function startSchedulerProcess(jobsDir: string, emulatorUrl: string, startMs: number): Promise<SchedulerProcess> {
   const child = fork(CHILD, [jobsDir, String(startMs)], {
-    env: { ...process.env, FAL_EMULATOR_URL: emulatorUrl, FAL_KEY: undefined },
+    env: { ...process.env, FAL_EMULATOR_URL: emulatorUrl, FAL_KEY: undefined, HAILUO_LOCK_STALE_MS: String(LOCK_STALE_MS) },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const logs: string[] = [];
@@ -118,7 +123,13 @@ async function spawnSchedulers(jobsDir: string, count: number, startMs = T0): Pr
 /** Every run folder's report, the emulator's bill and what the history says each run spent. */
 async function moneyFacts(outputRoot: string, billedBeforeUsd: number) {
   const runDirs = (await readdir(outputRoot)).filter((d) => /^\d{4}-\d{2}-\d{2}_\d{4}/.test(d)).map((d) => join(outputRoot, d));
-  const reports = await Promise.all(runDirs.map(async (d) => JSON.parse(await readFile(join(d, "report.json"), "utf8")) as { totals: { billedUsd: number }; items: { file: string }[] }));
+  // A run refused before its first submit leaves no report (and spent nothing).
+  const reports = await Promise.all(
+    runDirs.map(async (d) => {
+      const text = await readFile(join(d, "report.json"), "utf8").catch(() => "null");
+      return (JSON.parse(text) as { totals: { billedUsd: number }; items: { file: string }[] } | null) ?? { totals: { billedUsd: 0 }, items: [] };
+    }),
+  );
   return {
     runDirs,
     reports,
@@ -189,5 +200,42 @@ describe("two scheduler processes on one jobs folder", () => {
     expect(Object.values(emu.stats().submits.byInput)).toEqual([1, 1]);
     expect(facts.billedUsd).toBeCloseTo(facts.reportedUsd, 6);
     for (const [i, r] of facts.reports.entries()) for (const item of r.items) expect(await decodeErrors(join(facts.runDirs[i]!, item.file))).toBe("");
+  }, 60_000);
+
+  it("count a run whose process was killed mid-run at what it has in flight: the next fire cannot pass per_day", async () => {
+    const { jobsDir, outputRoot } = await jobsFolder();
+    const [a, b] = await spawnSchedulers(jobsDir, 2);
+    // Only A is started: it takes 07:00; B fires by hand at 07:01 once A is dead.
+    await a!.ask("start");
+    await waitFor(async () => (await a!.ask<number>("pending")) > 0);
+    const billedBefore = emu.stats().billed.usd;
+    gate.hold();
+    await a!.ask("advance", { ms: 30_000 });
+    await waitFor(() => emu.stats().submits.total === 2);
+    const runDir = join(outputRoot, "2026-11-24_0700");
+    await waitFor(async () => (await readJournal(journalPath(runDir))).records.filter((r) => r.t === "submitted").length === 2);
+    a!.child.kill("SIGKILL");
+    // The dead process's locks go stale (nobody refreshes them), so the next fire is not a skip.
+    const locks = join(outputRoot, ".locks");
+    await waitFor(async () => !(await lockfile.check(join(locks, "minutely.run"), { lockfilePath: join(locks, "minutely.run.lock"), realpath: false, stale: LOCK_STALE_MS })) && !(await runLockHeld(runDir)), 20_000);
+
+    await b!.ask("advance", { ms: 90_000 });
+    const rec = await b!.ask<HistoryRecord | null>("once", { job: "minutely" });
+    expect(rec).toMatchObject({ status: "failed" });
+    expect(rec!.reason).toMatch(/over the budget of \$0\.26; nothing was submitted/);
+    expect(emu.stats().submits.total).toBe(2);
+    const settled = (await readHistory(outputRoot)).find((h) => h.status === "interrupted");
+    expect(settled).toMatchObject({ runDir, spentUsd: 0.54 });
+
+    // The paid clips of the killed run are collected by a resume; then the money adds up.
+    gate.release();
+    await waitFor(emulatorIdle, 30_000);
+    const resumed = await runManifest({ runDir, client: createHailuoClient({ emulatorUrl: emu.url }) });
+    expect(resumed.exitCode).toBe(0);
+    const facts = await moneyFacts(outputRoot, billedBefore);
+    expect(Object.values(emu.stats().submits.byInput)).toEqual([1, 1]);
+    expect(facts.billedUsd).toBeCloseTo(facts.reportedUsd, 6);
+    for (const [i, r] of facts.reports.entries()) for (const item of r.items) expect(await decodeErrors(join(facts.runDirs[i]!, item.file))).toBe("");
+    expect(facts.billedUsd).toBeLessThanOrEqual(PER_DAY_USD);
   }, 60_000);
 });
