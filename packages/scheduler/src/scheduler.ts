@@ -235,7 +235,10 @@ async function takeFireLock(job: JobDefinition, stamp: string, fireAt: Date): Pr
   const dir = join(job.outputRoot, ".locks");
   await mkdir(dir, { recursive: true });
   // proper-lockfile keys its held locks by the first argument: one name per lock, not the folder.
-  const release = await lockfile.lock(join(dir, stamp), { lockfilePath: join(dir, `${stamp}.lock`), realpath: false, stale: 10_000 }).catch((error: NodeJS.ErrnoException) => {
+  // Losing it late is harmless (the run lock guards the run, the `started` record the time), so
+  // it must not throw from a timer and take the process down.
+  const onCompromised = () => {};
+  const release = await lockfile.lock(join(dir, stamp), { lockfilePath: join(dir, `${stamp}.lock`), realpath: false, stale: 10_000, onCompromised }).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ELOCKED") return undefined;
     throw error;
   });
@@ -253,10 +256,10 @@ async function runFire(f: { job: JobDefinition; fireAt: Date; stamp: string; man
   const base = { job: job.name, fireAt: fireAt.toISOString(), pid: process.pid };
   if (!manual) await writeLastFire(job.outputRoot, fireAt);
   let budgetUsd = job.budget.perRunUsd;
+  // Under the job's run lock no other run of this job is starting or going: settling runs left
+  // by dead processes, the daily check and the reservation (the `started` record) are one step.
+  const history = await settleDeadRuns(job, await readHistory(job.outputRoot), log);
   if (job.budget.perDayUsd !== undefined) {
-    // Under the job's run lock no other run of this job is starting or going: the check and the
-    // reservation below (the `started` record) are one step for every process.
-    const history = await settleDeadRuns(job, await readHistory(job.outputRoot), log);
     const left = job.budget.perDayUsd - spentOnDay(history, fireAt, job.timeZone);
     if (left < 0.005) {
       const rec: HistoryRecord = { ...base, status: "skipped", reason: `daily budget of $${job.budget.perDayUsd.toFixed(2)} is spent` };
