@@ -5,6 +5,7 @@ import { FlowProducer, Queue } from "bullmq";
 import type { Manifest } from "@hailuo/manifest";
 import { BudgetError, JournalStore, journalPath, RunLockedError, planRun, runLockHeld, sumUsd, writeRunFile, type Backend } from "@hailuo/runner";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
+import { openRunBudget } from "./run-budget.js";
 
 /** Data of one generate job: which run folder, which generation. */
 export interface GenerateJobData {
@@ -26,7 +27,10 @@ export interface EnqueueOptions extends QueueConnection {
   runDir: string;
   /** fal's in-progress limit for the account, enforced across all workers. @default 2 */
   falConcurrency?: number;
-  /** Refuse to enqueue past this many dollars. */
+  /**
+   * Refuse to enqueue past this many dollars; workers then reserve each submit's price against it
+   * in Redis (atomically, across machines), as a local run does in memory.
+   */
   budgetUsd?: number;
   /** Where the workers' requests go; recorded in run.json so a worker elsewhere refuses the run. */
   backend?: Backend;
@@ -73,6 +77,8 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
     throw error;
   }
   const runId = runIdFor(runDir);
+  // Before any job exists, so no worker submits without the budget in place.
+  if (options.budgetUsd !== undefined) await openRunBudget(connection, prefix, runId, options.budgetUsd);
   const flows = new FlowProducer({ connection, prefix });
   const generate = new Queue(QUEUES.generate, { connection, prefix });
   try {

@@ -3,7 +3,8 @@ import type { HailuoClient } from "@hailuo/core";
 import { createItemWorker, type Backend, type RunEvent } from "@hailuo/runner";
 import { runMediaStage } from "@hailuo/publish";
 import { HailuoError } from "@hailuo/shared";
-import type { AssembleJobData, GenerateJobData } from "./run-flow.js";
+import { runIdFor, type AssembleJobData, type GenerateJobData } from "./run-flow.js";
+import { closeRunBudget, runBudget } from "./run-budget.js";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
 import { processScheduledFire, type ScheduleJobData } from "./schedules.js";
 
@@ -39,7 +40,16 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const { prefix = "hailuo", concurrency = 2, lockDurationMs = 30_000, log = () => {} } = options;
   const connection = await openRedis(options.redisUrl);
   const stop = new AbortController();
-  const items = createItemWorker({ client: options.client, backend: options.backend, signal: stop.signal, emit: options.onEvent, retries: options.retries, retryBaseDelayMs: options.retryBaseDelayMs });
+  const items = createItemWorker({
+    client: options.client,
+    backend: options.backend,
+    signal: stop.signal,
+    emit: options.onEvent,
+    retries: options.retries,
+    retryBaseDelayMs: options.retryBaseDelayMs,
+    // Every worker of a run reserves against one budget in Redis, as a local run does in memory.
+    budgetFor: (runDir) => runBudget(connection, prefix, runIdFor(runDir)),
+  });
 
   const generate = async (job: Job<GenerateJobData>) => {
     const { runDir, key } = job.data;
@@ -56,6 +66,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   const assemble = async (job: Job<AssembleJobData>) => {
     const { manifest } = await items.finish(job.data.runDir);
+    await closeRunBudget(connection, prefix, runIdFor(job.data.runDir));
     const media = await runMediaStage(job.data.runDir, manifest, { signal: stop.signal });
     log(`job ${job.id}: assembled ${media.film?.file ?? "(no film section)"}`);
     return { film: media.film?.file, page: media.page, skipped: media.skipped };

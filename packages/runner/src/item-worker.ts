@@ -26,6 +26,8 @@ export interface ItemWorkerOptions {
   /** @default 3 */
   retries?: number;
   retryBaseDelayMs?: number;
+  /** The run's budget, shared by every worker (Redis): asked before each submit. @default no budget */
+  budgetFor?: (runDir: string) => { reserve(usd: number): Promise<boolean>; release(usd: number): Promise<void> };
 }
 
 /** How one generation ended in a worker, and why when it failed. */
@@ -102,6 +104,7 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
       // A copy: the index follows the journal, this job follows its own steps.
       const state = structuredClone(states.get(key) ?? newItemState(key));
       const from = state.live ? "live" : state.phase;
+      const budget = o.budgetFor?.(runDir);
       let stopError: HailuoError | undefined;
       const outcome = await processItem(item, {
         runDir,
@@ -114,6 +117,8 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
         retries: o.retries,
         retryBaseDelayMs: o.retryBaseDelayMs,
         onStopRun: (e) => (stopError = e),
+        reserve: budget?.reserve,
+        release: budget?.release,
         knownRequestIds: () => new Set([...states.values()].flatMap((s) => s.requestIds)),
       });
       const err = stopError ?? state.error;

@@ -1,0 +1,65 @@
+import { randomBytes } from "node:crypto";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHailuoClient } from "@hailuo/core";
+import { inputHash, type Emulator } from "@hailuo/emulator";
+import { parseManifest } from "@hailuo/manifest";
+import { planRun, readRunReport } from "@hailuo/runner";
+import { decodeErrors, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import { QUEUES, budgetKey, enqueueRun, removeAllQueues, runIdFor, startWorker } from "./index.js";
+
+const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+
+describe("a distributed run's budget", () => {
+  const prefix = `hailuo-btest-${randomBytes(4).toString("hex")}`;
+  let emu: Emulator;
+  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+  let redis: Redis;
+  beforeAll(async () => {
+    // A lost submit answer that fal's request list cannot explain (no Platform API scope).
+    emu = await startTestEmulator({ render: "shared", slots: 4, platformApi: "forbidden", faults: { rules: [{ route: "submit", kind: "drop", count: 1 }] } });
+    tmp = await makeTempDir();
+    redis = new Redis(REDIS, { maxRetriesPerRequest: null });
+  });
+  afterAll(async () => {
+    await removeAllQueues({ redisUrl: REDIS, prefix });
+    redis.disconnect();
+    await emu.close();
+    await tmp.cleanup();
+  });
+
+  it("workers reserve each submit in Redis: a lost answer counts at full cost and the bill stays within --budget", async () => {
+    const tag = randomBytes(3).toString("hex");
+    const manifest = parseManifest(`name: b\nscenes:\n${Array.from({ length: 6 }, (_, i) => `  - prompt: budget ${tag} ${i}\n`).join("")}`, { file: "b.yaml" });
+    const runDir = join(tmp.dir, "run");
+    // Six clips at $0.27: exactly the budget, until one submit's answer is lost and resent.
+    await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, falConcurrency: 1, budgetUsd: 1.62 });
+    const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
+    const worker = await startWorker({ redisUrl: REDIS, prefix, client: createHailuoClient({ emulatorUrl: emu.url, submitRetryBaseDelayMs: 10 }), concurrency: 1, retryBaseDelayMs: 10 });
+    try {
+      await waitFor(async () => (await assemble.getJobCounts("completed")).completed === 1, 60_000);
+    } finally {
+      await worker.close();
+      await assemble.close();
+    }
+    await waitFor(() => emu.stats().completed === emu.stats().submits.total);
+    const report = await readRunReport(runDir);
+    expect(report.items.filter((i) => i.errorCode === "budget")).toHaveLength(1);
+    expect(report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.27, 6);
+    expect(emu.stats().billed.usd).toBeLessThanOrEqual(1.62 + 1e-9);
+    // The budget is gone with the run: a later enqueue of the folder starts with its own.
+    expect(await redis.exists(budgetKey(prefix, runIdFor(runDir)))).toBe(0);
+
+    // The three facts: submits per scene-take, the bill equals the report (billed + the flagged
+    // lost submit fal did run), every clip decodes.
+    const perTake = planRun(manifest).map((p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0);
+    expect(perTake.toSorted()).toEqual([0, 1, 1, 1, 1, 2]);
+    expect(emu.stats().billed.usd).toBeCloseTo(report.totals.billedUsd + report.totals.possibleDoubleChargeUsd, 6);
+    const clips = (await readdir(join(runDir, "clips"))).filter((f) => f.endsWith(".mp4"));
+    expect(clips).toHaveLength(5);
+    for (const f of clips) expect(await decodeErrors(join(runDir, "clips", f)), f).toBe("");
+  }, 90_000);
+});
