@@ -2,3 +2,5 @@
 export { startReviewServer, type ReviewActions, type ReviewServer, type ReviewServerOptions } from "./review-server.js";
 export { reviewState, folderSignature, type ReviewState, type TakeView } from "./review-state.js";
 export { reviewPage } from "./review-page.js";
+export { MAX_REROLL_TAKES, MAX_TAKE_NUMBER, ReviewInputError } from "./review-input.js";
+export { watchFolder, type FolderWatch, type WatchFolder } from "./state-feed.js";
