@@ -44,6 +44,11 @@ describe("hailuo review", () => {
       const r = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", "x-hailuo-token": "0".repeat(32) }, body: '{"scene":"s1","take":1}' });
       expect([path, r.status]).toEqual([path, 403]);
     }
+    // And every read: the page, its state, its events and the run's files.
+    for (const path of ["/", "/api/state", "/api/events", "/files/run.json"]) {
+      const r = await fetch(`${base}${path}`);
+      expect([path, r.status]).toEqual([path, 401]);
+    }
 
     expect(existsSync(CHROMIUM), `headless Chromium is needed at ${CHROMIUM}: run scripts/setup.sh --test`).toBe(true);
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
@@ -88,7 +93,8 @@ describe("hailuo review", () => {
     } finally {
       await browser.close();
       review.child.kill("SIGINT");
-      await review.done;
+      // stderr, the stream logs keep, never shows the token.
+      expect((await review.done).stderr).not.toContain(new URL(url).searchParams.get("token")!);
     }
 
     // From the film itself: a second into scene 2 and scene 3 it shows the chosen takes' frames

@@ -35,7 +35,10 @@ export async function reviewCommand(runDir: string, opts: { port?: string; host?
       assemble: () => hailuo(["assemble", "--", dir]),
     },
   });
-  process.stderr.write(`review page for ${runDir}: ${server.url}\n(bound to ${opts.host ?? "127.0.0.1"}; the token in the address is what lets the page pick, re-roll and assemble; Ctrl-C stops the server)\n`);
+  // The token goes to stdout only, the address to open; stderr (often kept in logs) shows the page without it.
+  const bare = new URL(server.url);
+  bare.search = "";
+  process.stderr.write(`review page for ${runDir}: ${bare.href} (open the address printed on stdout: its token lets the page read the run, pick, re-roll and assemble)\n(bound to ${opts.host ?? "127.0.0.1"}; Ctrl-C stops the server)\n`);
   process.stdout.write(`${server.url}\n`);
   await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
   await server.close();
