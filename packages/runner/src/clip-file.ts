@@ -222,3 +222,15 @@ export async function saveClip(runDir: string, item: PlanItem, requestId: string
     throw error;
   }
 }
+
+/**
+ * The facts of a clip already in the folder that the journal does not know (its records were
+ * lost), checked as a download is: a readable video of the asked length; hashed as it stands.
+ */
+export async function clipFactsOf(runDir: string, item: PlanItem, rel: string): Promise<ClipFacts> {
+  const path = insideDir(runDir, rel);
+  const facts = await verifyClip(path, Number(item.input.duration));
+  const [sha256, { size, mtimeMs }] = await Promise.all([sha256File(path), stat(path)]);
+  rememberHash(path, size, mtimeMs, sha256);
+  return { file: rel, bytes: size, sha256, mtimeMs, ...facts };
+}

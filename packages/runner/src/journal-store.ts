@@ -37,6 +37,12 @@ export type JournalRecord =
   /** A paid clip could not be saved; it stays "completed, not saved" and resume downloads it again. */
   | { t: "save_failed"; key: string; requestId: string; code: string; message: string }
   | ({ t: "done"; key: string; requestId: string } & ClipFacts)
+  /**
+   * A paid clip found in clips/ whose records were lost, adopted as the generation's clip: billed
+   * in an earlier run. `via`: its request id confirmed on fal's request list, or only the file
+   * name's first eight letters (`disk`).
+   */
+  | ({ t: "recovered"; key: string; requestId: string; via: "fal" | "disk"; usd: number; seconds: number } & ClipFacts)
   | { t: "retry"; key: string; attempt: number; code: string; message: string; delayMs: number; stage: string }
   | { t: "failed"; key: string; code: string; message: string; retryable: boolean; requestId?: string; live: boolean }
   | { t: "cancelled"; key: string; requestId: string; answer: string }

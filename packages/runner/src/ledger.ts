@@ -152,6 +152,10 @@ export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: nu
         // `completed` line was lost.
         bill(requestFor(r.requestId, r.key, thisRun), undefined, undefined);
         break;
+      case "recovered":
+        // Paid in a run whose records were lost: billed then, not by the run that found it.
+        bill(requestFor(r.requestId, r.key, false), r.usd, r.seconds);
+        break;
       case "ended": {
         const q = requestFor(r.requestId, r.key, thisRun);
         if (q.fate === "unknown") q.fate = r.code === "request_cancelled" ? "cancelled" : "failed";

@@ -38,6 +38,16 @@ function priceCaveats(records: StoredRecord[]): ReportCaveat[] {
   );
 }
 
+/** One caveat per clip adopted from disk whose request fal's request list could not confirm. */
+function recoveryCaveats(records: StoredRecord[], byKey: Map<string, PlanItem>): ReportCaveat[] {
+  return records.flatMap((r) => {
+    const p = r.t === "recovered" && r.via === "disk" ? byKey.get(r.key) : undefined;
+    if (!p || r.t !== "recovered") return [];
+    const message = `${p.sceneId}#${p.take}: clip ${r.file} was adopted from disk after its journal records were lost; its request (${r.requestId}…) and cost ($${r.usd.toFixed(2)}) are the file name's and the price's word, not fal's`;
+    return [{ kind: "clip_recovered" as const, message, scene: p.sceneId, take: p.take }];
+  });
+}
+
 /** One caveat per damaged journal line, naming the generation its text still names. */
 function damageCaveats(damaged: JournalDamage[], plan: PlanItem[]): ReportCaveat[] {
   const byKey = new Map(plan.map((p) => [p.key, p]));
@@ -60,7 +70,7 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
     estimate: (k) => byKey.get(k)?.costUsd ?? 0,
     secondsOf: (k) => Number(byKey.get(k)?.input.duration ?? 0),
   });
-  const caveats = [...priceCaveats(records), ...(options.caveats ?? []), ...damageCaveats(options.damaged ?? [], plan)];
+  const caveats = [...priceCaveats(records), ...(options.caveats ?? []), ...damageCaveats(options.damaged ?? [], plan), ...recoveryCaveats(records, byKey)];
   const caveatOf = new Map(caveats.filter((c) => c.scene).map((c) => [`${c.scene}#${c.take}`, c.message]));
   const billedByKey = new Map<string, number[]>();
   for (const r of ledger.requests.values()) if (r.fate === "billed") billedByKey.set(r.key, [...(billedByKey.get(r.key) ?? []), r.usd]);

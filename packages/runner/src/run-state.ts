@@ -98,6 +98,13 @@ export function replayJournal(records: StoredRecord[], items: Map<string, ItemSt
         s.outputRequestId = r.requestId;
         s.unsaved = undefined;
         break;
+      case "recovered": {
+        const { t: _t, at: _at, key: _k, requestId, via: _v, usd: _u, seconds: _s, ...clip } = r;
+        if (!s.requestIds.includes(requestId)) s.requestIds.push(requestId);
+        Object.assign(s, { phase: "done", live: false, clip, error: undefined, unsaved: undefined, unreconciled: [] });
+        s.clips = [...s.clips.filter((c) => c.requestId !== requestId), { ...clip, requestId }];
+        break;
+      }
       case "done": {
         const { t: _t, at: _at, key: _k, requestId, ...clip } = r;
         if (!s.requestIds.includes(requestId)) s.requestIds.push(requestId);

@@ -20,6 +20,7 @@ import { buildReport } from "./run-report.js";
 import { replayJournal, type ItemState } from "./run-state.js";
 import { createStopControl, type StopControl } from "./stop-control.js";
 import { planWork } from "./work-plan.js";
+import { recoverFromWitnesses, type Recovery } from "./witnesses.js";
 
 /** Options of `runManifest`. */
 export interface RunOptions {
@@ -117,6 +118,16 @@ export function unverifiedPriceMessage(price: LivePrice): string {
   return `price not verified: fal's pricing API could not confirm the account's price (${price.reason ?? "no answer"}); amounts assume the list price $${price.usdPerSecond}/s and the report marks them unverified (--price USD_PER_SECOND to give the account's price)`;
 }
 
+/** What a run tells about generations whose records were lost and what witnessed them. */
+function tellRecovery(emit: (e: RunEvent) => void, r: Recovery): void {
+  for (const a of r.adopted) {
+    const how = a.confirmed ? "confirmed on fal's request list" : "named by the file; fal's request list could not confirm it";
+    emit({ type: "warning", message: `${a.item.sceneId}#${a.item.take}: its journal records were lost; adopted the paid clip ${a.file} (request ${a.requestId}, ${how}), not paid again` });
+  }
+  for (const x of r.rejected) emit({ type: "warning", message: `${x.file} looks like a clip of this run that the journal does not know, but it is not usable (${x.reason}); left in place` });
+  if (r.lookedUp) emit({ type: "warning", message: `the journal lost records: ${r.lookedUp} generation(s) without any are looked up on fal's request list before they are submitted` });
+}
+
 /** What a run tells about journal lines it could not read as records. */
 function journalWarnings(torn: number[], damaged: JournalDamage[], duplicates: number): string[] {
   const lines = (ns: number[]) => `${ns.length > 1 ? "lines" : "line"} ${ns.slice(0, 10).join(", ")}${ns.length > 10 ? ", …" : ""}`;
@@ -172,6 +183,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     if (!price.verified) emit({ type: "warning", message: unverifiedPriceMessage(price) });
     const plan = planRun(manifest, usdPerSecond);
     const unique = [...new Map(plan.map((p) => [p.key, p])).values()].filter(options.only ?? (() => true));
+    if (previous) tellRecovery(emit, await recoverFromWitnesses({ runDir, items: unique, states, journal, client, damaged: damaged.length > 0, signal: stop.signal }));
     const work = await planWork(runDir, unique, states, cache);
     const estimateUsd = sumUsd(work.toSubmit.map((i) => i.costUsd));
     emit({ type: "plan", runDir, items: plan.length, unique: unique.length, cached: work.intact.size, reattach: work.reattach.length, toSubmit: work.toSubmit.length, estimateUsd, budgetUsd: options.budgetUsd });
