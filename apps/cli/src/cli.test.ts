@@ -34,7 +34,7 @@ describe("hailuo CLI", () => {
     const before = fx.emu.stats().submits.total;
     const est = await cli(["estimate", file, "--json"], { FAL_EMULATOR_URL: fx.emu.url }).done;
     expect(est.code).toBe(0);
-    expect(expectDocumented(est.stdout)).toEqual([expect.objectContaining({ type: "estimate", generations: 2, seconds: 16, usd: 0.72, price: { usdPerSecond: 0.045, source: "fal pricing API" } })]);
+    expect(expectDocumented(est.stdout)).toEqual([expect.objectContaining({ type: "estimate", generations: 2, seconds: 16, usd: 0.72, price: { usdPerSecond: 0.045, source: "fal pricing API", verified: true } })]);
     // The account's live price, from the (emulated) pricing API: change it and the estimate follows.
     fx.emu.setPrice(0.05);
     const dearer = await cli(["estimate", file], { FAL_EMULATOR_URL: fx.emu.url }).done;
