@@ -54,7 +54,7 @@ describe("hailuo and the media stage at its edges", () => {
     await mkdir(join(fx.dir, "bed-dir"));
     await writeFile(join(fx.dir, "bed.txt"), "not audio\n");
     const before = fx.emu.stats().submits.total;
-    for (const [bed, why] of [[fifo, "is a FIFO"], ["/dev/zero", "is a device"], [join(fx.dir, "bed-dir"), "is a directory"], [join(fx.dir, "bed.txt"), "no audio stream"]] as const) {
+    for (const [bed, why] of [["/dev/zero", "is a device"], [join(fx.dir, "bed-dir"), "is a directory"], [join(fx.dir, "bed.txt"), "no audio stream"], [fifo, "is a FIFO"]] as const) {
       const file = join(fx.dir, "bed.yaml");
       await writeFile(file, scenes("badbed", 2, `assemble:\n  audio: { file: "${bed}" }\n`));
       const r = await cli(["run", file, "--out", join(fx.dir, "bed-run")], { FAL_EMULATOR_URL: fx.emu.url }).done;
@@ -99,6 +99,7 @@ describe("hailuo and the media stage at its edges", () => {
     const film = JSON.parse(await readFile(join(runDir, "film.mp4.json"), "utf8")) as { durationS: number };
     const report = await cli(["report", runDir]).done;
     expect(report.code).toBe(0);
+    expect(await readFile(join(runDir, "index.html"), "utf8")).toContain('class="film"');
     // In a real browser: the rewritten page's film plays the film on disk.
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
     try {

@@ -1,11 +1,11 @@
-import { execFile } from "node:child_process";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnimaticRenderer } from "@hailuo/emulator";
-import { ffprobeFacts, makeTempDir, TEST_CACHE_DIR } from "@hailuo/test-utils";
+import { ffprobeFacts, makeTempDir, TEST_CACHE_DIR, waitFor } from "@hailuo/test-utils";
 import { audioBedProblem, concatClips, contactSheet, sheetSize } from "./index.js";
 
 // The edges of the media package: other filesystems, paths that are not what they claim, errors
@@ -31,6 +31,11 @@ describe("media across filesystems", () => {
   it.skipIf(!root)("a contact sheet of more than 100 tiles lands on another filesystem than the temp folder, in pages, leaving no scratch folder", async () => {
     const out = join(tmp.dir, "tmpfs-out");
     await mkdir(out);
+    // This test's own temp folder (os.tmpdir() reads TMPDIR), on the disk, unlike `out`.
+    const ownTmp = join(tmp.dir, "own-tmp");
+    await mkdir(ownTmp);
+    const savedTmp = process.env.TMPDIR;
+    process.env.TMPDIR = ownTmp;
     await run("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", out]);
     try {
       const items = Array.from({ length: 101 }, (_, i) => ({ file: tile, label: `s${i} · 6 s` }));
@@ -40,8 +45,11 @@ describe("media across filesystems", () => {
       expect(await ffprobeFacts(made.pages[0]!)).toMatchObject({ width: full.width, height: full.height });
       expect((await ffprobeFacts(made.pages[1]!)).width).toBe(full.width);
       expect(await scratch(out)).toEqual([]);
-      expect(await scratch(tmpdir())).toEqual([]);
+      expect(tmpdir()).toBe(ownTmp);
+      expect(await scratch(ownTmp)).toEqual([]);
     } finally {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
       await run("umount", ["-l", out]);
     }
   }, 60_000);
@@ -91,4 +99,39 @@ describe("audio beds", () => {
     await expect(concatClips([clip, clip], out, { audio: { file: fifo } })).rejects.toMatchObject({ code: "assemble_failed", message: expect.stringContaining("FIFO") });
     expect(await scratch(tmp.dir)).toEqual([]);
   });
+});
+
+describe("a process that exits mid-film", () => {
+  it("leaves no ffmpeg running and no scratch folder (what a second Ctrl-C's process.exit does)", async () => {
+    const clip = await new AnimaticRenderer(TEST_CACHE_DIR).render({ prompt: "media edges exit", durationS: 6 });
+    const dir = join(tmp.dir, "exit-mid-film");
+    await mkdir(dir);
+    const out = join(dir, "film.mp4");
+    // A separate node process runs the film and calls process.exit once a piece is being written.
+    const script = `
+      import { existsSync, readdirSync } from "node:fs";
+      const { concatClips } = await import(${JSON.stringify(join(import.meta.dirname, "../dist/index.js"))});
+      const dir = ${JSON.stringify(dir)};
+      setInterval(() => {
+        const work = readdirSync(dir).find((n) => n.startsWith(".hailuo-concat-"));
+        if (work && readdirSync(dir + "/" + work).some((n) => n.startsWith("piece-"))) process.exit(130);
+      }, 10);
+      await concatClips(Array(4).fill(${JSON.stringify(clip)}), ${JSON.stringify(out)}, { transitions: { type: "fade", durationS: 0.5 }, preset: "veryslow" });
+      process.exit(0);`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "ignore" });
+    const code = await new Promise<number | null>((done) => child.on("exit", done));
+    expect(code).toBe(130);
+    // No live ffmpeg still writing into this folder (a killed one may linger as a zombie: not running).
+    const live = async () => {
+      const found: string[] = [];
+      for (const pid of (await readdir("/proc")).filter((p) => /^\d+$/.test(p))) {
+        const [cmd, stat] = await Promise.all([readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => ""), readFile(`/proc/${pid}/stat`, "utf8").catch(() => "")]);
+        if (cmd.includes(dir) && !/\) Z /.test(stat)) found.push(cmd);
+      }
+      return found;
+    };
+    await waitFor(async () => (await live()).length === 0, 5_000);
+    expect(await scratch(dir)).toEqual([]);
+    expect(await readdir(dir)).toEqual([]);
+  }, 60_000);
 });
