@@ -1,6 +1,6 @@
 import { readFile, readdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
 import type { Emulator } from "@hailuo/emulator";
 import { makeTempDir, startTestEmulator } from "@hailuo/test-utils";
