@@ -2,9 +2,11 @@ import { UnrecoverableError, Worker, type Job } from "bullmq";
 import type { HailuoClient } from "@hailuo/core";
 import { createItemWorker, type Backend, type RunEvent } from "@hailuo/runner";
 import { runMediaStage } from "@hailuo/publish";
+import { appendHistory } from "@hailuo/scheduler";
 import { HailuoError } from "@hailuo/shared";
 import { runIdFor, type AssembleJobData, type GenerateJobData } from "./run-flow.js";
 import { closeRunBudget, runBudget } from "./run-budget.js";
+import { releaseJobRun, scheduledRun, settleJobRun } from "./job-guard.js";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
 import { processScheduledFire, type ScheduleJobData } from "./schedules.js";
 
@@ -65,11 +67,33 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   };
 
   const assemble = async (job: Job<AssembleJobData>) => {
-    const { manifest } = await items.finish(job.data.runDir);
-    await closeRunBudget(connection, prefix, runIdFor(job.data.runDir));
-    const media = await runMediaStage(job.data.runDir, manifest, { signal: stop.signal });
-    log(`job ${job.id}: assembled ${media.film?.file ?? "(no film section)"}`);
-    return { film: media.film?.file, page: media.page, skipped: media.skipped };
+    const { runDir } = job.data;
+    const runId = runIdFor(runDir);
+    const { manifest, report } = await items.finish(runDir);
+    await closeRunBudget(connection, prefix, runId);
+    // A scheduled run's day counts what it billed (and may have been billed twice) from here on,
+    // not its reservation; its job's next run may start once the film is made (or failed).
+    const fromSchedule = await scheduledRun(connection, prefix, runId);
+    const t = report.totals;
+    const spentUsd = t.billedUsd + t.possibleDoubleChargeUsd + t.inFlightUsd;
+    if (fromSchedule) await settleJobRun(connection, prefix, { job: fromSchedule.job, day: fromSchedule.day, runId, spentUsd });
+    let failure: Error | undefined;
+    try {
+      const media = await runMediaStage(runDir, manifest, { signal: stop.signal });
+      log(`job ${job.id}: assembled ${media.film?.file ?? "(no film section)"}`);
+      return { film: media.film?.file, page: media.page, skipped: media.skipped };
+    } catch (error) {
+      failure = error as Error;
+      throw error;
+    } finally {
+      // A worker stopping mid-assemble leaves the job to the next one: the run is still going.
+      if (fromSchedule && !stop.signal.aborted) {
+        await releaseJobRun(connection, prefix, fromSchedule.job, runId);
+        const status = failure || t.failed > 0 ? "failed" : "ok";
+        const reason = failure?.message ?? (t.failed > 0 ? `${t.failed} generation(s) failed` : undefined);
+        await appendHistory(fromSchedule.outputRoot, { job: fromSchedule.job, fireAt: fromSchedule.fireAt, status, runDir, endedAt: new Date().toISOString(), spentUsd, ...(reason ? { reason } : {}), pid: process.pid });
+      }
+    }
   };
 
   const scheduled = (job: Job<ScheduleJobData>) => processScheduledFire(job, { redisUrl: options.redisUrl, prefix });

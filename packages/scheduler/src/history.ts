@@ -18,7 +18,8 @@ export interface HistoryRecord {
   spentUsd?: number;
   /**
    * On `started`: the most this run may spend (its budget), counted against `per_day` until the
-   * run's own end record replaces it, so a run in flight or one that crashed is never free.
+   * run's own end record replaces it, so a run in flight or one that crashed is never free. On
+   * `enqueued` (distributed mode): what the fire reserved in Redis, where the queue's guard counts it.
    */
   reservedUsd?: number;
   /** Which scheduler process wrote it. */
