@@ -7,7 +7,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
 import { inputHash, type Emulator, type EmulatorClock } from "@hailuo/emulator";
-import { planRun, readRunReport } from "@hailuo/runner";
+import { journalPath, planRun, readJournal, readRunReport } from "@hailuo/runner";
 import { loadJobDefinition, manifestForRun, readHistory, runStamp } from "@hailuo/scheduler";
 import { decodeErrors, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
 import { QUEUES, claimJobRun, guardKeys, jobDaySpendUsd, releaseJobRun, removeAllQueues, runIdFor, startWorker, type JobRunHolder, type RunningWorker } from "./index.js";
@@ -143,6 +143,24 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     expect(await redis.exists(guardKeys.running(prefix, "overlap"))).toBe(0);
     expect(emu.stats().submits.total - submitsBefore).toBe(2);
     expect(await moneyFacts(job.file, [first], billedBefore)).toBeCloseTo(0.54, 6);
+  }, 90_000);
+
+  it("a second fire of the same minute (the same run folder) adds nothing, during the run or after it", async () => {
+    const job = await writeJob("twice");
+    const billedBefore = emu.stats().billed.usd;
+    const submitsBefore = emu.stats().submits.total;
+    const runDir = runDirOf(job.outputRoot, T0);
+    emuClock.hold();
+    await fire(job.file, T0);
+    await waitFor(() => emu.stats().submits.total === submitsBefore + 2, 30_000);
+    await fire(job.file, T0 + 20_000);
+    emuClock.release();
+    await waitFor(assembled(runDir), 60_000);
+    await fire(job.file, T0 + 40_000);
+    expect(await statuses(job.outputRoot)).toEqual([`enqueued ${iso(T0)}`, `ok ${iso(T0)}`]);
+    // Not enqueued again: the folder's journal ends with the run's end, so a local resume may take it.
+    expect((await readJournal(journalPath(runDir))).records.at(-1)).toMatchObject({ t: "finished" });
+    expect(await moneyFacts(job.file, [runDir], billedBefore)).toBeCloseTo(0.54, 6);
   }, 90_000);
 
   it("per_day with room for one run: the day's second fire is refused; the next day (job's zone) runs", async () => {

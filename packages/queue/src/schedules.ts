@@ -120,9 +120,11 @@ async function holderLive(redis: Redis, prefix: string, h: JobRunHolder): Promis
   const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
   const schedule = new Queue(QUEUES.schedule, { connection: redis, prefix });
   try {
+    // The fire first: once it has ended, its flow exists (or it gave the key back), so the
+    // assemble job's state that follows cannot be read from before the flow was added.
+    if (["active", "waiting", "delayed", "prioritized"].includes(await schedule.getJobState(h.fireJobId))) return true;
     const state = await assemble.getJobState(`${h.runId}-assemble`);
-    if (state !== "unknown") return state !== "completed" && state !== "failed";
-    return ["active", "waiting", "delayed", "prioritized", "waiting-children"].includes(await schedule.getJobState(h.fireJobId));
+    return state !== "unknown" && state !== "completed" && state !== "failed";
   } finally {
     await Promise.all([assemble.close(), schedule.close()]);
   }

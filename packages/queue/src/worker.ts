@@ -86,8 +86,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       failure = error as Error;
       throw error;
     } finally {
-      // A worker stopping mid-assemble leaves the job to the next one: the run is still going.
-      if (fromSchedule && !stop.signal.aborted) {
+      // A worker stopped mid-assemble leaves the run holding its job: it has not ended.
+      if (fromSchedule && !(failure && stop.signal.aborted)) {
         await releaseJobRun(connection, prefix, fromSchedule.job, runId);
         const status = failure || t.failed > 0 ? "failed" : "ok";
         const reason = failure?.message ?? (t.failed > 0 ? `${t.failed} generation(s) failed` : undefined);
