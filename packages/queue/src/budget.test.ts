@@ -62,4 +62,31 @@ describe("a distributed run's budget", () => {
     expect(clips).toHaveLength(5);
     for (const f of clips) expect(await decodeErrors(join(runDir, "clips", f)), f).toBe("");
   }, 90_000);
+
+  it("workers price a run at the account's price recorded at enqueue, not the list price", async () => {
+    const dear = await startTestEmulator({ render: "shared", priceUsdPerSecond: 0.09 });
+    try {
+      const tag = randomBytes(3).toString("hex");
+      const manifest = parseManifest(`name: d\nscenes:\n${Array.from({ length: 3 }, (_, i) => `  - prompt: dear ${tag} ${i}\n`).join("")}`, { file: "d.yaml" });
+      const runDir = join(tmp.dir, "dear");
+      // At the list price three clips ($0.81) would pass a $1.08 budget, and fal would bill $1.62.
+      await expect(enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, budgetUsd: 1.08, usdPerSecond: 0.09 })).rejects.toMatchObject({ code: "budget" });
+      await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, budgetUsd: 1.62, usdPerSecond: 0.09 });
+      const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
+      const worker = await startWorker({ redisUrl: REDIS, prefix, client: createHailuoClient({ emulatorUrl: dear.url }), concurrency: 2, retryBaseDelayMs: 10 });
+      try {
+        await waitFor(async () => (await assemble.getJobs(["completed"])).some((j) => j.data.runDir === runDir), 60_000);
+      } finally {
+        await worker.close();
+        await assemble.close();
+      }
+      const report = await readRunReport(runDir);
+      expect(report.totals.billedUsd).toBeCloseTo(1.62, 6);
+      expect(dear.stats().billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
+      expect(planRun(manifest).map((p) => dear.stats().submits.byInput[inputHash(p.input)] ?? 0)).toEqual([1, 1, 1]);
+      for (const f of (await readdir(join(runDir, "clips"))).filter((c) => c.endsWith(".mp4"))) expect(await decodeErrors(join(runDir, "clips", f)), f).toBe("");
+    } finally {
+      await dear.close();
+    }
+  }, 90_000);
 });

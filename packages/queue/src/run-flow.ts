@@ -34,6 +34,8 @@ export interface EnqueueOptions extends QueueConnection {
   budgetUsd?: number;
   /** Where the workers' requests go; recorded in run.json so a worker elsewhere refuses the run. */
   backend?: Backend;
+  /** The account's price, recorded in run.json: workers plan, reserve and journal with it. @default the built-in table */
+  usdPerSecond?: number;
 }
 
 /** What was enqueued. */
@@ -56,7 +58,7 @@ export function runIdFor(runDir: string): string {
 export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> {
   const { manifest, prefix = "hailuo", falConcurrency = 2 } = options;
   const runDir = resolve(options.runDir);
-  const plan = planRun(manifest);
+  const plan = planRun(manifest, options.usdPerSecond);
   const unique = [...new Map(plan.map((p) => [p.key, p])).values()];
   const estimate = sumUsd(unique.map((p) => p.costUsd));
   if (options.budgetUsd !== undefined && estimate > options.budgetUsd) {
@@ -67,7 +69,7 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
   try {
     await mkdir(join(runDir, "clips"), { recursive: true });
     if (await runLockHeld(runDir)) throw new RunLockedError(`${runDir} is being run by a local hailuo process (run.lock is held); wait for it to finish before enqueueing it`);
-    await writeRunFile(runDir, manifest, options.backend);
+    await writeRunFile(runDir, manifest, options.backend, undefined, options.usdPerSecond);
     // From here until the assemble job records "finished", a local run into this folder is refused.
     const journal = await JournalStore.open(journalPath(runDir));
     await journal.append({ t: "enqueued", items: unique.length });

@@ -72,7 +72,8 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
     if (!st || hit?.stamp !== stamp) {
       const read = readRunFile(runDir).then((run) => {
         if (!run) throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`, { retryable: false });
-        return { run, plan: new Map(planRun(run.manifest).map((p) => [p.key, p])) };
+        // Priced as enqueued: reservations and journaled costs at the account's price.
+        return { run, plan: new Map(planRun(run.manifest, run.usdPerSecond).map((p) => [p.key, p])) };
       });
       read.catch(() => runFiles.delete(runDir));
       runFiles.set(runDir, (hit = { stamp, read }));

@@ -11,6 +11,11 @@ export interface RunFile {
   version: 2;
   manifest: Manifest;
   backend?: Backend;
+  /**
+   * The account's price a distributed run was enqueued at (`--price`, or fal's pricing API):
+   * workers plan, reserve and journal with it. @default the built-in table
+   */
+  usdPerSecond?: number;
 }
 
 /** The run went to another backend than this process would use. */
@@ -51,10 +56,10 @@ export function checkBackend(runDir: string, recorded: Backend | undefined, curr
  * nothing else. `previous`, the text read from it before, spares rewriting (and syncing) a file
  * that would not change: a resume of 10,000 scenes would write 3 MB for nothing.
  */
-export async function writeRunFile(runDir: string, manifest: Manifest, backend?: Backend, previous?: string): Promise<void> {
+export async function writeRunFile(runDir: string, manifest: Manifest, backend?: Backend, previous?: string, usdPerSecond?: number): Promise<void> {
   // Warnings were told when the manifest was read; run.json records what runs.
   const { warnings: _told, ...recorded } = manifest;
-  const file: RunFile = { version: 2, manifest: recorded, ...(backend ? { backend } : {}) };
+  const file: RunFile = { version: 2, manifest: recorded, ...(backend ? { backend } : {}), ...(usdPerSecond !== undefined ? { usdPerSecond } : {}) };
   const text = `${JSON.stringify(file, null, 2)}\n`;
   if (text !== previous) await atomicWrite(join(runDir, "run.json"), text);
 }
@@ -75,6 +80,10 @@ export async function readRunFileText(runDir: string): Promise<{ file: RunFile; 
     throw new ManifestError(path, [{ file: path, field: "", message: `not valid JSON: ${(error as Error).message}` }]);
   }
   checkRecordedManifest(file?.manifest, path, { text, root: ["manifest"] });
+  const price = file.usdPerSecond;
+  if (price !== undefined && !(typeof price === "number" && price > 0 && price < 10)) {
+    throw new ManifestError(path, [{ file: path, field: "usdPerSecond", message: `expected the price per second in USD, got ${JSON.stringify(price)}` }]);
+  }
   return { file, text };
 }
 

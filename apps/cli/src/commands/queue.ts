@@ -1,10 +1,10 @@
 import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { cancelRun, enqueueRun, listQueue, openRedis, QUEUES, removeSchedule, startWorker } from "@hailuo/queue";
-import { readRunReport } from "@hailuo/runner";
+import { PriceUnknownError, readRunReport } from "@hailuo/runner";
 import { Queue } from "bullmq";
 import { numberOption, parseVars } from "../options.js";
-import { backendFromEnv, connectFal } from "../fal-connection.js";
+import { backendFromEnv, connectFal, describePrice, priceFor } from "../fal-connection.js";
 import { displayPath } from "../display-path.js";
 import { emitJson } from "../events.js";
 import { UsageError } from "../exit-codes.js";
@@ -15,13 +15,21 @@ import { defaultRunDir } from "./run.js";
 /** `hailuo run <manifest> --redis URL`: enqueue the run as a flow for any number of workers. */
 export async function enqueueCommand(
   manifestPath: string,
-  opts: { redis: string; prefix: string; out?: string; concurrency: string; budget?: string; wait?: boolean; var: string[]; json?: boolean },
+  opts: { redis: string; prefix: string; out?: string; concurrency: string; budget?: string; price?: string; assumeListPrice?: boolean; wait?: boolean; var: string[]; json?: boolean },
   signal: AbortSignal,
 ): Promise<number> {
   const manifest = await loadManifestTelling(manifestPath, { vars: parseVars(opts.var), json: opts.json });
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
   const budgetUsd = numberOption("budget", opts.budget, { integer: false });
-  const run = await enqueueRun({ manifest, runDir, redisUrl: opts.redis, prefix: opts.prefix, falConcurrency: numberOption("concurrency", opts.concurrency, { min: 1 }), budgetUsd, backend: backendFromEnv() });
+  // Workers reserve against the budget at the price recorded now: one fal would not confirm is
+  // refused for a budget, as a local run refuses it.
+  const price = await priceFor(undefined, numberOption("price", opts.price, { integer: false }));
+  if (opts.json) emitJson({ type: "price", ...price });
+  else process.stderr.write(`${describePrice(price)}\n`);
+  if (budgetUsd !== undefined && !price.verified && !opts.assumeListPrice) {
+    throw new PriceUnknownError(`--budget $${budgetUsd.toFixed(2)} needs the account's price, and it could not be confirmed (${price.reason ?? "no answer"}); nothing was enqueued. Pass --price USD_PER_SECOND, or --assume-list-price to budget at the list price $${price.usdPerSecond}/s`);
+  }
+  const run = await enqueueRun({ manifest, runDir, redisUrl: opts.redis, prefix: opts.prefix, falConcurrency: numberOption("concurrency", opts.concurrency, { min: 1 }), budgetUsd, backend: backendFromEnv(), usdPerSecond: price.usdPerSecond });
   const prefixFlag = opts.prefix !== "hailuo" ? ` --prefix ${opts.prefix}` : "";
   if (opts.json) emitJson({ type: "log", message: `enqueued run ${run.runId}: ${run.childJobIds.length} generation(s) → ${displayPath(runDir)}` });
   else {
