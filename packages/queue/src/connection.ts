@@ -43,14 +43,23 @@ function redactUrl(url: string): string {
   }
 }
 
-/** Deletes every queue (jobs, schedulers, counters) under a prefix: for tests and for retiring a tenant. */
+/**
+ * Deletes every queue (jobs, schedulers, counters) under a prefix, and the keys kept beside them
+ * (run budgets, scheduled jobs' run keys and day spend): for tests and for retiring a tenant.
+ */
 export async function removeAllQueues(conn: QueueConnection): Promise<void> {
   const redis = await openRedis(conn.redisUrl);
+  const prefix = conn.prefix ?? "hailuo";
   try {
     for (const name of Object.values(QUEUES)) {
-      const q = new Queue(name, { connection: redis, prefix: conn.prefix ?? "hailuo" });
+      const q = new Queue(name, { connection: redis, prefix });
       await q.obliterate({ force: true });
       await q.close();
+    }
+    for (const kind of ["run-budget", "job-running", "job-day", "run-schedule"]) {
+      for await (const keys of redis.scanStream({ match: `${prefix.replace(/[*?[\]\\]/g, "\\$&")}:${kind}:*`, count: 500 })) {
+        if ((keys as string[]).length) await redis.del(...(keys as string[]));
+      }
     }
   } finally {
     redis.disconnect();

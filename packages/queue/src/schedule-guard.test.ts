@@ -75,7 +75,10 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     await schedule.close();
     await assemble.close();
     await removeAllQueues({ redisUrl: REDIS, prefix });
+    // Nothing of the guards (or the queues) outlives the prefix.
+    const left = await redis.keys(`${prefix}:*`);
     redis.disconnect();
+    expect(left).toEqual([]);
     await emu.close();
     await tmp.cleanup();
   });
