@@ -1,35 +1,17 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createHailuoClient } from "@hailuo/core";
-import type { Emulator } from "@hailuo/emulator";
-import { makeTempDir, startTestEmulator } from "@hailuo/test-utils";
+import { describe, expect, it } from "vitest";
 import { planRun, runManifest, type RunOptions } from "./index.js";
-import { board, expectMoneyFacts } from "./test-money.js";
+import { board, expectMoneyFacts, runFixture } from "./test-money.js";
 
 // A journal damaged on disk (an edit, bit rot, a bad copy) must not move money: records lost in a
 // damaged line are inferred from the ones around them where they can be, the report names the
 // amounts it cannot vouch for, and a line stored twice counts once.
 
 describe("a damaged journal", () => {
-  let emu: Emulator;
-  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
-  beforeEach(async () => {
-    emu = await startTestEmulator({ render: "shared", slots: 4 });
-    tmp = await makeTempDir();
-  });
-  afterEach(async () => {
-    await emu.close();
-    await tmp.cleanup();
-  });
-  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">): RunOptions => ({
-    runDir: tmp.dir,
-    client: createHailuoClient({ emulatorUrl: emu.url }),
-    retryBaseDelayMs: 10,
-    concurrency: 1,
-    ...o,
-  });
-  const journal = () => join(tmp.dir, "journal.jsonl");
+  const fx = runFixture({ slots: 4 });
+  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">) => fx.opts({ concurrency: 1, ...o });
+  const journal = () => join(fx.dir, "journal.jsonl");
 
   /** Runs four scenes, then rewrites the journal line `t` of scene s1 with `edit`; returns its line number. */
   async function runThenEdit(name: string, t: string, edit: (line: string) => string[]): Promise<number> {
@@ -52,7 +34,7 @@ describe("a damaged journal", () => {
     expect(again.report.totals).toMatchObject({ billedRequests: 4, billedSeconds: 24, possibleDoubleChargeUsd: 0 });
     expect(again.report.caveats).toEqual([expect.objectContaining({ kind: "journal_damaged", line, scene: "s1", take: 1 })]);
     expect(again.report.items[1]!.caveat).toContain(`journal line ${line} is damaged (a "completed" record of s1#1`);
-    await expectMoneyFacts(emu, again.report, tmp.dir, { submitsPerTake: [1, 1, 1, 1] });
+    await expectMoneyFacts(fx.emu, again.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
   });
 
   it("a corrupted 'submitted' line: its outcome names the request, so no phantom double charge", async () => {
@@ -61,7 +43,7 @@ describe("a damaged journal", () => {
     expect(again.report.totals).toMatchObject({ billedRequests: 4, possibleDoubleChargeUsd: 0 });
     expect(again.report.ambiguousSubmits).toEqual([]);
     expect(again.report.caveats.map((c) => c.scene)).toEqual(["s1"]);
-    await expectMoneyFacts(emu, again.report, tmp.dir, { submitsPerTake: [1, 1, 1, 1] });
+    await expectMoneyFacts(fx.emu, again.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
   });
 
   it("a line stored twice counts once: no phantom double charge, and the run says so", async () => {
@@ -72,7 +54,7 @@ describe("a damaged journal", () => {
     expect(again.report.totals).toMatchObject({ billedRequests: 4, possibleDoubleChargeUsd: 0 });
     expect(again.report.ambiguousSubmits).toEqual([]);
     expect(again.report.caveats).toEqual([]);
-    await expectMoneyFacts(emu, again.report, tmp.dir, { submitsPerTake: [1, 1, 1, 1] });
+    await expectMoneyFacts(fx.emu, again.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
   });
 
   it("a damaged line that names no generation puts the folder's totals under a caveat", async () => {
@@ -80,6 +62,6 @@ describe("a damaged journal", () => {
     const again = await runManifest(opts({ manifest: board("nameless", 4) }));
     expect(again.report.caveats).toEqual([expect.objectContaining({ kind: "journal_damaged", message: expect.stringContaining("the folder's totals cannot be vouched for") })]);
     expect(again.report.caveats[0]!.scene).toBeUndefined();
-    await expectMoneyFacts(emu, again.report, tmp.dir, { submitsPerTake: [1, 1, 1, 1] });
+    await expectMoneyFacts(fx.emu, again.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
   });
 });

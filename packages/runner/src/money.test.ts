@@ -1,12 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { mkdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
-import type { Emulator } from "@hailuo/emulator";
 import { makeTempDir, startFaultyGateway, startTestEmulator, waitFor } from "@hailuo/test-utils";
 import { JournalStore, readJournal, runManifest, type RunOptions } from "./index.js";
-import { board, expectMoneyFacts } from "./test-money.js";
+import { board, expectMoneyFacts, runFixture } from "./test-money.js";
 
 // Money tests: each reproduces a way a run used to pay twice or lose a paid clip, against the
 // emulator over real HTTP, and ends with the three facts: submits per scene-take, the emulator's
@@ -16,23 +15,8 @@ const isRoot = process.getuid?.() === 0;
 const mount = (args: string[]) => execFileSync("mount", args);
 
 describe("money safety", () => {
-  let emu: Emulator;
-  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
-  beforeEach(async () => {
-    emu = await startTestEmulator({ render: "shared", slots: 4 });
-    tmp = await makeTempDir();
-  });
-  afterEach(async () => {
-    await emu.close();
-    await tmp.cleanup();
-  });
-  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">): RunOptions => ({
-    runDir: tmp.dir,
-    client: createHailuoClient({ emulatorUrl: emu.url, submitRetryBaseDelayMs: 10 }),
-    retryBaseDelayMs: 10,
-    concurrency: 2,
-    ...o,
-  });
+  const fx = runFixture({ slots: 4 });
+  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">) => fx.opts({ concurrency: 2, ...o });
 
   // A tiny tmpfs stands in for a full disk; mounting needs root (CI runs as root).
   it.skipIf(!isRoot)("clips/ fills up mid-run: paid clips stay 'completed, not saved', the run stops naming the path, resume downloads them without a new submit", async () => {
@@ -40,38 +24,38 @@ describe("money safety", () => {
     // The clip size, from a second emulator sharing the render cache (so this emulator's bill stays the run's).
     const sizer = await startTestEmulator({ render: "shared" });
     const clipBytes = (await createHailuoClient({ emulatorUrl: sizer.url }).generate({ prompt: "size probe" }).finally(() => sizer.close())).output.video.file_size ?? 200_000;
-    const clips = join(tmp.dir, "clips");
+    const clips = join(fx.dir, "clips");
     await mkdir(clips, { recursive: true });
     mount(["-t", "tmpfs", "-o", `size=${Math.ceil((clipBytes * 3.5) / 4096) * 4096}`, "tmpfs", clips]);
     try {
       const err = await runManifest(opts({ manifest, diskBytesPerSecond: 1 })).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: "disk_full", retryable: false });
       expect((err as Error).message).toContain(clips);
-      const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
+      const { records } = await readJournal(join(fx.dir, "journal.jsonl"));
       expect(records.some((r) => r.t === "save_failed" && r.code === "disk_full")).toBe(true);
       expect(records.filter((r) => r.t === "failed")).toEqual([]);
       // Room again: resume saves every paid clip and submits nothing new.
       mount(["-o", "remount,size=8m", clips]);
-      await waitFor(() => emu.stats().completed === emu.stats().submits.total);
+      await waitFor(() => fx.emu.stats().completed === fx.emu.stats().submits.total);
       const resumed = await runManifest(opts({ manifest, diskBytesPerSecond: 1 }));
       expect(resumed.report.items.map((i) => i.status).filter((s) => s !== "done" && s !== "cached")).toEqual([]);
       expect(resumed.exitCode).toBe(0);
       expect(resumed.report.totals.billedUsd).toBeCloseTo(8 * 0.27, 6);
-      await expectMoneyFacts(emu, resumed.report, tmp.dir, { submitsPerTake: Array(8).fill(1) });
+      await expectMoneyFacts(fx.emu, resumed.report, fx.dir, { submitsPerTake: Array(8).fill(1) });
     } finally {
       execFileSync("umount", ["-l", clips]);
     }
   });
 
   it.skipIf(!isRoot)("clips/ not writable (read-only): refused before the first submit, exit 2 material", async () => {
-    const clips = join(tmp.dir, "clips");
+    const clips = join(fx.dir, "clips");
     await mkdir(clips, { recursive: true });
     mount(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", clips]);
     try {
       const err = await runManifest(opts({ manifest: board("ro", 3) })).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: "preflight" });
       expect((err as Error).message).toContain(`${clips} is not writable`);
-      expect(emu.stats().submits.total).toBe(0);
+      expect(fx.emu.stats().submits.total).toBe(0);
     } finally {
       execFileSync("umount", ["-l", clips]);
     }
@@ -84,11 +68,11 @@ describe("money safety", () => {
     expect(err).toMatchObject({ code: "preflight" });
     expect((err as Error).message).toContain("nowhere/music.mp3 not found");
     expect((err as Error).message).toContain("scene s1: undefined variable {{unfilled}}");
-    expect(emu.stats().submits.total).toBe(0);
+    expect(fx.emu.stats().submits.total).toBe(0);
   });
 
   it("a gateway that answers 502 after forwarding a submit: found on fal's request list and re-attached, never paid twice", async () => {
-    const gw = await startFaultyGateway(emu.url);
+    const gw = await startFaultyGateway(fx.emu.url);
     try {
       gw.failNextSubmits("502", 2);
       const warnings: string[] = [];
@@ -98,16 +82,15 @@ describe("money safety", () => {
       const t = result.report.totals;
       expect(t).toMatchObject({ reconciledSubmits: 2, possibleDoubleChargeUsd: 0, billedRequests: 4 });
       expect(result.report.ambiguousSubmits).toEqual([]);
-      await expectMoneyFacts(emu, result.report, tmp.dir, { submitsPerTake: [1, 1, 1, 1] });
+      await expectMoneyFacts(fx.emu, result.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
     } finally {
       await gw.close();
     }
   });
 
   it("the same gateway when fal's Platform API refuses the key (403): never re-sent blindly, each resubmit flagged with its cost", async () => {
-    await emu.close();
-    emu = await startTestEmulator({ render: "shared", slots: 4, platformApi: "forbidden" });
-    const gw = await startFaultyGateway(emu.url);
+    await fx.restart({ slots: 4, platformApi: "forbidden" });
+    const gw = await startFaultyGateway(fx.emu.url);
     try {
       gw.failNextSubmits("502", 2);
       const warnings: string[] = [];
@@ -115,19 +98,19 @@ describe("money safety", () => {
       expect(result.exitCode).toBe(0);
       expect(warnings.some((w) => w.includes("HTTP 403") && w.includes("flagged as possible double charges"))).toBe(true);
       // 4 scene-takes + 2 flagged ambiguous submits, which fal did queue and run.
-      expect(emu.stats().submits.total).toBe(6);
-      await waitFor(() => emu.stats().completed === 6);
+      expect(fx.emu.stats().submits.total).toBe(6);
+      await waitFor(() => fx.emu.stats().completed === 6);
       expect(result.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.54, 6);
       expect(result.report.ambiguousSubmits).toHaveLength(2);
       expect(result.report.ambiguousSubmits[0]!.reason).toContain("HTTP 502");
-      await expectMoneyFacts(emu, result.report, tmp.dir, { submitsPerTake: [2, 2, 1, 1], flaggedAndBilled: 2 });
+      await expectMoneyFacts(fx.emu, result.report, fx.dir, { submitsPerTake: [2, 2, 1, 1], flaggedAndBilled: 2 });
     } finally {
       await gw.close();
     }
   });
 
   it("Ctrl-C while submits are on the wire: they are journaled, not lost; resume re-attaches (one submit per scene)", async () => {
-    const gw = await startFaultyGateway(emu.url);
+    const gw = await startFaultyGateway(fx.emu.url);
     try {
       gw.failNextSubmits("delay", 4);
       const manifest = board("ctrlc", 4);
@@ -141,19 +124,19 @@ describe("money safety", () => {
       gw.release();
       const first = await run;
       expect(first.exitCode).toBe(130);
-      const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
+      const { records } = await readJournal(join(fx.dir, "journal.jsonl"));
       expect(records.filter((r) => r.t === "submitted")).toHaveLength(4);
       const second = await runManifest(opts({ manifest, client }));
       expect(second.exitCode).toBe(0);
       expect(second.report.totals.possibleDoubleChargeUsd).toBe(0);
-      await expectMoneyFacts(emu, second.report, tmp.dir, { submitsPerTake: [1, 1, 1, 1] });
+      await expectMoneyFacts(fx.emu, second.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
     } finally {
       await gw.close();
     }
   });
 
   it("a second Ctrl-C aborts submits on the wire: resume finds them on fal and re-attaches (one submit per scene)", async () => {
-    const gw = await startFaultyGateway(emu.url);
+    const gw = await startFaultyGateway(fx.emu.url);
     try {
       gw.failNextSubmits("delay", 2);
       const manifest = board("hard", 2);
@@ -168,7 +151,7 @@ describe("money safety", () => {
       gw.release();
       const second = await runManifest(opts({ manifest, client }));
       expect(second.report.totals).toMatchObject({ possibleDoubleChargeUsd: 0, reconciledSubmits: 2 });
-      await expectMoneyFacts(emu, second.report, tmp.dir, { submitsPerTake: [1, 1] });
+      await expectMoneyFacts(fx.emu, second.report, fx.dir, { submitsPerTake: [1, 1] });
     } finally {
       await gw.close();
     }
@@ -179,31 +162,31 @@ describe("money safety", () => {
     const r1 = await runManifest(opts({ manifest: v1 }));
     expect(r1.report.totals).toMatchObject({ billedRequests: 3, thisRunBilledUsd: 0.81 });
     // Delete one clip (re-downloaded, free) and edit another scene (a new paid take).
-    await unlink(join(tmp.dir, r1.report.items[0]!.file!));
+    await unlink(join(fx.dir, r1.report.items[0]!.file!));
     const v2 = board("ledger", 3);
     v2.scenes[2]!.prompt = "ledger scene 2, edited";
     const r2 = await runManifest(opts({ manifest: v2 }));
     expect(r2.report.items.map((i) => i.status)).toEqual(["done", "cached", "done"]);
     expect(r2.report.totals).toMatchObject({ billedRequests: 4, thisRunBilledUsd: 0.27, reusedClips: 1 });
     expect(r2.report.totals.billedUsd).toBeCloseTo(4 * 0.27, 6);
-    expect(emu.stats().downloads).toBe(5);
-    await expectMoneyFacts(emu, r2.report, tmp.dir, { submitsPerTake: [1, 1, 1] });
+    expect(fx.emu.stats().downloads).toBe(5);
+    await expectMoneyFacts(fx.emu, r2.report, fx.dir, { submitsPerTake: [1, 1, 1] });
   });
 
   it("refuses to resume against another backend than the run's, unless told to; and a folder a distributed run owns", async () => {
     const manifest = board("backend", 1);
-    await runManifest(opts({ manifest, backend: { kind: "emulator", url: emu.url } }));
+    await runManifest(opts({ manifest, backend: { kind: "emulator", url: fx.emu.url } }));
     const err = await runManifest(opts({ manifest, backend: { kind: "builtin-emulator" } })).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "wrong_backend" });
-    expect((err as Error).message).toContain(`set FAL_EMULATOR_URL=${emu.url}`);
+    expect((err as Error).message).toContain(`set FAL_EMULATOR_URL=${fx.emu.url}`);
     await expect(runManifest(opts({ manifest, backend: { kind: "builtin-emulator" }, backendOverride: true }))).resolves.toMatchObject({ exitCode: 0 });
 
-    const journal = await JournalStore.open(join(tmp.dir, "journal.jsonl"));
+    const journal = await JournalStore.open(join(fx.dir, "journal.jsonl"));
     await journal.append({ t: "enqueued", items: 1 });
     await journal.close();
     await expect(runManifest(opts({ manifest }))).rejects.toMatchObject({ code: "locked" });
     await expect(runManifest(opts({ manifest, takeOver: true }))).resolves.toMatchObject({ exitCode: 0 });
-    expect(emu.stats().submits.total).toBe(1);
+    expect(fx.emu.stats().submits.total).toBe(1);
   });
 });
 

@@ -1,10 +1,11 @@
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { expect } from "vitest";
-import { inputHash, type Emulator } from "@hailuo/emulator";
+import { afterEach, beforeEach, expect } from "vitest";
+import { createHailuoClient } from "@hailuo/core";
+import { inputHash, type Emulator, type EmulatorOptions } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
-import { decodeErrors } from "@hailuo/test-utils";
-import { planRun, readRunReport, type RunFile, type RunReport } from "./index.js";
+import { decodeErrors, makeTempDir, startTestEmulator } from "@hailuo/test-utils";
+import { planRun, readRunReport, type RunFile, type RunOptions, type RunReport } from "./index.js";
 
 /** A storyboard of `n` one-take scenes whose prompts start with `name`. */
 export const board = (name: string, n: number, extra = "") =>
@@ -30,4 +31,42 @@ export async function expectMoneyFacts(emu: Emulator, report: RunReport, runDir:
   const facts = (r: RunReport) => r.items.map(({ status: _s, ...row }) => row);
   expect(facts(report)).toEqual(facts(fromJournal));
   expect(report.totals.billedUsd).toBe(fromJournal.totals.billedUsd);
+}
+
+/**
+ * A fresh emulator (`options`) and run folder for each test of the enclosing `describe`, and the
+ * run options every money test starts from (fast retries, this emulator, this folder).
+ */
+export function runFixture(options: EmulatorOptions = {}) {
+  let emu: Emulator | undefined;
+  let tmp: Awaited<ReturnType<typeof makeTempDir>> | undefined;
+  beforeEach(async () => {
+    emu = await startTestEmulator({ render: "shared", ...options });
+    tmp = await makeTempDir();
+  });
+  afterEach(async () => {
+    await emu?.close();
+    await tmp?.cleanup();
+  });
+  const fx = {
+    get emu(): Emulator {
+      return emu!;
+    },
+    get dir(): string {
+      return tmp!.dir;
+    },
+    /** Swaps this test's emulator for one started with other options. */
+    async restart(other: EmulatorOptions): Promise<Emulator> {
+      await emu?.close();
+      return (emu = await startTestEmulator({ render: "shared", ...other }));
+    },
+    /** Run options into this test's folder against its emulator, with `o` on top. */
+    opts: (o: Partial<RunOptions> = {}): RunOptions => ({
+      runDir: tmp!.dir,
+      client: createHailuoClient({ emulatorUrl: emu!.url, submitRetryBaseDelayMs: 10 }),
+      retryBaseDelayMs: 10,
+      ...o,
+    }),
+  };
+  return fx;
 }
