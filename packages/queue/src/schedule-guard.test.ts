@@ -236,6 +236,43 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     expect(billed).toBeLessThanOrEqual(1.5);
     expect(await jobDaySpendUsd(redis, prefix, "stale", "2026-11-24")).toBeCloseTo(billed, 6);
   }, 90_000);
+
+  /** One fire handled by a worker of its own against an emulator of its own (its own prefix too). */
+  async function fireAlone(emuOptions: Parameters<typeof startTestEmulator>[0], jobFile: string, at: number) {
+    const own = await startTestEmulator({ render: "shared", ...emuOptions });
+    const ownPrefix = `${prefix}-own-${randomBytes(3).toString("hex")}`;
+    const worker = await startWorker({ redisUrl: REDIS, prefix: ownPrefix, client: createHailuoClient({ emulatorUrl: own.url }), retryBaseDelayMs: 10 });
+    const queue = new Queue(QUEUES.schedule, { connection: redis, prefix: ownPrefix });
+    try {
+      const id = `fire-${randomBytes(4).toString("hex")}`;
+      await queue.add("scheduled-run", { jobFile }, { jobId: id, timestamp: at });
+      await waitFor(async () => (await queue.getJobState(id)) === "completed", 30_000);
+      return own.stats();
+    } finally {
+      await worker.close();
+      await queue.close();
+      await removeAllQueues({ redisUrl: REDIS, prefix: ownPrefix });
+      await own.close();
+    }
+  }
+
+  it("per_day is held at the account's price: a run that fits at the list price but not at the account's is refused", async () => {
+    const job = await writeJob("dear", "budget:\n  per_day: 0.8\n");
+    // The account pays $0.09/s, twice the list price: the run needs $1.08, not $0.54.
+    const stats = await fireAlone({ priceUsdPerSecond: 0.09 }, job.file, T0);
+    expect(await statuses(job.outputRoot)).toEqual([`skipped ${iso(T0)}`]);
+    expect((await readHistory(job.outputRoot))[0]!.reason).toContain("this run needs up to $1.08");
+    expect(stats.submits.total).toBe(0);
+    expect(stats.billed.usd).toBe(0);
+  }, 60_000);
+
+  it("a job with a budget is refused a run at a price fal did not confirm", async () => {
+    const job = await writeJob("unpriced", "budget:\n  per_day: 5\n");
+    const stats = await fireAlone({ platformApi: "forbidden" }, job.file, T0);
+    expect(await statuses(job.outputRoot)).toEqual([`skipped ${iso(T0)}`]);
+    expect((await readHistory(job.outputRoot))[0]!.reason).toMatch(/^price not verified \(.+\); a job with a budget runs only at the account's confirmed price$/);
+    expect(stats.submits.total).toBe(0);
+  }, 60_000);
 });
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Queue, type Job } from "bullmq";
 import type { Redis } from "ioredis";
+import type { LivePrice } from "@hailuo/core";
 import { BudgetError, planRun, readRunReport, sumUsd } from "@hailuo/runner";
 import { appendHistory, loadJobDefinition, manifestForRun, runStamp, type HistoryRecord, type JobDefinition } from "@hailuo/scheduler";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
@@ -11,6 +12,16 @@ import { enqueueRun, runIdFor } from "./run-flow.js";
 /** Data of a scheduled fire: which job file to run. */
 export interface ScheduleJobData {
   jobFile: string;
+}
+
+/** Options of `processScheduledFire`. */
+export interface FireOptions {
+  /**
+   * The account's price, asked once a fire needs it (a worker asks fal's pricing API). A job
+   * with a budget is refused a run at a price fal did not confirm, as a local scheduled run is.
+   * @default the list price, taken as confirmed (no budget can then be held to the bill)
+   */
+  price?: () => Promise<LivePrice>;
 }
 
 /** What one fire did: enqueued its run, or skipped it (the reason is in the job's history too). */
@@ -54,7 +65,7 @@ const CLAIM_ROUNDS = 3;
  * to the job's history with its reason. A second fire of the same minute (same run folder) adds
  * nothing.
  */
-export async function processScheduledFire(job: Job<ScheduleJobData>, conn: QueueConnection): Promise<FireResult> {
+export async function processScheduledFire(job: Job<ScheduleJobData>, conn: QueueConnection, options: FireOptions = {}): Promise<FireResult> {
   const prefix = conn.prefix ?? "hailuo";
   const def = await loadJobDefinition(job.data.jobFile);
   // The time the scheduler aimed at, to the minute (the job may start a little later).
@@ -62,14 +73,20 @@ export async function processScheduledFire(job: Job<ScheduleJobData>, conn: Queu
   const stamp = runStamp(fireAt, def.timeZone);
   const runDir = join(def.outputRoot, stamp);
   const manifest = await manifestForRun(def, fireAt);
-  const estimateUsd = sumUsd([...new Map(planRun(manifest).map((p) => [p.key, p.costUsd])).values()]);
-  const reserveUsd = def.budget.perRunUsd ?? estimateUsd;
   const base = { job: def.name, fireAt: fireAt.toISOString(), pid: process.pid };
-  const holder: JobRunHolder = { runId: runIdFor(runDir), runDir, fireAt: base.fireAt, since: new Date().toISOString(), fireJobId: String(job.id), day: stamp.slice(0, 10) };
   const skip = async (reason: string): Promise<FireResult> => {
     await appendHistory(def.outputRoot, { ...base, status: "skipped", reason });
     return { runDir, skipped: reason };
   };
+  const budgeted = def.budget.perRunUsd !== undefined || def.budget.perDayUsd !== undefined;
+  const price = options.price ? await options.price() : undefined;
+  // At a price fal did not confirm, a budget would hold nothing: an account dearer than the list
+  // would be billed past per_day. The local scheduler's runner refuses such a run the same way.
+  if (budgeted && price && !price.verified) return skip(`price not verified (${price.reason ?? "no answer"}); a job with a budget runs only at the account's confirmed price`);
+  const usdPerSecond = price?.usdPerSecond;
+  const estimateUsd = sumUsd([...new Map(planRun(manifest, usdPerSecond).map((p) => [p.key, p.costUsd])).values()]);
+  const reserveUsd = def.budget.perRunUsd ?? estimateUsd;
+  const holder: JobRunHolder = { runId: runIdFor(runDir), runDir, fireAt: base.fireAt, since: new Date().toISOString(), fireJobId: String(job.id), day: stamp.slice(0, 10) };
 
   const redis = await openRedis(conn.redisUrl);
   try {
@@ -97,7 +114,7 @@ export async function processScheduledFire(job: Job<ScheduleJobData>, conn: Queu
     try {
       // With a daily cap the run is held to its reservation, so what it bills fits the day's room.
       const budgetUsd = def.budget.perDayUsd !== undefined ? reserveUsd : def.budget.perRunUsd;
-      await enqueueRun({ manifest, runDir, redisUrl: conn.redisUrl, prefix, falConcurrency: def.concurrency, budgetUsd });
+      await enqueueRun({ manifest, runDir, redisUrl: conn.redisUrl, prefix, falConcurrency: def.concurrency, budgetUsd, usdPerSecond });
     } catch (error) {
       await dropJobRunClaim(redis, prefix, def.name, holder);
       if (error instanceof BudgetError) return await skip(error.message);

@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type Job } from "bullmq";
-import type { HailuoClient } from "@hailuo/core";
+import { HAILUO_ENDPOINT, livePrice, type HailuoClient } from "@hailuo/core";
 import { createItemWorker, type Backend, type RunEvent } from "@hailuo/runner";
 import { runMediaStage } from "@hailuo/publish";
 import { appendHistory } from "@hailuo/scheduler";
@@ -96,7 +96,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     }
   };
 
-  const scheduled = (job: Job<ScheduleJobData>) => processScheduledFire(job, { redisUrl: options.redisUrl, prefix });
+  // A fire is planned and held to its budgets at the account's price, as the runner prices a run.
+  const price = () => livePrice(options.client, HAILUO_ENDPOINT);
+  const scheduled = (job: Job<ScheduleJobData>) => processScheduledFire(job, { redisUrl: options.redisUrl, prefix }, { price });
 
   const workerOpts = { connection, prefix, lockDuration: lockDurationMs, stalledInterval: Math.max(1000, Math.floor(lockDurationMs / 2)), maxStalledCount: 5 };
   const workers: Worker[] = [
