@@ -147,14 +147,16 @@ describe("distributed runs on BullMQ", () => {
       const history = join(tmp.dir, "tick-out", "history.jsonl");
       await waitFor(async () => (await readFile(history, "utf8").catch(() => "")).includes('"enqueued"'), 30_000);
       await schedule.removeJobScheduler("tick");
-      const runDir = JSON.parse((await readFile(history, "utf8")).split("\n")[0]!).runDir as string;
+      // Fires enqueue runs; a fire during a run is skipped (no run folder) and a run's end is recorded too.
+      const enqueued = async () => (await readFile(history, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { status: string; runDir?: string }).filter((r) => r.status === "enqueued").map((r) => r.runDir!);
+      const runDir = (await enqueued())[0]!;
       await waitFor(async () => (await stat(join(runDir, "film.mp4")).catch(() => undefined)) !== undefined, 60_000);
       // Fires in one minute share a run folder and so the same job ids: each scene is paid once per
       // run folder, however often the scheduler fired (a minute boundary may start a second folder).
       // Every run the scheduler enqueued has been assembled (nothing waits in either queue).
       const idle = async (q: Queue) => Object.values(await q.getJobCounts("active", "waiting", "waiting-children", "delayed", "prioritized")).every((n) => n === 0);
       await waitFor(async () => (await idle(schedule)) && (await idle(assemble)), 60_000);
-      const runDirs = new Set((await readFile(history, "utf8")).trim().split("\n").map((l) => JSON.parse(l).runDir as string));
+      const runDirs = new Set(await enqueued());
       for (const dir of runDirs) await waitFor(async () => (await stat(join(dir, "film.mp4")).catch(() => undefined)) !== undefined, 60_000);
       const fresh = Object.entries(emu.stats().submits.byInput).filter(([k]) => !(k in before.submits.byInput)).map(([, n]) => n);
       expect(fresh).toEqual([runDirs.size, runDirs.size]);
