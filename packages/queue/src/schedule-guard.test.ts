@@ -6,10 +6,10 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
-import { inputHash, type Emulator, type EmulatorClock } from "@hailuo/emulator";
+import { inputHash, type Emulator } from "@hailuo/emulator";
 import { journalPath, planRun, readJournal, readRunReport } from "@hailuo/runner";
 import { loadJobDefinition, manifestForRun, readHistory, runStamp } from "@hailuo/scheduler";
-import { decodeErrors, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import { decodeErrors, holdableClock, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
 import { QUEUES, claimJobRun, guardKeys, jobDaySpendUsd, releaseJobRun, removeAllQueues, runIdFor, startWorker, type JobRunHolder, type RunningWorker } from "./index.js";
 
 // Distributed schedules against real Redis, the emulator and two in-process workers standing for
@@ -22,34 +22,6 @@ const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
 const MINUTE = 60_000;
 const TZ = "America/New_York";
-
-/** The emulator's timers, parked while held and started on release. */
-function holdableClock() {
-  let held = false;
-  const parked: { fn: () => void; ms: number; timer?: NodeJS.Timeout; cancelled: boolean }[] = [];
-  const clock: EmulatorClock = {
-    now: () => Date.now(),
-    setTimeout(fn, ms) {
-      const entry = { fn, ms, cancelled: false, timer: undefined as NodeJS.Timeout | undefined };
-      if (held) parked.push(entry);
-      else entry.timer = setTimeout(fn, ms);
-      return entry;
-    },
-    clearTimeout(handle) {
-      const entry = handle as (typeof parked)[number];
-      entry.cancelled = true;
-      clearTimeout(entry.timer);
-    },
-  };
-  return {
-    clock,
-    hold: () => void (held = true),
-    release() {
-      held = false;
-      for (const e of parked.splice(0)) if (!e.cancelled) e.timer = setTimeout(e.fn, e.ms);
-    },
-  };
-}
 
 describe("distributed schedules: one run of a job at a time, per_day across workers", () => {
   const prefix = `hailuo-sgtest-${randomBytes(4).toString("hex")}`;

@@ -2,8 +2,8 @@ import { fork, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Emulator, EmulatorClock } from "@hailuo/emulator";
-import { decodeErrors, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import type { Emulator } from "@hailuo/emulator";
+import { decodeErrors, holdableClock, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
 import lockfile from "proper-lockfile";
 import { createHailuoClient } from "@hailuo/core";
 import { journalPath, readJournal, runLockHeld, runManifest } from "@hailuo/runner";
@@ -19,34 +19,6 @@ const T0 = Date.UTC(2026, 10, 24, 6, 59, 30);
 const PER_DAY_USD = 0.8;
 // The scheduler processes' run-lock stale time: a killed holder's lock is taken over after it.
 const LOCK_STALE_MS = 2000;
-
-/** The emulator's timers, held back while `hold` is on and started on `release`. */
-function holdableClock() {
-  let held = false;
-  const parked: { fn: () => void; ms: number; timer?: NodeJS.Timeout; cancelled: boolean }[] = [];
-  const clock: EmulatorClock = {
-    now: () => Date.now(),
-    setTimeout(fn, ms) {
-      const entry = { fn, ms, cancelled: false, timer: undefined as NodeJS.Timeout | undefined };
-      if (held) parked.push(entry);
-      else entry.timer = setTimeout(fn, ms);
-      return entry;
-    },
-    clearTimeout(handle) {
-      const entry = handle as (typeof parked)[number];
-      entry.cancelled = true;
-      clearTimeout(entry.timer);
-    },
-  };
-  return {
-    clock,
-    hold: () => void (held = true),
-    release() {
-      held = false;
-      for (const e of parked.splice(0)) if (!e.cancelled) e.timer = setTimeout(e.fn, e.ms);
-    },
-  };
-}
 
 /** A scheduler process: `ask` sends one request and resolves with its answer; `logs` so far. */
 interface SchedulerProcess {

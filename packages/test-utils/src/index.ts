@@ -68,3 +68,4 @@ export async function decodeErrors(file: string): Promise<string> {
   const { stderr } = await promisify(execFile)(process.env.FFMPEG_PATH || "ffmpeg", ["-v", "error", "-i", file, "-f", "null", "-"]).catch((e: { stderr?: string; message: string }) => ({ stderr: e.stderr || e.message }));
   return stderr.trim();
 }
+export { holdableClock } from "./holdable-clock.js";
