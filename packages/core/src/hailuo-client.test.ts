@@ -58,7 +58,7 @@ describe("generate against the emulator", () => {
   it("rejects invalid input before any request, naming every field", async () => {
     const client = createHailuoClient({ emulatorUrl: emu.url });
     const before = emu.stats().submits.total;
-    const err = await client.submit({ prompt: "  ", duration: 7, prompt_optimizer: "yes" as unknown as boolean }).catch((e: unknown) => e);
+    const err = await client.submit({ prompt: "  ", duration: 7 as unknown as 6, prompt_optimizer: "yes" as unknown as boolean }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "validation", retryable: false });
     const fields = (err as { problems: { field: string }[] }).problems.map((p) => p.field);
     expect(fields).toEqual(["prompt", "duration", "prompt_optimizer"]);

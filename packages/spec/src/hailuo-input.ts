@@ -11,11 +11,15 @@ export const DURATIONS = ["6", "10"] as const;
 /** A clip length in seconds, as fal's string enum. */
 export type HailuoDuration = (typeof DURATIONS)[number];
 
-/** What callers may pass: durations as numbers or strings, optional fields left out. */
+/**
+ * What callers may pass: the duration as fal's string or as a number, optional fields left out.
+ * Only the lengths the endpoint renders type-check; untyped input goes through `normalizeHailuoInput`,
+ * which checks at run time.
+ */
 export interface HailuoInputLike {
   prompt: string;
   /** @default "6" */
-  duration?: HailuoDuration | 6 | 10 | string | number;
+  duration?: HailuoDuration | 6 | 10;
   /** @default true */
   prompt_optimizer?: boolean;
 }
