@@ -1,8 +1,8 @@
 import type { HailuoClient, HailuoHandle, HailuoStatus } from "@hailuo/core";
 import { HailuoError, type Clock } from "@hailuo/shared";
 import type { RunEvent } from "./events.js";
-import type { JournalStore } from "./journal-store.js";
-import type { ItemState } from "./run-state.js";
+import type { JournalRecord, JournalStore, StoredRecord } from "./journal-store.js";
+import { applyRecord, type ItemState } from "./run-state.js";
 
 /** The run would cost more than its budget allows. */
 export class BudgetError extends HailuoError {
@@ -82,17 +82,30 @@ export interface ItemContext {
   onStopRun?: (error: HailuoError) => void;
   /** Each submit's fate as far as reaching fal goes: the run stops after a few in a row never left this machine. */
   onSubmitReach?: (reached: boolean, error?: HailuoError) => void;
-  /** Every request id the run folder's journal knows (so a found request is surely not ours already). */
+  /** Every request id the run folder's journal knows or a step has claimed (so a found request is surely not ours already). */
   knownRequestIds?: () => ReadonlySet<string>;
+  /** Claims requests found on fal's list before their records land, so no other step takes them. */
+  claimRequestIds?: (ids: string[]) => void;
   /** False once fal's Platform API could not answer: lost submits are then flagged, not looked up. */
   platformAvailable?: () => boolean;
   /** fal's Platform API could not answer. */
   onPlatformUnavailable?: (error: HailuoError) => void;
 }
 
-/** A fresh state for an item the journal has never seen. */
-export function newItemState(key: string): ItemState {
-  return { key, phase: "new", submits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [] };
+/**
+ * The live path of the one reducer: journals `record`, then applies it to the item's state as
+ * stored. `bestEffort`: the state changes even when the append fails (on a full disk the record
+ * may not land; the journal without it says no less, and the step must still know it).
+ */
+export async function journalAndApply<R extends JournalRecord & { key: string }>(ctx: Pick<ItemContext, "journal" | "state">, record: R, options: { bestEffort?: boolean } = {}): Promise<void> {
+  let stored: R & { at: string };
+  try {
+    stored = await ctx.journal.append(record);
+  } catch (error) {
+    if (!options.bestEffort) throw error;
+    stored = { ...record, at: new Date().toISOString() };
+  }
+  applyRecord(ctx.state, stored as StoredRecord & { key: string });
 }
 
 /** Validation and content-policy failures repeat for the same input: only an edit (a new key) retries them. */

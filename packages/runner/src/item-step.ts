@@ -2,8 +2,7 @@ import { HailuoError, abortError, backoffDelayMs, redactSecrets, systemClock } f
 import { classifyFailure, type FailureAction, type ItemStage } from "./classify.js";
 import { saveClip } from "./clip-file.js";
 import type { ItemPhase, RunEvent } from "./events.js";
-import { isFinalFailure, paidOutput, type ItemContext, type ItemOutcome } from "./item-context.js";
-import type { JournalRecord } from "./journal-store.js";
+import { isFinalFailure, journalAndApply, paidOutput, type ItemContext, type ItemOutcome } from "./item-context.js";
 import type { PlanItem } from "./plan.js";
 import { awaitCompletion, ensureSubmitted, fetchOutput, reconcile } from "./request-steps.js";
 
@@ -11,20 +10,18 @@ const now = <T>(work: () => Promise<T>): Promise<T> => work();
 
 /** Journals an item given up (or a run stopped) at `stage`; a paid clip not saved stays "completed, not saved". */
 async function recordGiveUp(item: PlanItem, ctx: ItemContext, e: HailuoError, stage: ItemStage, action: Extract<FailureAction, { kind: "give_up" | "stop_run" }>): Promise<void> {
-  const { journal, state: s } = ctx;
-  s.error = { code: e.code, message: e.message, retryable: e.retryable };
+  const { state: s } = ctx;
   // Best effort: on a full disk this record may not land, and the journal without it says no
   // less (a live request is re-attached, a completed one downloaded again).
-  const note = (r: JournalRecord) => journal.append(r).catch(() => {});
+  const bestEffort = { bestEffort: true };
   if (stage === "save") {
     // Paid for, not saved: the URL stays journaled and resume downloads it again.
-    s.unsaved = { code: e.code, message: e.message };
-    await note({ t: "save_failed", key: item.key, requestId: s.outputRequestId ?? s.handle?.requestId ?? "", code: e.code, message: e.message });
+    const requestId = s.outputRequestId ?? s.handle?.requestId ?? "";
+    await journalAndApply(ctx, { t: "save_failed", key: item.key, requestId, code: e.code, message: e.message }, bestEffort);
     return;
   }
-  s.live = action.kind === "give_up" ? action.keepLive && s.live : s.live;
-  s.phase = "failed";
-  await note({ t: "failed", key: item.key, code: e.code, message: e.message, retryable: e.retryable, requestId: s.handle?.requestId, live: s.live });
+  const live = action.kind === "give_up" ? action.keepLive && s.live : s.live;
+  await journalAndApply(ctx, { t: "failed", key: item.key, code: e.code, message: e.message, retryable: e.retryable, requestId: s.handle?.requestId, live }, bestEffort);
 }
 
 /**
@@ -34,7 +31,7 @@ async function recordGiveUp(item: PlanItem, ctx: ItemContext, e: HailuoError, st
  * Never throws for the item's own failures; says how it ended.
  */
 export async function processItem(item: PlanItem, ctx: ItemContext): Promise<ItemOutcome> {
-  const { runDir, journal, signal, state: s, retries = 3, cache = true, clock = systemClock } = ctx;
+  const { runDir, signal, state: s, retries = 3, cache = true, clock = systemClock } = ctx;
   const say = (phase: ItemPhase, extra: Partial<Extract<RunEvent, { type: "item" }>> = {}) =>
     ctx.emit({ type: "item", key: item.key, sceneId: item.sceneId, take: item.take, phase, ...extra });
   if (ctx.intact) {
@@ -45,7 +42,6 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
     say("failed", { detail: `${s.error?.code}: ${s.error?.message} (not retried for the same input; edit the scene to try again)` });
     return "failed";
   }
-  if (s.phase === "done" && !cache) s.videoUrl = undefined;
   if (paidOutput(s, cache) && s.phase === "done") {
     ctx.emit({ type: "warning", message: `${item.sceneId}: clip ${s.clip?.file} is missing or corrupt; downloading the paid clip again` });
   }
@@ -84,9 +80,7 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
       say("downloading", { requestId });
       const url = videoUrl;
       const clip = await (ctx.saveSlot ?? now)(() => saveClip(runDir, item, requestId, url, s.fileSize, signal));
-      await journal.append({ t: "done", key: item.key, requestId, ...clip });
-      Object.assign(s, { phase: "done", clip, unsaved: undefined, error: undefined });
-      s.clips = [...s.clips.filter((c) => c.requestId !== requestId), { ...clip, requestId }];
+      await journalAndApply(ctx, { t: "done", key: item.key, requestId, ...clip });
       say("done", { requestId, detail: clip.file });
       return "done";
     } catch (error) {
@@ -103,11 +97,11 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
         if (action.kind === "stop_run") ctx.onStopRun?.(e);
         return "failed";
       }
-      if (action.kind === "resubmit") s.live = false;
       tries++;
       const delayMs = backoffDelayMs(tries - 1, e, { baseDelayMs: ctx.retryBaseDelayMs ?? 1000, maxDelayMs: ctx.retryMaxDelayMs ?? 30_000 });
       const retryStage = action.kind === "resubmit" ? (stage === "submit" ? "submit" : "generate") : stage;
-      await journal.append({ t: "retry", key: item.key, attempt: s.attempts, code: e.code, message: e.message, delayMs, stage: retryStage }).catch(() => {});
+      // A new submit leaves the old request behind (stage "generate" ends its being live).
+      await journalAndApply(ctx, { t: "retry", key: item.key, attempt: s.attempts, code: e.code, message: e.message, delayMs, stage: retryStage }, { bestEffort: true });
       say("retrying", { requestId, detail: `${e.code} during ${stage}; retry ${tries}/${retries} in ${(delayMs / 1000).toFixed(1)} s` });
       try {
         await clock.sleep(delayMs, signal);

@@ -5,7 +5,7 @@ import type { Manifest } from "@hailuo/manifest";
 import { HailuoError, readJsonlFrom } from "@hailuo/shared";
 import { clipIntact } from "./clip-file.js";
 import type { RunEvent } from "./events.js";
-import { newItemState, type ItemOutcome } from "./item-context.js";
+import type { ItemOutcome } from "./item-context.js";
 import { processItem } from "./item-step.js";
 import { JournalStore, readJournal, journalPath, type StoredRecord } from "./journal-store.js";
 import { planRun, type PlanItem } from "./plan.js";
@@ -13,7 +13,7 @@ import { writeReports, type RunReport } from "./report.js";
 import { checkBackend, readRunFile, readRunManifest, type Backend, type RunFile } from "./run-folder.js";
 import { runLockHeld } from "./run-lock.js";
 import { buildReport } from "./run-report.js";
-import { replayJournal, type ItemState } from "./run-state.js";
+import { newItemState, replayJournal, type ItemState } from "./run-state.js";
 
 /** Options of `createItemWorker`. */
 export interface ItemWorkerOptions {
@@ -92,6 +92,8 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
     replayJournal(records, at.states);
     return at.states;
   };
+  // Requests a job found on fal's list and is journaling: no other job of this worker takes them.
+  const claimed = new Set<string>();
   const refuse = (message: string) => new HailuoError("locked", message, { retryable: false });
 
   return {
@@ -120,7 +122,8 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
         onStopRun: (e) => (stopError = e),
         reserve: budget?.reserve,
         release: budget?.release,
-        knownRequestIds: () => new Set([...states.values()].flatMap((s) => s.requestIds)),
+        knownRequestIds: () => new Set([...claimed, ...[...states.values()].flatMap((s) => s.requestIds)]),
+        claimRequestIds: (ids) => ids.forEach((id) => claimed.add(id)),
       });
       const err = stopError ?? state.error;
       return { outcome, sceneId: item.sceneId, take: item.take, from, file: state.clip?.file, ...(outcome === "failed" && err ? { error: { code: err.code, message: err.message } } : {}) };

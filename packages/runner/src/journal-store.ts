@@ -28,6 +28,8 @@ export type JournalRecord =
   | { t: "ambiguous"; key: string; message: string; requestId?: string }
   /** A submit whose answer was lost, found on fal's Platform API (requests by endpoint) and re-attached. */
   | { t: "reconciled"; key: string; handle: HailuoHandle; twin?: boolean }
+  /** fal's request list was read and holds no request for the item's other lost submits. */
+  | { t: "unfound"; key: string; lost: number }
   /** fal refused the submit before queueing it (or it never left): nothing was created. */
   | { t: "refused"; key: string; code: string; message: string }
   /** The result was fetched: the request is billed and its URL is what a paid clip is saved from. */
@@ -77,16 +79,18 @@ export class JournalStore {
     return new JournalStore(await JsonlFile.open(path), Boolean(options.keep));
   }
 
-  /** Appends a record and waits until it is durable. */
-  async append(record: JournalRecord): Promise<void> {
+  /** Appends a record, waits until it is durable, and returns it as stored (with its time). */
+  async append<R extends JournalRecord>(record: R): Promise<R & { at: string }> {
+    const stored = { ...record, at: new Date().toISOString() };
     try {
-      const line = redactSecrets(JSON.stringify({ ...record, at: new Date().toISOString() }));
+      const line = redactSecrets(JSON.stringify(stored));
       await this.file.appendLine(line);
       // Kept as a reader of the file would see it (scrubbed), and only once it is durable.
       if (this.keep) this.appended.push(JSON.parse(line) as StoredRecord);
     } catch (error) {
       throw localWriteError(this.path, error) ?? error;
     }
+    return stored;
   }
 
   /** Closes the file; every appended record is already durable. */

@@ -2,7 +2,7 @@ import { resultForStatus, type HailuoHandle, type HailuoStatus } from "@hailuo/c
 import type { HailuoError } from "@hailuo/shared";
 import type { ItemStage } from "./classify.js";
 import type { ItemPhase } from "./events.js";
-import { AnswersLostError, BudgetError, type ItemContext } from "./item-context.js";
+import { AnswersLostError, BudgetError, journalAndApply, type ItemContext } from "./item-context.js";
 import type { PlanItem } from "./plan.js";
 import { findLostSubmits } from "./reconcile.js";
 
@@ -17,35 +17,35 @@ const OVER_WITHOUT_VIDEO = new Set(["generation_failed", "content_policy", "vali
  * journaled and cancelled. What fal cannot explain stays flagged as a possible double charge.
  */
 export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void> {
-  const { state: s, journal } = ctx;
+  const { state: s } = ctx;
   if (s.live || !s.unreconciled.length || ctx.platformAvailable?.() === false) return;
-  const sentAts = s.unreconciled;
-  s.unreconciled = [];
+  const sentAts = [...s.unreconciled];
   let candidates: HailuoHandle[];
   try {
     candidates = await findLostSubmits(ctx.client, item.input, sentAts, ctx.signal);
   } catch (error) {
     // Not explained: they still count against the item's resends.
-    s.unreconciled = sentAts;
     if ((error as HailuoError).code === "platform_unavailable") return ctx.onPlatformUnavailable?.(error as HailuoError);
     throw error;
   }
-  // Claimed synchronously, so two takes of one input that both lost an answer never take the same request.
+  // Claimed before the first await, so two takes of one input that both lost an answer never
+  // take the same request (their steps run side by side).
   const known = ctx.knownRequestIds?.() ?? new Set(s.requestIds);
   const found = candidates.filter((h) => !known.has(h.requestId)).slice(0, sentAts.length);
-  s.requestIds.push(...found.map((h) => h.requestId));
+  ctx.claimRequestIds?.(found.map((h) => h.requestId));
   for (const [i, handle] of found.entries()) {
     const twin = i > 0;
-    await journal.append({ t: "reconciled", key: item.key, handle, ...(twin ? { twin } : {}) });
-    if (!twin) Object.assign(s, { phase: "submitted", live: true, handle, videoUrl: undefined, fileSize: undefined });
-    else await ctx.client.cancel(handle, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+    await journalAndApply(ctx, { t: "reconciled", key: item.key, handle, ...(twin ? { twin } : {}) });
+    if (twin) await ctx.client.cancel(handle, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
     ctx.emit({ type: "warning", message: `${item.sceneId}: a submit whose answer was lost was found on fal (request ${handle.requestId}) and ${twin ? "cancelled as a twin" : "re-attached"}; not paid twice` });
   }
+  // fal's list holds no request for the rest: they never became requests.
+  if (s.unreconciled.length) await journalAndApply(ctx, { t: "unfound", key: item.key, lost: s.unreconciled.length });
 }
 
 /** Step 1: a request for this item exists on fal and is journaled (submits one when needed). */
 export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say): Promise<HailuoHandle> {
-  const { journal, state: s } = ctx;
+  const { state: s } = ctx;
   if (s.live && s.handle) {
     say("queued", { requestId: s.handle.requestId, detail: "re-attached" });
     return s.handle;
@@ -61,9 +61,7 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
   }
   if (ctx.reserve && !(await ctx.reserve(item.costUsd))) throw new BudgetError("budget reached (billed and in flight); not submitted");
   say("submitting");
-  await journal.append({ t: "submitting", key: item.key, scene: item.sceneId, take: item.take, attempt: s.attempts + 1, usd: item.costUsd });
-  s.attempts++;
-  s.phase = "submitting";
+  await journalAndApply(ctx, { t: "submitting", key: item.key, scene: item.sceneId, take: item.take, attempt: s.attempts + 1, usd: item.costUsd });
   ctx.onSubmitInFlight?.(true);
   let handle: HailuoHandle;
   try {
@@ -75,22 +73,19 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
       // It left this machine and its answer never came: maybe billed. It stays reserved against
       // the budget and is flagged in the report with its cost.
       // Best effort: without it, replay still flags a "submitting" that has no answer.
-      await journal.append({ t: "ambiguous", key: item.key, message: e.code === "cancelled" ? "aborted while on the wire" : e.message, ...(e.requestId ? { requestId: e.requestId } : {}) }).catch(() => {});
+      const message = e.code === "cancelled" ? "aborted while on the wire" : e.message;
+      await journalAndApply(ctx, { t: "ambiguous", key: item.key, message, ...(e.requestId ? { requestId: e.requestId } : {}) }, { bestEffort: true });
     } else {
       // A release that fails (Redis away) only keeps the budget reserved: the safe side.
       await Promise.resolve(ctx.release?.(item.costUsd)).catch(() => {});
-      await journal.append({ t: "refused", key: item.key, code: e.code, message: e.message }).catch(() => {});
+      await journalAndApply(ctx, { t: "refused", key: item.key, code: e.code, message: e.message }, { bestEffort: true });
     }
-    if (e.code === "submit_ambiguous" || e.code === "cancelled") s.unreconciled.push(new Date().toISOString());
-    s.phase = "new";
     throw error;
   } finally {
     ctx.onSubmitInFlight?.(false);
   }
   ctx.onSubmitReach?.(true);
-  await journal.append({ t: "submitted", key: item.key, handle });
-  Object.assign(s, { phase: "submitted", live: true, handle, videoUrl: undefined, fileSize: undefined });
-  s.requestIds.push(handle.requestId);
+  await journalAndApply(ctx, { t: "submitted", key: item.key, handle });
   return handle;
 }
 
@@ -120,13 +115,12 @@ export async function awaitCompletion(item: PlanItem, handle: HailuoHandle, ctx:
 
 /** Step 3: fetch the finished request's result; journals the paid URL before any download. */
 export async function fetchOutput(item: PlanItem, handle: HailuoHandle, status: HailuoStatus, ctx: ItemContext, setStage: (s: ItemStage) => void): Promise<void> {
-  const { journal, state: s, signal } = ctx;
+  const { signal } = ctx;
   setStage("result");
   const output = await resultForStatus(ctx.client, handle, status, signal).catch((error: unknown) => overWithoutVideo(item, handle, ctx, error));
   const videoUrl = output.video.url;
   const fileSize = output.video.file_size || undefined;
-  await journal.append({ t: "completed", key: item.key, requestId: handle.requestId, videoUrl, fileSize, seconds: Number(item.input.duration), usd: item.costUsd });
-  Object.assign(s, { phase: "completed", live: false, videoUrl, fileSize, outputRequestId: handle.requestId, unsaved: undefined });
+  await journalAndApply(ctx, { t: "completed", key: item.key, requestId: handle.requestId, videoUrl, fileSize, seconds: Number(item.input.duration), usd: item.costUsd });
   ctx.emit({ type: "billed", key: item.key, sceneId: item.sceneId, take: item.take, requestId: handle.requestId, usd: item.costUsd });
   ctx.onLive?.(undefined);
 }
@@ -135,8 +129,7 @@ export async function fetchOutput(item: PlanItem, handle: HailuoHandle, status: 
 async function overWithoutVideo(item: PlanItem, handle: HailuoHandle, ctx: ItemContext, error: unknown): Promise<never> {
   if (OVER_WITHOUT_VIDEO.has((error as HailuoError).code)) {
     // The request is over and fal bills no failure: its reservation is free again.
-    await ctx.journal.append({ t: "ended", key: item.key, requestId: handle.requestId, code: (error as HailuoError).code });
-    ctx.state.live = false;
+    await journalAndApply(ctx, { t: "ended", key: item.key, requestId: handle.requestId, code: (error as HailuoError).code });
     await Promise.resolve(ctx.release?.(item.costUsd)).catch(() => {});
     ctx.onLive?.(undefined);
   }

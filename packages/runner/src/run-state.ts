@@ -32,110 +32,113 @@ export interface ItemState {
   sentAt?: string;
 }
 
-/** Replays a journal into per-item state; pure, so `hailuo status` needs no network. */
-export function replayJournal(records: StoredRecord[], items: Map<string, ItemState> = new Map()): Map<string, ItemState> {
-  const get = (key: string) => {
-    let s = items.get(key);
-    if (!s) {
-      s = { key, phase: "new", submits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [] };
-      items.set(key, s);
+/** A state for a generation the journal has never seen. */
+export function newItemState(key: string): ItemState {
+  return { key, phase: "new", submits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [] };
+}
+
+const addId = (s: ItemState, requestId: string) => {
+  if (!s.requestIds.includes(requestId)) s.requestIds.push(requestId);
+};
+
+/**
+ * The one place a journal record changes a generation's state: the live steps journal a record
+ * and apply it here, and a replay folds the journal through it, so both end in the same state.
+ * No I/O and nothing but `r` and `s` decide it; `s` is changed in place (a resume folds 40,000
+ * records) and returned.
+ */
+export function applyRecord(s: ItemState, r: StoredRecord & { key: string }): ItemState {
+  s.firstAt ??= r.at;
+  s.lastAt = r.at;
+  switch (r.t) {
+    case "submitting":
+      // A submitting with no submitted after it means the answer never reached the journal.
+      if (s.phase === "submitting" && s.sentAt) s.unreconciled.push(s.sentAt);
+      s.sentAt = r.at;
+      s.phase = "submitting";
+      s.submits++;
+      s.attempts = Math.max(s.attempts, r.attempt);
+      s.error = undefined;
+      break;
+    case "ambiguous":
+      if (s.sentAt) s.unreconciled.push(s.sentAt);
+      s.phase = "new";
+      break;
+    case "reconciled":
+      // Found on fal: no longer a possible double charge, and (unless a twin) the item's request.
+      s.unreconciled.shift();
+      addId(s, r.handle.requestId);
+      if (!r.twin) Object.assign(s, { phase: "submitted", live: true, handle: r.handle, videoUrl: undefined, fileSize: undefined });
+      break;
+    case "unfound":
+      // fal's request list was read and holds none of the rest: they never became requests.
+      s.unreconciled = [];
+      break;
+    case "refused":
+      if (s.phase === "submitting") s.phase = "new";
+      break;
+    case "ended":
+      // The request is over without a video; nothing to re-attach to.
+      if (s.handle?.requestId === r.requestId) s.live = false;
+      break;
+    case "save_failed":
+      s.phase = "completed";
+      s.unsaved = { code: r.code, message: r.message };
+      s.error = { code: r.code, message: r.message, retryable: true };
+      break;
+    case "submitted":
+      Object.assign(s, { phase: "submitted", live: true, handle: r.handle, videoUrl: undefined, fileSize: undefined });
+      addId(s, r.handle.requestId);
+      break;
+    case "completed":
+      // Its `submitted` line may be lost: the request is the item's all the same.
+      addId(s, r.requestId);
+      Object.assign(s, { phase: "completed", live: false, videoUrl: r.videoUrl, fileSize: r.fileSize, outputRequestId: r.requestId, unsaved: undefined });
+      break;
+    case "recovered":
+    case "done": {
+      const { t, at: _at, key: _k, requestId, ...rest } = r;
+      const { via: _v, usd: _u, seconds: _s, ...clip } = rest as typeof rest & { via?: string; usd?: number; seconds?: number };
+      addId(s, requestId);
+      Object.assign(s, { phase: "done", live: false, clip, error: undefined, unsaved: undefined });
+      if (t === "recovered") s.unreconciled = [];
+      // A clip downloaded again replaces its earlier copy: one paid request, one clip.
+      s.clips = [...s.clips.filter((c) => c.requestId !== requestId), { ...clip, requestId }];
+      break;
     }
-    return s;
-  };
+    case "failed":
+      s.error = { code: r.code, message: r.message, retryable: r.retryable };
+      // A failed wait (timeout) leaves the request live on fal: keep the handle to re-attach.
+      s.live = r.live;
+      // A paid clip that failed to save (older journals said "failed") is still paid for.
+      if (s.phase === "completed" && s.videoUrl) s.unsaved ??= { code: r.code, message: r.message };
+      else s.phase = s.phase === "done" ? "done" : "failed";
+      break;
+    case "retry":
+      s.attempts = Math.max(s.attempts, r.attempt);
+      // A submit that was refused outright (429, 5xx) created nothing: not ambiguous.
+      if (r.stage === "submit" && s.phase === "submitting") s.phase = "new";
+      if (r.stage === "generate") s.live = false;
+      break;
+  }
+  return s;
+}
+
+/**
+ * Replays a journal into per-item state by folding `applyRecord`; pure apart from `items`, which
+ * it extends (a queue worker replays a record or two per job into a run's whole state), so
+ * `hailuo status` needs no network.
+ */
+export function replayJournal(records: StoredRecord[], items: Map<string, ItemState> = new Map()): Map<string, ItemState> {
   const touched = new Set<ItemState>();
   for (const r of records) {
     if (!("key" in r)) continue;
-    const s = get(r.key);
-    touched.add(s);
-    s.firstAt ??= r.at;
-    s.lastAt = r.at;
-    switch (r.t) {
-      case "submitting":
-        // A submitting with no submitted after it means the answer never reached the journal.
-        if (s.phase === "submitting" && s.sentAt) s.unreconciled.push(s.sentAt);
-        s.sentAt = r.at;
-        s.phase = "submitting";
-        s.submits++;
-        s.attempts = Math.max(s.attempts, r.attempt);
-        s.error = undefined;
-        break;
-      case "ambiguous":
-        if (s.sentAt) s.unreconciled.push(s.sentAt);
-        s.phase = "new";
-        break;
-      case "reconciled":
-        // Found on fal: no longer a possible double charge, and (unless a twin) the item's request.
-        s.unreconciled.shift();
-        s.requestIds.push(r.handle.requestId);
-        if (!r.twin) Object.assign(s, { phase: "submitted", live: true, handle: r.handle, videoUrl: undefined, fileSize: undefined });
-        break;
-      case "refused":
-        if (s.phase === "submitting") s.phase = "new";
-        break;
-      case "ended":
-        // The request is over without a video; nothing to re-attach to.
-        if (s.handle?.requestId === r.requestId) s.live = false;
-        break;
-      case "save_failed":
-        s.phase = "completed";
-        s.unsaved = { code: r.code, message: r.message };
-        break;
-      case "submitted":
-        s.phase = "submitted";
-        s.live = true;
-        s.handle = r.handle;
-        s.requestIds.push(r.handle.requestId);
-        s.videoUrl = undefined;
-        s.fileSize = undefined;
-        break;
-      case "completed":
-        // Its `submitted` line may be lost: the request is the item's all the same.
-        if (!s.requestIds.includes(r.requestId)) s.requestIds.push(r.requestId);
-        s.phase = "completed";
-        s.live = false;
-        s.videoUrl = r.videoUrl;
-        s.fileSize = r.fileSize;
-        s.outputRequestId = r.requestId;
-        s.unsaved = undefined;
-        break;
-      case "recovered": {
-        const { t: _t, at: _at, key: _k, requestId, via: _v, usd: _u, seconds: _s, ...clip } = r;
-        if (!s.requestIds.includes(requestId)) s.requestIds.push(requestId);
-        Object.assign(s, { phase: "done", live: false, clip, error: undefined, unsaved: undefined, unreconciled: [] });
-        s.clips = [...s.clips.filter((c) => c.requestId !== requestId), { ...clip, requestId }];
-        break;
-      }
-      case "done": {
-        const { t: _t, at: _at, key: _k, requestId, ...clip } = r;
-        if (!s.requestIds.includes(requestId)) s.requestIds.push(requestId);
-        s.phase = "done";
-        s.live = false;
-        s.clip = clip;
-        // A clip downloaded again replaces its earlier copy: one paid request, one clip.
-        s.clips = [...s.clips.filter((c) => c.requestId !== requestId), { ...clip, requestId }];
-        s.error = undefined;
-        s.unsaved = undefined;
-        break;
-      }
-      case "failed":
-        s.error = { code: r.code, message: r.message, retryable: r.retryable };
-        // A failed wait (timeout) leaves the request live on fal: keep the handle to re-attach.
-        s.live = r.live;
-        // A paid clip that failed to save (older journals said "failed") is still paid for.
-        if (s.phase === "completed" && s.videoUrl) s.unsaved ??= { code: r.code, message: r.message };
-        else s.phase = s.phase === "done" ? "done" : "failed";
-        break;
-      case "retry":
-        s.attempts = Math.max(s.attempts, r.attempt);
-        // A submit that was refused outright (429, 5xx) created nothing: not ambiguous.
-        if (r.stage === "submit" && s.phase === "submitting") s.phase = "new";
-        if (r.stage === "generate") s.live = false;
-        break;
-    }
+    let s = items.get(r.key);
+    if (!s) items.set(r.key, (s = newItemState(r.key)));
+    touched.add(applyRecord(s, r));
   }
-  // A run that died between "submitting" and "submitted" left an ambiguous submit behind. Only the
-  // items these records touched (the rest were settled by the replay that read them): a queue
-  // worker replays a record or two per job into a run's whole state.
+  // What is read back is what a process left: a submit still "submitting" lost its answer to a
+  // crash. Only the items these records touched (the rest were settled by the replay that read them).
   for (const s of touched) {
     if (s.phase !== "submitting") continue;
     if (s.sentAt) s.unreconciled.push(s.sentAt);

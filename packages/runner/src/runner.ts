@@ -7,7 +7,7 @@ import type { Manifest } from "@hailuo/manifest";
 import { HailuoError, systemClock, type Clock } from "@hailuo/shared";
 import type { RunEvent } from "./events.js";
 import { cancelQueued, type LiveEntry } from "./cancel-on-exit.js";
-import { BudgetError, PriceUnknownError, newItemState, type ItemContext, type ItemOutcome } from "./item-context.js";
+import { BudgetError, PriceUnknownError, type ItemContext, type ItemOutcome } from "./item-context.js";
 import { processItem } from "./item-step.js";
 import { JournalStore, readJournal, type JournalDamage, type StoredRecord, journalPath } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
@@ -17,7 +17,7 @@ import { writeReports, type RunReport } from "./report.js";
 import { checkBackend, mustBeRunFolder, notARun, readRunFileText, writeRunFile, type Backend } from "./run-folder.js";
 import { acquireRunLock, RunLockedError } from "./run-lock.js";
 import { buildReport } from "./run-report.js";
-import { replayJournal, type ItemState } from "./run-state.js";
+import { newItemState, replayJournal, type ItemState } from "./run-state.js";
 import { createStopControl, type StopControl } from "./stop-control.js";
 import { planWork } from "./work-plan.js";
 import { recoverFromWitnesses, type Recovery } from "./witnesses.js";
@@ -272,6 +272,8 @@ function replayTouched(before: Map<string, ItemState>, records: StoredRecord[], 
 function sharedItemContext(options: RunOptions, runDir: string, journal: JournalStore, states: Map<string, ItemState>, stop: StopControl): Omit<ItemContext, "state" | "intact"> {
   const emit = options.onEvent ?? (() => {});
   let committedUsd = 0;
+  // Requests a step found on fal's list and is journaling: no other step may take them meanwhile.
+  const claimed = new Set<string>();
   let platformAvailable = true;
   let unreachable = 0;
   return {
@@ -307,7 +309,8 @@ function sharedItemContext(options: RunOptions, runDir: string, journal: Journal
         stop.stop(new HailuoError("unreachable", `${e?.message ?? "fal could not be reached"}; ${UNREACHABLE_STOP_AFTER} submits in a row never left this machine, so the run stopped. Check the network, or use the emulator: unset FAL_KEY for the built-in one, or set FAL_EMULATOR_URL`, { retryable: false }));
       }
     },
-    knownRequestIds: () => new Set([...states.values()].flatMap((st) => st.requestIds)),
+    knownRequestIds: () => new Set([...claimed, ...[...states.values()].flatMap((st) => st.requestIds)]),
+    claimRequestIds: (ids) => ids.forEach((id) => claimed.add(id)),
     platformAvailable: () => platformAvailable,
     onPlatformUnavailable: (e) => {
       if (!platformAvailable) return;

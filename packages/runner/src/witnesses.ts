@@ -6,7 +6,7 @@ import { clipFactsOf, clipFileName } from "./clip-file.js";
 import type { JournalStore } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
 import { sameInput } from "./reconcile.js";
-import { replayJournal, type ItemState } from "./run-state.js";
+import { newItemState, replayJournal, type ItemState } from "./run-state.js";
 
 // fal's clock and ours may differ; requests are looked for from a little before the folder began.
 const SKEW_MS = 120_000;
@@ -100,7 +100,8 @@ export async function recoverFromWitnesses(o: {
   // The rest without records: looked up on fal's request list before they are submitted.
   for (const item of items) {
     if (states.has(item.key)) continue;
-    const s: ItemState = { key: item.key, phase: "new", submits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [since.toISOString()] };
+    const s = newItemState(item.key);
+    s.unreconciled.push(since.toISOString());
     states.set(item.key, s);
     recovery.lookedUp++;
   }
