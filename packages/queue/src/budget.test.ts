@@ -9,7 +9,8 @@ import { inputHash, type Emulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
 import { planRun, readRunReport } from "@hailuo/runner";
 import { decodeErrors, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
-import { QUEUES, budgetKey, enqueueRun, removeAllQueues, runIdFor, startWorker } from "./index.js";
+import { QUEUES, budgetKey, enqueueRun, removeAllQueues, runBudget, runIdFor, startWorker } from "./index.js";
+import { openRunBudget } from "./run-budget.js";
 
 const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
@@ -40,7 +41,7 @@ describe("a distributed run's budget", () => {
     const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
     const worker = await startWorker({ redisUrl: REDIS, prefix, client: createHailuoClient({ emulatorUrl: emu.url, submitRetryBaseDelayMs: 10 }), concurrency: 1, retryBaseDelayMs: 10 });
     try {
-      await waitFor(async () => (await assemble.getJobCounts("completed")).completed === 1, 60_000);
+      await waitFor(async () => (await assemble.getJobs(["completed"])).some((j) => j.data.runDir === runDir), 60_000);
     } finally {
       await worker.close();
       await assemble.close();
@@ -89,4 +90,23 @@ describe("a distributed run's budget", () => {
       await dear.close();
     }
   }, 90_000);
+
+  it("gives back only what a generation reserved, and refuses a run whose budget vanished from Redis", async () => {
+    const runId = `unit-${randomBytes(3).toString("hex")}`;
+    await openRunBudget(redis, prefix, runId, 0.54);
+    const budget = runBudget(redis, prefix, runId, true);
+    expect(await budget.reserve(0.27, "a")).toBe(true);
+    // "b" holds no reservation here (its request came from another enqueue): nothing is freed.
+    await budget.release(0.27, "b");
+    expect(await budget.reserve(0.27, "c")).toBe(true);
+    expect(await budget.reserve(0.27, "d")).toBe(false);
+    await budget.release(0.27, "a");
+    await budget.release(0.27, "a");
+    expect(await budget.reserve(0.27, "d")).toBe(true);
+    expect(await budget.reserve(0.27, "e")).toBe(false);
+    expect(await redis.ttl(budgetKey(prefix, runId))).toBeGreaterThan(0);
+    await redis.del(budgetKey(prefix, runId));
+    await expect(budget.reserve(0.27, "f")).rejects.toMatchObject({ code: "budget" });
+    expect(await runBudget(redis, prefix, runId, false).reserve(0.27, "f")).toBe(true);
+  });
 });

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { micros } from "./run-budget.js";
 
 /**
  * The run of a scheduled job that holds the job's "run in flight" key: the value of that key, so
@@ -48,7 +49,6 @@ export const guardKeys = {
 
 // Day hashes outlive their day (a run may end after midnight); a week is plenty.
 const KEEP_S = 7 * 86_400;
-const micros = (usd: number) => Math.round(usd * 1e6);
 
 /**
  * One step for a fire: take the job's run key (free, or still holding `ARGV[5]`, a stale value

@@ -69,7 +69,7 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
   try {
     await mkdir(join(runDir, "clips"), { recursive: true });
     if (await runLockHeld(runDir)) throw new RunLockedError(`${runDir} is being run by a local hailuo process (run.lock is held); wait for it to finish before enqueueing it`);
-    await writeRunFile(runDir, manifest, options.backend, undefined, options.usdPerSecond);
+    await writeRunFile(runDir, manifest, options.backend, undefined, { usdPerSecond: options.usdPerSecond, budgetUsd: options.budgetUsd });
     // From here until the assemble job records "finished", a local run into this folder is refused.
     const journal = await JournalStore.open(journalPath(runDir));
     await journal.append({ t: "enqueued", items: unique.length });

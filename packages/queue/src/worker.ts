@@ -50,7 +50,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     retries: options.retries,
     retryBaseDelayMs: options.retryBaseDelayMs,
     // Every worker of a run reserves against one budget in Redis, as a local run does in memory.
-    budgetFor: (runDir) => runBudget(connection, prefix, runIdFor(runDir)),
+    budgetFor: (runDir, required) => runBudget(connection, prefix, runIdFor(runDir), required),
   });
 
   const generate = async (job: Job<GenerateJobData>) => {

@@ -70,10 +70,13 @@ export interface ItemContext {
   falSlot?: <T>(work: () => Promise<T>) => Promise<T>;
   /** The small pool downloads, hashes and probes run in. @default no limit */
   saveSlot?: <T>(work: () => Promise<T>) => Promise<T>;
-  /** Asked before every submit; false means the budget has no room for it. */
-  reserve?: (usd: number) => boolean | Promise<boolean>;
-  /** Gives back a reservation whose submit created nothing billable. */
-  release?: (usd: number) => void | Promise<void>;
+  /** Asked before every submit of generation `key`; false means the budget has no room for it. */
+  reserve?: (usd: number, key: string) => boolean | Promise<boolean>;
+  /**
+   * Gives back one reservation of generation `key` whose submit created nothing billable; a no-op
+   * when this budget holds none for it (a request re-attached from an earlier process).
+   */
+  release?: (usd: number, key: string) => void | Promise<void>;
   /** Tells the caller which request is in flight (for cancel-on-exit); undefined when none. */
   onLive?: (entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } | undefined) => void;
   /** A submit left (true) or came back (false): the caller waits for these on Ctrl-C. */

@@ -27,7 +27,7 @@ export interface ItemWorkerOptions {
   retries?: number;
   retryBaseDelayMs?: number;
   /** The run's budget, shared by every worker (Redis): asked before each submit. @default no budget */
-  budgetFor?: (runDir: string) => { reserve(usd: number): Promise<boolean>; release(usd: number): Promise<void> };
+  budgetFor?: (runDir: string, required: boolean) => { reserve(usd: number, key: string): Promise<boolean>; release(usd: number, key: string): Promise<void> };
 }
 
 /** How one generation ended in a worker, and why when it failed. */
@@ -107,7 +107,8 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
       // A copy: the index follows the journal, this job follows its own steps.
       const state = structuredClone(states.get(key) ?? newItemState(key));
       const from = state.live ? "live" : state.phase;
-      const budget = o.budgetFor?.(runDir);
+      // run.json says whether the run has a budget: then it must be found in Redis, never assumed gone.
+      const budget = o.budgetFor?.(runDir, run.budgetUsd !== undefined);
       let stopError: HailuoError | undefined;
       const outcome = await processItem(item, {
         runDir,

@@ -114,3 +114,26 @@ describe("run.json is input too", () => {
     expect(fx.emu.stats().submits.total).toBe(1);
   });
 });
+
+describe("a budget gives back only what it reserved", () => {
+  // The first generation fails (COMPLETED without a video: not billed).
+  const fx = runFixture({ slots: 2, progressLatencyMs: 600, faults: { generationErrorCount: 1 } });
+
+  it("a request re-attached from an earlier process that ends without a video frees no room it never took", async () => {
+    const manifest = board("giveback", 3);
+    // Run 1 submits s0 only and is stopped while it generates: its request stays live.
+    const ac = new AbortController();
+    const first = await runManifest(fx.opts({ manifest, concurrency: 1, only: (i) => i.sceneId === "s0", signal: ac.signal, onEvent: (e) => e.type === "item" && e.phase === "in_progress" && ac.abort() }));
+    expect(first.exitCode, JSON.stringify(first.report.items.map((i) => [i.scene, i.status, i.error]))).toBe(130);
+    // The resume re-attaches s0, whose generation fails: it is submitted again, and with s1 that
+    // fills $0.54; giving back s0's first request (reserved by run 1, not this run) would let s2 in.
+    const second = await runManifest(fx.opts({ manifest, concurrency: 1, budgetUsd: 0.54 }));
+    // Which scene the budget turns away depends on which reaches a slot last; that one does.
+    expect(second.report.items.map((i) => `${i.status}${i.errorCode ? ` ${i.errorCode}` : ""}`).sort()).toEqual(["done", "done", "failed budget"]);
+    expect(fx.emu.stats().submits.total).toBe(3);
+    expect(fx.emu.stats().billed.usd).toBeCloseTo(0.54, 6);
+    // s0's first request (run 1) failed unbilled; a scene done in this run was submitted once more.
+    const perTake = second.report.items.map((i) => (i.status === "done" ? 1 : 0) + (i.scene === "s0" ? 1 : 0));
+    await expectMoneyFacts(fx.emu, second.report, fx.dir, { submitsPerTake: perTake });
+  });
+});

@@ -59,7 +59,7 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
       lost,
     );
   }
-  if (ctx.reserve && !(await ctx.reserve(item.costUsd))) throw new BudgetError("budget reached (billed and in flight); not submitted");
+  if (ctx.reserve && !(await ctx.reserve(item.costUsd, item.key))) throw new BudgetError("budget reached (billed and in flight); not submitted");
   say("submitting");
   await journalAndApply(ctx, { t: "submitting", key: item.key, scene: item.sceneId, take: item.take, attempt: s.attempts + 1, usd: item.costUsd });
   ctx.onSubmitInFlight?.(true);
@@ -77,7 +77,7 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
       await journalAndApply(ctx, { t: "ambiguous", key: item.key, message, ...(e.requestId ? { requestId: e.requestId } : {}) }, { bestEffort: true });
     } else {
       // A release that fails (Redis away) only keeps the budget reserved: the safe side.
-      await Promise.resolve(ctx.release?.(item.costUsd)).catch(() => {});
+      await Promise.resolve(ctx.release?.(item.costUsd, item.key)).catch(() => {});
       await journalAndApply(ctx, { t: "refused", key: item.key, code: e.code, message: e.message }, { bestEffort: true });
     }
     throw error;
@@ -130,7 +130,7 @@ async function overWithoutVideo(item: PlanItem, handle: HailuoHandle, ctx: ItemC
   if (OVER_WITHOUT_VIDEO.has((error as HailuoError).code)) {
     // The request is over and fal bills no failure: its reservation is free again.
     await journalAndApply(ctx, { t: "ended", key: item.key, requestId: handle.requestId, code: (error as HailuoError).code });
-    await Promise.resolve(ctx.release?.(item.costUsd)).catch(() => {});
+    await Promise.resolve(ctx.release?.(item.costUsd, item.key)).catch(() => {});
     ctx.onLive?.(undefined);
   }
   // Otherwise the request may still be running: it stays listed for cancel-on-exit.

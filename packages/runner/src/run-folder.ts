@@ -16,6 +16,8 @@ export interface RunFile {
    * workers plan, reserve and journal with it. @default the built-in table
    */
   usdPerSecond?: number;
+  /** A distributed run's budget: its workers refuse to submit when its reservations cannot be found. */
+  budgetUsd?: number;
 }
 
 /** The run went to another backend than this process would use. */
@@ -56,10 +58,11 @@ export function checkBackend(runDir: string, recorded: Backend | undefined, curr
  * nothing else. `previous`, the text read from it before, spares rewriting (and syncing) a file
  * that would not change: a resume of 10,000 scenes would write 3 MB for nothing.
  */
-export async function writeRunFile(runDir: string, manifest: Manifest, backend?: Backend, previous?: string, usdPerSecond?: number): Promise<void> {
+export async function writeRunFile(runDir: string, manifest: Manifest, backend?: Backend, previous?: string, spec: Pick<RunFile, "usdPerSecond" | "budgetUsd"> = {}): Promise<void> {
   // Warnings were told when the manifest was read; run.json records what runs.
   const { warnings: _told, ...recorded } = manifest;
-  const file: RunFile = { version: 2, manifest: recorded, ...(backend ? { backend } : {}), ...(usdPerSecond !== undefined ? { usdPerSecond } : {}) };
+  const { usdPerSecond, budgetUsd } = spec;
+  const file: RunFile = { version: 2, manifest: recorded, ...(backend ? { backend } : {}), ...(usdPerSecond !== undefined ? { usdPerSecond } : {}), ...(budgetUsd !== undefined ? { budgetUsd } : {}) };
   const text = `${JSON.stringify(file, null, 2)}\n`;
   if (text !== previous) await atomicWrite(join(runDir, "run.json"), text);
 }

@@ -272,6 +272,7 @@ function replayTouched(before: Map<string, ItemState>, records: StoredRecord[], 
 function sharedItemContext(options: RunOptions, runDir: string, journal: JournalStore, states: Map<string, ItemState>, stop: StopControl): Omit<ItemContext, "state" | "intact"> {
   const emit = options.onEvent ?? (() => {});
   let committedUsd = 0;
+  const reserved = new Map<string, number>();
   // Requests a step found on fal's list and is journaling: no other step may take them meanwhile.
   const claimed = new Set<string>();
   let platformAvailable = true;
@@ -292,12 +293,17 @@ function sharedItemContext(options: RunOptions, runDir: string, journal: Journal
     cache: options.cache ?? true,
     clock: options.clock ?? systemClock,
     // Spent and in flight may never pass the budget: each submit reserves its price first.
-    reserve: (usd) => {
+    reserve: (usd, key) => {
       if (options.budgetUsd !== undefined && committedUsd + usd > options.budgetUsd + 1e-9) return false;
       committedUsd += usd;
+      reserved.set(key, (reserved.get(key) ?? 0) + 1);
       return true;
     },
-    release: (usd) => {
+    // Only what this run reserved is given back: a re-attached request's came from another process.
+    release: (usd, key) => {
+      const n = reserved.get(key) ?? 0;
+      if (n <= 0) return;
+      reserved.set(key, n - 1);
       committedUsd -= usd;
     },
     onSubmitInFlight: stop.onSubmitInFlight,
