@@ -38,6 +38,7 @@ export const ERROR_CODE_DOC: Record<ErrorCode, { exit: 1 | 2 | 130; means: strin
   download: { exit: 1, means: "the paid clip could not be downloaded; resume downloads it again, never pays twice" },
   download_stalled: { exit: 1, means: "a clip download sent nothing for the idle timeout (HAILUO_DOWNLOAD_IDLE_S, 60 s); retried, then resume downloads it again, never pays twice" },
   clip_changed: { exit: 1, means: "a clip on disk no longer matches the journal (replaced, cut or rotted): the film is not made; hailuo resume downloads the paid clip again" },
+  clip_unrecoverable: { exit: 1, means: "a paid clip adopted from disk is gone or changed and only its file name's request-id letters are known: it cannot be downloaded again and is not paid again (put it back, or edit the scene)" },
   disk_full: { exit: 1, means: "the disk filled up while saving; the clip stays paid-not-saved, resume downloads it" },
   unwritable: { exit: 1, means: "a folder could not be written (read-only, permissions); resumable" },
   verify: { exit: 1, means: "a downloaded clip failed its size or decode check; resume downloads it again" },

@@ -18,10 +18,15 @@ export class VerifyError extends HailuoError {
   }
 }
 
+/** The part of a request id a clip's file name keeps: its first eight letters and digits. */
+export function requestIdPrefix(requestId: string): string {
+  return requestId.replace(/[^A-Za-z0-9]/g, "").slice(0, 8);
+}
+
 /** The file name of a paid clip: unique per request, so no paid clip is ever overwritten. */
 export function clipFileName(item: Pick<PlanItem, "sceneId" | "take" | "scene">, requestId: string): string {
   const take = item.scene.takes > 1 ? `-take${item.take}` : "";
-  return `${item.sceneId}${take}-${requestId.replace(/[^A-Za-z0-9]/g, "").slice(0, 8)}.mp4`;
+  return `${item.sceneId}${take}-${requestIdPrefix(requestId)}.mp4`;
 }
 
 /** Joins a relative path under `root`, refusing anything that would land outside it. */

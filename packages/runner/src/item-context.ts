@@ -116,7 +116,15 @@ export function isFinalFailure(s: ItemState | undefined): boolean {
   return s?.phase === "failed" && !s.live && (s.error?.code === "content_policy" || s.error?.code === "validation");
 }
 
-/** The paid output this item can still be saved from, if any. */
+/**
+ * The item was paid for (a finished request; with `cache`, a saved clip): it is saved again from
+ * its output, never submitted again, even when the journal no longer knows the output's URL.
+ */
+export function isPaid(s: ItemState | undefined, cache: boolean): boolean {
+  return Boolean(s && (s.phase === "completed" || (s.phase === "done" && cache)));
+}
+
+/** The paid output's URL this item can still be saved from, if the journal knows it. */
 export function paidOutput(s: ItemState | undefined, cache: boolean): string | undefined {
-  return s && (s.phase === "completed" || (s.phase === "done" && cache)) ? s.videoUrl : undefined;
+  return isPaid(s, cache) ? s!.videoUrl : undefined;
 }

@@ -2,9 +2,9 @@ import { HailuoError, abortError, backoffDelayMs, redactSecrets, systemClock } f
 import { classifyFailure, type FailureAction, type ItemStage } from "./classify.js";
 import { saveClip } from "./clip-file.js";
 import type { ItemPhase, RunEvent } from "./events.js";
-import { isFinalFailure, journalAndApply, paidOutput, type ItemContext, type ItemOutcome } from "./item-context.js";
+import { isFinalFailure, isPaid, journalAndApply, paidOutput, type ItemContext, type ItemOutcome } from "./item-context.js";
 import type { PlanItem } from "./plan.js";
-import { awaitCompletion, ensureSubmitted, fetchOutput, reconcile } from "./request-steps.js";
+import { awaitCompletion, ensureSubmitted, fetchOutput, reconcile, refetchPaidOutput } from "./request-steps.js";
 
 const now = <T>(work: () => Promise<T>): Promise<T> => work();
 
@@ -42,7 +42,7 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
     say("failed", { detail: `${s.error?.code}: ${s.error?.message} (not retried for the same input; edit the scene to try again)` });
     return "failed";
   }
-  if (paidOutput(s, cache) && s.phase === "done") {
+  if (isPaid(s, cache) && s.phase === "done") {
     ctx.emit({ type: "warning", message: `${item.sceneId}: clip ${s.clip?.file} is missing or corrupt; downloading the paid clip again` });
   }
   let tries = 0;
@@ -54,6 +54,11 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
     let stage: ItemStage = "submit";
     try {
       let videoUrl = paidOutput(s, cache);
+      if (!videoUrl && isPaid(s, cache)) {
+        // Paid, and its URL lost with the journal line that held it: fal's result gives it again.
+        stage = "save";
+        videoUrl = await refetchPaidOutput(item, ctx);
+      }
       if (!videoUrl) {
         const setStage = (st: ItemStage) => (stage = st);
         // A run stopper (a bad key, say) stops the run before this slot goes to the next item.

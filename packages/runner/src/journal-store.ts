@@ -29,7 +29,7 @@ export type JournalRecord =
   /** A submit whose answer was lost, found on fal's Platform API (requests by endpoint) and re-attached. */
   | { t: "reconciled"; key: string; handle: HailuoHandle; twin?: boolean }
   /** fal's request list was read and holds no request for the item's other lost submits. */
-  | { t: "unfound"; key: string; lost: number }
+  | { t: "unfound"; key: string; lost: number; before: string }
   /** fal refused the submit before queueing it (or it never left): nothing was created. */
   | { t: "refused"; key: string; code: string; message: string }
   /** The result was fetched: the request is billed and its URL is what a paid clip is saved from. */

@@ -1,7 +1,7 @@
 import { HAILUO_ENDPOINT, type HailuoClient, type HailuoHandle, type HailuoInput } from "@hailuo/core";
 
-// fal's clock and ours may differ; a submit is looked for from a little before we sent it.
-const SKEW_MS = 120_000;
+/** fal's clock and ours may differ: a submit is looked for from this long before we sent it. */
+export const SKEW_MS = 120_000;
 
 /** True when a request's `json_input` is this input (fal fills the endpoint's defaults). */
 export function sameInput(raw: unknown, input: HailuoInput): boolean {

@@ -40,7 +40,7 @@ export interface ItemReport {
 
 /** Something the report's amounts cannot vouch for. */
 export interface ReportCaveat {
-  kind: "journal_damaged" | "price_unverified" | "clip_recovered";
+  kind: "journal_damaged" | "price_unverified" | "clip_recovered" | "clip_unaccounted";
   message: string;
   /** The journal line, for `journal_damaged`. */
   line?: number;

@@ -1,9 +1,10 @@
-import { resultForStatus, type HailuoHandle, type HailuoStatus } from "@hailuo/core";
-import type { HailuoError } from "@hailuo/shared";
+import { HAILUO_ENDPOINT, resultForStatus, type HailuoHandle, type HailuoStatus } from "@hailuo/core";
+import { HailuoError } from "@hailuo/shared";
 import type { ItemStage } from "./classify.js";
 import type { ItemPhase } from "./events.js";
 import { AnswersLostError, BudgetError, journalAndApply, type ItemContext } from "./item-context.js";
 import type { PlanItem } from "./plan.js";
+import { requestIdPrefix } from "./clip-file.js";
 import { findLostSubmits } from "./reconcile.js";
 
 /** What a step reports to people: a phase and details. */
@@ -18,11 +19,13 @@ const OVER_WITHOUT_VIDEO = new Set(["generation_failed", "content_policy", "vali
  */
 export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void> {
   const { state: s } = ctx;
-  if (s.live || !s.unreconciled.length || ctx.platformAvailable?.() === false) return;
-  const sentAts = [...s.unreconciled];
+  const sentAts = [...s.unreconciled, ...(s.lookUpSince ? [s.lookUpSince] : [])];
+  if (s.live || !sentAts.length || ctx.platformAvailable?.() === false) return;
+  const lookedUpAt = Date.now();
   let candidates: HailuoHandle[];
   try {
     candidates = await findLostSubmits(ctx.client, item.input, sentAts, ctx.signal);
+    s.lookUpSince = undefined;
   } catch (error) {
     // Not explained: they still count against the item's resends.
     if ((error as HailuoError).code === "platform_unavailable") return ctx.onPlatformUnavailable?.(error as HailuoError);
@@ -31,7 +34,9 @@ export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void>
   // Claimed before the first await, so two takes of one input that both lost an answer never
   // take the same request (their steps run side by side).
   const known = ctx.knownRequestIds?.() ?? new Set(s.requestIds);
-  const found = candidates.filter((h) => !known.has(h.requestId)).slice(0, sentAts.length);
+  // A clip adopted from disk by its file name is known by the id's first eight letters only.
+  const isKnown = (id: string) => known.has(id) || known.has(requestIdPrefix(id));
+  const found = candidates.filter((h) => !isKnown(h.requestId)).slice(0, sentAts.length);
   ctx.claimRequestIds?.(found.map((h) => h.requestId));
   for (const [i, handle] of found.entries()) {
     const twin = i > 0;
@@ -39,8 +44,11 @@ export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void>
     if (twin) await ctx.client.cancel(handle, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
     ctx.emit({ type: "warning", message: `${item.sceneId}: a submit whose answer was lost was found on fal (request ${handle.requestId}) and ${twin ? "cancelled as a twin" : "re-attached"}; not paid twice` });
   }
-  // fal's list holds no request for the rest: they never became requests.
-  if (s.unreconciled.length) await journalAndApply(ctx, { t: "unfound", key: item.key, lost: s.unreconciled.length });
+  // fal's list holds no request for the rest sent before the look-up: they never became requests
+  // (the list is fal's record of its queue; a submit it shows no trace of was not queued).
+  const before = new Date(lookedUpAt).toISOString();
+  const unfound = s.unreconciled.filter((t) => t < before).length;
+  if (unfound) await journalAndApply(ctx, { t: "unfound", key: item.key, lost: unfound, before });
 }
 
 /** Step 1: a request for this item exists on fal and is journaled (submits one when needed). */
@@ -123,6 +131,24 @@ export async function fetchOutput(item: PlanItem, handle: HailuoHandle, status: 
   await journalAndApply(ctx, { t: "completed", key: item.key, requestId: handle.requestId, videoUrl, fileSize, seconds: Number(item.input.duration), usd: item.costUsd });
   ctx.emit({ type: "billed", key: item.key, sceneId: item.sceneId, take: item.take, requestId: handle.requestId, usd: item.costUsd });
   ctx.onLive?.(undefined);
+}
+
+/**
+ * The output URL of a paid clip whose `completed` line was lost (a damaged journal, a clip adopted
+ * from disk): asked of fal's result again and journaled. A request known only by the eight
+ * letters a file name keeps cannot be asked for: the item is never submitted again for it.
+ */
+export async function refetchPaidOutput(item: PlanItem, ctx: ItemContext): Promise<string> {
+  const { state: s } = ctx;
+  const requestId = s.outputRequestId ?? s.clips.at(-1)?.requestId;
+  if (!requestId || requestId === requestIdPrefix(requestId)) {
+    throw new HailuoError("clip_unrecoverable", `${item.sceneId}#${item.take}: its paid clip is missing or changed, and only the first letters of its request id are known (${requestId ?? "none"}…, adopted from disk), so it cannot be downloaded again; it is not paid for again. Put the clip back in clips/, or edit the scene to generate a new one`, { retryable: false });
+  }
+  const handle = s.handle?.requestId === requestId ? s.handle : { endpoint: HAILUO_ENDPOINT, requestId, submittedAt: s.sentAt ?? new Date(0).toISOString() };
+  const output = await ctx.client.result(handle, { signal: ctx.signal });
+  // Billed already (its clip was saved once): the ledger counts a request's bill once.
+  await journalAndApply(ctx, { t: "completed", key: item.key, requestId, videoUrl: output.video.url, fileSize: output.video.file_size || undefined, seconds: Number(item.input.duration), usd: item.costUsd });
+  return output.video.url;
 }
 
 /** Rethrows a wait or result error; one that ends the request without a video is journaled first. */

@@ -30,6 +30,11 @@ export interface ItemState {
   lastAt?: string;
   /** When the last submit was journaled as sent. */
   sentAt?: string;
+  /**
+   * Not from a record: the journal lost records, so fal's request list is asked for a request
+   * of this input sent since then before the item's first submit (set by `recoverFromWitnesses`).
+   */
+  lookUpSince?: string;
 }
 
 /** A state for a generation the journal has never seen. */
@@ -71,8 +76,9 @@ export function applyRecord(s: ItemState, r: StoredRecord & { key: string }): It
       if (!r.twin) Object.assign(s, { phase: "submitted", live: true, handle: r.handle, videoUrl: undefined, fileSize: undefined });
       break;
     case "unfound":
-      // fal's request list was read and holds none of the rest: they never became requests.
-      s.unreconciled = [];
+      // fal's request list was read at `before` and holds none of the rest sent before it: they
+      // never became requests. Sends after the look-up are not explained by it.
+      s.unreconciled = s.unreconciled.filter((t) => t >= r.before);
       break;
     case "refused":
       if (s.phase === "submitting") s.phase = "new";

@@ -13,7 +13,7 @@ import { JournalStore, readJournal, type JournalDamage, type StoredRecord, journ
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { carryRerolls, readPicks } from "./picks.js";
 import { preflight } from "./preflight.js";
-import { writeReports, type RunReport } from "./report.js";
+import { writeReports, type ReportCaveat, type RunReport } from "./report.js";
 import { checkBackend, mustBeRunFolder, notARun, readRunFileText, writeRunFile, type Backend } from "./run-folder.js";
 import { acquireRunLock, RunLockedError } from "./run-lock.js";
 import { buildReport } from "./run-report.js";
@@ -183,7 +183,14 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     if (!price.verified) emit({ type: "warning", message: unverifiedPriceMessage(price) });
     const plan = planRun(manifest, usdPerSecond);
     const unique = [...new Map(plan.map((p) => [p.key, p])).values()].filter(options.only ?? (() => true));
-    if (previous) tellRecovery(emit, await recoverFromWitnesses({ runDir, items: unique, states, journal, client, damaged: damaged.length > 0, signal: stop.signal }));
+    // Clips in clips/ the journal never mentions and no generation can use: paid once, by whom unknown.
+    const unaccounted: ReportCaveat[] = [];
+    if (previous) {
+      const recordedKeys = new Set(planRun(previous.manifest).map((p) => p.key));
+      const recovery = await recoverFromWitnesses({ runDir, items: unique, states, journal, client, damaged: damaged.length > 0, firstAt: records[0]?.at, recordedKeys, signal: stop.signal });
+      tellRecovery(emit, recovery);
+      for (const r of recovery.rejected) unaccounted.push({ kind: "clip_unaccounted", message: `${r.file} looks like a paid clip of this folder that the journal has no record of and no generation can use (${r.reason}): what it cost is not in these totals` });
+    }
     const work = await planWork(runDir, unique, states, cache);
     const estimateUsd = sumUsd(work.toSubmit.map((i) => i.costUsd));
     emit({ type: "plan", runDir, items: plan.length, unique: unique.length, cached: work.intact.size, reattach: work.reattach.length, toSubmit: work.toSubmit.length, estimateUsd, budgetUsd: options.budgetUsd });
@@ -242,7 +249,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     for (const p of plan) if (!outcome.has(p.key) && states.get(p.key)?.phase === "done") outcome.set(p.key, "cached");
     // The lock kept every other writer out: the journal is what was read at the start plus what this run appended.
     const all = [...records, ...journal.appended];
-    const report = buildReport(manifest, runDir, all, { outcome, thisRunFrom, plan, usdPerSecond, picks: await readPicks(runDir), states: replayTouched(states, all, touched), damaged });
+    const report = buildReport(manifest, runDir, all, { outcome, thisRunFrom, plan, usdPerSecond, picks: await readPicks(runDir), states: replayTouched(states, all, touched), damaged, caveats: unaccounted });
     await writeReports(runDir, report);
     const t = report.totals;
     await journal.append({ t: "finished", ok: t.done + t.cached, failed: t.failed });

@@ -2,14 +2,12 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { HAILUO_ENDPOINT, type HailuoClient } from "@hailuo/core";
 import type { HailuoError } from "@hailuo/shared";
-import { clipFactsOf, clipFileName } from "./clip-file.js";
+import { clipFactsOf, clipFileName, requestIdPrefix } from "./clip-file.js";
 import type { JournalStore } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
-import { sameInput } from "./reconcile.js";
+import { SKEW_MS, sameInput } from "./reconcile.js";
 import { newItemState, replayJournal, type ItemState } from "./run-state.js";
 
-// fal's clock and ours may differ; requests are looked for from a little before the folder began.
-const SKEW_MS = 120_000;
 
 /** A clip file whose name carries a request id the journal does not know, and the generation it belongs to. */
 export interface OrphanClip {
@@ -20,7 +18,6 @@ export interface OrphanClip {
   idPrefix: string;
 }
 
-const idPrefixOf = (requestId: string) => requestId.replace(/[^A-Za-z0-9]/g, "").slice(0, 8);
 
 /**
  * Clips in `clips/` that belong to a generation without a single journal record: a clip's name is
@@ -28,14 +25,18 @@ const idPrefixOf = (requestId: string) => requestId.replace(/[^A-Za-z0-9]/g, "")
  * in a run whose records were lost. Pure apart from listing the folder.
  */
 export async function findOrphanClips(runDir: string, items: PlanItem[], states: Map<string, ItemState>): Promise<OrphanClip[]> {
-  const unrecorded = new Map(items.filter((i) => !states.has(i.key)).map((i) => [clipFileName(i, "").slice(0, -4), i]));
-  if (!unrecorded.size) return [];
-  const known = new Set([...states.values()].flatMap((s) => s.requestIds.map(idPrefixOf)));
+  // A stem two generations share (scene "s1" take 2, and a scene named "s1-take2") names neither.
+  const byStem = new Map<string, PlanItem | null>();
+  for (const i of items) {
+    const stem = clipFileName(i, "").slice(0, -4);
+    byStem.set(stem, byStem.has(stem) && byStem.get(stem)?.key !== i.key ? null : i);
+  }
+  const known = new Set([...states.values()].flatMap((s) => s.requestIds.map(requestIdPrefix)));
   const orphans: OrphanClip[] = [];
   for (const name of await readdir(join(runDir, "clips")).catch(() => [] as string[])) {
     const m = /^(.+-)([A-Za-z0-9]{1,8})\.mp4$/.exec(name);
-    const item = m && unrecorded.get(m[1]!);
-    if (!m || !item || known.has(m[2]!)) continue;
+    const item = m ? byStem.get(m[1]!) : undefined;
+    if (!m || !item || states.has(item.key) || known.has(m[2]!)) continue;
     orphans.push({ item, file: `clips/${name}`, idPrefix: m[2]! });
   }
   return orphans;
@@ -67,15 +68,23 @@ export async function recoverFromWitnesses(o: {
   client: HailuoClient;
   /** The journal had damaged lines: records may be missing although no clip file says so. */
   damaged: boolean;
+  /** The journal's first surviving record's time: its lost records may be older than the file. */
+  firstAt?: string;
+  /**
+   * Generations the run already recorded in run.json (by key): without fal's request list, a
+   * clip is adopted only for one of these, whose input the folder's run asked for.
+   */
+  recordedKeys: ReadonlySet<string>;
   signal?: AbortSignal;
 }): Promise<Recovery> {
   const { runDir, items, states, journal } = o;
   const recovery: Recovery = { adopted: [], rejected: [], lookedUp: 0 };
   const orphans = await findOrphanClips(runDir, items, states);
   if (!orphans.length && !o.damaged) return recovery;
-  // When the folder began: its journal's birth (a journal cut short keeps its inode).
-  const info = await stat(join(runDir, "journal.jsonl")).catch(() => undefined);
-  const since = new Date(Math.min(info?.birthtimeMs || Infinity, info?.mtimeMs ?? Date.now(), Date.now()) - SKEW_MS);
+  // When the folder began, as far as anything still says: the journal's birth (where the
+  // filesystem keeps one, and the file kept its inode), its first surviving record, run.json.
+  const times = await Promise.all(["journal.jsonl", "run.json", "clips"].map((f) => stat(join(runDir, f)).catch(() => undefined)));
+  const since = new Date(Math.min(Date.now(), o.firstAt ? Date.parse(o.firstAt) : Infinity, ...times.flatMap((t) => (t ? [t.birthtimeMs || Infinity, t.mtimeMs] : []))) - SKEW_MS);
   let listing: Promise<{ request_id: string; json_input?: unknown }[] | undefined> | undefined;
   const requestList = () =>
     (listing ??= o.client.platform.requestsByEndpoint({ endpointId: HAILUO_ENDPOINT, start: since, end: new Date(Date.now() + SKEW_MS) }, { signal: o.signal }).catch((e: HailuoError) => {
@@ -90,18 +99,26 @@ export async function recoverFromWitnesses(o: {
     });
     if (!facts) continue;
     const rows = await requestList();
-    const full = rows?.find((r) => idPrefixOf(r.request_id) === orphan.idPrefix && sameInput(r.json_input, orphan.item.input))?.request_id;
+    const full = rows?.find((r) => requestIdPrefix(r.request_id) === orphan.idPrefix && sameInput(r.json_input, orphan.item.input))?.request_id;
+    // fal lists no such request for this input: the file is some other generation's (an edited prompt).
+    if (rows && !full) {
+      recovery.rejected.push({ file: orphan.file, reason: `fal's request list has no request ${orphan.idPrefix}… for this scene's input` });
+      continue;
+    }
+    if (!rows && !o.recordedKeys.has(orphan.item.key)) {
+      recovery.rejected.push({ file: orphan.file, reason: "fal's request list cannot be read, and the folder's run.json never asked for this input" });
+      continue;
+    }
     const requestId = full ?? orphan.idPrefix;
     const record = { t: "recovered" as const, key: orphan.item.key, requestId, via: full ? ("fal" as const) : ("disk" as const), usd: orphan.item.costUsd, seconds: Number(orphan.item.input.duration), ...facts };
-    await journal.append(record);
-    replayJournal([{ ...record, at: new Date().toISOString() }], states);
+    replayJournal([await journal.append(record)], states);
     recovery.adopted.push({ item: orphan.item, file: orphan.file, requestId, confirmed: Boolean(full) });
   }
   // The rest without records: looked up on fal's request list before they are submitted.
   for (const item of items) {
     if (states.has(item.key)) continue;
     const s = newItemState(item.key);
-    s.unreconciled.push(since.toISOString());
+    s.lookUpSince = since.toISOString();
     states.set(item.key, s);
     recovery.lookedUp++;
   }

@@ -1,7 +1,7 @@
 import type { Manifest } from "@hailuo/manifest";
 import pLimit from "p-limit";
 import { clipIntact, clipUnchanged } from "./clip-file.js";
-import { isFinalFailure, paidOutput } from "./item-context.js";
+import { isFinalFailure, isPaid } from "./item-context.js";
 import { journalPath, readJournal } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { replayJournal, type ItemState } from "./run-state.js";
@@ -37,7 +37,7 @@ export async function planWork(runDir: string, unique: PlanItem[], states: Map<s
   const open = unique.filter((i) => !intact.has(i.key) && !isFinalFailure(states.get(i.key)));
   return {
     intact,
-    toSubmit: open.filter((i) => !states.get(i.key)?.live && !paidOutput(states.get(i.key), cache)),
+    toSubmit: open.filter((i) => !states.get(i.key)?.live && !isPaid(states.get(i.key), cache)),
     toSave: open,
     reattach: open.filter((i) => states.get(i.key)?.live),
   };

@@ -26,6 +26,7 @@ export const ERROR_CODES = [
   "download",
   "download_stalled",
   "clip_changed",
+  "clip_unrecoverable",
   "disk_full",
   "unwritable",
   "verify",
