@@ -46,4 +46,18 @@ describe("a budget at a price fal will not confirm", () => {
     expect(emu.stats().billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
     for (const item of report.items) expect(await decodeErrors(join(tmp.dir, "priced", item.file))).toBe("");
   });
+
+  it.each([
+    ["--price 0 (every clip free, every budget endless)", ["--price", "0"], "[usage]: --price must be a plain decimal number ≥ 0.000001"],
+    ["a distributed run enqueued where no backend is named (the workers' account may differ)", ["--redis", process.env.REDIS_URL ?? "redis://127.0.0.1:6379", "--prefix", "hailuo-price-refusal"], "[price_unknown]"],
+  ])("refused: %s", async (_what, extra, said) => {
+    const file = join(tmp.dir, "z.yaml");
+    await writeFile(file, manifestText(1, "zero"));
+    const before = emu.stats().submits.total;
+    // No FAL_EMULATOR_URL: the run itself would use the built-in emulator.
+    const r = await cli(["run", file, "--out", join(tmp.dir, `z-${extra[0]}`), "--budget", "1", ...extra], { FAL_EMULATOR_URL: undefined }).done;
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(said);
+    expect(emu.stats().submits.total).toBe(before);
+  });
 });

@@ -29,10 +29,14 @@ export function livePrice(client: { platform: { pricing(endpointId: string): Pro
   if (!p) {
     p = client.platform.pricing(endpointId).then(
       (row) =>
-        row && row.currency === "USD" && /second/.test(row.unit) && Number.isFinite(row.unit_price)
+        row && row.currency === "USD" && /second/.test(row.unit) && Number.isFinite(row.unit_price) && row.unit_price > 0
           ? { usdPerSecond: row.unit_price, source: "fal pricing API" as const, verified: true }
           : listPrice(row ? `fal quoted ${row.unit_price} ${row.currency} per ${row.unit}` : "fal listed no price"),
-      (error: Error) => listPrice(error.message),
+      (error: Error) => {
+        // Not remembered: a long-lived worker or scheduler asks again after a network blip.
+        livePrices.delete(client);
+        return listPrice(error.message);
+      },
     );
     livePrices.set(client, p);
   }

@@ -84,7 +84,7 @@ describe("npx hailuo", () => {
     );
     const { stdout } = await npx(["hailuo", "run", "two.yaml", "--json", "--yes"]);
     const events = stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
-    const summary = events.find((e) => e.type === "summary") as { exitCode: number; totals: Record<string, number> };
+    const summary = events.find((e) => e.type === "summary") as unknown as { exitCode: number; totals: Record<string, number> };
     expect(summary.exitCode).toBe(0);
     expect(summary.totals, "both scenes done, each paid once").toMatchObject({ done: 2, billedRequests: 2, billedSeconds: 12 });
     const film = events.find((e) => e.type === "media_done")?.film as string | undefined;

@@ -14,7 +14,8 @@ export type FailureAction =
   /** Every other item would fail the same way (bad key, full disk, no ffmpeg): stop submitting. */
   | { kind: "stop_run" };
 
-const STOP_RUN: ReadonlySet<ErrorCode> = new Set(["auth", "disk_full", "unwritable", "ffmpeg_missing", "wrong_backend", "unreachable", "answers_lost"]);
+/** Errors that end a whole run: every other item would meet them too (a bad key, a full disk). */
+export const STOP_RUN: ReadonlySet<ErrorCode> = new Set(["auth", "disk_full", "unwritable", "ffmpeg_missing", "wrong_backend", "unreachable", "answers_lost"]);
 const FINAL: ReadonlySet<ErrorCode> = new Set(["content_policy", "validation", "budget", "cancelled", "unsafe_path"]);
 
 /**

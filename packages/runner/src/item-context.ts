@@ -1,4 +1,4 @@
-import type { HailuoClient, HailuoHandle, HailuoStatus } from "@hailuo/core";
+import { HAILUO_ENDPOINT, type HailuoClient, type HailuoHandle, type HailuoStatus } from "@hailuo/core";
 import { HailuoError, type Clock } from "@hailuo/shared";
 import type { RunEvent } from "./events.js";
 import type { JournalRecord, JournalStore, StoredRecord } from "./journal-store.js";
@@ -13,8 +13,17 @@ export class BudgetError extends HailuoError {
 
 /** A budget depends on a price fal could not confirm. */
 export class PriceUnknownError extends HailuoError {
-  constructor(message: string) {
-    super("price_unknown", message, { retryable: false });
+  constructor(
+    budgetUsd: number,
+    price: { usdPerSecond: number; reason?: string },
+    /** What did not happen: "submitted", "enqueued". */
+    nothing: string,
+  ) {
+    super(
+      "price_unknown",
+      `--budget $${budgetUsd.toFixed(2)} needs the account's price, and fal's pricing API could not give it (${price.reason ?? "no answer"}); nothing was ${nothing}. Pass --price USD_PER_SECOND (your account's price for ${HAILUO_ENDPOINT}), or --assume-list-price to budget at the list price $${price.usdPerSecond}/s`,
+      { retryable: false },
+    );
   }
 }
 

@@ -135,6 +135,9 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
       const report = buildReport(manifest, runDir, records, { thisRunFrom: records.findLastIndex((r) => r.t === "enqueued"), damaged });
       await writeReports(runDir, report);
       await (await journalFor(runDir)).append({ t: "finished", ok: report.totals.done + report.totals.cached, failed: report.totals.failed });
+      // The run is over: what this worker kept of it goes (a long-lived worker sees many runs).
+      index.delete(runDir);
+      runFiles.delete(runDir);
       return { manifest, report };
     },
     async close() {

@@ -128,7 +128,7 @@ export interface JournalRead {
 
 /** Reads every record of a journal (a missing file is an empty journal), naming the lines that hold none. */
 export async function readJournal(path: string): Promise<JournalRead> {
-  const read = await readJsonl<StoredRecord>(path);
+  const read = await readJsonl<StoredRecord>(path, { dedupe: true });
   const damaged = read.bad
     .filter((b) => b.kind === "damaged")
     .map(({ line, excerpt }) => {

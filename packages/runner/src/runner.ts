@@ -7,6 +7,7 @@ import type { Manifest } from "@hailuo/manifest";
 import { HailuoError, systemClock, type Clock } from "@hailuo/shared";
 import type { RunEvent } from "./events.js";
 import { cancelQueued, type LiveEntry } from "./cancel-on-exit.js";
+import { STOP_RUN } from "./classify.js";
 import { BudgetError, PriceUnknownError, type ItemContext, type ItemOutcome } from "./item-context.js";
 import { processItem } from "./item-step.js";
 import { JournalStore, readJournal, type JournalDamage, type StoredRecord, journalPath } from "./journal-store.js";
@@ -95,8 +96,6 @@ export interface RunResult {
   exitCode: 0 | 1 | 130;
 }
 
-/** Errors that end a whole run: every other item would meet them too. */
-const RUN_STOPPERS = new Set(["auth", "disk_full", "unwritable", "ffmpeg_missing", "wrong_backend", "unreachable", "answers_lost"]);
 
 /** Submits in a row that never reached fal (each after the core's own re-sends) before the run stops. */
 const UNREACHABLE_STOP_AFTER = 2;
@@ -195,9 +194,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     const estimateUsd = sumUsd(work.toSubmit.map((i) => i.costUsd));
     emit({ type: "plan", runDir, items: plan.length, unique: unique.length, cached: work.intact.size, reattach: work.reattach.length, toSubmit: work.toSubmit.length, estimateUsd, budgetUsd: options.budgetUsd });
     if (options.budgetUsd !== undefined && !price.verified && !options.assumeListPrice && work.toSubmit.length) {
-      throw new PriceUnknownError(
-        `--budget $${options.budgetUsd.toFixed(2)} needs the account's price, and fal's pricing API could not give it (${price.reason ?? "no answer"}); nothing was submitted. Pass --price USD_PER_SECOND (your account's price for ${HAILUO_ENDPOINT}), or --assume-list-price to budget at the list price $${price.usdPerSecond}/s`,
-      );
+      throw new PriceUnknownError(options.budgetUsd, price, "submitted");
     }
     if (options.budgetUsd !== undefined && estimateUsd > options.budgetUsd) {
       throw new BudgetError(`this run needs $${estimateUsd.toFixed(2)} for ${work.toSubmit.length} generation(s), over the budget of $${options.budgetUsd.toFixed(2)}; nothing was submitted`);
@@ -238,7 +235,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     );
 
     const reason = stop.signal.reason;
-    const stopper = reason instanceof HailuoError && RUN_STOPPERS.has(reason.code) ? reason : undefined;
+    const stopper = reason instanceof HailuoError && STOP_RUN.has(reason.code) ? reason : undefined;
     const interrupted = stop.signal.aborted && !stopper;
     if (interrupted && options.cancelOnExit) await cancelQueued(client, live, journal, emit);
     if (interrupted) {

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { open, readFile, rename, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 
@@ -142,10 +142,11 @@ function parseLine<T>(line: string): { record: T } | { bad: BadLine["kind"] } {
 
 /**
  * Every record of a JSON-lines file; a missing file is empty. Lines that hold no record are
- * skipped and named (`bad`), and a line identical to an earlier one is read once: records carry
- * their time to the millisecond, so two equal lines are one record stored twice.
+ * skipped and named (`bad`). With `dedupe`, a line identical to an earlier one is read once: for
+ * files whose records carry their time to the millisecond (a journal), two equal lines are one
+ * record stored twice.
  */
-export async function readJsonl<T>(path: string): Promise<JsonlRead<T>> {
+export async function readJsonl<T>(path: string, options: { dedupe?: boolean } = {}): Promise<JsonlRead<T>> {
   const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
     if (e.code === "ENOENT") return "";
     throw e;
@@ -156,11 +157,13 @@ export async function readJsonl<T>(path: string): Promise<JsonlRead<T>> {
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (!line.trim()) continue;
-    if (seen.has(line)) {
-      read.duplicateLines++;
-      continue;
+    if (options.dedupe) {
+      if (seen.has(line)) {
+        read.duplicateLines++;
+        continue;
+      }
+      seen.add(line);
     }
-    seen.add(line);
     const parsed = parseLine<T>(line);
     if ("record" in parsed) read.records.push(parsed.record);
     else {
@@ -174,7 +177,8 @@ export async function readJsonl<T>(path: string): Promise<JsonlRead<T>> {
 /**
  * Reads the whole lines appended to a JSON-lines file since byte `offset` (a line still being
  * written is left for the next call): a reader that keeps up costs what was appended, not the file.
- * `seen` (kept by the caller across calls) skips lines read before, as `readJsonl` does.
+ * `seen` (kept by the caller across calls: a digest of each line, not the line) skips lines read
+ * before, as `readJsonl` with `dedupe` does.
  */
 export async function readJsonlFrom<T>(path: string, offset: number, seen?: Set<string>): Promise<{ records: T[]; offset: number }> {
   const handle = await open(path, "r").catch((e: NodeJS.ErrnoException) => {
@@ -190,8 +194,12 @@ export async function readJsonlFrom<T>(path: string, offset: number, seen?: Set<
     const end = buf.lastIndexOf(0x0a) + 1;
     const records: T[] = [];
     for (const line of buf.subarray(0, end).toString("utf8").split("\n")) {
-      if (!line.trim() || seen?.has(line)) continue;
-      seen?.add(line);
+      if (!line.trim()) continue;
+      if (seen) {
+        const digest = createHash("sha1").update(line).digest("base64");
+        if (seen.has(digest)) continue;
+        seen.add(digest);
+      }
       const parsed = parseLine<T>(line);
       // Lines that hold no record are skipped, as readJsonl does (which also names them).
       if ("record" in parsed) records.push(parsed.record);

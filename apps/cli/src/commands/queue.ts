@@ -23,11 +23,14 @@ export async function enqueueCommand(
   const budgetUsd = numberOption("budget", opts.budget, { integer: false });
   // Workers reserve against the budget at the price recorded now: one fal would not confirm is
   // refused for a budget, as a local run refuses it.
-  const price = await priceFor(undefined, numberOption("price", opts.price, { integer: false }));
+  const given = numberOption("price", opts.price, { integer: false, min: 0.000001 });
+  // Workers may hold a key this machine lacks: with no backend named here, the list price is a guess.
+  const quoted = await priceFor(undefined, given);
+  const price = given === undefined && !backendFromEnv() ? { ...quoted, verified: false, reason: "no FAL_KEY or FAL_EMULATOR_URL where the run is enqueued; workers may bill at their account's price" } : quoted;
   if (opts.json) emitJson({ type: "price", ...price });
   else process.stderr.write(`${describePrice(price)}\n`);
   if (budgetUsd !== undefined && !price.verified && !opts.assumeListPrice) {
-    throw new PriceUnknownError(`--budget $${budgetUsd.toFixed(2)} needs the account's price, and it could not be confirmed (${price.reason ?? "no answer"}); nothing was enqueued. Pass --price USD_PER_SECOND, or --assume-list-price to budget at the list price $${price.usdPerSecond}/s`);
+    throw new PriceUnknownError(budgetUsd, price, "enqueued");
   }
   const run = await enqueueRun({ manifest, runDir, redisUrl: opts.redis, prefix: opts.prefix, falConcurrency: numberOption("concurrency", opts.concurrency, { min: 1 }), budgetUsd, backend: backendFromEnv(), usdPerSecond: price.usdPerSecond });
   const prefixFlag = opts.prefix !== "hailuo" ? ` --prefix ${opts.prefix}` : "";

@@ -50,7 +50,8 @@ export function runNumbers(opts: RunCommandOptions) {
     retries: numberOption("retries", opts.retries),
     budgetUsd: numberOption("budget", opts.budget, { integer: false }),
     lostAnswerResends: numberOption("resend-lost", opts.resendLost),
-    givenPrice: numberOption("price", opts.price, { integer: false }),
+    // A price of 0 would make every clip free and every budget endless.
+    givenPrice: numberOption("price", opts.price, { integer: false, min: 0.000001 }),
     itemTimeoutMs: (numberOption("timeout-min", opts.timeoutMin, { min: 0.05, integer: false }) ?? 15) * 60_000,
   };
 }
