@@ -25,7 +25,8 @@ export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void>
   let candidates: HailuoHandle[];
   try {
     candidates = await findLostSubmits(ctx.client, item.input, sentAts, ctx.signal);
-    s.lookUpSince = undefined;
+    // Asked once: not a record, so it never enters what the journal says of the item.
+    if (s.lookUpSince !== undefined) delete s.lookUpSince;
   } catch (error) {
     // Not explained: they still count against the item's resends.
     if ((error as HailuoError).code === "platform_unavailable") return ctx.onPlatformUnavailable?.(error as HailuoError);
