@@ -74,6 +74,22 @@ describe("media across filesystems", () => {
   });
 });
 
+describe("scratch folders a killed process left", () => {
+  it("are removed by the next sheet when their process is gone; a live process's stays", async () => {
+    const out = join(tmp.dir, "leftovers");
+    await mkdir(out);
+    // A pid that surely ran and is gone: a child that has exited.
+    const dead = spawn(process.execPath, ["-e", ""]);
+    await new Promise((resolve) => dead.once("exit", resolve));
+    const gone = join(out, `.hailuo-sheet-${dead.pid}-abc123`);
+    const running = join(out, `.hailuo-sheet-${process.ppid}-def456`);
+    for (const d of [gone, running]) await mkdir(d);
+    await writeFile(join(gone, "piece.jpg"), "x");
+    await contactSheet([{ file: tile, label: "a" }], join(out, "contact-sheet.jpg"));
+    expect((await readdir(out)).sort()).toEqual([".hailuo-sheet-" + process.ppid + "-def456", "contact-sheet.jpg"]);
+  });
+});
+
 describe("audio beds", () => {
   it("refuses a directory, a device, a FIFO and a file that is not audio without opening them; takes a real one", async () => {
     const fifo = join(tmp.dir, "bed.fifo");

@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { HailuoError, type ErrorCode } from "@hailuo/shared";
 
@@ -52,6 +52,29 @@ export function trackChild(child: ChildProcess): void {
   child.once("exit", forget).once("error", forget);
 }
 
+/** Whether process `pid` is running (a process we may not signal is running too). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes scratch folders (`.<prefix><pid>-XXXXXX`) whose process is gone: one killed outright
+ * (SIGKILL, the OOM killer) could not remove its own, and a film's pieces can weigh gigabytes.
+ * A folder of a live process, or of a pid reused since, is left alone.
+ */
+export async function removeDeadWorkDirs(dir: string, prefix: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = Number(new RegExp(`^\\.${prefix}(\\d+)-`).exec(name)?.[1]);
+    if (pid && pid !== process.pid && !alive(pid)) await rm(join(dir, name), { recursive: true, force: true }).catch(() => {});
+  }
+}
+
 /**
  * Runs `fn` with a scratch folder beside `dest` (a hidden `.<prefix>XXXXXX`), removed afterwards
  * whatever happens. Beside, not in the temp folder: what is made there is renamed into place,
@@ -60,7 +83,9 @@ export function trackChild(child: ChildProcess): void {
  */
 export async function withWorkDir<T>(dest: string, prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
   hookExit();
-  const dir = await mkdtemp(join(dirname(dest), `.${prefix}`)).catch((error: unknown) => {
+  await removeDeadWorkDirs(dirname(dest), prefix);
+  // The pid in the name lets a later run tell a dead process's folder from a live one's.
+  const dir = await mkdtemp(join(dirname(dest), `.${prefix}${process.pid}-`)).catch((error: unknown) => {
     throw mediaIoError(error, "unwritable", `cannot make a scratch folder beside ${basename(dest)}`);
   });
   liveDirs.add(dir);

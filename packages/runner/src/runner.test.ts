@@ -168,15 +168,18 @@ describe("runManifest under faults", () => {
       const result = await runManifest({ manifest, runDir: tmp.dir, client: createHailuoClient({ emulatorUrl: emu.url }), retryBaseDelayMs: 10, retries: 5, waitMode: "stream" });
       const byScene = Object.fromEntries(result.report.items.map((i) => [i.scene, i]));
       for (let i = 0; i < 8; i++) expect(byScene[`s${i}`]?.status).toBe("done");
-      // Only a flagged ambiguous submit (a 503 or a lost answer) may add an attempt; the policy failure itself is never retried.
-      expect(byScene.bad).toMatchObject({ status: "failed", errorCode: "content_policy", attempts: 1 + byScene.bad!.ambiguousSubmits });
+      // Only a submit that never became a request (flagged ambiguous: a 503 or a lost answer; or
+      // refused: 429s past the client's own re-sends) may add an attempt; the policy failure itself
+      // is never retried.
+      const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
+      const refusedBad = records.filter((r) => r.t === "refused" && r.key === byScene.bad!.key).length;
+      expect(byScene.bad).toMatchObject({ status: "failed", errorCode: "content_policy", attempts: 1 + byScene.bad!.ambiguousSubmits + refusedBad });
       expect(result.exitCode).toBe(1);
       const stats = emu.stats();
       expect(stats.failedGenerations).toBe(1);
       expect(Object.keys(stats.faultsInjected).length).toBeGreaterThan(2);
       // The policy prompt was submitted exactly once: no retry of a permanent error.
-      const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
-      expect(records.filter((r) => r.t === "submitting" && r.scene === "bad")).toHaveLength(1 + byScene.bad!.ambiguousSubmits);
+      expect(records.filter((r) => r.t === "submitting" && r.scene === "bad")).toHaveLength(1 + byScene.bad!.ambiguousSubmits + refusedBad);
       // Extra submits come only from the failed generation and from flagged ambiguous submits (a
       // 503 or a lost answer on submit may have been queued, so each one is flagged with its cost).
       const ambiguous = records.filter((r) => r.t === "ambiguous").length;
