@@ -60,4 +60,20 @@ describe("a budget at a price fal will not confirm", () => {
     expect(r.stderr).toContain(said);
     expect(emu.stats().submits.total).toBe(before);
   });
+
+  it("without a budget the run goes on at the list price; its summary and `hailuo status` say the amounts are not verified", async () => {
+    const file = join(tmp.dir, "u.yaml");
+    await writeFile(file, manifestText(1, "unverified"));
+    const runDir = join(tmp.dir, "unverified");
+    const before = emu.stats().billed.usd;
+    const r = await cli(["run", file, "--out", runDir, "--no-media"], { FAL_EMULATOR_URL: emu.url }).done;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("warning: price not verified");
+    expect(r.stderr).toMatch(/warning: the run of .* priced at \$0\.045\/s, the list price/);
+    const status = await cli(["status", runDir], { FAL_EMULATOR_URL: emu.url }).done;
+    expect(status.stdout).toMatch(/caveat: the run of .* its amounts are estimates, not verified/);
+    // The emulator bills at the list price here, so the estimate happens to be the bill.
+    const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8")) as { totals: { billedUsd: number } };
+    expect(emu.stats().billed.usd - before).toBeCloseTo(report.totals.billedUsd, 6);
+  });
 });

@@ -97,6 +97,8 @@ export async function statusCommand(runDir: string, opts: { json?: boolean; veri
   const t = report.totals;
   const live = report.items.filter((i) => i.status === "interrupted").length;
   process.stdout.write(`${rows.join("")}${t.done} done, ${t.failed} failed, ${live} with a live request, ${t.pending} not started; $${t.billedUsd.toFixed(2)} billed${t.possibleDoubleChargeUsd > 0 ? `, up to $${t.possibleDoubleChargeUsd.toFixed(2)} more possibly billed by submits whose answer was lost` : ""}\n`);
+  // What the amounts above cannot vouch for (an unconfirmed price, damaged journal lines).
+  for (const c of report.caveats) process.stdout.write(`caveat: ${c.message}\n`);
   if (changed.length) {
     const n = changed.length === 1 ? "1 clip has" : `${changed.length} clips have`;
     process.stdout.write(`${n} changed on disk since its download: \`hailuo resume ${runDir}\` downloads ${changed.length === 1 ? "it" : "them"} again from the paid request (no new submit)\n`);
