@@ -9,7 +9,10 @@ let failed = 0;
 let skipped = 0;
 
 function turbo(args) {
-  const child = spawn("pnpm", ["exec", "turbo", "run", "test", "--output-logs=full", ...args], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1" } });
+  const child = spawn("pnpm", ["exec", "turbo", "run", "test", "--output-logs=full", ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1" },
+  });
   let buffer = "";
   child.stdout.on("data", (chunk) => {
     process.stdout.write(chunk);

@@ -11,7 +11,8 @@ const DISTINCT = 5;
 
 const renderer = new AnimaticRenderer(join(tmpdir(), "hailuo-bench-cache"));
 const distinct: string[] = [];
-for (let i = 0; i < DISTINCT; i++) distinct.push(await renderer.render({ prompt: `Concat bench clip ${i}`, durationS: 6 }));
+for (let i = 0; i < DISTINCT; i++)
+  distinct.push(await renderer.render({ prompt: `Concat bench clip ${i}`, durationS: 6 }));
 const clips = Array.from({ length: CLIPS }, (_, i) => distinct[i % DISTINCT]!);
 const dir = await mkdtemp(join(tmpdir(), "hailuo-concat-bench-"));
 
@@ -27,8 +28,12 @@ try {
   const reencode = await timed("reencode");
   const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
   console.log(`concat bench: ${CLIPS} × 6 s clips (${CLIPS * 6} s of 1366x768 H.264)`);
-  console.log(`  stream copy  ${(copy.ms / 1000).toFixed(2)} s wall, film ${copy.durationS.toFixed(2)} s, ${mib(copy.bytes)}, ${((CLIPS * 6) / (copy.ms / 1000)).toFixed(0)}× real time`);
-  console.log(`  re-encode    ${(reencode.ms / 1000).toFixed(2)} s wall, film ${reencode.durationS.toFixed(2)} s, ${mib(reencode.bytes)}, ${((CLIPS * 6) / (reencode.ms / 1000)).toFixed(1)}× real time`);
+  console.log(
+    `  stream copy  ${(copy.ms / 1000).toFixed(2)} s wall, film ${copy.durationS.toFixed(2)} s, ${mib(copy.bytes)}, ${((CLIPS * 6) / (copy.ms / 1000)).toFixed(0)}× real time`,
+  );
+  console.log(
+    `  re-encode    ${(reencode.ms / 1000).toFixed(2)} s wall, film ${reencode.durationS.toFixed(2)} s, ${mib(reencode.bytes)}, ${((CLIPS * 6) / (reencode.ms / 1000)).toFixed(1)}× real time`,
+  );
   console.log(`  ratio        re-encode / copy = ${(reencode.ms / copy.ms).toFixed(1)}×`);
 } finally {
   await rm(dir, { recursive: true, force: true });

@@ -27,8 +27,16 @@ const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 // fal runs C generations at once: N clips take ⌈N/C⌉ rounds of one generation each.
 const ideal = Math.ceil(SCENES / CONCURRENCY) * LATENCY_MS;
 
-async function withEmulator<T>(fn: (url: string) => Promise<T>): Promise<{ value: T; stats: Awaited<ReturnType<typeof createEmulator>> extends { stats(): infer S } ? S : never }> {
-  const emu = await createEmulator({ slots: CONCURRENCY, progressLatencyMs: LATENCY_MS, render: "shared", cacheDir: join(tmpdir(), "hailuo-bench-cache") });
+async function withEmulator<T>(fn: (url: string) => Promise<T>): Promise<{
+  value: T;
+  stats: Awaited<ReturnType<typeof createEmulator>> extends { stats(): infer S } ? S : never;
+}> {
+  const emu = await createEmulator({
+    slots: CONCURRENCY,
+    progressLatencyMs: LATENCY_MS,
+    render: "shared",
+    cacheDir: join(tmpdir(), "hailuo-bench-cache"),
+  });
   try {
     const value = await fn(emu.url);
     return { value, stats: emu.stats() };
@@ -38,7 +46,9 @@ async function withEmulator<T>(fn: (url: string) => Promise<T>): Promise<{ value
 }
 
 // Warm the shared clip once so neither measurement pays the one-off render.
-await withEmulator(async (url) => createHailuoClient({ emulatorUrl: url }).generate({ prompt: "warm-up", duration: "6" }));
+await withEmulator(async (url) =>
+  createHailuoClient({ emulatorUrl: url }).generate({ prompt: "warm-up", duration: "6" }),
+);
 
 // Baseline: the fal client's subscribe with its default polling, no journal, no download.
 const baseline = await withEmulator(async (url) => {
@@ -51,7 +61,13 @@ const baseline = await withEmulator(async (url) => {
   });
   const limit = pLimit(CONCURRENCY);
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: SCENES }, (_, i) => limit(() => fal.subscribe(HAILUO_ENDPOINT, { input: { prompt: `baseline scene ${i}`, duration: "6" } }))));
+  await Promise.all(
+    Array.from({ length: SCENES }, (_, i) =>
+      limit(() =>
+        fal.subscribe(HAILUO_ENDPOINT, { input: { prompt: `baseline scene ${i}`, duration: "6" } }),
+      ),
+    ),
+  );
   return performance.now() - t0;
 });
 
@@ -60,19 +76,38 @@ const dir = await mkdtemp(join(tmpdir(), "hailuo-bench-run-"));
 peakRss = 0;
 peakHeap = 0;
 const ours = await withEmulator(async (url) => {
-  const manifest = parseManifest(`name: bench\nscenes:\n${Array.from({ length: SCENES }, (_, i) => `  - prompt: bench scene ${i}\n`).join("")}`, { file: "bench.yaml" });
+  const manifest = parseManifest(
+    `name: bench\nscenes:\n${Array.from({ length: SCENES }, (_, i) => `  - prompt: bench scene ${i}\n`).join("")}`,
+    { file: "bench.yaml" },
+  );
   const t0 = performance.now();
-  const result = await runManifest({ manifest, runDir: dir, client: createHailuoClient({ emulatorUrl: url }), concurrency: CONCURRENCY });
-  if (result.report.totals.done !== SCENES) throw new Error(`only ${result.report.totals.done} of ${SCENES} clips finished`);
+  const result = await runManifest({
+    manifest,
+    runDir: dir,
+    client: createHailuoClient({ emulatorUrl: url }),
+    concurrency: CONCURRENCY,
+  });
+  if (result.report.totals.done !== SCENES)
+    throw new Error(`only ${result.report.totals.done} of ${SCENES} clips finished`);
   return performance.now() - t0;
 });
 clearInterval(sampler);
 await rm(dir, { recursive: true, force: true });
 
 const calls = (s: typeof ours.stats) => (s.statusCalls + s.streamCalls) / SCENES;
-console.log(`runner bench: ${SCENES} scenes, concurrency ${CONCURRENCY}, ${LATENCY_MS} ms per generation (ideal ${(ideal / 1000).toFixed(1)} s)`);
-console.log(`  runner   wall ${(ours.value / 1000).toFixed(2)} s = ${(ours.value / ideal).toFixed(2)}× ideal; status calls per clip ${calls(ours.stats).toFixed(2)} (${ours.stats.streamCalls} streams, ${ours.stats.statusCalls} polls); submits ${ours.stats.submits.total}`);
-console.log(`  baseline wall ${(baseline.value / 1000).toFixed(2)} s = ${(baseline.value / ideal).toFixed(2)}× ideal; status calls per clip ${calls(baseline.stats).toFixed(2)} (fal subscribe, 500 ms polling, no download)`);
+console.log(
+  `runner bench: ${SCENES} scenes, concurrency ${CONCURRENCY}, ${LATENCY_MS} ms per generation (ideal ${(ideal / 1000).toFixed(1)} s)`,
+);
+console.log(
+  `  runner   wall ${(ours.value / 1000).toFixed(2)} s = ${(ours.value / ideal).toFixed(2)}× ideal; status calls per clip ${calls(ours.stats).toFixed(2)} (${ours.stats.streamCalls} streams, ${ours.stats.statusCalls} polls); submits ${ours.stats.submits.total}`,
+);
+console.log(
+  `  baseline wall ${(baseline.value / 1000).toFixed(2)} s = ${(baseline.value / ideal).toFixed(2)}× ideal; status calls per clip ${calls(baseline.stats).toFixed(2)} (fal subscribe, 500 ms polling, no download)`,
+);
 // Three decimals: the two differ by tenths of a second in fifty.
-console.log(`  ratios   wall runner/baseline ${(ours.value / baseline.value).toFixed(3)}; status calls runner/baseline ${(calls(ours.stats) / calls(baseline.stats)).toFixed(2)}`);
-console.log(`  memory   peak RSS ${mib(peakRss)}, peak heap ${mib(peakHeap)} during the runner's run`);
+console.log(
+  `  ratios   wall runner/baseline ${(ours.value / baseline.value).toFixed(3)}; status calls runner/baseline ${(calls(ours.stats) / calls(baseline.stats)).toFixed(2)}`,
+);
+console.log(
+  `  memory   peak RSS ${mib(peakRss)}, peak heap ${mib(peakHeap)} during the runner's run`,
+);

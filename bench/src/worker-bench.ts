@@ -19,17 +19,27 @@ const cacheDir = join(tmpdir(), "hailuo-bench-cache");
 const emu = await createEmulator({ slots: 4, progressLatencyMs: 50, render: "shared", cacheDir });
 const root = await mkdtemp(join(tmpdir(), "hailuo-worker-bench-"));
 try {
-  const clip = await new AnimaticRenderer(cacheDir).render({ prompt: "worker bench", durationS: 6 });
+  const clip = await new AnimaticRenderer(cacheDir).render({
+    prompt: "worker bench",
+    durationS: 6,
+  });
   /** Milliseconds per job over JOBS jobs, each after one record appended by "another worker". */
   const perJob = async (n: number): Promise<number> => {
     const dir = join(root, `run-${n}`);
     const keys = await doneRunFolder(dir, n, clip, emu.url);
-    const worker = createItemWorker({ client: createHailuoClient({ emulatorUrl: emu.url }), backend: { kind: "emulator", url: emu.url }, signal: new AbortController().signal });
+    const worker = createItemWorker({
+      client: createHailuoClient({ emulatorUrl: emu.url }),
+      backend: { kind: "emulator", url: emu.url },
+      signal: new AbortController().signal,
+    });
     try {
       await worker.run(dir, keys[0]!); // the worker's first job in a folder reads the journal once
       const journal = journalPath(dir);
       // What another worker appends: the record of a clip it finished.
-      const records = (await readFile(journal, "utf8")).trim().split("\n").filter((line) => line.startsWith('{"t":"done"'));
+      const records = (await readFile(journal, "utf8"))
+        .trim()
+        .split("\n")
+        .filter((line) => line.startsWith('{"t":"done"'));
       const t0 = performance.now();
       for (let j = 0; j < JOBS; j++) {
         const key = keys[(j * 7919) % keys.length]!;
@@ -47,9 +57,15 @@ try {
   const t0 = performance.now();
   for (let j = 0; j < 20; j++) await readJournal(journalPath(join(root, `run-${BIG}`)));
   const replay = (performance.now() - t0) / 20;
-  console.log(`worker bench: ${JOBS} generate jobs each (finished clips re-checked), another worker appending between jobs`);
-  console.log(`  per job, ${BIG}-clip run vs ${SMALL}-clip run  ${(big / small).toFixed(2)}×  (${big.toFixed(2)} ms vs ${small.toFixed(2)} ms)  goal ≈ 1× (independent of run size)`);
-  console.log(`  (the old way, reading the whole journal per job at ${BIG}: ${replay.toFixed(1)} ms per job before any work)`);
+  console.log(
+    `worker bench: ${JOBS} generate jobs each (finished clips re-checked), another worker appending between jobs`,
+  );
+  console.log(
+    `  per job, ${BIG}-clip run vs ${SMALL}-clip run  ${(big / small).toFixed(2)}×  (${big.toFixed(2)} ms vs ${small.toFixed(2)} ms)  goal ≈ 1× (independent of run size)`,
+  );
+  console.log(
+    `  (the old way, reading the whole journal per job at ${BIG}: ${replay.toFixed(1)} ms per job before any work)`,
+  );
 } finally {
   await emu.close();
   await rm(root, { recursive: true, force: true });

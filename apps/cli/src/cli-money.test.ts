@@ -16,7 +16,9 @@ describe("hailuo CLI and money", () => {
     await writeFile(file, manifestText(6, "kill"));
     const runDir = join(fx.dir, "kill-run");
     const before = fx.emu.stats();
-    const first = cli(["run", file, "--out", runDir, "--concurrency", "2"], { FAL_EMULATOR_URL: fx.emu.url });
+    const first = cli(["run", file, "--out", runDir, "--concurrency", "2"], {
+      FAL_EMULATOR_URL: fx.emu.url,
+    });
     const journal = join(runDir, "journal.jsonl");
     // Kill while two requests are being generated and no submit is on the wire: the one window
     // no client can close (a submit sent but not yet journaled) is covered by the ambiguous-submit test.
@@ -45,7 +47,9 @@ describe("hailuo CLI and money", () => {
     }
     const after = fx.emu.stats();
     expect(after.submits.total - before.submits.total).toBe(6);
-    const newInputs = Object.entries(after.submits.byInput).filter(([k]) => !(k in before.submits.byInput));
+    const newInputs = Object.entries(after.submits.byInput).filter(
+      ([k]) => !(k in before.submits.byInput),
+    );
     expect(newInputs.map(([, n]) => n)).toEqual([1, 1, 1, 1, 1, 1]);
     // The bill equals the report, and every clip decodes completely.
     expect(after.billed.usd - before.billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
@@ -56,8 +60,14 @@ describe("hailuo CLI and money", () => {
     const file = join(fx.dir, "int.yaml");
     await writeFile(file, manifestText(6, "interrupt"));
     const runDir = join(fx.dir, "int-run");
-    const p = cli(["run", file, "--out", runDir, "--cancel-on-exit", "--concurrency", "1"], { FAL_EMULATOR_URL: fx.emu.url });
-    await waitFor(async () => (await readJournal(join(runDir, "journal.jsonl"))).records.some((r) => r.t === "submitted"), 30_000);
+    const p = cli(["run", file, "--out", runDir, "--cancel-on-exit", "--concurrency", "1"], {
+      FAL_EMULATOR_URL: fx.emu.url,
+    });
+    await waitFor(
+      async () =>
+        (await readJournal(join(runDir, "journal.jsonl"))).records.some((r) => r.t === "submitted"),
+      30_000,
+    );
     p.child.kill("SIGINT");
     const r = await p.done;
     expect(r.code).toBe(130);
@@ -70,39 +80,60 @@ describe("hailuo CLI and money", () => {
   }, 60_000);
 
   // A tmpfs stands in for a disk that fills up while the run downloads; mounting needs root (CI is root).
-  it.skipIf(process.getuid?.() !== 0)("a disk that fills up mid-run: stops naming the path and ending with the resume command; resume saves every paid clip, no new submit", async () => {
-    const file = join(fx.dir, "full.yaml");
-    await writeFile(file, manifestText(3, "fulldisk").replace(/duration: 10/g, "duration: 6"));
-    const runDir = join(fx.dir, "full-run");
-    const clips = join(runDir, "clips");
-    await mkdir(clips, { recursive: true });
-    await promisify(execFile)("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", clips]);
-    try {
-      // Requests left running by earlier tests finish (and bill) first, so this test's bill is its own.
-      await waitFor(() => fx.emu.stats().completed >= fx.emu.stats().submits.total + fx.emu.stats().syncRuns, 30_000);
-      const before = fx.emu.stats();
-      const p = cli(["run", file, "--out", runDir, "--concurrency", "1", "--no-media"], { FAL_EMULATOR_URL: fx.emu.url });
-      await waitFor(async () => (await readJournal(join(runDir, "journal.jsonl"))).records.some((r) => r.t === "done"), 30_000);
-      // Something else fills the disk: leave a few kilobytes.
-      const { stdout } = await promisify(execFile)("df", ["--output=avail", "-B1", clips]);
-      await writeFile(join(clips, "filler.bin"), Buffer.alloc(Math.max(0, Number(stdout.trim().split("\n").pop()) - 8192)));
-      const stopped = await p.done;
-      expect(stopped.code).toBe(1);
-      expect(stopped.stderr).toContain("[disk_full]");
-      expect(stopped.stderr).toContain(clips);
-      expect(stopped.stderr.trim().split("\n").at(-1)).toBe(`every clip paid for so far is journaled (none is paid twice); fix the cause, then resume with: pnpm hailuo resume ${runDir}`);
-      await unlink(join(clips, "filler.bin"));
-      const resumed = await cli(["resume", runDir, "--no-media"], { FAL_EMULATOR_URL: fx.emu.url }).done;
-      expect(resumed.code).toBe(0);
-      const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8"));
-      const after = fx.emu.stats();
-      expect(after.submits.total - before.submits.total).toBe(3);
-      expect(after.billed.usd - before.billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
-      for (const item of report.items) expect(await decodeErrors(join(runDir, item.file))).toBe("");
-    } finally {
-      await promisify(execFile)("umount", ["-l", clips]);
-    }
-  }, 60_000);
+  it.skipIf(process.getuid?.() !== 0)(
+    "a disk that fills up mid-run: stops naming the path and ending with the resume command; resume saves every paid clip, no new submit",
+    async () => {
+      const file = join(fx.dir, "full.yaml");
+      await writeFile(file, manifestText(3, "fulldisk").replace(/duration: 10/g, "duration: 6"));
+      const runDir = join(fx.dir, "full-run");
+      const clips = join(runDir, "clips");
+      await mkdir(clips, { recursive: true });
+      await promisify(execFile)("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", clips]);
+      try {
+        // Requests left running by earlier tests finish (and bill) first, so this test's bill is its own.
+        await waitFor(
+          () => fx.emu.stats().completed >= fx.emu.stats().submits.total + fx.emu.stats().syncRuns,
+          30_000,
+        );
+        const before = fx.emu.stats();
+        const p = cli(["run", file, "--out", runDir, "--concurrency", "1", "--no-media"], {
+          FAL_EMULATOR_URL: fx.emu.url,
+        });
+        await waitFor(
+          async () =>
+            (await readJournal(join(runDir, "journal.jsonl"))).records.some((r) => r.t === "done"),
+          30_000,
+        );
+        // Something else fills the disk: leave a few kilobytes.
+        const { stdout } = await promisify(execFile)("df", ["--output=avail", "-B1", clips]);
+        await writeFile(
+          join(clips, "filler.bin"),
+          Buffer.alloc(Math.max(0, Number(stdout.trim().split("\n").pop()) - 8192)),
+        );
+        const stopped = await p.done;
+        expect(stopped.code).toBe(1);
+        expect(stopped.stderr).toContain("[disk_full]");
+        expect(stopped.stderr).toContain(clips);
+        expect(stopped.stderr.trim().split("\n").at(-1)).toBe(
+          `every clip paid for so far is journaled (none is paid twice); fix the cause, then resume with: pnpm hailuo resume ${runDir}`,
+        );
+        await unlink(join(clips, "filler.bin"));
+        const resumed = await cli(["resume", runDir, "--no-media"], {
+          FAL_EMULATOR_URL: fx.emu.url,
+        }).done;
+        expect(resumed.code).toBe(0);
+        const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8"));
+        const after = fx.emu.stats();
+        expect(after.submits.total - before.submits.total).toBe(3);
+        expect(after.billed.usd - before.billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
+        for (const item of report.items)
+          expect(await decodeErrors(join(runDir, item.file))).toBe("");
+      } finally {
+        await promisify(execFile)("umount", ["-l", clips]);
+      }
+    },
+    60_000,
+  );
 
   it("refuses before spending: no ffmpeg on the PATH, or a resume that would go to another backend (exit 2, nothing submitted)", async () => {
     const file = join(fx.dir, "pre.yaml");
@@ -110,14 +141,25 @@ describe("hailuo CLI and money", () => {
     const runDir = join(fx.dir, "pre-run");
     const before = fx.emu.stats().submits.total;
     // A PATH without ffmpeg and ffprobe (node itself is started by absolute path).
-    const noFfmpeg = await cli(["run", file, "--out", runDir], { FAL_EMULATOR_URL: fx.emu.url, PATH: "/nonexistent", FFMPEG_PATH: undefined, FFPROBE_PATH: undefined }).done;
+    const noFfmpeg = await cli(["run", file, "--out", runDir], {
+      FAL_EMULATOR_URL: fx.emu.url,
+      PATH: "/nonexistent",
+      FFMPEG_PATH: undefined,
+      FFPROBE_PATH: undefined,
+    }).done;
     expect(noFfmpeg.code).toBe(2);
     expect(noFfmpeg.stderr).toContain("[preflight]");
     expect(noFfmpeg.stderr).toContain("ffmpeg/ffprobe not found");
     expect(fx.emu.stats().submits.total).toBe(before);
 
-    expect((await cli(["run", file, "--out", runDir, "--no-media"], { FAL_EMULATOR_URL: fx.emu.url }).done).code).toBe(0);
-    const elsewhere = await cli(["resume", runDir, "--no-media"], { FAL_EMULATOR_URL: undefined }).done;
+    expect(
+      (
+        await cli(["run", file, "--out", runDir, "--no-media"], { FAL_EMULATOR_URL: fx.emu.url })
+          .done
+      ).code,
+    ).toBe(0);
+    const elsewhere = await cli(["resume", runDir, "--no-media"], { FAL_EMULATOR_URL: undefined })
+      .done;
     expect(elsewhere.code).toBe(2);
     expect(elsewhere.stderr).toContain(`[wrong_backend]`);
     expect(elsewhere.stderr).toContain(`set FAL_EMULATOR_URL=${fx.emu.url}`);

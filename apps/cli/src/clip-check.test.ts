@@ -16,7 +16,10 @@ describe("hailuo status and assemble check the clips", () => {
 
   it("a swapped clip and a rotted one: status names them, assemble refuses, resume downloads them again with no new submit", async () => {
     const file = join(fx.dir, "swap.yaml");
-    await writeFile(file, "name: swap\nassemble: {}\nscenes:\n  - id: s0\n    prompt: a red door opens\n    duration: 6\n  - id: s1\n    prompt: a blue boat leaves\n    duration: 6\n");
+    await writeFile(
+      file,
+      "name: swap\nassemble: {}\nscenes:\n  - id: s0\n    prompt: a red door opens\n    duration: 6\n  - id: s1\n    prompt: a blue boat leaves\n    duration: 6\n",
+    );
     const runDir = join(fx.dir, "swap-run");
     const before = fx.emu.stats();
     expect((await cli(["run", file, "--out", runDir], env()).done).code).toBe(0);
@@ -29,10 +32,18 @@ describe("hailuo status and assemble check the clips", () => {
     await copyFile(join(clipsDir, c1!), join(clipsDir, c0!));
     const status = await cli(["status", runDir]).done;
     expect(status.code).toBe(1);
-    expect(status.stdout).toMatch(new RegExp(`s0#1 +changed .*clips/${c0} +changed on disk: replaced`));
-    expect(status.stdout).toContain(`1 clip has changed on disk since its download: \`hailuo resume ${runDir}\``);
+    expect(status.stdout).toMatch(
+      new RegExp(`s0#1 +changed .*clips/${c0} +changed on disk: replaced`),
+    );
+    expect(status.stdout).toContain(
+      `1 clip has changed on disk since its download: \`hailuo resume ${runDir}\``,
+    );
     const json = await cli(["status", runDir, "--json"]).done;
-    expect(expectDocumented(json.stdout)[0]).toMatchObject({ changedClips: [{ file: `clips/${c0}`, standing: expect.stringMatching(/^(resized|mismatch)$/) }] });
+    expect(expectDocumented(json.stdout)[0]).toMatchObject({
+      changedClips: [
+        { file: `clips/${c0}`, standing: expect.stringMatching(/^(resized|mismatch)$/) },
+      ],
+    });
     const refused = await cli(["assemble", runDir]).done;
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("[clip_changed]");
@@ -54,9 +65,14 @@ describe("hailuo status and assemble check the clips", () => {
     // A stat cannot see it; the film (a new process hashes every clip) and --verify do.
     expect((await cli(["status", runDir]).done).code).toBe(0);
     const rotFilm = await cli(["assemble", runDir]).done;
-    expect([rotFilm.code, rotFilm.stderr]).toEqual([1, expect.stringContaining(`s1 take 1: clips/${c1} is replaced or corrupted (sha256 differs`)]);
+    expect([rotFilm.code, rotFilm.stderr]).toEqual([
+      1,
+      expect.stringContaining(`s1 take 1: clips/${c1} is replaced or corrupted (sha256 differs`),
+    ]);
     const verified = await cli(["status", runDir, "--verify"]).done;
-    expect(verified.stdout).toMatch(new RegExp(`s1#1 +failed .*paid for, not saved: clips/${c1} is replaced or corrupted`));
+    expect(verified.stdout).toMatch(
+      new RegExp(`s1#1 +failed .*paid for, not saved: clips/${c1} is replaced or corrupted`),
+    );
     const resumed = await cli(["resume", runDir], env()).done;
     expect(resumed.code).toBe(0);
     expect((await cli(["status", runDir, "--verify"]).done).code).toBe(0);
@@ -66,8 +82,11 @@ describe("hailuo status and assemble check the clips", () => {
     const plan = planRun(await readRunManifest(runDir));
     expect(plan.map((p) => after.submits.byInput[inputHash(p.input)] ?? 0)).toEqual([1, 1]);
     expect(after.downloads - before.downloads).toBe(4);
-    const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8")) as { totals: { billedUsd: number } };
+    const report = JSON.parse(await readFile(join(runDir, "report.json"), "utf8")) as {
+      totals: { billedUsd: number };
+    };
     expect(after.billed.usd - before.billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
-    for (const f of [join(clipsDir, c0!), rotten, film]) expect({ f, errors: await decodeErrors(f) }).toEqual({ f, errors: "" });
+    for (const f of [join(clipsDir, c0!), rotten, film])
+      expect({ f, errors: await decodeErrors(f) }).toEqual({ f, errors: "" });
   }, 60_000);
 });

@@ -1,4 +1,12 @@
-import { HAILUO_ENDPOINT, PRICE_USD_PER_SECOND, createHailuoClient, livePrice, type HailuoClient, type HttpRetryInfo, type LivePrice } from "@hailuo/core";
+import {
+  HAILUO_ENDPOINT,
+  PRICE_USD_PER_SECOND,
+  createHailuoClient,
+  livePrice,
+  type HailuoClient,
+  type HttpRetryInfo,
+  type LivePrice,
+} from "@hailuo/core";
 import type { Emulator, EmulatorOptions } from "@hailuo/emulator";
 import type { Backend } from "@hailuo/runner";
 
@@ -16,7 +24,8 @@ export interface FalConnection {
 /** The backend the environment names (FAL_EMULATOR_URL, else FAL_KEY), or undefined when it names none. */
 export function backendFromEnv(): Backend | undefined {
   if (process.env.FAL_EMULATOR_URL) return { kind: "emulator", url: process.env.FAL_EMULATOR_URL };
-  if (process.env.FAL_KEY || (process.env.FAL_KEY_ID && process.env.FAL_KEY_SECRET)) return { kind: "fal" };
+  if (process.env.FAL_KEY || (process.env.FAL_KEY_ID && process.env.FAL_KEY_SECRET))
+    return { kind: "fal" };
   return undefined;
 }
 
@@ -32,13 +41,29 @@ export async function connectFal(options: {
   const envUrl = process.env.FAL_EMULATOR_URL;
   if (envUrl || process.env.FAL_KEY || (process.env.FAL_KEY_ID && process.env.FAL_KEY_SECRET)) {
     const client = createHailuoClient({ onHttpRetry: options.onHttpRetry });
-    return { client, backend: backendFromEnv()!, target: envUrl ? `emulator at ${envUrl}` : "fal.ai", close: async () => {} };
+    return {
+      client,
+      backend: backendFromEnv()!,
+      target: envUrl ? `emulator at ${envUrl}` : "fal.ai",
+      close: async () => {},
+    };
   }
   const { createEmulator } = await import("@hailuo/emulator");
   const emulator = await createEmulator(options.emulatorOptions);
-  options.say(`No FAL_KEY or FAL_EMULATOR_URL set: using the built-in fal emulator at ${emulator.url} (animatic clips, nothing is billed).`);
-  const client = createHailuoClient({ emulatorUrl: emulator.url, onHttpRetry: options.onHttpRetry });
-  return { client, emulator, backend: { kind: "builtin-emulator" }, target: `built-in emulator at ${emulator.url}`, close: () => emulator.close() };
+  options.say(
+    `No FAL_KEY or FAL_EMULATOR_URL set: using the built-in fal emulator at ${emulator.url} (animatic clips, nothing is billed).`,
+  );
+  const client = createHailuoClient({
+    emulatorUrl: emulator.url,
+    onHttpRetry: options.onHttpRetry,
+  });
+  return {
+    client,
+    emulator,
+    backend: { kind: "builtin-emulator" },
+    target: `built-in emulator at ${emulator.url}`,
+    close: () => emulator.close(),
+  };
 }
 
 /**
@@ -50,7 +75,12 @@ export async function priceFor(client?: HailuoClient, given?: number): Promise<L
   if (client) return livePrice(client, HAILUO_ENDPOINT);
   if (backendFromEnv()) return livePrice(createHailuoClient(), HAILUO_ENDPOINT);
   // The built-in emulator bills at the list price: nothing else to confirm.
-  return { usdPerSecond: PRICE_USD_PER_SECOND["768p"], source: "built-in price table", verified: true, reason: "no FAL_KEY or FAL_EMULATOR_URL set: the built-in emulator's price" };
+  return {
+    usdPerSecond: PRICE_USD_PER_SECOND["768p"],
+    source: "built-in price table",
+    verified: true,
+    reason: "no FAL_KEY or FAL_EMULATOR_URL set: the built-in emulator's price",
+  };
 }
 
 /** One line naming the price used, for people. */

@@ -16,18 +16,30 @@ describe("the live view on a terminal", () => {
     // Ids long enough that a row would wrap at 80 columns if it were not cut.
     const id = (i: number) => `scene-${i}-${"x".repeat(70)}`;
     const manifest = join(dir, "m.yaml");
-    await writeFile(manifest, `name: live\nscenes:\n${Array.from({ length: 6 }, (_, i) => `  - id: ${id(i)}\n    prompt: live view scene ${i}\n`).join("")}assemble: true\nthumbnails: { preview: none }\n`);
-    const run = ptyRun(["run", manifest, "--out", join(dir, "run"), "--concurrency", "3"], { FAL_EMULATOR_URL: fx.emu.url });
+    await writeFile(
+      manifest,
+      `name: live\nscenes:\n${Array.from({ length: 6 }, (_, i) => `  - id: ${id(i)}\n    prompt: live view scene ${i}\n`).join("")}assemble: true\nthumbnails: { preview: none }\n`,
+    );
+    const run = ptyRun(["run", manifest, "--out", join(dir, "run"), "--concurrency", "3"], {
+      FAL_EMULATOR_URL: fx.emu.url,
+    });
 
     // While clips are in flight: the header and the running rows are on screen.
     let screen: string[] = [];
     await waitFor(async () => {
       screen = await run.screen();
-      return screen.some((l) => / running/.test(l) && /elapsed/.test(l)) && screen.some((l) => /in_progress|queued/.test(l));
+      return (
+        screen.some((l) => / running/.test(l) && /elapsed/.test(l)) &&
+        screen.some((l) => /in_progress|queued/.test(l))
+      );
     }, 20_000);
     const header = screen.find((l) => /elapsed/.test(l))!;
-    expect(header).toMatch(/^\d\/6 done · \d running( · \d waiting)? · \$\d\.\d\d of \$1\.62 billed · \d:\d\d elapsed, ETA (—|\d:\d\d)$/);
-    const rows = screen.filter((l) => /^\S (in_progress|queued|submitting|downloading) +scene-\d-x+/.test(l));
+    expect(header).toMatch(
+      /^\d\/6 done · \d running( · \d waiting)? · \$\d\.\d\d of \$1\.62 billed · \d:\d\d elapsed, ETA (—|\d:\d\d)$/,
+    );
+    const rows = screen.filter((l) =>
+      /^\S (in_progress|queued|submitting|downloading) +scene-\d-x+/.test(l),
+    );
     expect(rows.length).toBeGreaterThanOrEqual(2);
     for (const r of rows) expect(r.length).toBeLessThanOrEqual(79);
 
@@ -37,7 +49,9 @@ describe("the live view on a terminal", () => {
     const b = run.term.buffer.active;
     const at = all.findIndex((l) => /elapsed/.test(l));
     expect(b.getLine(at + 1)!.isWrapped).toBe(false);
-    expect(all.filter((l) => /elapsed/.test(l))).toEqual([expect.stringMatching(/^6\/6 done · \$1\.62 of \$1\.62 billed · \d:\d\d elapsed, ETA 0:00$/)]);
+    expect(all.filter((l) => /elapsed/.test(l))).toEqual([
+      expect.stringMatching(/^6\/6 done · \$1\.62 of \$1\.62 billed · \d:\d\d elapsed, ETA 0:00$/),
+    ]);
     // Finished clips collapse into the counts: no row of a done clip stays in the scrollback.
     expect(all.filter((l) => /scene-\d-x/.test(l))).toEqual([]);
     // One updating line per media step, left as one "✔ step" line each; never a line per percent.
@@ -52,21 +66,33 @@ describe("the live view on a terminal", () => {
     const manifest = join(dir, "m.yaml");
     // 4 × 10 s = $1.80, above the default $1. fal.ai cannot be reached from here (mock-free: a real
     // key would go there), so a confirmed run stops at its first submits with "unreachable".
-    await writeFile(manifest, `name: ask\ndefaults: { duration: 10 }\nscenes:\n${[0, 1, 2, 3].map((i) => `  - prompt: billed scene ${i}\n`).join("")}`);
+    await writeFile(
+      manifest,
+      `name: ask\ndefaults: { duration: 10 }\nscenes:\n${[0, 1, 2, 3].map((i) => `  - prompt: billed scene ${i}\n`).join("")}`,
+    );
     const env = { FAL_KEY: "fake-key-id:fake-secret", FAL_EMULATOR_URL: undefined };
     const asked = ptyRun(["run", manifest, "--out", join(dir, "no"), "--no-media"], env);
     await waitFor(async () => (await asked.screen()).some((l) => l.includes("[y/N]")), 20_000);
-    expect((await asked.screen()).find((l) => l.includes("[y/N]"))).toContain("spend up to $1.80 on fal.ai for 4 clip(s)?");
+    expect((await asked.screen()).find((l) => l.includes("[y/N]"))).toContain(
+      "spend up to $1.80 on fal.ai for 4 clip(s)?",
+    );
     asked.type("n\r");
     expect(await asked.done).toBe(2);
     expect((await asked.lines()).join("\n")).toContain("[declined]");
     const journal = await readFile(join(dir, "no", "journal.jsonl"), "utf8");
     expect(journal).not.toContain('"t":"submitting"');
 
-    const [yes, piped] = await Promise.all([ptyRun(["run", manifest, "--out", join(dir, "yes"), "--no-media", "--yes"], env).done, cli(["run", manifest, "--out", join(dir, "piped"), "--no-media"], env).done]);
+    const [yes, piped] = await Promise.all([
+      ptyRun(["run", manifest, "--out", join(dir, "yes"), "--no-media", "--yes"], env).done,
+      cli(["run", manifest, "--out", join(dir, "piped"), "--no-media"], env).done,
+    ]);
     // Both went on to submit (and met an unreachable fal): neither asked (a question on the
     // terminal would have waited for an answer that never comes).
     expect(yes).toBe(1);
-    expect([piped.code, piped.stderr.includes("[y/N]"), piped.stderr.includes("[unreachable]")]).toEqual([1, false, true]);
+    expect([
+      piped.code,
+      piped.stderr.includes("[y/N]"),
+      piped.stderr.includes("[unreachable]"),
+    ]).toEqual([1, false, true]);
   });
 });

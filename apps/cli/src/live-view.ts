@@ -3,7 +3,14 @@ import { createLogUpdate } from "log-update";
 import { planLine, type ProgressView } from "./progress-view.js";
 import { RunTally, clock } from "./run-tally.js";
 
-const ICON: Record<string, string> = { retrying: "↻", queued: "…", submitting: "→", in_progress: "▶", downloading: "↓", verifying: "✓" };
+const ICON: Record<string, string> = {
+  retrying: "↻",
+  queued: "…",
+  submitting: "→",
+  in_progress: "▶",
+  downloading: "↓",
+  verifying: "✓",
+};
 
 /**
  * The terminal view: a header (counts, elapsed, ETA, billed so far), then every running clip;
@@ -22,10 +29,18 @@ export function liveView(): ProgressView {
     dirty = false;
     if (stopped || paused) return;
     // Phase first: when a long id is cut at the terminal's edge, what the clip is doing stays.
-    const running = tally.running().map((r) => `${ICON[r.phase] ?? "…"} ${`${r.phase}${r.where}`.padEnd(12)} ${r.id}${r.detail ? `  ${r.detail}` : ""}`);
+    const running = tally
+      .running()
+      .map(
+        (r) =>
+          `${ICON[r.phase] ?? "…"} ${`${r.phase}${r.where}`.padEnd(12)} ${r.id}${r.detail ? `  ${r.detail}` : ""}`,
+      );
     // Every running clip stays in view: past the screen's height the rest is one counted line.
     const room = Math.max(1, (process.stderr.rows ?? 24) - 3);
-    const rows = running.length > room ? [...running.slice(0, room - 1), `… ${running.length - room + 1} more running`] : running;
+    const rows =
+      running.length > room
+        ? [...running.slice(0, room - 1), `… ${running.length - room + 1} more running`]
+        : running;
     const media = mediaStep ? [`▸ ${mediaStep.step} ${Math.floor(mediaStep.percent)}%`] : [];
     log([...(tally.planned ? [tally.header()] : []), ...rows, ...media].map(fit).join("\n"));
   };
@@ -79,4 +94,3 @@ export function liveView(): ProgressView {
     },
   };
 }
-

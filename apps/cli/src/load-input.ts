@@ -15,6 +15,9 @@ export function tellWarnings(manifest: Manifest, json = false): Manifest {
 }
 
 /** Loads a manifest and tells its warnings. */
-export async function loadManifestTelling(file: string, opts: { vars?: Record<string, string>; json?: boolean }): Promise<Manifest> {
+export async function loadManifestTelling(
+  file: string,
+  opts: { vars?: Record<string, string>; json?: boolean },
+): Promise<Manifest> {
   return tellWarnings(await loadManifest(file, { vars: opts.vars }), opts.json);
 }

@@ -14,7 +14,9 @@ describe("numberOption: plain decimals only", () => {
     ["1.", false],
     ["1,5", false],
   ])("--budget %j is refused", (value) => {
-    expect(() => numberOption("budget", value, { integer: false })).toThrow(/--budget must be a plain decimal number/);
+    expect(() => numberOption("budget", value, { integer: false })).toThrow(
+      /--budget must be a plain decimal number/,
+    );
   });
 
   it.each([
@@ -27,7 +29,9 @@ describe("numberOption: plain decimals only", () => {
   });
 
   it("a whole-number flag refuses a fraction and an exponent, and names its minimum", () => {
-    expect(() => numberOption("concurrency", "1.5", { min: 1 })).toThrow('--concurrency must be a whole number ≥ 1, got "1.5"');
+    expect(() => numberOption("concurrency", "1.5", { min: 1 })).toThrow(
+      '--concurrency must be a whole number ≥ 1, got "1.5"',
+    );
     expect(() => numberOption("retries", "1e1")).toThrow(/whole number/);
     expect(numberOption("retries", "8")).toBe(8);
   });

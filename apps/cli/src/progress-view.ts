@@ -7,7 +7,11 @@ export type ViewMode = "tty" | "lines" | "json";
 /** Picks the view: `--json` for machines, a live view on a terminal, one line per event otherwise. */
 export function chooseView(json: boolean): ViewMode {
   // A terminal that reports no width (some CI pseudo-terminals) cannot redraw lines: plain lines then.
-  return json ? "json" : process.stderr.isTTY && (process.stderr.columns ?? 0) > 0 && !process.env.CI ? "tty" : "lines";
+  return json
+    ? "json"
+    : process.stderr.isTTY && (process.stderr.columns ?? 0) > 0 && !process.env.CI
+      ? "tty"
+      : "lines";
 }
 
 /** A progress display fed by run events, free text lines and media steps. */
@@ -64,7 +68,9 @@ function linesView(): ProgressView {
         const sig = `${e.phase}:${e.queuePosition ?? ""}`;
         if (lastPhase.get(id) === sig && e.phase !== "retrying") return;
         lastPhase.set(id, sig);
-        say(`${id} ${e.phase}${e.queuePosition !== undefined ? ` (position ${e.queuePosition})` : ""}${e.detail ? `: ${e.detail}` : ""}`);
+        say(
+          `${id} ${e.phase}${e.queuePosition !== undefined ? ` (position ${e.queuePosition})` : ""}${e.detail ? `: ${e.detail}` : ""}`,
+        );
       } else if (e.type === "plan") say(planLine(e));
       else if (e.type === "warning") say(`warning: ${e.message}`);
     },

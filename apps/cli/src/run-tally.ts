@@ -52,7 +52,8 @@ export class RunTally {
     }
     if (e.phase === "waiting") return undefined;
     this.firstWorkAt ??= this.now();
-    const where = e.phase === "queued" && e.queuePosition !== undefined ? ` (position ${e.queuePosition})` : "";
+    const where =
+      e.phase === "queued" && e.queuePosition !== undefined ? ` (position ${e.queuePosition})` : "";
     this.rows.set(id, { id, phase: e.phase, where, detail: e.detail });
     return undefined;
   }
@@ -74,7 +75,11 @@ export class RunTally {
   header(): string {
     const n = (p: ItemPhase) => [...this.phase.values()].filter((x) => x === p).length;
     const eta = this.etaMs();
-    const counts: [number, string][] = [[this.rows.size, "running"], [n("waiting"), "waiting"], [n("failed"), "failed"]];
+    const counts: [number, string][] = [
+      [this.rows.size, "running"],
+      [n("waiting"), "waiting"],
+      [n("failed"), "failed"],
+    ];
     return [
       `${n("done") + n("cached")}/${this.phase.size} done`,
       ...counts.filter(([k]) => k > 0).map(([k, label]) => `${k} ${label}`),

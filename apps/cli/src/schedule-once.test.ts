@@ -35,7 +35,10 @@ describe("hailuo schedule --once during a run of the job", () => {
   it("is refused with exit 2 and the holder's pid; nothing is submitted; the first run's money adds up", async () => {
     const jobs = join(tmp.dir, "jobs");
     await mkdir(join(jobs, "hourly"), { recursive: true });
-    await writeFile(join(jobs, "hourly", "job.yaml"), `schedule: "0 * * * *"\noutput: ../../out\nmanifest:\n  name: hourly\n  scenes:\n    - { prompt: "Once an hour", duration: 6 }\n`);
+    await writeFile(
+      join(jobs, "hourly", "job.yaml"),
+      `schedule: "0 * * * *"\noutput: ../../out\nmanifest:\n  name: hourly\n  scenes:\n    - { prompt: "Once an hour", duration: 6 }\n`,
+    );
     const env = { FAL_EMULATOR_URL: emu.url };
     const billedBefore = emu.stats().billed.usd;
     held = true;
@@ -44,7 +47,9 @@ describe("hailuo schedule --once during a run of the job", () => {
 
     const second = await cli(["schedule", jobs, "--once", "hourly"], env).done;
     expect(second.code).toBe(2);
-    expect(second.stderr).toMatch(new RegExp(`hourly: skipped: still running \\(pid ${first.child.pid}, fired \\S+\\)\\n$`));
+    expect(second.stderr).toMatch(
+      new RegExp(`hourly: skipped: still running \\(pid ${first.child.pid}, fired \\S+\\)\\n$`),
+    );
     expect(emu.stats().submits.total).toBe(1);
 
     held = false;
@@ -56,10 +61,13 @@ describe("hailuo schedule --once during a run of the job", () => {
     expect(history.map((h) => h.status).sort()).toEqual(["ok", "skipped", "started"]);
     const runDirs = (await readdir(outputRoot)).filter((d) => d.endsWith("-manual"));
     expect(runDirs).toHaveLength(1);
-    const report = JSON.parse(await readFile(join(outputRoot, runDirs[0]!, "report.json"), "utf8")) as { totals: { billedUsd: number }; items: { file: string }[] };
+    const report = JSON.parse(
+      await readFile(join(outputRoot, runDirs[0]!, "report.json"), "utf8"),
+    ) as { totals: { billedUsd: number }; items: { file: string }[] };
     // One submit for the one scene-take, the bill equals the report, the clip decodes.
     expect(Object.values(emu.stats().submits.byInput)).toEqual([1]);
     expect(emu.stats().billed.usd - billedBefore).toBeCloseTo(report.totals.billedUsd, 6);
-    for (const item of report.items) expect(await decodeErrors(join(outputRoot, runDirs[0]!, item.file))).toBe("");
+    for (const item of report.items)
+      expect(await decodeErrors(join(outputRoot, runDirs[0]!, item.file))).toBe("");
   });
 });

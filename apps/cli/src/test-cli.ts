@@ -14,12 +14,18 @@ export function stdoutOf(child: ChildProcess): string {
   return seen.get(child) ?? "";
 }
 
-export function cli(args: string[], env: Record<string, string | undefined> = {}): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+export function cli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
   // The tester's own key never reaches a test; a test may pass a (fake) one.
   const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!("FAL_KEY" in env)) delete fullEnv.FAL_KEY;
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete fullEnv[k];
-  const child = spawn(process.execPath, [BIN, ...args], { env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: fullEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d: Buffer) => {
@@ -27,7 +33,9 @@ export function cli(args: string[], env: Record<string, string | undefined> = {}
     seen.set(child, stdout);
   });
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on("close", (code) => resolve({ code, stdout, stderr })),
+  );
   return { child, done };
 }
 
@@ -35,11 +43,17 @@ export const manifestText = (n: number, tag: string) =>
   `name: ${tag}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${tag} scene number ${i}\n    duration: ${i % 3 === 0 ? 10 : 6}\n`).join("")}`;
 
 /** Inside a describe: one emulator (slow enough to catch a run mid-flight) and a temp folder for its tests. */
-export function cliFixture(options: { progressLatencyMs?: number; render?: "animatic" | "shared" } = {}): { readonly emu: Emulator; readonly dir: string } {
+export function cliFixture(
+  options: { progressLatencyMs?: number; render?: "animatic" | "shared" } = {},
+): { readonly emu: Emulator; readonly dir: string } {
   let emu: Emulator | undefined;
   let tmp: Awaited<ReturnType<typeof makeTempDir>> | undefined;
   beforeAll(async () => {
-    emu = await startTestEmulator({ slots: 2, progressLatencyMs: options.progressLatencyMs ?? 2500, render: options.render ?? "shared" });
+    emu = await startTestEmulator({
+      slots: 2,
+      progressLatencyMs: options.progressLatencyMs ?? 2500,
+      render: options.render ?? "shared",
+    });
     tmp = await makeTempDir();
   });
   afterAll(async () => {

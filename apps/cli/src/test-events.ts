@@ -18,7 +18,13 @@ export function documentedEvents(): Map<string, { required: string[]; optional: 
     rows.map((row) => {
       const [, type, fields] = row.split("|").map((c) => c.trim());
       const names = fields!.split(",").map((f) => f.trim());
-      return [type!.replaceAll("`", ""), { required: names.filter((f) => !f.endsWith("?")), optional: names.filter((f) => f.endsWith("?")).map((f) => f.slice(0, -1)) }];
+      return [
+        type!.replaceAll("`", ""),
+        {
+          required: names.filter((f) => !f.endsWith("?")),
+          optional: names.filter((f) => f.endsWith("?")).map((f) => f.slice(0, -1)),
+        },
+      ];
     }),
   );
 }
@@ -34,7 +40,10 @@ export function expectDocumented(stdout: string): Record<string, unknown>[] {
       const d = doc.get(String(e.type));
       expect(d, `event type ${String(e.type)} is in the README`).toBeDefined();
       const keys = Object.keys(e).filter((k) => k !== "type" && e[k] !== undefined);
-      for (const k of keys) expect([...d!.required, ...d!.optional], `${String(e.type)}.${k} is documented`).toContain(k);
+      for (const k of keys)
+        expect([...d!.required, ...d!.optional], `${String(e.type)}.${k} is documented`).toContain(
+          k,
+        );
       for (const k of d!.required) expect(keys, `${String(e.type)} has ${k}`).toContain(k);
       return e;
     });

@@ -17,13 +17,25 @@ export interface PtyRun {
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /** Runs `hailuo …args` on a cols×rows terminal; stdin is the terminal, so `isTTY` holds for all three streams. */
-export function ptyRun(args: string[], env: Record<string, string | undefined>, size = { cols: 80, rows: 24 }): PtyRun {
+export function ptyRun(
+  args: string[],
+  env: Record<string, string | undefined>,
+  size = { cols: 80, rows: 24 },
+): PtyRun {
   const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env, TERM: "xterm-256color" };
   delete fullEnv.CI; // CI=true switches the live view off, and this test is about the live view.
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete fullEnv[k];
   const cmd = `stty cols ${size.cols} rows ${size.rows}; exec ${quote(process.execPath)} ${[BIN, ...args].map(quote).join(" ")}`;
-  const child = spawn("script", ["-qec", cmd, "/dev/null"], { env: fullEnv, stdio: ["pipe", "pipe", "pipe"] });
-  const term = new xterm.Terminal({ cols: size.cols, rows: size.rows, scrollback: 5000, allowProposedApi: true });
+  const child = spawn("script", ["-qec", cmd, "/dev/null"], {
+    env: fullEnv,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const term = new xterm.Terminal({
+    cols: size.cols,
+    rows: size.rows,
+    scrollback: 5000,
+    allowProposedApi: true,
+  });
   // A pty turns "\n" into "\r\n" itself; xterm needs both to start a fresh line.
   child.stdout!.on("data", (d: Buffer) => term.write(d));
   child.stderr!.on("data", (d: Buffer) => term.write(d));
@@ -31,7 +43,10 @@ export function ptyRun(args: string[], env: Record<string, string | undefined>, 
   const read = async (from: number, to: number) => {
     await flushed();
     const b = term.buffer.active;
-    return Array.from({ length: to - from }, (_, i) => b.getLine(from + i)?.translateToString(true) ?? "");
+    return Array.from(
+      { length: to - from },
+      (_, i) => b.getLine(from + i)?.translateToString(true) ?? "",
+    );
   };
   return {
     term,

@@ -12,13 +12,21 @@ it("runs as a user's script would (pointed at an emulator by FAL_EMULATOR_URL) a
   try {
     const env = { ...process.env, FAL_EMULATOR_URL: emu.url };
     delete env.FAL_KEY;
-    const { stdout } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, "../dist/main.js"), dir], { env });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(import.meta.dirname, "../dist/main.js"), dir],
+      { env },
+    );
     expect(stdout).toContain("emulator: nothing billed");
     expect((await readdir(dir)).sort()).toEqual(["clip-1.mp4", "clip-2.mp4"]);
     expect(emu.stats().billed.requests).toBe(2);
     const bare = { ...env };
     delete bare.FAL_EMULATOR_URL;
-    const refused = await promisify(execFile)(process.execPath, [join(import.meta.dirname, "../dist/main.js"), dir], { env: bare }).catch((e: { code: number; stderr: string }) => e);
+    const refused = await promisify(execFile)(
+      process.execPath,
+      [join(import.meta.dirname, "../dist/main.js"), dir],
+      { env: bare },
+    ).catch((e: { code: number; stderr: string }) => e);
     expect(refused).toMatchObject({ code: 2 });
   } finally {
     await emu.close();

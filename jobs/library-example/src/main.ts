@@ -12,28 +12,43 @@ const prompts = [
 ];
 
 if (!process.env.FAL_KEY && !process.env.FAL_EMULATOR_URL) {
-  console.error("set FAL_KEY (fal.ai, billed) or FAL_EMULATOR_URL (e.g. after `pnpm hailuo emulator --port 8787`: http://127.0.0.1:8787)");
+  console.error(
+    "set FAL_KEY (fal.ai, billed) or FAL_EMULATOR_URL (e.g. after `pnpm hailuo emulator --port 8787`: http://127.0.0.1:8787)",
+  );
   process.exit(2);
 }
 const client = createHailuoClient();
 await mkdir(outDir, { recursive: true });
 {
   const total = prompts.reduce((sum) => sum + estimateCost({ duration: "6" }).usd, 0);
-  console.log(`generating ${prompts.length} clips for $${total.toFixed(2)}${client.usingEmulator ? " (emulator: nothing billed)" : ""}`);
+  console.log(
+    `generating ${prompts.length} clips for $${total.toFixed(2)}${client.usingEmulator ? " (emulator: nothing billed)" : ""}`,
+  );
   const results = await Promise.allSettled(
     prompts.map(async (prompt, i) => {
-      const { handle, output } = await client.generate({ prompt, duration: "6" }, {
-        onEnqueue: (h) => console.log(`clip ${i + 1}: queued as ${h.requestId}`),
+      const { handle, output } = await client.generate(
+        { prompt, duration: "6" },
+        {
+          onEnqueue: (h) => console.log(`clip ${i + 1}: queued as ${h.requestId}`),
+        },
+      );
+      const saved = await downloadVideo(output.video.url, join(outDir, `clip-${i + 1}.mp4`), {
+        expectedBytes: output.video.file_size,
       });
-      const saved = await downloadVideo(output.video.url, join(outDir, `clip-${i + 1}.mp4`), { expectedBytes: output.video.file_size });
-      console.log(`clip ${i + 1}: ${saved.path} (${saved.bytes} bytes, request ${handle.requestId})`);
+      console.log(
+        `clip ${i + 1}: ${saved.path} (${saved.bytes} bytes, request ${handle.requestId})`,
+      );
       return saved;
     }),
   );
   for (const r of results) {
     if (r.status === "rejected") {
       const e = r.reason;
-      console.error(e instanceof HailuoError ? `failed [${e.code}, retryable: ${e.retryable}]: ${e.message}` : e);
+      console.error(
+        e instanceof HailuoError
+          ? `failed [${e.code}, retryable: ${e.retryable}]: ${e.message}`
+          : e,
+      );
       process.exitCode = 1;
     }
   }

@@ -83,18 +83,30 @@ export interface HailuoClient {
   /** fal's Platform APIs (pricing, requests by endpoint) with the same key and transport. */
   readonly platform: PlatformClient;
   /** Validates, then queues one generation. Journal the handle before waiting on it. */
-  submit(input: HailuoInputLike, options?: { signal?: AbortSignal; webhookUrl?: string }): Promise<HailuoHandle>;
+  submit(
+    input: HailuoInputLike,
+    options?: { signal?: AbortSignal; webhookUrl?: string },
+  ): Promise<HailuoHandle>;
   /** One status look-up (with logs when asked). */
-  status(handle: HailuoHandle, options?: { signal?: AbortSignal; logs?: boolean }): Promise<HailuoStatus>;
+  status(
+    handle: HailuoHandle,
+    options?: { signal?: AbortSignal; logs?: boolean },
+  ): Promise<HailuoStatus>;
   /** Waits for COMPLETED (success or error) and returns that final status. */
   wait(handle: HailuoHandle, options?: WaitOptions): Promise<HailuoStatus>;
   /** Fetches the output of a completed request. */
   result(handle: HailuoHandle, options?: { signal?: AbortSignal }): Promise<HailuoOutput>;
   /** Asks fal to cancel; says what fal answered. */
-  cancel(handle: HailuoHandle, options?: { signal?: AbortSignal }): Promise<"cancellation_requested" | "already_completed" | "not_found">;
+  cancel(
+    handle: HailuoHandle,
+    options?: { signal?: AbortSignal },
+  ): Promise<"cancellation_requested" | "already_completed" | "not_found">;
   /** Submit, wait and fetch in one call; a finished-with-error request throws a typed error. */
   generate(
     input: HailuoInputLike,
-    options?: WaitOptions & { onEnqueue?: (handle: HailuoHandle) => void | Promise<void>; webhookUrl?: string },
+    options?: WaitOptions & {
+      onEnqueue?: (handle: HailuoHandle) => void | Promise<void>;
+      webhookUrl?: string;
+    },
   ): Promise<{ handle: HailuoHandle; status: HailuoStatus; output: HailuoOutput }>;
 }

@@ -19,7 +19,8 @@ describe("downloadVideo", () => {
       // The OS takes at most 1000 bytes per write: every byte must still land.
       const whole = await downloadVideo(output.video.url, join(tmp.dir, "whole.mp4"), {
         expectedBytes: output.video.file_size,
-        write: async (file, buf, pos) => (await file.write(buf, 0, Math.min(buf.length, 1000), pos)).bytesWritten,
+        write: async (file, buf, pos) =>
+          (await file.write(buf, 0, Math.min(buf.length, 1000), pos)).bytesWritten,
       });
       expect((await stat(whole.path)).size).toBe(output.video.file_size);
       // Then the disk is full: a short write, then ENOSPC.
@@ -27,7 +28,10 @@ describe("downloadVideo", () => {
       const target = join(tmp.dir, "full.mp4");
       const err = await downloadVideo(output.video.url, target, {
         write: async (file, buf, pos) => {
-          if (written > 40_000) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+          if (written > 40_000)
+            throw Object.assign(new Error("ENOSPC: no space left on device, write"), {
+              code: "ENOSPC",
+            });
           const n = (await file.write(buf, 0, Math.min(buf.length, 4096), pos)).bytesWritten;
           written += n;
           return n;
@@ -54,7 +58,10 @@ describe("downloadVideo", () => {
     try {
       const target = join(tmp.dir, "cut.mp4");
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x.mp4`;
-      await expect(downloadVideo(url, target)).rejects.toMatchObject({ code: "download", retryable: true });
+      await expect(downloadVideo(url, target)).rejects.toMatchObject({
+        code: "download",
+        retryable: true,
+      });
       expect(existsSync(target)).toBe(false);
       expect(await readdir(tmp.dir)).toEqual([]);
     } finally {
@@ -64,16 +71,30 @@ describe("downloadVideo", () => {
   });
 
   it("a body that stalls fails as download_stalled (retryable) after the idle timeout, leaving no file", async () => {
-    const emu = await startTestEmulator({ render: "shared", faults: { files: [{ kind: "stall", count: 1, bytes: 20_000 }] } });
+    const emu = await startTestEmulator({
+      render: "shared",
+      faults: { files: [{ kind: "stall", count: 1, bytes: 20_000 }] },
+    });
     const tmp = await makeTempDir();
     try {
-      const { output } = await createHailuoClient({ emulatorUrl: emu.url }).generate({ prompt: "stalls" });
+      const { output } = await createHailuoClient({ emulatorUrl: emu.url }).generate({
+        prompt: "stalls",
+      });
       const target = join(tmp.dir, "stall.mp4");
-      const err = await downloadVideo(output.video.url, target, { idleTimeoutMs: 300 }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: "download_stalled", retryable: true, details: { bytes: 20_000, idleTimeoutMs: 300 } });
+      const err = await downloadVideo(output.video.url, target, { idleTimeoutMs: 300 }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({
+        code: "download_stalled",
+        retryable: true,
+        details: { bytes: 20_000, idleTimeoutMs: 300 },
+      });
       expect(await readdir(tmp.dir)).toEqual([]);
       // The stall fired once: the same URL downloads whole the next time.
-      const again = await downloadVideo(output.video.url, target, { idleTimeoutMs: 300, expectedBytes: output.video.file_size });
+      const again = await downloadVideo(output.video.url, target, {
+        idleTimeoutMs: 300,
+        expectedBytes: output.video.file_size,
+      });
       expect(again.bytes).toBe(output.video.file_size);
       expect(emu.stats().faultsInjected["file:stall"]).toBe(1);
     } finally {
@@ -114,7 +135,9 @@ describe("downloadVideo", () => {
     const tmp = await makeTempDir();
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x.mp4`;
-      await expect(downloadVideo(url, join(tmp.dir, "never.mp4"), { idleTimeoutMs: 200 })).rejects.toMatchObject({ code: "download_stalled", retryable: true, details: { bytes: 0 } });
+      await expect(
+        downloadVideo(url, join(tmp.dir, "never.mp4"), { idleTimeoutMs: 200 }),
+      ).rejects.toMatchObject({ code: "download_stalled", retryable: true, details: { bytes: 0 } });
       expect(await readdir(tmp.dir)).toEqual([]);
     } finally {
       server.closeAllConnections();
@@ -133,7 +156,10 @@ describe("downloadVideo", () => {
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x.mp4`;
       const stop = new AbortController();
-      const pending = downloadVideo(url, join(tmp.dir, "aborted.mp4"), { idleTimeoutMs: 60_000, signal: stop.signal });
+      const pending = downloadVideo(url, join(tmp.dir, "aborted.mp4"), {
+        idleTimeoutMs: 60_000,
+        signal: stop.signal,
+      });
       await waitFor(async () => (await readdir(tmp.dir)).length > 0);
       stop.abort();
       await expect(pending).rejects.toMatchObject({ code: "cancelled" });

@@ -14,7 +14,11 @@ export const DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS = 60_000;
  */
 export class DownloadStalledError extends HailuoError {
   constructor(url: string, bytes: number, idleTimeoutMs: number) {
-    super("download_stalled", `download of ${url} stalled: nothing received for ${idleTimeoutMs / 1000} s after ${bytes} bytes`, { retryable: true, details: { bytes, idleTimeoutMs } });
+    super(
+      "download_stalled",
+      `download of ${url} stalled: nothing received for ${idleTimeoutMs / 1000} s after ${bytes} bytes`,
+      { retryable: true, details: { bytes, idleTimeoutMs } },
+    );
   }
 }
 
@@ -49,7 +53,11 @@ export interface DownloadResult {
 export class LocalWriteError extends HailuoError {
   constructor(path: string, error: NodeJS.ErrnoException) {
     const full = error.code === "ENOSPC" || error.code === "EDQUOT";
-    super(full ? "disk_full" : "unwritable", `${full ? "no space left on the device" : "cannot write"} for ${path} (${error.code ?? error.message})`, { cause: error, retryable: false, details: { path } });
+    super(
+      full ? "disk_full" : "unwritable",
+      `${full ? "no space left on the device" : "cannot write"} for ${path} (${error.code ?? error.message})`,
+      { cause: error, retryable: false, details: { path } },
+    );
   }
 }
 
@@ -58,10 +66,13 @@ const LOCAL_WRITE_CODES = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS
 /** Turns a file-system error into a LocalWriteError naming the path, or undefined. */
 export function localWriteError(path: string, error: unknown): LocalWriteError | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code && LOCAL_WRITE_CODES.has(code) ? new LocalWriteError(path, error as NodeJS.ErrnoException) : undefined;
+  return code && LOCAL_WRITE_CODES.has(code)
+    ? new LocalWriteError(path, error as NodeJS.ErrnoException)
+    : undefined;
 }
 
-const defaultWrite = async (file: FileHandle, buf: Buffer, position: number) => (await file.write(buf, 0, buf.length, position)).bytesWritten;
+const defaultWrite = async (file: FileHandle, buf: Buffer, position: number) =>
+  (await file.write(buf, 0, buf.length, position)).bytesWritten;
 
 /**
  * Streams `url` into a temp file beside `path`, checks every write took all its bytes (a nearly
@@ -69,7 +80,11 @@ const defaultWrite = async (file: FileHandle, buf: Buffer, position: number) => 
  * file's size on disk; fsyncs, then renames atomically: `path` holds the whole file or nothing.
  * A transfer that goes `idleTimeoutMs` without a byte fails with `DownloadStalledError`.
  */
-export async function downloadVideo(url: string, path: string, options: DownloadOptions = {}): Promise<DownloadResult> {
+export async function downloadVideo(
+  url: string,
+  path: string,
+  options: DownloadOptions = {},
+): Promise<DownloadResult> {
   const { signal, expectedBytes, write = defaultWrite } = options;
   const fetchFn = options.fetch ?? globalThis.fetch;
   if (signal?.aborted) throw abortError(signal);
@@ -100,26 +115,32 @@ export async function downloadVideo(url: string, path: string, options: Download
     clearTimeout(timer);
     if (signal?.aborted) throw abortError(signal);
     if (stalled) throw stalledError();
-    throw new DownloadError(`could not download ${url}: ${(error as Error).message}`, { cause: error });
+    throw new DownloadError(`could not download ${url}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (!res.ok || !res.body) {
     clearTimeout(timer);
     await res.body?.cancel().catch(() => {});
-    throw new DownloadError(`download of ${url} failed with HTTP ${res.status}`, { retryable: res.status >= 500 || res.status === 429 });
+    throw new DownloadError(`download of ${url} failed with HTTP ${res.status}`, {
+      retryable: res.status >= 500 || res.status === 429,
+    });
   }
   const announced = res.headers.get("content-length");
   const hash = createHash("sha256");
   let file: FileHandle | undefined;
   try {
     file = await open(tmp, "w");
-    for await (const chunk of Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>)) {
+    for await (const chunk of Readable.fromWeb(
+      res.body as import("node:stream/web").ReadableStream<Uint8Array>,
+    )) {
       // The clock runs while we wait for the network only, not while a slow disk takes the chunk.
       clearTimeout(timer);
       const buf = chunk as Buffer;
       hash.update(buf);
       // write(2) may take fewer bytes than asked (a disk filling up): write the rest, and let
       // the next call fail with ENOSPC rather than keep a silently truncated file.
-      for (let off = 0; off < buf.length; ) {
+      for (let off = 0; off < buf.length;) {
         const n = await write(file, buf.subarray(off), bytes + off);
         if (n <= 0) throw new DownloadError(`writing ${tmp} stalled at ${bytes + off} bytes`);
         off += n;
@@ -132,11 +153,16 @@ export async function downloadVideo(url: string, path: string, options: Download
       throw new DownloadError(`download of ${url} was cut short: ${bytes} of ${announced} bytes`);
     }
     if (expectedBytes !== undefined && expectedBytes !== bytes) {
-      throw new DownloadError(`download of ${url} has ${bytes} bytes; fal announced ${expectedBytes}`);
+      throw new DownloadError(
+        `download of ${url} has ${bytes} bytes; fal announced ${expectedBytes}`,
+      );
     }
     await file.sync();
     const onDisk = (await file.stat()).size;
-    if (onDisk !== bytes) throw new DownloadError(`${tmp} holds ${onDisk} bytes after writing ${bytes}`, { retryable: false });
+    if (onDisk !== bytes)
+      throw new DownloadError(`${tmp} holds ${onDisk} bytes after writing ${bytes}`, {
+        retryable: false,
+      });
     await file.close();
     file = undefined;
     await rename(tmp, path);
@@ -151,6 +177,8 @@ export async function downloadVideo(url: string, path: string, options: Download
     if (error instanceof HailuoError) throw error;
     const local = localWriteError(path, error);
     if (local) throw local;
-    throw new DownloadError(`download of ${url} to ${path} failed: ${(error as Error).message}`, { cause: error });
+    throw new DownloadError(`download of ${url} to ${path} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }

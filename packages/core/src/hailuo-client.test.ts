@@ -4,7 +4,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "@hailuo/emulator";
 import { startTestEmulator, makeTempDir, ffprobeFacts, waitFor } from "@hailuo/test-utils";
-import { createHailuoClient, downloadVideo, resultForStatus, verifyFalWebhook, type HailuoStatus } from "./index.js";
+import {
+  createHailuoClient,
+  downloadVideo,
+  resultForStatus,
+  verifyFalWebhook,
+  type HailuoStatus,
+} from "./index.js";
 
 // Every test here talks to a real emulator over HTTP through the unmodified @fal-ai/client.
 
@@ -34,11 +40,20 @@ describe("generate against the emulator", () => {
     expect(updates.at(-1)?.state).toBe("completed");
     expect(status.logs.map((l) => l.message).join("\n")).toContain("Generation complete");
     const file = join(tmp.dir, "clip.mp4");
-    const dl = await downloadVideo(output.video.url, file, { expectedBytes: output.video.file_size });
+    const dl = await downloadVideo(output.video.url, file, {
+      expectedBytes: output.video.file_size,
+    });
     expect(dl.bytes).toBe(output.video.file_size);
     expect(dl.sha256).toMatch(/^[0-9a-f]{64}$/);
     const facts = await ffprobeFacts(file);
-    expect(facts).toMatchObject({ width: 1366, height: 768, frames: 144, codec: "h264", pixFmt: "yuv420p", hasAudio: false });
+    expect(facts).toMatchObject({
+      width: 1366,
+      height: 768,
+      frames: 144,
+      codec: "h264",
+      pixFmt: "yuv420p",
+      hasAudio: false,
+    });
     const stats = emu.stats();
     // The SSE stream replaced polling: no status polls at all for this clip.
     expect(stats.streamCalls).toBeGreaterThanOrEqual(1);
@@ -47,7 +62,10 @@ describe("generate against the emulator", () => {
 
   it("renders a 10 s clip with 240 frames and reaches the emulator through proxyUrl as well", async () => {
     const client = createHailuoClient({ emulatorUrl: emu.url, emulatorRouting: "proxy" });
-    const { output } = await client.generate({ prompt: "Ten seconds of rain on a tin roof", duration: "10", prompt_optimizer: false }, { mode: "poll", pollIntervalMs: 100 });
+    const { output } = await client.generate(
+      { prompt: "Ten seconds of rain on a tin roof", duration: "10", prompt_optimizer: false },
+      { mode: "poll", pollIntervalMs: 100 },
+    );
     const file = join(tmp.dir, "ten.mp4");
     await downloadVideo(output.video.url, file);
     const facts = await ffprobeFacts(file);
@@ -58,7 +76,13 @@ describe("generate against the emulator", () => {
   it("rejects invalid input before any request, naming every field", async () => {
     const client = createHailuoClient({ emulatorUrl: emu.url });
     const before = emu.stats().submits.total;
-    const err = await client.submit({ prompt: "  ", duration: 7 as unknown as 6, prompt_optimizer: "yes" as unknown as boolean }).catch((e: unknown) => e);
+    const err = await client
+      .submit({
+        prompt: "  ",
+        duration: 7 as unknown as 6,
+        prompt_optimizer: "yes" as unknown as boolean,
+      })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "validation", retryable: false });
     const fields = (err as { problems: { field: string }[] }).problems.map((p) => p.field);
     expect(fields).toEqual(["prompt", "duration", "prompt_optimizer"]);
@@ -80,8 +104,13 @@ describe("generate against the emulator", () => {
       expect(after.state).toBe("completed");
       expect(after.error).toContain("cancelled");
       // fal surfaces a cancelled request as client_cancelled (499): nothing billed, a new submit may be made.
-      await expect(client.result(second)).rejects.toMatchObject({ code: "request_cancelled", retryable: true });
-      expect(await client.cancel({ ...first, requestId: "00000000-0000-0000-0000-000000000000" })).toBe("not_found");
+      await expect(client.result(second)).rejects.toMatchObject({
+        code: "request_cancelled",
+        retryable: true,
+      });
+      expect(
+        await client.cancel({ ...first, requestId: "00000000-0000-0000-0000-000000000000" }),
+      ).toBe("not_found");
       // "sends a cancellation signal to the runner; the model app decides": here it finishes and bills.
       expect(await client.cancel(first)).toBe("cancellation_requested");
       const finished = await client.wait(first);
@@ -100,8 +129,13 @@ describe("generate against the emulator", () => {
       const handle = await client.submit({ prompt: "patience" });
       const ac = new AbortController();
       setTimeout(() => ac.abort(), 200);
-      await expect(client.wait(handle, { signal: ac.signal })).rejects.toMatchObject({ code: "cancelled" });
-      await expect(client.wait(handle, { timeoutMs: 200 })).rejects.toMatchObject({ code: "timeout", retryable: true });
+      await expect(client.wait(handle, { signal: ac.signal })).rejects.toMatchObject({
+        code: "cancelled",
+      });
+      await expect(client.wait(handle, { timeoutMs: 200 })).rejects.toMatchObject({
+        code: "timeout",
+        retryable: true,
+      });
       expect(slow.stats().cancels).toBe(0);
     } finally {
       await slow.close();
@@ -133,10 +167,18 @@ describe("webhooks", () => {
       const jwks = `${emu.url}/.well-known/jwks.json`;
       const verified = await verifyFalWebhook(headers as Record<string, string>, body, { jwks });
       expect(verified.requestId).toBe(handle.requestId);
-      expect(JSON.parse(body)).toMatchObject({ status: "OK", request_id: handle.requestId, payload: { video: { content_type: "video/mp4" } } });
-      await expect(verifyFalWebhook(headers as Record<string, string>, body.replace("OK", "ERROR"), { jwks })).rejects.toMatchObject({ code: "webhook_invalid" });
+      expect(JSON.parse(body)).toMatchObject({
+        status: "OK",
+        request_id: handle.requestId,
+        payload: { video: { content_type: "video/mp4" } },
+      });
+      await expect(
+        verifyFalWebhook(headers as Record<string, string>, body.replace("OK", "ERROR"), { jwks }),
+      ).rejects.toMatchObject({ code: "webhook_invalid" });
       const stale = Date.now() + 301_000;
-      await expect(verifyFalWebhook(headers as Record<string, string>, body, { jwks, nowMs: stale })).rejects.toThrow(/window/);
+      await expect(
+        verifyFalWebhook(headers as Record<string, string>, body, { jwks, nowMs: stale }),
+      ).rejects.toThrow(/window/);
       expect(emu.stats().webhooks.delivered).toBe(1);
     } finally {
       await emu.close();

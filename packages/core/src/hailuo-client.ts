@@ -1,7 +1,18 @@
 import { createFalClient, type RequestMiddleware } from "@fal-ai/client";
-import { HAILUO_ENDPOINT, emulatorHostUrl, normalizeHailuoInput, type HailuoInput, type HailuoOutput } from "@hailuo/spec";
+import {
+  HAILUO_ENDPOINT,
+  emulatorHostUrl,
+  normalizeHailuoInput,
+  type HailuoInput,
+  type HailuoOutput,
+} from "@hailuo/spec";
 import { RetryExhaustedError, retry, type HailuoError } from "@hailuo/shared";
-import type { HailuoClient, HailuoClientOptions, HailuoHandle, HailuoStatus } from "./client-types.js";
+import type {
+  HailuoClient,
+  HailuoClientOptions,
+  HailuoHandle,
+  HailuoStatus,
+} from "./client-types.js";
 import { createFalTransport, isSafeToResubmit } from "./fal-transport.js";
 import { ConfigError, GenerationFailedError, ServerError } from "./hailuo-errors.js";
 import { createPlatformClient } from "./platform-api.js";
@@ -11,14 +22,29 @@ import { streamOnce, waitForCompletion } from "./wait.js";
 type RequestConfig = Parameters<RequestMiddleware>[0];
 
 /** Where requests go and with which key: the real key never goes to an emulator (which may not be on this machine). */
-function resolveTarget(options: HailuoClientOptions): { emulatorUrl?: string; credentials: string } {
-  const emulatorUrl = (options.emulatorUrl ?? process.env.FAL_EMULATOR_URL)?.replace(/\/+$/, "") || undefined;
-  const envKey = process.env.FAL_KEY ?? (process.env.FAL_KEY_ID && process.env.FAL_KEY_SECRET ? `${process.env.FAL_KEY_ID}:${process.env.FAL_KEY_SECRET}` : undefined);
-  const credentials = options.credentials ?? (emulatorUrl ? (process.env.FAL_EMULATOR_KEY ?? "emulator-key") : envKey);
+function resolveTarget(options: HailuoClientOptions): {
+  emulatorUrl?: string;
+  credentials: string;
+} {
+  const emulatorUrl =
+    (options.emulatorUrl ?? process.env.FAL_EMULATOR_URL)?.replace(/\/+$/, "") || undefined;
+  const envKey =
+    process.env.FAL_KEY ??
+    (process.env.FAL_KEY_ID && process.env.FAL_KEY_SECRET
+      ? `${process.env.FAL_KEY_ID}:${process.env.FAL_KEY_SECRET}`
+      : undefined);
+  const credentials =
+    options.credentials ??
+    (emulatorUrl ? (process.env.FAL_EMULATOR_KEY ?? "emulator-key") : envKey);
   if (!credentials) {
-    throw new ConfigError("no fal credentials: set FAL_KEY (or FAL_EMULATOR_URL to use the local emulator)");
+    throw new ConfigError(
+      "no fal credentials: set FAL_KEY (or FAL_EMULATOR_URL to use the local emulator)",
+    );
   }
-  if (emulatorUrl && !/^https?:\/\//.test(emulatorUrl)) throw new ConfigError(`emulator URL must start with http:// or https://, got ${JSON.stringify(emulatorUrl)}`);
+  if (emulatorUrl && !/^https?:\/\//.test(emulatorUrl))
+    throw new ConfigError(
+      `emulator URL must start with http:// or https://, got ${JSON.stringify(emulatorUrl)}`,
+    );
   return { emulatorUrl, credentials };
 }
 
@@ -48,7 +74,10 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
       : {}),
     ...(emulatorUrl && options.emulatorRouting !== "proxy"
       ? {
-          requestMiddleware: async (req: RequestConfig) => ({ ...req, url: emulatorHostUrl(emulatorUrl, req.url) }),
+          requestMiddleware: async (req: RequestConfig) => ({
+            ...req,
+            url: emulatorHostUrl(emulatorUrl, req.url),
+          }),
         }
       : {}),
   });
@@ -62,44 +91,78 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
       let attempt = 1;
       const res = await retry(
         () =>
-          call("submit", undefined, () => fal.queue.submit(HAILUO_ENDPOINT, { input: body, abortSignal: opts.signal, webhookUrl: opts.webhookUrl })),
+          call("submit", undefined, () =>
+            fal.queue.submit(HAILUO_ENDPOINT, {
+              input: body,
+              abortSignal: opts.signal,
+              webhookUrl: opts.webhookUrl,
+            }),
+          ),
         {
           retries: submitRetries,
           baseDelayMs: submitRetryBaseDelayMs,
           signal: opts.signal,
           // Only what provably never queued is sent again: a 429, or a connection that never opened.
           shouldRetry: (e) => isSafeToResubmit(e),
-          onRetry: ({ error }) => options.onHttpRetry?.({ operation: "submit", attempt: ++attempt, status: (error as HailuoError).details?.status as number | undefined }),
+          onRetry: ({ error }) =>
+            options.onHttpRetry?.({
+              operation: "submit",
+              attempt: ++attempt,
+              status: (error as HailuoError).details?.status as number | undefined,
+            }),
         },
       ).catch((error: unknown) => {
         throw error instanceof RetryExhaustedError ? (error.errors.at(-1) as HailuoError) : error;
       });
-      return { endpoint: HAILUO_ENDPOINT, requestId: res.request_id, submittedAt: new Date().toISOString() };
+      return {
+        endpoint: HAILUO_ENDPOINT,
+        requestId: res.request_id,
+        submittedAt: new Date().toISOString(),
+      };
     },
 
     async status(handle, opts = {}) {
       const raw = await call("status", handle.requestId, () =>
-        fal.queue.status(handle.endpoint, { requestId: handle.requestId, logs: opts.logs ?? false, abortSignal: opts.signal }),
+        fal.queue.status(handle.endpoint, {
+          requestId: handle.requestId,
+          logs: opts.logs ?? false,
+          abortSignal: opts.signal,
+        }),
       );
       return toStatus(raw, handle.requestId);
     },
 
     wait(handle, opts = {}) {
-      return waitForCompletion(handle, opts, { streamOnce: (h, s, u) => streamOnce(fal, call, h, s, u), status: (h, o) => client.status(h, o) });
+      return waitForCompletion(handle, opts, {
+        streamOnce: (h, s, u) => streamOnce(fal, call, h, s, u),
+        status: (h, o) => client.status(h, o),
+      });
     },
 
     async result(handle, opts = {}) {
       const res = await call("result", handle.requestId, () =>
-        fal.queue.result(handle.endpoint, { requestId: handle.requestId, abortSignal: opts.signal }),
+        fal.queue.result(handle.endpoint, {
+          requestId: handle.requestId,
+          abortSignal: opts.signal,
+        }),
       );
       const data = res.data as HailuoOutput;
-      if (!data?.video?.url) throw new ServerError(`result of ${handle.requestId} has no video URL`, { requestId: handle.requestId, retryable: false });
+      if (!data?.video?.url)
+        throw new ServerError(`result of ${handle.requestId} has no video URL`, {
+          requestId: handle.requestId,
+          retryable: false,
+        });
       return data;
     },
 
     async cancel(handle, opts = {}) {
       try {
-        await call("cancel", handle.requestId, () => fal.queue.cancel(handle.endpoint, { requestId: handle.requestId, abortSignal: opts.signal }));
+        await call("cancel", handle.requestId, () =>
+          fal.queue.cancel(handle.endpoint, {
+            requestId: handle.requestId,
+            abortSignal: opts.signal,
+          }),
+        );
         return "cancellation_requested";
       } catch (error) {
         const status = (error as HailuoError).details?.status;
@@ -110,7 +173,10 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
     },
 
     async generate(input, opts = {}) {
-      const handle = await client.submit(input, { signal: opts.signal, webhookUrl: opts.webhookUrl });
+      const handle = await client.submit(input, {
+        signal: opts.signal,
+        webhookUrl: opts.webhookUrl,
+      });
       await opts.onEnqueue?.(handle);
       const status = await client.wait(handle, opts);
       return { handle, status, output: await resultForStatus(client, handle, status, opts.signal) };
@@ -128,16 +194,31 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
  * a failed generation (not billed; a new submit may succeed); 502/503/504 stay server errors
  * (fetch again). A status `error` (gateway errors, older emulators) means the same.
  */
-export async function resultForStatus(client: HailuoClient, handle: HailuoHandle, status: HailuoStatus, signal?: AbortSignal): Promise<HailuoOutput> {
+export async function resultForStatus(
+  client: HailuoClient,
+  handle: HailuoHandle,
+  status: HailuoStatus,
+  signal?: AbortSignal,
+): Promise<HailuoOutput> {
   try {
     return await client.result(handle, { signal });
   } catch (error) {
     const e = error as HailuoError;
     const httpStatus = e.details?.status;
-    if (status.state === "completed" && (e.code === "server" || e.code === "http") && (status.error || httpStatus === 500)) {
-      throw new GenerationFailedError(`generation failed: ${status.error ?? `result answered HTTP ${httpStatus} (${e.message})`}`, { requestId: handle.requestId, cause: e, details: { errorType: status.errorType, status: httpStatus } });
+    if (
+      status.state === "completed" &&
+      (e.code === "server" || e.code === "http") &&
+      (status.error || httpStatus === 500)
+    ) {
+      throw new GenerationFailedError(
+        `generation failed: ${status.error ?? `result answered HTTP ${httpStatus} (${e.message})`}`,
+        {
+          requestId: handle.requestId,
+          cause: e,
+          details: { errorType: status.errorType, status: httpStatus },
+        },
+      );
     }
     throw e;
   }
 }
-

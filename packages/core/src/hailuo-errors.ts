@@ -91,20 +91,34 @@ interface FalApiErrorLike {
 }
 
 function isFalApiError(error: unknown): error is FalApiErrorLike {
-  return error instanceof Error && (error.name === "ApiError" || error.name === "ValidationError") && typeof (error as { status?: unknown }).status === "number";
+  return (
+    error instanceof Error &&
+    (error.name === "ApiError" || error.name === "ValidationError") &&
+    typeof (error as { status?: unknown }).status === "number"
+  );
 }
 
 function detailText(body: unknown): string | undefined {
   if (!body || typeof body !== "object") return undefined;
   const detail = (body as { detail?: unknown }).detail;
   if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) return detail.map((d) => (d && typeof d === "object" ? String((d as { msg?: unknown }).msg ?? "") : String(d))).join("; ");
+  if (Array.isArray(detail))
+    return detail
+      .map((d) =>
+        d && typeof d === "object" ? String((d as { msg?: unknown }).msg ?? "") : String(d),
+      )
+      .join("; ");
   return undefined;
 }
 
 function fieldProblems(body: unknown): { problems: FieldProblem[]; policy: boolean } {
-  const detail = body && typeof body === "object" ? (body as { detail?: unknown }).detail : undefined;
-  if (!Array.isArray(detail)) return { problems: [{ field: "", message: detailText(body) ?? "rejected by the server" }], policy: false };
+  const detail =
+    body && typeof body === "object" ? (body as { detail?: unknown }).detail : undefined;
+  if (!Array.isArray(detail))
+    return {
+      problems: [{ field: "", message: detailText(body) ?? "rejected by the server" }],
+      policy: false,
+    };
   let policy = false;
   const problems = detail.map((d: { loc?: unknown[]; msg?: string; type?: string }) => {
     if (d?.type === "content_policy_violation") policy = true;
@@ -142,17 +156,44 @@ export function mapFalError(error: unknown, ctx: ErrorContext): HailuoError {
     const s = error.status;
     if (s === 422) {
       const { problems, policy } = fieldProblems(error.body);
-      if (policy) return new ContentPolicyError(`content policy violation: ${redactSecrets(problems.map((p) => p.message).join("; "))}`, opts);
-      return new InputValidationError(problems.map((p) => ({ ...p, message: redactSecrets(p.message) })), opts);
+      if (policy)
+        return new ContentPolicyError(
+          `content policy violation: ${redactSecrets(problems.map((p) => p.message).join("; "))}`,
+          opts,
+        );
+      return new InputValidationError(
+        problems.map((p) => ({ ...p, message: redactSecrets(p.message) })),
+        opts,
+      );
     }
-    if (s === 401 || s === 403) return new AuthError(`fal rejected the credentials (${s}) during ${op}: ${text}`, opts);
-    if (s === 429) return new RateLimitError(`rate limited (429) during ${op}: ${text}`, { ...opts, retryAfterS: ctx.retryAfterS });
-    if (s === 504 && error.timeoutType === "user") return new TimeoutError(`fal's start timeout expired during ${op}`, { ...opts, retryable: false });
+    if (s === 401 || s === 403)
+      return new AuthError(`fal rejected the credentials (${s}) during ${op}: ${text}`, opts);
+    if (s === 429)
+      return new RateLimitError(`rate limited (429) during ${op}: ${text}`, {
+        ...opts,
+        retryAfterS: ctx.retryAfterS,
+      });
+    if (s === 504 && error.timeoutType === "user")
+      return new TimeoutError(`fal's start timeout expired during ${op}`, {
+        ...opts,
+        retryable: false,
+      });
     // fal cancelled the request (client_cancelled): nothing billed; a new submit may be made.
-    if (s === 499) return new HailuoError("request_cancelled", `request ${requestId ?? ""} was cancelled on fal: ${text}`, { ...opts, retryable: true });
+    if (s === 499)
+      return new HailuoError(
+        "request_cancelled",
+        `request ${requestId ?? ""} was cancelled on fal: ${text}`,
+        { ...opts, retryable: true },
+      );
     // X-Fal-Retryable, when fal sends it, says whether the same call can succeed (docs, request errors).
-    if (s >= 500) return new ServerError(`fal server error ${s} during ${op}: ${text}`, { ...opts, retryAfterS: ctx.retryAfterS, ...(ctx.falRetryable === undefined ? {} : { retryable: ctx.falRetryable }) });
-    if (s === 404) return new HailuoError("not_found", `${op}: request not found (404): ${text}`, opts);
+    if (s >= 500)
+      return new ServerError(`fal server error ${s} during ${op}: ${text}`, {
+        ...opts,
+        retryAfterS: ctx.retryAfterS,
+        ...(ctx.falRetryable === undefined ? {} : { retryable: ctx.falRetryable }),
+      });
+    if (s === 404)
+      return new HailuoError("not_found", `${op}: request not found (404): ${text}`, opts);
     return new HailuoError("http", `${op} failed with HTTP ${s}: ${text}`, opts);
   }
   const message = redactSecrets(error instanceof Error ? error.message : String(error));

@@ -1,7 +1,15 @@
 // The endpoint's contract lives in @hailuo/spec; the core is its public face for library users.
 export * from "@hailuo/spec";
 export { livePrice, type LivePrice } from "./live-price.js";
-export { createPlatformClient, PlatformUnavailableError, FAL_PLATFORM_URL, type PlatformClient, type PlatformClientOptions, type FalPrice, type FalRequestRecord } from "./platform-api.js";
+export {
+  createPlatformClient,
+  PlatformUnavailableError,
+  FAL_PLATFORM_URL,
+  type PlatformClient,
+  type PlatformClientOptions,
+  type FalPrice,
+  type FalRequestRecord,
+} from "./platform-api.js";
 export {
   ContentPolicyError,
   AuthError,
@@ -18,10 +26,33 @@ export {
 } from "./hailuo-errors.js";
 export { createHailuoClient, resultForStatus } from "./hailuo-client.js";
 export { isSafeToResubmit } from "./fal-transport.js";
-export type { HailuoClient, HailuoClientOptions, HailuoHandle, HailuoStatus, HailuoLog, HttpRetryInfo, WaitOptions } from "./client-types.js";
+export type {
+  HailuoClient,
+  HailuoClientOptions,
+  HailuoHandle,
+  HailuoStatus,
+  HailuoLog,
+  HttpRetryInfo,
+  WaitOptions,
+} from "./client-types.js";
 export { syncDir } from "@hailuo/shared";
-export { downloadVideo, localWriteError, LocalWriteError, DownloadStalledError, DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS, type DownloadOptions, type DownloadResult } from "./download.js";
-export { verifyFalWebhook, FAL_JWKS_URL, FAL_JWKS_URLS, type Jwks, type VerifyWebhookOptions, type VerifiedWebhook } from "./webhook.js";
+export {
+  downloadVideo,
+  localWriteError,
+  LocalWriteError,
+  DownloadStalledError,
+  DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS,
+  type DownloadOptions,
+  type DownloadResult,
+} from "./download.js";
+export {
+  verifyFalWebhook,
+  FAL_JWKS_URL,
+  FAL_JWKS_URLS,
+  type Jwks,
+  type VerifyWebhookOptions,
+  type VerifiedWebhook,
+} from "./webhook.js";
 export {
   HailuoError,
   InputValidationError,

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { livePrice } from "./live-price.js";
 
 // The pricing API's answers, in order: a failure, then the account's price.
-function pricingThat(...answers: (Error | { unit_price: number; unit: string; currency: string } | undefined)[]) {
+function pricingThat(
+  ...answers: (Error | { unit_price: number; unit: string; currency: string } | undefined)[]
+) {
   let calls = 0;
   return {
     calls: () => calls,
@@ -18,14 +20,24 @@ function pricingThat(...answers: (Error | { unit_price: number; unit: string; cu
 
 describe("livePrice", () => {
   it("a failed look-up is the list price, unverified, and is asked again next time", async () => {
-    const client = pricingThat(new Error("HTTP 503"), { unit_price: 0.09, unit: "second", currency: "USD" });
-    expect(await livePrice(client, "e")).toMatchObject({ usdPerSecond: 0.045, verified: false, reason: "HTTP 503" });
+    const client = pricingThat(new Error("HTTP 503"), {
+      unit_price: 0.09,
+      unit: "second",
+      currency: "USD",
+    });
+    expect(await livePrice(client, "e")).toMatchObject({
+      usdPerSecond: 0.045,
+      verified: false,
+      reason: "HTTP 503",
+    });
     expect(await livePrice(client, "e")).toMatchObject({ usdPerSecond: 0.09, verified: true });
     expect(await livePrice(client, "e")).toMatchObject({ usdPerSecond: 0.09, verified: true });
     expect(client.calls()).toBe(2);
   });
 
   it.each([0, -1, Number.NaN])("a quoted price of %d is not a price", async (unit_price) => {
-    expect(await livePrice(pricingThat({ unit_price, unit: "second", currency: "USD" }), "e")).toMatchObject({ verified: false });
+    expect(
+      await livePrice(pricingThat({ unit_price, unit: "second", currency: "USD" }), "e"),
+    ).toMatchObject({ verified: false });
   });
 });

@@ -7,12 +7,25 @@ import { toStatus } from "./queue-status.js";
 
 /** What waiting needs from the client. */
 export interface WaitIo {
-  streamOnce(handle: HailuoHandle, signal: AbortSignal, onUpdate?: (s: HailuoStatus) => void): Promise<HailuoStatus | undefined>;
-  status(handle: HailuoHandle, opts: { signal?: AbortSignal; logs?: boolean }): Promise<HailuoStatus>;
+  streamOnce(
+    handle: HailuoHandle,
+    signal: AbortSignal,
+    onUpdate?: (s: HailuoStatus) => void,
+  ): Promise<HailuoStatus | undefined>;
+  status(
+    handle: HailuoHandle,
+    opts: { signal?: AbortSignal; logs?: boolean },
+  ): Promise<HailuoStatus>;
 }
 
 /** One SSE status stream, until it ends; the last status seen (or undefined). */
-export async function streamOnce(fal: FalClient, call: FalTransport["call"], handle: HailuoHandle, signal: AbortSignal, onUpdate?: (s: HailuoStatus) => void): Promise<HailuoStatus | undefined> {
+export async function streamOnce(
+  fal: FalClient,
+  call: FalTransport["call"],
+  handle: HailuoHandle,
+  signal: AbortSignal,
+  onUpdate?: (s: HailuoStatus) => void,
+): Promise<HailuoStatus | undefined> {
   const stream = await call("stream", handle.requestId, () =>
     fal.queue.streamStatus(handle.endpoint, { requestId: handle.requestId, logs: true }),
   );
@@ -41,14 +54,27 @@ export async function streamOnce(fal: FalClient, call: FalTransport["call"], han
  * Waits for COMPLETED over fal's SSE status stream (one connection per clip), falling back to
  * polling that starts at `pollIntervalMs` and backs off ×1.25 to `maxPollIntervalMs`.
  */
-export async function waitForCompletion(handle: HailuoHandle, opts: WaitOptions, io: WaitIo): Promise<HailuoStatus> {
+export async function waitForCompletion(
+  handle: HailuoHandle,
+  opts: WaitOptions,
+  io: WaitIo,
+): Promise<HailuoStatus> {
   const { mode = "stream", pollIntervalMs = 1000, maxPollIntervalMs = 2000, timeoutMs } = opts;
   const controller = new AbortController();
   const onOuterAbort = () => controller.abort(opts.signal?.reason);
   if (opts.signal?.aborted) throw abortError(opts.signal);
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
   const timer = timeoutMs
-    ? setTimeout(() => controller.abort(new TimeoutError(`no result after ${timeoutMs} ms (request ${handle.requestId} keeps running on fal)`, { requestId: handle.requestId })), timeoutMs)
+    ? setTimeout(
+        () =>
+          controller.abort(
+            new TimeoutError(
+              `no result after ${timeoutMs} ms (request ${handle.requestId} keeps running on fal)`,
+              { requestId: handle.requestId },
+            ),
+          ),
+        timeoutMs,
+      )
     : undefined;
   const signal = controller.signal;
   try {

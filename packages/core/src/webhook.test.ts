@@ -28,20 +28,32 @@ describe("verifyFalWebhook key sets", () => {
         return;
       }
       fetches++;
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [{ ...current.publicKey.export({ format: "jwk" }), kid: current === k1 ? "k1" : "k2" }] }));
+      res.writeHead(200, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          keys: [
+            { ...current.publicKey.export({ format: "jwk" }), kid: current === k1 ? "k1" : "k2" },
+          ],
+        }),
+      );
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       const jwks = [`${base}/down/jwks.json`, `${base}/up/jwks.json`];
-      await expect(verifyFalWebhook(signed(k1.privateKey, "{}"), "{}", { jwks })).resolves.toMatchObject({ requestId: "req-1" });
+      await expect(
+        verifyFalWebhook(signed(k1.privateKey, "{}"), "{}", { jwks }),
+      ).resolves.toMatchObject({ requestId: "req-1" });
       expect(fetches).toBe(1);
       current = k2;
-      await expect(verifyFalWebhook(signed(k2.privateKey, "{}"), "{}", { jwks })).resolves.toMatchObject({ requestId: "req-1" });
+      await expect(
+        verifyFalWebhook(signed(k2.privateKey, "{}"), "{}", { jwks }),
+      ).resolves.toMatchObject({ requestId: "req-1" });
       expect(fetches).toBe(2);
       // A signature no key of fal's makes: refused after one refetch.
       const forged = generateKeyPairSync("ed25519");
-      await expect(verifyFalWebhook(signed(forged.privateKey, "{}"), "{}", { jwks })).rejects.toMatchObject({ code: "webhook_invalid" });
+      await expect(
+        verifyFalWebhook(signed(forged.privateKey, "{}"), "{}", { jwks }),
+      ).rejects.toMatchObject({ code: "webhook_invalid" });
       expect(fetches).toBe(3);
     } finally {
       server.close();

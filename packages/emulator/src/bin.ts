@@ -34,7 +34,8 @@ function fail(message: string): never {
 function num(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0) fail(`--${flag} must be a number ≥ 0, got ${JSON.stringify(value)}`);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0)
+    fail(`--${flag} must be a number ≥ 0, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -80,10 +81,13 @@ const emu = await createEmulator({
   faults: { rules, policyWords: args["policy-word"] },
   log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
 }).catch((error: NodeJS.ErrnoException) => {
-  if (error.code === "EADDRINUSE") fail(`port ${args.port} on ${args.host} is already in use; pick another with --port`);
+  if (error.code === "EADDRINUSE")
+    fail(`port ${args.port} on ${args.host} is already in use; pick another with --port`);
   throw error;
 });
-process.stderr.write(`fal emulator listening on ${emu.url}\n  stats: ${emu.url}/__emulator/stats\n`);
+process.stderr.write(
+  `fal emulator listening on ${emu.url}\n  stats: ${emu.url}/__emulator/stats\n`,
+);
 process.stdout.write(`${emu.url}\n`);
 const stop = () => {
   void emu.close().then(() => {

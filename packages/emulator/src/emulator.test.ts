@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { createEmulator, parseFaultFlag, type Emulator, type EmulatorOptions } from "./index.js";
 
 // test-utils depends on this package, so the fixture is inlined here.
-const startTestEmulator = (o: EmulatorOptions) => createEmulator({ cacheDir: join(tmpdir(), "hailuo-test-emulator-cache"), ...o });
+const startTestEmulator = (o: EmulatorOptions) =>
+  createEmulator({ cacheDir: join(tmpdir(), "hailuo-test-emulator-cache"), ...o });
 
 // Raw HTTP against the emulator: the wire shapes fal's clients depend on (reference §12).
 const Q = "/__host/queue.fal.run";
@@ -22,7 +23,8 @@ describe("emulator wire protocol", () => {
   });
   afterAll(() => emu.close());
 
-  const submit = (body: unknown) => fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify(body) });
+  const submit = (body: unknown) =>
+    fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify(body) });
 
   it("queues, reports positions, answers 202 then 200 with logs and metrics, and serves the clip with ranges", async () => {
     const a = await body(await submit({ prompt: "one" }));
@@ -42,8 +44,14 @@ describe("emulator wire protocol", () => {
     // The SSE stream ends after COMPLETED, and its last event is COMPLETED.
     const sse = await fetch(`${a.status_url}/stream?logs=1`, { headers: auth });
     expect(sse.headers.get("content-type")).toBe("text/event-stream");
-    const events = (await sse.text()).split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => JSON.parse(e.slice(6)));
-    expect(events.at(-1)).toMatchObject({ status: "COMPLETED", metrics: { inference_time: expect.any(Number) } });
+    const events = (await sse.text())
+      .split("\n\n")
+      .filter((e) => e.startsWith("data: "))
+      .map((e) => JSON.parse(e.slice(6)));
+    expect(events.at(-1)).toMatchObject({
+      status: "COMPLETED",
+      metrics: { inference_time: expect.any(Number) },
+    });
     const done = await fetch(`${a.status_url}?logs=1`, { headers: auth });
     expect(done.status).toBe(200);
     const result = await fetch(a.response_url, { headers: auth });
@@ -73,16 +81,32 @@ describe("emulator wire protocol", () => {
     expect(result.status).toBe(422);
     expect(result.headers.get("x-fal-retryable")).toBe("false");
     const bad422 = await body(result);
-    expect(bad422.detail.map((d: { loc: string[] }) => d.loc.join("."))).toEqual(["body.prompt", "body.duration"]);
-    const notJson = await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: "{nope" });
+    expect(bad422.detail.map((d: { loc: string[] }) => d.loc.join("."))).toEqual([
+      "body.prompt",
+      "body.duration",
+    ]);
+    const notJson = await fetch(`${emu.url}${Q}/${EP}`, {
+      method: "POST",
+      headers: auth,
+      body: "{nope",
+    });
     expect(notJson.status).toBe(422);
     const noKey = await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", body: "{}" });
     expect(noKey.status).toBe(401);
-    const missing = await fetch(`${emu.url}${Q}/fal-ai/minimax/requests/nope/status`, { headers: auth });
+    const missing = await fetch(`${emu.url}${Q}/fal-ai/minimax/requests/nope/status`, {
+      headers: auth,
+    });
     expect(missing.status).toBe(404);
-    const cancel = await fetch(`${emu.url}${Q}/fal-ai/minimax/requests/nope/cancel`, { method: "PUT", headers: auth });
+    const cancel = await fetch(`${emu.url}${Q}/fal-ai/minimax/requests/nope/cancel`, {
+      method: "PUT",
+      headers: auth,
+    });
     expect(cancel.status).toBe(404);
-    const sync = await fetch(`${emu.url}/__host/fal.run/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "sync" }) });
+    const sync = await fetch(`${emu.url}/__host/fal.run/${EP}`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ prompt: "sync" }),
+    });
     expect(sync.status).toBe(200);
     expect((await body(sync)).video.url).toContain("/files/");
     const jwks = await body(await fetch(`${emu.url}/__host/rest.fal.ai/.well-known/jwks.json`));
@@ -103,9 +127,19 @@ describe("emulator wire protocol", () => {
 describe("fal's shapes where money is decided", () => {
   it("a failed generation is COMPLETED without error; only its result fetch fails, 500 Internal Server Error; not billed", async () => {
     // fal's own fixture (fal repo tests/unit/cli/test_api.py) and TanStack/ai#396: COMPLETED is the only terminal state.
-    const emu = await startTestEmulator({ render: "shared", progressLatencyMs: 50, faults: { generationErrorCount: 1 } });
+    const emu = await startTestEmulator({
+      render: "shared",
+      progressLatencyMs: 50,
+      faults: { generationErrorCount: 1 },
+    });
     try {
-      const r = await body(await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "fails" }) }));
+      const r = await body(
+        await fetch(`${emu.url}${Q}/${EP}`, {
+          method: "POST",
+          headers: auth,
+          body: JSON.stringify({ prompt: "fails" }),
+        }),
+      );
       // It started at once: fal answers IN_PROGRESS without a queue position (reference fal-protocol.md §14).
       expect(r.status).toBe("IN_PROGRESS");
       expect(r.queue_position).toBeUndefined();
@@ -124,28 +158,84 @@ describe("fal's shapes where money is decided", () => {
 
   it("speaks fal's error vocabulary: x-fal-error-type from the documented list and X-Fal-Retryable", async () => {
     // fal docs, Model APIs → request errors: runner_scheduling_failure (503), runner_incomplete_response (502), ...
-    const emu = await startTestEmulator({ render: "shared", faults: { rules: [{ route: "submit", kind: 503, count: 1, retryAfterS: 2 }, { route: "status", kind: 502, count: 1 }] } });
+    const emu = await startTestEmulator({
+      render: "shared",
+      faults: {
+        rules: [
+          { route: "submit", kind: 503, count: 1, retryAfterS: 2 },
+          { route: "status", kind: 502, count: 1 },
+        ],
+      },
+    });
     try {
-      const res = await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "busy" }) });
+      const res = await fetch(`${emu.url}${Q}/${EP}`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ prompt: "busy" }),
+      });
       expect(res.status).toBe(503);
-      expect(Object.fromEntries(["x-fal-error-type", "x-fal-retryable", "retry-after"].map((h) => [h, res.headers.get(h)]))).toEqual({ "x-fal-error-type": "runner_scheduling_failure", "x-fal-retryable": "true", "retry-after": "2" });
-      const ok = await body(await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "fine" }) }));
+      expect(
+        Object.fromEntries(
+          ["x-fal-error-type", "x-fal-retryable", "retry-after"].map((h) => [
+            h,
+            res.headers.get(h),
+          ]),
+        ),
+      ).toEqual({
+        "x-fal-error-type": "runner_scheduling_failure",
+        "x-fal-retryable": "true",
+        "retry-after": "2",
+      });
+      const ok = await body(
+        await fetch(`${emu.url}${Q}/${EP}`, {
+          method: "POST",
+          headers: auth,
+          body: JSON.stringify({ prompt: "fine" }),
+        }),
+      );
       const st = await fetch(ok.status_url, { headers: auth });
-      expect([st.status, st.headers.get("x-fal-error-type")]).toEqual([502, "runner_incomplete_response"]);
+      expect([st.status, st.headers.get("x-fal-error-type")]).toEqual([
+        502,
+        "runner_incomplete_response",
+      ]);
     } finally {
       await emu.close();
     }
   });
 
   it("builds status/response/file URLs from the Host the client used (or --public-url), never from the bind address", async () => {
-    const emu = await startTestEmulator({ render: "shared", progressLatencyMs: 20, host: "0.0.0.0" });
-    const pub = await startTestEmulator({ render: "shared", progressLatencyMs: 20, publicUrl: "http://render-box.local:9000" });
+    const emu = await startTestEmulator({
+      render: "shared",
+      progressLatencyMs: 20,
+      host: "0.0.0.0",
+    });
+    const pub = await startTestEmulator({
+      render: "shared",
+      progressLatencyMs: 20,
+      publicUrl: "http://render-box.local:9000",
+    });
     try {
       const port = emu.port;
-      const r = await body(await fetch(`http://127.0.0.1:${port}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "where am i" }) }));
-      expect(r.status_url).toBe(`http://127.0.0.1:${port}${Q}/fal-ai/minimax/requests/${r.request_id}/status`);
-      const p = await body(await fetch(`${pub.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "public" }) }));
-      expect(p.response_url).toBe(`http://render-box.local:9000${Q}/fal-ai/minimax/requests/${p.request_id}`);
+      const r = await body(
+        await fetch(`http://127.0.0.1:${port}${Q}/${EP}`, {
+          method: "POST",
+          headers: auth,
+          body: JSON.stringify({ prompt: "where am i" }),
+        }),
+      );
+      expect(r.status_url).toBe(
+        `http://127.0.0.1:${port}${Q}/fal-ai/minimax/requests/${r.request_id}/status`,
+      );
+      const p = await body(
+        await fetch(`${pub.url}${Q}/${EP}`, {
+          method: "POST",
+          headers: auth,
+          body: JSON.stringify({ prompt: "public" }),
+        }),
+      );
+      expect(p.response_url).toBe(
+        `http://render-box.local:9000${Q}/fal-ai/minimax/requests/${p.request_id}`,
+      );
     } finally {
       await emu.close();
       await pub.close();
@@ -153,20 +243,58 @@ describe("fal's shapes where money is decided", () => {
   });
 
   it("serves fal's Platform APIs: pricing (changeable) and requests by endpoint with their inputs; 403 when the key lacks the scope", async () => {
-    const emu = await startTestEmulator({ render: "shared", progressLatencyMs: 20, priceUsdPerSecond: 0.05 });
+    const emu = await startTestEmulator({
+      render: "shared",
+      progressLatencyMs: 20,
+      priceUsdPerSecond: 0.05,
+    });
     const denied = await startTestEmulator({ render: "shared", platformApi: "forbidden" });
     try {
       const api = `${emu.url}/__host/api.fal.ai/v1`;
-      const price = await body(await fetch(`${api}/models/pricing?endpoint_id=${EP}`, { headers: auth }));
-      expect(price).toEqual({ prices: [{ endpoint_id: EP, unit_price: 0.05, unit: "second", currency: "USD" }], next_cursor: null, has_more: false });
+      const price = await body(
+        await fetch(`${api}/models/pricing?endpoint_id=${EP}`, { headers: auth }),
+      );
+      expect(price).toEqual({
+        prices: [{ endpoint_id: EP, unit_price: 0.05, unit: "second", currency: "USD" }],
+        next_cursor: null,
+        has_more: false,
+      });
       emu.setPrice(0.06);
-      expect((await body(await fetch(`${api}/models/pricing?endpoint_id=${EP}`, { headers: auth }))).prices[0].unit_price).toBe(0.06);
+      expect(
+        (await body(await fetch(`${api}/models/pricing?endpoint_id=${EP}`, { headers: auth })))
+          .prices[0].unit_price,
+      ).toBe(0.06);
       const from = new Date(Date.now() - 1000).toISOString();
-      const sent = await body(await fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "list me", duration: "10" }) }));
-      const list = await body(await fetch(`${api}/models/requests/by-endpoint?endpoint_id=${EP}&start=${from}&limit=10`, { headers: auth }));
-      expect(list).toMatchObject({ has_more: false, items: [{ request_id: sent.request_id, endpoint_id: EP, json_input: { prompt: "list me", duration: "10" } }] });
+      const sent = await body(
+        await fetch(`${emu.url}${Q}/${EP}`, {
+          method: "POST",
+          headers: auth,
+          body: JSON.stringify({ prompt: "list me", duration: "10" }),
+        }),
+      );
+      const list = await body(
+        await fetch(`${api}/models/requests/by-endpoint?endpoint_id=${EP}&start=${from}&limit=10`, {
+          headers: auth,
+        }),
+      );
+      expect(list).toMatchObject({
+        has_more: false,
+        items: [
+          {
+            request_id: sent.request_id,
+            endpoint_id: EP,
+            json_input: { prompt: "list me", duration: "10" },
+          },
+        ],
+      });
       expect(list.items[0].sent_at).toMatch(/^\d{4}-\d\d-\d\dT/);
-      expect((await fetch(`${denied.url}/__host/api.fal.ai/v1/models/pricing?endpoint_id=${EP}`, { headers: auth })).status).toBe(403);
+      expect(
+        (
+          await fetch(`${denied.url}/__host/api.fal.ai/v1/models/pricing?endpoint_id=${EP}`, {
+            headers: auth,
+          })
+        ).status,
+      ).toBe(403);
     } finally {
       await emu.close();
       await denied.close();
@@ -184,12 +312,20 @@ describe("webhook delivery", () => {
       res.end();
     });
     await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
-    const emu = await startTestEmulator({ render: "shared", progressLatencyMs: 50, webhookRetryDelayMs: 20 });
+    const emu = await startTestEmulator({
+      render: "shared",
+      progressLatencyMs: 50,
+      webhookRetryDelayMs: 20,
+    });
     try {
       const port = (hook.address() as { port: number }).port;
-      const res = await fetch(`${emu.url}${Q}/${EP}?fal_webhook=${encodeURIComponent(`http://127.0.0.1:${port}/h`)}`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "hook" }) });
+      const res = await fetch(
+        `${emu.url}${Q}/${EP}?fal_webhook=${encodeURIComponent(`http://127.0.0.1:${port}/h`)}`,
+        { method: "POST", headers: auth, body: JSON.stringify({ prompt: "hook" }) },
+      );
       expect(res.status).toBe(200);
-      for (let i = 0; i < 200 && emu.stats().webhooks.delivered === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 200 && emu.stats().webhooks.delivered === 0; i++)
+        await new Promise((r) => setTimeout(r, 25));
       expect(emu.stats().webhooks).toEqual({ delivered: 1, attempts: 2, failed: 0 });
     } finally {
       await emu.close();

@@ -9,7 +9,11 @@ import { resultBody } from "./queue-routes.js";
 import { AnimaticRenderer } from "./render.js";
 import { RequestStore, type Behaviour, type EmulatorClock } from "./request-store.js";
 import { newStats, type EmulatorStats } from "./stats.js";
-import { FAL_WEBHOOK_ATTEMPTS, FAL_WEBHOOK_FIRST_RETRY_MS, createWebhookSender } from "./webhooks.js";
+import {
+  FAL_WEBHOOK_ATTEMPTS,
+  FAL_WEBHOOK_FIRST_RETRY_MS,
+  createWebhookSender,
+} from "./webhooks.js";
 import { createRouter } from "./router.js";
 import { json } from "./wire.js";
 
@@ -86,12 +90,19 @@ export interface Emulator {
 export async function createEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const log = options.log ?? (() => {});
   const rolls = new Map<string, number>();
-  const renderer = new AnimaticRenderer(options.cacheDir ?? join(tmpdir(), "hailuo-emulator-cache"));
+  const renderer = new AnimaticRenderer(
+    options.cacheDir ?? join(tmpdir(), "hailuo-emulator-cache"),
+  );
   const faults = new FaultPlan(options.faults ?? {}, seededRandom(options.seed ?? 1));
   const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  const jwks = { keys: [{ ...publicKey.export({ format: "jwk" }), kid: "emulator-1", use: "sig", alg: "EdDSA" }] };
+  const jwks = {
+    keys: [{ ...publicKey.export({ format: "jwk" }), kid: "emulator-1", use: "sig", alg: "EdDSA" }],
+  };
   const stats = newStats();
-  const behaviour: Behaviour = { failureShape: options.failureShape ?? "fal", cancelRunning: options.cancelRunning ?? "signal" };
+  const behaviour: Behaviour = {
+    failureShape: options.failureShape ?? "fal",
+    cancelRunning: options.cancelRunning ?? "signal",
+  };
   let price = options.priceUsdPerSecond ?? EMULATED_PRICE_USD_PER_SECOND;
   const streams = new Set<ServerResponse>();
   const timers = new Set<NodeJS.Timeout>();
@@ -122,20 +133,38 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     stats,
     priceUsdPerSecond: () => price,
     render: (input) => {
-      if (options.render === "shared") return renderer.render({ prompt: `Emulated clip (${input.duration}s)`, durationS: Number(input.duration) });
+      if (options.render === "shared")
+        return renderer.render({
+          prompt: `Emulated clip (${input.duration}s)`,
+          durationS: Number(input.duration),
+        });
       // Hailuo takes no seed: the same input generates a different video each time (a dice roll),
       // so the n-th request for one input gets the n-th look (other colours, "take n" drawn on it).
       const key = JSON.stringify([input.prompt, input.duration, input.prompt_optimizer]);
       const n = (rolls.get(key) ?? 0) + 1;
       rolls.set(key, n);
-      return renderer.render({ prompt: input.prompt, durationS: Number(input.duration), label: `hailuo-02 emulator · ${input.duration}s${n > 1 ? ` · roll ${n}` : ""}`, variant: n });
+      return renderer.render({
+        prompt: input.prompt,
+        durationS: Number(input.duration),
+        label: `hailuo-02 emulator · ${input.duration}s${n > 1 ? ` · roll ${n}` : ""}`,
+        variant: n,
+      });
     },
     onComplete: (r) => r.webhookUrl && sendWebhook(r),
     log,
     clock: options.clock,
   });
 
-  const route = createRouter({ store, faults, stats, behaviour, streams, jwks, price: () => price, options });
+  const route = createRouter({
+    store,
+    faults,
+    stats,
+    behaviour,
+    streams,
+    jwks,
+    price: () => price,
+    options,
+  });
   const server = createServer((req, res) => {
     route(req, res).catch((error: Error) => {
       if (!res.headersSent) json(res, 500, { detail: `emulator error: ${error.message}` });

@@ -85,7 +85,10 @@ export class FaultPlan {
   /** The fault that fires for this download of a whole clip, if any. */
   nextFile(): FileFault | undefined {
     const n = ++this.downloads;
-    return (this.config.files ?? []).find((f) => (f.count !== undefined && n <= f.count) || (f.rate !== undefined && this.random() < f.rate));
+    return (this.config.files ?? []).find(
+      (f) =>
+        (f.count !== undefined && n <= f.count) || (f.rate !== undefined && this.random() < f.rate),
+    );
   }
 
   /** Whether results leave out the clip's size. */
@@ -110,7 +113,10 @@ export class FaultPlan {
     this.generations++;
     if (includesWord(prompt, this.config.generationErrorWords)) return true;
     const { generationErrorCount = 0, generationErrorRate = 0 } = this.config;
-    return this.generations <= generationErrorCount || (generationErrorRate > 0 && this.random() < generationErrorRate);
+    return (
+      this.generations <= generationErrorCount ||
+      (generationErrorRate > 0 && this.random() < generationErrorRate)
+    );
   }
 
   /** Whether a prompt trips the configured content policy. */
@@ -126,13 +132,16 @@ export class FaultPlan {
 export function parseFaultFlag(flag: string): FaultRule {
   const [route, kind, amount] = flag.split(":");
   const routes: FaultRoute[] = ["submit", "status", "stream", "result"];
-  if (!routes.includes(route as FaultRoute)) throw new Error(`fault "${flag}": route must be one of ${routes.join(", ")}`);
+  if (!routes.includes(route as FaultRoute))
+    throw new Error(`fault "${flag}": route must be one of ${routes.join(", ")}`);
   const k = kind === "drop" ? "drop" : Number(kind);
-  if (k !== "drop" && ![429, 500, 502, 503, 504].includes(k)) throw new Error(`fault "${flag}": kind must be 429, 500, 502, 503, 504 or drop`);
+  if (k !== "drop" && ![429, 500, 502, 503, 504].includes(k))
+    throw new Error(`fault "${flag}": kind must be 429, 500, 502, 503, 504 or drop`);
   if (!amount) throw new Error(`fault "${flag}": give a rate (0.1) or a count (#2)`);
   const rule: FaultRule = { route: route as FaultRoute, kind: k as FaultKind };
   if (amount.startsWith("#")) rule.count = Number(amount.slice(1));
   else rule.rate = Number(amount);
-  if (!Number.isFinite(rule.count ?? rule.rate) || (rule.rate ?? 0) < 0 || (rule.rate ?? 0) > 1) throw new Error(`fault "${flag}": bad amount "${amount}"`);
+  if (!Number.isFinite(rule.count ?? rule.rate) || (rule.rate ?? 0) < 0 || (rule.rate ?? 0) > 1)
+    throw new Error(`fault "${flag}": bad amount "${amount}"`);
   return rule;
 }

@@ -8,11 +8,21 @@ import type { EmulatorStats } from "./stats.js";
 import { json } from "./wire.js";
 
 /** Serves a finished clip like fal's CDN: GET and HEAD, byte ranges, exact sizes; `faults` may cut or stall a whole-file GET. */
-export async function serveFile(store: RequestStore, stats: EmulatorStats, req: IncomingMessage, res: ServerResponse, id: string, faults?: FaultPlan): Promise<void> {
+export async function serveFile(
+  store: RequestStore,
+  stats: EmulatorStats,
+  req: IncomingMessage,
+  res: ServerResponse,
+  id: string,
+  faults?: FaultPlan,
+): Promise<void> {
   const file = store.files.get(id);
   if (!file) return json(res, 404, { detail: "File not found" });
   const { size } = await stat(file);
-  const headers: Record<string, string | number> = { "content-type": "video/mp4", "accept-ranges": "bytes" };
+  const headers: Record<string, string | number> = {
+    "content-type": "video/mp4",
+    "accept-ranges": "bytes",
+  };
   let range: { start: number; end: number } | undefined;
   if (req.headers.range) {
     const parsed = rangeParser(size, req.headers.range, { combine: true });
@@ -35,7 +45,12 @@ export async function serveFile(store: RequestStore, stats: EmulatorStats, req: 
     // stall: the bytes go out, then nothing until the client gives up (or the emulator closes).
     return void body.pipe(res, { end: false });
   }
-  if (range) res.writeHead(206, { ...headers, "content-length": range.end - range.start + 1, "content-range": `bytes ${range.start}-${range.end}/${size}` });
+  if (range)
+    res.writeHead(206, {
+      ...headers,
+      "content-length": range.end - range.start + 1,
+      "content-range": `bytes ${range.start}-${range.end}/${size}`,
+    });
   else res.writeHead(200, { ...headers, "content-length": size });
   if (req.method === "HEAD") return void res.end();
   createReadStream(file, range ? { start: range.start, end: range.end } : {}).pipe(res);

@@ -14,7 +14,11 @@ export interface PlatformContext {
 }
 
 function endpointIds(query: URLSearchParams): string[] {
-  return query.getAll("endpoint_id").flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+  return query
+    .getAll("endpoint_id")
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -23,19 +27,39 @@ function endpointIds(query: URLSearchParams): string[] {
  * `GET /models/requests/by-endpoint?endpoint_id=&start=&end=&limit=&cursor=` → `{items:[{request_id, endpoint_id,
  * sent_at, started_at, ended_at, status_code, duration, json_input, json_output}], next_cursor, has_more}`.
  */
-export function platformRoute(c: PlatformContext, res: ServerResponse, path: string, query: URLSearchParams, method: string): void {
+export function platformRoute(
+  c: PlatformContext,
+  res: ServerResponse,
+  path: string,
+  query: URLSearchParams,
+  method: string,
+): void {
   c.stats.platformCalls++;
-  if (c.platformApi === "forbidden") return json(res, 403, { detail: "This API key lacks the scope for the Platform API." });
+  if (c.platformApi === "forbidden")
+    return json(res, 403, { detail: "This API key lacks the scope for the Platform API." });
   if (method !== "GET") return json(res, 405, { detail: "Method not allowed" });
   if (path === "/v1/models/pricing") {
     const ids = endpointIds(query);
-    if (!ids.length) return json(res, 422, { detail: [{ loc: ["query", "endpoint_id"], msg: "Field required", type: "missing" }] });
-    const prices = ids.filter((id) => id === EMULATED_ENDPOINT).map((endpoint_id) => ({ endpoint_id, unit_price: c.priceUsdPerSecond(), unit: "second", currency: "USD" }));
+    if (!ids.length)
+      return json(res, 422, {
+        detail: [{ loc: ["query", "endpoint_id"], msg: "Field required", type: "missing" }],
+      });
+    const prices = ids
+      .filter((id) => id === EMULATED_ENDPOINT)
+      .map((endpoint_id) => ({
+        endpoint_id,
+        unit_price: c.priceUsdPerSecond(),
+        unit: "second",
+        currency: "USD",
+      }));
     return json(res, 200, { prices, next_cursor: null, has_more: false });
   }
   if (path === "/v1/models/requests/by-endpoint") {
     const [endpoint] = endpointIds(query);
-    if (!endpoint) return json(res, 422, { detail: [{ loc: ["query", "endpoint_id"], msg: "Field required", type: "missing" }] });
+    if (!endpoint)
+      return json(res, 422, {
+        detail: [{ loc: ["query", "endpoint_id"], msg: "Field required", type: "missing" }],
+      });
     // start defaults to 24 h ago (fal docs); times are ISO 8601.
     const start = Date.parse(query.get("start") ?? "") || Date.now() - 86_400_000;
     const end = Date.parse(query.get("end") ?? "") || Date.now() + 1000;
@@ -53,12 +77,19 @@ export function platformRoute(c: PlatformContext, res: ServerResponse, path: str
       started_at: iso(r.startedAt),
       ended_at: iso(r.completedAt),
       status_code: r.outcome?.status ?? null,
-      duration: r.completedAt !== undefined && r.startedAt !== undefined ? (r.completedAt - r.startedAt) / 1000 : null,
+      duration:
+        r.completedAt !== undefined && r.startedAt !== undefined
+          ? (r.completedAt - r.startedAt) / 1000
+          : null,
       json_input: r.raw,
       json_output: r.outcome ? c.resultBodyOf(r.id) : null,
     }));
     const more = offset + limit < all.length;
-    return json(res, 200, { items, next_cursor: more ? String(offset + limit) : null, has_more: more });
+    return json(res, 200, {
+      items,
+      next_cursor: more ? String(offset + limit) : null,
+      has_more: more,
+    });
   }
   return json(res, 404, { detail: `Platform API ${path} is not emulated` });
 }

@@ -2,7 +2,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FaultPlan, FaultRoute } from "./faults.js";
 import type { Behaviour, EmulatedRequest, RequestStore } from "./request-store.js";
 import type { EmulatorStats } from "./stats.js";
-import { EMULATED_ENDPOINT, falErrorHeaders, json, readJson, requestUrls, validateInput } from "./wire.js";
+import {
+  EMULATED_ENDPOINT,
+  falErrorHeaders,
+  json,
+  readJson,
+  requestUrls,
+  validateInput,
+} from "./wire.js";
 
 /** What the queue routes need from the emulator. */
 export interface QueueContext {
@@ -24,12 +31,19 @@ export function resultBody(r: EmulatedRequest, base: string): unknown {
   return { video: { url: `${base}/files/${o.fileId}/output.mp4`, ...video } };
 }
 
-function statusBody(c: QueueContext, r: EmulatedRequest, withLogs: boolean, logs = r.logs): Record<string, unknown> {
+function statusBody(
+  c: QueueContext,
+  r: EmulatedRequest,
+  withLogs: boolean,
+  logs = r.logs,
+): Record<string, unknown> {
   const body: Record<string, unknown> = { status: r.state, ...requestUrls(c.base, r.id) };
   if (r.state === "IN_QUEUE") body.queue_position = c.store.position(r) ?? 0;
   else body.logs = withLogs ? logs : null;
   if (r.state === "COMPLETED") {
-    body.metrics = { inference_time: ((r.completedAt ?? 0) - (r.startedAt ?? r.completedAt ?? 0)) / 1000 };
+    body.metrics = {
+      inference_time: ((r.completedAt ?? 0) - (r.startedAt ?? r.completedAt ?? 0)) / 1000,
+    };
     // Only gateway-level errors appear here; an application failure shows in the result fetch alone.
     if (r.outcome?.statusError) {
       body.error = r.outcome.statusError.error;
@@ -48,12 +62,22 @@ function injected(c: QueueContext, route: FaultRoute, res: ServerResponse): "dro
   if (rule.kind === "drop") return "drop";
   const headers = falErrorHeaders(rule.kind);
   if (rule.retryAfterS !== undefined) headers["retry-after"] = String(rule.retryAfterS);
-  json(res, rule.kind, { detail: `Injected fault ${rule.kind}`, error_type: headers["x-fal-error-type"] }, headers);
+  json(
+    res,
+    rule.kind,
+    { detail: `Injected fault ${rule.kind}`, error_type: headers["x-fal-error-type"] },
+    headers,
+  );
   return true;
 }
 
 function stream(c: QueueContext, r: EmulatedRequest, withLogs: boolean, res: ServerResponse): void {
-  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-fal-request-id": r.id });
+  res.writeHead(200, {
+    "content-type": "text/event-stream",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+    "x-fal-request-id": r.id,
+  });
   c.streams.add(res);
   let sentLogs = 0;
   let lastKey = "";
@@ -82,7 +106,14 @@ function stream(c: QueueContext, r: EmulatedRequest, withLogs: boolean, res: Ser
 }
 
 /** `POST /{endpoint}` (submit) and `/requests/{id}[/status[/stream]|/cancel]` on queue.fal.run. */
-export async function queueRoute(c: QueueContext, req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, method: string): Promise<void> {
+export async function queueRoute(
+  c: QueueContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  query: URLSearchParams,
+  method: string,
+): Promise<void> {
   const parts = path.split("/").filter(Boolean);
   const nsOffset = parts[0] === "workflows" || parts[0] === "comfy" ? 1 : 0;
   if (parts[2 + nsOffset] === "requests") {
@@ -96,7 +127,14 @@ export async function queueRoute(c: QueueContext, req: IncomingMessage, res: Ser
       return json(res, answer.status, answer.body);
     }
     if (method !== "GET") return json(res, 405, { detail: "Method not allowed" });
-    const route = rest === "status" ? "status" : rest === "status/stream" ? "stream" : rest === "" ? "result" : undefined;
+    const route =
+      rest === "status"
+        ? "status"
+        : rest === "status/stream"
+          ? "stream"
+          : rest === ""
+            ? "result"
+            : undefined;
     if (!route) return json(res, 404, { detail: "Not found" });
     if (route === "status") c.stats.statusCalls++;
     if (route === "stream") c.stats.streamCalls++;
@@ -104,16 +142,26 @@ export async function queueRoute(c: QueueContext, req: IncomingMessage, res: Ser
     if (fault === "drop") return void res.socket?.destroy();
     if (fault) return;
     if (!r) return json(res, 404, { detail: `Request ${id} not found` });
-    if (route === "status") return json(res, r.state === "COMPLETED" ? 200 : 202, statusBody(c, r, withLogs), { "x-fal-request-id": id });
+    if (route === "status")
+      return json(res, r.state === "COMPLETED" ? 200 : 202, statusBody(c, r, withLogs), {
+        "x-fal-request-id": id,
+      });
     if (route === "stream") return stream(c, r, withLogs, res);
-    if (r.state !== "COMPLETED" || !r.outcome) return json(res, 400, { detail: "Request is still in progress" }, { "x-fal-request-id": id });
+    if (r.state !== "COMPLETED" || !r.outcome)
+      return json(res, 400, { detail: "Request is still in progress" }, { "x-fal-request-id": id });
     c.stats.resultsServed++;
-    const headers: Record<string, string> = { "x-fal-request-id": id, ...(r.outcome.status === 200 ? {} : falErrorHeaders(r.outcome.status)) };
+    const headers: Record<string, string> = {
+      "x-fal-request-id": id,
+      ...(r.outcome.status === 200 ? {} : falErrorHeaders(r.outcome.status)),
+    };
     if (r.outcome.status === 422) headers["x-fal-retryable"] = "false";
     return json(res, r.outcome.status, resultBody(r, c.base), headers);
   }
   if (method !== "POST") return json(res, 405, { detail: "Method not allowed" });
-  if (parts.join("/") !== EMULATED_ENDPOINT) return json(res, 404, { detail: `Application '${parts.join("/")}' not found in this emulator` });
+  if (parts.join("/") !== EMULATED_ENDPOINT)
+    return json(res, 404, {
+      detail: `Application '${parts.join("/")}' not found in this emulator`,
+    });
   const f = injected(c, "submit", res);
   if (f === true) return;
   const body = await readJson(req, res);
@@ -127,12 +175,27 @@ export async function queueRoute(c: QueueContext, req: IncomingMessage, res: Ser
   if (f === "drop") return void res.socket?.destroy();
   // A request that starts at once is answered IN_PROGRESS without a queue position (reference §14).
   const position = c.store.position(r);
-  json(res, 200, { status: position === undefined ? "IN_PROGRESS" : "IN_QUEUE", ...requestUrls(c.base, r.id), ...(position === undefined ? {} : { queue_position: position }) }, { "x-fal-request-id": r.id });
+  json(
+    res,
+    200,
+    {
+      status: position === undefined ? "IN_PROGRESS" : "IN_QUEUE",
+      ...requestUrls(c.base, r.id),
+      ...(position === undefined ? {} : { queue_position: position }),
+    },
+    { "x-fal-request-id": r.id },
+  );
 }
 
 /** `POST https://fal.run/{endpoint}`: runs and answers in one call (fal does not retry these). */
-export async function syncRoute(c: QueueContext, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-  if (req.method !== "POST" || path.replace(/^\/+|\/+$/g, "") !== EMULATED_ENDPOINT) return json(res, 404, { detail: "Not found" });
+export async function syncRoute(
+  c: QueueContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+): Promise<void> {
+  if (req.method !== "POST" || path.replace(/^\/+|\/+$/g, "") !== EMULATED_ENDPOINT)
+    return json(res, 404, { detail: "Not found" });
   const body = await readJson(req, res);
   if (body === undefined) return;
   const r = c.store.add(body, undefined, "sync");

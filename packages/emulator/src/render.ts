@@ -28,7 +28,8 @@ export function promptColors(prompt: string): [string, string] {
 function hslHex(h: number, s: number, l: number): string {
   const k = (n: number) => (n + h / 30) % 12;
   const a = s * Math.min(l, 1 - l);
-  const f = (n: number) => Math.round(255 * (l - a * Math.max(-1, Math.min(k(n) - 3, Math.min(9 - k(n), 1)))));
+  const f = (n: number) =>
+    Math.round(255 * (l - a * Math.max(-1, Math.min(k(n) - 3, Math.min(9 - k(n), 1)))));
   return `0x${[f(0), f(8), f(4)].map((v) => v.toString(16).padStart(2, "0")).join("")}`;
 }
 
@@ -59,7 +60,9 @@ function run(cmd: string, args: string[]): Promise<void> {
       err = (err + d.toString()).slice(-2000);
     });
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}: ${err}`))));
+    child.on("close", (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}: ${err}`)),
+    );
   });
 }
 
@@ -76,7 +79,18 @@ export class AnimaticRenderer {
 
   /** Path of the rendered MP4 for this spec (rendered on first use). */
   render(spec: RenderSpec): Promise<string> {
-    const key = createHash("sha256").update(JSON.stringify([RENDER_VERSION, spec.prompt, spec.durationS, spec.label ?? "", spec.variant ?? 1])).digest("hex").slice(0, 24);
+    const key = createHash("sha256")
+      .update(
+        JSON.stringify([
+          RENDER_VERSION,
+          spec.prompt,
+          spec.durationS,
+          spec.label ?? "",
+          spec.variant ?? 1,
+        ]),
+      )
+      .digest("hex")
+      .slice(0, 24);
     const out = join(this.cacheDir, `${key}.mp4`);
     const pending = this.inFlight.get(key);
     if (pending) return pending;
@@ -86,13 +100,21 @@ export class AnimaticRenderer {
   }
 
   private async renderTo(spec: RenderSpec, out: string, key: string): Promise<string> {
-    if (await stat(out).then((s) => s.size > 0, () => false)) return out;
+    if (
+      await stat(out).then(
+        (s) => s.size > 0,
+        () => false,
+      )
+    )
+      return out;
     await mkdir(this.cacheDir, { recursive: true });
     const textFile = join(this.cacheDir, `${key}.txt`);
     const labelFile = join(this.cacheDir, `${key}.label.txt`);
     await writeFile(textFile, wrapText(spec.prompt));
     await writeFile(labelFile, spec.label ?? "hailuo-02 emulator");
-    const [c0, c1] = promptColors((spec.variant ?? 1) > 1 ? `${spec.prompt}\u0000roll ${spec.variant}` : spec.prompt);
+    const [c0, c1] = promptColors(
+      (spec.variant ?? 1) > 1 ? `${spec.prompt}\u0000roll ${spec.variant}` : spec.prompt,
+    );
     const font = existsSync(FONT) ? `fontfile=${FONT}` : "font=Sans";
     // A band of the second colour sweeps across the first (a moving picture, like a shot): five
     // times cheaper to render than ffmpeg's gradients source, which a cold test run felt.
@@ -105,13 +127,36 @@ export class AnimaticRenderer {
     const tmp = `${out}.${process.pid}.${Date.now()}.tmp.mp4`;
     try {
       await run(this.ffmpegPath, [
-        "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", `color=c=${c0}:s=1366x768:r=24:d=${spec.durationS}`,
-        "-f", "lavfi", "-i", `color=c=${c1}:s=320x768:r=24:d=${spec.durationS}`,
-        "-filter_complex", vf,
-        "-t", String(spec.durationS), "-r", "24", "-an",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p",
-        "-movflags", "+faststart", tmp,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        `color=c=${c0}:s=1366x768:r=24:d=${spec.durationS}`,
+        "-f",
+        "lavfi",
+        "-i",
+        `color=c=${c1}:s=320x768:r=24:d=${spec.durationS}`,
+        "-filter_complex",
+        vf,
+        "-t",
+        String(spec.durationS),
+        "-r",
+        "24",
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "26",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        tmp,
       ]);
       await rename(tmp, out);
     } finally {

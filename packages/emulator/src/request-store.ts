@@ -12,7 +12,11 @@ export interface EmulatorClock {
 }
 
 /** Real time. */
-export const realClock: EmulatorClock = { now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+export const realClock: EmulatorClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 /** How the emulator plays the parts where fal's behaviour matters for money. */
 export interface Behaviour {
@@ -43,7 +47,12 @@ export interface EmulatedRequest {
   completedAt?: number;
   cancelRequested?: boolean;
   /** The answer of the result fetch; a video answer names its file id (the URL is built per client). */
-  outcome?: { status: number; body: unknown; fileId?: string; statusError?: { error: string; errorType: string } };
+  outcome?: {
+    status: number;
+    body: unknown;
+    fileId?: string;
+    statusError?: { error: string; errorType: string };
+  };
   listeners: Set<() => void>;
 }
 
@@ -80,7 +89,17 @@ export class RequestStore {
   add(raw: unknown, webhookUrl: string | undefined, route: "submit" | "sync"): EmulatedRequest {
     const { input, problems } = validateInput(raw);
     const now = this.clock.now();
-    const r: EmulatedRequest = { id: randomUUID(), endpoint: "", raw, state: "IN_QUEUE", logs: [], webhookUrl, sentAt: now, eligibleAt: now + this.o.queueLatencyMs, listeners: new Set() };
+    const r: EmulatedRequest = {
+      id: randomUUID(),
+      endpoint: "",
+      raw,
+      state: "IN_QUEUE",
+      logs: [],
+      webhookUrl,
+      sentAt: now,
+      eligibleAt: now + this.o.queueLatencyMs,
+      listeners: new Set(),
+    };
     if (input) r.input = input;
     else r.invalid = problems;
     this.requests.set(r.id, r);
@@ -91,7 +110,9 @@ export class RequestStore {
       s.submits.byInput[h] = (s.submits.byInput[h] ?? 0) + 1;
     } else s.syncRuns++;
     this.queue.push(r);
-    this.o.log(`${route} ${r.id}${input ? ` (${input.duration}s) "${input.prompt.slice(0, 50)}"` : " (invalid input)"}`);
+    this.o.log(
+      `${route} ${r.id}${input ? ` (${input.duration}s) "${input.prompt.slice(0, 50)}"` : " (invalid input)"}`,
+    );
     this.pump();
     return r;
   }
@@ -115,7 +136,11 @@ export class RequestStore {
     if (r.state === "IN_QUEUE") this.queue.splice(this.queue.indexOf(r), 1);
     else this.inProgress--;
     const message = "Request cancelled by the client.";
-    this.complete(r, { status: 499, body: { detail: message }, statusError: { error: message, errorType: "client_cancelled" } });
+    this.complete(r, {
+      status: 499,
+      body: { detail: message },
+      statusError: { error: message, errorType: "client_cancelled" },
+    });
     this.pump();
     return { status: 202, body: { status: "CANCELLATION_REQUESTED" } };
   }
@@ -128,7 +153,12 @@ export class RequestStore {
   }
 
   addLog(r: EmulatedRequest, message: string, level = "INFO"): void {
-    r.logs.push({ message, level, source: "USER", timestamp: new Date(this.clock.now()).toISOString() });
+    r.logs.push({
+      message,
+      level,
+      source: "USER",
+      timestamp: new Date(this.clock.now()).toISOString(),
+    });
     r.listeners.forEach((l) => l());
   }
 
@@ -146,7 +176,10 @@ export class RequestStore {
       const next = this.queue.find((r) => r.eligibleAt <= now);
       if (!next) {
         // A queued request may become eligible later (queue latency): look again then.
-        if (this.queue.length) this.later(Math.max(1, Math.min(...this.queue.map((r) => r.eligibleAt)) - now), () => this.pump());
+        if (this.queue.length)
+          this.later(Math.max(1, Math.min(...this.queue.map((r) => r.eligibleAt)) - now), () =>
+            this.pump(),
+          );
         return;
       }
       this.queue.splice(this.queue.indexOf(next), 1);
@@ -166,10 +199,16 @@ export class RequestStore {
       return;
     }
     const input = r.input;
-    this.addLog(r, `Starting generation (${input.duration}s, optimizer ${input.prompt_optimizer ? "on" : "off"})`);
+    this.addLog(
+      r,
+      `Starting generation (${input.duration}s, optimizer ${input.prompt_optimizer ? "on" : "off"})`,
+    );
     const policy = this.o.faults.violatesPolicy(input.prompt);
     const rendered = policy ? Promise.resolve("") : this.o.render(input);
-    this.later(this.o.progressLatencyMs / 2, () => r.state === "IN_PROGRESS" && this.addLog(r, "Generating frames: 50%"));
+    this.later(
+      this.o.progressLatencyMs / 2,
+      () => r.state === "IN_PROGRESS" && this.addLog(r, "Generating frames: 50%"),
+    );
     const minDone = new Promise<void>((resolve) => this.later(this.o.progressLatencyMs, resolve));
     Promise.all([rendered, minDone])
       .then(
@@ -183,21 +222,56 @@ export class RequestStore {
   private failure(detail: string): NonNullable<EmulatedRequest["outcome"]> {
     this.o.stats.failedGenerations++;
     // fal's own fixture for an application failure: COMPLETED, then a 500 from the result fetch.
-    if (this.o.behaviour.failureShape === "fal") return { status: 500, body: { detail: "Internal Server Error" } };
-    return { status: 500, body: { detail, error_type: "internal_server_error" }, statusError: { error: detail, errorType: "internal_server_error" } };
+    if (this.o.behaviour.failureShape === "fal")
+      return { status: 500, body: { detail: "Internal Server Error" } };
+    return {
+      status: 500,
+      body: { detail, error_type: "internal_server_error" },
+      statusError: { error: detail, errorType: "internal_server_error" },
+    };
   }
 
-  private async outcomeFor(r: EmulatedRequest, input: EmulatedInput, file: string, policy: boolean): Promise<NonNullable<EmulatedRequest["outcome"]>> {
+  private async outcomeFor(
+    r: EmulatedRequest,
+    input: EmulatedInput,
+    file: string,
+    policy: boolean,
+  ): Promise<NonNullable<EmulatedRequest["outcome"]>> {
     if (policy) {
-      const body = { detail: [{ loc: ["body", "prompt"], msg: "The prompt was flagged by content moderation.", type: "content_policy_violation", ctx: { categories: ["emulated"] } }] };
-      return { status: 422, body, ...(this.o.behaviour.failureShape === "status-error" ? { statusError: { error: "Unprocessable Entity: content policy violation", errorType: "content_policy_violation" } } : {}) };
+      const body = {
+        detail: [
+          {
+            loc: ["body", "prompt"],
+            msg: "The prompt was flagged by content moderation.",
+            type: "content_policy_violation",
+            ctx: { categories: ["emulated"] },
+          },
+        ],
+      };
+      return {
+        status: 422,
+        body,
+        ...(this.o.behaviour.failureShape === "status-error"
+          ? {
+              statusError: {
+                error: "Unprocessable Entity: content policy violation",
+                errorType: "content_policy_violation",
+              },
+            }
+          : {}),
+      };
     }
-    if (this.o.faults.generationFails(input.prompt)) return this.failure("Generation failed (injected fault)");
+    if (this.o.faults.generationFails(input.prompt))
+      return this.failure("Generation failed (injected fault)");
     const fileId = randomUUID().replaceAll("-", "");
     const { size } = await stat(file);
     this.files.set(fileId, file);
     const sized = this.o.faults.omitFileSize ? {} : { file_size: size };
-    return { status: 200, fileId, body: { video: { content_type: "video/mp4", file_name: "output.mp4", ...sized } } };
+    return {
+      status: 200,
+      fileId,
+      body: { video: { content_type: "video/mp4", file_name: "output.mp4", ...sized } },
+    };
   }
 
   private finish(r: EmulatedRequest, outcome: NonNullable<EmulatedRequest["outcome"]>): void {
@@ -215,7 +289,11 @@ export class RequestStore {
     this.o.stats.completed++;
     if (outcome.status === 200 && r.input) this.bill(r.input);
     const failed = outcome.status !== 200;
-    this.addLog(r, failed ? `Generation ended with HTTP ${outcome.status}` : "Generation complete", failed ? "ERROR" : "INFO");
+    this.addLog(
+      r,
+      failed ? `Generation ended with HTTP ${outcome.status}` : "Generation complete",
+      failed ? "ERROR" : "INFO",
+    );
     this.o.onComplete(r);
   }
 
@@ -224,7 +302,8 @@ export class RequestStore {
     b.requests++;
     b.seconds += Number(input.duration);
     // Whole micro-dollars, so the bill adds up exactly like the report's.
-    b.usd = Math.round(b.usd * 1e6 + Number(input.duration) * this.o.priceUsdPerSecond() * 1e6) / 1e6;
+    b.usd =
+      Math.round(b.usd * 1e6 + Number(input.duration) * this.o.priceUsdPerSecond() * 1e6) / 1e6;
     const h = inputHash(input);
     b.byInput[h] = (b.byInput[h] ?? 0) + 1;
   }

@@ -21,7 +21,11 @@ export interface RouterContext {
 }
 
 /** fal accepts `Authorization: Key …` (and Bearer); an emulator started with a key accepts only that one. */
-function authorised(req: IncomingMessage, res: ServerResponse, apiKey: string | undefined): boolean {
+function authorised(
+  req: IncomingMessage,
+  res: ServerResponse,
+  apiKey: string | undefined,
+): boolean {
   const m = /^(Key|Bearer)\s+(.+)$/.exec(req.headers.authorization ?? "");
   if (!m || (apiKey !== undefined && m[2] !== apiKey)) {
     json(res, 401, { detail: m ? "Invalid API key" : "Missing or malformed Authorization header" });
@@ -31,7 +35,9 @@ function authorised(req: IncomingMessage, res: ServerResponse, apiKey: string | 
 }
 
 /** Routes a request by the fal host it means: queue, sync run, Platform API, JWKS, files, and the emulator's own endpoints. */
-export function createRouter(c: RouterContext): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function createRouter(
+  c: RouterContext,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { store, stats, options } = c;
   return async (req, res) => {
     const url = new URL(req.url ?? "/", "http://emulator");
@@ -44,18 +50,43 @@ export function createRouter(c: RouterContext): (req: IncomingMessage, res: Serv
       if (t.path === "/__emulator/stats") return json(res, 200, stats);
       if (t.path === "/__emulator/health") return json(res, 200, { ok: true });
       const file = /^\/files\/([0-9a-f]+)\/output\.mp4$/.exec(t.path);
-      if (file && (method === "GET" || method === "HEAD")) return serveFile(store, stats, req, res, file[1]!, c.faults);
+      if (file && (method === "GET" || method === "HEAD"))
+        return serveFile(store, stats, req, res, file[1]!, c.faults);
       return json(res, 404, { detail: "Not found" });
     }
     // fal serves its JWKS from both REST hosts (reference fal-protocol.md §14).
-    if ((t.host === "rest.fal.ai" || t.host === "rest.alpha.fal.ai") && t.path === "/.well-known/jwks.json") return json(res, 200, c.jwks);
+    if (
+      (t.host === "rest.fal.ai" || t.host === "rest.alpha.fal.ai") &&
+      t.path === "/.well-known/jwks.json"
+    )
+      return json(res, 200, c.jwks);
     if (!authorised(req, res, options.apiKey)) return;
-    const q: QueueContext = { store, faults: c.faults, stats, behaviour: c.behaviour, keepaliveMs: options.keepaliveMs ?? 15_000, streams: c.streams, base };
+    const q: QueueContext = {
+      store,
+      faults: c.faults,
+      stats,
+      behaviour: c.behaviour,
+      keepaliveMs: options.keepaliveMs ?? 15_000,
+      streams: c.streams,
+      base,
+    };
     if (t.host === "queue.fal.run") return queueRoute(q, req, res, t.path, t.query, method);
     if (t.host === "fal.run") return syncRoute(q, req, res, t.path);
     if (t.host === "api.fal.ai") {
       const resultBodyOf = (id: string) => resultBody(store.requests.get(id)!, base);
-      return platformRoute({ store, stats, priceUsdPerSecond: c.price, platformApi: options.platformApi ?? "on", resultBodyOf }, res, t.path, t.query, method);
+      return platformRoute(
+        {
+          store,
+          stats,
+          priceUsdPerSecond: c.price,
+          platformApi: options.platformApi ?? "on",
+          resultBodyOf,
+        },
+        res,
+        t.path,
+        t.query,
+        method,
+      );
     }
     return json(res, 404, { detail: `Host ${t.host} path ${t.path} is not emulated` });
   };

@@ -27,7 +27,13 @@ export function createWebhookSender(o: WebhookOptions): (r: EmulatedRequest) => 
     const payload =
       out.status === 200
         ? { request_id: r.id, gateway_request_id: r.id, status: "OK", payload: o.payloadOf(r) }
-        : { request_id: r.id, gateway_request_id: r.id, status: "ERROR", error: `Invalid status code: ${out.status}`, payload: out.body };
+        : {
+            request_id: r.id,
+            gateway_request_id: r.id,
+            status: "ERROR",
+            error: `Invalid status code: ${out.status}`,
+            payload: out.body,
+          };
     const raw = JSON.stringify(payload);
     const ts = String(Math.floor(Date.now() / 1000));
     const userId = "emulator-user";
@@ -45,7 +51,13 @@ export function createWebhookSender(o: WebhookOptions): (r: EmulatedRequest) => 
     fetch(r.webhookUrl!, {
       method: "POST",
       body: raw,
-      headers: { "content-type": "application/json", "x-fal-webhook-request-id": r.id, "x-fal-webhook-user-id": userId, "x-fal-webhook-timestamp": ts, "x-fal-webhook-signature": signature },
+      headers: {
+        "content-type": "application/json",
+        "x-fal-webhook-request-id": r.id,
+        "x-fal-webhook-user-id": userId,
+        "x-fal-webhook-timestamp": ts,
+        "x-fal-webhook-signature": signature,
+      },
       signal: AbortSignal.timeout(15_000),
     }).then(
       (res) => {

@@ -1,7 +1,12 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import { HAILUO_ENDPOINT, MAX_PROMPT_CHARS, emulatorHostUrl, hostFromEmulatorPath } from "@hailuo/spec";
+import {
+  HAILUO_ENDPOINT,
+  MAX_PROMPT_CHARS,
+  emulatorHostUrl,
+  hostFromEmulatorPath,
+} from "@hailuo/spec";
 
 /** The one endpoint the emulator serves. */
 export const EMULATED_ENDPOINT = HAILUO_ENDPOINT;
@@ -26,9 +31,18 @@ export function inputHash(input: unknown): string {
 }
 
 /** Writes a JSON answer. */
-export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -59,17 +73,42 @@ export async function readJson(req: IncomingMessage, res: ServerResponse): Promi
 /** The endpoint's input rules (fal.ai/models/fal-ai/minimax/hailuo-02/standard/text-to-video/api). */
 export function validateInput(body: unknown): { problems: InputProblem[]; input?: EmulatedInput } {
   const problems: InputProblem[] = [];
-  if (!body || typeof body !== "object" || Array.isArray(body)) return { problems: [{ loc: ["body"], msg: "Input should be an object", type: "model_type" }] };
+  if (!body || typeof body !== "object" || Array.isArray(body))
+    return { problems: [{ loc: ["body"], msg: "Input should be an object", type: "model_type" }] };
   const b = body as Record<string, unknown>;
-  if (typeof b.prompt !== "string") problems.push({ loc: ["body", "prompt"], msg: "Field required", type: "missing" });
-  else if (b.prompt.trim().length === 0) problems.push({ loc: ["body", "prompt"], msg: "String should have at least 1 character", type: "string_too_short" });
-  else if ([...b.prompt].length > MAX_PROMPT_CHARS) problems.push({ loc: ["body", "prompt"], msg: `String should have at most ${MAX_PROMPT_CHARS} characters`, type: "string_too_long" });
+  if (typeof b.prompt !== "string")
+    problems.push({ loc: ["body", "prompt"], msg: "Field required", type: "missing" });
+  else if (b.prompt.trim().length === 0)
+    problems.push({
+      loc: ["body", "prompt"],
+      msg: "String should have at least 1 character",
+      type: "string_too_short",
+    });
+  else if ([...b.prompt].length > MAX_PROMPT_CHARS)
+    problems.push({
+      loc: ["body", "prompt"],
+      msg: `String should have at most ${MAX_PROMPT_CHARS} characters`,
+      type: "string_too_long",
+    });
   const duration = b.duration ?? "6";
-  if (duration !== "6" && duration !== "10") problems.push({ loc: ["body", "duration"], msg: "Input should be '6' or '10'", type: "enum" });
+  if (duration !== "6" && duration !== "10")
+    problems.push({ loc: ["body", "duration"], msg: "Input should be '6' or '10'", type: "enum" });
   const opt = b.prompt_optimizer ?? true;
-  if (typeof opt !== "boolean") problems.push({ loc: ["body", "prompt_optimizer"], msg: "Input should be a valid boolean", type: "bool_type" });
+  if (typeof opt !== "boolean")
+    problems.push({
+      loc: ["body", "prompt_optimizer"],
+      msg: "Input should be a valid boolean",
+      type: "bool_type",
+    });
   if (problems.length) return { problems };
-  return { problems, input: { prompt: b.prompt as string, duration: duration as "6" | "10", prompt_optimizer: opt as boolean } };
+  return {
+    problems,
+    input: {
+      prompt: b.prompt as string,
+      duration: duration as "6" | "10",
+      prompt_optimizer: opt as boolean,
+    },
+  };
 }
 
 /**
@@ -98,18 +137,30 @@ export function baseUrlFor(req: IncomingMessage, publicUrl: string | undefined):
 }
 
 /** The queue URLs of a request, as fal's submit answer gives them. */
-export function requestUrls(base: string, id: string): { request_id: string; response_url: string; status_url: string; cancel_url: string } {
+export function requestUrls(
+  base: string,
+  id: string,
+): { request_id: string; response_url: string; status_url: string; cancel_url: string } {
   const url = emulatorHostUrl(base, `https://queue.fal.run/fal-ai/minimax/requests/${id}`);
-  return { request_id: id, response_url: url, status_url: `${url}/status`, cancel_url: `${url}/cancel` };
+  return {
+    request_id: id,
+    response_url: url,
+    status_url: `${url}/status`,
+    cancel_url: `${url}/cancel`,
+  };
 }
 
 /** Which fal host and path a request means: `/__host/<host>/…`, `/fal/proxy` with `x-fal-target-url`, or none. */
-export function target(req: IncomingMessage, url: URL): { host?: string; path: string; query: URLSearchParams } | { error: [number, string] } {
+export function target(
+  req: IncomingMessage,
+  url: URL,
+): { host?: string; path: string; query: URLSearchParams } | { error: [number, string] } {
   if (url.pathname === "/fal/proxy") {
     const t = req.headers["x-fal-target-url"];
     if (typeof t !== "string") return { error: [400, "Missing the x-fal-target-url header"] };
     const u = new URL(t);
-    if (!/(^|\.)fal\.(run|ai|media)$/.test(u.hostname)) return { error: [412, `Invalid target host ${u.hostname}`] };
+    if (!/(^|\.)fal\.(run|ai|media)$/.test(u.hostname))
+      return { error: [412, `Invalid target host ${u.hostname}`] };
     return { host: u.host, path: u.pathname, query: u.searchParams };
   }
   const mapped = hostFromEmulatorPath(url.pathname);

@@ -55,7 +55,13 @@ class CsvRows {
       const col = typeof path[2] === "string" ? header.indexOf(path[2]) : -1;
       return { line: lines[path[1]], ...(col >= 0 ? { column: col + 1 } : {}) };
     };
-    return validate({ name: basename(this.file, extname(this.file)) }, this.raw, new FieldChecker(this.file, locate), "csv", options);
+    return validate(
+      { name: basename(this.file, extname(this.file)) },
+      this.raw,
+      new FieldChecker(this.file, locate),
+      "csv",
+      options,
+    );
   }
 
   /** A parse error of csv-parse as a ManifestError with its line. */
@@ -64,18 +70,36 @@ class CsvRows {
     const cause = (error as { cause?: unknown }).cause;
     if (cause instanceof ManifestError) throw cause;
     const line = csvErrorLine(error);
-    throw new ManifestError(this.file, [{ file: this.file, field: "", message: `not valid CSV: ${(error as Error).message}`, line }]);
+    throw new ManifestError(this.file, [
+      { file: this.file, field: "", message: `not valid CSV: ${(error as Error).message}`, line },
+    ]);
   }
 
   private checkHeader(): void {
     const { header, file } = this;
     const dupes = header.filter((h, i) => h && header.indexOf(h) !== i);
     if (dupes.length) {
-      throw new ManifestError(file, [...new Set(dupes)].map((d) => ({ file, line: 1, column: header.lastIndexOf(d) + 1, field: d, message: `column "${d}" appears twice in the header row (columns ${header.indexOf(d) + 1} and ${header.lastIndexOf(d) + 1}); only one can hold the value` })));
+      throw new ManifestError(
+        file,
+        [...new Set(dupes)].map((d) => ({
+          file,
+          line: 1,
+          column: header.lastIndexOf(d) + 1,
+          field: d,
+          message: `column "${d}" appears twice in the header row (columns ${header.indexOf(d) + 1} and ${header.lastIndexOf(d) + 1}); only one can hold the value`,
+        })),
+      );
     }
     if (!header.includes("prompt")) {
       const guess = header.length ? closest("prompt", header) : "";
-      throw new ManifestError(file, [{ file, line: 1, field: "", message: `the header row needs a "prompt" column${guess && distance("prompt", guess) <= 2 ? `; did you mean "${guess}"?` : ` (found: ${header.join(", ")})`}` }]);
+      throw new ManifestError(file, [
+        {
+          file,
+          line: 1,
+          field: "",
+          message: `the header row needs a "prompt" column${guess && distance("prompt", guess) <= 2 ? `; did you mean "${guess}"?` : ` (found: ${header.join(", ")})`}`,
+        },
+      ]);
     }
   }
 }
@@ -84,7 +108,8 @@ class CsvRows {
 export function parseCsvManifest(text: string, options: ParseOptions, file: string): Manifest {
   const rows = new CsvRows(file);
   try {
-    for (const row of csvSync().parse(text, rows.parserOptions()) as unknown as Row[]) rows.add(row);
+    for (const row of csvSync().parse(text, rows.parserOptions()) as unknown as Row[])
+      rows.add(row);
   } catch (error) {
     rows.failed(error);
   }
@@ -92,7 +117,11 @@ export function parseCsvManifest(text: string, options: ParseOptions, file: stri
 }
 
 /** The same, read as a stream of text (a file): rows become scenes as they are parsed. */
-export async function readCsvManifest(text: AsyncIterable<string>, options: ParseOptions, file: string): Promise<Manifest> {
+export async function readCsvManifest(
+  text: AsyncIterable<string>,
+  options: ParseOptions,
+  file: string,
+): Promise<Manifest> {
   const rows = new CsvRows(file);
   try {
     const parser = (await csvStream()).parse(rows.parserOptions());

@@ -14,7 +14,7 @@ export type Locate = (path: Path, key?: boolean) => { line?: number; column?: nu
 
 /** A value cut short for an error message. */
 export function quote(value: unknown): string {
-  const s = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  const s = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
   return JSON.stringify(s.length > 60 ? `${s.slice(0, 57)}...` : s);
 }
 
@@ -30,7 +30,10 @@ export class FieldChecker {
   ) {}
 
   add(path: Path, message: string, atKey = false): void {
-    const field = path.reduce<string>((acc, p) => (typeof p === "number" ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), "");
+    const field = path.reduce<string>(
+      (acc, p) => (typeof p === "number" ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p),
+      "",
+    );
     this.problems.push({ file: this.file, field, message, ...this.locate(path, atKey) });
   }
 
@@ -42,7 +45,10 @@ export class FieldChecker {
     for (const key of Object.keys(obj)) {
       if (allowed.includes(key)) continue;
       const guess = closest(key, allowed);
-      const hint = distance(key, guess) <= Math.max(2, Math.floor(key.length / 3)) ? `; did you mean "${guess}"?` : ` (expected one of: ${allowed.join(", ")})`;
+      const hint =
+        distance(key, guess) <= Math.max(2, Math.floor(key.length / 3))
+          ? `; did you mean "${guess}"?`
+          : ` (expected one of: ${allowed.join(", ")})`;
       this.add([...path, key], `unknown key${hint}`, true);
     }
   }
@@ -74,11 +80,19 @@ export class FieldChecker {
     return fallback;
   }
 
-  number(value: unknown, path: Path, fallback: number, { min = 0, max = Infinity, integer = false } = {}): number {
+  number(
+    value: unknown,
+    path: Path,
+    fallback: number,
+    { min = 0, max = Infinity, integer = false } = {},
+  ): number {
     if (value === undefined || value === null || value === "") return fallback;
     const n = typeof value === "number" ? value : Number(String(value).trim());
     if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-      this.add(path, `expected ${integer ? "a whole number" : "a number"} from ${min} to ${max}, got ${quote(value)}`);
+      this.add(
+        path,
+        `expected ${integer ? "a whole number" : "a number"} from ${min} to ${max}, got ${quote(value)}`,
+      );
       return fallback;
     }
     return n;
@@ -105,7 +119,10 @@ export class FieldChecker {
     }
     if (typeof type !== "string" || !(TRANSITIONS as readonly string[]).includes(type)) {
       const guess = typeof type === "string" ? closest(type, [...TRANSITIONS]) : undefined;
-      this.add(path, `transition must be "name:seconds" with a name from ${TRANSITIONS.slice(0, 6).join(", ")}, …${guess ? `; did you mean "${guess}"?` : ""} (got ${quote(value)})`);
+      this.add(
+        path,
+        `transition must be "name:seconds" with a name from ${TRANSITIONS.slice(0, 6).join(", ")}, …${guess ? `; did you mean "${guess}"?` : ""} (got ${quote(value)})`,
+      );
       return undefined;
     }
     const durationS = this.number(dur, path, 0.5, { min: 0, max: 5 });
@@ -116,12 +133,21 @@ export class FieldChecker {
   thumbnails(value: unknown, path: Path): ThumbnailSpec {
     const t = this.object(value, path) ?? {};
     this.keys(t, path, THUMB_KEYS);
-    const posterAt = t.poster_at === undefined || t.poster_at === "auto" ? "auto" : this.number(t.poster_at, [...path, "poster_at"], 0, { min: 0, max: 10 });
-    const preview = t.preview === undefined ? "gif" : t.preview === false ? "none" : String(t.preview);
-    if (!["gif", "webp", "none"].includes(preview)) this.add([...path, "preview"], `preview must be gif, webp or none, got ${quote(t.preview)}`);
+    const posterAt =
+      t.poster_at === undefined || t.poster_at === "auto"
+        ? "auto"
+        : this.number(t.poster_at, [...path, "poster_at"], 0, { min: 0, max: 10 });
+    const preview =
+      t.preview === undefined ? "gif" : t.preview === false ? "none" : String(t.preview);
+    if (!["gif", "webp", "none"].includes(preview))
+      this.add([...path, "preview"], `preview must be gif, webp or none, got ${quote(t.preview)}`);
     return {
       posterAt,
-      sheetColumns: this.number(t.sheet_columns, [...path, "sheet_columns"], 4, { min: 0, max: 12, integer: true }),
+      sheetColumns: this.number(t.sheet_columns, [...path, "sheet_columns"], 4, {
+        min: 0,
+        max: 12,
+        integer: true,
+      }),
       preview: preview as ThumbnailSpec["preview"],
     };
   }
@@ -134,7 +160,12 @@ export class FieldChecker {
     const text = this.string(o.text, [...path, "text"]);
     if (!text) this.add([...path, "text"], "a card needs text");
     const color = this.string(o.color, [...path, "color"]) ?? "#101820";
-    if (!/^(#[0-9a-fA-F]{6}|[a-zA-Z]+)$/.test(color)) this.add([...path, "color"], `expected #rrggbb or a colour name, got ${quote(color)}`);
-    return { text: text ?? "", durationS: this.number(o.duration, [...path, "duration"], 3, { min: 0.5, max: 30 }), color };
+    if (!/^(#[0-9a-fA-F]{6}|[a-zA-Z]+)$/.test(color))
+      this.add([...path, "color"], `expected #rrggbb or a colour name, got ${quote(color)}`);
+    return {
+      text: text ?? "",
+      durationS: this.number(o.duration, [...path, "duration"], 3, { min: 0.5, max: 30 }),
+      color,
+    };
   }
 }

@@ -1,7 +1,25 @@
-export type { Manifest, Scene, Reroll, SourceRef, AssembleSpec, CardSpec, AudioSpec, ThumbnailSpec, TransitionSpec } from "./manifest-types.js";
+export type {
+  Manifest,
+  Scene,
+  Reroll,
+  SourceRef,
+  AssembleSpec,
+  CardSpec,
+  AudioSpec,
+  ThumbnailSpec,
+  TransitionSpec,
+} from "./manifest-types.js";
 export { ManifestError } from "./manifest-error.js";
 export { parseManifest, formatFromFile } from "./parse-manifest.js";
-export { MAX_MANIFEST_BYTES, MAX_ITEMS, MAX_TAKES, TRANSITIONS, manifestLimits, type ManifestLimits, type ParseOptions } from "./manifest-limits.js";
+export {
+  MAX_MANIFEST_BYTES,
+  MAX_ITEMS,
+  MAX_TAKES,
+  TRANSITIONS,
+  manifestLimits,
+  type ManifestLimits,
+  type ParseOptions,
+} from "./manifest-limits.js";
 export { manifestFromData, readYamlSource } from "./yaml-source.js";
 export { FieldChecker, type Path, type Locate } from "./field-checker.js";
 export { isSafeId, slugify } from "./scene-ids.js";

@@ -15,7 +15,8 @@ function countKeys(line: string): number {
 /** Keys a parsed JSON value holds, at every depth. */
 function keysIn(value: unknown): number {
   if (Array.isArray(value)) return value.reduce((n: number, v) => n + keysIn(v), 0);
-  if (value && typeof value === "object") return Object.values(value).reduce((n: number, v) => n + 1 + keysIn(v), 0);
+  if (value && typeof value === "object")
+    return Object.values(value).reduce((n: number, v) => n + 1 + keysIn(v), 0);
   return 0;
 }
 
@@ -26,7 +27,9 @@ class JsonlLines {
   readonly c: FieldChecker;
 
   constructor(private readonly file: string) {
-    this.c = new FieldChecker(file, (path) => (typeof path[1] === "number" ? { line: this.lines[path[1]] } : {}));
+    this.c = new FieldChecker(file, (path) =>
+      typeof path[1] === "number" ? { line: this.lines[path[1]] } : {},
+    );
   }
 
   add(line: string, lineNo: number): void {
@@ -36,14 +39,30 @@ class JsonlLines {
     try {
       value = JSON.parse(line);
     } catch (error) {
-      c.problems.push({ file, line: lineNo, field: "", message: `not valid JSON: ${(error as Error).message}` });
+      c.problems.push({
+        file,
+        line: lineNo,
+        field: "",
+        message: `not valid JSON: ${(error as Error).message}`,
+      });
       return;
     }
     // JSON.parse keeps the last of two equal keys silently; YAML's parser (a JSON superset) reports
     // them. It runs only when the line names more keys than the parsed value holds (20× faster).
-    const dupe = countKeys(line) !== keysIn(value) ? yaml().parseDocument(line, { uniqueKeys: true }).errors.find((e) => e.code === "DUPLICATE_KEY") : undefined;
+    const dupe =
+      countKeys(line) !== keysIn(value)
+        ? yaml()
+            .parseDocument(line, { uniqueKeys: true })
+            .errors.find((e) => e.code === "DUPLICATE_KEY")
+        : undefined;
     if (dupe) {
-      c.problems.push({ file, line: lineNo, column: (dupe.linePos?.[0]?.col ?? 0) || undefined, field: "", message: `the same key appears twice in this object (${dupe.message.split("\n")[0]}); only one can hold the value` });
+      c.problems.push({
+        file,
+        line: lineNo,
+        column: (dupe.linePos?.[0]?.col ?? 0) || undefined,
+        field: "",
+        message: `the same key appears twice in this object (${dupe.message.split("\n")[0]}); only one can hold the value`,
+      });
       return;
     }
     this.lines.push(lineNo);
@@ -52,7 +71,13 @@ class JsonlLines {
   }
 
   manifest(options: ParseOptions): Manifest {
-    return validate({ name: basename(this.file, extname(this.file)) }, this.raw, this.c, "jsonl", options);
+    return validate(
+      { name: basename(this.file, extname(this.file)) },
+      this.raw,
+      this.c,
+      "jsonl",
+      options,
+    );
   }
 }
 
@@ -64,9 +89,14 @@ export function parseJsonl(text: string, options: ParseOptions, file: string): M
 }
 
 /** The same, read as a stream of text (a file), line by line. */
-export async function readJsonlManifest(text: AsyncIterable<string>, options: ParseOptions, file: string): Promise<Manifest> {
+export async function readJsonlManifest(
+  text: AsyncIterable<string>,
+  options: ParseOptions,
+  file: string,
+): Promise<Manifest> {
   const scenes = new JsonlLines(file);
   let lineNo = 0;
-  for await (const line of createInterface({ input: Readable.from(text), crlfDelay: Infinity })) scenes.add(line, ++lineNo);
+  for await (const line of createInterface({ input: Readable.from(text), crlfDelay: Infinity }))
+    scenes.add(line, ++lineNo);
   return scenes.manifest(options);
 }

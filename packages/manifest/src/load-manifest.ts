@@ -13,7 +13,14 @@ import type { Manifest } from "./manifest-types.js";
  * first 4 KiB or bytes that are not UTF-8 give one clear line instead of dozens of parse errors.
  */
 async function* textOf(file: string): AsyncGenerator<string> {
-  const binary = () => new ManifestError(file, [{ file, field: "", message: "not a manifest: this is binary data, not YAML, CSV or JSONL text" }]);
+  const binary = () =>
+    new ManifestError(file, [
+      {
+        file,
+        field: "",
+        message: "not a manifest: this is binary data, not YAML, CSV or JSONL text",
+      },
+    ]);
   const decoder = new TextDecoder("utf-8", { fatal: true });
   let first = true;
   for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
@@ -36,13 +43,25 @@ async function* textOf(file: string): AsyncGenerator<string> {
  * Reads a manifest file (size-checked before reading) and parses it. CSV and JSONL are parsed as
  * they stream in (a row becomes a scene as it is read); YAML, one document, is read whole.
  */
-export async function loadManifest(file: string, options: Omit<ParseOptions, "file"> = {}): Promise<Manifest> {
+export async function loadManifest(
+  file: string,
+  options: Omit<ParseOptions, "file"> = {},
+): Promise<Manifest> {
   const info = await stat(file).catch((error: NodeJS.ErrnoException) => {
-    throw new ManifestError(file, [{ file, field: "", message: error.code === "ENOENT" ? "no such file" : error.message }]);
+    throw new ManifestError(file, [
+      { file, field: "", message: error.code === "ENOENT" ? "no such file" : error.message },
+    ]);
   });
   if (!info.isFile()) throw new ManifestError(file, [{ file, field: "", message: "not a file" }]);
   const { maxBytes } = manifestLimits(options.limits);
-  if (info.size > maxBytes) throw new ManifestError(file, [{ file, field: "", message: `file is ${info.size} bytes; manifests are limited to ${maxBytes} bytes (raise it with HAILUO_MAX_MANIFEST_BYTES)` }]);
+  if (info.size > maxBytes)
+    throw new ManifestError(file, [
+      {
+        file,
+        field: "",
+        message: `file is ${info.size} bytes; manifests are limited to ${maxBytes} bytes (raise it with HAILUO_MAX_MANIFEST_BYTES)`,
+      },
+    ]);
   const format = options.format ?? formatFromFile(file);
   const opts = { ...options, file };
   let manifest: Manifest;
@@ -58,7 +77,15 @@ export async function loadManifest(file: string, options: Omit<ParseOptions, "fi
   if (audio?.file) {
     const path = resolve(dirname(file), audio.file);
     await access(path).catch(() => {
-      throw new ManifestError(file, [{ file, line: audio.source?.line, column: audio.source?.column, field: "assemble.audio.file", message: `audio file ${path} not found (paths are relative to the manifest's folder)` }]);
+      throw new ManifestError(file, [
+        {
+          file,
+          line: audio.source?.line,
+          column: audio.source?.column,
+          field: "assemble.audio.file",
+          message: `audio file ${path} not found (paths are relative to the manifest's folder)`,
+        },
+      ]);
     });
   }
   return manifest;

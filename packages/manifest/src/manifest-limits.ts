@@ -15,15 +15,40 @@ export function manifestLimits(given: Partial<ManifestLimits> = {}): ManifestLim
     const v = Number(process.env[name]);
     return Number.isFinite(v) && v > 0 ? v : undefined;
   };
-  return { maxBytes: given.maxBytes ?? env("HAILUO_MAX_MANIFEST_BYTES") ?? MAX_MANIFEST_BYTES, maxItems: given.maxItems ?? env("HAILUO_MAX_ITEMS") ?? MAX_ITEMS };
+  return {
+    maxBytes: given.maxBytes ?? env("HAILUO_MAX_MANIFEST_BYTES") ?? MAX_MANIFEST_BYTES,
+    maxItems: given.maxItems ?? env("HAILUO_MAX_ITEMS") ?? MAX_ITEMS,
+  };
 }
 /** Most takes of one scene. */
 export const MAX_TAKES = 20;
 /** Transitions ffmpeg's xfade offers (plus `cut` for none). */
 export const TRANSITIONS = [
-  "cut", "fade", "dissolve", "fadeblack", "fadewhite", "wipeleft", "wiperight", "wipeup", "wipedown",
-  "slideleft", "slideright", "slideup", "slidedown", "smoothleft", "smoothright", "smoothup", "smoothdown",
-  "circleopen", "circleclose", "circlecrop", "rectcrop", "radial", "pixelize", "distance", "hblur",
+  "cut",
+  "fade",
+  "dissolve",
+  "fadeblack",
+  "fadewhite",
+  "wipeleft",
+  "wiperight",
+  "wipeup",
+  "wipedown",
+  "slideleft",
+  "slideright",
+  "slideup",
+  "slidedown",
+  "smoothleft",
+  "smoothright",
+  "smoothup",
+  "smoothdown",
+  "circleopen",
+  "circleclose",
+  "circlecrop",
+  "rectcrop",
+  "radial",
+  "pixelize",
+  "distance",
+  "hblur",
 ] as const;
 
 /** Options of `parseManifest`. */

@@ -22,7 +22,13 @@ export function parseManifest(text: string, options: ParseOptions = {}): Manifes
   const file = options.file ?? "<inline>";
   const { maxBytes } = manifestLimits(options.limits);
   if (Buffer.byteLength(text) > maxBytes) {
-    throw new ManifestError(file, [{ file, field: "", message: `manifest is larger than ${Math.round(maxBytes / 1024)} KiB (raise it with HAILUO_MAX_MANIFEST_BYTES)` }]);
+    throw new ManifestError(file, [
+      {
+        file,
+        field: "",
+        message: `manifest is larger than ${Math.round(maxBytes / 1024)} KiB (raise it with HAILUO_MAX_MANIFEST_BYTES)`,
+      },
+    ]);
   }
   const format = options.format ?? formatFromFile(file);
   if (format === "csv") return parseCsvManifest(text, options, file);

@@ -27,5 +27,7 @@ export async function csvStream(): Promise<typeof import("csv-parse")> {
 /** The line csv-parse reports for one of its errors (its CsvError, of whichever build threw it). */
 export function csvErrorLine(error: unknown): number | undefined {
   const e = error as { code?: unknown; lines?: unknown };
-  return typeof e.code === "string" && e.code.startsWith("CSV_") && typeof e.lines === "number" ? e.lines : undefined;
+  return typeof e.code === "string" && e.code.startsWith("CSV_") && typeof e.lines === "number"
+    ? e.lines
+    : undefined;
 }

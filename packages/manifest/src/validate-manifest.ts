@@ -11,14 +11,28 @@ import { TEMPLATE_VAR, expandVars, renderTemplate, runVariables } from "./templa
 
 export const TOP_KEYS = ["name", "defaults", "vars", "scenes", "assemble", "thumbnails"];
 const DEFAULT_KEYS = ["duration", "prompt_optimizer", "takes"];
-export const SCENE_KEYS = ["id", "prompt", "duration", "prompt_optimizer", "takes", "tags", "transition", "pick"];
+export const SCENE_KEYS = [
+  "id",
+  "prompt",
+  "duration",
+  "prompt_optimizer",
+  "takes",
+  "tags",
+  "transition",
+  "pick",
+];
 const ASSEMBLE_KEYS = ["transition", "title", "end", "audio", "output", "placeholders"];
 const AUDIO_KEYS = ["file", "volume", "fade_in", "fade_out"];
 
 function splitTags(value: unknown, c: FieldChecker, path: Path): string[] {
   if (value === undefined || value === null || value === "") return [];
-  if (Array.isArray(value)) return value.map((t, i) => c.string(t, [...path, i]) ?? "").filter(Boolean);
-  if (typeof value === "string") return value.split(/[;,]/).map((t) => t.trim()).filter(Boolean);
+  if (Array.isArray(value))
+    return value.map((t, i) => c.string(t, [...path, i]) ?? "").filter(Boolean);
+  if (typeof value === "string")
+    return value
+      .split(/[;,]/)
+      .map((t) => t.trim())
+      .filter(Boolean);
   c.add(path, `expected a list of tags, got ${quote(value)}`);
   return [];
 }
@@ -57,14 +71,26 @@ export function validate(
   const expanded = expandVars({ ...vars, ...options.vars }, runVars);
   for (const p of expanded.problems) c.add(["vars", p.name], p.message);
   const baseVars = { ...runVars, ...expanded.vars };
-  const scenes = readScenes(rawScenes, c, format, defaults, baseVars, manifestLimits(options.limits).maxItems);
+  const scenes = readScenes(
+    rawScenes,
+    c,
+    format,
+    defaults,
+    baseVars,
+    manifestLimits(options.limits).maxItems,
+  );
   const assemble = readAssemble(root.assemble, c);
   const thumbnails = c.thumbnails(root.thumbnails, ["thumbnails"]);
 
   if (c.problems.length > 0) throw new ManifestError(c.file, c.problems);
   const manifest: Manifest = { name, file: c.file, format, defaults, vars, scenes, thumbnails };
   if (assemble) manifest.assemble = assemble;
-  const warnings = unusedVariables(rawScenes ?? [], { ...vars, ...options.vars }, options.vars ?? {}, c);
+  const warnings = unusedVariables(
+    rawScenes ?? [],
+    { ...vars, ...options.vars },
+    options.vars ?? {},
+    c,
+  );
   if (warnings.length) manifest.warnings = warnings;
   return manifest;
 }
@@ -73,9 +99,17 @@ export function validate(
  * A CSV column or a `--var` that no prompt uses is most likely a slip (a misspelt `duraton`
  * column silently became a variable): warn, naming the column, never refuse.
  */
-function unusedVariables(rawScenes: RawScene[], vars: Record<string, string>, cliVars: Record<string, string>, c: FieldChecker): FieldProblem[] {
+function unusedVariables(
+  rawScenes: RawScene[],
+  vars: Record<string, string>,
+  cliVars: Record<string, string>,
+  c: FieldChecker,
+): FieldProblem[] {
   const used = new Set<string>();
-  const texts = [...rawScenes.map((s) => (typeof s.raw.prompt === "string" ? s.raw.prompt : "")), ...Object.values(vars)];
+  const texts = [
+    ...rawScenes.map((s) => (typeof s.raw.prompt === "string" ? s.raw.prompt : "")),
+    ...Object.values(vars),
+  ];
   for (const t of texts) for (const m of t.matchAll(TEMPLATE_VAR)) used.add(m[1]!);
   const warnings: FieldProblem[] = [];
   const columns = new Set(rawScenes.flatMap((s) => Object.keys(s.rowVars)));
@@ -84,22 +118,41 @@ function unusedVariables(rawScenes: RawScene[], vars: Record<string, string>, cl
     const guess = closest(col, SCENE_KEYS);
     const hint = distance(col, guess) <= 2 ? `; did you mean the scene field "${guess}"?` : "";
     // Only CSV has per-row variables: point at the column in its header row.
-    warnings.push({ file: c.file, field: col, message: `column "${col}" is not a scene field and no prompt uses {{${col}}}${hint}`, ...c.locate(["scenes", 0, col]), line: 1 });
+    warnings.push({
+      file: c.file,
+      field: col,
+      message: `column "${col}" is not a scene field and no prompt uses {{${col}}}${hint}`,
+      ...c.locate(["scenes", 0, col]),
+      line: 1,
+    });
   }
   for (const name of Object.keys(cliVars)) {
-    if (!used.has(name)) warnings.push({ file: c.file, field: name, message: `variable "${name}" given to this manifest (--var, or a job's vars:) is not used by any prompt ({{${name}}} appears nowhere)` });
+    if (!used.has(name))
+      warnings.push({
+        file: c.file,
+        field: name,
+        message: `variable "${name}" given to this manifest (--var, or a job's vars:) is not used by any prompt ({{${name}}} appears nowhere)`,
+      });
   }
   return warnings;
 }
 
 /** The scenes: templated prompts checked against the endpoint's rules, safe unique ids, takes and transitions. */
-function readScenes(rawScenes: RawScene[] | undefined, c: FieldChecker, format: Manifest["format"], defaults: Manifest["defaults"], baseVars: Record<string, string>, maxItems: number): Scene[] {
+function readScenes(
+  rawScenes: RawScene[] | undefined,
+  c: FieldChecker,
+  format: Manifest["format"],
+  defaults: Manifest["defaults"],
+  baseVars: Record<string, string>,
+  maxItems: number,
+): Scene[] {
   const scenes: Scene[] = [];
   const seen = new Map<string, Path>();
   // Next free suffix per derived stem: prompts sharing their first words stay linear, not quadratic.
   const nextSuffix = new Map<string, number>();
   let items = 0;
-  if (!rawScenes || rawScenes.length === 0) c.add(["scenes"], "a manifest needs at least one scene");
+  if (!rawScenes || rawScenes.length === 0)
+    c.add(["scenes"], "a manifest needs at least one scene");
   for (const { raw, path, rowVars } of rawScenes ?? []) {
     c.keys(raw, path, SCENE_KEYS);
     const promptRaw = c.string(raw.prompt, [...path, "prompt"]);
@@ -108,22 +161,46 @@ function readScenes(rawScenes: RawScene[] | undefined, c: FieldChecker, format: 
       continue;
     }
     const { text: prompt, missing } = renderTemplate(promptRaw, { ...baseVars, ...rowVars });
-    for (const m of missing) c.add([...path, "prompt"], `undefined variable {{${m}}} (define it under vars:${format === "csv" ? " or as a column" : ""})`);
+    for (const m of missing)
+      c.add(
+        [...path, "prompt"],
+        `undefined variable {{${m}}} (define it under vars:${format === "csv" ? " or as a column" : ""})`,
+      );
     // A value that itself holds a placeholder (a CSV cell, say) would reach fal as literal braces.
     const left = missing.length ? undefined : new RegExp(TEMPLATE_VAR.source).exec(prompt);
-    if (left) c.add([...path, "prompt"], `${left[0]} is left in the prompt after templating (a variable's value holds a placeholder)`);
+    if (left)
+      c.add(
+        [...path, "prompt"],
+        `${left[0]} is left in the prompt after templating (a variable's value holds a placeholder)`,
+      );
     const duration = c.duration(raw.duration, [...path, "duration"], defaults.duration);
-    const prompt_optimizer = c.bool(raw.prompt_optimizer, [...path, "prompt_optimizer"], defaults.prompt_optimizer);
+    const prompt_optimizer = c.bool(
+      raw.prompt_optimizer,
+      [...path, "prompt_optimizer"],
+      defaults.prompt_optimizer,
+    );
     for (const p of checkHailuoInput({ prompt, duration, prompt_optimizer })) {
-      if (p.field === "prompt") c.add([...path, "prompt"], p.message.startsWith("is ") ? `prompt ${p.message} (after templating; limit ${MAX_PROMPT_CHARS})` : `prompt ${p.message}`);
+      if (p.field === "prompt")
+        c.add(
+          [...path, "prompt"],
+          p.message.startsWith("is ")
+            ? `prompt ${p.message} (after templating; limit ${MAX_PROMPT_CHARS})`
+            : `prompt ${p.message}`,
+        );
     }
     let id = c.string(raw.id, [...path, "id"])?.trim();
     if (id !== undefined && id !== "" && !isSafeId(id)) {
-      c.add([...path, "id"], `id ${quote(id)} is not a safe file name: use letters, digits, ".", "_" and "-" (no "/", "\\" or ".."), at most 80 characters`);
+      c.add(
+        [...path, "id"],
+        `id ${quote(id)} is not a safe file name: use letters, digits, ".", "_" and "-" (no "/", "\\" or ".."), at most 80 characters`,
+      );
       id = undefined;
     } else if (id === "") id = undefined;
     if (id !== undefined && seen.has(id)) {
-      c.add([...path, "id"], `duplicate id ${quote(id)} (first used at ${(seen.get(id) ?? []).join(".")})`);
+      c.add(
+        [...path, "id"],
+        `duplicate id ${quote(id)} (first used at ${(seen.get(id) ?? []).join(".")})`,
+      );
     }
     const derived = id === undefined;
     if (derived) {
@@ -134,7 +211,11 @@ function readScenes(rawScenes: RawScene[] | undefined, c: FieldChecker, format: 
       nextSuffix.set(stem, n);
     }
     seen.set(id!, path);
-    const takes = c.number(raw.takes, [...path, "takes"], defaults.takes, { min: 1, max: MAX_TAKES, integer: true });
+    const takes = c.number(raw.takes, [...path, "takes"], defaults.takes, {
+      min: 1,
+      max: MAX_TAKES,
+      integer: true,
+    });
     items += takes;
     const scene: Scene = {
       id: id!,
@@ -147,10 +228,15 @@ function readScenes(rawScenes: RawScene[] | undefined, c: FieldChecker, format: 
     };
     const transition = c.transition(raw.transition, [...path, "transition"]);
     if (transition) scene.transition = transition;
-    if (raw.pick !== undefined && raw.pick !== "") scene.pick = c.number(raw.pick, [...path, "pick"], 1, { min: 1, max: takes, integer: true });
+    if (raw.pick !== undefined && raw.pick !== "")
+      scene.pick = c.number(raw.pick, [...path, "pick"], 1, { min: 1, max: takes, integer: true });
     scenes.push(scene);
   }
-  if (items > maxItems) c.add(["scenes"], `${items} generations (scenes × takes) is more than the ${maxItems} one manifest may hold (raise it with HAILUO_MAX_ITEMS)`);
+  if (items > maxItems)
+    c.add(
+      ["scenes"],
+      `${items} generations (scenes × takes) is more than the ${maxItems} one manifest may hold (raise it with HAILUO_MAX_ITEMS)`,
+    );
   return scenes;
 }
 
@@ -161,9 +247,16 @@ function readAssemble(value: unknown, c: FieldChecker): AssembleSpec | undefined
   if (a) {
     c.keys(a, ["assemble"], ASSEMBLE_KEYS);
     const output = c.string(a.output, ["assemble", "output"]) ?? "film.mp4";
-    if (!isSafeId(output) || !/\.mp4$/i.test(output)) c.add(["assemble", "output"], `output must be a plain file name ending in .mp4, got ${quote(output)}`);
+    if (!isSafeId(output) || !/\.mp4$/i.test(output))
+      c.add(
+        ["assemble", "output"],
+        `output must be a plain file name ending in .mp4, got ${quote(output)}`,
+      );
     assemble = {
-      transition: c.transition(a.transition, ["assemble", "transition"]) ?? { type: "cut", durationS: 0 },
+      transition: c.transition(a.transition, ["assemble", "transition"]) ?? {
+        type: "cut",
+        durationS: 0,
+      },
       output,
       placeholders: c.bool(a.placeholders, ["assemble", "placeholders"], false),
     };
@@ -172,7 +265,8 @@ function readAssemble(value: unknown, c: FieldChecker): AssembleSpec | undefined
     const end = a.end === undefined ? undefined : c.card(a.end, ["assemble", "end"]);
     if (end) assemble.end = end;
     if (a.audio !== undefined && a.audio !== null) {
-      const au = typeof a.audio === "string" ? { file: a.audio } : c.object(a.audio, ["assemble", "audio"]);
+      const au =
+        typeof a.audio === "string" ? { file: a.audio } : c.object(a.audio, ["assemble", "audio"]);
       if (au) {
         c.keys(au, ["assemble", "audio"], AUDIO_KEYS);
         const file = c.string(au.file, ["assemble", "audio", "file"]);
@@ -181,8 +275,13 @@ function readAssemble(value: unknown, c: FieldChecker): AssembleSpec | undefined
           file: file ?? "",
           volume: c.number(au.volume, ["assemble", "audio", "volume"], 1, { min: 0, max: 4 }),
           fadeInS: c.number(au.fade_in, ["assemble", "audio", "fade_in"], 1, { min: 0, max: 30 }),
-          fadeOutS: c.number(au.fade_out, ["assemble", "audio", "fade_out"], 2, { min: 0, max: 30 }),
-          source: c.ref(typeof a.audio === "string" ? ["assemble", "audio"] : ["assemble", "audio", "file"]),
+          fadeOutS: c.number(au.fade_out, ["assemble", "audio", "fade_out"], 2, {
+            min: 0,
+            max: 30,
+          }),
+          source: c.ref(
+            typeof a.audio === "string" ? ["assemble", "audio"] : ["assemble", "audio", "file"],
+          ),
         };
       }
     }

@@ -13,26 +13,47 @@ import { TOP_KEYS, validate, type RawScene } from "./validate-manifest.js";
 export function readYamlSource(text: string, file: string): { data: unknown; locate: Locate } {
   const { isMap, isNode, isPair, isScalar, LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
-  const doc: Document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
+  const doc: Document = parseDocument(text, {
+    lineCounter,
+    uniqueKeys: true,
+    prettyErrors: false,
+    strict: true,
+  });
   const pos = (offset: number) => {
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
   };
   const errors = [...doc.errors, ...doc.warnings];
   if (errors.length > 0) {
-    throw new ManifestError(file, errors.map((e) => ({ file, field: "", message: e.message.split("\n")[0]!, ...pos(e.pos[0]) })));
+    throw new ManifestError(
+      file,
+      errors.map((e) => ({
+        file,
+        field: "",
+        message: e.message.split("\n")[0]!,
+        ...pos(e.pos[0]),
+      })),
+    );
   }
   let data: unknown;
   try {
     // Aliases are legal YAML, but a "billion laughs" document expands them exponentially.
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
-    throw new ManifestError(file, [{ file, field: "", message: `refused: ${(error as Error).message} (YAML alias expansion is limited)` }]);
+    throw new ManifestError(file, [
+      {
+        file,
+        field: "",
+        message: `refused: ${(error as Error).message} (YAML alias expansion is limited)`,
+      },
+    ]);
   }
   const keyPos = (path: Path) => {
     const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
     if (!isMap(parent)) return undefined;
-    const pair = parent.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === path[path.length - 1]);
+    const pair = parent.items.find(
+      (p) => isPair(p) && isScalar(p.key) && p.key.value === path[path.length - 1],
+    );
     return pair && isScalar(pair.key) && pair.key.range ? pos(pair.key.range[0]) : undefined;
   };
   const locate: Locate = (path, key) => {
@@ -42,7 +63,8 @@ export function readYamlSource(text: string, file: string): { data: unknown; loc
       const node = doc.getIn(path.slice(0, n), true) as unknown;
       if (isNode(node) && (node as Node).range) return pos((node as Node).range![0]);
       // A key with an empty value: point at the key itself.
-      const atKey = n > 0 && (node === null || node === undefined) ? keyPos(path.slice(0, n)) : undefined;
+      const atKey =
+        n > 0 && (node === null || node === undefined) ? keyPos(path.slice(0, n)) : undefined;
       if (atKey) return atKey;
     }
     return {};
@@ -60,7 +82,11 @@ export function parseYaml(text: string, options: ParseOptions, file: string): Ma
  * Validates an already-parsed YAML manifest (for example one written inline in a job file);
  * `locate` maps its paths to source positions.
  */
-export function manifestFromData(data: unknown, locate: Locate, options: ParseOptions & { file: string }): Manifest {
+export function manifestFromData(
+  data: unknown,
+  locate: Locate,
+  options: ParseOptions & { file: string },
+): Manifest {
   const file = options.file;
   const c = new FieldChecker(file, locate);
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
@@ -70,7 +96,8 @@ export function manifestFromData(data: unknown, locate: Locate, options: ParseOp
   const root = data as Record<string, unknown>;
   c.keys(root, [], TOP_KEYS);
   let raw: RawScene[] | undefined;
-  if (root.scenes !== undefined && !Array.isArray(root.scenes)) c.add(["scenes"], "scenes must be a list");
+  if (root.scenes !== undefined && !Array.isArray(root.scenes))
+    c.add(["scenes"], "scenes must be a list");
   else
     raw = (root.scenes as unknown[] | undefined)?.flatMap((s, i) => {
       const path = ["scenes", i];

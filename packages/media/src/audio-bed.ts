@@ -23,22 +23,48 @@ function kindOf(s: Awaited<ReturnType<typeof stat>>): string {
  * checked with stat before anything opens it: opening a FIFO blocks until a writer comes, and a
  * device like /dev/zero never ends. A missing ffprobe is not reported here (the ffmpeg check says so).
  */
-export async function audioBedProblem(file: string, { signal }: { signal?: AbortSignal } = {}): Promise<string | undefined> {
+export async function audioBedProblem(
+  file: string,
+  { signal }: { signal?: AbortSignal } = {},
+): Promise<string | undefined> {
   const path = resolve(file);
   const s = await stat(path).catch((error: NodeJS.ErrnoException) => error);
-  if (s instanceof Error) return s.code === "ENOENT" ? `audio bed ${path} not found` : `audio bed ${path} cannot be read (${s.code ?? s.message})`;
+  if (s instanceof Error)
+    return s.code === "ENOENT"
+      ? `audio bed ${path} not found`
+      : `audio bed ${path} cannot be read (${s.code ?? s.message})`;
   if (!s.isFile()) return `audio bed ${path} is ${kindOf(s)}, not an audio file`;
   if (s.size === 0) return `audio bed ${path} is empty`;
-  const denied = await access(path, constants.R_OK).then(() => undefined, (error: NodeJS.ErrnoException) => error.code ?? error.message);
+  const denied = await access(path, constants.R_OK).then(
+    () => undefined,
+    (error: NodeJS.ErrnoException) => error.code ?? error.message,
+  );
   if (denied) return `audio bed ${path} cannot be read (${denied})`;
   // `file:` so a name with a colon is never taken for an ffmpeg protocol.
-  const args = ["-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_type", "-of", "csv=p=0", `file:${path}`];
+  const args = [
+    "-v",
+    "error",
+    "-select_streams",
+    "a",
+    "-show_entries",
+    "stream=codec_type",
+    "-of",
+    "csv=p=0",
+    `file:${path}`,
+  ];
   const found = await new Promise<{ stdout: string; error?: ExecFileException }>((done) =>
-    execFile(ffmpegPaths().ffprobe, args, { timeout: PROBE_TIMEOUT_MS, killSignal: "SIGKILL", signal }, (error, stdout) => done({ stdout: String(stdout), error: error ?? undefined })),
+    execFile(
+      ffmpegPaths().ffprobe,
+      args,
+      { timeout: PROBE_TIMEOUT_MS, killSignal: "SIGKILL", signal },
+      (error, stdout) => done({ stdout: String(stdout), error: error ?? undefined }),
+    ),
   );
   if (found.error?.code === "ENOENT") return undefined;
   if (signal?.aborted) throw abortError(signal);
-  if (found.error?.killed) return `audio bed ${path}: ffprobe did not finish within ${PROBE_TIMEOUT_MS / 1000} s`;
-  if (!found.stdout.includes("audio")) return `audio bed ${path} has no audio stream ffprobe can read`;
+  if (found.error?.killed)
+    return `audio bed ${path}: ffprobe did not finish within ${PROBE_TIMEOUT_MS / 1000} s`;
+  if (!found.stdout.includes("audio"))
+    return `audio bed ${path} has no audio stream ffprobe can read`;
   return undefined;
 }

@@ -18,7 +18,8 @@ export class FfmpegError extends HailuoError {
   }
 }
 
-const INSTALL_HINT = "install it with `sudo apt-get install -y ffmpeg` (or set FFMPEG_PATH and FFPROBE_PATH)";
+const INSTALL_HINT =
+  "install it with `sudo apt-get install -y ffmpeg` (or set FFMPEG_PATH and FFPROBE_PATH)";
 /** Oldest ffmpeg major version we support (xfade, gradients and drawtext textfile behave as we expect from 5 on). */
 export const MIN_FFMPEG_MAJOR = 5;
 
@@ -37,7 +38,10 @@ let warmed: Promise<{ ffmpeg: string; ffprobe: string; version: string }> | unde
 
 /** Points fluent-ffmpeg at ffmpeg and ffprobe (PATH, or FFMPEG_PATH / FFPROBE_PATH) without running them. */
 export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
-  const paths = { ffmpeg: process.env.FFMPEG_PATH || "ffmpeg", ffprobe: process.env.FFPROBE_PATH || "ffprobe" };
+  const paths = {
+    ffmpeg: process.env.FFMPEG_PATH || "ffmpeg",
+    ffprobe: process.env.FFPROBE_PATH || "ffprobe",
+  };
   fluent().setFfmpegPath(paths.ffmpeg);
   fluent().setFfprobePath(paths.ffprobe);
   return paths;
@@ -59,14 +63,21 @@ export function checkFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; versio
     const run = promisify(execFile);
     let version = "";
     try {
-      const [{ stdout }] = await Promise.all([run(ffmpegPath, ["-hide_banner", "-version"]), run(ffprobePath, ["-hide_banner", "-version"])]);
+      const [{ stdout }] = await Promise.all([
+        run(ffmpegPath, ["-hide_banner", "-version"]),
+        run(ffprobePath, ["-hide_banner", "-version"]),
+      ]);
       version = /version\s+n?(\S+)/.exec(stdout)?.[1] ?? "unknown";
     } catch {
-      throw new FfmpegMissingError(`ffmpeg/ffprobe not found (${ffmpegPath}, ${ffprobePath}): ${INSTALL_HINT}`);
+      throw new FfmpegMissingError(
+        `ffmpeg/ffprobe not found (${ffmpegPath}, ${ffprobePath}): ${INSTALL_HINT}`,
+      );
     }
     const major = Number(/^(\d+)/.exec(version)?.[1]);
     if (Number.isFinite(major) && major < MIN_FFMPEG_MAJOR) {
-      throw new FfmpegMissingError(`ffmpeg ${version} is too old (need ${MIN_FFMPEG_MAJOR} or newer): ${INSTALL_HINT}`);
+      throw new FfmpegMissingError(
+        `ffmpeg ${version} is too old (need ${MIN_FFMPEG_MAJOR} or newer): ${INSTALL_HINT}`,
+      );
     }
     return { ffmpeg: ffmpegPath, ffprobe: ffprobePath, version };
   })();

@@ -110,7 +110,13 @@ export function readSps(nal: Uint8Array): SpsFacts | undefined {
     }
     return {
       profileIdc,
-      constraints: ((flags >> 7) & 1) | (((flags >> 6) & 1) << 1) | (((flags >> 5) & 1) << 2) | (((flags >> 4) & 1) << 3) | (((flags >> 3) & 1) << 4) | (((flags >> 2) & 1) << 5),
+      constraints:
+        ((flags >> 7) & 1) |
+        (((flags >> 6) & 1) << 1) |
+        (((flags >> 5) & 1) << 2) |
+        (((flags >> 4) & 1) << 3) |
+        (((flags >> 3) & 1) << 4) |
+        (((flags >> 2) & 1) << 5),
       chromaFormat,
       bitDepth,
       width: widthMbs * 16 - unitX * (crop[0]! + crop[1]!),

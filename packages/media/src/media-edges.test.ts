@@ -19,52 +19,80 @@ beforeAll(async () => {
   tmp = await makeTempDir();
   // One small poster stands for every tile: the sheet's pages are what is tested, not the posters.
   tile = join(tmp.dir, "tile.jpg");
-  await run(process.env.FFMPEG_PATH || "ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "color=c=teal:s=160x90", "-frames:v", "1", tile]);
+  await run(process.env.FFMPEG_PATH || "ffmpeg", [
+    "-v",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    "color=c=teal:s=160x90",
+    "-frames:v",
+    "1",
+    tile,
+  ]);
 });
 afterAll(() => tmp.cleanup());
 
 /** Scratch folders this package may have left in a folder. */
-const scratch = async (dir: string) => (await readdir(dir)).filter((n) => /hailuo-(sheet|concat)-/.test(n));
+const scratch = async (dir: string) =>
+  (await readdir(dir)).filter((n) => /hailuo-(sheet|concat)-/.test(n));
 
 describe("media across filesystems", () => {
   // A tmpfs mounted as the output folder is another filesystem than the temp folder; mounting needs root (CI is root).
-  it.skipIf(!root)("a contact sheet of more than 100 tiles lands on another filesystem than the temp folder, in pages, leaving no scratch folder", async () => {
-    const out = join(tmp.dir, "tmpfs-out");
-    await mkdir(out);
-    // This test's own temp folder (os.tmpdir() reads TMPDIR), on the disk, unlike `out`.
-    const ownTmp = join(tmp.dir, "own-tmp");
-    await mkdir(ownTmp);
-    const savedTmp = process.env.TMPDIR;
-    process.env.TMPDIR = ownTmp;
-    await run("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", out]);
-    try {
-      const items = Array.from({ length: 101 }, (_, i) => ({ file: tile, label: `s${i} · 6 s` }));
-      const made = await contactSheet(items, join(out, "contact-sheet.jpg"));
-      expect(made.pages).toEqual([join(out, "contact-sheet.jpg"), join(out, "contact-sheet-2.jpg")]);
-      const full = sheetSize(100);
-      expect(await ffprobeFacts(made.pages[0]!)).toMatchObject({ width: full.width, height: full.height });
-      expect((await ffprobeFacts(made.pages[1]!)).width).toBe(full.width);
-      expect(await scratch(out)).toEqual([]);
-      expect(tmpdir()).toBe(ownTmp);
-      expect(await scratch(ownTmp)).toEqual([]);
-    } finally {
-      if (savedTmp === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = savedTmp;
-      await run("umount", ["-l", out]);
-    }
-  }, 60_000);
+  it.skipIf(!root)(
+    "a contact sheet of more than 100 tiles lands on another filesystem than the temp folder, in pages, leaving no scratch folder",
+    async () => {
+      const out = join(tmp.dir, "tmpfs-out");
+      await mkdir(out);
+      // This test's own temp folder (os.tmpdir() reads TMPDIR), on the disk, unlike `out`.
+      const ownTmp = join(tmp.dir, "own-tmp");
+      await mkdir(ownTmp);
+      const savedTmp = process.env.TMPDIR;
+      process.env.TMPDIR = ownTmp;
+      await run("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", out]);
+      try {
+        const items = Array.from({ length: 101 }, (_, i) => ({ file: tile, label: `s${i} · 6 s` }));
+        const made = await contactSheet(items, join(out, "contact-sheet.jpg"));
+        expect(made.pages).toEqual([
+          join(out, "contact-sheet.jpg"),
+          join(out, "contact-sheet-2.jpg"),
+        ]);
+        const full = sheetSize(100);
+        expect(await ffprobeFacts(made.pages[0]!)).toMatchObject({
+          width: full.width,
+          height: full.height,
+        });
+        expect((await ffprobeFacts(made.pages[1]!)).width).toBe(full.width);
+        expect(await scratch(out)).toEqual([]);
+        expect(tmpdir()).toBe(ownTmp);
+        expect(await scratch(ownTmp)).toEqual([]);
+      } finally {
+        if (savedTmp === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = savedTmp;
+        await run("umount", ["-l", out]);
+      }
+    },
+    60_000,
+  );
 
-  it.skipIf(!root)("a sheet into a read-only folder fails with the code unwritable, not a bare errno", async () => {
-    const out = join(tmp.dir, "ro-out");
-    await mkdir(out);
-    await run("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", out]);
-    try {
-      const items = Array.from({ length: 101 }, (_, i) => ({ file: tile, label: `s${i}` }));
-      await expect(contactSheet(items, join(out, "contact-sheet.jpg"))).rejects.toMatchObject({ name: "MediaIoError", code: "unwritable" });
-    } finally {
-      await run("umount", ["-l", out]);
-    }
-  }, 30_000);
+  it.skipIf(!root)(
+    "a sheet into a read-only folder fails with the code unwritable, not a bare errno",
+    async () => {
+      const out = join(tmp.dir, "ro-out");
+      await mkdir(out);
+      await run("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", out]);
+      try {
+        const items = Array.from({ length: 101 }, (_, i) => ({ file: tile, label: `s${i}` }));
+        await expect(contactSheet(items, join(out, "contact-sheet.jpg"))).rejects.toMatchObject({
+          name: "MediaIoError",
+          code: "unwritable",
+        });
+      } finally {
+        await run("umount", ["-l", out]);
+      }
+    },
+    30_000,
+  );
 
   it("a sheet into a folder that does not exist fails with the code unwritable, naming the file, not a bare ENOENT", async () => {
     const out = join(tmp.dir, "no-such-folder", "contact-sheet.jpg");
@@ -86,7 +114,10 @@ describe("scratch folders a killed process left", () => {
     for (const d of [gone, running]) await mkdir(d);
     await writeFile(join(gone, "piece.jpg"), "x");
     await contactSheet([{ file: tile, label: "a" }], join(out, "contact-sheet.jpg"));
-    expect((await readdir(out)).sort()).toEqual([".hailuo-sheet-" + process.ppid + "-def456", "contact-sheet.jpg"]);
+    expect((await readdir(out)).sort()).toEqual([
+      ".hailuo-sheet-" + process.ppid + "-def456",
+      "contact-sheet.jpg",
+    ]);
   });
 });
 
@@ -97,7 +128,15 @@ describe("audio beds", () => {
     const text = join(tmp.dir, "notes.mp3");
     await writeFile(text, "this is not audio\n");
     const bed = join(tmp.dir, "bed.m4a");
-    await run(process.env.FFMPEG_PATH || "ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "sine=d=1", bed]);
+    await run(process.env.FFMPEG_PATH || "ffmpeg", [
+      "-v",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=d=1",
+      bed,
+    ]);
     // A FIFO opened for reading would block this test until its timeout.
     expect(await audioBedProblem(fifo)).toMatch(/is a FIFO/);
     expect(await audioBedProblem(tmp.dir)).toMatch(/is a directory/);
@@ -108,18 +147,27 @@ describe("audio beds", () => {
   });
 
   it("a film with a FIFO for its audio bed fails at once with assemble_failed, before any encode", async () => {
-    const clip = await new AnimaticRenderer(TEST_CACHE_DIR).render({ prompt: "media edges", durationS: 6 });
+    const clip = await new AnimaticRenderer(TEST_CACHE_DIR).render({
+      prompt: "media edges",
+      durationS: 6,
+    });
     const fifo = join(tmp.dir, "film-bed.fifo");
     await run("mkfifo", [fifo]);
     const out = join(tmp.dir, "film.mp4");
-    await expect(concatClips([clip, clip], out, { audio: { file: fifo } })).rejects.toMatchObject({ code: "assemble_failed", message: expect.stringContaining("FIFO") });
+    await expect(concatClips([clip, clip], out, { audio: { file: fifo } })).rejects.toMatchObject({
+      code: "assemble_failed",
+      message: expect.stringContaining("FIFO"),
+    });
     expect(await scratch(tmp.dir)).toEqual([]);
   });
 });
 
 describe("a process that exits mid-film", () => {
   it("leaves no ffmpeg running and no scratch folder (what a second Ctrl-C's process.exit does)", async () => {
-    const clip = await new AnimaticRenderer(TEST_CACHE_DIR).render({ prompt: "media edges exit", durationS: 6 });
+    const clip = await new AnimaticRenderer(TEST_CACHE_DIR).render({
+      prompt: "media edges exit",
+      durationS: 6,
+    });
     const dir = join(tmp.dir, "exit-mid-film");
     await mkdir(dir);
     const out = join(dir, "film.mp4");
@@ -134,14 +182,19 @@ describe("a process that exits mid-film", () => {
       }, 10);
       await concatClips(Array(4).fill(${JSON.stringify(clip)}), ${JSON.stringify(out)}, { transitions: { type: "fade", durationS: 0.5 }, preset: "veryslow" });
       process.exit(0);`;
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "ignore" });
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      stdio: "ignore",
+    });
     const code = await new Promise<number | null>((done) => child.on("exit", done));
     expect(code).toBe(130);
     // No live ffmpeg still writing into this folder (a killed one may linger as a zombie: not running).
     const live = async () => {
       const found: string[] = [];
       for (const pid of (await readdir("/proc")).filter((p) => /^\d+$/.test(p))) {
-        const [cmd, stat] = await Promise.all([readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => ""), readFile(`/proc/${pid}/stat`, "utf8").catch(() => "")]);
+        const [cmd, stat] = await Promise.all([
+          readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => ""),
+          readFile(`/proc/${pid}/stat`, "utf8").catch(() => ""),
+        ]);
         if (cmd.includes(dir) && !/\) Z /.test(stat)) found.push(cmd);
       }
       return found;

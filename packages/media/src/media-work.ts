@@ -22,7 +22,8 @@ const DENIED = new Set(["EACCES", "EPERM", "EROFS"]);
 export function mediaIoError(error: unknown, fallback: ErrorCode, what: string): HailuoError {
   if (error instanceof HailuoError) return error;
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
-  const code: ErrorCode = errno && FULL.has(errno) ? "disk_full" : errno && DENIED.has(errno) ? "unwritable" : fallback;
+  const code: ErrorCode =
+    errno && FULL.has(errno) ? "disk_full" : errno && DENIED.has(errno) ? "unwritable" : fallback;
   const message = error instanceof Error ? error.message : String(error);
   return new MediaIoError(code, `${what}: ${message}`, error);
 }
@@ -71,7 +72,8 @@ export async function removeDeadWorkDirs(dir: string, prefix: string): Promise<v
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
     const pid = Number(new RegExp(`^\\.${prefix}(\\d+)-`).exec(name)?.[1]);
-    if (pid && pid !== process.pid && !alive(pid)) await rm(join(dir, name), { recursive: true, force: true }).catch(() => {});
+    if (pid && pid !== process.pid && !alive(pid))
+      await rm(join(dir, name), { recursive: true, force: true }).catch(() => {});
   }
 }
 
@@ -81,13 +83,23 @@ export async function removeDeadWorkDirs(dir: string, prefix: string): Promise<v
  * and a rename cannot cross filesystems (EXDEV when the run folder is on NFS or `/tmp` is a tmpfs);
  * a film's pieces also belong on the disk that will hold the film, not in a RAM-backed `/tmp`.
  */
-export async function withWorkDir<T>(dest: string, prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+export async function withWorkDir<T>(
+  dest: string,
+  prefix: string,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
   hookExit();
   await removeDeadWorkDirs(dirname(dest), prefix);
   // The pid in the name lets a later run tell a dead process's folder from a live one's.
-  const dir = await mkdtemp(join(dirname(dest), `.${prefix}${process.pid}-`)).catch((error: unknown) => {
-    throw mediaIoError(error, "unwritable", `cannot make a scratch folder beside ${basename(dest)}`);
-  });
+  const dir = await mkdtemp(join(dirname(dest), `.${prefix}${process.pid}-`)).catch(
+    (error: unknown) => {
+      throw mediaIoError(
+        error,
+        "unwritable",
+        `cannot make a scratch folder beside ${basename(dest)}`,
+      );
+    },
+  );
   liveDirs.add(dir);
   try {
     return await fn(dir);

@@ -12,37 +12,94 @@ const run = promisify(execFile);
 // Clips of every kind a user or fal may hand us, made by ffmpeg. Those read in-process must give
 // exactly what ffprobe gives (the film's stream-copy decision compares these facts); the rest must
 // be declined, so ffprobe reads them.
-const src = (size: string, rate: string) => ["-f", "lavfi", "-i", `testsrc2=s=${size}:r=${rate}:d=1`];
+const src = (size: string, rate: string) => [
+  "-f",
+  "lavfi",
+  "-i",
+  `testsrc2=s=${size}:r=${rate}:d=1`,
+];
 const x264 = ["-c:v", "libx264", "-preset", "ultrafast"];
 const READ: Record<string, string[]> = {
   "high-1366x768-24.mp4": [...src("1366x768", "24"), ...x264],
   "main-ntsc.mp4": [...src("1280x720", "30000/1001"), ...x264, "-profile:v", "main"],
   "constrained-baseline.mp4": [...src("640x360", "30"), ...x264, "-profile:v", "baseline"],
   "full-range-yuvj.mp4": [...src("854x480", "25"), ...x264, "-pix_fmt", "yuvj420p"],
-  "full-range-flag.mp4": [...src("640x360", "24"), ...x264, "-color_range", "pc", "-x264-params", "fullrange=on"],
-  "interlaced.mp4": [...src("720x576", "25"), ...x264, "-flags", "+ildct+ilme", "-x264opts", "interlaced=1"],
-  "faststart-bframes.mp4": [...src("1366x768", "24"), "-c:v", "libx264", "-preset", "veryfast", "-movflags", "+faststart"],
+  "full-range-flag.mp4": [
+    ...src("640x360", "24"),
+    ...x264,
+    "-color_range",
+    "pc",
+    "-x264-params",
+    "fullrange=on",
+  ],
+  "interlaced.mp4": [
+    ...src("720x576", "25"),
+    ...x264,
+    "-flags",
+    "+ildct+ilme",
+    "-x264opts",
+    "interlaced=1",
+  ],
+  "faststart-bframes.mp4": [
+    ...src("1366x768", "24"),
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-movflags",
+    "+faststart",
+  ],
   "timescale-90k.mp4": [...src("640x360", "24"), ...x264, "-video_track_timescale", "90000"],
   "aspect-4-3.mp4": [...src("1920x1080", "60"), ...x264, "-x264-params", "sar=4/3"],
   "quicktime.mov": [...src("640x360", "24"), ...x264],
 };
 const DECLINED: Record<string, string[]> = {
-  "with-audio.mp4": [...src("640x360", "24"), "-f", "lavfi", "-i", "sine=d=1", ...x264, "-c:a", "aac", "-shortest"],
+  "with-audio.mp4": [
+    ...src("640x360", "24"),
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=d=1",
+    ...x264,
+    "-c:a",
+    "aac",
+    "-shortest",
+  ],
   "ten-bit.mp4": [...src("640x360", "24"), ...x264, "-pix_fmt", "yuv420p10le"],
   "chroma-444.mp4": [...src("640x360", "24"), ...x264, "-pix_fmt", "yuv444p"],
-  "variable-rate.mp4": [...src("640x360", "24"), "-vf", "setpts='if(lt(N,10),N/24,N/12)/TB'", "-fps_mode", "passthrough", ...x264],
+  "variable-rate.mp4": [
+    ...src("640x360", "24"),
+    "-vf",
+    "setpts='if(lt(N,10),N/24,N/12)/TB'",
+    "-fps_mode",
+    "passthrough",
+    ...x264,
+  ],
   "fragmented.mp4": [...src("640x360", "24"), ...x264, "-movflags", "+frag_keyframe+empty_moov"],
-  "vp9.webm": [...src("320x180", "24"), "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"],
+  "vp9.webm": [
+    ...src("320x180", "24"),
+    "-c:v",
+    "libvpx-vp9",
+    "-deadline",
+    "realtime",
+    "-cpu-used",
+    "8",
+  ],
 };
 
 describe("clip facts read in-process", () => {
   let tmp: Awaited<ReturnType<typeof makeTempDir>>;
   beforeAll(async () => {
     tmp = await makeTempDir();
-    await Promise.all(Object.entries({ ...READ, ...DECLINED }).map(([name, args]) => run("ffmpeg", ["-v", "error", "-y", ...args, join(tmp.dir, name)])));
+    await Promise.all(
+      Object.entries({ ...READ, ...DECLINED }).map(([name, args]) =>
+        run("ffmpeg", ["-v", "error", "-y", ...args, join(tmp.dir, name)]),
+      ),
+    );
   });
   afterAll(() => tmp.cleanup());
-  const facts = async (name: string) => mp4Facts(join(tmp.dir, name), (await stat(join(tmp.dir, name))).size);
+  const facts = async (name: string) =>
+    mp4Facts(join(tmp.dir, name), (await stat(join(tmp.dir, name))).size);
 
   it("are ffprobe's, field for field, for plain H.264 clips of every size, rate, profile and range", async () => {
     for (const name of Object.keys(READ)) {
@@ -70,7 +127,9 @@ describe("clip facts read in-process", () => {
     }
     // With its index up front, mdat is the file's last box: the samples end where the file does.
     const faststart = join(tmp.dir, "faststart-bframes.mp4");
-    expect((await readMp4(faststart, (await stat(faststart)).size))?.samplesEndByte).toBe((await stat(faststart)).size);
+    expect((await readMp4(faststart, (await stat(faststart)).size))?.samplesEndByte).toBe(
+      (await stat(faststart)).size,
+    );
   });
 
   it("refuse a clip cut inside its media data that ffprobe alone reads as whole", async () => {
@@ -78,8 +137,13 @@ describe("clip facts read in-process", () => {
     const torn = join(tmp.dir, "torn.mp4");
     await writeFile(torn, whole.subarray(0, Math.floor(whole.length * 0.4)));
     // The gap this closes: ffprobe reads the index up front and reports the full clip.
-    expect((await ffprobeFacts(torn)).durationS).toBe((await ffprobeFacts(join(tmp.dir, "faststart-bframes.mp4"))).durationS);
-    await expect(probe(torn)).rejects.toMatchObject({ code: "not_video", message: expect.stringContaining(`cut short: its samples run to byte ${whole.length}`) });
+    expect((await ffprobeFacts(torn)).durationS).toBe(
+      (await ffprobeFacts(join(tmp.dir, "faststart-bframes.mp4"))).durationS,
+    );
+    await expect(probe(torn)).rejects.toMatchObject({
+      code: "not_video",
+      message: expect.stringContaining(`cut short: its samples run to byte ${whole.length}`),
+    });
   });
 
   it("say nothing of a file that is not a whole MP4, and probe gives ffprobe's verdict on it", async () => {

@@ -29,7 +29,10 @@ function quietly<T>(parse: () => T): T {
 }
 
 /** Feeds the file to mp4box from wherever it asks to read next (it skips mdat), until the movie box is read. */
-async function readMovie(file: string, size: number): Promise<{ iso: ISOFile; movie: Movie } | undefined> {
+async function readMovie(
+  file: string,
+  size: number,
+): Promise<{ iso: ISOFile; movie: Movie } | undefined> {
   const { createFile, MP4BoxBuffer } = await import("mp4box");
   const iso = createFile();
   let movie: Movie | undefined;
@@ -38,11 +41,13 @@ async function readMovie(file: string, size: number): Promise<{ iso: ISOFile; mo
   iso.onError = () => (failed = true);
   const handle = await open(file, "r");
   try {
-    for (let pos = 0; !movie && !failed && pos < size; ) {
+    for (let pos = 0; !movie && !failed && pos < size;) {
       const buf = new ArrayBuffer(Math.min(CHUNK, size - pos));
       const { bytesRead } = await handle.read(new Uint8Array(buf), 0, buf.byteLength, pos);
       if (!bytesRead) break;
-      const next = quietly(() => iso.appendBuffer(MP4BoxBuffer.fromArrayBuffer(buf, pos), pos + bytesRead >= size));
+      const next = quietly(() =>
+        iso.appendBuffer(MP4BoxBuffer.fromArrayBuffer(buf, pos), pos + bytesRead >= size),
+      );
       pos = next > pos ? next : pos + bytesRead;
     }
   } finally {
@@ -67,7 +72,8 @@ export interface Mp4Read {
 function samplesEnd(iso: ISOFile, movie: Movie): number | undefined {
   let end: number | undefined;
   for (const t of movie.tracks) {
-    for (const s of iso.getTrackSamplesInfo(t.id) ?? []) end = Math.max(end ?? 0, s.offset + s.size);
+    for (const s of iso.getTrackSamplesInfo(t.id) ?? [])
+      end = Math.max(end ?? 0, s.offset + s.size);
   }
   return end;
 }
@@ -79,7 +85,10 @@ function samplesEnd(iso: ISOFile, movie: Movie): number | undefined {
 export async function readMp4(file: string, sizeBytes: number): Promise<Mp4Read | undefined> {
   const read = await readMovie(file, sizeBytes).catch(() => undefined);
   if (!read) return undefined;
-  return { facts: factsOf(read.iso, read.movie, sizeBytes), samplesEndByte: samplesEnd(read.iso, read.movie) };
+  return {
+    facts: factsOf(read.iso, read.movie, sizeBytes),
+    samplesEndByte: samplesEnd(read.iso, read.movie),
+  };
 }
 
 /**
@@ -95,16 +104,32 @@ export async function mp4Facts(file: string, sizeBytes: number): Promise<VideoIn
 
 function factsOf(iso: ISOFile, movie: Movie, sizeBytes: number): VideoInfo | undefined {
   const track = movie.videoTracks[0];
-  if (!track || movie.audioTracks.length || movie.isFragmented || !(movie.duration > 0) || !/^avc[13]\./.test(track.codec)) return undefined;
+  if (
+    !track ||
+    movie.audioTracks.length ||
+    movie.isFragmented ||
+    !(movie.duration > 0) ||
+    !/^avc[13]\./.test(track.codec)
+  )
+    return undefined;
   const stbl = iso.getTrackById(track.id)?.mdia?.minf?.stbl;
   const stts = stbl?.stts;
-  const entry = stbl?.stsd?.entries[0] as { width?: number; height?: number; avcC?: { SPS: { data: Uint8Array }[] } } | undefined;
+  const entry = stbl?.stsd?.entries[0] as
+    { width?: number; height?: number; avcC?: { SPS: { data: Uint8Array }[] } } | undefined;
   const nal = entry?.avcC?.SPS[0]?.data;
   // One sample duration throughout: ffprobe's frame rate is then timescale / duration (libavformat/mov.c).
   if (!stts || stts.sample_deltas.length !== 1 || !stts.sample_deltas[0] || !nal) return undefined;
   const sps = readSps(nal);
   const profile = sps && PROFILES[sps.profileIdc];
-  if (!sps || !profile || sps.chromaFormat !== 1 || sps.bitDepth !== 8 || sps.width !== entry.width || sps.height !== entry.height) return undefined;
+  if (
+    !sps ||
+    !profile ||
+    sps.chromaFormat !== 1 ||
+    sps.bitDepth !== 8 ||
+    sps.width !== entry.width ||
+    sps.height !== entry.height
+  )
+    return undefined;
   const rate = rational(track.timescale, stts.sample_deltas[0]);
   return {
     // ffprobe's format duration: the movie header's, in whole microseconds.

@@ -43,11 +43,19 @@ function rate(r: string | undefined): number {
  * says nothing of the missing frames (a torn download with its index up front looks whole).
  */
 export async function probe(file: string): Promise<VideoInfo> {
-  const size = await stat(file).then((s) => s.size, () => undefined);
+  const size = await stat(file).then(
+    (s) => s.size,
+    () => undefined,
+  );
   const read = size === undefined ? undefined : await readMp4(file, size);
   const end = read?.samplesEndByte;
   if (end !== undefined && !(end <= size!)) {
-    throw new NotAVideoError(file, Number.isNaN(end) ? "its sample table points to chunks it does not list" : `it is cut short: its samples run to byte ${end}, the file has ${size} bytes`);
+    throw new NotAVideoError(
+      file,
+      Number.isNaN(end)
+        ? "its sample table points to chunks it does not list"
+        : `it is cut short: its samples run to byte ${end}, the file has ${size} bytes`,
+    );
   }
   return read?.facts || ffprobeFacts(file);
 }
@@ -59,15 +67,26 @@ export async function ffprobeFacts(file: string): Promise<VideoInfo> {
   const data = await new Promise<FfprobeData>((resolve, reject) =>
     fluent().ffprobe(file, (err, d) => {
       if (!err) return resolve(d);
-      if ((err as NodeJS.ErrnoException).code === "ENOENT" || /spawn \S+ ENOENT/.test(String(err.message))) return reject(missingTool(ffprobe));
-      reject(new NotAVideoError(file, String(err.message).split("\n").filter(Boolean).pop() ?? "ffprobe failed", err));
+      if (
+        (err as NodeJS.ErrnoException).code === "ENOENT" ||
+        /spawn \S+ ENOENT/.test(String(err.message))
+      )
+        return reject(missingTool(ffprobe));
+      reject(
+        new NotAVideoError(
+          file,
+          String(err.message).split("\n").filter(Boolean).pop() ?? "ffprobe failed",
+          err,
+        ),
+      );
     }),
   );
   const v = data.streams.find((s) => s.codec_type === "video");
   if (!v) throw new NotAVideoError(file, "it has no video stream");
   const a = data.streams.find((s) => s.codec_type === "audio");
   const durationS = Number(data.format.duration ?? v.duration);
-  if (!Number.isFinite(durationS) || durationS <= 0) throw new NotAVideoError(file, "it has no duration");
+  if (!Number.isFinite(durationS) || durationS <= 0)
+    throw new NotAVideoError(file, "it has no duration");
   return {
     durationS,
     width: Number(v.width),

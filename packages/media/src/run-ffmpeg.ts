@@ -23,14 +23,23 @@ function stderrSeconds(line: string): number | undefined {
 }
 
 /** Reports progress (0–100) from stderr text that may hold a `time=`, when the output's length is known. */
-function progressFrom(text: string, onProgress: ProgressFn | undefined, expectedDurationS: number | undefined): void {
+function progressFrom(
+  text: string,
+  onProgress: ProgressFn | undefined,
+  expectedDurationS: number | undefined,
+): void {
   const done = onProgress && expectedDurationS ? stderrSeconds(text) : undefined;
-  if (done !== undefined) onProgress!(Math.max(0, Math.min(100, (done / expectedDurationS!) * 100)));
+  if (done !== undefined)
+    onProgress!(Math.max(0, Math.min(100, (done / expectedDurationS!) * 100)));
 }
 
 /** ffmpeg's last four lines of stderr, for an error message. */
 function stderrTail(stderr: string): string {
-  return stderr.split("\n").filter((l) => l.trim()).slice(-4).join(" | ");
+  return stderr
+    .split("\n")
+    .filter((l) => l.trim())
+    .slice(-4)
+    .join(" | ");
 }
 
 /**
@@ -44,13 +53,17 @@ export async function runToFile(
   { signal, onProgress, expectedDurationS }: MediaOptions & { expectedDurationS?: number } = {},
 ): Promise<void> {
   await ensureFfmpeg();
-  await throughTemp(out, (tmp) => runCommand(build(tmp), out, { signal, onProgress, expectedDurationS }));
+  await throughTemp(out, (tmp) =>
+    runCommand(build(tmp), out, { signal, onProgress, expectedDurationS }),
+  );
   onProgress?.(100);
 }
 
 /** Writes `out` through a temp file beside it, renamed into place only when `write` succeeds. */
 async function throughTemp(out: string, write: (tmp: string) => Promise<void>): Promise<void> {
-  const ext = basename(out).includes(".") ? basename(out).slice(basename(out).lastIndexOf(".")) : "";
+  const ext = basename(out).includes(".")
+    ? basename(out).slice(basename(out).lastIndexOf("."))
+    : "";
   const tmp = join(dirname(out), `.${basename(out)}.${randomBytes(4).toString("hex")}.tmp${ext}`);
   try {
     await write(tmp);
@@ -66,37 +79,78 @@ async function throughTemp(out: string, write: (tmp: string) => Promise<void>): 
  * encoders (two more ffmpeg starts), which a stream copy needs neither of, and which made up a
  * third of `hailuo assemble`'s time with plain cuts.
  */
-export async function copyConcat(script: string, out: string, { map = "0", signal, onProgress, expectedDurationS }: MediaOptions & { map?: string; expectedDurationS?: number } = {}): Promise<{ videoFrames?: number }> {
+export async function copyConcat(
+  script: string,
+  out: string,
+  {
+    map = "0",
+    signal,
+    onProgress,
+    expectedDurationS,
+  }: MediaOptions & { map?: string; expectedDurationS?: number } = {},
+): Promise<{ videoFrames?: number }> {
   if (signal?.aborted) throw abortError(signal);
   const ffmpegPath = ffmpegPaths().ffmpeg;
   let wrote: number | undefined;
-  await throughTemp(out, (tmp) =>
-    new Promise<void>((resolve, reject) => {
-      const args = ["-hide_banner", "-nostdin", "-y", "-f", "concat", "-safe", "0", "-i", script, "-map", map, "-c", "copy", "-movflags", "+faststart", tmp];
-      const child = spawn(ffmpegPath, args, { stdio: ["ignore", "ignore", "pipe"], signal });
-      trackChild(child);
-      let stderr = "";
-      child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-        stderr = (stderr + chunk).slice(-8192);
-        progressFrom(chunk.split(/[\r\n]/).findLast((l) => l.includes("time=")) ?? "", onProgress, expectedDurationS);
-      });
-      child.on("error", (err: NodeJS.ErrnoException) => {
-        if (signal?.aborted) reject(abortError(signal));
-        else if (err.code === "ENOENT") reject(missingTool(ffmpegPath));
-        else reject(new FfmpegError(`ffmpeg failed writing ${basename(out)}: ${err.message}`, { cause: err }));
-      });
-      child.on("close", (code) => {
-        if (signal?.aborted) return reject(abortError(signal));
-        if (code === 0) {
-          // ffmpeg's last stats line counts the video frames it wrote.
-          const frames = [...stderr.matchAll(/frame=\s*(\d+)/g)].pop()?.[1];
-          wrote = frames === undefined ? undefined : Number(frames);
-          return resolve();
-        }
-        const tail = stderrTail(stderr);
-        reject(new FfmpegError(`ffmpeg failed writing ${basename(out)}: exit ${code}${tail ? ` — ${tail}` : ""}`));
-      });
-    }),
+  await throughTemp(
+    out,
+    (tmp) =>
+      new Promise<void>((resolve, reject) => {
+        const args = [
+          "-hide_banner",
+          "-nostdin",
+          "-y",
+          "-f",
+          "concat",
+          "-safe",
+          "0",
+          "-i",
+          script,
+          "-map",
+          map,
+          "-c",
+          "copy",
+          "-movflags",
+          "+faststart",
+          tmp,
+        ];
+        const child = spawn(ffmpegPath, args, { stdio: ["ignore", "ignore", "pipe"], signal });
+        trackChild(child);
+        let stderr = "";
+        child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+          stderr = (stderr + chunk).slice(-8192);
+          progressFrom(
+            chunk.split(/[\r\n]/).findLast((l) => l.includes("time=")) ?? "",
+            onProgress,
+            expectedDurationS,
+          );
+        });
+        child.on("error", (err: NodeJS.ErrnoException) => {
+          if (signal?.aborted) reject(abortError(signal));
+          else if (err.code === "ENOENT") reject(missingTool(ffmpegPath));
+          else
+            reject(
+              new FfmpegError(`ffmpeg failed writing ${basename(out)}: ${err.message}`, {
+                cause: err,
+              }),
+            );
+        });
+        child.on("close", (code) => {
+          if (signal?.aborted) return reject(abortError(signal));
+          if (code === 0) {
+            // ffmpeg's last stats line counts the video frames it wrote.
+            const frames = [...stderr.matchAll(/frame=\s*(\d+)/g)].pop()?.[1];
+            wrote = frames === undefined ? undefined : Number(frames);
+            return resolve();
+          }
+          const tail = stderrTail(stderr);
+          reject(
+            new FfmpegError(
+              `ffmpeg failed writing ${basename(out)}: exit ${code}${tail ? ` — ${tail}` : ""}`,
+            ),
+          );
+        });
+      }),
   );
   onProgress?.(100);
   return { videoFrames: wrote };
@@ -107,7 +161,11 @@ export async function copyConcat(script: string, out: string, { map = "0", signa
  * ffmpeg's own `time=` on stderr: fluent-ffmpeg's "progress" event would run a hidden ffprobe of
  * the input before every job, and our callers already know how long their output will be.
  */
-export async function runCommand(command: FfmpegCommand, what: string, { signal, onProgress, expectedDurationS }: MediaOptions & { expectedDurationS?: number } = {}): Promise<void> {
+export async function runCommand(
+  command: FfmpegCommand,
+  what: string,
+  { signal, onProgress, expectedDurationS }: MediaOptions & { expectedDurationS?: number } = {},
+): Promise<void> {
   await ensureFfmpeg();
   if (signal?.aborted) throw abortError(signal);
   await new Promise<void>((resolve, reject) => {
@@ -133,7 +191,12 @@ export async function runCommand(command: FfmpegCommand, what: string, { signal,
         signal?.removeEventListener("abort", onAbort);
         if (signal?.aborted) return reject(abortError(signal));
         const tail = stderrTail(stderr ?? "");
-        reject(new FfmpegError(`ffmpeg failed writing ${basename(what)}: ${err.message.split("\n")[0]}${tail ? ` — ${tail}` : ""}`, { cause: err }));
+        reject(
+          new FfmpegError(
+            `ffmpeg failed writing ${basename(what)}: ${err.message.split("\n")[0]}${tail ? ` — ${tail}` : ""}`,
+            { cause: err },
+          ),
+        );
       })
       .on("end", () => {
         signal?.removeEventListener("abort", onAbort);

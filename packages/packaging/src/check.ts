@@ -17,7 +17,11 @@ try {
     batch.forEach((p, j) => {
       const problems = results[j] ?? [];
       bad += problems.length > 0 ? 1 : 0;
-      console.log(problems.length === 0 ? `ok   ${p.name}` : `FAIL ${p.name}\n${problems.map((l) => `     ${l}`).join("\n")}`);
+      console.log(
+        problems.length === 0
+          ? `ok   ${p.name}`
+          : `FAIL ${p.name}\n${problems.map((l) => `     ${l}`).join("\n")}`,
+      );
     });
   }
   console.log(`${packed.length - bad} of ${packed.length} packages clean`);

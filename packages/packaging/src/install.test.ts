@@ -36,16 +36,25 @@ beforeAll(async () => {
   let t = Date.now();
   packed = await packPublicPackages(tgz);
   const packMs = Date.now() - t;
-  await writeFile(join(app, "package.json"), JSON.stringify({ name: "hailuo-consumer", private: true, type: "module" }));
+  await writeFile(
+    join(app, "package.json"),
+    JSON.stringify({ name: "hailuo-consumer", private: true, type: "module" }),
+  );
   t = Date.now();
   // One install of every tarball, from npm's cache when it has the registry's packages.
   const tarballs = packed.map((p) => join("..", "tgz", p.tarball.slice(tgz.length + 1)));
-  await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", ...tarballs, "@types/node@^20.19"], {
-    cwd: app,
-    env: userEnv(),
-    maxBuffer: 32 << 20,
-  });
-  console.log(`packed ${packed.length} packages in ${packMs} ms; npm install took ${Date.now() - t} ms`);
+  await run(
+    "npm",
+    ["install", "--prefer-offline", "--no-audit", "--no-fund", ...tarballs, "@types/node@^20.19"],
+    {
+      cwd: app,
+      env: userEnv(),
+      maxBuffer: 32 << 20,
+    },
+  );
+  console.log(
+    `packed ${packed.length} packages in ${packMs} ms; npm install took ${Date.now() - t} ms`,
+  );
 }, 240_000);
 
 afterAll(async () => {
@@ -59,7 +68,9 @@ describe("the packed packages", () => {
     for (let i = 0; i < packed.length; i += 2) {
       const batch = packed.slice(i, i + 2);
       const found = await Promise.all(batch.map((p) => checkTarball(p.tarball)));
-      batch.forEach((p, j) => problems.push(...(found[j] ?? []).map((line) => `${p.name}: ${line}`)));
+      batch.forEach((p, j) =>
+        problems.push(...(found[j] ?? []).map((line) => `${p.name}: ${line}`)),
+      );
     }
     expect(problems).toEqual([]);
   }, 120_000);
@@ -68,8 +79,12 @@ describe("the packed packages", () => {
     const lock = JSON.parse(await readFile(join(app, "package-lock.json"), "utf8")) as {
       packages: Record<string, { resolved?: string; version?: string }>;
     };
-    const hailuo = Object.entries(lock.packages).filter(([path]) => path.startsWith("node_modules/@hailuo/"));
-    expect(hailuo.map(([path]) => path.slice("node_modules/".length)).sort()).toEqual(packed.map((p) => p.name).sort());
+    const hailuo = Object.entries(lock.packages).filter(([path]) =>
+      path.startsWith("node_modules/@hailuo/"),
+    );
+    expect(hailuo.map(([path]) => path.slice("node_modules/".length)).sort()).toEqual(
+      packed.map((p) => p.name).sort(),
+    );
     for (const [path, entry] of hailuo) expect(entry.resolved ?? "", path).toMatch(/^file:/);
   });
 });
@@ -78,15 +93,34 @@ describe("npx hailuo", () => {
   it("run: a two-scene manifest on the embedded emulator makes a film of both clips", async () => {
     await writeFile(
       join(app, "two.yaml"),
-      ["name: two", "defaults:", "  duration: 6", "scenes:",
-        "  - id: kite", '    prompt: "A red kite over a green hill, packed CLI test"',
-        "  - id: boat", '    prompt: "A blue boat on a calm lake, packed CLI test"', "assemble: true", ""].join("\n"),
+      [
+        "name: two",
+        "defaults:",
+        "  duration: 6",
+        "scenes:",
+        "  - id: kite",
+        '    prompt: "A red kite over a green hill, packed CLI test"',
+        "  - id: boat",
+        '    prompt: "A blue boat on a calm lake, packed CLI test"',
+        "assemble: true",
+        "",
+      ].join("\n"),
     );
     const { stdout } = await npx(["hailuo", "run", "two.yaml", "--json", "--yes"]);
-    const events = stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
-    const summary = events.find((e) => e.type === "summary") as unknown as { exitCode: number; totals: Record<string, number> };
+    const events = stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
+    const summary = events.find((e) => e.type === "summary") as unknown as {
+      exitCode: number;
+      totals: Record<string, number>;
+    };
     expect(summary.exitCode).toBe(0);
-    expect(summary.totals, "both scenes done, each paid once").toMatchObject({ done: 2, billedRequests: 2, billedSeconds: 12 });
+    expect(summary.totals, "both scenes done, each paid once").toMatchObject({
+      done: 2,
+      billedRequests: 2,
+      billedSeconds: 12,
+    });
     const film = events.find((e) => e.type === "media_done")?.film as string | undefined;
     expect(film, "the run reports a film").toBeTruthy();
     const path = join(app, film!.startsWith("/") ? film!.slice(app.length + 1) : film!);
@@ -97,11 +131,14 @@ describe("npx hailuo", () => {
   it("hailuo-emulator: the emulator's own bin answers fal's queue API", async () => {
     const emu = await startServer(["hailuo-emulator", "--port", "0", "--latency-ms", "100"]);
     try {
-      const res = await fetch(`${emu.url}/__host/queue.fal.run/fal-ai/minimax/hailuo-02/standard/text-to-video`, {
-        method: "POST",
-        headers: { authorization: "Key emulator-key", "content-type": "application/json" },
-        body: JSON.stringify({ prompt: "A lighthouse, packed emulator bin test" }),
-      });
+      const res = await fetch(
+        `${emu.url}/__host/queue.fal.run/fal-ai/minimax/hailuo-02/standard/text-to-video`,
+        {
+          method: "POST",
+          headers: { authorization: "Key emulator-key", "content-type": "application/json" },
+          body: JSON.stringify({ prompt: "A lighthouse, packed emulator bin test" }),
+        },
+      );
       expect(res.status).toBe(200);
       expect(((await res.json()) as { request_id?: string }).request_id).toMatch(/\S/);
     } finally {
@@ -129,20 +166,31 @@ console.log(JSON.stringify({ requestId: handle.requestId, bytes: saved.bytes, us
   it.each([
     ["ESM (import)", "esm.mjs", esm],
     ["CommonJS (require)", "cjs.cjs", cjs],
-  ])("%s generates and downloads a clip", async (_kind, file, source) => {
-    await writeFile(join(app, file), source);
-    const submitsBefore = (await emu.stats()).submits.total;
-    const out = join(app, `${file}.mp4`);
-    const { stdout } = await run(process.execPath, [file, `A paper boat, packed core test ${file}`, out], {
-      cwd: app,
-      env: userEnv({ FAL_EMULATOR_URL: emu.url }),
-    });
-    const said = JSON.parse(stdout.trim().split("\n").pop()!) as { bytes: number; usingEmulator: boolean };
-    expect(said.usingEmulator).toBe(true);
-    expect((await emu.stats()).submits.total - submitsBefore, "one submit").toBe(1);
-    expect(await decodeErrors(out)).toBe("");
-    expect((await ffprobeFacts(out)).durationS).toBeCloseTo(6, 0);
-  }, 60_000);
+  ])(
+    "%s generates and downloads a clip",
+    async (_kind, file, source) => {
+      await writeFile(join(app, file), source);
+      const submitsBefore = (await emu.stats()).submits.total;
+      const out = join(app, `${file}.mp4`);
+      const { stdout } = await run(
+        process.execPath,
+        [file, `A paper boat, packed core test ${file}`, out],
+        {
+          cwd: app,
+          env: userEnv({ FAL_EMULATOR_URL: emu.url }),
+        },
+      );
+      const said = JSON.parse(stdout.trim().split("\n").pop()!) as {
+        bytes: number;
+        usingEmulator: boolean;
+      };
+      expect(said.usingEmulator).toBe(true);
+      expect((await emu.stats()).submits.total - submitsBefore, "one submit").toBe(1);
+      expect(await decodeErrors(out)).toBe("");
+      expect((await ffprobeFacts(out)).durationS).toBeCloseTo(6, 0);
+    },
+    60_000,
+  );
 });
 
 describe("the types a user's tsc sees", () => {
@@ -166,24 +214,42 @@ export function describeFailure(error: unknown, last: HailuoEvent): string {
   return error instanceof HailuoError ? \`\${error.code} (retryable: \${error.retryable}) after \${last.type}\` : last.type;
 }
 `;
-  const tsc = join(createRequire(import.meta.url).resolve("typescript/package.json"), "..", "bin", "tsc");
+  const tsc = join(
+    createRequire(import.meta.url).resolve("typescript/package.json"),
+    "..",
+    "bin",
+    "tsc",
+  );
 
   it.each([
     ["node16", { module: "node16", moduleResolution: "node16" }],
     ["bundler", { module: "preserve", moduleResolution: "bundler" }],
-  ])("a consumer type-checks under moduleResolution %s, and duration 8 does not", async (name, resolution) => {
-    await writeFile(join(app, "consumer.ts"), consumerTs);
-    const config = {
-      compilerOptions: { ...resolution, target: "es2022", strict: true, noEmit: true, types: ["node"], skipLibCheck: false },
-      files: ["consumer.ts"],
-    };
-    await writeFile(join(app, `tsconfig.${name}.json`), JSON.stringify(config));
-    const result = await run(process.execPath, [tsc, "-p", `tsconfig.${name}.json`], { cwd: app }).then(
-      () => "",
-      (e: { stdout?: string; message: string }) => e.stdout || e.message,
-    );
-    expect(result).toBe("");
-  }, 60_000);
+  ])(
+    "a consumer type-checks under moduleResolution %s, and duration 8 does not",
+    async (name, resolution) => {
+      await writeFile(join(app, "consumer.ts"), consumerTs);
+      const config = {
+        compilerOptions: {
+          ...resolution,
+          target: "es2022",
+          strict: true,
+          noEmit: true,
+          types: ["node"],
+          skipLibCheck: false,
+        },
+        files: ["consumer.ts"],
+      };
+      await writeFile(join(app, `tsconfig.${name}.json`), JSON.stringify(config));
+      const result = await run(process.execPath, [tsc, "-p", `tsconfig.${name}.json`], {
+        cwd: app,
+      }).then(
+        () => "",
+        (e: { stdout?: string; message: string }) => e.stdout || e.message,
+      );
+      expect(result).toBe("");
+    },
+    60_000,
+  );
 });
 
 interface Server {
@@ -194,7 +260,12 @@ interface Server {
 
 /** Starts a server bin through npx in its own process group and reads the URL it prints. */
 async function startServer(args: string[]): Promise<Server> {
-  const child: ChildProcess = spawn("npx", ["--no", "--", ...args], { cwd: app, env: userEnv(), detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn("npx", ["--no", "--", ...args], {
+    cwd: app,
+    env: userEnv(),
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
   const url = await new Promise<string>((resolve, reject) => {
@@ -204,12 +275,15 @@ async function startServer(args: string[]): Promise<Server> {
       const m = /^(http:\/\/\S+)$/m.exec(out);
       if (m) resolve(m[1]!);
     });
-    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited (${code}) before printing a URL: ${stderr}`)));
+    child.once("exit", (code) =>
+      reject(new Error(`${args.join(" ")} exited (${code}) before printing a URL: ${stderr}`)),
+    );
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     url,
-    stats: async () => (await fetch(`${url}/__emulator/stats`)).json() as Promise<{ submits: { total: number } }>,
+    stats: async () =>
+      (await fetch(`${url}/__emulator/stats`)).json() as Promise<{ submits: { total: number } }>,
     stop: async () => {
       // The group: npx and the node process it started.
       if (child.exitCode === null) process.kill(-child.pid!, "SIGINT");

@@ -50,22 +50,38 @@ export function publicPackages(root = WORKSPACE_ROOT): PublicPackage[] {
  * Packs each package with `pnpm pack` into `dest` (pnpm rewrites `workspace:*` to the version,
  * as `pnpm publish` does). Packages must be built first.
  */
-export async function packPublicPackages(dest: string, packages = publicPackages()): Promise<PackedPackage[]> {
+export async function packPublicPackages(
+  dest: string,
+  packages = publicPackages(),
+): Promise<PackedPackage[]> {
   return Promise.all(
     packages.map(async (p) => {
-      const { stdout } = await run("pnpm", ["pack", "--json", "--pack-destination", dest], { cwd: p.dir });
+      const { stdout } = await run("pnpm", ["pack", "--json", "--pack-destination", dest], {
+        cwd: p.dir,
+      });
       const { filename } = JSON.parse(stdout.slice(stdout.indexOf("{"))) as { filename: string };
       return { ...p, tarball: filename.startsWith("/") ? filename : join(dest, filename) };
     }),
   );
 }
 
-const attwBin = join(dirname(createRequire(import.meta.url).resolve("@arethetypeswrong/cli/package.json")), "dist/index.js");
+const attwBin = join(
+  dirname(createRequire(import.meta.url).resolve("@arethetypeswrong/cli/package.json")),
+  "dist/index.js",
+);
 
 /** What arethetypeswrong finds, as lines; ESM-only packages pass (Node ≥ 20.19 requires ESM). */
 async function attwProblems(tarball: string): Promise<string[]> {
   // No DefinitelyTyped lookups: those reach the registry and judge types we do not ship.
-  const args = [attwBin, tarball, "--profile", "esm-only", "--no-definitely-typed", "--format", "json"];
+  const args = [
+    attwBin,
+    tarball,
+    "--profile",
+    "esm-only",
+    "--no-definitely-typed",
+    "--format",
+    "json",
+  ];
   const stdout = await run(process.execPath, args, { maxBuffer: 16 << 20 }).then(
     (r) => r.stdout,
     (e: { stdout?: string }) => e.stdout ?? "",
@@ -75,7 +91,9 @@ async function attwProblems(tarball: string): Promise<string[]> {
   return Object.values(report.problems ?? {})
     .flat()
     .filter((p) => p.resolutionKind !== "node10" && p.resolutionKind !== "node16-cjs")
-    .map((p) => `attw: ${p.kind} (${p.entrypoint ?? "?"}, ${p.resolutionKind ?? "any resolution"})`);
+    .map(
+      (p) => `attw: ${p.kind} (${p.entrypoint ?? "?"}, ${p.resolutionKind ?? "any resolution"})`,
+    );
 }
 
 /** What a package page and an install need besides code: read from the tarball's file list. */
@@ -85,12 +103,23 @@ async function missingFaceParts(tarball: string): Promise<string[]> {
   const { stdout: json } = await run("tar", ["-xzOf", tarball, "package/package.json"]);
   const pkg = JSON.parse(json) as Record<string, unknown>;
   const problems: string[] = [];
-  for (const file of ["README.md", "LICENSE"]) if (!files.has(`package/${file}`)) problems.push(`no ${file}`);
-  for (const field of ["description", "repository", "license", "homepage", "keywords", "engines", "exports"]) {
+  for (const file of ["README.md", "LICENSE"])
+    if (!files.has(`package/${file}`)) problems.push(`no ${file}`);
+  for (const field of [
+    "description",
+    "repository",
+    "license",
+    "homepage",
+    "keywords",
+    "engines",
+    "exports",
+  ]) {
     if (!pkg[field]) problems.push(`package.json has no ${field}`);
   }
   if ((pkg.publishConfig as { access?: string } | undefined)?.access !== "public") {
-    problems.push("publishConfig.access is not public (a scoped package would publish as restricted)");
+    problems.push(
+      "publishConfig.access is not public (a scoped package would publish as restricted)",
+    );
   }
   const shipped = [...files];
   for (const map of shipped.filter((f) => f.endsWith(".map"))) {
@@ -107,9 +136,14 @@ async function missingFaceParts(tarball: string): Promise<string[]> {
 /** Every problem publint, arethetypeswrong and the face check find in one tarball, as lines. */
 export async function checkTarball(tarball: string): Promise<string[]> {
   const buffer = await readFile(tarball);
-  const tarData = buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength) as ArrayBuffer;
+  const tarData = buffer.buffer.slice(
+    buffer.byteOffset,
+    buffer.byteOffset + buffer.byteLength,
+  ) as ArrayBuffer;
   const lint = await publint({ pack: { tarball: tarData }, level: "warning", strict: true });
-  const lintLines = lint.messages.map((m) => `publint ${m.type}: ${formatMessage(m, lint.pkg) ?? m.code}`);
+  const lintLines = lint.messages.map(
+    (m) => `publint ${m.type}: ${formatMessage(m, lint.pkg) ?? m.code}`,
+  );
   const [types, face] = await Promise.all([attwProblems(tarball), missingFaceParts(tarball)]);
   return [...lintLines, ...types, ...face];
 }

@@ -53,17 +53,30 @@ describe("media stage", () => {
     emu.setFaults({ generationErrorWords: ["fails the first time"] });
     const client = createHailuoClient({ emulatorUrl: emu.url });
     // "two" fails on every try until the fault is lifted.
-    const first = await runManifest({ manifest, runDir: tmp.dir, client, concurrency: 1, retries: 1, retryBaseDelayMs: 10 });
+    const first = await runManifest({
+      manifest,
+      runDir: tmp.dir,
+      client,
+      concurrency: 1,
+      retries: 1,
+      retryBaseDelayMs: 10,
+    });
     expect(first.report.items.map((i) => i.status)).toEqual(["done", "failed", "done"]);
     const warnings: string[] = [];
     // These films are checked for length and parts, not picture quality: the quickest encode.
-    const skipped = await runMediaStage(tmp.dir, manifest, { onWarning: (w) => warnings.push(w), preset: "ultrafast" });
+    const skipped = await runMediaStage(tmp.dir, manifest, {
+      onWarning: (w) => warnings.push(w),
+      preset: "ultrafast",
+    });
     expect(skipped.skipped).toEqual(["two"]);
     expect(warnings[0]).toMatch(/^two: no clip/);
     // one (6) + three (6) with the default 0.5 s fade: 11.5 s.
     expect((await probe(join(tmp.dir, "film.mp4"))).durationS).toBeCloseTo(11.5, 1);
 
-    const withCard = await runMediaStage(tmp.dir, manifest, { placeholders: true, preset: "ultrafast" });
+    const withCard = await runMediaStage(tmp.dir, manifest, {
+      placeholders: true,
+      preset: "ultrafast",
+    });
     // 6 + 10 (card) + 6 − 0.5 (fade into the card; "two" cuts to the next scene) = 21.5 s
     expect(withCard.film?.durationS).toBeCloseTo(21.5, 1);
 
@@ -85,10 +98,21 @@ describe("media stage", () => {
     expect(html).toContain("First scene &lt;script&gt;alert(1)&lt;/script&gt;");
     expect(html).toContain("<title>Media &lt;b&gt;&amp;&lt;/b&gt; stage — hailuo run</title>");
     expect(html).not.toMatch(/https?:\/\//);
-    expect(existsSync(CHROMIUM), `headless Chromium is needed at ${CHROMIUM}: run scripts/setup.sh --test`).toBe(true);
+    expect(
+      existsSync(CHROMIUM),
+      `headless Chromium is needed at ${CHROMIUM}: run scripts/setup.sh --test`,
+    ).toBe(true);
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -108,13 +132,23 @@ describe("media stage", () => {
       const broken = await page.$$eval("img", (imgs) =>
         Promise.all(
           imgs.map((el) => {
-            const i = el as unknown as { complete: boolean; naturalWidth: number; src: string; onload: unknown; onerror: unknown };
-            return i.complete ? i : new Promise<typeof i>((r) => (i.onload = i.onerror = () => r(i)));
+            const i = el as unknown as {
+              complete: boolean;
+              naturalWidth: number;
+              src: string;
+              onload: unknown;
+              onerror: unknown;
+            };
+            return i.complete
+              ? i
+              : new Promise<typeof i>((r) => (i.onload = i.onerror = () => r(i)));
           }),
         ).then((all) => all.filter((i) => i.naturalWidth === 0).map((i) => i.src)),
       );
       expect(broken).toEqual([]);
-      expect(await page.locator("article.scene >> nth=0 >> .prompt").textContent()).toBe("First scene <script>alert(1)</script>");
+      expect(await page.locator("article.scene >> nth=0 >> .prompt").textContent()).toBe(
+        "First scene <script>alert(1)</script>",
+      );
       await mkdir(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: join(ARTIFACTS, "run-report.png"), fullPage: true });
       expect(problems).toEqual([]);

@@ -4,9 +4,27 @@ import { availableParallelism } from "node:os";
 import pLimit from "p-limit";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
-import { DEFAULT_X264_PRESET, animatedPreview, concatClips, contactSheet, poster, type Card, type Transition, type VideoInfo } from "@hailuo/media";
+import {
+  DEFAULT_X264_PRESET,
+  animatedPreview,
+  concatClips,
+  contactSheet,
+  poster,
+  type Card,
+  type Transition,
+  type VideoInfo,
+} from "@hailuo/media";
 import { HailuoError, atomicWrite } from "@hailuo/shared";
-import { checkClips, chosenTakes, clipsChangedError, insideDir, readPicks, readRunReport, type ItemReport, type RunReport } from "@hailuo/runner";
+import {
+  checkClips,
+  chosenTakes,
+  clipsChangedError,
+  insideDir,
+  readPicks,
+  readRunReport,
+  type ItemReport,
+  type RunReport,
+} from "@hailuo/runner";
 import { renderRunPage, type PageMedia } from "./run-page.js";
 
 /** Options of the media stage. */
@@ -37,17 +55,24 @@ export interface MediaStageResult extends PageMedia {
 }
 
 async function newer(target: string, source: string): Promise<boolean> {
-  const [t, s] = await Promise.all([stat(target).catch(() => undefined), stat(source).catch(() => undefined)]);
+  const [t, s] = await Promise.all([
+    stat(target).catch(() => undefined),
+    stat(source).catch(() => undefined),
+  ]);
   return Boolean(t && s && t.mtimeMs >= s.mtimeMs && t.size > 0);
 }
-
 
 /**
  * Posters (one per clip file, fast seek), animated previews and the run's contact sheet, made in
  * parallel up to the cores; only what is missing or older than its clip is made, and the sheet
  * only when its tiles changed. Clip durations come from the journal, not from ffprobe.
  */
-export async function makeThumbnails(runDir: string, manifest: Manifest, report: RunReport, options: MediaStageOptions = {}): Promise<Pick<PageMedia, "posters" | "previews" | "sheet" | "sheetPages">> {
+export async function makeThumbnails(
+  runDir: string,
+  manifest: Manifest,
+  report: RunReport,
+  options: MediaStageOptions = {},
+): Promise<Pick<PageMedia, "posters" | "previews" | "sheet" | "sheetPages">> {
   await mkdir(join(runDir, "thumbs"), { recursive: true });
   const posters: Record<string, string> = {};
   const previews: Record<string, string> = {};
@@ -64,11 +89,20 @@ export async function makeThumbnails(runDir: string, manifest: Manifest, report:
         const stem = basename(file, ".mp4");
         const p = `thumbs/${stem}.jpg`;
         const durationS = seconds.get(file);
-        if (!(await newer(insideDir(runDir, p), clip))) await poster(clip, insideDir(runDir, p), { atS: posterAt, durationS, signal: options.signal });
+        if (!(await newer(insideDir(runDir, p), clip)))
+          await poster(clip, insideDir(runDir, p), {
+            atS: posterAt,
+            durationS,
+            signal: options.signal,
+          });
         posters[file] = p;
         if (preview !== "none") {
           const g = `thumbs/${stem}.${preview}`;
-          if (!(await newer(insideDir(runDir, g), clip))) await animatedPreview(clip, insideDir(runDir, g), { clipDurationS: durationS, signal: options.signal });
+          if (!(await newer(insideDir(runDir, g), clip)))
+            await animatedPreview(clip, insideDir(runDir, g), {
+              clipDurationS: durationS,
+              signal: options.signal,
+            });
           previews[file] = g;
         }
         options.onProgress?.("thumbnails", (++made / files.length) * 100);
@@ -76,20 +110,57 @@ export async function makeThumbnails(runDir: string, manifest: Manifest, report:
     ),
   );
   if (!(sheetColumns > 0 && done.length > 0)) return { posters, previews };
-  const items = done.map((i) => ({ file: insideDir(runDir, posters[i.file!]!), label: `${i.scene}${i.take > 1 ? ` #${i.take}` : ""} · ${(i.seconds ?? Number(i.duration)).toFixed(0)} s` }));
-  return { posters, previews, ...(await sheetIfChanged(runDir, items, sheetColumns, options.signal)) };
+  const items = done.map((i) => ({
+    file: insideDir(runDir, posters[i.file!]!),
+    label: `${i.scene}${i.take > 1 ? ` #${i.take}` : ""} · ${(i.seconds ?? Number(i.duration)).toFixed(0)} s`,
+  }));
+  return {
+    posters,
+    previews,
+    ...(await sheetIfChanged(runDir, items, sheetColumns, options.signal)),
+  };
 }
 
 /** The contact sheet's pages, made again only when its tiles (posters, labels, layout) changed since the last one. */
-async function sheetIfChanged(runDir: string, items: { file: string; label: string }[], columns: number, signal?: AbortSignal): Promise<{ sheet: string; sheetPages: string[] }> {
-  const stamps = await Promise.all(items.map(async (t) => `${t.file}|${t.label}|${(await stat(t.file).catch(() => undefined))?.mtimeMs ?? 0}`));
-  const signature = createHash("sha256").update(JSON.stringify([columns, stamps])).digest("hex");
+async function sheetIfChanged(
+  runDir: string,
+  items: { file: string; label: string }[],
+  columns: number,
+  signal?: AbortSignal,
+): Promise<{ sheet: string; sheetPages: string[] }> {
+  const stamps = await Promise.all(
+    items.map(
+      async (t) =>
+        `${t.file}|${t.label}|${(await stat(t.file).catch(() => undefined))?.mtimeMs ?? 0}`,
+    ),
+  );
+  const signature = createHash("sha256")
+    .update(JSON.stringify([columns, stamps]))
+    .digest("hex");
   const record = join(runDir, "thumbs", "sheet.json");
-  const last = await readFile(record, "utf8").then((t) => JSON.parse(t) as { signature: string; pages: string[] }, () => undefined);
-  if (last?.signature === signature && (await Promise.all(last.pages.map((p) => access(insideDir(runDir, p)).then(() => true, () => false)))).every(Boolean)) {
+  const last = await readFile(record, "utf8").then(
+    (t) => JSON.parse(t) as { signature: string; pages: string[] },
+    () => undefined,
+  );
+  if (
+    last?.signature === signature &&
+    (
+      await Promise.all(
+        last.pages.map((p) =>
+          access(insideDir(runDir, p)).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      )
+    ).every(Boolean)
+  ) {
     return { sheet: last.pages[0]!, sheetPages: last.pages };
   }
-  const made = await contactSheet(items, insideDir(runDir, "contact-sheet.jpg"), { columns, signal });
+  const made = await contactSheet(items, insideDir(runDir, "contact-sheet.jpg"), {
+    columns,
+    signal,
+  });
   const pages = made.pages.map((p) => relative(runDir, p));
   await atomicWrite(record, JSON.stringify({ signature, pages }));
   return { sheet: pages[0]!, sheetPages: pages };
@@ -101,7 +172,12 @@ async function sheetIfChanged(runDir: string, items: { file: string; label: stri
  * placeholder card: never a broken film. Writes `film.json` (which take each scene used, where
  * it starts) and a WebVTT chapters track beside the film.
  */
-export async function assembleFilm(runDir: string, manifest: Manifest, report: RunReport, options: MediaStageOptions = {}): Promise<{ film: NonNullable<PageMedia["film"]>; skipped: string[] }> {
+export async function assembleFilm(
+  runDir: string,
+  manifest: Manifest,
+  report: RunReport,
+  options: MediaStageOptions = {},
+): Promise<{ film: NonNullable<PageMedia["film"]>; skipped: string[] }> {
   const spec = manifest.assemble;
   const placeholders = options.placeholders ?? spec?.placeholders ?? false;
   const byScene = new Map<string, ItemReport[]>();
@@ -118,11 +194,17 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
     if (!chosen) {
       skipped.push(scene.id);
       if (!placeholders) {
-        options.onWarning?.(`${scene.id}: no clip (${takes[0]?.status ?? "missing"}); left out of the film`);
+        options.onWarning?.(
+          `${scene.id}: no clip (${takes[0]?.status ?? "missing"}); left out of the film`,
+        );
         continue;
       }
       options.onWarning?.(`${scene.id}: no clip; a placeholder card stands in`);
-      parts.push({ text: `${scene.id}\n(not generated)`, durationS: Number(scene.duration), color: "#2a1214" });
+      parts.push({
+        text: `${scene.id}\n(not generated)`,
+        durationS: Number(scene.duration),
+        color: "#2a1214",
+      });
       used.push({ scene: scene.id });
     } else {
       parts.push(insideDir(runDir, chosen.file!));
@@ -130,21 +212,42 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
     }
     transitions.push(scene.transition ?? defaultTransition);
   }
-  if (!parts.some((p) => typeof p === "string")) throw new HailuoError("assemble_failed", "no scene has a clip yet; nothing to assemble");
+  if (!parts.some((p) => typeof p === "string"))
+    throw new HailuoError("assemble_failed", "no scene has a clip yet; nothing to assemble");
   // A clip is verified, not trusted: one replaced, cut or rotted since its download (same size
   // and time included) never goes into the film. Clips this process hashed are not read again.
   const files = used.flatMap((u) => (u.file ? [u.file] : []));
-  const changed = (await checkClips(runDir, { files, hash: "unverified" })).filter((c) => c.standing !== "intact");
-  if (changed.length) throw await clipsChangedError(runDir, changed, new Map(used.map((u) => [u.file ?? "", `${u.scene} take ${u.take}`])));
+  const changed = (await checkClips(runDir, { files, hash: "unverified" })).filter(
+    (c) => c.standing !== "intact",
+  );
+  if (changed.length)
+    throw await clipsChangedError(
+      runDir,
+      changed,
+      new Map(used.map((u) => [u.file ?? "", `${u.scene} take ${u.take}`])),
+    );
   let audio;
-  const audioFile = options.audioFile ?? (spec?.audio ? resolve(dirname(manifest.file), spec.audio.file) : undefined);
+  const audioFile =
+    options.audioFile ??
+    (spec?.audio ? resolve(dirname(manifest.file), spec.audio.file) : undefined);
   if (audioFile) {
     await access(audioFile).catch(() => {
-      throw new HailuoError("assemble_failed", `audio file ${audioFile} not found${spec?.audio ? ` (assemble.audio.file in ${manifest.file})` : ""}`);
+      throw new HailuoError(
+        "assemble_failed",
+        `audio file ${audioFile} not found${spec?.audio ? ` (assemble.audio.file in ${manifest.file})` : ""}`,
+      );
     });
-    audio = { file: audioFile, volume: spec?.audio?.volume, fadeInS: spec?.audio?.fadeInS, fadeOutS: spec?.audio?.fadeOutS };
+    audio = {
+      file: audioFile,
+      volume: spec?.audio?.volume,
+      fadeInS: spec?.audio?.fadeInS,
+      fadeOutS: spec?.audio?.fadeOutS,
+    };
   }
-  const out = options.filmOut && isAbsolute(options.filmOut) ? options.filmOut : insideDir(runDir, options.filmOut ?? spec?.output ?? "film.mp4");
+  const out =
+    options.filmOut && isAbsolute(options.filmOut)
+      ? options.filmOut
+      : insideDir(runDir, options.filmOut ?? spec?.output ?? "film.mp4");
   const inRun = relative(resolve(runDir), out);
   // Probe facts measured at download (journal); a clip whose size changed since is probed again.
   const known = new Map<string, VideoInfo>();
@@ -158,11 +261,37 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
     if (item?.video && path && st?.size === item.video.bytes) known.set(path, item.video);
   }
   // The same clips, cuts, cards and audio as the film already on disk: it stands (a resume with nothing new is quick).
-  const audioStamp = audio ? `${audio.file}|${(await stat(audio.file).catch(() => undefined))?.mtimeMs ?? 0}` : "";
-  const signature = createHash("sha256").update(JSON.stringify([stamps, transitions, spec?.title, spec?.end, audio, audioStamp, out, options.preset ?? DEFAULT_X264_PRESET])).digest("hex");
-  const previous = await readFile(`${out}.json`, "utf8").then((t) => JSON.parse(t) as FilmFile, () => undefined);
+  const audioStamp = audio
+    ? `${audio.file}|${(await stat(audio.file).catch(() => undefined))?.mtimeMs ?? 0}`
+    : "";
+  const signature = createHash("sha256")
+    .update(
+      JSON.stringify([
+        stamps,
+        transitions,
+        spec?.title,
+        spec?.end,
+        audio,
+        audioStamp,
+        out,
+        options.preset ?? DEFAULT_X264_PRESET,
+      ]),
+    )
+    .digest("hex");
+  const previous = await readFile(`${out}.json`, "utf8").then(
+    (t) => JSON.parse(t) as FilmFile,
+    () => undefined,
+  );
   if (previous?.signature === signature && (await stat(out).catch(() => undefined))?.size) {
-    return { film: { file: previous.file, durationS: previous.durationS, mode: previous.mode, reason: "its clips, cuts, cards and audio are unchanged: the film already made stands" }, skipped };
+    return {
+      film: {
+        file: previous.file,
+        durationS: previous.durationS,
+        mode: previous.mode,
+        reason: "its clips, cuts, cards and audio are unchanged: the film already made stands",
+      },
+      skipped,
+    };
   }
   const result = await concatClips(parts, out, {
     known,
@@ -174,9 +303,21 @@ export async function assembleFilm(runDir: string, manifest: Manifest, report: R
     signal: options.signal,
     onProgress: (p) => options.onProgress?.("film", p),
   });
-  const film = { file: inRun.startsWith("..") ? out : inRun, durationS: result.info.durationS, mode: result.mode, reason: result.reason };
-  const chapters = used.map((u, i) => ({ ...u, startS: result.partStartsS[i]!, endS: result.partStartsS[i + 1] ?? result.info.durationS - (spec?.end?.durationS ?? 0) }));
-  await atomicWrite(`${out}.json`, `${JSON.stringify({ version: 1, ...film, chapters, madeAt: new Date().toISOString(), signature } satisfies FilmFile, null, 2)}\n`);
+  const film = {
+    file: inRun.startsWith("..") ? out : inRun,
+    durationS: result.info.durationS,
+    mode: result.mode,
+    reason: result.reason,
+  };
+  const chapters = used.map((u, i) => ({
+    ...u,
+    startS: result.partStartsS[i]!,
+    endS: result.partStartsS[i + 1] ?? result.info.durationS - (spec?.end?.durationS ?? 0),
+  }));
+  await atomicWrite(
+    `${out}.json`,
+    `${JSON.stringify({ version: 1, ...film, chapters, madeAt: new Date().toISOString(), signature } satisfies FilmFile, null, 2)}\n`,
+  );
   await atomicWrite(`${out}.chapters.vtt`, chaptersVtt(chapters));
   return { film, skipped };
 }
@@ -205,10 +346,18 @@ export function chaptersVtt(chapters: FilmFile["chapters"]): string {
  * is up to date: it shows the take each scene would use now, and no clip is newer than it. A page
  * rewritten without assembling (`hailuo report`) keeps showing it; a stale film is left off.
  */
-async function filmOnDisk(runDir: string, manifest: Manifest, report: RunReport): Promise<PageMedia["film"]> {
+async function filmOnDisk(
+  runDir: string,
+  manifest: Manifest,
+  report: RunReport,
+): Promise<PageMedia["film"]> {
   const out = insideDir(runDir, manifest.assemble?.output ?? "film.mp4");
-  const made = await readFile(`${out}.json`, "utf8").then((t) => JSON.parse(t) as FilmFile, () => undefined);
-  if (!Array.isArray(made?.chapters) || !(await stat(out).catch(() => undefined))?.size) return undefined;
+  const made = await readFile(`${out}.json`, "utf8").then(
+    (t) => JSON.parse(t) as FilmFile,
+    () => undefined,
+  );
+  if (!Array.isArray(made?.chapters) || !(await stat(out).catch(() => undefined))?.size)
+    return undefined;
   const scenes = new Set(manifest.scenes.map((s) => s.id));
   if (!made.chapters.every((c) => scenes.has(c.scene))) return undefined;
   const chosenBy = chosenTakes(manifest, report.items, await readPicks(runDir));
@@ -218,20 +367,33 @@ async function filmOnDisk(runDir: string, manifest: Manifest, report: RunReport)
     if (file !== inFilm.get(scene.id)) return undefined;
     if (file && !(await newer(out, insideDir(runDir, file)))) return undefined;
   }
-  return { file: relative(resolve(runDir), out), durationS: Number(made.durationS), mode: String(made.mode), reason: made.reason };
+  return {
+    file: relative(resolve(runDir), out),
+    durationS: Number(made.durationS),
+    mode: String(made.mode),
+    reason: made.reason,
+  };
 }
 
 /**
  * The whole media stage of a run: thumbnails, the film (when the manifest has `assemble:` or it
  * is asked for) and index.html. Safe to run again after a resume: it picks up the new clips.
  */
-export async function runMediaStage(runDir: string, manifest: Manifest, options: MediaStageOptions = {}): Promise<MediaStageResult> {
+export async function runMediaStage(
+  runDir: string,
+  manifest: Manifest,
+  options: MediaStageOptions = {},
+): Promise<MediaStageResult> {
   const report = await readRunReport(runDir, manifest);
-  const thumbs = options.thumbnails === false ? { posters: {}, previews: {} } : await makeThumbnails(runDir, manifest, report, options);
+  const thumbs =
+    options.thumbnails === false
+      ? { posters: {}, previews: {} }
+      : await makeThumbnails(runDir, manifest, report, options);
   let film: PageMedia["film"];
   let skipped: string[] = [];
   const wantFilm = options.assemble ?? Boolean(manifest.assemble);
-  if (wantFilm && report.items.some((i) => i.file)) ({ film, skipped } = await assembleFilm(runDir, manifest, report, options));
+  if (wantFilm && report.items.some((i) => i.file))
+    ({ film, skipped } = await assembleFilm(runDir, manifest, report, options));
   else if (!wantFilm) film = await filmOnDisk(runDir, manifest, report);
   const media: PageMedia = { ...thumbs, ...(film ? { film } : {}) };
   await atomicWrite(join(runDir, "index.html"), renderRunPage(report, media));

@@ -23,7 +23,10 @@ export interface QueuedSchedule {
   next?: string;
 }
 
-async function withQueues<T>(conn: QueueConnection, fn: (q: { assemble: Queue<AssembleJobData>; schedule: Queue }) => Promise<T>): Promise<T> {
+async function withQueues<T>(
+  conn: QueueConnection,
+  fn: (q: { assemble: Queue<AssembleJobData>; schedule: Queue }) => Promise<T>,
+): Promise<T> {
   const connection = await openRedis(conn.redisUrl);
   const prefix = conn.prefix ?? "hailuo";
   const assemble = new Queue<AssembleJobData>(QUEUES.assemble, { connection, prefix });
@@ -37,22 +40,44 @@ async function withQueues<T>(conn: QueueConnection, fn: (q: { assemble: Queue<As
 }
 
 async function describeRun(job: Job<AssembleJobData>): Promise<QueuedRun> {
-  const c = await job.getDependenciesCount({ processed: true, unprocessed: true, failed: true, ignored: true });
+  const c = await job.getDependenciesCount({
+    processed: true,
+    unprocessed: true,
+    failed: true,
+    ignored: true,
+  });
   return {
     runId: String(job.id).replace(/-assemble$/, ""),
     runDir: job.data.runDir,
     state: await job.getState(),
-    generations: { finished: (c.processed ?? 0) + (c.ignored ?? 0) + (c.failed ?? 0), remaining: c.unprocessed ?? 0, failed: (c.ignored ?? 0) + (c.failed ?? 0) },
+    generations: {
+      finished: (c.processed ?? 0) + (c.ignored ?? 0) + (c.failed ?? 0),
+      remaining: c.unprocessed ?? 0,
+      failed: (c.ignored ?? 0) + (c.failed ?? 0),
+    },
     enqueuedAt: new Date(job.timestamp).toISOString(),
   };
 }
 
 /** Every run in the queue (newest first) and every registered schedule. */
-export async function listQueue(conn: QueueConnection): Promise<{ runs: QueuedRun[]; schedules: QueuedSchedule[] }> {
+export async function listQueue(
+  conn: QueueConnection,
+): Promise<{ runs: QueuedRun[]; schedules: QueuedSchedule[] }> {
   return withQueues(conn, async ({ assemble, schedule }) => {
-    const jobs = await assemble.getJobs(["waiting-children", "waiting", "active", "delayed", "prioritized", "failed", "completed"], 0, 199);
-    const runs = (await Promise.all(jobs.filter(Boolean).map(describeRun))).sort((a, b) => b.enqueuedAt.localeCompare(a.enqueuedAt));
-    const schedules = (await schedule.getJobSchedulers()).map((s) => ({ job: s.key, pattern: s.pattern ?? undefined, timeZone: s.tz ?? undefined, next: s.next ? new Date(s.next).toISOString() : undefined }));
+    const jobs = await assemble.getJobs(
+      ["waiting-children", "waiting", "active", "delayed", "prioritized", "failed", "completed"],
+      0,
+      199,
+    );
+    const runs = (await Promise.all(jobs.filter(Boolean).map(describeRun))).sort((a, b) =>
+      b.enqueuedAt.localeCompare(a.enqueuedAt),
+    );
+    const schedules = (await schedule.getJobSchedulers()).map((s) => ({
+      job: s.key,
+      pattern: s.pattern ?? undefined,
+      timeZone: s.tz ?? undefined,
+      next: s.next ? new Date(s.next).toISOString() : undefined,
+    }));
     return { runs, schedules };
   });
 }
@@ -77,13 +102,24 @@ export async function cancelRun(conn: QueueConnection, runDirOrId: string): Prom
   return withQueues(conn, async ({ assemble }) => {
     const runId = /^[0-9a-f]{16}$/.test(runDirOrId) ? runDirOrId : runIdFor(resolve(runDirOrId));
     const parent = await assemble.getJob(`${runId}-assemble`);
-    if (!parent) throw new HailuoError("usage", `no queued run ${runDirOrId} (see \`hailuo queue ls --redis …\`)`);
+    if (!parent)
+      throw new HailuoError(
+        "usage",
+        `no queued run ${runDirOrId} (see \`hailuo queue ls --redis …\`)`,
+      );
     const before = (await parent.getDependenciesCount({ unprocessed: true })).unprocessed ?? 0;
     await parent.removeUnprocessedChildren();
-    const stillRunning = (await parent.getDependenciesCount({ unprocessed: true })).unprocessed ?? 0;
+    const stillRunning =
+      (await parent.getDependenciesCount({ unprocessed: true })).unprocessed ?? 0;
     let gone = false;
-    if (stillRunning === 0 && ["waiting-children", "waiting", "delayed", "prioritized"].includes(await parent.getState())) {
-      gone = await parent.remove().then(() => true, () => false);
+    if (
+      stillRunning === 0 &&
+      ["waiting-children", "waiting", "delayed", "prioritized"].includes(await parent.getState())
+    ) {
+      gone = await parent.remove().then(
+        () => true,
+        () => false,
+      );
     }
     if (gone) {
       // The folder is no longer owned by the queue: a local resume may carry on without --take-over.

@@ -9,7 +9,15 @@ import { inputHash, type Emulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
 import { planRun, readRunReport } from "@hailuo/runner";
 import { decodeErrors, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
-import { QUEUES, budgetKey, enqueueRun, removeAllQueues, runBudget, runIdFor, startWorker } from "./index.js";
+import {
+  QUEUES,
+  budgetKey,
+  enqueueRun,
+  removeAllQueues,
+  runBudget,
+  runIdFor,
+  startWorker,
+} from "./index.js";
 import { openRunBudget } from "./run-budget.js";
 
 const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -21,7 +29,12 @@ describe("a distributed run's budget", () => {
   let redis: Redis;
   beforeAll(async () => {
     // A lost submit answer that fal's request list cannot explain (no Platform API scope).
-    emu = await startTestEmulator({ render: "shared", slots: 4, platformApi: "forbidden", faults: { rules: [{ route: "submit", kind: "drop", count: 1 }] } });
+    emu = await startTestEmulator({
+      render: "shared",
+      slots: 4,
+      platformApi: "forbidden",
+      faults: { rules: [{ route: "submit", kind: "drop", count: 1 }] },
+    });
     tmp = await makeTempDir();
     redis = new Redis(REDIS, { maxRetriesPerRequest: null });
   });
@@ -34,14 +47,33 @@ describe("a distributed run's budget", () => {
 
   it("workers reserve each submit in Redis: a lost answer counts at full cost and the bill stays within --budget", async () => {
     const tag = randomBytes(3).toString("hex");
-    const manifest = parseManifest(`name: b\nscenes:\n${Array.from({ length: 6 }, (_, i) => `  - prompt: budget ${tag} ${i}\n`).join("")}`, { file: "b.yaml" });
+    const manifest = parseManifest(
+      `name: b\nscenes:\n${Array.from({ length: 6 }, (_, i) => `  - prompt: budget ${tag} ${i}\n`).join("")}`,
+      { file: "b.yaml" },
+    );
     const runDir = join(tmp.dir, "run");
     // Six clips at $0.27: exactly the budget, until one submit's answer is lost and resent.
-    await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, falConcurrency: 1, budgetUsd: 1.62 });
+    await enqueueRun({
+      manifest,
+      runDir,
+      redisUrl: REDIS,
+      prefix,
+      falConcurrency: 1,
+      budgetUsd: 1.62,
+    });
     const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
-    const worker = await startWorker({ redisUrl: REDIS, prefix, client: createHailuoClient({ emulatorUrl: emu.url, submitRetryBaseDelayMs: 10 }), concurrency: 1, retryBaseDelayMs: 10 });
+    const worker = await startWorker({
+      redisUrl: REDIS,
+      prefix,
+      client: createHailuoClient({ emulatorUrl: emu.url, submitRetryBaseDelayMs: 10 }),
+      concurrency: 1,
+      retryBaseDelayMs: 10,
+    });
     try {
-      await waitFor(async () => (await assemble.getJobs(["completed"])).some((j) => j.data.runDir === runDir), 60_000);
+      await waitFor(
+        async () => (await assemble.getJobs(["completed"])).some((j) => j.data.runDir === runDir),
+        60_000,
+      );
     } finally {
       await worker.close();
       await assemble.close();
@@ -56,9 +88,14 @@ describe("a distributed run's budget", () => {
 
     // The three facts: submits per scene-take, the bill equals the report (billed + the flagged
     // lost submit fal did run), every clip decodes.
-    const perTake = planRun(manifest).map((p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0);
+    const perTake = planRun(manifest).map(
+      (p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0,
+    );
     expect(perTake.toSorted()).toEqual([0, 1, 1, 1, 1, 2]);
-    expect(emu.stats().billed.usd).toBeCloseTo(report.totals.billedUsd + report.totals.possibleDoubleChargeUsd, 6);
+    expect(emu.stats().billed.usd).toBeCloseTo(
+      report.totals.billedUsd + report.totals.possibleDoubleChargeUsd,
+      6,
+    );
     const clips = (await readdir(join(runDir, "clips"))).filter((f) => f.endsWith(".mp4"));
     expect(clips).toHaveLength(5);
     for (const f of clips) expect(await decodeErrors(join(runDir, "clips", f)), f).toBe("");
@@ -68,15 +105,43 @@ describe("a distributed run's budget", () => {
     const dear = await startTestEmulator({ render: "shared", priceUsdPerSecond: 0.09 });
     try {
       const tag = randomBytes(3).toString("hex");
-      const manifest = parseManifest(`name: d\nscenes:\n${Array.from({ length: 3 }, (_, i) => `  - prompt: dear ${tag} ${i}\n`).join("")}`, { file: "d.yaml" });
+      const manifest = parseManifest(
+        `name: d\nscenes:\n${Array.from({ length: 3 }, (_, i) => `  - prompt: dear ${tag} ${i}\n`).join("")}`,
+        { file: "d.yaml" },
+      );
       const runDir = join(tmp.dir, "dear");
       // At the list price three clips ($0.81) would pass a $1.08 budget, and fal would bill $1.62.
-      await expect(enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, budgetUsd: 1.08, usdPerSecond: 0.09 })).rejects.toMatchObject({ code: "budget" });
-      await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, budgetUsd: 1.62, usdPerSecond: 0.09 });
+      await expect(
+        enqueueRun({
+          manifest,
+          runDir,
+          redisUrl: REDIS,
+          prefix,
+          budgetUsd: 1.08,
+          usdPerSecond: 0.09,
+        }),
+      ).rejects.toMatchObject({ code: "budget" });
+      await enqueueRun({
+        manifest,
+        runDir,
+        redisUrl: REDIS,
+        prefix,
+        budgetUsd: 1.62,
+        usdPerSecond: 0.09,
+      });
       const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
-      const worker = await startWorker({ redisUrl: REDIS, prefix, client: createHailuoClient({ emulatorUrl: dear.url }), concurrency: 2, retryBaseDelayMs: 10 });
+      const worker = await startWorker({
+        redisUrl: REDIS,
+        prefix,
+        client: createHailuoClient({ emulatorUrl: dear.url }),
+        concurrency: 2,
+        retryBaseDelayMs: 10,
+      });
       try {
-        await waitFor(async () => (await assemble.getJobs(["completed"])).some((j) => j.data.runDir === runDir), 60_000);
+        await waitFor(
+          async () => (await assemble.getJobs(["completed"])).some((j) => j.data.runDir === runDir),
+          60_000,
+        );
       } finally {
         await worker.close();
         await assemble.close();
@@ -84,8 +149,11 @@ describe("a distributed run's budget", () => {
       const report = await readRunReport(runDir);
       expect(report.totals.billedUsd).toBeCloseTo(1.62, 6);
       expect(dear.stats().billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
-      expect(planRun(manifest).map((p) => dear.stats().submits.byInput[inputHash(p.input)] ?? 0)).toEqual([1, 1, 1]);
-      for (const f of (await readdir(join(runDir, "clips"))).filter((c) => c.endsWith(".mp4"))) expect(await decodeErrors(join(runDir, "clips", f)), f).toBe("");
+      expect(
+        planRun(manifest).map((p) => dear.stats().submits.byInput[inputHash(p.input)] ?? 0),
+      ).toEqual([1, 1, 1]);
+      for (const f of (await readdir(join(runDir, "clips"))).filter((c) => c.endsWith(".mp4")))
+        expect(await decodeErrors(join(runDir, "clips", f)), f).toBe("");
     } finally {
       await dear.close();
     }

@@ -3,7 +3,11 @@ import { Redis } from "ioredis";
 import { HailuoError } from "@hailuo/shared";
 
 /** Queue names; every key lives under the prefix, so tests and tenants never collide. */
-export const QUEUES = { generate: "hailuo-generate", assemble: "hailuo-assemble", schedule: "hailuo-schedule" } as const;
+export const QUEUES = {
+  generate: "hailuo-generate",
+  assemble: "hailuo-assemble",
+  schedule: "hailuo-schedule",
+} as const;
 
 /** Where the queues live. */
 export interface QueueConnection {
@@ -18,7 +22,11 @@ export interface QueueConnection {
  * close connections it was given, so the caller must call `disconnect()`.
  */
 export async function openRedis(redisUrl: string): Promise<Redis> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 5000 });
+  const redis = new Redis(redisUrl, {
+    maxRetriesPerRequest: null,
+    lazyConnect: true,
+    connectTimeout: 5000,
+  });
   // Without a listener ioredis prints every failed reconnect as an "Unhandled error event" with a stack.
   let lastError: Error | undefined;
   redis.on("error", (error: Error) => (lastError = error));
@@ -27,7 +35,11 @@ export async function openRedis(redisUrl: string): Promise<Redis> {
   } catch (error) {
     redis.disconnect();
     const why = lastError?.message ?? (error as Error).message;
-    throw new HailuoError("redis", `cannot reach Redis at ${redactUrl(redisUrl)} (${why}); is redis-server running there? (--redis takes redis://host:port)`, { retryable: true, cause: error });
+    throw new HailuoError(
+      "redis",
+      `cannot reach Redis at ${redactUrl(redisUrl)} (${why}); is redis-server running there? (--redis takes redis://host:port)`,
+      { retryable: true, cause: error },
+    );
   }
   return redis;
 }
@@ -57,7 +69,10 @@ export async function removeAllQueues(conn: QueueConnection): Promise<void> {
       await q.close();
     }
     for (const kind of ["run-budget", "job-running", "job-day", "run-schedule"]) {
-      for await (const keys of redis.scanStream({ match: `${prefix.replace(/[*?[\]\\]/g, "\\$&")}:${kind}:*`, count: 500 })) {
+      for await (const keys of redis.scanStream({
+        match: `${prefix.replace(/[*?[\]\\]/g, "\\$&")}:${kind}:*`,
+        count: 500,
+      })) {
         if ((keys as string[]).length) await redis.del(...(keys as string[]));
       }
     }

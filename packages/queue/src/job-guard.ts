@@ -122,9 +122,18 @@ export interface ClaimOptions {
  * Claims a job's next run for one fire, atomically across workers: the run key (no two runs of a
  * job in flight anywhere) and the run's reservation against the day's `per_day`.
  */
-export async function claimJobRun(redis: Redis, prefix: string, o: ClaimOptions): Promise<JobRunClaim> {
+export async function claimJobRun(
+  redis: Redis,
+  prefix: string,
+  o: ClaimOptions,
+): Promise<JobRunClaim> {
   const { holder } = o;
-  const run: ScheduledRun = { job: o.job, outputRoot: o.outputRoot, fireAt: holder.fireAt, day: holder.day };
+  const run: ScheduledRun = {
+    job: o.job,
+    outputRoot: o.outputRoot,
+    fireAt: holder.fireAt,
+    day: holder.day,
+  };
   const [kind, value] = (await redis.eval(
     CLAIM,
     3,
@@ -145,12 +154,29 @@ export async function claimJobRun(redis: Redis, prefix: string, o: ClaimOptions)
 }
 
 /** Gives back a claim whose run was never enqueued (its reservation too). */
-export async function dropJobRunClaim(redis: Redis, prefix: string, job: string, holder: JobRunHolder): Promise<void> {
-  await redis.eval(DROP, 3, guardKeys.running(prefix, job), guardKeys.day(prefix, job, holder.day), guardKeys.run(prefix, holder.runId), JSON.stringify(holder), holder.runId);
+export async function dropJobRunClaim(
+  redis: Redis,
+  prefix: string,
+  job: string,
+  holder: JobRunHolder,
+): Promise<void> {
+  await redis.eval(
+    DROP,
+    3,
+    guardKeys.running(prefix, job),
+    guardKeys.day(prefix, job, holder.day),
+    guardKeys.run(prefix, holder.runId),
+    JSON.stringify(holder),
+    holder.runId,
+  );
 }
 
 /** The scheduled job a run belongs to; undefined for a run enqueued by hand. */
-export async function scheduledRun(redis: Redis, prefix: string, runId: string): Promise<ScheduledRun | undefined> {
+export async function scheduledRun(
+  redis: Redis,
+  prefix: string,
+  runId: string,
+): Promise<ScheduledRun | undefined> {
   const raw = await redis.get(guardKeys.run(prefix, runId));
   return raw ? (JSON.parse(raw) as ScheduledRun) : undefined;
 }
@@ -160,19 +186,43 @@ export async function scheduledRun(redis: Redis, prefix: string, runId: string):
  * already settled alone (a stale run settled from its journal must not undo its own end).
  * True when it settled.
  */
-export async function settleJobRun(redis: Redis, prefix: string, s: { job: string; day: string; runId: string; spentUsd: number; onlyIfReserved?: boolean }): Promise<boolean> {
-  return (await redis.eval(SETTLE, 1, guardKeys.day(prefix, s.job, s.day), s.runId, micros(s.spentUsd), s.onlyIfReserved ? "1" : "0", KEEP_S)) === 1;
+export async function settleJobRun(
+  redis: Redis,
+  prefix: string,
+  s: { job: string; day: string; runId: string; spentUsd: number; onlyIfReserved?: boolean },
+): Promise<boolean> {
+  return (
+    (await redis.eval(
+      SETTLE,
+      1,
+      guardKeys.day(prefix, s.job, s.day),
+      s.runId,
+      micros(s.spentUsd),
+      s.onlyIfReserved ? "1" : "0",
+      KEEP_S,
+    )) === 1
+  );
 }
 
 /** Frees the job's run key at its run's end (a key some newer run took stays). */
-export async function releaseJobRun(redis: Redis, prefix: string, job: string, runId: string): Promise<boolean> {
+export async function releaseJobRun(
+  redis: Redis,
+  prefix: string,
+  job: string,
+  runId: string,
+): Promise<boolean> {
   const freed = (await redis.eval(RELEASE, 1, guardKeys.running(prefix, job), runId)) === 1;
   await redis.del(guardKeys.run(prefix, runId));
   return freed;
 }
 
 /** Dollars a job has spent or holds on one day (its time zone): settled runs plus runs in flight. */
-export async function jobDaySpendUsd(redis: Redis, prefix: string, job: string, day: string): Promise<number> {
+export async function jobDaySpendUsd(
+  redis: Redis,
+  prefix: string,
+  job: string,
+  day: string,
+): Promise<number> {
   const values = await redis.hvals(guardKeys.day(prefix, job, day));
   return values.reduce((sum, v) => sum + Number(v), 0) / 1e6;
 }

@@ -38,8 +38,20 @@ describe("enqueueRun + startWorker", () => {
       { file: "q.yaml" },
     );
     const runDir = join(tmp.dir, "run");
-    const first = await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, falConcurrency: 2 });
-    const second = await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, falConcurrency: 2 });
+    const first = await enqueueRun({
+      manifest,
+      runDir,
+      redisUrl: REDIS,
+      prefix,
+      falConcurrency: 2,
+    });
+    const second = await enqueueRun({
+      manifest,
+      runDir,
+      redisUrl: REDIS,
+      prefix,
+      falConcurrency: 2,
+    });
     expect(second).toEqual(first);
     const generate = new Queue(QUEUES.generate, { connection: redis, prefix });
     const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
@@ -47,10 +59,19 @@ describe("enqueueRun + startWorker", () => {
     const counts = await generate.getJobCounts("waiting", "prioritized", "delayed");
     expect((counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0)).toBe(6);
 
-    const worker = await startWorker({ redisUrl: REDIS, prefix, client: createHailuoClient({ emulatorUrl: emu.url }), concurrency: 4, retryBaseDelayMs: 10 });
+    const worker = await startWorker({
+      redisUrl: REDIS,
+      prefix,
+      client: createHailuoClient({ emulatorUrl: emu.url }),
+      concurrency: 4,
+      retryBaseDelayMs: 10,
+    });
     try {
       await waitFor(async () => (await assemble.getJobCounts("completed")).completed === 1, 60_000);
-      expect(await generate.getJobCounts("completed", "failed")).toEqual({ completed: 5, failed: 1 });
+      expect(await generate.getJobCounts("completed", "failed")).toEqual({
+        completed: 5,
+        failed: 1,
+      });
       const [failed] = await generate.getJobs(["failed"]);
       expect(failed!.failedReason).toContain("content_policy");
       expect(failed!.attemptsMade).toBe(1);
@@ -68,16 +89,24 @@ describe("enqueueRun + startWorker", () => {
 
   it("a folder a local run holds is never enqueued; a local run into a folder still owned by the queue is refused", async () => {
     const runDir = join(tmp.dir, "owned");
-    const manifest = parseManifest(`name: owned\nscenes:\n  - prompt: owned scene\n`, { file: "o.yaml" });
+    const manifest = parseManifest(`name: owned\nscenes:\n  - prompt: owned scene\n`, {
+      file: "o.yaml",
+    });
     const release = await acquireRunLock(runDir);
     try {
-      await expect(enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix })).rejects.toMatchObject({ code: "locked" });
+      await expect(enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix })).rejects.toMatchObject(
+        { code: "locked" },
+      );
     } finally {
       await release();
     }
     await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix });
     const client = createHailuoClient({ emulatorUrl: emu.url });
-    await expect(runManifest({ manifest, runDir, client })).rejects.toMatchObject({ code: "locked" });
-    expect(emu.stats().submits.byInput).not.toHaveProperty(inputHash({ prompt: "owned scene", duration: "6", prompt_optimizer: true }));
+    await expect(runManifest({ manifest, runDir, client })).rejects.toMatchObject({
+      code: "locked",
+    });
+    expect(emu.stats().submits.byInput).not.toHaveProperty(
+      inputHash({ prompt: "owned scene", duration: "6", prompt_optimizer: true }),
+    );
   });
 });

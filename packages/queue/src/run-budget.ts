@@ -48,9 +48,19 @@ export function budgetKey(prefix: string, runId: string): string {
  * Sets a distributed run's budget. Spend already reserved by an enqueue of the same run that is
  * still going is kept (enqueueing twice must not free its room); only the limit is replaced.
  */
-export async function openRunBudget(redis: Redis, prefix: string, runId: string, limitUsd: number): Promise<void> {
+export async function openRunBudget(
+  redis: Redis,
+  prefix: string,
+  runId: string,
+  limitUsd: number,
+): Promise<void> {
   const key = budgetKey(prefix, runId);
-  await redis.multi().hset(key, "limit", micros(limitUsd)).hsetnx(key, "committed", 0).expire(key, BUDGET_TTL_S).exec();
+  await redis
+    .multi()
+    .hset(key, "limit", micros(limitUsd))
+    .hsetnx(key, "committed", 0)
+    .expire(key, BUDGET_TTL_S)
+    .exec();
 }
 
 /** Removes a finished run's budget: a later enqueue of the folder starts with its own. */
@@ -62,12 +72,20 @@ export async function closeRunBudget(redis: Redis, prefix: string, runId: string
  * The budget of one run, shared by every worker through Redis (a run enqueued without one always
  * has room). `required`: run.json says the run has a budget, so a missing hash refuses the submit.
  */
-export function runBudget(redis: Redis, prefix: string, runId: string, required = false): RunBudget {
+export function runBudget(
+  redis: Redis,
+  prefix: string,
+  runId: string,
+  required = false,
+): RunBudget {
   const key = budgetKey(prefix, runId);
   return {
     reserve: async (usd, item) => {
       const answer = await redis.eval(RESERVE, 1, key, micros(usd), item, required ? "1" : "0");
-      if (answer === -1) throw new BudgetError(`the run's budget is no longer in Redis (${key}: evicted, or Redis restarted without persistence); not submitted. Enqueue the run again to set it`);
+      if (answer === -1)
+        throw new BudgetError(
+          `the run's budget is no longer in Redis (${key}: evicted, or Redis restarted without persistence); not submitted. Enqueue the run again to set it`,
+        );
       return answer === 1;
     },
     release: async (usd, item) => {

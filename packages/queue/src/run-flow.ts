@@ -3,7 +3,17 @@ import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { FlowProducer, Queue } from "bullmq";
 import type { Manifest } from "@hailuo/manifest";
-import { BudgetError, JournalStore, journalPath, RunLockedError, planRun, runLockHeld, sumUsd, writeRunFile, type Backend } from "@hailuo/runner";
+import {
+  BudgetError,
+  JournalStore,
+  journalPath,
+  RunLockedError,
+  planRun,
+  runLockHeld,
+  sumUsd,
+  writeRunFile,
+  type Backend,
+} from "@hailuo/runner";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
 import { openRunBudget } from "./run-budget.js";
 
@@ -62,14 +72,22 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
   const unique = [...new Map(plan.map((p) => [p.key, p])).values()];
   const estimate = sumUsd(unique.map((p) => p.costUsd));
   if (options.budgetUsd !== undefined && estimate > options.budgetUsd) {
-    throw new BudgetError(`this run needs up to $${estimate.toFixed(2)}, over the budget of $${options.budgetUsd.toFixed(2)}; nothing was enqueued`);
+    throw new BudgetError(
+      `this run needs up to $${estimate.toFixed(2)}, over the budget of $${options.budgetUsd.toFixed(2)}; nothing was enqueued`,
+    );
   }
   // Redis first: when it cannot be reached, the folder must not be claimed for a queue run that never was.
   const connection = await openRedis(options.redisUrl);
   try {
     await mkdir(join(runDir, "clips"), { recursive: true });
-    if (await runLockHeld(runDir)) throw new RunLockedError(`${runDir} is being run by a local hailuo process (run.lock is held); wait for it to finish before enqueueing it`);
-    await writeRunFile(runDir, manifest, options.backend, undefined, { usdPerSecond: options.usdPerSecond, budgetUsd: options.budgetUsd });
+    if (await runLockHeld(runDir))
+      throw new RunLockedError(
+        `${runDir} is being run by a local hailuo process (run.lock is held); wait for it to finish before enqueueing it`,
+      );
+    await writeRunFile(runDir, manifest, options.backend, undefined, {
+      usdPerSecond: options.usdPerSecond,
+      budgetUsd: options.budgetUsd,
+    });
     // From here until the assemble job records "finished", a local run into this folder is refused.
     const journal = await JournalStore.open(journalPath(runDir));
     await journal.append({ t: "enqueued", items: unique.length });
@@ -80,7 +98,8 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
   }
   const runId = runIdFor(runDir);
   // Before any job exists, so no worker submits without the budget in place.
-  if (options.budgetUsd !== undefined) await openRunBudget(connection, prefix, runId, options.budgetUsd);
+  if (options.budgetUsd !== undefined)
+    await openRunBudget(connection, prefix, runId, options.budgetUsd);
   const flows = new FlowProducer({ connection, prefix });
   const generate = new Queue(QUEUES.generate, { connection, prefix });
   try {

@@ -9,8 +9,25 @@ import { createHailuoClient } from "@hailuo/core";
 import { inputHash, type Emulator } from "@hailuo/emulator";
 import { journalPath, planRun, readJournal, readRunReport } from "@hailuo/runner";
 import { loadJobDefinition, manifestForRun, readHistory, runStamp } from "@hailuo/scheduler";
-import { decodeErrors, holdableClock, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
-import { QUEUES, claimJobRun, guardKeys, jobDaySpendUsd, releaseJobRun, removeAllQueues, runIdFor, startWorker, type JobRunHolder, type RunningWorker } from "./index.js";
+import {
+  decodeErrors,
+  holdableClock,
+  makeTempDir,
+  startTestEmulator,
+  waitFor,
+} from "@hailuo/test-utils";
+import {
+  QUEUES,
+  claimJobRun,
+  guardKeys,
+  jobDaySpendUsd,
+  releaseJobRun,
+  removeAllQueues,
+  runIdFor,
+  startWorker,
+  type JobRunHolder,
+  type RunningWorker,
+} from "./index.js";
 
 // Distributed schedules against real Redis, the emulator and two in-process workers standing for
 // two machines. Fires are real jobs on the schedule queue (with the time a job scheduler would
@@ -39,7 +56,11 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     schedule = new Queue(QUEUES.schedule, { connection: redis, prefix });
     assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
     const client = createHailuoClient({ emulatorUrl: emu.url });
-    workers = await Promise.all([0, 1].map(() => startWorker({ redisUrl: REDIS, prefix, client, concurrency: 2, retryBaseDelayMs: 10 })));
+    workers = await Promise.all(
+      [0, 1].map(() =>
+        startWorker({ redisUrl: REDIS, prefix, client, concurrency: 2, retryBaseDelayMs: 10 }),
+      ),
+    );
   });
   afterAll(async () => {
     emuClock.release();
@@ -61,7 +82,10 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     const dir = join(tmp.dir, "jobs", name);
     await mkdir(dir, { recursive: true });
     const file = join(dir, "job.yaml");
-    await writeFile(file, `schedule: "* * * * *"\ntimezone: ${TZ}\noutput: ../../out-${name}\n${extra}manifest:\n  name: ${name}\n  scenes:\n    - prompt: "${name} ${tag} one"\n    - prompt: "${name} ${tag} two"\n`);
+    await writeFile(
+      file,
+      `schedule: "* * * * *"\ntimezone: ${TZ}\noutput: ../../out-${name}\n${extra}manifest:\n  name: ${name}\n  scenes:\n    - prompt: "${name} ${tag} one"\n    - prompt: "${name} ${tag} two"\n`,
+    );
     return { file, outputRoot: join(tmp.dir, `out-${name}`) };
   }
 
@@ -73,17 +97,25 @@ describe("distributed schedules: one run of a job at a time, per_day across work
   }
 
   const runDirOf = (outputRoot: string, at: number) => join(outputRoot, runStamp(new Date(at), TZ));
-  const assembled = (runDir: string) => async () => (await assemble.getJobState(`${runIdFor(runDir)}-assemble`)) === "completed";
-  const statuses = async (outputRoot: string) => (await readHistory(outputRoot)).map((h) => `${h.status} ${h.fireAt}`);
+  const assembled = (runDir: string) => async () =>
+    (await assemble.getJobState(`${runIdFor(runDir)}-assemble`)) === "completed";
+  const statuses = async (outputRoot: string) =>
+    (await readHistory(outputRoot)).map((h) => `${h.status} ${h.fireAt}`);
 
   /**
    * The three money facts over a job's runs: one submit per scene-take per run, the emulator's
    * bill equals the runs' reports, every clip decodes. Returns the bill.
    */
-  async function moneyFacts(jobFile: string, runDirs: string[], billedBefore: number): Promise<number> {
+  async function moneyFacts(
+    jobFile: string,
+    runDirs: string[],
+    billedBefore: number,
+  ): Promise<number> {
     await waitFor(() => emu.stats().completed === emu.stats().submits.total);
     const plan = planRun(await manifestForRun(await loadJobDefinition(jobFile), new Date(T0)));
-    expect(plan.map((p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0)).toEqual(plan.map(() => runDirs.length));
+    expect(plan.map((p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0)).toEqual(
+      plan.map(() => runDirs.length),
+    );
     let reported = 0;
     for (const runDir of runDirs) {
       const t = (await readRunReport(runDir)).totals;
@@ -112,8 +144,14 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     await waitFor(assembled(first), 60_000);
     const skipped = (await readHistory(job.outputRoot)).filter((h) => h.status === "skipped");
     expect(skipped.map((h) => h.fireAt)).toEqual([new Date(T0 + MINUTE).toISOString()]);
-    expect(skipped[0]!.reason).toContain(`still running (run ${runIdFor(first)} in ${first}, fired ${new Date(T0).toISOString()}`);
-    expect(await statuses(job.outputRoot)).toEqual([`enqueued ${iso(T0)}`, `skipped ${iso(T0 + MINUTE)}`, `ok ${iso(T0)}`]);
+    expect(skipped[0]!.reason).toContain(
+      `still running (run ${runIdFor(first)} in ${first}, fired ${new Date(T0).toISOString()}`,
+    );
+    expect(await statuses(job.outputRoot)).toEqual([
+      `enqueued ${iso(T0)}`,
+      `skipped ${iso(T0 + MINUTE)}`,
+      `ok ${iso(T0)}`,
+    ]);
     // The run's end freed the job: its next fire runs.
     expect(await redis.exists(guardKeys.running(prefix, "overlap"))).toBe(0);
     expect(emu.stats().submits.total - submitsBefore).toBe(2);
@@ -134,7 +172,9 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     await fire(job.file, T0 + 40_000);
     expect(await statuses(job.outputRoot)).toEqual([`enqueued ${iso(T0)}`, `ok ${iso(T0)}`]);
     // Not enqueued again: the folder's journal ends with the run's end, so a local resume may take it.
-    expect((await readJournal(journalPath(runDir))).records.at(-1)).toMatchObject({ t: "finished" });
+    expect((await readJournal(journalPath(runDir))).records.at(-1)).toMatchObject({
+      t: "finished",
+    });
     expect(await moneyFacts(job.file, [runDir], billedBefore)).toBeCloseTo(0.54, 6);
   }, 90_000);
 
@@ -155,21 +195,37 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     await waitFor(assembled(first), 60_000);
     // The day holds what the run's report says it billed, not its reservation.
     const t = (await readRunReport(first)).totals;
-    expect(await jobDaySpendUsd(redis, prefix, "daily", "2026-11-24")).toBeCloseTo(t.billedUsd + t.possibleDoubleChargeUsd, 6);
+    expect(await jobDaySpendUsd(redis, prefix, "daily", "2026-11-24")).toBeCloseTo(
+      t.billedUsd + t.possibleDoubleChargeUsd,
+      6,
+    );
 
     await fire(job.file, late + 30 * MINUTE);
     const refused = (await readHistory(job.outputRoot)).find((h) => h.status === "skipped");
-    expect(refused?.reason).toBe("daily budget of $0.80: $0.54 spent or held by runs today, this run needs up to $0.60");
+    expect(refused?.reason).toBe(
+      "daily budget of $0.80: $0.54 spent or held by runs today, this run needs up to $0.60",
+    );
     expect(existsSync(runDirOf(job.outputRoot, late + 30 * MINUTE))).toBe(false);
 
     const nextDay = late + 70 * MINUTE;
     await fire(job.file, nextDay);
     await waitFor(assembled(runDirOf(job.outputRoot, nextDay)), 60_000);
-    expect(await statuses(job.outputRoot)).toEqual([`enqueued ${iso(late)}`, `ok ${iso(late)}`, `skipped ${iso(late + 30 * MINUTE)}`, `enqueued ${iso(nextDay)}`, `ok ${iso(nextDay)}`]);
+    expect(await statuses(job.outputRoot)).toEqual([
+      `enqueued ${iso(late)}`,
+      `ok ${iso(late)}`,
+      `skipped ${iso(late + 30 * MINUTE)}`,
+      `enqueued ${iso(nextDay)}`,
+      `ok ${iso(nextDay)}`,
+    ]);
     // Each day's bill stays within per_day; the money adds up over both runs.
-    const billed = await moneyFacts(job.file, [first, runDirOf(job.outputRoot, nextDay)], billedBefore);
+    const billed = await moneyFacts(
+      job.file,
+      [first, runDirOf(job.outputRoot, nextDay)],
+      billedBefore,
+    );
     expect(billed).toBeCloseTo(1.08, 6);
-    for (const day of ["2026-11-24", "2026-11-25"]) expect(await jobDaySpendUsd(redis, prefix, "daily", day)).toBeLessThanOrEqual(0.8);
+    for (const day of ["2026-11-24", "2026-11-25"])
+      expect(await jobDaySpendUsd(redis, prefix, "daily", day)).toBeLessThanOrEqual(0.8);
   }, 90_000);
 
   it("a run key left by a run that is gone is taken over by exactly one of two fires", async () => {
@@ -179,16 +235,48 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     // A worker stood for here died after taking the key for 06:59: no flow was ever enqueued for
     // it and its fire job is gone. Its reservation holds the day until the key is taken over.
     const ghost = runDirOf(job.outputRoot, T0 - MINUTE);
-    const holder: JobRunHolder = { runId: runIdFor(ghost), runDir: ghost, fireAt: iso(T0 - MINUTE), since: iso(T0 - MINUTE), fireJobId: "fire-gone", day: "2026-11-24" };
-    expect(await claimJobRun(redis, prefix, { job: "stale", outputRoot: job.outputRoot, holder, reserveUsd: 0.54, perDayUsd: 1.5 })).toEqual({ kind: "claimed" });
+    const holder: JobRunHolder = {
+      runId: runIdFor(ghost),
+      runDir: ghost,
+      fireAt: iso(T0 - MINUTE),
+      since: iso(T0 - MINUTE),
+      fireJobId: "fire-gone",
+      day: "2026-11-24",
+    };
+    expect(
+      await claimJobRun(redis, prefix, {
+        job: "stale",
+        outputRoot: job.outputRoot,
+        holder,
+        reserveUsd: 0.54,
+        perDayUsd: 1.5,
+      }),
+    ).toEqual({ kind: "claimed" });
     const raw = (await redis.get(guardKeys.running(prefix, "stale")))!;
 
     // Two workers found it stale at once: compare-and-set lets exactly one take it.
-    const takers = ["a", "b"].map((w): JobRunHolder => ({ ...holder, runId: `taker-${w}`, runDir: `${ghost}-${w}`, fireJobId: `fire-${w}` }));
-    const claims = await Promise.all(takers.map((h) => claimJobRun(redis, prefix, { job: "stale", outputRoot: job.outputRoot, holder: h, reserveUsd: 0, staleValue: raw })));
+    const takers = ["a", "b"].map((w): JobRunHolder => ({
+      ...holder,
+      runId: `taker-${w}`,
+      runDir: `${ghost}-${w}`,
+      fireJobId: `fire-${w}`,
+    }));
+    const claims = await Promise.all(
+      takers.map((h) =>
+        claimJobRun(redis, prefix, {
+          job: "stale",
+          outputRoot: job.outputRoot,
+          holder: h,
+          reserveUsd: 0,
+          staleValue: raw,
+        }),
+      ),
+    );
     expect(claims.map((c) => c.kind).sort()).toEqual(["claimed", "held"]);
     const winner = takers[claims.findIndex((c) => c.kind === "claimed")]!;
-    expect(claims.find((c) => c.kind === "held")).toMatchObject({ holder: { runId: winner.runId } });
+    expect(claims.find((c) => c.kind === "held")).toMatchObject({
+      holder: { runId: winner.runId },
+    });
     expect(await releaseJobRun(redis, prefix, "stale", winner.runId)).toBe(true);
     await redis.set(guardKeys.running(prefix, "stale"), raw);
 
@@ -200,8 +288,12 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     const history = await readHistory(job.outputRoot);
     const enqueued = history.filter((h) => h.status === "enqueued");
     expect(enqueued).toHaveLength(1);
-    expect(history.filter((h) => h.status === "skipped").map((h) => h.reason)).toEqual([expect.stringContaining(`still running (run ${runIdFor(enqueued[0]!.runDir!)}`)]);
-    expect(history.filter((h) => h.status === "interrupted")).toMatchObject([{ runDir: ghost, spentUsd: 0 }]);
+    expect(history.filter((h) => h.status === "skipped").map((h) => h.reason)).toEqual([
+      expect.stringContaining(`still running (run ${runIdFor(enqueued[0]!.runDir!)}`),
+    ]);
+    expect(history.filter((h) => h.status === "interrupted")).toMatchObject([
+      { runDir: ghost, spentUsd: 0 },
+    ]);
     await waitFor(assembled(enqueued[0]!.runDir!), 60_000);
     expect(emu.stats().submits.total - submitsBefore).toBe(2);
     const billed = await moneyFacts(job.file, [enqueued[0]!.runDir!], billedBefore);
@@ -210,10 +302,19 @@ describe("distributed schedules: one run of a job at a time, per_day across work
   }, 90_000);
 
   /** One fire handled by a worker of its own against an emulator of its own (its own prefix too). */
-  async function fireAlone(emuOptions: Parameters<typeof startTestEmulator>[0], jobFile: string, at: number) {
+  async function fireAlone(
+    emuOptions: Parameters<typeof startTestEmulator>[0],
+    jobFile: string,
+    at: number,
+  ) {
     const own = await startTestEmulator({ render: "shared", ...emuOptions });
     const ownPrefix = `${prefix}-own-${randomBytes(3).toString("hex")}`;
-    const worker = await startWorker({ redisUrl: REDIS, prefix: ownPrefix, client: createHailuoClient({ emulatorUrl: own.url }), retryBaseDelayMs: 10 });
+    const worker = await startWorker({
+      redisUrl: REDIS,
+      prefix: ownPrefix,
+      client: createHailuoClient({ emulatorUrl: own.url }),
+      retryBaseDelayMs: 10,
+    });
     const queue = new Queue(QUEUES.schedule, { connection: redis, prefix: ownPrefix });
     try {
       const id = `fire-${randomBytes(4).toString("hex")}`;
@@ -242,7 +343,9 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     const job = await writeJob("unpriced", "budget:\n  per_day: 5\n");
     const stats = await fireAlone({ platformApi: "forbidden" }, job.file, T0);
     expect(await statuses(job.outputRoot)).toEqual([`skipped ${iso(T0)}`]);
-    expect((await readHistory(job.outputRoot))[0]!.reason).toMatch(/^price not verified \(.+\); a job with a budget runs only at the account's confirmed price$/);
+    expect((await readHistory(job.outputRoot))[0]!.reason).toMatch(
+      /^price not verified \(.+\); a job with a budget runs only at the account's confirmed price$/,
+    );
     expect(stats.submits.total).toBe(0);
   }, 60_000);
 });

@@ -4,7 +4,14 @@ import { Queue, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { LivePrice } from "@hailuo/core";
 import { BudgetError, planRun, readRunReport, sumUsd } from "@hailuo/runner";
-import { appendHistory, loadJobDefinition, manifestForRun, runStamp, type HistoryRecord, type JobDefinition } from "@hailuo/scheduler";
+import {
+  appendHistory,
+  loadJobDefinition,
+  manifestForRun,
+  runStamp,
+  type HistoryRecord,
+  type JobDefinition,
+} from "@hailuo/scheduler";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
 import { claimJobRun, dropJobRunClaim, settleJobRun, type JobRunHolder } from "./job-guard.js";
 import { enqueueRun, runIdFor } from "./run-flow.js";
@@ -38,14 +45,21 @@ export interface FireResult {
  */
 export async function upsertSchedules(jobs: JobDefinition[], conn: QueueConnection): Promise<void> {
   const connection = await openRedis(conn.redisUrl);
-  const queue = new Queue<ScheduleJobData>(QUEUES.schedule, { connection, prefix: conn.prefix ?? "hailuo" });
+  const queue = new Queue<ScheduleJobData>(QUEUES.schedule, {
+    connection,
+    prefix: conn.prefix ?? "hailuo",
+  });
   try {
     const wanted = new Set(jobs.map((j) => j.name));
     for (const existing of await queue.getJobSchedulers()) {
       if (existing.key && !wanted.has(existing.key)) await queue.removeJobScheduler(existing.key);
     }
     for (const job of jobs) {
-      await queue.upsertJobScheduler(job.name, { pattern: job.cron, tz: job.timeZone }, { name: "scheduled-run", data: { jobFile: job.file } });
+      await queue.upsertJobScheduler(
+        job.name,
+        { pattern: job.cron, tz: job.timeZone },
+        { name: "scheduled-run", data: { jobFile: job.file } },
+      );
     }
   } finally {
     await queue.close();
@@ -65,7 +79,11 @@ const CLAIM_ROUNDS = 3;
  * to the job's history with its reason. A second fire of the same minute (same run folder) adds
  * nothing.
  */
-export async function processScheduledFire(job: Job<ScheduleJobData>, conn: QueueConnection, options: FireOptions = {}): Promise<FireResult> {
+export async function processScheduledFire(
+  job: Job<ScheduleJobData>,
+  conn: QueueConnection,
+  options: FireOptions = {},
+): Promise<FireResult> {
   const prefix = conn.prefix ?? "hailuo";
   const def = await loadJobDefinition(job.data.jobFile);
   // The time the scheduler aimed at, to the minute (the job may start a little later).
@@ -82,45 +100,84 @@ export async function processScheduledFire(job: Job<ScheduleJobData>, conn: Queu
   const price = options.price ? await options.price() : undefined;
   // At a price fal did not confirm, a budget would hold nothing: an account dearer than the list
   // would be billed past per_day. The local scheduler's runner refuses such a run the same way.
-  if (budgeted && price && !price.verified) return skip(`price not verified (${price.reason ?? "no answer"}); a job with a budget runs only at the account's confirmed price`);
+  if (budgeted && price && !price.verified)
+    return skip(
+      `price not verified (${price.reason ?? "no answer"}); a job with a budget runs only at the account's confirmed price`,
+    );
   const usdPerSecond = price?.usdPerSecond;
-  const estimateUsd = sumUsd([...new Map(planRun(manifest, usdPerSecond).map((p) => [p.key, p.costUsd])).values()]);
+  const estimateUsd = sumUsd([
+    ...new Map(planRun(manifest, usdPerSecond).map((p) => [p.key, p.costUsd])).values(),
+  ]);
   const reserveUsd = def.budget.perRunUsd ?? estimateUsd;
-  const holder: JobRunHolder = { runId: runIdFor(runDir), runDir, fireAt: base.fireAt, since: new Date().toISOString(), fireJobId: String(job.id), day: stamp.slice(0, 10) };
+  const holder: JobRunHolder = {
+    runId: runIdFor(runDir),
+    runDir,
+    fireAt: base.fireAt,
+    since: new Date().toISOString(),
+    fireJobId: String(job.id),
+    day: stamp.slice(0, 10),
+  };
 
   const redis = await openRedis(conn.redisUrl);
   try {
     let staleValue: string | undefined;
     for (let round = 0; ; round++) {
-      const claim = await claimJobRun(redis, prefix, { job: def.name, outputRoot: def.outputRoot, holder, reserveUsd, perDayUsd: def.budget.perDayUsd, staleValue });
+      const claim = await claimJobRun(redis, prefix, {
+        job: def.name,
+        outputRoot: def.outputRoot,
+        holder,
+        reserveUsd,
+        perDayUsd: def.budget.perDayUsd,
+        staleValue,
+      });
       if (claim.kind === "claimed") break;
       // This minute's run already had its turn (the folder is the same): nothing to add or record.
       if (claim.kind === "fired") return { runDir, skipped: "already fired" };
       if (claim.kind === "over") {
         const perDay = def.budget.perDayUsd!;
-        return await skip(`daily budget of $${perDay.toFixed(2)}: $${claim.spentUsd.toFixed(2)} spent or held by runs today, this run needs up to $${reserveUsd.toFixed(2)}`);
+        return await skip(
+          `daily budget of $${perDay.toFixed(2)}: $${claim.spentUsd.toFixed(2)} spent or held by runs today, this run needs up to $${reserveUsd.toFixed(2)}`,
+        );
       }
       const h = claim.holder;
       // A worker that died mid-fire left its own claim: this retry of the same fire carries on.
       if (h?.fireJobId === holder.fireJobId && h.runId === holder.runId) break;
       if (h?.runId === holder.runId) return { runDir, skipped: "already fired" };
       if (h && (await holderLive(redis, prefix, h))) {
-        return await skip(`still running (run ${h.runId} in ${h.runDir}, fired ${h.fireAt}, in flight since ${h.since})`);
+        return await skip(
+          `still running (run ${h.runId} in ${h.runDir}, fired ${h.fireAt}, in flight since ${h.since})`,
+        );
       }
-      if (round + 1 >= CLAIM_ROUNDS) return await skip(`the job's run key keeps changing hands (last: ${claim.raw.slice(0, 200)})`);
+      if (round + 1 >= CLAIM_ROUNDS)
+        return await skip(
+          `the job's run key keeps changing hands (last: ${claim.raw.slice(0, 200)})`,
+        );
       if (h) await settleStaleRun(redis, prefix, def, h);
       staleValue = claim.raw;
     }
     try {
       // With a daily cap the run is held to its reservation, so what it bills fits the day's room.
       const budgetUsd = def.budget.perDayUsd !== undefined ? reserveUsd : def.budget.perRunUsd;
-      await enqueueRun({ manifest, runDir, redisUrl: conn.redisUrl, prefix, falConcurrency: def.concurrency, budgetUsd, usdPerSecond });
+      await enqueueRun({
+        manifest,
+        runDir,
+        redisUrl: conn.redisUrl,
+        prefix,
+        falConcurrency: def.concurrency,
+        budgetUsd,
+        usdPerSecond,
+      });
     } catch (error) {
       await dropJobRunClaim(redis, prefix, def.name, holder);
       if (error instanceof BudgetError) return await skip(error.message);
       throw error;
     }
-    await appendHistory(def.outputRoot, { ...base, status: "enqueued", runDir, reservedUsd: reserveUsd });
+    await appendHistory(def.outputRoot, {
+      ...base,
+      status: "enqueued",
+      runDir,
+      reservedUsd: reserveUsd,
+    });
     return { runDir };
   } finally {
     redis.disconnect();
@@ -139,7 +196,12 @@ async function holderLive(redis: Redis, prefix: string, h: JobRunHolder): Promis
   try {
     // The fire first: once it has ended, its flow exists (or it gave the key back), so the
     // assemble job's state that follows cannot be read from before the flow was added.
-    if (["active", "waiting", "delayed", "prioritized"].includes(await schedule.getJobState(h.fireJobId))) return true;
+    if (
+      ["active", "waiting", "delayed", "prioritized"].includes(
+        await schedule.getJobState(h.fireJobId),
+      )
+    )
+      return true;
     const state = await assemble.getJobState(`${h.runId}-assemble`);
     return state !== "unknown" && state !== "completed" && state !== "failed";
   } finally {
@@ -152,12 +214,36 @@ async function holderLive(redis: Redis, prefix: string, h: JobRunHolder): Promis
  * worker died): its day counts what its journal says was billed or may still be, and its history
  * says it stopped. Two workers settling it write the same amount; only one writes the record.
  */
-async function settleStaleRun(redis: Redis, prefix: string, def: JobDefinition, h: JobRunHolder): Promise<void> {
-  const t = existsSync(join(h.runDir, "journal.jsonl")) ? (await readRunReport(h.runDir).catch(() => undefined))?.totals : { billedUsd: 0, inFlightUsd: 0, possibleDoubleChargeUsd: 0 };
+async function settleStaleRun(
+  redis: Redis,
+  prefix: string,
+  def: JobDefinition,
+  h: JobRunHolder,
+): Promise<void> {
+  const t = existsSync(join(h.runDir, "journal.jsonl"))
+    ? (await readRunReport(h.runDir).catch(() => undefined))?.totals
+    : { billedUsd: 0, inFlightUsd: 0, possibleDoubleChargeUsd: 0 };
   // An unreadable journal keeps the whole reservation: never count a run as cheaper than it may be.
   if (!t) return;
   const spentUsd = t.billedUsd + t.inFlightUsd + t.possibleDoubleChargeUsd;
-  if (!(await settleJobRun(redis, prefix, { job: def.name, day: h.day, runId: h.runId, spentUsd, onlyIfReserved: true }))) return;
-  const rec: HistoryRecord = { job: def.name, fireAt: h.fireAt, status: "interrupted", runDir: h.runDir, spentUsd, reason: `its run left the queue before it ended (cancelled, or its worker stopped); resume with: hailuo resume ${h.runDir}`, pid: process.pid };
+  if (
+    !(await settleJobRun(redis, prefix, {
+      job: def.name,
+      day: h.day,
+      runId: h.runId,
+      spentUsd,
+      onlyIfReserved: true,
+    }))
+  )
+    return;
+  const rec: HistoryRecord = {
+    job: def.name,
+    fireAt: h.fireAt,
+    status: "interrupted",
+    runDir: h.runDir,
+    spentUsd,
+    reason: `its run left the queue before it ended (cancelled, or its worker stopped); resume with: hailuo resume ${h.runDir}`,
+    pid: process.pid,
+  };
   await appendHistory(def.outputRoot, rec);
 }

@@ -61,8 +61,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       throw error.retryable === false ? new UnrecoverableError(error.message) : error;
     });
     log(`job ${job.id}: ${r.sceneId}#${r.take} (from ${r.from}): ${r.outcome}`);
-    if (r.outcome === "interrupted") throw new Error("worker stopped; the request stays journaled for the next worker");
-    if (r.outcome === "failed") throw new UnrecoverableError(`${r.error?.code ?? "failed"}: ${r.error?.message ?? "generation failed"}`);
+    if (r.outcome === "interrupted")
+      throw new Error("worker stopped; the request stays journaled for the next worker");
+    if (r.outcome === "failed")
+      throw new UnrecoverableError(
+        `${r.error?.code ?? "failed"}: ${r.error?.message ?? "generation failed"}`,
+      );
     return { outcome: r.outcome, file: r.file };
   };
 
@@ -76,7 +80,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const fromSchedule = await scheduledRun(connection, prefix, runId);
     const t = report.totals;
     const spentUsd = t.billedUsd + t.possibleDoubleChargeUsd + t.inFlightUsd;
-    if (fromSchedule) await settleJobRun(connection, prefix, { job: fromSchedule.job, day: fromSchedule.day, runId, spentUsd });
+    if (fromSchedule)
+      await settleJobRun(connection, prefix, {
+        job: fromSchedule.job,
+        day: fromSchedule.day,
+        runId,
+        spentUsd,
+      });
     let failure: Error | undefined;
     try {
       const media = await runMediaStage(runDir, manifest, { signal: stop.signal });
@@ -90,17 +100,34 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       if (fromSchedule && !(failure && stop.signal.aborted)) {
         await releaseJobRun(connection, prefix, fromSchedule.job, runId);
         const status = failure || t.failed > 0 ? "failed" : "ok";
-        const reason = failure?.message ?? (t.failed > 0 ? `${t.failed} generation(s) failed` : undefined);
-        await appendHistory(fromSchedule.outputRoot, { job: fromSchedule.job, fireAt: fromSchedule.fireAt, status, runDir, endedAt: new Date().toISOString(), spentUsd, ...(reason ? { reason } : {}), pid: process.pid });
+        const reason =
+          failure?.message ?? (t.failed > 0 ? `${t.failed} generation(s) failed` : undefined);
+        await appendHistory(fromSchedule.outputRoot, {
+          job: fromSchedule.job,
+          fireAt: fromSchedule.fireAt,
+          status,
+          runDir,
+          endedAt: new Date().toISOString(),
+          spentUsd,
+          ...(reason ? { reason } : {}),
+          pid: process.pid,
+        });
       }
     }
   };
 
   // A fire is planned and held to its budgets at the account's price, as the runner prices a run.
   const price = () => livePrice(options.client, HAILUO_ENDPOINT);
-  const scheduled = (job: Job<ScheduleJobData>) => processScheduledFire(job, { redisUrl: options.redisUrl, prefix }, { price });
+  const scheduled = (job: Job<ScheduleJobData>) =>
+    processScheduledFire(job, { redisUrl: options.redisUrl, prefix }, { price });
 
-  const workerOpts = { connection, prefix, lockDuration: lockDurationMs, stalledInterval: Math.max(1000, Math.floor(lockDurationMs / 2)), maxStalledCount: 5 };
+  const workerOpts = {
+    connection,
+    prefix,
+    lockDuration: lockDurationMs,
+    stalledInterval: Math.max(1000, Math.floor(lockDurationMs / 2)),
+    maxStalledCount: 5,
+  };
   const workers: Worker[] = [
     new Worker<GenerateJobData>(QUEUES.generate, generate, { ...workerOpts, concurrency }),
     new Worker<AssembleJobData>(QUEUES.assemble, assemble, { ...workerOpts, concurrency: 1 }),

@@ -1,5 +1,10 @@
 // The review page of a run folder: a local web server (hono) showing takes live, with pick, re-roll and assemble.
-export { startReviewServer, type ReviewActions, type ReviewServer, type ReviewServerOptions } from "./review-server.js";
+export {
+  startReviewServer,
+  type ReviewActions,
+  type ReviewServer,
+  type ReviewServerOptions,
+} from "./review-server.js";
 export { reviewState, folderSignature, type ReviewState, type TakeView } from "./review-state.js";
 export { reviewPage } from "./review-page.js";
 export { MAX_REROLL_TAKES, MAX_TAKE_NUMBER, ReviewInputError } from "./review-input.js";

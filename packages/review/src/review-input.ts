@@ -17,13 +17,22 @@ export class ReviewInputError extends HailuoError {
   }
 }
 
-const shown = (v: unknown) => (typeof v === "string" ? JSON.stringify(v.slice(0, 40)) : String(v).slice(0, 40));
+const shown = (v: unknown) =>
+  typeof v === "string" ? JSON.stringify(v.slice(0, 40)) : String(v).slice(0, 40);
 
 /** A whole number in [min, max] given as a JSON number, else a `ReviewInputError` naming the field and range. */
-export function wholeNumber(body: Record<string, unknown>, field: string, min: number, max: number, fallback?: number): number {
+export function wholeNumber(
+  body: Record<string, unknown>,
+  field: string,
+  min: number,
+  max: number,
+  fallback?: number,
+): number {
   const v = body[field] ?? fallback;
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new ReviewInputError(`${field} must be a whole number from ${min} to ${max}, got ${v === undefined ? "nothing" : shown(v)}`);
+    throw new ReviewInputError(
+      `${field} must be a whole number from ${min} to ${max}, got ${v === undefined ? "nothing" : shown(v)}`,
+    );
   }
   return v;
 }
@@ -31,7 +40,10 @@ export function wholeNumber(body: Record<string, unknown>, field: string, min: n
 /** A non-empty string field (a scene id), else a `ReviewInputError`. */
 export function text(body: Record<string, unknown>, field: string): string {
   const v = body[field];
-  if (typeof v !== "string" || v === "" || v.length > MAX_TEXT) throw new ReviewInputError(`${field} must be a non-empty string of at most ${MAX_TEXT} characters, got ${v === undefined ? "nothing" : shown(v)}`);
+  if (typeof v !== "string" || v === "" || v.length > MAX_TEXT)
+    throw new ReviewInputError(
+      `${field} must be a non-empty string of at most ${MAX_TEXT} characters, got ${v === undefined ? "nothing" : shown(v)}`,
+    );
   return v;
 }
 
@@ -52,7 +64,11 @@ export interface RerollRequest {
 /** Reads a re-roll request (quote or start): scene, takes (default 1, 1…MAX_REROLL_TAKES), prompt. */
 export function rerollRequest(body: Record<string, unknown>): RerollRequest {
   const prompt = optionalText(body, "prompt");
-  return { scene: text(body, "scene"), takes: wholeNumber(body, "takes", 1, MAX_REROLL_TAKES, 1), ...(prompt ? { prompt } : {}) };
+  return {
+    scene: text(body, "scene"),
+    takes: wholeNumber(body, "takes", 1, MAX_REROLL_TAKES, 1),
+    ...(prompt ? { prompt } : {}),
+  };
 }
 
 /** Reads a pick request: scene and take (1…MAX_TAKE_NUMBER). */

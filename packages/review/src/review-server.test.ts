@@ -30,10 +30,29 @@ beforeEach(async () => {
   await writeFile(join(root, "outside", "secret.txt"), SECRET);
   await mkdir(join(runDir, "clips"), { recursive: true });
   const file = join(runDir, "story.csv");
-  const scene = { id: "a", prompt: "a cat", duration: "6", prompt_optimizer: true, takes: 1, tags: [], source: { file } };
-  const manifest = { name: "e", file, format: "csv", defaults: { duration: "6", prompt_optimizer: true, takes: 1 }, vars: {}, scenes: [scene], thumbnails: { posterAt: "auto", sheetColumns: 4, preview: "none" } };
+  const scene = {
+    id: "a",
+    prompt: "a cat",
+    duration: "6",
+    prompt_optimizer: true,
+    takes: 1,
+    tags: [],
+    source: { file },
+  };
+  const manifest = {
+    name: "e",
+    file,
+    format: "csv",
+    defaults: { duration: "6", prompt_optimizer: true, takes: 1 },
+    vars: {},
+    scenes: [scene],
+    thumbnails: { posterAt: "auto", sheetColumns: 4, preview: "none" },
+  };
   await writeFile(join(runDir, "run.json"), JSON.stringify({ version: 2, manifest }));
-  await writeFile(join(runDir, "clips", "a.mp4"), Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251)));
+  await writeFile(
+    join(runDir, "clips", "a.mp4"),
+    Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251)),
+  );
   calls = [];
 });
 afterEach(async () => {
@@ -42,13 +61,19 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function start(extra: Partial<ReviewServerOptions> = {}): Promise<{ base: string; token: string }> {
+async function start(
+  extra: Partial<ReviewServerOptions> = {},
+): Promise<{ base: string; token: string }> {
   server = await startReviewServer({ runDir, actions, usdPerSecond: 0.045, ...extra });
   return { base: new URL(server.url).origin, token: server.token };
 }
 
 /** GET with the path sent exactly as written (fetch would normalise `..`). */
-function rawGet(base: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function rawGet(
+  base: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((ok, fail) => {
     const req = request(`${base}${path}`, { headers }, (res) => {
       let body = "";
@@ -61,14 +86,28 @@ function rawGet(base: string, path: string, headers: Record<string, string> = {}
 }
 
 const post = (base: string, path: string, body: unknown, token: string) =>
-  fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", "x-hailuo-token": token }, body: JSON.stringify(body) });
+  fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-hailuo-token": token },
+    body: JSON.stringify(body),
+  });
 
 describe("reads need the token", () => {
   it("refuses the page, state, events and files without a token (401) or with a wrong one (403)", async () => {
     const { base } = await start();
-    for (const path of ["/", "/api/state", "/api/events", "/files/clips/a.mp4", "/files/run.json"]) {
+    for (const path of [
+      "/",
+      "/api/state",
+      "/api/events",
+      "/files/clips/a.mp4",
+      "/files/run.json",
+    ]) {
       const none = await rawGet(base, path);
-      const wrong = await rawGet(base, `${path}${path.includes("?") ? "&" : "?"}token=${"0".repeat(32)}`, { cookie: `hailuo_review_${new URL(base).port}=${"1".repeat(32)}` });
+      const wrong = await rawGet(
+        base,
+        `${path}${path.includes("?") ? "&" : "?"}token=${"0".repeat(32)}`,
+        { cookie: `hailuo_review_${new URL(base).port}=${"1".repeat(32)}` },
+      );
       expect([path, none.status, wrong.status]).toEqual([path, 401, 403]);
       expect(none.body).not.toContain("a cat");
     }
@@ -86,7 +125,11 @@ describe("reads need the token", () => {
     expect(state.status).toBe(200);
     expect(((await state.json()) as { name: string }).name).toBe("e");
     const clip = await fetch(`${base}/files/clips/a.mp4`, { headers: { cookie: jar } });
-    expect([clip.status, clip.headers.get("content-type"), (await clip.arrayBuffer()).byteLength]).toEqual([200, "video/mp4", 1000]);
+    expect([
+      clip.status,
+      clip.headers.get("content-type"),
+      (await clip.arrayBuffer()).byteLength,
+    ]).toEqual([200, "video/mp4", 1000]);
   });
 
   it("a write still needs the token in its header: the page's cookie does not do", async () => {
@@ -113,13 +156,23 @@ describe("files stay inside the run folder", () => {
     const { base, token } = await start();
     const outside = await rawGet(base, "/files/clips/b.mp4", { "x-hailuo-token": token });
     expect([outside.status, outside.body.includes(SECRET)]).toEqual([404, false]);
-    const inside = await fetch(`${base}/files/clips/c.mp4`, { headers: { "x-hailuo-token": token } });
+    const inside = await fetch(`${base}/files/clips/c.mp4`, {
+      headers: { "x-hailuo-token": token },
+    });
     expect([inside.status, (await inside.arrayBuffer()).byteLength]).toEqual([200, 1000]);
   });
 
   it("refuses .. written plainly, percent-encoded, or hidden behind an encoded slash", async () => {
     const { base, token } = await start();
-    for (const path of ["/files/../outside/secret.txt", "/files/%2e%2e/outside/secret.txt", "/files/clips/%2E%2E/%2e%2e/outside/secret.txt", "/files/..%2Foutside%2Fsecret.txt", "/files/%2e%2e%2foutside%2fsecret.txt", "/files/clips/%00a.mp4", "/files/%E0%A4%A"]) {
+    for (const path of [
+      "/files/../outside/secret.txt",
+      "/files/%2e%2e/outside/secret.txt",
+      "/files/clips/%2E%2E/%2e%2e/outside/secret.txt",
+      "/files/..%2Foutside%2Fsecret.txt",
+      "/files/%2e%2e%2foutside%2fsecret.txt",
+      "/files/clips/%00a.mp4",
+      "/files/%E0%A4%A",
+    ]) {
       const r = await rawGet(base, path, { "x-hailuo-token": token });
       expect([path, r.status, r.body.includes(SECRET)]).toEqual([path, 404, false]);
     }
@@ -136,10 +189,16 @@ describe("files stay inside the run folder", () => {
 
   it("answers a byte range (video seeking) with 206 and exactly those bytes, and 416 past the end", async () => {
     const { base, token } = await start();
-    const r = await fetch(`${base}/files/clips/a.mp4`, { headers: { "x-hailuo-token": token, range: "bytes=500-509" } });
+    const r = await fetch(`${base}/files/clips/a.mp4`, {
+      headers: { "x-hailuo-token": token, range: "bytes=500-509" },
+    });
     expect([r.status, r.headers.get("content-range")]).toEqual([206, "bytes 500-509/1000"]);
-    expect([...new Uint8Array(await r.arrayBuffer())]).toEqual(Array.from({ length: 10 }, (_, i) => (500 + i) % 251));
-    const past = await fetch(`${base}/files/clips/a.mp4`, { headers: { "x-hailuo-token": token, range: "bytes=1000-" } });
+    expect([...new Uint8Array(await r.arrayBuffer())]).toEqual(
+      Array.from({ length: 10 }, (_, i) => (500 + i) % 251),
+    );
+    const past = await fetch(`${base}/files/clips/a.mp4`, {
+      headers: { "x-hailuo-token": token, range: "bytes=1000-" },
+    });
     expect([past.status, past.headers.get("content-range")]).toEqual([416, "bytes */1000"]);
   });
 });
@@ -150,7 +209,10 @@ function sseClient(base: string, token: string) {
   const states: { busy: boolean }[] = [];
   const waiters: (() => void)[] = [];
   const done = (async () => {
-    const r = await fetch(`${base}/api/events`, { headers: { "x-hailuo-token": token }, signal: abort.signal });
+    const r = await fetch(`${base}/api/events`, {
+      headers: { "x-hailuo-token": token },
+      signal: abort.signal,
+    });
     const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
     let buf = "";
     for (;;) {
@@ -158,7 +220,10 @@ function sseClient(base: string, token: string) {
       if (done) return;
       buf += value;
       for (let end = buf.indexOf("\n\n"); end >= 0; end = buf.indexOf("\n\n")) {
-        const data = buf.slice(0, end).split("\n").find((l) => l.startsWith("data: "));
+        const data = buf
+          .slice(0, end)
+          .split("\n")
+          .find((l) => l.startsWith("data: "));
         buf = buf.slice(end + 2);
         if (data) states.push(JSON.parse(data.slice(6)) as { busy: boolean });
         waiters.splice(0).forEach((w) => w());
@@ -190,7 +255,10 @@ describe("one watcher feeds every page", () => {
     expect([open, server!.feedClients]).toEqual([1, 3]);
 
     // The long poll cannot be what delivers it: the watch on the folder must.
-    await appendFile(join(runDir, "journal.jsonl"), `${JSON.stringify({ t: "enqueued", items: 1, at: new Date().toISOString() })}\n`);
+    await appendFile(
+      join(runDir, "journal.jsonl"),
+      `${JSON.stringify({ t: "enqueued", items: 1, at: new Date().toISOString() })}\n`,
+    );
     await Promise.all(pages.map((p) => p.until((s) => s.busy)));
     const seen = pages.map((p) => JSON.stringify(p.states.at(-1)));
     expect(new Set(seen).size).toBe(1);
@@ -205,7 +273,10 @@ describe("one watcher feeds every page", () => {
     const { base, token } = await start({ watchFolder: () => ({ close() {} }), pollMs: 50 });
     const page = sseClient(base, token);
     await page.until((s) => !s.busy);
-    await appendFile(join(runDir, "journal.jsonl"), `${JSON.stringify({ t: "enqueued", items: 1, at: new Date().toISOString() })}\n`);
+    await appendFile(
+      join(runDir, "journal.jsonl"),
+      `${JSON.stringify({ t: "enqueued", items: 1, at: new Date().toISOString() })}\n`,
+    );
     await page.until((s) => s.busy);
     await page.close();
   });
@@ -213,10 +284,18 @@ describe("one watcher feeds every page", () => {
 
 describe("numbers out of range are a 400 naming the field", () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ["/api/quote", { scene: "a", takes: 1e21 }, /takes must be a whole number from 1 to 20, got 1e\+21/],
+    [
+      "/api/quote",
+      { scene: "a", takes: 1e21 },
+      /takes must be a whole number from 1 to 20, got 1e\+21/,
+    ],
     ["/api/quote", { scene: "a", takes: 0 }, /takes must be a whole number from 1 to 20/],
     ["/api/quote", { scene: "a", takes: 2.5 }, /takes must be a whole number from 1 to 20/],
-    ["/api/quote", { scene: "a", takes: "3" }, /takes must be a whole number from 1 to 20, got "3"/],
+    [
+      "/api/quote",
+      { scene: "a", takes: "3" },
+      /takes must be a whole number from 1 to 20, got "3"/,
+    ],
     ["/api/reroll", { scene: "a", takes: 1e9 }, /takes must be a whole number from 1 to 20/],
     ["/api/reroll", { scene: "a", takes: -1 }, /takes must be a whole number from 1 to 20/],
     ["/api/pick", { scene: "a", take: 1.5 }, /take must be a whole number from 1 to 100000/],
@@ -236,7 +315,9 @@ describe("numbers out of range are a 400 naming the field", () => {
 
   it("in-range requests reach the actions", async () => {
     const { base, token } = await start();
-    expect(await (await post(base, "/api/quote", { scene: "a", takes: 20 }, token)).json()).toEqual({ usd: 20 * 0.27 });
+    expect(await (await post(base, "/api/quote", { scene: "a", takes: 20 }, token)).json()).toEqual(
+      { usd: 20 * 0.27 },
+    );
     expect((await post(base, "/api/pick", { scene: "a", take: 1 }, token)).status).toBe(200);
     expect(calls).toEqual(["quote a 20", "pick a 1"]);
   });

@@ -90,7 +90,8 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
   const cookieName = () => `hailuo_review_${port}`;
   const want = digest(token);
   // Digests have one length, so the comparison takes the same time whatever was sent.
-  const matches = (given: string | undefined) => given !== undefined && timingSafeEqual(digest(given), want);
+  const matches = (given: string | undefined) =>
+    given !== undefined && timingSafeEqual(digest(given), want);
 
   // A page on a loopback address answers only to loopback host names (no DNS rebinding).
   app.use("*", async (c, next) => {
@@ -101,16 +102,31 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
   app.use("*", async (c, next) => {
     const read = c.req.method === "GET" || c.req.method === "HEAD";
     // A write carries the header only: a cookie would ride along on a forged form post.
-    const given = read ? [c.req.header("x-hailuo-token"), c.req.query("token"), getCookie(c, cookieName())] : [c.req.header("x-hailuo-token")];
+    const given = read
+      ? [c.req.header("x-hailuo-token"), c.req.query("token"), getCookie(c, cookieName())]
+      : [c.req.header("x-hailuo-token")];
     const sent = given.filter((g) => g !== undefined);
-    if (!sent.length) return c.json({ error: "this page needs its token: open the address `hailuo review` printed" }, 401);
-    if (!sent.some(matches)) return c.json({ error: read ? "wrong token: open the address `hailuo review` printed" : "a write needs the page's token" }, 403);
+    if (!sent.length)
+      return c.json(
+        { error: "this page needs its token: open the address `hailuo review` printed" },
+        401,
+      );
+    if (!sent.some(matches))
+      return c.json(
+        {
+          error: read
+            ? "wrong token: open the address `hailuo review` printed"
+            : "a write needs the page's token",
+        },
+        403,
+      );
     return next();
   });
 
   app.get("/", (c) => {
     // The tokened address leaves a cookie, so the page's own media, state and events need no token in their URLs.
-    if (matches(c.req.query("token"))) setCookie(c, cookieName(), token, { httpOnly: true, sameSite: "Strict", path: "/" });
+    if (matches(c.req.query("token")))
+      setCookie(c, cookieName(), token, { httpOnly: true, sameSite: "Strict", path: "/" });
     c.header("Referrer-Policy", "no-referrer");
     c.header("Cache-Control", "no-store");
     return c.html(reviewPage());
@@ -147,22 +163,30 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
     }),
   );
 
-  const fail = (error: unknown) => ({ error: error instanceof Error ? error.message : String(error), code: error instanceof HailuoError ? error.code : "internal" });
+  const fail = (error: unknown) => ({
+    error: error instanceof Error ? error.message : String(error),
+    code: error instanceof HailuoError ? error.code : "internal",
+  });
   // Our errors are the asker's to fix (400); anything else is ours (500).
-  const refuse = (c: Context, error: unknown) => c.json(fail(error), error instanceof HailuoError ? 400 : 500);
+  const refuse = (c: Context, error: unknown) =>
+    c.json(fail(error), error instanceof HailuoError ? 400 : 500);
   const body = async (c: Context): Promise<Record<string, unknown>> => {
     const b: unknown = await c.req.json().catch(() => ({}));
-    return b !== null && typeof b === "object" && !Array.isArray(b) ? (b as Record<string, unknown>) : {};
+    return b !== null && typeof b === "object" && !Array.isArray(b)
+      ? (b as Record<string, unknown>)
+      : {};
   };
   // Long actions answer at once and run on; the page follows them in `jobs` and the journal.
   const background = (what: string, work: () => Promise<void>) => {
     const job: ReviewState["jobs"][number] = { id: nextJob++, what, state: "running" };
     jobs.push(job);
     changed();
-    work().then(
-      () => Object.assign(job, { state: "ok" }),
-      (error) => Object.assign(job, { state: "failed", message: fail(error).error }),
-    ).finally(changed);
+    work()
+      .then(
+        () => Object.assign(job, { state: "ok" }),
+        (error) => Object.assign(job, { state: "failed", message: fail(error).error }),
+      )
+      .finally(changed);
     return job;
   };
 
@@ -191,9 +215,19 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
     } catch (error) {
       return refuse(c, error);
     }
-    return c.json(background(`re-roll ${r.scene} ×${r.takes}`, () => options.actions.reroll(r.scene, r.takes, r.prompt)), 202);
+    return c.json(
+      background(`re-roll ${r.scene} ×${r.takes}`, () =>
+        options.actions.reroll(r.scene, r.takes, r.prompt),
+      ),
+      202,
+    );
   });
-  app.post("/api/assemble", (c) => c.json(background("assemble", () => options.actions.assemble()), 202));
+  app.post("/api/assemble", (c) =>
+    c.json(
+      background("assemble", () => options.actions.assemble()),
+      202,
+    ),
+  );
 
   // The run folder's media, read-only: only regular files whose real path is inside the folder.
   app.get("/files/*", async (c) => {
@@ -221,7 +255,9 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
       await handle.close();
       return c.body(null, 200);
     }
-    const stream = Readable.toWeb(handle.createReadStream({ start, end })) as ReadableStream<Uint8Array>;
+    const stream = Readable.toWeb(
+      handle.createReadStream({ start, end }),
+    ) as ReadableStream<Uint8Array>;
     return c.body(stream, range === "all" ? 200 : 206);
   });
 

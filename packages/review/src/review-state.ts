@@ -2,7 +2,15 @@ import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { FilmFile } from "@hailuo/publish";
-import { buildReport, journalPath, readJournal, readPicks, readRunManifest, runLockHeld, type StoredRecord } from "@hailuo/runner";
+import {
+  buildReport,
+  journalPath,
+  readJournal,
+  readPicks,
+  readRunManifest,
+  runLockHeld,
+  type StoredRecord,
+} from "@hailuo/runner";
 
 /** One take as the page shows it. */
 export interface TakeView {
@@ -22,7 +30,14 @@ export interface TakeView {
 export interface ReviewState {
   name: string;
   busy: boolean;
-  totals: { clips: number; done: number; running: number; failed: number; waiting: number; billedUsd: number };
+  totals: {
+    clips: number;
+    done: number;
+    running: number;
+    failed: number;
+    waiting: number;
+    billedUsd: number;
+  };
   elapsedS?: number;
   etaS?: number;
   usdPerSecond: number;
@@ -34,24 +49,45 @@ export interface ReviewState {
 
 /** Files the state depends on: when none of them changed, the state did not either. */
 export async function folderSignature(runDir: string): Promise<string> {
-  const parts = await Promise.all(["journal.jsonl", "picks.json", "run.json", "film.mp4.json", "index.html"].map((f) => stat(join(runDir, f)).then((s) => `${s.size}:${s.mtimeMs}`, () => "-")));
+  const parts = await Promise.all(
+    ["journal.jsonl", "picks.json", "run.json", "film.mp4.json", "index.html"].map((f) =>
+      stat(join(runDir, f)).then(
+        (s) => `${s.size}:${s.mtimeMs}`,
+        () => "-",
+      ),
+    ),
+  );
   return parts.join("|");
 }
 
 /** The page's state of a run folder (no network). */
-export async function reviewState(runDir: string, usdPerSecond: number, jobs: ReviewState["jobs"]): Promise<ReviewState> {
+export async function reviewState(
+  runDir: string,
+  usdPerSecond: number,
+  jobs: ReviewState["jobs"],
+): Promise<ReviewState> {
   const manifest = await readRunManifest(runDir);
   // One read of the journal serves the report, the owner check and the pace.
   const { records } = await readJournal(journalPath(runDir));
   const report = buildReport(manifest, runDir, records, { picks: await readPicks(runDir) });
   // A local run holds run.lock; a distributed one owns the folder from "enqueued" to "finished".
-  const locked = (await runLockHeld(runDir)) || records.findLast((r) => r.t === "enqueued" || r.t === "finished")?.t === "enqueued";
+  const locked =
+    (await runLockHeld(runDir)) ||
+    records.findLast((r) => r.t === "enqueued" || r.t === "finished")?.t === "enqueued";
   const thumb = (file: string, ext: string) => {
     const rel = `thumbs/${basename(file, ".mp4")}.${ext}`;
     return existsSync(join(runDir, rel)) ? rel : undefined;
   };
   const status = (s: string): TakeView["status"] =>
-    s === "done" || s === "cached" ? "done" : s === "failed" ? "failed" : s === "interrupted" ? (locked ? "running" : "stopped") : "waiting";
+    s === "done" || s === "cached"
+      ? "done"
+      : s === "failed"
+        ? "failed"
+        : s === "interrupted"
+          ? locked
+            ? "running"
+            : "stopped"
+          : "waiting";
   const scenes = manifest.scenes.map((scene) => ({
     id: scene.id,
     prompt: scene.prompt,
@@ -64,20 +100,53 @@ export async function reviewState(runDir: string, usdPerSecond: number, jobs: Re
         prompt: i.prompt,
         costUsd: i.costUsd,
         chosen: Boolean(i.chosen),
-        ...(i.file ? { clip: i.file, poster: thumb(i.file, "jpg"), preview: thumb(i.file, manifest.thumbnails.preview === "webp" ? "webp" : "gif") } : {}),
+        ...(i.file
+          ? {
+              clip: i.file,
+              poster: thumb(i.file, "jpg"),
+              preview: thumb(i.file, manifest.thumbnails.preview === "webp" ? "webp" : "gif"),
+            }
+          : {}),
         ...(i.error ? { error: `${i.errorCode ?? "error"}: ${i.error}` } : {}),
       })),
   }));
   const all = scenes.flatMap((s) => s.takes);
   const count = (st: TakeView["status"]) => all.filter((t) => t.status === st).length;
-  const totals = { clips: all.length, done: count("done"), running: count("running"), failed: count("failed"), waiting: count("waiting") + count("stopped"), billedUsd: report.totals.billedUsd };
+  const totals = {
+    clips: all.length,
+    done: count("done"),
+    running: count("running"),
+    failed: count("failed"),
+    waiting: count("waiting") + count("stopped"),
+    billedUsd: report.totals.billedUsd,
+  };
   const { elapsedS, etaS } = pace(records, locked, totals);
-  const film = await readFile(join(runDir, `${manifest.assemble?.output ?? "film.mp4"}.json`), "utf8").then((t) => JSON.parse(t) as FilmFile, () => undefined);
-  return { name: manifest.name, busy: locked, totals, elapsedS, etaS, usdPerSecond, scenes, ...(film ? { film } : {}), jobs };
+  const film = await readFile(
+    join(runDir, `${manifest.assemble?.output ?? "film.mp4"}.json`),
+    "utf8",
+  ).then(
+    (t) => JSON.parse(t) as FilmFile,
+    () => undefined,
+  );
+  return {
+    name: manifest.name,
+    busy: locked,
+    totals,
+    elapsedS,
+    etaS,
+    usdPerSecond,
+    scenes,
+    ...(film ? { film } : {}),
+    jobs,
+  };
 }
 
 /** Elapsed since the running process started, and the time left at its pace so far. */
-function pace(records: StoredRecord[], locked: boolean, t: ReviewState["totals"]): { elapsedS?: number; etaS?: number } {
+function pace(
+  records: StoredRecord[],
+  locked: boolean,
+  t: ReviewState["totals"],
+): { elapsedS?: number; etaS?: number } {
   if (!locked) return {};
   const start = records.findLastIndex((r) => r.t === "run" || r.t === "enqueued");
   if (start < 0) return {};

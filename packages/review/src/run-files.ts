@@ -42,7 +42,10 @@ const inside = (rootReal: string, path: string) => path.startsWith(rootReal + se
  * regular files open (a FIFO would hang a read, a device never ends). `rootReal` is the folder's
  * `realpath`.
  */
-export async function openRunFile(rootReal: string, names: string[]): Promise<OpenRunFile | undefined> {
+export async function openRunFile(
+  rootReal: string,
+  names: string[],
+): Promise<OpenRunFile | undefined> {
   const real = await realpath(resolve(rootReal, ...names)).catch(() => undefined);
   if (!real || !inside(rootReal, real)) return undefined;
   // No following a link swapped in since the check; non-blocking so opening a FIFO returns at once.
@@ -81,12 +84,17 @@ export function contentType(name: string): string {
  * The bytes a `Range` header asks for (one range: what browsers send for video), `"all"` with no
  * header or one we do not read, or undefined when it lies outside the file (416).
  */
-export function byteRange(header: string | undefined, size: number): { start: number; end: number } | "all" | undefined {
+export function byteRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | "all" | undefined {
   const m = header?.match(/^bytes=(\d*)-(\d*)$/);
   if (!m || (m[1] === "" && m[2] === "")) return "all";
   if (m[1] === "") {
     const suffix = Number(m[2]);
-    return suffix > 0 && size > 0 ? { start: Math.max(size - suffix, 0), end: size - 1 } : undefined;
+    return suffix > 0 && size > 0
+      ? { start: Math.max(size - suffix, 0), end: size - 1 }
+      : undefined;
   }
   const start = Number(m[1]);
   const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);

@@ -14,64 +14,168 @@ import { board } from "./test-money.js";
 // state a step holds is, before every record it appends, the fold of the records before it, and a
 // replay of the journal ends where the live step ended.
 
-const fold = (key: string, records: StoredRecord[]) => records.reduce((s, r) => applyRecord(s, r as StoredRecord & { key: string }), newItemState(key));
+const fold = (key: string, records: StoredRecord[]) =>
+  records.reduce((s, r) => applyRecord(s, r as StoredRecord & { key: string }), newItemState(key));
 
 describe("applyRecord", () => {
   it.each<[string, EmulatorOptions, number]>([
     ["a clean generation", {}, 1],
-    ["a lost submit answer found on fal's request list", { faults: { rules: [{ route: "submit", kind: "drop", count: 1 }] } }, 1],
+    [
+      "a lost submit answer found on fal's request list",
+      { faults: { rules: [{ route: "submit", kind: "drop", count: 1 }] } },
+      1,
+    ],
     ["a failed generation submitted again", { faults: { generationErrorCount: 1 } }, 1],
-    ["a result that answers 503, then the clip", { faults: { rules: [{ route: "result", kind: 503, count: 2 }] } }, 1],
-    ["answers lost with no request list: resent once, then given up", { platformApi: "forbidden", faults: { rules: [{ route: "submit", kind: 502, count: 10 }] } }, 0],
-  ])("%s: the live state is the fold of the journal before every record", async (_what, emulator, clips) => {
-    const emu = await startTestEmulator({ render: "shared", progressLatencyMs: 100, ...emulator });
-    const tmp = await makeTempDir();
-    try {
-      const [item] = planRun(board(`fold ${_what.replace(/[^a-z ]/g, "")}`, 1));
-      const journal = await JournalStore.open(join(tmp.dir, "journal.jsonl"));
-      const records: StoredRecord[] = [];
-      const state: ItemState = newItemState(item!.key);
-      const drift: string[] = [];
-      const append = journal.append.bind(journal);
-      journal.append = async (r) => {
-        // Before this record lands, the state holds exactly what the records before it say.
-        const folded = fold(item!.key, records);
-        if (!isDeepStrictEqual(state, folded)) drift.push(`before "${r.t}" (record ${records.length + 1}): live ${JSON.stringify(state)} folded ${JSON.stringify(folded)}`);
-        const stored = await append(r);
-        records.push(stored);
-        return stored;
-      };
-      const outcome = await processItem(item!, {
-        runDir: tmp.dir,
-        client: createHailuoClient({ emulatorUrl: emu.url, submitRetryBaseDelayMs: 5 }),
-        journal,
-        state,
-        intact: false,
-        signal: new AbortController().signal,
-        emit: () => {},
-        retries: 3,
-        retryBaseDelayMs: 5,
+    [
+      "a result that answers 503, then the clip",
+      { faults: { rules: [{ route: "result", kind: 503, count: 2 }] } },
+      1,
+    ],
+    [
+      "answers lost with no request list: resent once, then given up",
+      { platformApi: "forbidden", faults: { rules: [{ route: "submit", kind: 502, count: 10 }] } },
+      0,
+    ],
+  ])(
+    "%s: the live state is the fold of the journal before every record",
+    async (_what, emulator, clips) => {
+      const emu = await startTestEmulator({
+        render: "shared",
+        progressLatencyMs: 100,
+        ...emulator,
       });
-      await journal.close();
-      expect(drift, "live state and fold parted").toEqual([]);
-      expect(state).toEqual(fold(item!.key, records));
-      // A replay from disk ends in the same place (it also settles a submit left unanswered).
-      expect(replayJournal(records).get(item!.key)).toEqual(state);
-      expect(outcome).toBe(clips ? "done" : "failed");
-      expect(state.clips).toHaveLength(clips);
-    } finally {
-      await emu.close();
-      await tmp.cleanup();
-    }
-  });
+      const tmp = await makeTempDir();
+      try {
+        const [item] = planRun(board(`fold ${_what.replace(/[^a-z ]/g, "")}`, 1));
+        const journal = await JournalStore.open(join(tmp.dir, "journal.jsonl"));
+        const records: StoredRecord[] = [];
+        const state: ItemState = newItemState(item!.key);
+        const drift: string[] = [];
+        const append = journal.append.bind(journal);
+        journal.append = async (r) => {
+          // Before this record lands, the state holds exactly what the records before it say.
+          const folded = fold(item!.key, records);
+          if (!isDeepStrictEqual(state, folded))
+            drift.push(
+              `before "${r.t}" (record ${records.length + 1}): live ${JSON.stringify(state)} folded ${JSON.stringify(folded)}`,
+            );
+          const stored = await append(r);
+          records.push(stored);
+          return stored;
+        };
+        const outcome = await processItem(item!, {
+          runDir: tmp.dir,
+          client: createHailuoClient({ emulatorUrl: emu.url, submitRetryBaseDelayMs: 5 }),
+          journal,
+          state,
+          intact: false,
+          signal: new AbortController().signal,
+          emit: () => {},
+          retries: 3,
+          retryBaseDelayMs: 5,
+        });
+        await journal.close();
+        expect(drift, "live state and fold parted").toEqual([]);
+        expect(state).toEqual(fold(item!.key, records));
+        // A replay from disk ends in the same place (it also settles a submit left unanswered).
+        expect(replayJournal(records).get(item!.key)).toEqual(state);
+        expect(outcome).toBe(clips ? "done" : "failed");
+        expect(state.clips).toHaveLength(clips);
+      } finally {
+        await emu.close();
+        await tmp.cleanup();
+      }
+    },
+  );
 
   it.each<[string, StoredRecord[], Partial<ItemState>]>([
-    ["a send with no answer, then another", [{ t: "submitting", key: "k", scene: "s", take: 1, attempt: 1, at: "t1" }, { t: "submitting", key: "k", scene: "s", take: 1, attempt: 2, at: "t2" }], { phase: "submitting", unreconciled: ["t1"], submits: 2, attempts: 2 }],
-    ["a lost answer found on fal", [{ t: "submitting", key: "k", scene: "s", take: 1, attempt: 1, at: "t1" }, { t: "ambiguous", key: "k", message: "502", at: "t2" }, { t: "reconciled", key: "k", handle: { endpoint: "e", requestId: "r1", submittedAt: "t1" }, at: "t3" }], { phase: "submitted", live: true, unreconciled: [], requestIds: ["r1"] }],
-    ["lost answers fal's list explains only before its look-up", [{ t: "submitting", key: "k", scene: "s", take: 1, attempt: 1, at: "2026-01-01T00:00:01Z" }, { t: "ambiguous", key: "k", message: "502", at: "x" }, { t: "submitting", key: "k", scene: "s", take: 1, attempt: 2, at: "2026-01-01T00:00:09Z" }, { t: "ambiguous", key: "k", message: "502", at: "x" }, { t: "unfound", key: "k", lost: 1, before: "2026-01-01T00:00:05Z", at: "x" }], { phase: "new", unreconciled: ["2026-01-01T00:00:09Z"] }],
-    ["a paid clip not saved", [{ t: "completed", key: "k", requestId: "r1", videoUrl: "u", at: "t1" }, { t: "save_failed", key: "k", requestId: "r1", code: "disk_full", message: "full", at: "t2" }], { phase: "completed", videoUrl: "u", unsaved: { code: "disk_full", message: "full" }, requestIds: ["r1"] }],
-    ["a timed-out wait keeps the request live", [{ t: "submitted", key: "k", handle: { endpoint: "e", requestId: "r1", submittedAt: "t" }, at: "t1" }, { t: "failed", key: "k", code: "timeout", message: "slow", retryable: true, live: true, at: "t2" }], { phase: "failed", live: true }],
-    ["a request that ended without a video", [{ t: "submitted", key: "k", handle: { endpoint: "e", requestId: "r1", submittedAt: "t" }, at: "t1" }, { t: "ended", key: "k", requestId: "r1", code: "generation_failed", at: "t2" }], { phase: "submitted", live: false }],
+    [
+      "a send with no answer, then another",
+      [
+        { t: "submitting", key: "k", scene: "s", take: 1, attempt: 1, at: "t1" },
+        { t: "submitting", key: "k", scene: "s", take: 1, attempt: 2, at: "t2" },
+      ],
+      { phase: "submitting", unreconciled: ["t1"], submits: 2, attempts: 2 },
+    ],
+    [
+      "a lost answer found on fal",
+      [
+        { t: "submitting", key: "k", scene: "s", take: 1, attempt: 1, at: "t1" },
+        { t: "ambiguous", key: "k", message: "502", at: "t2" },
+        {
+          t: "reconciled",
+          key: "k",
+          handle: { endpoint: "e", requestId: "r1", submittedAt: "t1" },
+          at: "t3",
+        },
+      ],
+      { phase: "submitted", live: true, unreconciled: [], requestIds: ["r1"] },
+    ],
+    [
+      "lost answers fal's list explains only before its look-up",
+      [
+        { t: "submitting", key: "k", scene: "s", take: 1, attempt: 1, at: "2026-01-01T00:00:01Z" },
+        { t: "ambiguous", key: "k", message: "502", at: "x" },
+        { t: "submitting", key: "k", scene: "s", take: 1, attempt: 2, at: "2026-01-01T00:00:09Z" },
+        { t: "ambiguous", key: "k", message: "502", at: "x" },
+        { t: "unfound", key: "k", lost: 1, before: "2026-01-01T00:00:05Z", at: "x" },
+      ],
+      { phase: "new", unreconciled: ["2026-01-01T00:00:09Z"] },
+    ],
+    [
+      "a paid clip not saved",
+      [
+        { t: "completed", key: "k", requestId: "r1", videoUrl: "u", at: "t1" },
+        {
+          t: "save_failed",
+          key: "k",
+          requestId: "r1",
+          code: "disk_full",
+          message: "full",
+          at: "t2",
+        },
+      ],
+      {
+        phase: "completed",
+        videoUrl: "u",
+        unsaved: { code: "disk_full", message: "full" },
+        requestIds: ["r1"],
+      },
+    ],
+    [
+      "a timed-out wait keeps the request live",
+      [
+        {
+          t: "submitted",
+          key: "k",
+          handle: { endpoint: "e", requestId: "r1", submittedAt: "t" },
+          at: "t1",
+        },
+        {
+          t: "failed",
+          key: "k",
+          code: "timeout",
+          message: "slow",
+          retryable: true,
+          live: true,
+          at: "t2",
+        },
+      ],
+      { phase: "failed", live: true },
+    ],
+    [
+      "a request that ended without a video",
+      [
+        {
+          t: "submitted",
+          key: "k",
+          handle: { endpoint: "e", requestId: "r1", submittedAt: "t" },
+          at: "t1",
+        },
+        { t: "ended", key: "k", requestId: "r1", code: "generation_failed", at: "t2" },
+      ],
+      { phase: "submitted", live: false },
+    ],
   ])("%s", (_what, records, expected) => {
     expect(fold("k", records)).toMatchObject(expected);
   });

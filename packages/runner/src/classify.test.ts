@@ -29,14 +29,28 @@ const table: [ErrorCode, boolean, ItemStage, boolean, FailureAction][] = [
 ];
 
 describe("classifyFailure", () => {
-  it.each(table)("%s (retryable %s) during %s, tries left %s", (code, retryable, stage, triesLeft, action) => {
-    expect(classifyFailure({ code, retryable }, stage, triesLeft)).toEqual(action);
-  });
+  it.each(table)(
+    "%s (retryable %s) during %s, tries left %s",
+    (code, retryable, stage, triesLeft, action) => {
+      expect(classifyFailure({ code, retryable }, stage, triesLeft)).toEqual(action);
+    },
+  );
 
   it("never answers a paid stage (result fetched, saving) with a new submit", () => {
-    const codes: ErrorCode[] = ["download", "verify", "disk_full", "unwritable", "internal", "server", "network", "timeout"];
-    for (const code of codes) for (const retryable of [true, false]) for (const left of [true, false]) {
-      expect(classifyFailure({ code, retryable }, "save", left).kind).not.toBe("resubmit");
-    }
+    const codes: ErrorCode[] = [
+      "download",
+      "verify",
+      "disk_full",
+      "unwritable",
+      "internal",
+      "server",
+      "network",
+      "timeout",
+    ];
+    for (const code of codes)
+      for (const retryable of [true, false])
+        for (const left of [true, false]) {
+          expect(classifyFailure({ code, retryable }, "save", left).kind).not.toBe("resubmit");
+        }
   });
 });

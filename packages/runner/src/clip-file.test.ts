@@ -13,23 +13,35 @@ import { planRun, readJournal, runManifest, type RunOptions, type RunReport } fr
 // never kept and never paid for twice; a clip changed on disk is found and fetched again.
 
 const board = (name: string, n: number) =>
-  parseManifest(`name: ${name}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${name} scene ${i}\n    duration: 6\n`).join("")}`, { file: `${name}.yaml` });
+  parseManifest(
+    `name: ${name}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${name} scene ${i}\n    duration: 6\n`).join("")}`,
+    { file: `${name}.yaml` },
+  );
 
 /** The three money facts: submits per scene-take, the emulator's bill equal to the report, every clip decoding completely. */
-async function expectMoneyFacts(emu: Emulator, report: RunReport, runDir: string, submitsPerTake: number[]): Promise<void> {
+async function expectMoneyFacts(
+  emu: Emulator,
+  report: RunReport,
+  runDir: string,
+  submitsPerTake: number[],
+): Promise<void> {
   const manifest = board(report.name, submitsPerTake.length);
-  expect(planRun(manifest).map((p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0)).toEqual(submitsPerTake);
+  expect(
+    planRun(manifest).map((p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0),
+  ).toEqual(submitsPerTake);
   expect(emu.stats().billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
   const clips = await readdir(join(runDir, "clips"));
   expect(clips.length).toBe(submitsPerTake.length);
-  for (const f of clips) expect({ f, errors: await decodeErrors(join(runDir, "clips", f)) }).toEqual({ f, errors: "" });
+  for (const f of clips)
+    expect({ f, errors: await decodeErrors(join(runDir, "clips", f)) }).toEqual({ f, errors: "" });
 }
 
 describe("clips are verified, not trusted", () => {
   let emu: Emulator;
   let tmp: Awaited<ReturnType<typeof makeTempDir>>;
   // "shared" serves one clip to every scene (no render cost); "animatic" a clip of its own to each.
-  const start = async (faults: FaultConfig = {}, render: "shared" | "animatic" = "shared") => (emu = await startTestEmulator({ render, slots: 4, faults }));
+  const start = async (faults: FaultConfig = {}, render: "shared" | "animatic" = "shared") =>
+    (emu = await startTestEmulator({ render, slots: 4, faults }));
   beforeEach(async () => {
     tmp = await makeTempDir();
   });
@@ -52,7 +64,11 @@ describe("clips are verified, not trusted", () => {
     expect(r.report.items.map((i) => i.status)).toEqual(["done", "done"]);
     const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
     const retry = records.find((x) => x.t === "retry");
-    expect(retry).toMatchObject({ code: "verify", stage: "save", message: expect.stringContaining("cut short") });
+    expect(retry).toMatchObject({
+      code: "verify",
+      stage: "save",
+      message: expect.stringContaining("cut short"),
+    });
     // Two clips, three downloads: the torn one came again from its paid URL.
     expect(emu.stats().downloads).toBe(3);
     expect(emu.stats().faultsInjected["file:short"]).toBe(1);
@@ -65,7 +81,9 @@ describe("clips are verified, not trusted", () => {
     const r = await runManifest(opts("stall", 2));
     expect(r.report.items.map((i) => i.status)).toEqual(["done", "done"]);
     const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
-    expect(records.filter((x) => x.t === "retry")).toEqual([expect.objectContaining({ code: "download_stalled", stage: "save" })]);
+    expect(records.filter((x) => x.t === "retry")).toEqual([
+      expect.objectContaining({ code: "download_stalled", stage: "save" }),
+    ]);
     expect(emu.stats().downloads).toBe(3);
     await expectMoneyFacts(emu, r.report, tmp.dir, [1, 1]);
   });
@@ -84,12 +102,24 @@ describe("clips are verified, not trusted", () => {
     await copyFile(b!, a!);
     const checks = await checkClips(tmp.dir);
     // Two scenes' clips may happen to be the same size: then only the hash tells them apart.
-    const expected = (await stat(a!)).size === first.report.items[0]!.video?.bytes ? "mismatch" : "resized";
-    expect(checks.map((c) => [c.file, c.standing])).toEqual([[first.report.items[0]!.file, expected], [first.report.items[1]!.file, "intact"]]);
-    expect(await recordChangedClips(tmp.dir, checks.filter((c) => c.standing !== "intact"))).toBe(true);
+    const expected =
+      (await stat(a!)).size === first.report.items[0]!.video?.bytes ? "mismatch" : "resized";
+    expect(checks.map((c) => [c.file, c.standing])).toEqual([
+      [first.report.items[0]!.file, expected],
+      [first.report.items[1]!.file, "intact"],
+    ]);
+    expect(
+      await recordChangedClips(
+        tmp.dir,
+        checks.filter((c) => c.standing !== "intact"),
+      ),
+    ).toBe(true);
     const resumed = await runManifest(opts("swap", 2));
     expect(resumed.report.items.map((i) => i.status)).toEqual(["done", "cached"]);
-    expect((await checkClips(tmp.dir, { hash: "all" })).map((c) => c.standing)).toEqual(["intact", "intact"]);
+    expect((await checkClips(tmp.dir, { hash: "all" })).map((c) => c.standing)).toEqual([
+      "intact",
+      "intact",
+    ]);
     expect(emu.stats().downloads).toBe(3);
     await expectMoneyFacts(emu, resumed.report, tmp.dir, [1, 1]);
   });
@@ -109,15 +139,32 @@ describe("clips are verified, not trusted", () => {
     expect((await stat(file)).mtimeMs).toBe(before.mtimeMs);
     expect((await checkClips(tmp.dir)).map((c) => c.standing)).toEqual(["intact", "intact"]);
     // Hashed this session at download, and unchanged by size and time: the film would trust it; a new process would not.
-    expect((await checkClips(tmp.dir, { hash: "unverified" })).map((c) => c.standing)).toEqual(["intact", "intact"]);
+    expect((await checkClips(tmp.dir, { hash: "unverified" })).map((c) => c.standing)).toEqual([
+      "intact",
+      "intact",
+    ]);
     const all = await checkClips(tmp.dir, { hash: "all" });
-    expect(all.map((c) => [c.standing, c.hashed])).toEqual([["intact", true], ["mismatch", true]]);
-    await recordChangedClips(tmp.dir, all.filter((c) => c.standing !== "intact"));
+    expect(all.map((c) => [c.standing, c.hashed])).toEqual([
+      ["intact", true],
+      ["mismatch", true],
+    ]);
+    await recordChangedClips(
+      tmp.dir,
+      all.filter((c) => c.standing !== "intact"),
+    );
     const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
-    expect(records.at(-1)).toMatchObject({ t: "save_failed", code: "clip_changed", key: first.report.items[1]!.key, requestId: first.report.items[1]!.requestId });
+    expect(records.at(-1)).toMatchObject({
+      t: "save_failed",
+      code: "clip_changed",
+      key: first.report.items[1]!.key,
+      requestId: first.report.items[1]!.requestId,
+    });
     const resumed = await runManifest(opts("rot", 2));
     expect(resumed.report.items.map((i) => i.status)).toEqual(["cached", "done"]);
-    expect((await checkClips(tmp.dir, { hash: "all" })).map((c) => c.standing)).toEqual(["intact", "intact"]);
+    expect((await checkClips(tmp.dir, { hash: "all" })).map((c) => c.standing)).toEqual([
+      "intact",
+      "intact",
+    ]);
     await expectMoneyFacts(emu, resumed.report, tmp.dir, [1, 1]);
   });
 });

@@ -24,7 +24,10 @@ export function requestIdPrefix(requestId: string): string {
 }
 
 /** The file name of a paid clip: unique per request, so no paid clip is ever overwritten. */
-export function clipFileName(item: Pick<PlanItem, "sceneId" | "take" | "scene">, requestId: string): string {
+export function clipFileName(
+  item: Pick<PlanItem, "sceneId" | "take" | "scene">,
+  requestId: string,
+): string {
   const take = item.scene.takes > 1 ? `-take${item.take}` : "";
   return `${item.sceneId}${take}-${requestIdPrefix(requestId)}.mp4`;
 }
@@ -33,7 +36,8 @@ export function clipFileName(item: Pick<PlanItem, "sceneId" | "take" | "scene">,
 export function insideDir(root: string, rel: string): string {
   const base = resolve(root);
   const full = resolve(base, rel);
-  if (full !== base && !full.startsWith(base + sep)) throw new HailuoError("unsafe_path", `refusing to write outside ${root}: ${rel}`);
+  if (full !== base && !full.startsWith(base + sep))
+    throw new HailuoError("unsafe_path", `refusing to write outside ${root}: ${rel}`);
   return full;
 }
 
@@ -100,7 +104,10 @@ export interface CheckClipsOptions {
  * Checks the clips a run's journal calls done against the files on disk: a clip is verified, not
  * trusted. Hashes run four at a time (sha256 reads ~1 GB/s; a 6 s clip is a few MB).
  */
-export async function checkClips(runDir: string, options: CheckClipsOptions = {}): Promise<ClipCheck[]> {
+export async function checkClips(
+  runDir: string,
+  options: CheckClipsOptions = {},
+): Promise<ClipCheck[]> {
   const { hash = "touched" } = options;
   const states = replayJournal((await readJournal(journalPath(runDir))).records);
   const wanted = options.files && new Set(options.files);
@@ -109,9 +116,16 @@ export async function checkClips(runDir: string, options: CheckClipsOptions = {}
   for (const s of states.values()) {
     const clip = s.phase === "done" ? s.clip : undefined;
     if (!clip || (wanted && !wanted.has(clip.file))) continue;
-    const requestId = s.clips.find((c) => c.file === clip.file)?.requestId ?? s.outputRequestId ?? "";
+    const requestId =
+      s.clips.find((c) => c.file === clip.file)?.requestId ?? s.outputRequestId ?? "";
     const path = insideDir(runDir, clip.file);
-    const check = (standing: ClipStanding, hashed: boolean): ClipCheck => ({ key: s.key, file: clip.file, requestId, standing, hashed });
+    const check = (standing: ClipStanding, hashed: boolean): ClipCheck => ({
+      key: s.key,
+      file: clip.file,
+      requestId,
+      standing,
+      hashed,
+    });
     checks.push(
       limit(async () => {
         const info = await stat(path).catch(() => undefined);
@@ -119,8 +133,10 @@ export async function checkClips(runDir: string, options: CheckClipsOptions = {}
         if (info.size !== clip.bytes) return check("resized", false);
         const same = clip.mtimeMs !== undefined && info.mtimeMs === clip.mtimeMs;
         const seen = hashedThisSession.get(path);
-        const seenNow = seen?.size === info.size && seen.mtimeMs === info.mtimeMs && seen.sha256 === clip.sha256;
-        if ((hash === "touched" && same) || (hash === "unverified" && seenNow)) return check("intact", false);
+        const seenNow =
+          seen?.size === info.size && seen.mtimeMs === info.mtimeMs && seen.sha256 === clip.sha256;
+        if ((hash === "touched" && same) || (hash === "unverified" && seenNow))
+          return check("intact", false);
         const sha256 = await sha256File(path);
         if (sha256 !== clip.sha256) return check("mismatch", true);
         rememberHash(path, info.size, info.mtimeMs, sha256);
@@ -133,7 +149,11 @@ export async function checkClips(runDir: string, options: CheckClipsOptions = {}
 
 /** What a changed clip is, in words: "missing", "cut or replaced (another size)", "replaced or corrupted (sha256 differs)". */
 export function describeStanding(standing: Exclude<ClipStanding, "intact">): string {
-  return { missing: "missing", resized: "replaced or cut (another size than downloaded)", mismatch: "replaced or corrupted (sha256 differs from the download)" }[standing];
+  return {
+    missing: "missing",
+    resized: "replaced or cut (another size than downloaded)",
+    mismatch: "replaced or corrupted (sha256 differs from the download)",
+  }[standing];
 }
 
 /**
@@ -142,13 +162,22 @@ export function describeStanding(standing: Exclude<ClipStanding, "intact">): str
  * survived (bit rot) and resume's stat alone would call it cached. Not while a run holds the
  * folder (its journal is its own then); says whether it recorded.
  */
-export async function recordChangedClips(runDir: string, changed: readonly ClipCheck[]): Promise<boolean> {
+export async function recordChangedClips(
+  runDir: string,
+  changed: readonly ClipCheck[],
+): Promise<boolean> {
   if (!changed.length || (await runLockHeld(runDir))) return false;
   const journal = await JournalStore.open(journalPath(runDir));
   try {
     for (const c of changed) {
       if (c.standing === "intact") continue;
-      await journal.append({ t: "save_failed", key: c.key, requestId: c.requestId, code: "clip_changed", message: `${c.file} is ${describeStanding(c.standing)}` });
+      await journal.append({
+        t: "save_failed",
+        key: c.key,
+        requestId: c.requestId,
+        code: "clip_changed",
+        message: `${c.file} is ${describeStanding(c.standing)}`,
+      });
     }
   } finally {
     await journal.close();
@@ -172,9 +201,16 @@ export function clipUnchanged(runDir: string, clip: ClipFacts | undefined): bool
  * The error that stops a film for clips changed since their download, naming each (`names`: a
  * label per file, e.g. "s2 take 1") and journaling them so `hailuo resume` downloads them again.
  */
-export async function clipsChangedError(runDir: string, changed: readonly ClipCheck[], names: ReadonlyMap<string, string> = new Map()): Promise<HailuoError> {
+export async function clipsChangedError(
+  runDir: string,
+  changed: readonly ClipCheck[],
+  names: ReadonlyMap<string, string> = new Map(),
+): Promise<HailuoError> {
   await recordChangedClips(runDir, changed);
-  const lines = changed.map((c) => `  ${names.get(c.file) ?? c.key}: ${c.file} is ${describeStanding(c.standing as Exclude<ClipStanding, "intact">)}`);
+  const lines = changed.map(
+    (c) =>
+      `  ${names.get(c.file) ?? c.key}: ${c.file} is ${describeStanding(c.standing as Exclude<ClipStanding, "intact">)}`,
+  );
   return new HailuoError(
     "clip_changed",
     `${changed.length === 1 ? "a clip no longer matches" : `${changed.length} clips no longer match`} the download the journal recorded, so the film was not made:\n${lines.join("\n")}\n` +
@@ -184,15 +220,21 @@ export async function clipsChangedError(runDir: string, changed: readonly ClipCh
 }
 
 /** Checks that a downloaded file is a plausible clip of the asked length. */
-async function verifyClip(path: string, expectedS: number): Promise<Pick<ClipFacts, "durationS" | "width" | "height" | "video">> {
+async function verifyClip(
+  path: string,
+  expectedS: number,
+): Promise<Pick<ClipFacts, "durationS" | "width" | "height" | "video">> {
   const info = await probe(path).catch((error: HailuoError) => {
     // No ffprobe is our side's fault, not the clip's: it must stop the run, not condemn the clip.
     if (error.code === "ffmpeg_missing") throw error;
     throw new VerifyError(`downloaded file ${path} is not a readable video: ${error.message}`);
   });
-  if (info.width <= 0 || info.height <= 0) throw new VerifyError(`clip ${path} has no picture size (${info.width}x${info.height})`);
+  if (info.width <= 0 || info.height <= 0)
+    throw new VerifyError(`clip ${path} has no picture size (${info.width}x${info.height})`);
   if (info.durationS < expectedS - 0.75 || info.durationS > expectedS + 2) {
-    throw new VerifyError(`clip ${path} lasts ${info.durationS.toFixed(2)} s; ${expectedS} s were asked for`);
+    throw new VerifyError(
+      `clip ${path} lasts ${info.durationS.toFixed(2)} s; ${expectedS} s were asked for`,
+    );
   }
   // Probed once, here: the media stage reads these facts from the journal instead of probing again.
   return { durationS: info.durationS, width: info.width, height: info.height, video: info };
@@ -205,7 +247,9 @@ async function verifyClip(path: string, expectedS: number): Promise<Pick<ClipFac
  */
 export function downloadIdleTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   const s = Number(env.HAILUO_DOWNLOAD_IDLE_S);
-  return env.HAILUO_DOWNLOAD_IDLE_S && Number.isFinite(s) && s > 0 ? s * 1000 : DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS;
+  return env.HAILUO_DOWNLOAD_IDLE_S && Number.isFinite(s) && s > 0
+    ? s * 1000
+    : DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS;
 }
 
 /**
@@ -213,10 +257,21 @@ export function downloadIdleTimeoutMs(env: NodeJS.ProcessEnv = process.env): num
  * MP4 whose samples run past its end is torn, even when fal gave no size to compare); a file that
  * fails verification is removed (the paid source is still at the URL).
  */
-export async function saveClip(runDir: string, item: PlanItem, requestId: string, videoUrl: string, fileSize: number | undefined, signal: AbortSignal): Promise<ClipFacts> {
+export async function saveClip(
+  runDir: string,
+  item: PlanItem,
+  requestId: string,
+  videoUrl: string,
+  fileSize: number | undefined,
+  signal: AbortSignal,
+): Promise<ClipFacts> {
   const rel = `clips/${clipFileName(item, requestId)}`;
   const path = insideDir(runDir, rel);
-  const dl = await downloadVideo(videoUrl, path, { expectedBytes: fileSize, signal, idleTimeoutMs: downloadIdleTimeoutMs() });
+  const dl = await downloadVideo(videoUrl, path, {
+    expectedBytes: fileSize,
+    signal,
+    idleTimeoutMs: downloadIdleTimeoutMs(),
+  });
   try {
     const facts = await verifyClip(path, Number(item.input.duration));
     const { mtimeMs } = await stat(path);

@@ -25,9 +25,26 @@ export type RunEvent =
       estimateUsd: number;
       budgetUsd?: number;
     }
-  | { type: "item"; key: string; sceneId: string; take: number; phase: ItemPhase; requestId?: string; queuePosition?: number; detail?: string }
+  | {
+      type: "item";
+      key: string;
+      sceneId: string;
+      take: number;
+      phase: ItemPhase;
+      requestId?: string;
+      queuePosition?: number;
+      detail?: string;
+    }
   | { type: "warning"; message: string }
   /** A request finished with a video during this run: fal bills it (successful outputs only). */
   | { type: "billed"; key: string; sceneId: string; take: number; requestId: string; usd: number }
   | { type: "interrupted"; runDir: string }
-  | { type: "finished"; ok: number; failed: number; cached: number; interrupted: number; billedUsd: number; possibleDoubleChargeUsd: number };
+  | {
+      type: "finished";
+      ok: number;
+      failed: number;
+      cached: number;
+      interrupted: number;
+      billedUsd: number;
+      possibleDoubleChargeUsd: number;
+    };

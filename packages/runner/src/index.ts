@@ -6,11 +6,49 @@ export { previewRun, type RunPreview } from "./work-plan.js";
 export { readRunReport, buildReport } from "./run-report.js";
 export type { ItemReport, ReportCaveat, RunReport } from "./report.js";
 export type { MoneyTotals, RequestFate } from "./ledger.js";
-export { readRunManifest, writeRunFile, mustBeRunFolder, WrongBackendError, type Backend, type RunFile } from "./run-folder.js";
-export { JournalStore, readJournal, journalPath, type JournalDamage, type JournalRead, type JournalRecord, type StoredRecord, type ClipFacts } from "./journal-store.js";
+export {
+  readRunManifest,
+  writeRunFile,
+  mustBeRunFolder,
+  WrongBackendError,
+  type Backend,
+  type RunFile,
+} from "./run-folder.js";
+export {
+  JournalStore,
+  readJournal,
+  journalPath,
+  type JournalDamage,
+  type JournalRead,
+  type JournalRecord,
+  type StoredRecord,
+  type ClipFacts,
+} from "./journal-store.js";
 export { acquireRunLock, runLockHeld, RunLockedError, type RunLockOptions } from "./run-lock.js";
-export { insideDir, checkClips, recordChangedClips, clipsChangedError, describeStanding, downloadIdleTimeoutMs, type ClipCheck, type ClipStanding, type CheckClipsOptions } from "./clip-file.js";
+export {
+  insideDir,
+  checkClips,
+  recordChangedClips,
+  clipsChangedError,
+  describeStanding,
+  downloadIdleTimeoutMs,
+  type ClipCheck,
+  type ClipStanding,
+  type CheckClipsOptions,
+} from "./clip-file.js";
 export { AnswersLostError, BudgetError, PriceUnknownError } from "./item-context.js";
 export { PreflightError, DISK_BYTES_PER_SECOND } from "./preflight.js";
-export { createItemWorker, type ItemWorker, type ItemWorkerOptions, type WorkerItemResult } from "./item-worker.js";
-export { readPicks, writePick, chosenTakes, carryRerolls, withRerolls, type PicksFile } from "./picks.js";
+export {
+  createItemWorker,
+  type ItemWorker,
+  type ItemWorkerOptions,
+  type WorkerItemResult,
+} from "./item-worker.js";
+export {
+  readPicks,
+  writePick,
+  chosenTakes,
+  carryRerolls,
+  withRerolls,
+  type PicksFile,
+} from "./picks.js";

@@ -1,4 +1,9 @@
-import { HAILUO_ENDPOINT, type HailuoClient, type HailuoHandle, type HailuoStatus } from "@hailuo/core";
+import {
+  HAILUO_ENDPOINT,
+  type HailuoClient,
+  type HailuoHandle,
+  type HailuoStatus,
+} from "@hailuo/core";
 import { HailuoError, type Clock } from "@hailuo/shared";
 import type { RunEvent } from "./events.js";
 import type { JournalRecord, JournalStore, StoredRecord } from "./journal-store.js";
@@ -109,7 +114,11 @@ export interface ItemContext {
  * stored. `bestEffort`: the state changes even when the append fails (on a full disk the record
  * may not land; the journal without it says no less, and the step must still know it).
  */
-export async function journalAndApply<R extends JournalRecord & { key: string }>(ctx: Pick<ItemContext, "journal" | "state">, record: R, options: { bestEffort?: boolean } = {}): Promise<void> {
+export async function journalAndApply<R extends JournalRecord & { key: string }>(
+  ctx: Pick<ItemContext, "journal" | "state">,
+  record: R,
+  options: { bestEffort?: boolean } = {},
+): Promise<void> {
   let stored: R & { at: string };
   try {
     stored = await ctx.journal.append(record);
@@ -122,7 +131,11 @@ export async function journalAndApply<R extends JournalRecord & { key: string }>
 
 /** Validation and content-policy failures repeat for the same input: only an edit (a new key) retries them. */
 export function isFinalFailure(s: ItemState | undefined): boolean {
-  return s?.phase === "failed" && !s.live && (s.error?.code === "content_policy" || s.error?.code === "validation");
+  return (
+    s?.phase === "failed" &&
+    !s.live &&
+    (s.error?.code === "content_policy" || s.error?.code === "validation")
+  );
 }
 
 /**

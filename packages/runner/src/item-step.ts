@@ -1,15 +1,40 @@
-import { HailuoError, abortError, backoffDelayMs, redactSecrets, systemClock } from "@hailuo/shared";
+import {
+  HailuoError,
+  abortError,
+  backoffDelayMs,
+  redactSecrets,
+  systemClock,
+} from "@hailuo/shared";
 import { classifyFailure, type FailureAction, type ItemStage } from "./classify.js";
 import { saveClip } from "./clip-file.js";
 import type { ItemPhase, RunEvent } from "./events.js";
-import { isFinalFailure, isPaid, journalAndApply, paidOutput, type ItemContext, type ItemOutcome } from "./item-context.js";
+import {
+  isFinalFailure,
+  isPaid,
+  journalAndApply,
+  paidOutput,
+  type ItemContext,
+  type ItemOutcome,
+} from "./item-context.js";
 import type { PlanItem } from "./plan.js";
-import { awaitCompletion, ensureSubmitted, fetchOutput, reconcile, refetchPaidOutput } from "./request-steps.js";
+import {
+  awaitCompletion,
+  ensureSubmitted,
+  fetchOutput,
+  reconcile,
+  refetchPaidOutput,
+} from "./request-steps.js";
 
 const now = <T>(work: () => Promise<T>): Promise<T> => work();
 
 /** Journals an item given up (or a run stopped) at `stage`; a paid clip not saved stays "completed, not saved". */
-async function recordGiveUp(item: PlanItem, ctx: ItemContext, e: HailuoError, stage: ItemStage, action: Extract<FailureAction, { kind: "give_up" | "stop_run" }>): Promise<void> {
+async function recordGiveUp(
+  item: PlanItem,
+  ctx: ItemContext,
+  e: HailuoError,
+  stage: ItemStage,
+  action: Extract<FailureAction, { kind: "give_up" | "stop_run" }>,
+): Promise<void> {
   const { state: s } = ctx;
   // Best effort: on a full disk this record may not land, and the journal without it says no
   // less (a live request is re-attached, a completed one downloaded again).
@@ -17,11 +42,27 @@ async function recordGiveUp(item: PlanItem, ctx: ItemContext, e: HailuoError, st
   if (stage === "save") {
     // Paid for, not saved: the URL stays journaled and resume downloads it again.
     const requestId = s.outputRequestId ?? s.handle?.requestId ?? "";
-    await journalAndApply(ctx, { t: "save_failed", key: item.key, requestId, code: e.code, message: e.message }, bestEffort);
+    await journalAndApply(
+      ctx,
+      { t: "save_failed", key: item.key, requestId, code: e.code, message: e.message },
+      bestEffort,
+    );
     return;
   }
   const live = action.kind === "give_up" ? action.keepLive && s.live : s.live;
-  await journalAndApply(ctx, { t: "failed", key: item.key, code: e.code, message: e.message, retryable: e.retryable, requestId: s.handle?.requestId, live }, bestEffort);
+  await journalAndApply(
+    ctx,
+    {
+      t: "failed",
+      key: item.key,
+      code: e.code,
+      message: e.message,
+      retryable: e.retryable,
+      requestId: s.handle?.requestId,
+      live,
+    },
+    bestEffort,
+  );
 }
 
 /**
@@ -33,17 +74,29 @@ async function recordGiveUp(item: PlanItem, ctx: ItemContext, e: HailuoError, st
 export async function processItem(item: PlanItem, ctx: ItemContext): Promise<ItemOutcome> {
   const { runDir, signal, state: s, retries = 3, cache = true, clock = systemClock } = ctx;
   const say = (phase: ItemPhase, extra: Partial<Extract<RunEvent, { type: "item" }>> = {}) =>
-    ctx.emit({ type: "item", key: item.key, sceneId: item.sceneId, take: item.take, phase, ...extra });
+    ctx.emit({
+      type: "item",
+      key: item.key,
+      sceneId: item.sceneId,
+      take: item.take,
+      phase,
+      ...extra,
+    });
   if (ctx.intact) {
     say("cached", { requestId: s.clips.at(-1)?.requestId });
     return "cached";
   }
   if (isFinalFailure(s)) {
-    say("failed", { detail: `${s.error?.code}: ${s.error?.message} (not retried for the same input; edit the scene to try again)` });
+    say("failed", {
+      detail: `${s.error?.code}: ${s.error?.message} (not retried for the same input; edit the scene to try again)`,
+    });
     return "failed";
   }
   if (isPaid(s, cache) && s.phase === "done") {
-    ctx.emit({ type: "warning", message: `${item.sceneId}: clip ${s.clip?.file} is missing or corrupt; downloading the paid clip again` });
+    ctx.emit({
+      type: "warning",
+      message: `${item.sceneId}: clip ${s.clip?.file} is missing or corrupt; downloading the paid clip again`,
+    });
   }
   let tries = 0;
   for (;;) {
@@ -63,7 +116,11 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
         const setStage = (st: ItemStage) => (stage = st);
         // A run stopper (a bad key, say) stops the run before this slot goes to the next item.
         const stopRunOn = (error: unknown): never => {
-          if (error instanceof HailuoError && classifyFailure(error, stage, false).kind === "stop_run") ctx.onStopRun?.(error);
+          if (
+            error instanceof HailuoError &&
+            classifyFailure(error, stage, false).kind === "stop_run"
+          )
+            ctx.onStopRun?.(error);
           throw error;
         };
         const over = await (ctx.falSlot ?? now)(async () => {
@@ -84,12 +141,19 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
       const requestId = s.outputRequestId ?? s.handle?.requestId ?? "unknown";
       say("downloading", { requestId });
       const url = videoUrl;
-      const clip = await (ctx.saveSlot ?? now)(() => saveClip(runDir, item, requestId, url, s.fileSize, signal));
+      const clip = await (ctx.saveSlot ?? now)(() =>
+        saveClip(runDir, item, requestId, url, s.fileSize, signal),
+      );
       await journalAndApply(ctx, { t: "done", key: item.key, requestId, ...clip });
       say("done", { requestId, detail: clip.file });
       return "done";
     } catch (error) {
-      const e = error instanceof HailuoError ? error : new HailuoError("internal", redactSecrets(String((error as Error)?.message ?? error)), { cause: error });
+      const e =
+        error instanceof HailuoError
+          ? error
+          : new HailuoError("internal", redactSecrets(String((error as Error)?.message ?? error)), {
+              cause: error,
+            });
       if (signal.aborted) {
         say("interrupted", { requestId: s.handle?.requestId });
         return "interrupted";
@@ -103,11 +167,30 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
         return "failed";
       }
       tries++;
-      const delayMs = backoffDelayMs(tries - 1, e, { baseDelayMs: ctx.retryBaseDelayMs ?? 1000, maxDelayMs: ctx.retryMaxDelayMs ?? 30_000 });
-      const retryStage = action.kind === "resubmit" ? (stage === "submit" ? "submit" : "generate") : stage;
+      const delayMs = backoffDelayMs(tries - 1, e, {
+        baseDelayMs: ctx.retryBaseDelayMs ?? 1000,
+        maxDelayMs: ctx.retryMaxDelayMs ?? 30_000,
+      });
+      const retryStage =
+        action.kind === "resubmit" ? (stage === "submit" ? "submit" : "generate") : stage;
       // A new submit leaves the old request behind (stage "generate" ends its being live).
-      await journalAndApply(ctx, { t: "retry", key: item.key, attempt: s.attempts, code: e.code, message: e.message, delayMs, stage: retryStage }, { bestEffort: true });
-      say("retrying", { requestId, detail: `${e.code} during ${stage}; retry ${tries}/${retries} in ${(delayMs / 1000).toFixed(1)} s` });
+      await journalAndApply(
+        ctx,
+        {
+          t: "retry",
+          key: item.key,
+          attempt: s.attempts,
+          code: e.code,
+          message: e.message,
+          delayMs,
+          stage: retryStage,
+        },
+        { bestEffort: true },
+      );
+      say("retrying", {
+        requestId,
+        detail: `${e.code} during ${stage}; retry ${tries}/${retries} in ${(delayMs / 1000).toFixed(1)} s`,
+      });
       try {
         await clock.sleep(delayMs, signal);
       } catch {

@@ -10,7 +10,13 @@ import { processItem } from "./item-step.js";
 import { JournalStore, readJournal, journalPath, type StoredRecord } from "./journal-store.js";
 import { planRun, type PlanItem } from "./plan.js";
 import { writeReports, type RunReport } from "./report.js";
-import { checkBackend, readRunFile, readRunManifest, type Backend, type RunFile } from "./run-folder.js";
+import {
+  checkBackend,
+  readRunFile,
+  readRunManifest,
+  type Backend,
+  type RunFile,
+} from "./run-folder.js";
 import { runLockHeld } from "./run-lock.js";
 import { buildReport } from "./run-report.js";
 import { newItemState, replayJournal, type ItemState } from "./run-state.js";
@@ -27,7 +33,13 @@ export interface ItemWorkerOptions {
   retries?: number;
   retryBaseDelayMs?: number;
   /** The run's budget, shared by every worker (Redis): asked before each submit. @default no budget */
-  budgetFor?: (runDir: string, required: boolean) => { reserve(usd: number, key: string): Promise<boolean>; release(usd: number, key: string): Promise<void> };
+  budgetFor?: (
+    runDir: string,
+    required: boolean,
+  ) => {
+    reserve(usd: number, key: string): Promise<boolean>;
+    release(usd: number, key: string): Promise<void>;
+  };
 }
 
 /** How one generation ended in a worker, and why when it failed. */
@@ -64,16 +76,25 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
   };
   // run.json is read and planned once per folder, and again only when it changes (a re-roll, an
   // edited re-enqueue): its manifest is as big as the run, so reading it per job would not be.
-  const runFiles = new Map<string, { stamp: string; read: Promise<{ run: RunFile; plan: Map<string, PlanItem> }> }>();
+  const runFiles = new Map<
+    string,
+    { stamp: string; read: Promise<{ run: RunFile; plan: Map<string, PlanItem> }> }
+  >();
   const runFileOf = async (runDir: string) => {
     const st = await stat(join(runDir, "run.json")).catch(() => undefined);
     const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : "";
     let hit = runFiles.get(runDir);
     if (!st || hit?.stamp !== stamp) {
       const read = readRunFile(runDir).then((run) => {
-        if (!run) throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`, { retryable: false });
+        if (!run)
+          throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`, {
+            retryable: false,
+          });
         // Priced as enqueued: reservations and journaled costs at the account's price.
-        return { run, plan: new Map(planRun(run.manifest, run.usdPerSecond).map((p) => [p.key, p])) };
+        return {
+          run,
+          plan: new Map(planRun(run.manifest, run.usdPerSecond).map((p) => [p.key, p])),
+        };
       });
       read.catch(() => runFiles.delete(runDir));
       runFiles.set(runDir, (hit = { stamp, read }));
@@ -82,12 +103,23 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
   };
   // Per folder, the journal's state as far as this worker has read it: each job reads only what
   // was appended since (by any worker), so a job costs the same in a run of ten clips or ten thousand.
-  const index = new Map<string, { offset: number; states: Map<string, ItemState>; seen: Set<string> }>();
+  const index = new Map<
+    string,
+    { offset: number; states: Map<string, ItemState>; seen: Set<string> }
+  >();
   const statesOf = async (runDir: string) => {
-    const at = index.get(runDir) ?? { offset: 0, states: new Map<string, ItemState>(), seen: new Set<string>() };
+    const at = index.get(runDir) ?? {
+      offset: 0,
+      states: new Map<string, ItemState>(),
+      seen: new Set<string>(),
+    };
     index.set(runDir, at);
     // A line stored twice is one record, as readJournal counts it.
-    const { records, offset } = await readJsonlFrom<StoredRecord>(journalPath(runDir), at.offset, at.seen);
+    const { records, offset } = await readJsonlFrom<StoredRecord>(
+      journalPath(runDir),
+      at.offset,
+      at.seen,
+    );
     at.offset = offset;
     replayJournal(records, at.states);
     return at.states;
@@ -100,8 +132,14 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
     async run(runDir, key) {
       const { run, plan } = await runFileOf(runDir);
       const item = plan.get(key);
-      if (!item) throw new HailuoError("not_a_run", `generation ${key} is not in ${runDir}/run.json`, { retryable: false });
-      if (await runLockHeld(runDir)) throw refuse(`${runDir} is being run by a local hailuo process (run.lock is held); a worker never submits into it`);
+      if (!item)
+        throw new HailuoError("not_a_run", `generation ${key} is not in ${runDir}/run.json`, {
+          retryable: false,
+        });
+      if (await runLockHeld(runDir))
+        throw refuse(
+          `${runDir} is being run by a local hailuo process (run.lock is held); a worker never submits into it`,
+        );
       checkBackend(runDir, run.backend, o.backend);
       const states = await statesOf(runDir);
       // A copy: the index follows the journal, this job follows its own steps.
@@ -123,18 +161,35 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
         onStopRun: (e) => (stopError = e),
         reserve: budget?.reserve,
         release: budget?.release,
-        knownRequestIds: () => new Set([...claimed, ...[...states.values()].flatMap((s) => s.requestIds)]),
+        knownRequestIds: () =>
+          new Set([...claimed, ...[...states.values()].flatMap((s) => s.requestIds)]),
         claimRequestIds: (ids) => ids.forEach((id) => claimed.add(id)),
       });
       const err = stopError ?? state.error;
-      return { outcome, sceneId: item.sceneId, take: item.take, from, file: state.clip?.file, ...(outcome === "failed" && err ? { error: { code: err.code, message: err.message } } : {}) };
+      return {
+        outcome,
+        sceneId: item.sceneId,
+        take: item.take,
+        from,
+        file: state.clip?.file,
+        ...(outcome === "failed" && err ? { error: { code: err.code, message: err.message } } : {}),
+      };
     },
     async finish(runDir) {
       const manifest = await readRunManifest(runDir);
       const { records, damaged } = await readJournal(journalPath(runDir));
-      const report = buildReport(manifest, runDir, records, { thisRunFrom: records.findLastIndex((r) => r.t === "enqueued"), damaged });
+      const report = buildReport(manifest, runDir, records, {
+        thisRunFrom: records.findLastIndex((r) => r.t === "enqueued"),
+        damaged,
+      });
       await writeReports(runDir, report);
-      await (await journalFor(runDir)).append({ t: "finished", ok: report.totals.done + report.totals.cached, failed: report.totals.failed });
+      await (
+        await journalFor(runDir)
+      ).append({
+        t: "finished",
+        ok: report.totals.done + report.totals.cached,
+        failed: report.totals.failed,
+      });
       // The run is over: what this worker kept of it goes (a long-lived worker sees many runs).
       index.delete(runDir);
       runFiles.delete(runDir);

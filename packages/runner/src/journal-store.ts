@@ -21,7 +21,15 @@ export interface ClipFacts {
 /** Every state change of a run, one JSON object per line. */
 export type JournalRecord =
   /** A run started; `priceUnverified` says why its price is the list price, assumed. */
-  | { t: "run"; name: string; manifest: string; items: number; pid: number; usdPerSecond?: number; priceUnverified?: string }
+  | {
+      t: "run";
+      name: string;
+      manifest: string;
+      items: number;
+      pid: number;
+      usdPerSecond?: number;
+      priceUnverified?: string;
+    }
   | { t: "submitting"; key: string; scene: string; take: number; attempt: number; usd?: number }
   | { t: "submitted"; key: string; handle: HailuoHandle }
   /** The submit's answer was lost after it left: fal may have queued (and billed) it. */
@@ -33,7 +41,15 @@ export type JournalRecord =
   /** fal refused the submit before queueing it (or it never left): nothing was created. */
   | { t: "refused"; key: string; code: string; message: string }
   /** The result was fetched: the request is billed and its URL is what a paid clip is saved from. */
-  | { t: "completed"; key: string; requestId: string; videoUrl: string; fileSize?: number; seconds?: number; usd?: number }
+  | {
+      t: "completed";
+      key: string;
+      requestId: string;
+      videoUrl: string;
+      fileSize?: number;
+      seconds?: number;
+      usd?: number;
+    }
   /** The request is over without a video (failed generation, validation, policy): nothing billed. */
   | { t: "ended"; key: string; requestId: string; code: string }
   /** A paid clip could not be saved; it stays "completed, not saved" and resume downloads it again. */
@@ -44,9 +60,32 @@ export type JournalRecord =
    * in an earlier run. `via`: its request id confirmed on fal's request list, or only the file
    * name's first eight letters (`disk`).
    */
-  | ({ t: "recovered"; key: string; requestId: string; via: "fal" | "disk"; usd: number; seconds: number } & ClipFacts)
-  | { t: "retry"; key: string; attempt: number; code: string; message: string; delayMs: number; stage: string }
-  | { t: "failed"; key: string; code: string; message: string; retryable: boolean; requestId?: string; live: boolean }
+  | ({
+      t: "recovered";
+      key: string;
+      requestId: string;
+      via: "fal" | "disk";
+      usd: number;
+      seconds: number;
+    } & ClipFacts)
+  | {
+      t: "retry";
+      key: string;
+      attempt: number;
+      code: string;
+      message: string;
+      delayMs: number;
+      stage: string;
+    }
+  | {
+      t: "failed";
+      key: string;
+      code: string;
+      message: string;
+      retryable: boolean;
+      requestId?: string;
+      live: boolean;
+    }
   | { t: "cancelled"; key: string; requestId: string; answer: string }
   | { t: "interrupted" }
   | { t: "enqueued"; items: number }
@@ -136,5 +175,10 @@ export async function readJournal(path: string): Promise<JournalRead> {
       const record = /"t"\s*:\s*"([a-z_]+)"/.exec(excerpt)?.[1];
       return { line, excerpt, ...(key ? { key } : {}), ...(record ? { record } : {}) };
     });
-  return { records: read.records, tornLines: read.bad.filter((b) => b.kind === "torn").map((b) => b.line), damaged, duplicateLines: read.duplicateLines };
+  return {
+    records: read.records,
+    tornLines: read.bad.filter((b) => b.kind === "torn").map((b) => b.line),
+    damaged,
+    duplicateLines: read.duplicateLines,
+  };
 }

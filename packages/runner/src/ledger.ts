@@ -59,7 +59,11 @@ export interface Ledger {
   thisRun: MoneyTotals;
 }
 
-function totals(requests: LedgerRequest[], ambiguous: AmbiguousSubmit[], estimate: (key: string) => number): MoneyTotals {
+function totals(
+  requests: LedgerRequest[],
+  ambiguous: AmbiguousSubmit[],
+  estimate: (key: string) => number,
+): MoneyTotals {
   const billed = requests.filter((r) => r.fate === "billed");
   return {
     billedUsd: sumUsd(billed.map((r) => r.usd)),
@@ -78,7 +82,14 @@ function totals(requests: LedgerRequest[], ambiguous: AmbiguousSubmit[], estimat
  * gives its billed length) where a record lacks it: journals written before prices were
  * journaled, and records inferred because the line that said so was lost.
  */
-export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: number; estimate?: (key: string) => number; secondsOf?: (key: string) => number } = {}): Ledger {
+export function buildLedger(
+  records: StoredRecord[],
+  options: {
+    thisRunFrom?: number;
+    estimate?: (key: string) => number;
+    secondsOf?: (key: string) => number;
+  } = {},
+): Ledger {
   const { thisRunFrom = 0, estimate = () => 0, secondsOf = () => 0 } = options;
   const requests = new Map<string, LedgerRequest>();
   const ambiguous: AmbiguousSubmit[] = [];
@@ -88,7 +99,15 @@ export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: nu
     const p = pending.get(key);
     if (!p) return;
     pending.delete(key);
-    ambiguous.push({ key, scene: p.scene, take: p.take, usd: p.usd, thisRun: p.thisRun, reason, ...(requestId ? { requestId } : {}) });
+    ambiguous.push({
+      key,
+      scene: p.scene,
+      take: p.take,
+      usd: p.usd,
+      thisRun: p.thisRun,
+      reason,
+      ...(requestId ? { requestId } : {}),
+    });
   };
   // A request first seen in its outcome: the line that announced it (submitted, reconciled) was
   // lost, so it answers the key's pending submit, which is then no possible double charge.
@@ -97,7 +116,16 @@ export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: nu
     if (!q) {
       const p = pending.get(key);
       pending.delete(key);
-      q = { requestId, key, scene: p?.scene, take: p?.take, fate: "unknown", usd: 0, seconds: 0, thisRun: p?.thisRun ?? thisRun };
+      q = {
+        requestId,
+        key,
+        scene: p?.scene,
+        take: p?.take,
+        fate: "unknown",
+        usd: 0,
+        seconds: 0,
+        thisRun: p?.thisRun ?? thisRun,
+      };
       requests.set(requestId, q);
     }
     return q;
@@ -115,13 +143,28 @@ export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: nu
       case "submitting":
         // Two sends in a row with no answer between them: the first one's fate is unknown.
         flagPending(r.key, "sent, then the process stopped before its answer was journaled");
-        pending.set(r.key, { scene: r.scene, take: r.take, usd: r.usd ?? estimate(r.key), thisRun });
+        pending.set(r.key, {
+          scene: r.scene,
+          take: r.take,
+          usd: r.usd ?? estimate(r.key),
+          thisRun,
+        });
         break;
       case "submitted": {
         const p = pending.get(r.key);
         pending.delete(r.key);
         const known = requests.get(r.handle.requestId);
-        if (!known) requests.set(r.handle.requestId, { requestId: r.handle.requestId, key: r.key, scene: p?.scene, take: p?.take, fate: "unknown", usd: 0, seconds: 0, thisRun });
+        if (!known)
+          requests.set(r.handle.requestId, {
+            requestId: r.handle.requestId,
+            key: r.key,
+            scene: p?.scene,
+            take: p?.take,
+            fate: "unknown",
+            usd: 0,
+            seconds: 0,
+            thisRun,
+          });
         break;
       }
       case "ambiguous":
@@ -134,7 +177,16 @@ export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: nu
           const i = ambiguous.findIndex((a) => a.key === r.key);
           if (i >= 0) ambiguous.splice(i, 1);
         }
-        if (!requests.has(r.handle.requestId)) requests.set(r.handle.requestId, { requestId: r.handle.requestId, key: r.key, fate: "unknown", usd: 0, seconds: 0, thisRun, reconciled: true });
+        if (!requests.has(r.handle.requestId))
+          requests.set(r.handle.requestId, {
+            requestId: r.handle.requestId,
+            key: r.key,
+            fate: "unknown",
+            usd: 0,
+            seconds: 0,
+            thisRun,
+            reconciled: true,
+          });
         break;
       }
       case "refused":
@@ -163,7 +215,8 @@ export function buildLedger(records: StoredRecord[], options: { thisRunFrom?: nu
       }
     }
   });
-  for (const key of [...pending.keys()]) flagPending(key, "sent, then the process stopped before its answer was journaled");
+  for (const key of [...pending.keys()])
+    flagPending(key, "sent, then the process stopped before its answer was journaled");
   const all = [...requests.values()];
   return {
     requests,

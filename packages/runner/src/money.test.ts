@@ -16,50 +16,75 @@ const mount = (args: string[]) => execFileSync("mount", args);
 
 describe("money safety", () => {
   const fx = runFixture({ slots: 4 });
-  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">) => fx.opts({ concurrency: 2, ...o });
+  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">) =>
+    fx.opts({ concurrency: 2, ...o });
 
   // A tiny tmpfs stands in for a full disk; mounting needs root (CI runs as root).
-  it.skipIf(!isRoot)("clips/ fills up mid-run: paid clips stay 'completed, not saved', the run stops naming the path, resume downloads them without a new submit", async () => {
-    const manifest = board("full", 8);
-    // The clip size, from a second emulator sharing the render cache (so this emulator's bill stays the run's).
-    const sizer = await startTestEmulator({ render: "shared" });
-    const clipBytes = (await createHailuoClient({ emulatorUrl: sizer.url }).generate({ prompt: "size probe" }).finally(() => sizer.close())).output.video.file_size ?? 200_000;
-    const clips = join(fx.dir, "clips");
-    await mkdir(clips, { recursive: true });
-    mount(["-t", "tmpfs", "-o", `size=${Math.ceil((clipBytes * 3.5) / 4096) * 4096}`, "tmpfs", clips]);
-    try {
-      const err = await runManifest(opts({ manifest, diskBytesPerSecond: 1 })).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: "disk_full", retryable: false });
-      expect((err as Error).message).toContain(clips);
-      const { records } = await readJournal(join(fx.dir, "journal.jsonl"));
-      expect(records.some((r) => r.t === "save_failed" && r.code === "disk_full")).toBe(true);
-      expect(records.filter((r) => r.t === "failed")).toEqual([]);
-      // Room again: resume saves every paid clip and submits nothing new.
-      mount(["-o", "remount,size=8m", clips]);
-      await waitFor(() => fx.emu.stats().completed === fx.emu.stats().submits.total);
-      const resumed = await runManifest(opts({ manifest, diskBytesPerSecond: 1 }));
-      expect(resumed.report.items.map((i) => i.status).filter((s) => s !== "done" && s !== "cached")).toEqual([]);
-      expect(resumed.exitCode).toBe(0);
-      expect(resumed.report.totals.billedUsd).toBeCloseTo(8 * 0.27, 6);
-      await expectMoneyFacts(fx.emu, resumed.report, fx.dir, { submitsPerTake: Array(8).fill(1) });
-    } finally {
-      execFileSync("umount", ["-l", clips]);
-    }
-  });
+  it.skipIf(!isRoot)(
+    "clips/ fills up mid-run: paid clips stay 'completed, not saved', the run stops naming the path, resume downloads them without a new submit",
+    async () => {
+      const manifest = board("full", 8);
+      // The clip size, from a second emulator sharing the render cache (so this emulator's bill stays the run's).
+      const sizer = await startTestEmulator({ render: "shared" });
+      const clipBytes =
+        (
+          await createHailuoClient({ emulatorUrl: sizer.url })
+            .generate({ prompt: "size probe" })
+            .finally(() => sizer.close())
+        ).output.video.file_size ?? 200_000;
+      const clips = join(fx.dir, "clips");
+      await mkdir(clips, { recursive: true });
+      mount([
+        "-t",
+        "tmpfs",
+        "-o",
+        `size=${Math.ceil((clipBytes * 3.5) / 4096) * 4096}`,
+        "tmpfs",
+        clips,
+      ]);
+      try {
+        const err = await runManifest(opts({ manifest, diskBytesPerSecond: 1 })).catch(
+          (e: unknown) => e,
+        );
+        expect(err).toMatchObject({ code: "disk_full", retryable: false });
+        expect((err as Error).message).toContain(clips);
+        const { records } = await readJournal(join(fx.dir, "journal.jsonl"));
+        expect(records.some((r) => r.t === "save_failed" && r.code === "disk_full")).toBe(true);
+        expect(records.filter((r) => r.t === "failed")).toEqual([]);
+        // Room again: resume saves every paid clip and submits nothing new.
+        mount(["-o", "remount,size=8m", clips]);
+        await waitFor(() => fx.emu.stats().completed === fx.emu.stats().submits.total);
+        const resumed = await runManifest(opts({ manifest, diskBytesPerSecond: 1 }));
+        expect(
+          resumed.report.items.map((i) => i.status).filter((s) => s !== "done" && s !== "cached"),
+        ).toEqual([]);
+        expect(resumed.exitCode).toBe(0);
+        expect(resumed.report.totals.billedUsd).toBeCloseTo(8 * 0.27, 6);
+        await expectMoneyFacts(fx.emu, resumed.report, fx.dir, {
+          submitsPerTake: Array(8).fill(1),
+        });
+      } finally {
+        execFileSync("umount", ["-l", clips]);
+      }
+    },
+  );
 
-  it.skipIf(!isRoot)("clips/ not writable (read-only): refused before the first submit, exit 2 material", async () => {
-    const clips = join(fx.dir, "clips");
-    await mkdir(clips, { recursive: true });
-    mount(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", clips]);
-    try {
-      const err = await runManifest(opts({ manifest: board("ro", 3) })).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: "preflight" });
-      expect((err as Error).message).toContain(`${clips} is not writable`);
-      expect(fx.emu.stats().submits.total).toBe(0);
-    } finally {
-      execFileSync("umount", ["-l", clips]);
-    }
-  });
+  it.skipIf(!isRoot)(
+    "clips/ not writable (read-only): refused before the first submit, exit 2 material",
+    async () => {
+      const clips = join(fx.dir, "clips");
+      await mkdir(clips, { recursive: true });
+      mount(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", clips]);
+      try {
+        const err = await runManifest(opts({ manifest: board("ro", 3) })).catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: "preflight" });
+        expect((err as Error).message).toContain(`${clips} is not writable`);
+        expect(fx.emu.stats().submits.total).toBe(0);
+      } finally {
+        execFileSync("umount", ["-l", clips]);
+      }
+    },
+  );
 
   it("a missing audio bed or an unfilled variable is refused before the first submit", async () => {
     const manifest = board("audio", 2, "assemble:\n  audio: nowhere/music.mp3\n");
@@ -76,11 +101,23 @@ describe("money safety", () => {
     try {
       gw.failNextSubmits("502", 2);
       const warnings: string[] = [];
-      const result = await runManifest(opts({ manifest: board("gateway", 4), client: createHailuoClient({ emulatorUrl: gw.url }), onEvent: (e) => e.type === "warning" && warnings.push(e.message) }));
+      const result = await runManifest(
+        opts({
+          manifest: board("gateway", 4),
+          client: createHailuoClient({ emulatorUrl: gw.url }),
+          onEvent: (e) => e.type === "warning" && warnings.push(e.message),
+        }),
+      );
       expect(result.exitCode).toBe(0);
-      expect(warnings.filter((w) => w.includes("was found on fal") && w.includes("re-attached"))).toHaveLength(2);
+      expect(
+        warnings.filter((w) => w.includes("was found on fal") && w.includes("re-attached")),
+      ).toHaveLength(2);
       const t = result.report.totals;
-      expect(t).toMatchObject({ reconciledSubmits: 2, possibleDoubleChargeUsd: 0, billedRequests: 4 });
+      expect(t).toMatchObject({
+        reconciledSubmits: 2,
+        possibleDoubleChargeUsd: 0,
+        billedRequests: 4,
+      });
       expect(result.report.ambiguousSubmits).toEqual([]);
       await expectMoneyFacts(fx.emu, result.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
     } finally {
@@ -94,16 +131,29 @@ describe("money safety", () => {
     try {
       gw.failNextSubmits("502", 2);
       const warnings: string[] = [];
-      const result = await runManifest(opts({ manifest: board("gateway", 4), client: createHailuoClient({ emulatorUrl: gw.url, submitRetryBaseDelayMs: 10 }), onEvent: (e) => e.type === "warning" && warnings.push(e.message) }));
+      const result = await runManifest(
+        opts({
+          manifest: board("gateway", 4),
+          client: createHailuoClient({ emulatorUrl: gw.url, submitRetryBaseDelayMs: 10 }),
+          onEvent: (e) => e.type === "warning" && warnings.push(e.message),
+        }),
+      );
       expect(result.exitCode).toBe(0);
-      expect(warnings.some((w) => w.includes("HTTP 403") && w.includes("flagged as possible double charges"))).toBe(true);
+      expect(
+        warnings.some(
+          (w) => w.includes("HTTP 403") && w.includes("flagged as possible double charges"),
+        ),
+      ).toBe(true);
       // 4 scene-takes + 2 flagged ambiguous submits, which fal did queue and run.
       expect(fx.emu.stats().submits.total).toBe(6);
       await waitFor(() => fx.emu.stats().completed === 6);
       expect(result.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.54, 6);
       expect(result.report.ambiguousSubmits).toHaveLength(2);
       expect(result.report.ambiguousSubmits[0]!.reason).toContain("HTTP 502");
-      await expectMoneyFacts(fx.emu, result.report, fx.dir, { submitsPerTake: [2, 2, 1, 1], flaggedAndBilled: 2 });
+      await expectMoneyFacts(fx.emu, result.report, fx.dir, {
+        submitsPerTake: [2, 2, 1, 1],
+        flaggedAndBilled: 2,
+      });
     } finally {
       await gw.close();
     }
@@ -117,7 +167,15 @@ describe("money safety", () => {
       const client = createHailuoClient({ emulatorUrl: gw.url });
       const ac = new AbortController();
       const warnings: string[] = [];
-      const run = runManifest(opts({ manifest, client, concurrency: 4, signal: ac.signal, onEvent: (e) => e.type === "warning" && warnings.push(e.message) }));
+      const run = runManifest(
+        opts({
+          manifest,
+          client,
+          concurrency: 4,
+          signal: ac.signal,
+          onEvent: (e) => e.type === "warning" && warnings.push(e.message),
+        }),
+      );
       await waitFor(() => gw.held() === 4);
       ac.abort();
       await waitFor(() => warnings.some((w) => w.includes("4 submit(s) already sent")));
@@ -143,14 +201,19 @@ describe("money safety", () => {
       const client = createHailuoClient({ emulatorUrl: gw.url });
       const soft = new AbortController();
       const hard = new AbortController();
-      const run = runManifest(opts({ manifest, client, signal: soft.signal, hardSignal: hard.signal }));
+      const run = runManifest(
+        opts({ manifest, client, signal: soft.signal, hardSignal: hard.signal }),
+      );
       await waitFor(() => gw.held() === 2);
       soft.abort();
       hard.abort();
       expect((await run).exitCode).toBe(130);
       gw.release();
       const second = await runManifest(opts({ manifest, client }));
-      expect(second.report.totals).toMatchObject({ possibleDoubleChargeUsd: 0, reconciledSubmits: 2 });
+      expect(second.report.totals).toMatchObject({
+        possibleDoubleChargeUsd: 0,
+        reconciledSubmits: 2,
+      });
       await expectMoneyFacts(fx.emu, second.report, fx.dir, { submitsPerTake: [1, 1] });
     } finally {
       await gw.close();
@@ -167,7 +230,11 @@ describe("money safety", () => {
     v2.scenes[2]!.prompt = "ledger scene 2, edited";
     const r2 = await runManifest(opts({ manifest: v2 }));
     expect(r2.report.items.map((i) => i.status)).toEqual(["done", "cached", "done"]);
-    expect(r2.report.totals).toMatchObject({ billedRequests: 4, thisRunBilledUsd: 0.27, reusedClips: 1 });
+    expect(r2.report.totals).toMatchObject({
+      billedRequests: 4,
+      thisRunBilledUsd: 0.27,
+      reusedClips: 1,
+    });
     expect(r2.report.totals.billedUsd).toBeCloseTo(4 * 0.27, 6);
     expect(fx.emu.stats().downloads).toBe(5);
     await expectMoneyFacts(fx.emu, r2.report, fx.dir, { submitsPerTake: [1, 1, 1] });
@@ -176,16 +243,22 @@ describe("money safety", () => {
   it("refuses to resume against another backend than the run's, unless told to; and a folder a distributed run owns", async () => {
     const manifest = board("backend", 1);
     await runManifest(opts({ manifest, backend: { kind: "emulator", url: fx.emu.url } }));
-    const err = await runManifest(opts({ manifest, backend: { kind: "builtin-emulator" } })).catch((e: unknown) => e);
+    const err = await runManifest(opts({ manifest, backend: { kind: "builtin-emulator" } })).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: "wrong_backend" });
     expect((err as Error).message).toContain(`set FAL_EMULATOR_URL=${fx.emu.url}`);
-    await expect(runManifest(opts({ manifest, backend: { kind: "builtin-emulator" }, backendOverride: true }))).resolves.toMatchObject({ exitCode: 0 });
+    await expect(
+      runManifest(opts({ manifest, backend: { kind: "builtin-emulator" }, backendOverride: true })),
+    ).resolves.toMatchObject({ exitCode: 0 });
 
     const journal = await JournalStore.open(join(fx.dir, "journal.jsonl"));
     await journal.append({ t: "enqueued", items: 1 });
     await journal.close();
     await expect(runManifest(opts({ manifest }))).rejects.toMatchObject({ code: "locked" });
-    await expect(runManifest(opts({ manifest, takeOver: true }))).resolves.toMatchObject({ exitCode: 0 });
+    await expect(runManifest(opts({ manifest, takeOver: true }))).resolves.toMatchObject({
+      exitCode: 0,
+    });
     expect(fx.emu.stats().submits.total).toBe(1);
   });
 });
@@ -195,7 +268,10 @@ describe("journal", () => {
     const tmp = await makeTempDir();
     try {
       const path = join(tmp.dir, "journal.jsonl");
-      await writeFile(path, `${JSON.stringify({ t: "run", at: "x" })}\n{"t":"submitting","key":"k","sc`);
+      await writeFile(
+        path,
+        `${JSON.stringify({ t: "run", at: "x" })}\n{"t":"submitting","key":"k","sc`,
+      );
       const j = await JournalStore.open(path);
       await j.append({ t: "submitting", key: "k2", scene: "s", take: 1, attempt: 1 });
       await j.append({ t: "interrupted" });

@@ -20,7 +20,10 @@ export async function readPicks(runDir: string): Promise<Record<string, number>>
 /** Records one pick (atomically: a crash leaves the old file or the new one). */
 export async function writePick(runDir: string, scene: string, take: number): Promise<void> {
   const picks = { ...(await readPicks(runDir)), [scene]: take };
-  await atomicWrite(join(runDir, "picks.json"), `${JSON.stringify({ version: 1, picks } satisfies PicksFile, null, 2)}\n`);
+  await atomicWrite(
+    join(runDir, "picks.json"),
+    `${JSON.stringify({ version: 1, picks } satisfies PicksFile, null, 2)}\n`,
+  );
 }
 
 /**
@@ -28,21 +31,33 @@ export async function writePick(runDir: string, scene: string, take: number): Pr
  * the newest re-rolled take (a re-roll says "I want another"), else the manifest's `pick:`, else
  * the first finished take. A scene with no clip maps to undefined.
  */
-export function chosenTakes(manifest: Manifest, items: ItemReport[], picks: Record<string, number>): Map<string, ItemReport | undefined> {
+export function chosenTakes(
+  manifest: Manifest,
+  items: ItemReport[],
+  picks: Record<string, number>,
+): Map<string, ItemReport | undefined> {
   const chosen = new Map<string, ItemReport | undefined>();
   const byScene = new Map<string, ItemReport[]>();
   for (const i of items) if (i.file) byScene.set(i.scene, [...(byScene.get(i.scene) ?? []), i]);
   for (const scene of manifest.scenes) {
     const withClip = byScene.get(scene.id) ?? [];
-    const take = (n: number | undefined) => (n === undefined ? undefined : withClip.find((i) => i.take === n));
-    const rerolled = [...(scene.rerolls ?? [])].reverse().map((r) => take(r.take)).find(Boolean);
+    const take = (n: number | undefined) =>
+      n === undefined ? undefined : withClip.find((i) => i.take === n);
+    const rerolled = [...(scene.rerolls ?? [])]
+      .reverse()
+      .map((r) => take(r.take))
+      .find(Boolean);
     chosen.set(scene.id, take(picks[scene.id]) ?? rerolled ?? take(scene.pick) ?? withClip[0]);
   }
   return chosen;
 }
 
 /** Marks `chosen` on the report rows the film uses. */
-export function markChosen(manifest: Manifest, items: ItemReport[], picks: Record<string, number>): void {
+export function markChosen(
+  manifest: Manifest,
+  items: ItemReport[],
+  picks: Record<string, number>,
+): void {
   const chosen = new Set(chosenTakes(manifest, items, picks).values());
   for (const i of items) i.chosen = chosen.has(i) || undefined;
 }
@@ -53,15 +68,36 @@ export function markChosen(manifest: Manifest, items: ItemReport[], picks: Recor
  */
 export function carryRerolls(manifest: Manifest, previous: Manifest | undefined): Manifest {
   const before = new Map((previous?.scenes ?? []).map((s) => [s.id, s.rerolls]));
-  return { ...manifest, scenes: manifest.scenes.map((s) => (s.rerolls || !before.get(s.id)?.length ? s : { ...s, rerolls: before.get(s.id) })) };
+  return {
+    ...manifest,
+    scenes: manifest.scenes.map((s) =>
+      s.rerolls || !before.get(s.id)?.length ? s : { ...s, rerolls: before.get(s.id) },
+    ),
+  };
 }
 
 /** Adds `count` takes to a scene (numbered after its last one), with an edited prompt or its own. */
-export function withRerolls(manifest: Manifest, sceneId: string, count: number, prompt?: string, at = new Date()): { manifest: Manifest; added: Reroll[] } {
+export function withRerolls(
+  manifest: Manifest,
+  sceneId: string,
+  count: number,
+  prompt?: string,
+  at = new Date(),
+): { manifest: Manifest; added: Reroll[] } {
   const scene = manifest.scenes.find((s) => s.id === sceneId);
-  if (!scene) throw new HailuoError("usage", `no scene ${sceneId} in this run (scenes: ${manifest.scenes.map((s) => s.id).join(", ")})`);
+  if (!scene)
+    throw new HailuoError(
+      "usage",
+      `no scene ${sceneId} in this run (scenes: ${manifest.scenes.map((s) => s.id).join(", ")})`,
+    );
   const last = Math.max(scene.takes, ...(scene.rerolls ?? []).map((r) => r.take));
-  const added = Array.from({ length: count }, (_, i) => ({ take: last + 1 + i, prompt: prompt ?? scene.prompt, at: at.toISOString() }));
-  const scenes = manifest.scenes.map((s) => (s === scene ? { ...s, rerolls: [...(s.rerolls ?? []), ...added] } : s));
+  const added = Array.from({ length: count }, (_, i) => ({
+    take: last + 1 + i,
+    prompt: prompt ?? scene.prompt,
+    at: at.toISOString(),
+  }));
+  const scenes = manifest.scenes.map((s) =>
+    s === scene ? { ...s, rerolls: [...(s.rerolls ?? []), ...added] } : s,
+  );
   return { manifest: { ...manifest, scenes }, added };
 }

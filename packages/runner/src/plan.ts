@@ -28,14 +28,34 @@ export function inputKey(input: HailuoInput, take: number): string {
 export function planRun(manifest: Manifest, usdPerSecond?: number): PlanItem[] {
   const items: PlanItem[] = [];
   for (const scene of manifest.scenes) {
-    const input: HailuoInput = { prompt: scene.prompt, duration: scene.duration, prompt_optimizer: scene.prompt_optimizer };
+    const input: HailuoInput = {
+      prompt: scene.prompt,
+      duration: scene.duration,
+      prompt_optimizer: scene.prompt_optimizer,
+    };
     for (let take = 1; take <= scene.takes; take++) {
-      items.push({ key: inputKey(input, take), sceneId: scene.id, take, input, costUsd: estimateCost(input, usdPerSecond).usd, index: items.length, scene });
+      items.push({
+        key: inputKey(input, take),
+        sceneId: scene.id,
+        take,
+        input,
+        costUsd: estimateCost(input, usdPerSecond).usd,
+        index: items.length,
+        scene,
+      });
     }
     // Takes added by `hailuo reroll`, each with the prompt it was asked with.
     for (const r of scene.rerolls ?? []) {
       const rerolled: HailuoInput = { ...input, prompt: r.prompt };
-      items.push({ key: inputKey(rerolled, r.take), sceneId: scene.id, take: r.take, input: rerolled, costUsd: estimateCost(rerolled, usdPerSecond).usd, index: items.length, scene });
+      items.push({
+        key: inputKey(rerolled, r.take),
+        sceneId: scene.id,
+        take: r.take,
+        input: rerolled,
+        costUsd: estimateCost(rerolled, usdPerSecond).usd,
+        index: items.length,
+        scene,
+      });
     }
   }
   return items;

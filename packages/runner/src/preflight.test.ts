@@ -17,13 +17,24 @@ beforeAll(async () => {
   await run("mkfifo", [join(tmp.dir, "bed.fifo")]);
   await mkdir(join(tmp.dir, "bed-dir"));
   await writeFile(join(tmp.dir, "notes.mp3"), "not audio\n");
-  await run(process.env.FFMPEG_PATH || "ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "sine=d=1", join(tmp.dir, "bed.m4a")]);
+  await run(process.env.FFMPEG_PATH || "ffmpeg", [
+    "-v",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=d=1",
+    join(tmp.dir, "bed.m4a"),
+  ]);
 });
 afterAll(() => tmp.cleanup());
 
 /** Preflight of a one-scene manifest whose film has `bed` as its audio bed. */
 function check(bed: string): Promise<void> {
-  const m = parseManifest(`name: bed\nscenes:\n  - prompt: a cat\nassemble:\n  audio: { file: "${bed}" }\n`, { file: join(tmp.dir, "m.yaml") });
+  const m = parseManifest(
+    `name: bed\nscenes:\n  - prompt: a cat\nassemble:\n  audio: { file: "${bed}" }\n`,
+    { file: join(tmp.dir, "m.yaml") },
+  );
   return preflight(join(tmp.dir, "run"), m, planRun(m));
 }
 

@@ -14,7 +14,11 @@ export const DISK_BYTES_PER_SECOND = 1_000_000;
 /** Something must be fixed before any money is spent. */
 export class PreflightError extends HailuoError {
   constructor(problems: string[]) {
-    super("preflight", `nothing was submitted; fix this first:\n${problems.map((p) => `  - ${p}`).join("\n")}`, { retryable: false, details: { problems } });
+    super(
+      "preflight",
+      `nothing was submitted; fix this first:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+      { retryable: false, details: { problems } },
+    );
   }
 }
 
@@ -42,7 +46,12 @@ async function writable(dir: string): Promise<string | undefined> {
  * regular file), no template variable was left unfilled.
  * Throws PreflightError listing every problem.
  */
-export async function preflight(runDir: string, manifest: Manifest, toGenerate: PlanItem[], options: PreflightOptions = {}): Promise<void> {
+export async function preflight(
+  runDir: string,
+  manifest: Manifest,
+  toGenerate: PlanItem[],
+  options: PreflightOptions = {},
+): Promise<void> {
   const problems: string[] = [];
   await checkFfmpeg().catch((error: Error) => problems.push(error.message));
   const clips = join(runDir, "clips");
@@ -55,7 +64,9 @@ export async function preflight(runDir: string, manifest: Manifest, toGenerate: 
   const fs = await statfs(clips).catch(() => undefined);
   if (fs && needBytes > 0 && fs.bavail * fs.bsize < needBytes) {
     const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-    problems.push(`${clips} has ${mb(fs.bavail * fs.bsize)} free; ${toGenerate.length} clip(s) (${seconds} s of video) need about ${mb(needBytes)}`);
+    problems.push(
+      `${clips} has ${mb(fs.bavail * fs.bsize)} free; ${toGenerate.length} clip(s) (${seconds} s of video) need about ${mb(needBytes)}`,
+    );
   }
   const audio = manifest.assemble?.audio;
   if (audio) {
@@ -67,7 +78,8 @@ export async function preflight(runDir: string, manifest: Manifest, toGenerate: 
   }
   for (const item of toGenerate) {
     const hole = /\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}/.exec(item.input.prompt);
-    if (hole) problems.push(`scene ${item.sceneId}: undefined variable {{${hole[1]}}} in its prompt`);
+    if (hole)
+      problems.push(`scene ${item.sceneId}: undefined variable {{${hole[1]}}} in its prompt`);
   }
   if (problems.length) throw new PreflightError([...new Set(problems)]);
 }

@@ -1,4 +1,9 @@
-import { HAILUO_ENDPOINT, type HailuoClient, type HailuoHandle, type HailuoInput } from "@hailuo/core";
+import {
+  HAILUO_ENDPOINT,
+  type HailuoClient,
+  type HailuoHandle,
+  type HailuoInput,
+} from "@hailuo/core";
 
 /** fal's clock and ours may differ: a submit is looked for from this long before we sent it. */
 export const SKEW_MS = 120_000;
@@ -7,7 +12,11 @@ export const SKEW_MS = 120_000;
 export function sameInput(raw: unknown, input: HailuoInput): boolean {
   if (!raw || typeof raw !== "object") return false;
   const r = raw as Record<string, unknown>;
-  return r.prompt === input.prompt && (r.duration ?? "6") === input.duration && (r.prompt_optimizer ?? true) === input.prompt_optimizer;
+  return (
+    r.prompt === input.prompt &&
+    (r.duration ?? "6") === input.duration &&
+    (r.prompt_optimizer ?? true) === input.prompt_optimizer
+  );
 }
 
 /**
@@ -16,10 +25,22 @@ export function sameInput(raw: unknown, input: HailuoInput): boolean {
  * drops those its journal already knows). Throws PlatformUnavailableError when fal cannot answer
  * (no scope, network), so the caller flags them instead.
  */
-export async function findLostSubmits(client: HailuoClient, input: HailuoInput, sentAts: string[], signal?: AbortSignal): Promise<HailuoHandle[]> {
+export async function findLostSubmits(
+  client: HailuoClient,
+  input: HailuoInput,
+  sentAts: string[],
+  signal?: AbortSignal,
+): Promise<HailuoHandle[]> {
   if (!sentAts.length) return [];
   const first = Math.min(...sentAts.map((t) => Date.parse(t)));
-  const rows = await client.platform.requestsByEndpoint({ endpointId: HAILUO_ENDPOINT, start: new Date(first - SKEW_MS), end: new Date(Date.now() + SKEW_MS) }, { signal });
+  const rows = await client.platform.requestsByEndpoint(
+    {
+      endpointId: HAILUO_ENDPOINT,
+      start: new Date(first - SKEW_MS),
+      end: new Date(Date.now() + SKEW_MS),
+    },
+    { signal },
+  );
   return rows
     .filter((r) => sameInput(r.json_input, input))
     .sort((a, b) => Date.parse(a.sent_at) - Date.parse(b.sent_at))

@@ -86,7 +86,13 @@ export interface RunReport {
    */
   caveats: ReportCaveat[];
   /** Every submit whose answer was never seen, with the request id where one is known. */
-  ambiguousSubmits: { scene?: string; take?: number; requestId?: string; usd: number; reason: string }[];
+  ambiguousSubmits: {
+    scene?: string;
+    take?: number;
+    requestId?: string;
+    usd: number;
+    reason: string;
+  }[];
   items: ItemReport[];
 }
 
@@ -99,16 +105,43 @@ export function neutraliseCell(value: unknown): string {
   return /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
 }
 
-const COLUMNS = ["scene", "take", "status", "request_id", "attempts", "seconds", "cost_usd", "possible_double_charge_usd", "file", "error", "prompt"] as const;
+const COLUMNS = [
+  "scene",
+  "take",
+  "status",
+  "request_id",
+  "attempts",
+  "seconds",
+  "cost_usd",
+  "possible_double_charge_usd",
+  "file",
+  "error",
+  "prompt",
+] as const;
 
 /** Writes report.json and report.csv atomically (temp file + rename). */
 export async function writeReports(runDir: string, report: RunReport): Promise<void> {
   const rows = report.items.map((i) =>
-    [i.scene, i.take, i.status, i.requestId, i.attempts, i.seconds?.toFixed(2), i.costUsd.toFixed(3), i.possibleDoubleChargeUsd.toFixed(3), i.file, i.error, i.prompt].map(neutraliseCell),
+    [
+      i.scene,
+      i.take,
+      i.status,
+      i.requestId,
+      i.attempts,
+      i.seconds?.toFixed(2),
+      i.costUsd.toFixed(3),
+      i.possibleDoubleChargeUsd.toFixed(3),
+      i.file,
+      i.error,
+      i.prompt,
+    ].map(neutraliseCell),
   );
   const csv = stringify([[...COLUMNS], ...rows]);
   // Probe facts stay in the journal (the media stage reads them there): report.json stays small.
   // (Dropped from each item rather than by a replacer: one call per value costs 10,000-clip runs.)
   const items = report.items.map(({ video: _inJournal, ...item }) => item);
-  await Promise.all([atomicWrite(join(runDir, "report.json"), `${JSON.stringify({ ...report, items }, null, 2)}\n`), atomicWrite(join(runDir, "report.csv"), csv)]);
+  await Promise.all([
+    atomicWrite(join(runDir, "report.json"), `${JSON.stringify({ ...report, items }, null, 2)}\n`),
+    atomicWrite(join(runDir, "report.csv"), csv),
+  ]);
 }

@@ -1,8 +1,18 @@
-import { HAILUO_ENDPOINT, resultForStatus, type HailuoHandle, type HailuoStatus } from "@hailuo/core";
+import {
+  HAILUO_ENDPOINT,
+  resultForStatus,
+  type HailuoHandle,
+  type HailuoStatus,
+} from "@hailuo/core";
 import { HailuoError } from "@hailuo/shared";
 import type { ItemStage } from "./classify.js";
 import type { ItemPhase } from "./events.js";
-import { AnswersLostError, BudgetError, journalAndApply, type ItemContext } from "./item-context.js";
+import {
+  AnswersLostError,
+  BudgetError,
+  journalAndApply,
+  type ItemContext,
+} from "./item-context.js";
 import type { PlanItem } from "./plan.js";
 import { requestIdPrefix } from "./clip-file.js";
 import { findLostSubmits } from "./reconcile.js";
@@ -10,7 +20,13 @@ import { findLostSubmits } from "./reconcile.js";
 /** What a step reports to people: a phase and details. */
 export type Say = (phase: ItemPhase, extra?: object) => void;
 
-const OVER_WITHOUT_VIDEO = new Set(["generation_failed", "content_policy", "validation", "not_found", "request_cancelled"]);
+const OVER_WITHOUT_VIDEO = new Set([
+  "generation_failed",
+  "content_policy",
+  "validation",
+  "not_found",
+  "request_cancelled",
+]);
 
 /**
  * Step 0: submits whose answer was lost are looked up on fal's request list; one found is
@@ -29,7 +45,8 @@ export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void>
     if (s.lookUpSince !== undefined) delete s.lookUpSince;
   } catch (error) {
     // Not explained: they still count against the item's resends.
-    if ((error as HailuoError).code === "platform_unavailable") return ctx.onPlatformUnavailable?.(error as HailuoError);
+    if ((error as HailuoError).code === "platform_unavailable")
+      return ctx.onPlatformUnavailable?.(error as HailuoError);
     throw error;
   }
   // Claimed before the first await, so two takes of one input that both lost an answer never
@@ -41,9 +58,20 @@ export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void>
   ctx.claimRequestIds?.(found.map((h) => h.requestId));
   for (const [i, handle] of found.entries()) {
     const twin = i > 0;
-    await journalAndApply(ctx, { t: "reconciled", key: item.key, handle, ...(twin ? { twin } : {}) });
-    if (twin) await ctx.client.cancel(handle, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
-    ctx.emit({ type: "warning", message: `${item.sceneId}: a submit whose answer was lost was found on fal (request ${handle.requestId}) and ${twin ? "cancelled as a twin" : "re-attached"}; not paid twice` });
+    await journalAndApply(ctx, {
+      t: "reconciled",
+      key: item.key,
+      handle,
+      ...(twin ? { twin } : {}),
+    });
+    if (twin)
+      await ctx.client
+        .cancel(handle, { signal: AbortSignal.timeout(10_000) })
+        .catch(() => undefined);
+    ctx.emit({
+      type: "warning",
+      message: `${item.sceneId}: a submit whose answer was lost was found on fal (request ${handle.requestId}) and ${twin ? "cancelled as a twin" : "re-attached"}; not paid twice`,
+    });
   }
   // fal's list holds no request for the rest sent before the look-up: they never became requests
   // (the list is fal's record of its queue; a submit it shows no trace of was not queued).
@@ -53,7 +81,11 @@ export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void>
 }
 
 /** Step 1: a request for this item exists on fal and is journaled (submits one when needed). */
-export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say): Promise<HailuoHandle> {
+export async function ensureSubmitted(
+  item: PlanItem,
+  ctx: ItemContext,
+  say: Say,
+): Promise<HailuoHandle> {
   const { state: s } = ctx;
   if (s.live && s.handle) {
     say("queued", { requestId: s.handle.requestId, detail: "re-attached" });
@@ -68,9 +100,17 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
       lost,
     );
   }
-  if (ctx.reserve && !(await ctx.reserve(item.costUsd, item.key))) throw new BudgetError("budget reached (billed and in flight); not submitted");
+  if (ctx.reserve && !(await ctx.reserve(item.costUsd, item.key)))
+    throw new BudgetError("budget reached (billed and in flight); not submitted");
   say("submitting");
-  await journalAndApply(ctx, { t: "submitting", key: item.key, scene: item.sceneId, take: item.take, attempt: s.attempts + 1, usd: item.costUsd });
+  await journalAndApply(ctx, {
+    t: "submitting",
+    key: item.key,
+    scene: item.sceneId,
+    take: item.take,
+    attempt: s.attempts + 1,
+    usd: item.costUsd,
+  });
   ctx.onSubmitInFlight?.(true);
   let handle: HailuoHandle;
   try {
@@ -83,11 +123,24 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
       // the budget and is flagged in the report with its cost.
       // Best effort: without it, replay still flags a "submitting" that has no answer.
       const message = e.code === "cancelled" ? "aborted while on the wire" : e.message;
-      await journalAndApply(ctx, { t: "ambiguous", key: item.key, message, ...(e.requestId ? { requestId: e.requestId } : {}) }, { bestEffort: true });
+      await journalAndApply(
+        ctx,
+        {
+          t: "ambiguous",
+          key: item.key,
+          message,
+          ...(e.requestId ? { requestId: e.requestId } : {}),
+        },
+        { bestEffort: true },
+      );
     } else {
       // A release that fails (Redis away) only keeps the budget reserved: the safe side.
       await Promise.resolve(ctx.release?.(item.costUsd, item.key)).catch(() => {});
-      await journalAndApply(ctx, { t: "refused", key: item.key, code: e.code, message: e.message }, { bestEffort: true });
+      await journalAndApply(
+        ctx,
+        { t: "refused", key: item.key, code: e.code, message: e.message },
+        { bestEffort: true },
+      );
     }
     throw error;
   } finally {
@@ -104,7 +157,13 @@ export async function ensureSubmitted(item: PlanItem, ctx: ItemContext, say: Say
  * (https://docs.fal.ai/documentation/model-apis/concurrency-limits), so the next submit need not
  * wait for step 3.
  */
-export async function awaitCompletion(item: PlanItem, handle: HailuoHandle, ctx: ItemContext, say: Say, setStage: (s: ItemStage) => void): Promise<HailuoStatus> {
+export async function awaitCompletion(
+  item: PlanItem,
+  handle: HailuoHandle,
+  ctx: ItemContext,
+  say: Say,
+  setStage: (s: ItemStage) => void,
+): Promise<HailuoStatus> {
   const entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } = { handle };
   ctx.onLive?.(entry);
   setStage("wait");
@@ -115,22 +174,47 @@ export async function awaitCompletion(item: PlanItem, handle: HailuoHandle, ctx:
       mode: ctx.waitMode,
       onUpdate: (st) => {
         entry.state = st.state;
-        if (st.state === "queued") say("queued", { requestId: handle.requestId, queuePosition: st.queuePosition });
-        else if (st.state === "in_progress") say("in_progress", { requestId: handle.requestId, detail: st.logs.at(-1)?.message });
+        if (st.state === "queued")
+          say("queued", { requestId: handle.requestId, queuePosition: st.queuePosition });
+        else if (st.state === "in_progress")
+          say("in_progress", { requestId: handle.requestId, detail: st.logs.at(-1)?.message });
       },
     })
     .catch((error: unknown) => overWithoutVideo(item, handle, ctx, error));
 }
 
 /** Step 3: fetch the finished request's result; journals the paid URL before any download. */
-export async function fetchOutput(item: PlanItem, handle: HailuoHandle, status: HailuoStatus, ctx: ItemContext, setStage: (s: ItemStage) => void): Promise<void> {
+export async function fetchOutput(
+  item: PlanItem,
+  handle: HailuoHandle,
+  status: HailuoStatus,
+  ctx: ItemContext,
+  setStage: (s: ItemStage) => void,
+): Promise<void> {
   const { signal } = ctx;
   setStage("result");
-  const output = await resultForStatus(ctx.client, handle, status, signal).catch((error: unknown) => overWithoutVideo(item, handle, ctx, error));
+  const output = await resultForStatus(ctx.client, handle, status, signal).catch((error: unknown) =>
+    overWithoutVideo(item, handle, ctx, error),
+  );
   const videoUrl = output.video.url;
   const fileSize = output.video.file_size || undefined;
-  await journalAndApply(ctx, { t: "completed", key: item.key, requestId: handle.requestId, videoUrl, fileSize, seconds: Number(item.input.duration), usd: item.costUsd });
-  ctx.emit({ type: "billed", key: item.key, sceneId: item.sceneId, take: item.take, requestId: handle.requestId, usd: item.costUsd });
+  await journalAndApply(ctx, {
+    t: "completed",
+    key: item.key,
+    requestId: handle.requestId,
+    videoUrl,
+    fileSize,
+    seconds: Number(item.input.duration),
+    usd: item.costUsd,
+  });
+  ctx.emit({
+    type: "billed",
+    key: item.key,
+    sceneId: item.sceneId,
+    take: item.take,
+    requestId: handle.requestId,
+    usd: item.costUsd,
+  });
   ctx.onLive?.(undefined);
 }
 
@@ -143,20 +227,49 @@ export async function refetchPaidOutput(item: PlanItem, ctx: ItemContext): Promi
   const { state: s } = ctx;
   const requestId = s.outputRequestId ?? s.clips.at(-1)?.requestId;
   if (!requestId || requestId === requestIdPrefix(requestId)) {
-    throw new HailuoError("clip_unrecoverable", `${item.sceneId}#${item.take}: its paid clip is missing or changed, and only the first letters of its request id are known (${requestId ?? "none"}…, adopted from disk), so it cannot be downloaded again; it is not paid for again. Put the clip back in clips/, or edit the scene to generate a new one`, { retryable: false });
+    throw new HailuoError(
+      "clip_unrecoverable",
+      `${item.sceneId}#${item.take}: its paid clip is missing or changed, and only the first letters of its request id are known (${requestId ?? "none"}…, adopted from disk), so it cannot be downloaded again; it is not paid for again. Put the clip back in clips/, or edit the scene to generate a new one`,
+      { retryable: false },
+    );
   }
-  const handle = s.handle?.requestId === requestId ? s.handle : { endpoint: HAILUO_ENDPOINT, requestId, submittedAt: s.sentAt ?? new Date(0).toISOString() };
+  const handle =
+    s.handle?.requestId === requestId
+      ? s.handle
+      : {
+          endpoint: HAILUO_ENDPOINT,
+          requestId,
+          submittedAt: s.sentAt ?? new Date(0).toISOString(),
+        };
   const output = await ctx.client.result(handle, { signal: ctx.signal });
   // Billed already (its clip was saved once): the ledger counts a request's bill once.
-  await journalAndApply(ctx, { t: "completed", key: item.key, requestId, videoUrl: output.video.url, fileSize: output.video.file_size || undefined, seconds: Number(item.input.duration), usd: item.costUsd });
+  await journalAndApply(ctx, {
+    t: "completed",
+    key: item.key,
+    requestId,
+    videoUrl: output.video.url,
+    fileSize: output.video.file_size || undefined,
+    seconds: Number(item.input.duration),
+    usd: item.costUsd,
+  });
   return output.video.url;
 }
 
 /** Rethrows a wait or result error; one that ends the request without a video is journaled first. */
-async function overWithoutVideo(item: PlanItem, handle: HailuoHandle, ctx: ItemContext, error: unknown): Promise<never> {
+async function overWithoutVideo(
+  item: PlanItem,
+  handle: HailuoHandle,
+  ctx: ItemContext,
+  error: unknown,
+): Promise<never> {
   if (OVER_WITHOUT_VIDEO.has((error as HailuoError).code)) {
     // The request is over and fal bills no failure: its reservation is free again.
-    await journalAndApply(ctx, { t: "ended", key: item.key, requestId: handle.requestId, code: (error as HailuoError).code });
+    await journalAndApply(ctx, {
+      t: "ended",
+      key: item.key,
+      requestId: handle.requestId,
+      code: (error as HailuoError).code,
+    });
     await Promise.resolve(ctx.release?.(item.costUsd, item.key)).catch(() => {});
     ctx.onLive?.(undefined);
   }

@@ -4,7 +4,8 @@ import { ManifestError, checkRecordedManifest, type Manifest } from "@hailuo/man
 import { HailuoError, atomicWrite } from "@hailuo/shared";
 
 /** Where a run's requests go. Its requests exist only there, so a resume must go there too. */
-export type Backend = { kind: "fal" } | { kind: "emulator"; url: string } | { kind: "builtin-emulator" };
+export type Backend =
+  { kind: "fal" } | { kind: "emulator"; url: string } | { kind: "builtin-emulator" };
 
 /** What run.json holds. */
 export interface RunFile {
@@ -29,18 +30,31 @@ export class WrongBackendError extends HailuoError {
 
 /** A backend in words, for messages (never a key). */
 export function describeBackend(b: Backend): string {
-  return b.kind === "fal" ? "fal.ai (billed)" : b.kind === "emulator" ? `the emulator at ${b.url}` : "the built-in emulator";
+  return b.kind === "fal"
+    ? "fal.ai (billed)"
+    : b.kind === "emulator"
+      ? `the emulator at ${b.url}`
+      : "the built-in emulator";
 }
 
 function sameBackend(a: Backend, b: Backend): boolean {
-  return a.kind === b.kind && (a.kind !== "emulator" || a.url.replace(/\/+$/, "") === (b as { url: string }).url.replace(/\/+$/, ""));
+  return (
+    a.kind === b.kind &&
+    (a.kind !== "emulator" ||
+      a.url.replace(/\/+$/, "") === (b as { url: string }).url.replace(/\/+$/, ""))
+  );
 }
 
 /**
  * Refuses to carry a run on against another backend than the one its requests went to: their ids
  * mean nothing there, and a resubmit would pay again. `override` is the user's explicit say-so.
  */
-export function checkBackend(runDir: string, recorded: Backend | undefined, current: Backend | undefined, override = false): void {
+export function checkBackend(
+  runDir: string,
+  recorded: Backend | undefined,
+  current: Backend | undefined,
+  override = false,
+): void {
   if (!recorded || !current || override || sameBackend(recorded, current)) return;
   const how =
     recorded.kind === "fal"
@@ -58,11 +72,23 @@ export function checkBackend(runDir: string, recorded: Backend | undefined, curr
  * nothing else. `previous`, the text read from it before, spares rewriting (and syncing) a file
  * that would not change: a resume of 10,000 scenes would write 3 MB for nothing.
  */
-export async function writeRunFile(runDir: string, manifest: Manifest, backend?: Backend, previous?: string, spec: Pick<RunFile, "usdPerSecond" | "budgetUsd"> = {}): Promise<void> {
+export async function writeRunFile(
+  runDir: string,
+  manifest: Manifest,
+  backend?: Backend,
+  previous?: string,
+  spec: Pick<RunFile, "usdPerSecond" | "budgetUsd"> = {},
+): Promise<void> {
   // Warnings were told when the manifest was read; run.json records what runs.
   const { warnings: _told, ...recorded } = manifest;
   const { usdPerSecond, budgetUsd } = spec;
-  const file: RunFile = { version: 2, manifest: recorded, ...(backend ? { backend } : {}), ...(usdPerSecond !== undefined ? { usdPerSecond } : {}), ...(budgetUsd !== undefined ? { budgetUsd } : {}) };
+  const file: RunFile = {
+    version: 2,
+    manifest: recorded,
+    ...(backend ? { backend } : {}),
+    ...(usdPerSecond !== undefined ? { usdPerSecond } : {}),
+    ...(budgetUsd !== undefined ? { budgetUsd } : {}),
+  };
   const text = `${JSON.stringify(file, null, 2)}\n`;
   if (text !== previous) await atomicWrite(join(runDir, "run.json"), text);
 }
@@ -72,7 +98,9 @@ export async function writeRunFile(runDir: string, manifest: Manifest, backend?:
  * manifest (a file anyone can edit): checked with the manifest's rules before anything runs from
  * it, so an escaping scene id is refused before a submit, not after fal billed the clip.
  */
-export async function readRunFileText(runDir: string): Promise<{ file: RunFile; text: string } | undefined> {
+export async function readRunFileText(
+  runDir: string,
+): Promise<{ file: RunFile; text: string } | undefined> {
   const path = join(runDir, "run.json");
   const text = await readFile(path, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
@@ -80,12 +108,20 @@ export async function readRunFileText(runDir: string): Promise<{ file: RunFile; 
   try {
     file = JSON.parse(text) as RunFile;
   } catch (error) {
-    throw new ManifestError(path, [{ file: path, field: "", message: `not valid JSON: ${(error as Error).message}` }]);
+    throw new ManifestError(path, [
+      { file: path, field: "", message: `not valid JSON: ${(error as Error).message}` },
+    ]);
   }
   checkRecordedManifest(file?.manifest, path, { text, root: ["manifest"] });
   const price = file.usdPerSecond;
   if (price !== undefined && !(typeof price === "number" && price > 0 && price < 10)) {
-    throw new ManifestError(path, [{ file: path, field: "usdPerSecond", message: `expected the price per second in USD, got ${JSON.stringify(price)}` }]);
+    throw new ManifestError(path, [
+      {
+        file: path,
+        field: "usdPerSecond",
+        message: `expected the price per second in USD, got ${JSON.stringify(price)}`,
+      },
+    ]);
   }
   return { file, text };
 }
@@ -104,7 +140,8 @@ export async function readRunManifest(runDir: string): Promise<Manifest> {
 
 /** Throws `not_a_run` unless the folder has a run.json (checked without reading it). */
 export async function mustBeRunFolder(runDir: string): Promise<void> {
-  if (!(await stat(join(runDir, "run.json")).catch(() => undefined))?.isFile()) throw notARun(runDir);
+  if (!(await stat(join(runDir, "run.json")).catch(() => undefined))?.isFile())
+    throw notARun(runDir);
 }
 
 /** The error for a folder with no run.json. */

@@ -9,10 +9,17 @@ describe("run.lock", () => {
     const tmp = await makeTempDir();
     try {
       for (let round = 0; round < 40; round++) {
-        const results = await Promise.allSettled([acquireRunLock(tmp.dir, { noWait: true }), acquireRunLock(tmp.dir, { noWait: true })]);
-        const won = results.filter((r): r is PromiseFulfilledResult<() => Promise<void>> => r.status === "fulfilled");
+        const results = await Promise.allSettled([
+          acquireRunLock(tmp.dir, { noWait: true }),
+          acquireRunLock(tmp.dir, { noWait: true }),
+        ]);
+        const won = results.filter(
+          (r): r is PromiseFulfilledResult<() => Promise<void>> => r.status === "fulfilled",
+        );
         expect(won).toHaveLength(1);
-        expect(results.find((r) => r.status === "rejected")).toMatchObject({ reason: { code: "locked" } });
+        expect(results.find((r) => r.status === "rejected")).toMatchObject({
+          reason: { code: "locked" },
+        });
         expect(await runLockHeld(tmp.dir)).toBe(true);
         await won[0]!.value();
         expect(await runLockHeld(tmp.dir)).toBe(false);
@@ -27,7 +34,9 @@ describe("run.lock", () => {
     try {
       const lock = join(tmp.dir, "run.lock");
       await mkdir(lock);
-      await expect(acquireRunLock(tmp.dir, { noWait: true })).rejects.toMatchObject({ code: "locked" });
+      await expect(acquireRunLock(tmp.dir, { noWait: true })).rejects.toMatchObject({
+        code: "locked",
+      });
       const old = new Date(Date.now() - 60_000);
       await utimes(lock, old, old);
       const release = await acquireRunLock(tmp.dir, { noWait: true });

@@ -27,7 +27,10 @@ export interface RunLockOptions {
  * Takes the run folder's `run.lock` (proper-lockfile: an atomic mkdir, refreshed while held, safe
  * on local and network file systems) so two processes never submit the same scenes.
  */
-export async function acquireRunLock(runDir: string, options: RunLockOptions = {}): Promise<() => Promise<void>> {
+export async function acquireRunLock(
+  runDir: string,
+  options: RunLockOptions = {},
+): Promise<() => Promise<void>> {
   const lockfilePath = `${runDir}/run.lock`;
   await mkdir(runDir, { recursive: true });
   try {
@@ -37,16 +40,24 @@ export async function acquireRunLock(runDir: string, options: RunLockOptions = {
       stale: STALE_MS,
       update: UPDATE_MS,
       retries: options.noWait ? 0 : { retries: 12, factor: 1.5, minTimeout: 200, maxTimeout: 1000 },
-      onCompromised: options.onCompromised ?? ((error) => process.emitWarning(`run.lock of ${runDir} was compromised: ${error.message}`)),
+      onCompromised:
+        options.onCompromised ??
+        ((error) => process.emitWarning(`run.lock of ${runDir} was compromised: ${error.message}`)),
     });
     return () => release().catch(() => {});
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;
-    throw new RunLockedError(`${runDir} is in use by another hailuo process (run.lock is held and fresh); wait for it to finish or stop it first`);
+    throw new RunLockedError(
+      `${runDir} is in use by another hailuo process (run.lock is held and fresh); wait for it to finish or stop it first`,
+    );
   }
 }
 
 /** True when a live process holds the run folder's lock (used by queue workers and enqueue). */
 export async function runLockHeld(runDir: string): Promise<boolean> {
-  return lockfile.check(runDir, { lockfilePath: `${runDir}/run.lock`, realpath: false, stale: STALE_MS });
+  return lockfile.check(runDir, {
+    lockfilePath: `${runDir}/run.lock`,
+    realpath: false,
+    stale: STALE_MS,
+  });
 }

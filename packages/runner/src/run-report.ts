@@ -1,7 +1,12 @@
 import { relative, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
 import type { ItemOutcome } from "./item-context.js";
-import { readJournal, type JournalDamage, type StoredRecord, journalPath } from "./journal-store.js";
+import {
+  readJournal,
+  type JournalDamage,
+  type StoredRecord,
+  journalPath,
+} from "./journal-store.js";
 import { buildLedger } from "./ledger.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import type { ItemReport, ReportCaveat, RunReport } from "./report.js";
@@ -33,7 +38,12 @@ export interface BuildReportOptions {
 function priceCaveats(records: StoredRecord[]): ReportCaveat[] {
   return records.flatMap((r) =>
     r.t === "run" && r.priceUnverified
-      ? [{ kind: "price_unverified" as const, message: `the run of ${r.at} priced at $${r.usdPerSecond}/s, the list price, because fal's pricing API could not confirm the account's (${r.priceUnverified}): its amounts are estimates, not verified` }]
+      ? [
+          {
+            kind: "price_unverified" as const,
+            message: `the run of ${r.at} priced at $${r.usdPerSecond}/s, the list price, because fal's pricing API could not confirm the account's (${r.priceUnverified}): its amounts are estimates, not verified`,
+          },
+        ]
       : [],
   );
 }
@@ -55,12 +65,22 @@ function damageCaveats(damaged: JournalDamage[], plan: PlanItem[]): ReportCaveat
     const p = d.key ? byKey.get(d.key) : undefined;
     const what = `${d.record ? `a "${d.record}" record` : "a record"}${p ? ` of ${p.sceneId}#${p.take}` : d.key ? ` of generation ${d.key}` : ""}`;
     const scope = p ? `${p.sceneId}#${p.take}'s amounts` : "the folder's totals";
-    return { kind: "journal_damaged", line: d.line, message: `journal line ${d.line} is damaged (${what} may be lost there): ${scope} cannot be vouched for`, ...(p ? { scene: p.sceneId, take: p.take } : {}) };
+    return {
+      kind: "journal_damaged",
+      line: d.line,
+      message: `journal line ${d.line} is damaged (${what} may be lost there): ${scope} cannot be vouched for`,
+      ...(p ? { scene: p.sceneId, take: p.take } : {}),
+    };
   });
 }
 
 /** Builds the report of a run folder from its manifest and journal: one row per scene-take, money from the ledger. */
-export function buildReport(manifest: Manifest, runDir: string, records: StoredRecord[], options: BuildReportOptions = {}): RunReport {
+export function buildReport(
+  manifest: Manifest,
+  runDir: string,
+  records: StoredRecord[],
+  options: BuildReportOptions = {},
+): RunReport {
   const { outcome = new Map() } = options;
   const plan = options.plan ?? planRun(manifest, options.usdPerSecond);
   const states = options.states ?? replayJournal(records);
@@ -70,12 +90,21 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
     estimate: (k) => byKey.get(k)?.costUsd ?? 0,
     secondsOf: (k) => Number(byKey.get(k)?.input.duration ?? 0),
   });
-  const caveats = [...priceCaveats(records), ...(options.caveats ?? []), ...damageCaveats(options.damaged ?? [], plan), ...recoveryCaveats(records, byKey)];
-  const caveatOf = new Map(caveats.filter((c) => c.scene).map((c) => [`${c.scene}#${c.take}`, c.message]));
+  const caveats = [
+    ...priceCaveats(records),
+    ...(options.caveats ?? []),
+    ...damageCaveats(options.damaged ?? [], plan),
+    ...recoveryCaveats(records, byKey),
+  ];
+  const caveatOf = new Map(
+    caveats.filter((c) => c.scene).map((c) => [`${c.scene}#${c.take}`, c.message]),
+  );
   const billedByKey = new Map<string, number[]>();
-  for (const r of ledger.requests.values()) if (r.fate === "billed") billedByKey.set(r.key, [...(billedByKey.get(r.key) ?? []), r.usd]);
+  for (const r of ledger.requests.values())
+    if (r.fate === "billed") billedByKey.set(r.key, [...(billedByKey.get(r.key) ?? []), r.usd]);
   const ambiguousByKey = new Map<string, number[]>();
-  for (const a of ledger.ambiguous) ambiguousByKey.set(a.key, [...(ambiguousByKey.get(a.key) ?? []), a.usd]);
+  for (const a of ledger.ambiguous)
+    ambiguousByKey.set(a.key, [...(ambiguousByKey.get(a.key) ?? []), a.usd]);
 
   const firstScene = new Map<string, string>();
   const items: ItemReport[] = plan.map((p: PlanItem) => {
@@ -83,7 +112,14 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
     const first = firstScene.get(p.key);
     if (!first) firstScene.set(p.key, `${p.sceneId}#${p.take}`);
     const status: ItemReport["status"] =
-      outcome.get(p.key) ?? (s?.phase === "done" ? "done" : s?.phase === "failed" || s?.unsaved ? "failed" : s?.live ? "interrupted" : "pending");
+      outcome.get(p.key) ??
+      (s?.phase === "done"
+        ? "done"
+        : s?.phase === "failed" || s?.unsaved
+          ? "failed"
+          : s?.live
+            ? "interrupted"
+            : "pending");
     // A row reusing another row's clip (same input) costs nothing: the money is on the first row.
     const own = (m: Map<string, number[]>) => (first ? 0 : sumUsd(m.get(p.key) ?? []));
     const row: ItemReport = {
@@ -99,7 +135,9 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
       ambiguousSubmits: first ? 0 : (ambiguousByKey.get(p.key)?.length ?? 0),
       possibleDoubleChargeUsd: own(ambiguousByKey),
       file: s?.phase === "done" ? s.clip?.file : undefined,
-      ...(s?.phase === "done" && s.clip?.video ? { video: { ...s.clip.video, bytes: s.clip.bytes } } : {}),
+      ...(s?.phase === "done" && s.clip?.video
+        ? { video: { ...s.clip.video, bytes: s.clip.bytes } }
+        : {}),
       prompt: p.input.prompt,
       duration: p.input.duration,
     };
@@ -143,7 +181,13 @@ export function buildReport(manifest: Manifest, runDir: string, records: StoredR
       reconciledSubmits: folder.reconciled,
     },
     caveats,
-    ambiguousSubmits: ledger.ambiguous.map(({ scene, take, requestId, usd, reason }) => ({ scene, take, requestId, usd, reason })),
+    ambiguousSubmits: ledger.ambiguous.map(({ scene, take, requestId, usd, reason }) => ({
+      scene,
+      take,
+      requestId,
+      usd,
+      reason,
+    })),
     items,
   };
 }

@@ -39,7 +39,16 @@ export interface ItemState {
 
 /** A state for a generation the journal has never seen. */
 export function newItemState(key: string): ItemState {
-  return { key, phase: "new", submits: 0, attempts: 0, requestIds: [], clips: [], live: false, unreconciled: [] };
+  return {
+    key,
+    phase: "new",
+    submits: 0,
+    attempts: 0,
+    requestIds: [],
+    clips: [],
+    live: false,
+    unreconciled: [],
+  };
 }
 
 const addId = (s: ItemState, requestId: string) => {
@@ -73,7 +82,14 @@ export function applyRecord(s: ItemState, r: StoredRecord & { key: string }): It
       // Found on fal: no longer a possible double charge, and (unless a twin) the item's request.
       s.unreconciled.shift();
       addId(s, r.handle.requestId);
-      if (!r.twin) Object.assign(s, { phase: "submitted", live: true, handle: r.handle, videoUrl: undefined, fileSize: undefined });
+      if (!r.twin)
+        Object.assign(s, {
+          phase: "submitted",
+          live: true,
+          handle: r.handle,
+          videoUrl: undefined,
+          fileSize: undefined,
+        });
       break;
     case "unfound":
       // fal's request list was read at `before` and holds none of the rest sent before it: they
@@ -93,18 +109,36 @@ export function applyRecord(s: ItemState, r: StoredRecord & { key: string }): It
       s.error = { code: r.code, message: r.message, retryable: true };
       break;
     case "submitted":
-      Object.assign(s, { phase: "submitted", live: true, handle: r.handle, videoUrl: undefined, fileSize: undefined });
+      Object.assign(s, {
+        phase: "submitted",
+        live: true,
+        handle: r.handle,
+        videoUrl: undefined,
+        fileSize: undefined,
+      });
       addId(s, r.handle.requestId);
       break;
     case "completed":
       // Its `submitted` line may be lost: the request is the item's all the same.
       addId(s, r.requestId);
-      Object.assign(s, { phase: "completed", live: false, videoUrl: r.videoUrl, fileSize: r.fileSize, outputRequestId: r.requestId, unsaved: undefined });
+      Object.assign(s, {
+        phase: "completed",
+        live: false,
+        videoUrl: r.videoUrl,
+        fileSize: r.fileSize,
+        outputRequestId: r.requestId,
+        unsaved: undefined,
+      });
       break;
     case "recovered":
     case "done": {
       const { t, at: _at, key: _k, requestId, ...rest } = r;
-      const { via: _v, usd: _u, seconds: _s, ...clip } = rest as typeof rest & { via?: string; usd?: number; seconds?: number };
+      const {
+        via: _v,
+        usd: _u,
+        seconds: _s,
+        ...clip
+      } = rest as typeof rest & { via?: string; usd?: number; seconds?: number };
       addId(s, requestId);
       Object.assign(s, { phase: "done", live: false, clip, error: undefined, unsaved: undefined });
       if (t === "recovered") s.unreconciled = [];
@@ -135,7 +169,10 @@ export function applyRecord(s: ItemState, r: StoredRecord & { key: string }): It
  * it extends (a queue worker replays a record or two per job into a run's whole state), so
  * `hailuo status` needs no network.
  */
-export function replayJournal(records: StoredRecord[], items: Map<string, ItemState> = new Map()): Map<string, ItemState> {
+export function replayJournal(
+  records: StoredRecord[],
+  items: Map<string, ItemState> = new Map(),
+): Map<string, ItemState> {
   const touched = new Set<ItemState>();
   for (const r of records) {
     if (!("key" in r)) continue;

@@ -8,14 +8,32 @@ import { HailuoError, systemClock, type Clock } from "@hailuo/shared";
 import type { RunEvent } from "./events.js";
 import { cancelQueued, type LiveEntry } from "./cancel-on-exit.js";
 import { STOP_RUN } from "./classify.js";
-import { BudgetError, PriceUnknownError, type ItemContext, type ItemOutcome } from "./item-context.js";
+import {
+  BudgetError,
+  PriceUnknownError,
+  type ItemContext,
+  type ItemOutcome,
+} from "./item-context.js";
 import { processItem } from "./item-step.js";
-import { JournalStore, readJournal, type JournalDamage, type StoredRecord, journalPath } from "./journal-store.js";
+import {
+  JournalStore,
+  readJournal,
+  type JournalDamage,
+  type StoredRecord,
+  journalPath,
+} from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { carryRerolls, readPicks } from "./picks.js";
 import { preflight } from "./preflight.js";
 import { writeReports, type ReportCaveat, type RunReport } from "./report.js";
-import { checkBackend, mustBeRunFolder, notARun, readRunFileText, writeRunFile, type Backend } from "./run-folder.js";
+import {
+  checkBackend,
+  mustBeRunFolder,
+  notARun,
+  readRunFileText,
+  writeRunFile,
+  type Backend,
+} from "./run-folder.js";
 import { acquireRunLock, RunLockedError } from "./run-lock.js";
 import { buildReport } from "./run-report.js";
 import { newItemState, replayJournal, type ItemState } from "./run-state.js";
@@ -96,17 +114,20 @@ export interface RunResult {
   exitCode: 0 | 1 | 130;
 }
 
-
 /** Submits in a row that never reached fal (each after the core's own re-sends) before the run stops. */
 const UNREACHABLE_STOP_AFTER = 2;
 
 /** Removes `.name.part` temp files of downloads a crashed process never finished (never a clip: those are renamed into place whole). */
 async function removeStaleParts(clips: string): Promise<void> {
-  for (const f of await readdir(clips).catch(() => [] as string[])) if (/^\..+\.part$/.test(f)) await rm(join(clips, f), { force: true });
+  for (const f of await readdir(clips).catch(() => [] as string[]))
+    if (/^\..+\.part$/.test(f)) await rm(join(clips, f), { force: true });
 }
 
 /** The price a run uses: the caller's number (vouched for), its quote, or fal's pricing API. */
-async function priceQuote(given: RunOptions["priceUsdPerSecond"], client: HailuoClient): Promise<LivePrice> {
+async function priceQuote(
+  given: RunOptions["priceUsdPerSecond"],
+  client: HailuoClient,
+): Promise<LivePrice> {
   const p = await given;
   if (typeof p === "number") return { usdPerSecond: p, source: "--price", verified: true };
   return p ?? livePrice(client, HAILUO_ENDPOINT);
@@ -120,22 +141,44 @@ export function unverifiedPriceMessage(price: LivePrice): string {
 /** What a run tells about generations whose records were lost and what witnessed them. */
 function tellRecovery(emit: (e: RunEvent) => void, r: Recovery): void {
   for (const a of r.adopted) {
-    const how = a.confirmed ? "confirmed on fal's request list" : "named by the file; fal's request list could not confirm it";
-    emit({ type: "warning", message: `${a.item.sceneId}#${a.item.take}: its journal records were lost; adopted the paid clip ${a.file} (request ${a.requestId}, ${how}), not paid again` });
+    const how = a.confirmed
+      ? "confirmed on fal's request list"
+      : "named by the file; fal's request list could not confirm it";
+    emit({
+      type: "warning",
+      message: `${a.item.sceneId}#${a.item.take}: its journal records were lost; adopted the paid clip ${a.file} (request ${a.requestId}, ${how}), not paid again`,
+    });
   }
-  for (const x of r.rejected) emit({ type: "warning", message: `${x.file} looks like a clip of this run that the journal does not know, but it is not usable (${x.reason}); left in place` });
-  if (r.lookedUp) emit({ type: "warning", message: `the journal lost records: ${r.lookedUp} generation(s) without any are looked up on fal's request list before they are submitted` });
+  for (const x of r.rejected)
+    emit({
+      type: "warning",
+      message: `${x.file} looks like a clip of this run that the journal does not know, but it is not usable (${x.reason}); left in place`,
+    });
+  if (r.lookedUp)
+    emit({
+      type: "warning",
+      message: `the journal lost records: ${r.lookedUp} generation(s) without any are looked up on fal's request list before they are submitted`,
+    });
 }
 
 /** What a run tells about journal lines it could not read as records. */
 function journalWarnings(torn: number[], damaged: JournalDamage[], duplicates: number): string[] {
-  const lines = (ns: number[]) => `${ns.length > 1 ? "lines" : "line"} ${ns.slice(0, 10).join(", ")}${ns.length > 10 ? ", …" : ""}`;
+  const lines = (ns: number[]) =>
+    `${ns.length > 1 ? "lines" : "line"} ${ns.slice(0, 10).join(", ")}${ns.length > 10 ? ", …" : ""}`;
   return [
-    ...(torn.length ? [`journal ${lines(torn)} cut short by a crash or a full disk mid-write (never acted on); skipped`] : []),
-    ...(damaged.length
-      ? [`journal ${lines(damaged.map((d) => d.line))} damaged (not a record: edited or corrupted on disk); skipped, and the report names the amounts it cannot vouch for`]
+    ...(torn.length
+      ? [
+          `journal ${lines(torn)} cut short by a crash or a full disk mid-write (never acted on); skipped`,
+        ]
       : []),
-    ...(duplicates ? [`journal has ${duplicates} line(s) stored twice; each record counted once`] : []),
+    ...(damaged.length
+      ? [
+          `journal ${lines(damaged.map((d) => d.line))} damaged (not a record: edited or corrupted on disk); skipped, and the report names the amounts it cannot vouch for`,
+        ]
+      : []),
+    ...(duplicates
+      ? [`journal has ${duplicates} line(s) stored twice; each record counted once`]
+      : []),
   ];
 }
 
@@ -143,7 +186,9 @@ function journalWarnings(torn: number[], damaged: JournalDamage[], duplicates: n
 function checkNotDistributed(runDir: string, records: StoredRecord[], takeOver: boolean): void {
   const last = records.findLast((r) => r.t === "enqueued" || r.t === "finished");
   if (last?.t === "enqueued" && !takeOver) {
-    throw new RunLockedError(`${runDir} belongs to a distributed run enqueued at ${last.at} that has not finished; let \`hailuo worker\` processes finish it, or pass --take-over if its workers are gone`);
+    throw new RunLockedError(
+      `${runDir} belongs to a distributed run enqueued at ${last.at} that has not finished; let \`hailuo worker\` processes finish it, or pass --take-over if its workers are gone`,
+    );
   }
 }
 
@@ -161,8 +206,20 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
   // A resume of a folder that is not a run leaves nothing behind in it (no clips/, no lock).
   if (!options.manifest) await mustBeRunFolder(runDir);
   await mkdir(join(runDir, "clips"), { recursive: true });
-  const stop = createStopControl({ signal: options.signal, hardSignal: options.hardSignal, graceMs: options.submitGraceMs ?? 30_000, emit });
-  const release = await acquireRunLock(runDir, { onCompromised: (e) => stop.stop(new RunLockedError(`lost run.lock of ${runDir} (${e.message}); stopped so two processes never submit the same scenes`)) });
+  const stop = createStopControl({
+    signal: options.signal,
+    hardSignal: options.hardSignal,
+    graceMs: options.submitGraceMs ?? 30_000,
+    emit,
+  });
+  const release = await acquireRunLock(runDir, {
+    onCompromised: (e) =>
+      stop.stop(
+        new RunLockedError(
+          `lost run.lock of ${runDir} (${e.message}); stopped so two processes never submit the same scenes`,
+        ),
+      ),
+  });
   let journal: JournalStore | undefined;
   try {
     // Holding the lock, nothing else writes here: a download cut off by a crash left only its temp file.
@@ -173,38 +230,91 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     checkBackend(runDir, previous?.backend, options.backend, options.backendOverride);
     journal = await JournalStore.open(journalPath(runDir), { keep: true });
     const { records, tornLines, damaged, duplicateLines } = await readJournal(journal.path);
-    for (const message of journalWarnings(tornLines, damaged, duplicateLines)) emit({ type: "warning", message });
+    for (const message of journalWarnings(tornLines, damaged, duplicateLines))
+      emit({ type: "warning", message });
     checkNotDistributed(runDir, records, Boolean(options.takeOver));
-    const manifest = options.manifest ? carryRerolls(options.manifest, previous?.manifest) : previous!.manifest;
+    const manifest = options.manifest
+      ? carryRerolls(options.manifest, previous?.manifest)
+      : previous!.manifest;
     const states = replayJournal(records);
     const price = await priceQuote(options.priceUsdPerSecond, client);
     const usdPerSecond = price.usdPerSecond;
     if (!price.verified) emit({ type: "warning", message: unverifiedPriceMessage(price) });
     const plan = planRun(manifest, usdPerSecond);
-    const unique = [...new Map(plan.map((p) => [p.key, p])).values()].filter(options.only ?? (() => true));
+    const unique = [...new Map(plan.map((p) => [p.key, p])).values()].filter(
+      options.only ?? (() => true),
+    );
     // Clips in clips/ the journal never mentions and no generation can use: paid once, by whom unknown.
     const unaccounted: ReportCaveat[] = [];
     if (previous) {
       const recordedKeys = new Set(planRun(previous.manifest).map((p) => p.key));
-      const recovery = await recoverFromWitnesses({ runDir, items: unique, states, journal, client, damaged: damaged.length > 0, firstAt: records[0]?.at, recordedKeys, signal: stop.signal });
+      const recovery = await recoverFromWitnesses({
+        runDir,
+        items: unique,
+        states,
+        journal,
+        client,
+        damaged: damaged.length > 0,
+        firstAt: records[0]?.at,
+        recordedKeys,
+        signal: stop.signal,
+      });
       tellRecovery(emit, recovery);
-      for (const r of recovery.rejected) unaccounted.push({ kind: "clip_unaccounted", message: `${r.file} looks like a paid clip of this folder that the journal has no record of and no generation can use (${r.reason}): what it cost is not in these totals` });
+      for (const r of recovery.rejected)
+        unaccounted.push({
+          kind: "clip_unaccounted",
+          message: `${r.file} looks like a paid clip of this folder that the journal has no record of and no generation can use (${r.reason}): what it cost is not in these totals`,
+        });
     }
     const work = await planWork(runDir, unique, states, cache);
     const estimateUsd = sumUsd(work.toSubmit.map((i) => i.costUsd));
-    emit({ type: "plan", runDir, items: plan.length, unique: unique.length, cached: work.intact.size, reattach: work.reattach.length, toSubmit: work.toSubmit.length, estimateUsd, budgetUsd: options.budgetUsd });
-    if (options.budgetUsd !== undefined && !price.verified && !options.assumeListPrice && work.toSubmit.length) {
+    emit({
+      type: "plan",
+      runDir,
+      items: plan.length,
+      unique: unique.length,
+      cached: work.intact.size,
+      reattach: work.reattach.length,
+      toSubmit: work.toSubmit.length,
+      estimateUsd,
+      budgetUsd: options.budgetUsd,
+    });
+    if (
+      options.budgetUsd !== undefined &&
+      !price.verified &&
+      !options.assumeListPrice &&
+      work.toSubmit.length
+    ) {
       throw new PriceUnknownError(options.budgetUsd, price, "submitted");
     }
     if (options.budgetUsd !== undefined && estimateUsd > options.budgetUsd) {
-      throw new BudgetError(`this run needs $${estimateUsd.toFixed(2)} for ${work.toSubmit.length} generation(s), over the budget of $${options.budgetUsd.toFixed(2)}; nothing was submitted`);
+      throw new BudgetError(
+        `this run needs $${estimateUsd.toFixed(2)} for ${work.toSubmit.length} generation(s), over the budget of $${options.budgetUsd.toFixed(2)}; nothing was submitted`,
+      );
     }
-    if (work.toSave.length) await preflight(runDir, manifest, work.toSave, { diskBytesPerSecond: options.diskBytesPerSecond });
-    if (work.toSubmit.length && options.confirmSpend) await options.confirmSpend({ toSubmit: work.toSubmit.length, estimateUsd });
+    if (work.toSave.length)
+      await preflight(runDir, manifest, work.toSave, {
+        diskBytesPerSecond: options.diskBytesPerSecond,
+      });
+    if (work.toSubmit.length && options.confirmSpend)
+      await options.confirmSpend({ toSubmit: work.toSubmit.length, estimateUsd });
     // Only a run that passed every check is recorded: a refusal leaves run.json (and its re-rolls) as it was.
-    await writeRunFile(runDir, manifest, options.backendOverride ? options.backend : (previous?.backend ?? options.backend), read?.text);
+    await writeRunFile(
+      runDir,
+      manifest,
+      options.backendOverride ? options.backend : (previous?.backend ?? options.backend),
+      read?.text,
+    );
     const thisRunFrom = records.length;
-    await journal.append({ t: "run", name: manifest.name, manifest: manifest.file, items: plan.length, pid: process.pid, usdPerSecond, ...(price.verified ? {} : { priceUnverified: price.reason ?? "no answer" }) });
+    await journal.append({
+      t: "run",
+      name: manifest.name,
+      manifest: manifest.file,
+      items: plan.length,
+      pid: process.pid,
+      usdPerSecond,
+      ...(price.verified ? {} : { priceUnverified: price.reason ?? "no answer" }),
+    });
 
     const live = new Map<string, LiveEntry>();
     const outcome = new Map<string, ItemOutcome>();
@@ -225,13 +335,19 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     }
     const touched = new Set<string>();
     await Promise.all(
-      unique.filter((item) => !work.intact.has(item.key)).map(async (item) => {
-        touched.add(item.key);
-        const state = states.get(item.key) ?? newItemState(item.key);
-        states.set(item.key, state);
-        const onLive = (entry: LiveEntry | undefined) => (entry ? live.set(item.key, entry) : live.delete(item.key));
-        outcome.set(item.key, await processItem(item, { ...shared, state, intact: false, onLive, falSlot, saveSlot }));
-      }),
+      unique
+        .filter((item) => !work.intact.has(item.key))
+        .map(async (item) => {
+          touched.add(item.key);
+          const state = states.get(item.key) ?? newItemState(item.key);
+          states.set(item.key, state);
+          const onLive = (entry: LiveEntry | undefined) =>
+            entry ? live.set(item.key, entry) : live.delete(item.key);
+          outcome.set(
+            item.key,
+            await processItem(item, { ...shared, state, intact: false, onLive, falSlot, saveSlot }),
+          );
+        }),
     );
 
     const reason = stop.signal.reason;
@@ -243,16 +359,39 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       emit({ type: "interrupted", runDir });
     }
     // Clips left alone by `only` (a re-roll) are reused, not generated by this run.
-    for (const p of plan) if (!outcome.has(p.key) && states.get(p.key)?.phase === "done") outcome.set(p.key, "cached");
+    for (const p of plan)
+      if (!outcome.has(p.key) && states.get(p.key)?.phase === "done") outcome.set(p.key, "cached");
     // The lock kept every other writer out: the journal is what was read at the start plus what this run appended.
     const all = [...records, ...journal.appended];
-    const report = buildReport(manifest, runDir, all, { outcome, thisRunFrom, plan, usdPerSecond, picks: await readPicks(runDir), states: replayTouched(states, all, touched), damaged, caveats: unaccounted });
+    const report = buildReport(manifest, runDir, all, {
+      outcome,
+      thisRunFrom,
+      plan,
+      usdPerSecond,
+      picks: await readPicks(runDir),
+      states: replayTouched(states, all, touched),
+      damaged,
+      caveats: unaccounted,
+    });
     await writeReports(runDir, report);
     const t = report.totals;
     await journal.append({ t: "finished", ok: t.done + t.cached, failed: t.failed });
-    emit({ type: "finished", ok: t.done, failed: t.failed, cached: t.cached, interrupted: t.interrupted, billedUsd: t.thisRunBilledUsd, possibleDoubleChargeUsd: t.thisRunPossibleDoubleChargeUsd });
+    emit({
+      type: "finished",
+      ok: t.done,
+      failed: t.failed,
+      cached: t.cached,
+      interrupted: t.interrupted,
+      billedUsd: t.thisRunBilledUsd,
+      possibleDoubleChargeUsd: t.thisRunPossibleDoubleChargeUsd,
+    });
     if (stopper) throw stopper;
-    return { runDir, report, interrupted, exitCode: interrupted ? 130 : t.failed + t.pending > 0 ? 1 : 0 };
+    return {
+      runDir,
+      report,
+      interrupted,
+      exitCode: interrupted ? 130 : t.failed + t.pending > 0 ? 1 : 0,
+    };
   } finally {
     stop.dispose();
     await journal?.close();
@@ -266,14 +405,24 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
  * again (steps changed their states as they went), from their own records. A resume of 10,000 done
  * clips replays nothing twice.
  */
-function replayTouched(before: Map<string, ItemState>, records: StoredRecord[], touched: Set<string>): Map<string, ItemState> {
+function replayTouched(
+  before: Map<string, ItemState>,
+  records: StoredRecord[],
+  touched: Set<string>,
+): Map<string, ItemState> {
   if (!touched.size) return before;
   const again = replayJournal(records.filter((r) => "key" in r && touched.has(r.key)));
   return new Map([...before, ...again]);
 }
 
 /** The parts of every item's context that the whole run shares: client, journal, budget, stop signals, reconciliation. */
-function sharedItemContext(options: RunOptions, runDir: string, journal: JournalStore, states: Map<string, ItemState>, stop: StopControl): Omit<ItemContext, "state" | "intact"> {
+function sharedItemContext(
+  options: RunOptions,
+  runDir: string,
+  journal: JournalStore,
+  states: Map<string, ItemState>,
+  stop: StopControl,
+): Omit<ItemContext, "state" | "intact"> {
   const emit = options.onEvent ?? (() => {});
   let committedUsd = 0;
   const reserved = new Map<string, number>();
@@ -298,7 +447,8 @@ function sharedItemContext(options: RunOptions, runDir: string, journal: Journal
     clock: options.clock ?? systemClock,
     // Spent and in flight may never pass the budget: each submit reserves its price first.
     reserve: (usd, key) => {
-      if (options.budgetUsd !== undefined && committedUsd + usd > options.budgetUsd + 1e-9) return false;
+      if (options.budgetUsd !== undefined && committedUsd + usd > options.budgetUsd + 1e-9)
+        return false;
       committedUsd += usd;
       reserved.set(key, (reserved.get(key) ?? 0) + 1);
       return true;
@@ -316,16 +466,26 @@ function sharedItemContext(options: RunOptions, runDir: string, journal: Journal
     onSubmitReach: (reached, e) => {
       unreachable = reached ? 0 : unreachable + 1;
       if (unreachable === UNREACHABLE_STOP_AFTER) {
-        stop.stop(new HailuoError("unreachable", `${e?.message ?? "fal could not be reached"}; ${UNREACHABLE_STOP_AFTER} submits in a row never left this machine, so the run stopped. Check the network, or use the emulator: unset FAL_KEY for the built-in one, or set FAL_EMULATOR_URL`, { retryable: false }));
+        stop.stop(
+          new HailuoError(
+            "unreachable",
+            `${e?.message ?? "fal could not be reached"}; ${UNREACHABLE_STOP_AFTER} submits in a row never left this machine, so the run stopped. Check the network, or use the emulator: unset FAL_KEY for the built-in one, or set FAL_EMULATOR_URL`,
+            { retryable: false },
+          ),
+        );
       }
     },
-    knownRequestIds: () => new Set([...claimed, ...[...states.values()].flatMap((st) => st.requestIds)]),
+    knownRequestIds: () =>
+      new Set([...claimed, ...[...states.values()].flatMap((st) => st.requestIds)]),
     claimRequestIds: (ids) => ids.forEach((id) => claimed.add(id)),
     platformAvailable: () => platformAvailable,
     onPlatformUnavailable: (e) => {
       if (!platformAvailable) return;
       platformAvailable = false;
-      emit({ type: "warning", message: `${e.message}; submits whose answer was lost are flagged as possible double charges instead of looked up` });
+      emit({
+        type: "warning",
+        message: `${e.message}; submits whose answer was lost are flagged as possible double charges instead of looked up`,
+      });
     },
   };
 }

@@ -19,7 +19,12 @@ export interface StopControl {
  * starts `graceMs` for submits already sent, so their request ids reach the journal; `hardSignal`
  * (second Ctrl-C) aborts those too.
  */
-export function createStopControl(options: { signal?: AbortSignal; hardSignal?: AbortSignal; graceMs: number; emit: (e: RunEvent) => void }): StopControl {
+export function createStopControl(options: {
+  signal?: AbortSignal;
+  hardSignal?: AbortSignal;
+  graceMs: number;
+  emit: (e: RunEvent) => void;
+}): StopControl {
   const run = new AbortController();
   const submits = new AbortController();
   // Every clip of a run listens on these at once (thousands): not the leak Node warns about past 10.
@@ -28,7 +33,11 @@ export function createStopControl(options: { signal?: AbortSignal; hardSignal?: 
   let grace: NodeJS.Timeout | undefined;
   const onSoft = () => {
     run.abort(options.signal?.reason);
-    if (inFlight > 0) options.emit({ type: "warning", message: `waiting up to ${Math.round(options.graceMs / 1000)} s for ${inFlight} submit(s) already sent, so their request ids reach the journal` });
+    if (inFlight > 0)
+      options.emit({
+        type: "warning",
+        message: `waiting up to ${Math.round(options.graceMs / 1000)} s for ${inFlight} submit(s) already sent, so their request ids reach the journal`,
+      });
     grace = setTimeout(() => submits.abort(), options.graceMs);
   };
   const onHard = () => submits.abort();

@@ -9,22 +9,40 @@ import { planRun, readRunReport, type RunFile, type RunOptions, type RunReport }
 
 /** A storyboard of `n` one-take scenes whose prompts start with `name`. */
 export const board = (name: string, n: number, extra = "") =>
-  parseManifest(`name: ${name}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${name} scene ${i}\n`).join("")}${extra}`, { file: `${name}.yaml` });
+  parseManifest(
+    `name: ${name}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${name} scene ${i}\n`).join("")}${extra}`,
+    { file: `${name}.yaml` },
+  );
 
 /**
  * The three facts every money test ends with: submits per scene-take, the emulator's bill equal
  * to the report (plus `flaggedAndBilled` ambiguous submits fal did run, at `usdEach`), every clip
  * on disk decoding completely. The run's report must also equal a replay of the whole journal.
  */
-export async function expectMoneyFacts(emu: Emulator, report: RunReport, runDir: string, o: { submitsPerTake: number[]; flaggedAndBilled?: number; usdEach?: number }): Promise<void> {
-  const manifest = (JSON.parse(await readFile(join(runDir, "run.json"), "utf8")) as RunFile).manifest;
-  const perTake = planRun(manifest).map((p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0);
+export async function expectMoneyFacts(
+  emu: Emulator,
+  report: RunReport,
+  runDir: string,
+  o: { submitsPerTake: number[]; flaggedAndBilled?: number; usdEach?: number },
+): Promise<void> {
+  const manifest = (JSON.parse(await readFile(join(runDir, "run.json"), "utf8")) as RunFile)
+    .manifest;
+  const perTake = planRun(manifest).map(
+    (p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0,
+  );
   expect(perTake, "submits per scene-take").toEqual(o.submitsPerTake);
   const billed = emu.stats().billed;
-  expect(billed.usd, "the emulator's bill").toBeCloseTo(report.totals.billedUsd + (o.usdEach ?? 0.27) * (o.flaggedAndBilled ?? 0), 6);
+  expect(billed.usd, "the emulator's bill").toBeCloseTo(
+    report.totals.billedUsd + (o.usdEach ?? 0.27) * (o.flaggedAndBilled ?? 0),
+    6,
+  );
   const clips = await readdir(join(runDir, "clips"));
-  for (const f of clips.filter((c) => c.endsWith(".mp4"))) expect(await decodeErrors(join(runDir, "clips", f)), `${f} decodes`).toBe("");
-  expect(clips.filter((c) => !c.endsWith(".mp4")), "nothing but clips in clips/").toEqual([]);
+  for (const f of clips.filter((c) => c.endsWith(".mp4")))
+    expect(await decodeErrors(join(runDir, "clips", f)), `${f} decodes`).toBe("");
+  expect(
+    clips.filter((c) => !c.endsWith(".mp4")),
+    "nothing but clips in clips/",
+  ).toEqual([]);
   // The run replays only the generations it touched for its report: every row must still be what
   // a replay of the whole journal says (all but the status, which says "reused" for this run).
   const fromJournal = await readRunReport(runDir);

@@ -13,24 +13,45 @@ import { board, expectMoneyFacts, runFixture } from "./test-money.js";
 describe("the journal is not the only witness", () => {
   const fx = runFixture();
   const start = (platformApi: "on" | "forbidden") => fx.restart({ platformApi });
-  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">) => fx.opts({ concurrency: 1, priceUsdPerSecond: 0.045, ...o });
+  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">) =>
+    fx.opts({ concurrency: 1, priceUsdPerSecond: 0.045, ...o });
 
   /** Runs four scenes, then drops every journal record of scenes s2 and s3 (a journal cut short or restored from an old copy). */
   async function runThenCut(name: string): Promise<void> {
     const manifest = board(name, 4);
     expect((await runManifest(opts({ manifest }))).exitCode).toBe(0);
-    const lost = planRun(manifest).slice(2).map((p) => p.key);
+    const lost = planRun(manifest)
+      .slice(2)
+      .map((p) => p.key);
     const lines = (await readFile(join(fx.dir, "journal.jsonl"), "utf8")).split("\n");
-    await writeFile(join(fx.dir, "journal.jsonl"), lines.filter((l) => !lost.some((k) => l.includes(k))).join("\n"));
+    await writeFile(
+      join(fx.dir, "journal.jsonl"),
+      lines.filter((l) => !lost.some((k) => l.includes(k))).join("\n"),
+    );
   }
 
   it("clips whose records were lost are adopted from disk, confirmed on fal's request list: nothing is paid twice", async () => {
     await start("on");
     await runThenCut("cut");
     const warnings: string[] = [];
-    const again = await runManifest(opts({ manifest: board("cut", 4), onEvent: (e) => e.type === "warning" && warnings.push(e.message) }));
-    expect(warnings.filter((w) => w.includes("adopted the paid clip") && w.includes("confirmed on fal's request list")), warnings.join("\n")).toHaveLength(2);
-    expect(again.report.items.map((i) => i.status)).toEqual(["cached", "cached", "cached", "cached"]);
+    const again = await runManifest(
+      opts({
+        manifest: board("cut", 4),
+        onEvent: (e) => e.type === "warning" && warnings.push(e.message),
+      }),
+    );
+    expect(
+      warnings.filter(
+        (w) => w.includes("adopted the paid clip") && w.includes("confirmed on fal's request list"),
+      ),
+      warnings.join("\n"),
+    ).toHaveLength(2);
+    expect(again.report.items.map((i) => i.status)).toEqual([
+      "cached",
+      "cached",
+      "cached",
+      "cached",
+    ]);
     expect(again.report.totals).toMatchObject({ billedRequests: 4, thisRunBilledUsd: 0 });
     expect(again.report.caveats).toEqual([]);
     await expectMoneyFacts(fx.emu, again.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
@@ -40,8 +61,16 @@ describe("the journal is not the only witness", () => {
     await start("forbidden");
     await runThenCut("cutblind");
     const again = await runManifest(opts({ manifest: board("cutblind", 4) }));
-    expect(again.report.items.map((i) => i.status)).toEqual(["cached", "cached", "cached", "cached"]);
-    expect(again.report.caveats.map((c) => `${c.kind} ${c.scene}`)).toEqual(["clip_recovered s2", "clip_recovered s3"]);
+    expect(again.report.items.map((i) => i.status)).toEqual([
+      "cached",
+      "cached",
+      "cached",
+      "cached",
+    ]);
+    expect(again.report.caveats.map((c) => `${c.kind} ${c.scene}`)).toEqual([
+      "clip_recovered s2",
+      "clip_recovered s3",
+    ]);
     await expectMoneyFacts(fx.emu, again.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
   });
 
@@ -51,7 +80,12 @@ describe("the journal is not the only witness", () => {
     const s3 = (await readdir(join(fx.dir, "clips"))).find((f) => f.startsWith("s3-"))!;
     await unlink(join(fx.dir, "clips", s3));
     const warnings: string[] = [];
-    const again = await runManifest(opts({ manifest: board("cutgone", 4), onEvent: (e) => e.type === "warning" && warnings.push(e.message) }));
+    const again = await runManifest(
+      opts({
+        manifest: board("cutgone", 4),
+        onEvent: (e) => e.type === "warning" && warnings.push(e.message),
+      }),
+    );
     expect(warnings.some((w) => w.includes("s3") && w.includes("re-attached"))).toBe(true);
     expect(again.report.items.map((i) => i.status)).toEqual(["cached", "cached", "cached", "done"]);
     expect(again.report.totals).toMatchObject({ billedRequests: 4, possibleDoubleChargeUsd: 0 });
@@ -62,15 +96,28 @@ describe("the journal is not the only witness", () => {
 
 describe("what a witness cannot vouch for", () => {
   const fx = runFixture();
-  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">) => fx.opts({ concurrency: 1, priceUsdPerSecond: 0.045, ...o });
+  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">) =>
+    fx.opts({ concurrency: 1, priceUsdPerSecond: 0.045, ...o });
   async function runThenCut(name: string): Promise<void> {
     const manifest = board(name, 4);
     expect((await runManifest(opts({ manifest }))).exitCode).toBe(0);
-    const lost = planRun(manifest).slice(2).map((p) => p.key);
+    const lost = planRun(manifest)
+      .slice(2)
+      .map((p) => p.key);
     const lines = (await readFile(join(fx.dir, "journal.jsonl"), "utf8")).split("\n");
-    await writeFile(join(fx.dir, "journal.jsonl"), lines.filter((l) => !lost.some((k) => l.includes(k))).join("\n"));
+    await writeFile(
+      join(fx.dir, "journal.jsonl"),
+      lines.filter((l) => !lost.some((k) => l.includes(k))).join("\n"),
+    );
   }
-  const removeClip = async (scene: string) => unlink(join(fx.dir, "clips", (await readdir(join(fx.dir, "clips"))).find((f) => f.startsWith(`${scene}-`))!));
+  const removeClip = async (scene: string) =>
+    unlink(
+      join(
+        fx.dir,
+        "clips",
+        (await readdir(join(fx.dir, "clips"))).find((f) => f.startsWith(`${scene}-`))!,
+      ),
+    );
 
   it("an adopted clip that goes missing is downloaded again from fal's result, not paid again", async () => {
     await runThenCut("readopt");
@@ -87,24 +134,44 @@ describe("what a witness cannot vouch for", () => {
     await runManifest(opts({ manifest: board("byname", 4) }));
     await removeClip("s3");
     const again = await runManifest(opts({ manifest: board("byname", 4) }));
-    expect(again.report.items[3]).toMatchObject({ status: "failed", errorCode: "clip_unrecoverable", unsaved: true });
+    expect(again.report.items[3]).toMatchObject({
+      status: "failed",
+      errorCode: "clip_unrecoverable",
+      unsaved: true,
+    });
     await expectMoneyFacts(fx.emu, again.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
   });
 
-  it.each(["on", "forbidden"] as const)("a clip left by an edited prompt is not adopted for the new prompt (request list %s)", async (platformApi) => {
-    await fx.restart({ platformApi });
-    await runThenCut("edited");
-    const edited = board("edited", 4);
-    edited.scenes[2]!.prompt = "edited scene 2, changed";
-    const warnings: string[] = [];
-    const again = await runManifest(opts({ manifest: edited, onEvent: (e) => e.type === "warning" && warnings.push(e.message) }));
-    expect(warnings.some((w) => w.includes("s2-") && w.includes("not usable"))).toBe(true);
-    expect(again.report.items.map((i) => i.status)).toEqual(["cached", "cached", "done", "cached"]);
-    const [s2] = planRun(edited).slice(2);
-    expect(fx.emu.stats().submits.byInput[inputHash(s2!.input)]).toBe(1);
-    // The old clip was paid for and is no generation's now: named, and the bill is the report plus it.
-    expect(again.report.caveats.filter((c) => c.kind === "clip_unaccounted")).toEqual([expect.objectContaining({ message: expect.stringContaining("clips/s2-") })]);
-    expect(fx.emu.stats().billed.usd).toBeCloseTo(again.report.totals.billedUsd + 0.27, 6);
-    for (const f of await readdir(join(fx.dir, "clips"))) expect(await decodeErrors(join(fx.dir, "clips", f)), f).toBe("");
-  });
+  it.each(["on", "forbidden"] as const)(
+    "a clip left by an edited prompt is not adopted for the new prompt (request list %s)",
+    async (platformApi) => {
+      await fx.restart({ platformApi });
+      await runThenCut("edited");
+      const edited = board("edited", 4);
+      edited.scenes[2]!.prompt = "edited scene 2, changed";
+      const warnings: string[] = [];
+      const again = await runManifest(
+        opts({
+          manifest: edited,
+          onEvent: (e) => e.type === "warning" && warnings.push(e.message),
+        }),
+      );
+      expect(warnings.some((w) => w.includes("s2-") && w.includes("not usable"))).toBe(true);
+      expect(again.report.items.map((i) => i.status)).toEqual([
+        "cached",
+        "cached",
+        "done",
+        "cached",
+      ]);
+      const [s2] = planRun(edited).slice(2);
+      expect(fx.emu.stats().submits.byInput[inputHash(s2!.input)]).toBe(1);
+      // The old clip was paid for and is no generation's now: named, and the bill is the report plus it.
+      expect(again.report.caveats.filter((c) => c.kind === "clip_unaccounted")).toEqual([
+        expect.objectContaining({ message: expect.stringContaining("clips/s2-") }),
+      ]);
+      expect(fx.emu.stats().billed.usd).toBeCloseTo(again.report.totals.billedUsd + 0.27, 6);
+      for (const f of await readdir(join(fx.dir, "clips")))
+        expect(await decodeErrors(join(fx.dir, "clips", f)), f).toBe("");
+    },
+  );
 });

@@ -8,7 +8,6 @@ import type { PlanItem } from "./plan.js";
 import { SKEW_MS, sameInput } from "./reconcile.js";
 import { newItemState, replayJournal, type ItemState } from "./run-state.js";
 
-
 /** A clip file whose name carries a request id the journal does not know, and the generation it belongs to. */
 export interface OrphanClip {
   item: PlanItem;
@@ -18,13 +17,16 @@ export interface OrphanClip {
   idPrefix: string;
 }
 
-
 /**
  * Clips in `clips/` that belong to a generation without a single journal record: a clip's name is
  * its scene, take and request id (`clipFileName`), so one the journal never mentions was paid for
  * in a run whose records were lost. Pure apart from listing the folder.
  */
-export async function findOrphanClips(runDir: string, items: PlanItem[], states: Map<string, ItemState>): Promise<OrphanClip[]> {
+export async function findOrphanClips(
+  runDir: string,
+  items: PlanItem[],
+  states: Map<string, ItemState>,
+): Promise<OrphanClip[]> {
   // A stem two generations share (scene "s1" take 2, and a scene named "s1-take2") names neither.
   const byStem = new Map<string, PlanItem | null>();
   for (const i of items) {
@@ -83,14 +85,27 @@ export async function recoverFromWitnesses(o: {
   if (!orphans.length && !o.damaged) return recovery;
   // When the folder began, as far as anything still says: the journal's birth (where the
   // filesystem keeps one, and the file kept its inode), its first surviving record, run.json.
-  const times = await Promise.all(["journal.jsonl", "run.json", "clips"].map((f) => stat(join(runDir, f)).catch(() => undefined)));
-  const since = new Date(Math.min(Date.now(), o.firstAt ? Date.parse(o.firstAt) : Infinity, ...times.flatMap((t) => (t ? [t.birthtimeMs || Infinity, t.mtimeMs] : []))) - SKEW_MS);
+  const times = await Promise.all(
+    ["journal.jsonl", "run.json", "clips"].map((f) => stat(join(runDir, f)).catch(() => undefined)),
+  );
+  const since = new Date(
+    Math.min(
+      Date.now(),
+      o.firstAt ? Date.parse(o.firstAt) : Infinity,
+      ...times.flatMap((t) => (t ? [t.birthtimeMs || Infinity, t.mtimeMs] : [])),
+    ) - SKEW_MS,
+  );
   let listing: Promise<{ request_id: string; json_input?: unknown }[] | undefined> | undefined;
   const requestList = () =>
-    (listing ??= o.client.platform.requestsByEndpoint({ endpointId: HAILUO_ENDPOINT, start: since, end: new Date(Date.now() + SKEW_MS) }, { signal: o.signal }).catch((e: HailuoError) => {
-      if (e.code === "platform_unavailable") return undefined;
-      throw e;
-    }));
+    (listing ??= o.client.platform
+      .requestsByEndpoint(
+        { endpointId: HAILUO_ENDPOINT, start: since, end: new Date(Date.now() + SKEW_MS) },
+        { signal: o.signal },
+      )
+      .catch((e: HailuoError) => {
+        if (e.code === "platform_unavailable") return undefined;
+        throw e;
+      }));
   for (const orphan of orphans) {
     if (states.has(orphan.item.key)) continue; // a second file for the same take: the first was adopted
     const facts = await clipFactsOf(runDir, orphan.item, orphan.file).catch((e: Error) => {
@@ -99,20 +114,44 @@ export async function recoverFromWitnesses(o: {
     });
     if (!facts) continue;
     const rows = await requestList();
-    const full = rows?.find((r) => requestIdPrefix(r.request_id) === orphan.idPrefix && sameInput(r.json_input, orphan.item.input))?.request_id;
+    const full = rows?.find(
+      (r) =>
+        requestIdPrefix(r.request_id) === orphan.idPrefix &&
+        sameInput(r.json_input, orphan.item.input),
+    )?.request_id;
     // fal lists no such request for this input: the file is some other generation's (an edited prompt).
     if (rows && !full) {
-      recovery.rejected.push({ file: orphan.file, reason: `fal's request list has no request ${orphan.idPrefix}… for this scene's input` });
+      recovery.rejected.push({
+        file: orphan.file,
+        reason: `fal's request list has no request ${orphan.idPrefix}… for this scene's input`,
+      });
       continue;
     }
     if (!rows && !o.recordedKeys.has(orphan.item.key)) {
-      recovery.rejected.push({ file: orphan.file, reason: "fal's request list cannot be read, and the folder's run.json never asked for this input" });
+      recovery.rejected.push({
+        file: orphan.file,
+        reason:
+          "fal's request list cannot be read, and the folder's run.json never asked for this input",
+      });
       continue;
     }
     const requestId = full ?? orphan.idPrefix;
-    const record = { t: "recovered" as const, key: orphan.item.key, requestId, via: full ? ("fal" as const) : ("disk" as const), usd: orphan.item.costUsd, seconds: Number(orphan.item.input.duration), ...facts };
+    const record = {
+      t: "recovered" as const,
+      key: orphan.item.key,
+      requestId,
+      via: full ? ("fal" as const) : ("disk" as const),
+      usd: orphan.item.costUsd,
+      seconds: Number(orphan.item.input.duration),
+      ...facts,
+    };
     replayJournal([await journal.append(record)], states);
-    recovery.adopted.push({ item: orphan.item, file: orphan.file, requestId, confirmed: Boolean(full) });
+    recovery.adopted.push({
+      item: orphan.item,
+      file: orphan.file,
+      requestId,
+      confirmed: Boolean(full),
+    });
   }
   // The rest without records: looked up on fal's request list before they are submitted.
   for (const item of items) {

@@ -21,7 +21,12 @@ export interface WorkPlan {
 }
 
 /** Decides per generation: reuse, re-attach, download a paid clip again, or submit. */
-export async function planWork(runDir: string, unique: PlanItem[], states: Map<string, ItemState>, cache: boolean): Promise<WorkPlan> {
+export async function planWork(
+  runDir: string,
+  unique: PlanItem[],
+  states: Map<string, ItemState>,
+  cache: boolean,
+): Promise<WorkPlan> {
   const intact = new Set<string>();
   // A stat each; a hash, side by side, only for clips whose file was touched since it was saved.
   const toHash: PlanItem[] = [];
@@ -33,7 +38,13 @@ export async function planWork(runDir: string, unique: PlanItem[], states: Map<s
     else if (quick === undefined) toHash.push(item);
   }
   const hash = pLimit(4);
-  await Promise.all(toHash.map((item) => hash(async () => (await clipIntact(runDir, states.get(item.key)!.clip)) && intact.add(item.key))));
+  await Promise.all(
+    toHash.map((item) =>
+      hash(
+        async () => (await clipIntact(runDir, states.get(item.key)!.clip)) && intact.add(item.key),
+      ),
+    ),
+  );
   const open = unique.filter((i) => !intact.has(i.key) && !isFinalFailure(states.get(i.key)));
   return {
     intact,
@@ -56,13 +67,33 @@ export interface RunPreview {
 }
 
 /** Previews a run of `manifest` into `runDir` from its journal and files (nothing is written or sent). */
-export async function previewRun(runDir: string, manifest: Manifest, options: { usdPerSecond?: number | PromiseLike<number>; cache?: boolean; only?: (item: PlanItem) => boolean } = {}): Promise<RunPreview> {
+export async function previewRun(
+  runDir: string,
+  manifest: Manifest,
+  options: {
+    usdPerSecond?: number | PromiseLike<number>;
+    cache?: boolean;
+    only?: (item: PlanItem) => boolean;
+  } = {},
+): Promise<RunPreview> {
   // The folder is read while a pending price (a round trip to fal) is still on its way.
-  const [previous, journal] = await Promise.all([readRunFile(runDir), readJournal(journalPath(runDir))]);
+  const [previous, journal] = await Promise.all([
+    readRunFile(runDir),
+    readJournal(journalPath(runDir)),
+  ]);
   // As the run will: takes re-rolled in this folder come along.
-  const items = planRun(carryRerolls(manifest, previous?.manifest), await options.usdPerSecond).filter(options.only ?? (() => true));
+  const items = planRun(
+    carryRerolls(manifest, previous?.manifest),
+    await options.usdPerSecond,
+  ).filter(options.only ?? (() => true));
   const unique = [...new Map(items.map((p) => [p.key, p])).values()];
   const states = replayJournal(journal.records);
   const work = await planWork(runDir, unique, states, options.cache ?? true);
-  return { items, reused: work.intact.size, resumed: work.toSave.length - work.toSubmit.length, toSubmit: work.toSubmit, estimateUsd: sumUsd(work.toSubmit.map((i) => i.costUsd)) };
+  return {
+    items,
+    reused: work.intact.size,
+    resumed: work.toSave.length - work.toSubmit.length,
+    toSubmit: work.toSubmit,
+    estimateUsd: sumUsd(work.toSubmit.map((i) => i.costUsd)),
+  };
 }

@@ -49,7 +49,9 @@ export async function readHistory(outputRoot: string): Promise<HistoryRecord[]> 
 
 /** The last fire time this job's scheduler acted on, so missed runs can be found after a stop. */
 export async function readLastFire(outputRoot: string): Promise<Date | undefined> {
-  const text = await readFile(join(outputRoot, "scheduler-state.json"), "utf8").catch(() => undefined);
+  const text = await readFile(join(outputRoot, "scheduler-state.json"), "utf8").catch(
+    () => undefined,
+  );
   if (!text) return undefined;
   const at = (JSON.parse(text) as { lastFireAt?: string }).lastFireAt;
   return at ? new Date(at) : undefined;
@@ -58,5 +60,8 @@ export async function readLastFire(outputRoot: string): Promise<Date | undefined
 /** Records the last fire time (atomically). */
 export async function writeLastFire(outputRoot: string, at: Date): Promise<void> {
   await mkdir(outputRoot, { recursive: true });
-  await atomicWrite(join(outputRoot, "scheduler-state.json"), `${JSON.stringify({ lastFireAt: at.toISOString() })}\n`);
+  await atomicWrite(
+    join(outputRoot, "scheduler-state.json"),
+    `${JSON.stringify({ lastFireAt: at.toISOString() })}\n`,
+  );
 }

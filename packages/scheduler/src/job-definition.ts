@@ -1,7 +1,16 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { Cron } from "croner";
-import { FieldChecker, ManifestError, isSafeId, manifestFromData, readYamlSource, loadManifest, type Manifest, type ThumbnailSpec } from "@hailuo/manifest";
+import {
+  FieldChecker,
+  ManifestError,
+  isSafeId,
+  manifestFromData,
+  readYamlSource,
+  loadManifest,
+  type Manifest,
+  type ThumbnailSpec,
+} from "@hailuo/manifest";
 
 /** What to do about fire times that passed while no scheduler was running. */
 export type MissedPolicy = "skip" | "catch-up";
@@ -31,7 +40,21 @@ export interface JobDefinition {
   retries: number;
 }
 
-const JOB_KEYS = ["name", "schedule", "timezone", "manifest", "vars", "output", "keep", "budget", "missed", "assemble", "thumbnails", "concurrency", "retries"];
+const JOB_KEYS = [
+  "name",
+  "schedule",
+  "timezone",
+  "manifest",
+  "vars",
+  "output",
+  "keep",
+  "budget",
+  "missed",
+  "assemble",
+  "thumbnails",
+  "concurrency",
+  "retries",
+];
 
 /** Whether a time zone name is one this runtime knows. */
 function knownTimeZone(tz: string): boolean {
@@ -51,13 +74,16 @@ export function parseJobDefinition(text: string, file: string): JobDefinition {
   const { data, locate } = readYamlSource(text, file);
   const c = new FieldChecker(file, locate);
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
-    throw new ManifestError(file, [{ file, field: "", message: "a job file is a mapping with schedule: and manifest:" }]);
+    throw new ManifestError(file, [
+      { file, field: "", message: "a job file is a mapping with schedule: and manifest:" },
+    ]);
   }
   const d = data as Record<string, unknown>;
   c.keys(d, [], JOB_KEYS);
   const dir = dirname(resolve(file));
   const name = c.string(d.name, ["name"]) ?? basename(dir);
-  if (!isSafeId(name)) c.add(["name"], `job name ${JSON.stringify(name)} must be a safe folder name`);
+  if (!isSafeId(name))
+    c.add(["name"], `job name ${JSON.stringify(name)} must be a safe folder name`);
 
   let cron = "";
   let timeZone = c.string(d.timezone, ["timezone"]) ?? "UTC";
@@ -74,21 +100,45 @@ export function parseJobDefinition(text: string, file: string): JobDefinition {
     try {
       new Cron(cron, { paused: true });
     } catch (error) {
-      c.add(typeof sched === "string" ? ["schedule"] : ["schedule", "cron"], `invalid cron expression ${JSON.stringify(cron)}: ${(error as Error).message}`);
+      c.add(
+        typeof sched === "string" ? ["schedule"] : ["schedule", "cron"],
+        `invalid cron expression ${JSON.stringify(cron)}: ${(error as Error).message}`,
+      );
     }
   }
-  if (!knownTimeZone(timeZone)) c.add(typeof sched === "object" && sched && "timezone" in sched ? ["schedule", "timezone"] : ["timezone"], `unknown time zone ${JSON.stringify(timeZone)} (use an IANA name like Europe/Berlin)`);
+  if (!knownTimeZone(timeZone))
+    c.add(
+      typeof sched === "object" && sched && "timezone" in sched
+        ? ["schedule", "timezone"]
+        : ["timezone"],
+      `unknown time zone ${JSON.stringify(timeZone)} (use an IANA name like Europe/Berlin)`,
+    );
 
   let manifest: JobDefinition["manifest"] | undefined;
   if (typeof d.manifest === "string") manifest = { file: resolve(dir, d.manifest) };
   else if (d.manifest && typeof d.manifest === "object") {
     try {
-      manifest = { inline: manifestFromData(d.manifest, (p, k) => locate(["manifest", ...p], k), { file, timeZone }) };
+      manifest = {
+        inline: manifestFromData(d.manifest, (p, k) => locate(["manifest", ...p], k), {
+          file,
+          timeZone,
+        }),
+      };
     } catch (error) {
-      if (error instanceof ManifestError) c.problems.push(...error.problems.map((p) => ({ ...p, field: p.field ? `manifest.${p.field}` : "manifest" })));
+      if (error instanceof ManifestError)
+        c.problems.push(
+          ...error.problems.map((p) => ({
+            ...p,
+            field: p.field ? `manifest.${p.field}` : "manifest",
+          })),
+        );
       else throw error;
     }
-  } else c.add(["manifest"], "a job needs manifest: (a path relative to the job file, or an inline manifest)");
+  } else
+    c.add(
+      ["manifest"],
+      "a job needs manifest: (a path relative to the job file, or an inline manifest)",
+    );
 
   const vars: Record<string, string> = {};
   for (const [k, v] of Object.entries(c.object(d.vars, ["vars"]) ?? {})) {
@@ -98,7 +148,8 @@ export function parseJobDefinition(text: string, file: string): JobDefinition {
   const budget = c.object(d.budget, ["budget"]) ?? {};
   c.keys(budget, ["budget"], ["per_run", "per_day"]);
   const missed = (c.string(d.missed, ["missed"]) ?? "skip") as MissedPolicy;
-  if (missed !== "skip" && missed !== "catch-up") c.add(["missed"], `missed must be skip or catch-up, got ${JSON.stringify(d.missed)}`);
+  if (missed !== "skip" && missed !== "catch-up")
+    c.add(["missed"], `missed must be skip or catch-up, got ${JSON.stringify(d.missed)}`);
   const def: JobDefinition = {
     name,
     file,
@@ -109,8 +160,14 @@ export function parseJobDefinition(text: string, file: string): JobDefinition {
     outputRoot: resolve(dir, c.string(d.output, ["output"]) ?? join("..", "..", "runs", name)),
     keep: c.number(d.keep, ["keep"], 14, { min: 0, max: 10_000, integer: true }),
     budget: {
-      perRunUsd: budget.per_run === undefined ? undefined : c.number(budget.per_run, ["budget", "per_run"], 0, { min: 0 }),
-      perDayUsd: budget.per_day === undefined ? undefined : c.number(budget.per_day, ["budget", "per_day"], 0, { min: 0 }),
+      perRunUsd:
+        budget.per_run === undefined
+          ? undefined
+          : c.number(budget.per_run, ["budget", "per_run"], 0, { min: 0 }),
+      perDayUsd:
+        budget.per_day === undefined
+          ? undefined
+          : c.number(budget.per_day, ["budget", "per_day"], 0, { min: 0 }),
     },
     missed,
     concurrency: c.number(d.concurrency, ["concurrency"], 2, { min: 1, max: 40, integer: true }),
@@ -125,7 +182,9 @@ export function parseJobDefinition(text: string, file: string): JobDefinition {
 /** Reads one job file. */
 export async function loadJobDefinition(file: string): Promise<JobDefinition> {
   const text = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
-    throw new ManifestError(file, [{ file, field: "", message: e.code === "ENOENT" ? "no such file" : e.message }]);
+    throw new ManifestError(file, [
+      { file, field: "", message: e.code === "ENOENT" ? "no such file" : e.message },
+    ]);
   });
   return parseJobDefinition(text, file);
 }
@@ -133,12 +192,21 @@ export async function loadJobDefinition(file: string): Promise<JobDefinition> {
 /** Every `<jobs-dir>/<name>/job.yaml`, sorted by name. */
 export async function loadJobs(jobsDir: string): Promise<JobDefinition[]> {
   const entries = await readdir(jobsDir, { withFileTypes: true }).catch(() => {
-    throw new ManifestError(jobsDir, [{ file: jobsDir, field: "", message: "no such jobs folder" }]);
+    throw new ManifestError(jobsDir, [
+      { file: jobsDir, field: "", message: "no such jobs folder" },
+    ]);
   });
   const files: string[] = [];
   for (const e of entries) {
     const f = join(jobsDir, e.name, "job.yaml");
-    if (e.isDirectory() && (await stat(f).then(() => true, () => false))) files.push(f);
+    if (
+      e.isDirectory() &&
+      (await stat(f).then(
+        () => true,
+        () => false,
+      ))
+    )
+      files.push(f);
   }
   return Promise.all(files.sort().map(loadJobDefinition));
 }
@@ -153,12 +221,20 @@ async function templatedManifest(job: JobDefinition, fireAt: Date): Promise<Mani
   if ("inline" in job.manifest) {
     // Re-read so this fire time's {{date}} is templated in, with the same source positions.
     const { data, locate } = readYamlSource(await readFile(job.file, "utf8"), job.file);
-    return manifestFromData((data as { manifest: unknown }).manifest, (p, k) => locate(["manifest", ...p], k), { file: job.file, now: fireAt, timeZone: job.timeZone, vars: job.vars });
+    return manifestFromData(
+      (data as { manifest: unknown }).manifest,
+      (p, k) => locate(["manifest", ...p], k),
+      { file: job.file, now: fireAt, timeZone: job.timeZone, vars: job.vars },
+    );
   }
   return loadManifest(job.manifest.file, { now: fireAt, timeZone: job.timeZone, vars: job.vars });
 }
 
 /** Next fire times of a job after `from`. */
-export function nextFireTimes(job: Pick<JobDefinition, "cron" | "timeZone">, from: Date, count = 1): Date[] {
+export function nextFireTimes(
+  job: Pick<JobDefinition, "cron" | "timeZone">,
+  from: Date,
+  count = 1,
+): Date[] {
   return new Cron(job.cron, { timezone: job.timeZone, paused: true }).nextRuns(count, from);
 }

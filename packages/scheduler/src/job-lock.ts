@@ -45,7 +45,13 @@ export async function tryJobRunLock(
   const staleMs = options.staleMs ?? 30_000;
   const release = await lockfile
     // proper-lockfile keys its held locks by the first argument: one name per lock, not the folder.
-    .lock(join(p.dir, `${job}.run`), { lockfilePath: p.lock, realpath: false, stale: staleMs, update: Math.max(1000, Math.floor(staleMs / 3)), onCompromised: options.onCompromised })
+    .lock(join(p.dir, `${job}.run`), {
+      lockfilePath: p.lock,
+      realpath: false,
+      stale: staleMs,
+      update: Math.max(1000, Math.floor(staleMs / 3)),
+      onCompromised: options.onCompromised,
+    })
     .catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ELOCKED") return undefined;
       throw error;

@@ -5,7 +5,13 @@ import lockfile from "proper-lockfile";
 import { calendarParts } from "@hailuo/manifest";
 import { readRunReport, runLockHeld } from "@hailuo/runner";
 import { HailuoError, systemClock, type Clock } from "@hailuo/shared";
-import { appendHistory, readHistory, readLastFire, writeLastFire, type HistoryRecord } from "./history.js";
+import {
+  appendHistory,
+  readHistory,
+  readLastFire,
+  writeLastFire,
+  type HistoryRecord,
+} from "./history.js";
 import { nextFireTimes, type JobDefinition } from "./job-definition.js";
 import { describeOwner, tryJobRunLock, type RunLockOwner } from "./job-lock.js";
 
@@ -18,7 +24,10 @@ export interface RunOutcome {
 }
 
 /** Runs one fire of a job into `runDir`; the default one runs the manifest with the runner. */
-export type JobExecutor = (job: JobDefinition, fire: { fireAt: Date; runDir: string; budgetUsd?: number; signal: AbortSignal }) => Promise<RunOutcome>;
+export type JobExecutor = (
+  job: JobDefinition,
+  fire: { fireAt: Date; runDir: string; budgetUsd?: number; signal: AbortSignal },
+) => Promise<RunOutcome>;
 
 /** Options of `createScheduler`. */
 export interface SchedulerOptions {
@@ -80,8 +89,14 @@ export function spentOnDay(history: HistoryRecord[], day: Date, timeZone: string
 export async function pruneRuns(job: JobDefinition): Promise<string[]> {
   if (job.keep <= 0) return [];
   const history = await readHistory(job.outputRoot);
-  const finished = new Map(history.filter((h) => h.runDir && (h.status === "ok" || h.status === "failed")).map((h) => [h.runDir!, h]));
-  const interrupted = new Set(history.filter((h) => h.status === "interrupted").map((h) => h.runDir));
+  const finished = new Map(
+    history
+      .filter((h) => h.runDir && (h.status === "ok" || h.status === "failed"))
+      .map((h) => [h.runDir!, h]),
+  );
+  const interrupted = new Set(
+    history.filter((h) => h.status === "interrupted").map((h) => h.runDir),
+  );
   const dirs = (await readdir(job.outputRoot, { withFileTypes: true }).catch(() => []))
     .filter((d) => d.isDirectory() && RUN_DIR.test(d.name))
     .map((d) => join(job.outputRoot, d.name))
@@ -94,7 +109,8 @@ export async function pruneRuns(job: JobDefinition): Promise<string[]> {
   const locks = join(job.outputRoot, ".locks");
   for (const f of await readdir(locks).catch(() => [])) {
     const info = await stat(join(locks, f)).catch(() => undefined);
-    if (info && Date.now() - info.mtimeMs > 7 * 86_400_000) await rm(join(locks, f), { force: true, recursive: true });
+    if (info && Date.now() - info.mtimeMs > 7 * 86_400_000)
+      await rm(join(locks, f), { force: true, recursive: true });
   }
   return doomed;
 }
@@ -112,28 +128,52 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   const tasks = new Set<Promise<unknown>>();
   const busy = new Map<string, number>();
 
-  function fire(job: JobDefinition, fireAt: Date, signal: AbortSignal, manual = false): Promise<HistoryRecord | undefined> {
+  function fire(
+    job: JobDefinition,
+    fireAt: Date,
+    signal: AbortSignal,
+    manual = false,
+  ): Promise<HistoryRecord | undefined> {
     const task = fireOnce(job, fireAt, signal, manual);
     tasks.add(task);
-    void task.then(() => tasks.delete(task), () => tasks.delete(task));
+    void task.then(
+      () => tasks.delete(task),
+      () => tasks.delete(task),
+    );
     return task;
   }
 
-  async function fireOnce(job: JobDefinition, fireAt: Date, signal: AbortSignal, manual: boolean): Promise<HistoryRecord | undefined> {
+  async function fireOnce(
+    job: JobDefinition,
+    fireAt: Date,
+    signal: AbortSignal,
+    manual: boolean,
+  ): Promise<HistoryRecord | undefined> {
     const base = { job: job.name, fireAt: fireAt.toISOString(), pid: process.pid };
     const stamp = `${runStamp(fireAt, job.timeZone)}${manual ? "-manual" : ""}`;
     const ac = new AbortController();
     const takeRunLock = () =>
-      tryJobRunLock(job.outputRoot, job.name, { fireAt: base.fireAt, runDir: join(job.outputRoot, stamp) }, {
-        staleMs: lockStaleMs,
-        // Someone took the lock over (this process stalled past the stale time): stop, resumable.
-        onCompromised: (error) => {
-          log(`${job.name}: run lock lost (${error.message}); stopping run ${stamp}, it stays resumable`);
-          ac.abort(error);
+      tryJobRunLock(
+        job.outputRoot,
+        job.name,
+        { fireAt: base.fireAt, runDir: join(job.outputRoot, stamp) },
+        {
+          staleMs: lockStaleMs,
+          // Someone took the lock over (this process stalled past the stale time): stop, resumable.
+          onCompromised: (error) => {
+            log(
+              `${job.name}: run lock lost (${error.message}); stopping run ${stamp}, it stays resumable`,
+            );
+            ac.abort(error);
+          },
         },
-      });
+      );
     const skip = async (heldBy: RunLockOwner | undefined): Promise<HistoryRecord> => {
-      const rec: HistoryRecord = { ...base, status: "skipped", reason: `still running (${describeOwner(heldBy)})` };
+      const rec: HistoryRecord = {
+        ...base,
+        status: "skipped",
+        reason: `still running (${describeOwner(heldBy)})`,
+      };
       await appendHistory(job.outputRoot, rec);
       log(`${job.name}: skipped ${base.fireAt}: ${rec.reason}`);
       return rec;
@@ -162,7 +202,16 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       signal.addEventListener("abort", stop, { once: true });
       busy.set(job.name, (busy.get(job.name) ?? 0) + 1);
       try {
-        return await runFire({ job, fireAt, stamp, manual, signal: ac.signal, execute, clock, log });
+        return await runFire({
+          job,
+          fireAt,
+          stamp,
+          manual,
+          signal: ac.signal,
+          execute,
+          clock,
+          log,
+        });
       } finally {
         signal.removeEventListener("abort", stop);
         const n = (busy.get(job.name) ?? 1) - 1;
@@ -188,10 +237,19 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     const latest = missed[missed.length - 1]!;
     const reported = job.missed === "catch-up" ? missed.slice(0, -1) : missed;
     for (const at of reported) {
-      await appendHistory(job.outputRoot, { job: job.name, fireAt: at.toISOString(), status: "missed", reason: `scheduler was not running (policy: ${job.missed})`, pid: process.pid });
+      await appendHistory(job.outputRoot, {
+        job: job.name,
+        fireAt: at.toISOString(),
+        status: "missed",
+        reason: `scheduler was not running (policy: ${job.missed})`,
+        pid: process.pid,
+      });
     }
     log(`${job.name}: ${missed.length} run(s) missed while stopped; policy ${job.missed}`);
-    if (job.missed === "catch-up") fire(job, latest, signal).catch((e: Error) => log(`${job.name}: could not catch up: ${e.message}`));
+    if (job.missed === "catch-up")
+      fire(job, latest, signal).catch((e: Error) =>
+        log(`${job.name}: could not catch up: ${e.message}`),
+      );
     else await writeLastFire(job.outputRoot, latest);
   }
 
@@ -200,7 +258,9 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       for (const job of jobs) await handleMissed(job, signal);
       while (!signal.aborted) {
         const now = clock.now();
-        const plan = jobs.map((job) => ({ job, at: nextFireTimes(job, new Date(now))[0] })).filter((p): p is { job: JobDefinition; at: Date } => Boolean(p.at));
+        const plan = jobs
+          .map((job) => ({ job, at: nextFireTimes(job, new Date(now))[0] }))
+          .filter((p): p is { job: JobDefinition; at: Date } => Boolean(p.at));
         if (plan.length === 0) break;
         const soonest = Math.min(...plan.map((p) => p.at.getTime()));
         try {
@@ -208,13 +268,21 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         } catch {
           break;
         }
-        for (const p of plan) if (p.at.getTime() <= clock.now()) fire(p.job, p.at, signal).catch((e: Error) => log(`${p.job.name}: could not fire: ${e.message}`));
+        for (const p of plan)
+          if (p.at.getTime() <= clock.now())
+            fire(p.job, p.at, signal).catch((e: Error) =>
+              log(`${p.job.name}: could not fire: ${e.message}`),
+            );
       }
       while (tasks.size) await Promise.allSettled([...tasks]);
     },
     async runNow(name, signal) {
       const job = jobs.find((j) => j.name === name);
-      if (!job) throw new HailuoError("usage", `no job named ${name} (have: ${jobs.map((j) => j.name).join(", ") || "none"})`);
+      if (!job)
+        throw new HailuoError(
+          "usage",
+          `no job named ${name} (have: ${jobs.map((j) => j.name).join(", ") || "none"})`,
+        );
       return fire(job, new Date(clock.now()), signal, true);
     },
     busy: () => [...busy.keys()],
@@ -231,27 +299,50 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
  * holder left (its history record, or its run folder when it died mid-run). Undefined: another
  * scheduler fired it.
  */
-async function takeFireLock(job: JobDefinition, stamp: string, fireAt: Date): Promise<(() => Promise<void>) | undefined> {
+async function takeFireLock(
+  job: JobDefinition,
+  stamp: string,
+  fireAt: Date,
+): Promise<(() => Promise<void>) | undefined> {
   const dir = join(job.outputRoot, ".locks");
   await mkdir(dir, { recursive: true });
   // proper-lockfile keys its held locks by the first argument: one name per lock, not the folder.
   // Losing it late is harmless (the run lock guards the run, the `started` record the time), so
   // it must not throw from a timer and take the process down.
   const onCompromised = () => {};
-  const release = await lockfile.lock(join(dir, stamp), { lockfilePath: join(dir, `${stamp}.lock`), realpath: false, stale: 10_000, onCompromised }).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ELOCKED") return undefined;
-    throw error;
-  });
+  const release = await lockfile
+    .lock(join(dir, stamp), {
+      lockfilePath: join(dir, `${stamp}.lock`),
+      realpath: false,
+      stale: 10_000,
+      onCompromised,
+    })
+    .catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ELOCKED") return undefined;
+      throw error;
+    });
   if (!release) return undefined;
   // Any decision on this fire time (a run started, a skip) was taken under this lock: stand by it.
-  const fired = (await readHistory(job.outputRoot)).some((h) => h.fireAt === fireAt.toISOString() && h.status !== "missed") || existsSync(join(job.outputRoot, stamp));
+  const fired =
+    (await readHistory(job.outputRoot)).some(
+      (h) => h.fireAt === fireAt.toISOString() && h.status !== "missed",
+    ) || existsSync(join(job.outputRoot, stamp));
   if (!fired) return release;
   await release();
   return undefined;
 }
 
 /** One claimed fire: the daily budget, the run itself, its history record and retention. */
-async function runFire(f: { job: JobDefinition; fireAt: Date; stamp: string; manual: boolean; signal: AbortSignal; execute: SchedulerOptions["execute"]; clock: Clock; log: (line: string) => void }): Promise<HistoryRecord> {
+async function runFire(f: {
+  job: JobDefinition;
+  fireAt: Date;
+  stamp: string;
+  manual: boolean;
+  signal: AbortSignal;
+  execute: SchedulerOptions["execute"];
+  clock: Clock;
+  log: (line: string) => void;
+}): Promise<HistoryRecord> {
   const { job, fireAt, stamp, manual, signal, execute, clock, log } = f;
   const base = { job: job.name, fireAt: fireAt.toISOString(), pid: process.pid };
   if (!manual) await writeLastFire(job.outputRoot, fireAt);
@@ -262,7 +353,11 @@ async function runFire(f: { job: JobDefinition; fireAt: Date; stamp: string; man
   if (job.budget.perDayUsd !== undefined) {
     const left = job.budget.perDayUsd - spentOnDay(history, fireAt, job.timeZone);
     if (left < 0.005) {
-      const rec: HistoryRecord = { ...base, status: "skipped", reason: `daily budget of $${job.budget.perDayUsd.toFixed(2)} is spent` };
+      const rec: HistoryRecord = {
+        ...base,
+        status: "skipped",
+        reason: `daily budget of $${job.budget.perDayUsd.toFixed(2)} is spent`,
+      };
       await appendHistory(job.outputRoot, rec);
       log(`${job.name}: skipped: ${rec.reason}`);
       return rec;
@@ -271,19 +366,44 @@ async function runFire(f: { job: JobDefinition; fireAt: Date; stamp: string; man
   }
   const runDir = join(job.outputRoot, stamp);
   const startedAt = new Date(clock.now()).toISOString();
-  await appendHistory(job.outputRoot, { ...base, status: "started", runDir, startedAt, ...(budgetUsd !== undefined ? { reservedUsd: budgetUsd } : {}) });
+  await appendHistory(job.outputRoot, {
+    ...base,
+    status: "started",
+    runDir,
+    startedAt,
+    ...(budgetUsd !== undefined ? { reservedUsd: budgetUsd } : {}),
+  });
   log(`${job.name}: run ${stamp} started`);
   let outcome: RunOutcome;
   try {
     outcome = await execute(job, { fireAt, runDir, budgetUsd, signal });
   } catch (error) {
-    outcome = { status: signal.aborted ? "interrupted" : "failed", exitCode: 1, spentUsd: 0, message: (error as Error).message };
+    outcome = {
+      status: signal.aborted ? "interrupted" : "failed",
+      exitCode: 1,
+      spentUsd: 0,
+      message: (error as Error).message,
+    };
   }
   // A run that did not end well may have paid before it failed, or left requests that still bill.
-  const spentUsd = outcome.status === "ok" ? outcome.spentUsd : Math.max(outcome.spentUsd, (await journaledSpendUsd(runDir)) ?? budgetUsd ?? 0);
-  const rec: HistoryRecord = { ...base, status: outcome.status, runDir, startedAt, endedAt: new Date(clock.now()).toISOString(), exitCode: outcome.exitCode, spentUsd, ...(outcome.message ? { reason: outcome.message } : {}) };
+  const spentUsd =
+    outcome.status === "ok"
+      ? outcome.spentUsd
+      : Math.max(outcome.spentUsd, (await journaledSpendUsd(runDir)) ?? budgetUsd ?? 0);
+  const rec: HistoryRecord = {
+    ...base,
+    status: outcome.status,
+    runDir,
+    startedAt,
+    endedAt: new Date(clock.now()).toISOString(),
+    exitCode: outcome.exitCode,
+    spentUsd,
+    ...(outcome.message ? { reason: outcome.message } : {}),
+  };
   await appendHistory(job.outputRoot, rec);
-  log(`${job.name}: run ${stamp} ${outcome.status}${outcome.message ? `: ${outcome.message}` : ""}${outcome.status === "interrupted" ? ` (resume with: hailuo resume ${runDir})` : ""}`);
+  log(
+    `${job.name}: run ${stamp} ${outcome.status}${outcome.message ? `: ${outcome.message}` : ""}${outcome.status === "interrupted" ? ` (resume with: hailuo resume ${runDir})` : ""}`,
+  );
   const pruned = await pruneRuns(job);
   if (pruned.length) log(`${job.name}: removed ${pruned.length} old run(s)`);
   return rec;
@@ -295,17 +415,33 @@ async function runFire(f: { job: JobDefinition; fireAt: Date; stamp: string; man
  * what its journal says it spent or may still be billed, so it stops holding its whole
  * reservation. A run folder someone is resuming right now keeps its reservation.
  */
-async function settleDeadRuns(job: JobDefinition, history: HistoryRecord[], log: (line: string) => void): Promise<HistoryRecord[]> {
-  const ended = new Set(history.filter((h) => h.status !== "started" && h.runDir).map((h) => h.runDir));
+async function settleDeadRuns(
+  job: JobDefinition,
+  history: HistoryRecord[],
+  log: (line: string) => void,
+): Promise<HistoryRecord[]> {
+  const ended = new Set(
+    history.filter((h) => h.status !== "started" && h.runDir).map((h) => h.runDir),
+  );
   const dead = history.filter((h) => h.status === "started" && h.runDir && !ended.has(h.runDir));
   const out = [...history];
   for (const h of dead) {
     const runDir = h.runDir!;
     if (await runLockHeld(runDir).catch(() => false)) continue;
     const spentUsd = (await journaledSpendUsd(runDir)) ?? h.reservedUsd ?? 0;
-    const rec: HistoryRecord = { job: h.job, fireAt: h.fireAt, status: "interrupted", runDir, reason: `its scheduler (pid ${h.pid}) stopped mid-run; resume with: hailuo resume ${runDir}`, spentUsd, pid: process.pid };
+    const rec: HistoryRecord = {
+      job: h.job,
+      fireAt: h.fireAt,
+      status: "interrupted",
+      runDir,
+      reason: `its scheduler (pid ${h.pid}) stopped mid-run; resume with: hailuo resume ${runDir}`,
+      spentUsd,
+      pid: process.pid,
+    };
     await appendHistory(job.outputRoot, rec);
-    log(`${job.name}: run ${runDir} was left mid-run by pid ${h.pid}; counted at $${spentUsd.toFixed(2)}`);
+    log(
+      `${job.name}: run ${runDir} was left mid-run by pid ${h.pid}; counted at $${spentUsd.toFixed(2)}`,
+    );
     out.push(rec);
   }
   return out;

@@ -16,10 +16,13 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
       clearTimeout(timer);
       reject(abortError(signal));
     };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      Math.max(0, ms),
+    );
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
@@ -31,7 +34,9 @@ export const systemClock: Clock = { now: () => Date.now(), sleep: delay };
  * A clock that only moves when told to: `sleep` resolves when `advance` passes its deadline.
  * Used by tests of schedules and backoff so they never wait on real time.
  */
-export function createManualClock(startMs = 0): Clock & { advance(ms: number): Promise<void>; pending(): number } {
+export function createManualClock(
+  startMs = 0,
+): Clock & { advance(ms: number): Promise<void>; pending(): number } {
   let nowMs = startMs;
   const sleepers: { at: number; resolve: () => void }[] = [];
   return {

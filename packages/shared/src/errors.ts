@@ -111,7 +111,9 @@ export interface FieldProblem {
 
 /** Formats a problem as `file:line:col: field: message` (parts omitted when unknown). */
 export function formatProblem(p: FieldProblem): string {
-  const where = p.file ? `${p.file}${p.line ? `:${p.line}${p.column ? `:${p.column}` : ""}` : ""}: ` : "";
+  const where = p.file
+    ? `${p.file}${p.line ? `:${p.line}${p.column ? `:${p.column}` : ""}` : ""}: `
+    : "";
   return `${where}${p.field ? `${p.field}: ` : ""}${p.message}`;
 }
 
@@ -151,5 +153,7 @@ export function isRetryable(error: unknown): boolean {
 export function abortError(signal: AbortSignal | undefined): HailuoError {
   const reason: unknown = signal?.reason;
   if (reason instanceof HailuoError) return reason;
-  return new CancelledError(reason instanceof Error && reason.message ? reason.message : "operation cancelled");
+  return new CancelledError(
+    reason instanceof Error && reason.message ? reason.message : "operation cancelled",
+  );
 }

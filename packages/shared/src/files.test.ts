@@ -12,10 +12,15 @@ describe("JsonlFile", () => {
       const file = await JsonlFile.open(path);
       // Counts fdatasync calls on the real FileHandle (it still syncs): observed, not replaced.
       const other = await open(path, "r");
-      const syncs = vi.spyOn(Object.getPrototypeOf(other) as { datasync(): Promise<void> }, "datasync");
+      const syncs = vi.spyOn(
+        Object.getPrototypeOf(other) as { datasync(): Promise<void> },
+        "datasync",
+      );
       await other.close();
       try {
-        await Promise.all(Array.from({ length: 100 }, (_, i) => file.appendLine(JSON.stringify({ i }))));
+        await Promise.all(
+          Array.from({ length: 100 }, (_, i) => file.appendLine(JSON.stringify({ i }))),
+        );
         // The first line goes out alone; the 99 appended meanwhile go out together.
         expect(syncs).toHaveBeenCalledTimes(2);
         await file.appendLine(JSON.stringify({ i: 100 }));
@@ -42,7 +47,7 @@ describe("readJsonlFrom", () => {
       const first = await readJsonlFrom<{ a: number }>(file, 0);
       expect(first).toEqual({ records: [{ a: 1 }, { a: 2 }], offset: 16 });
       // The half line is finished by its writer: it comes with the next read, and only it.
-      await appendFile(file, '3}\n');
+      await appendFile(file, "3}\n");
       const second = await readJsonlFrom<{ a: number }>(file, first.offset);
       expect(second.records).toEqual([{ a: 3 }]);
       // A line torn by a crash, then the next record on a fresh line (as JsonlFile writes it).

@@ -89,7 +89,8 @@ export class JsonlFile {
   private async write(lines: string[]): Promise<void> {
     const buf = Buffer.from(`${this.torn ? "\n" : ""}${lines.join("\n")}\n`);
     this.torn = true;
-    for (let off = 0; off < buf.length; ) off += (await this.handle.write(buf, off, buf.length - off)).bytesWritten;
+    for (let off = 0; off < buf.length;)
+      off += (await this.handle.write(buf, off, buf.length - off)).bytesWritten;
     await this.handle.datasync();
     this.torn = false;
   }
@@ -129,7 +130,9 @@ export interface JsonlRead<T> {
 function parseLine<T>(line: string): { record: T } | { bad: BadLine["kind"] } {
   try {
     const value: unknown = JSON.parse(line);
-    return value && typeof value === "object" && !Array.isArray(value) ? { record: value as T } : { bad: "damaged" };
+    return value && typeof value === "object" && !Array.isArray(value)
+      ? { record: value as T }
+      : { bad: "damaged" };
   } catch (error) {
     // A write cut short leaves a prefix of one object: JSON that fails only where the line ends
     // (V8 names the position), or inside a string that runs to the end.
@@ -146,7 +149,10 @@ function parseLine<T>(line: string): { record: T } | { bad: BadLine["kind"] } {
  * files whose records carry their time to the millisecond (a journal), two equal lines are one
  * record stored twice.
  */
-export async function readJsonl<T>(path: string, options: { dedupe?: boolean } = {}): Promise<JsonlRead<T>> {
+export async function readJsonl<T>(
+  path: string,
+  options: { dedupe?: boolean } = {},
+): Promise<JsonlRead<T>> {
   const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
     if (e.code === "ENOENT") return "";
     throw e;
@@ -180,7 +186,11 @@ export async function readJsonl<T>(path: string, options: { dedupe?: boolean } =
  * `seen` (kept by the caller across calls: a digest of each line, not the line) skips lines read
  * before, as `readJsonl` with `dedupe` does.
  */
-export async function readJsonlFrom<T>(path: string, offset: number, seen?: Set<string>): Promise<{ records: T[]; offset: number }> {
+export async function readJsonlFrom<T>(
+  path: string,
+  offset: number,
+  seen?: Set<string>,
+): Promise<{ records: T[]; offset: number }> {
   const handle = await open(path, "r").catch((e: NodeJS.ErrnoException) => {
     if (e.code === "ENOENT") return undefined;
     throw e;

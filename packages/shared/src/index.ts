@@ -12,6 +12,20 @@ export {
   type FieldProblem,
 } from "./errors.js";
 export { delay, systemClock, createManualClock, type Clock } from "./clock.js";
-export { retry, backoffDelayMs, MAX_RETRY_AFTER_MS, RetryExhaustedError, type RetryOptions } from "./retry.js";
+export {
+  retry,
+  backoffDelayMs,
+  MAX_RETRY_AFTER_MS,
+  RetryExhaustedError,
+  type RetryOptions,
+} from "./retry.js";
 export { redactSecrets } from "./redact.js";
-export { atomicWrite, syncDir, JsonlFile, readJsonl, readJsonlFrom, type BadLine, type JsonlRead } from "./files.js";
+export {
+  atomicWrite,
+  syncDir,
+  JsonlFile,
+  readJsonl,
+  readJsonlFrom,
+  type BadLine,
+  type JsonlRead,
+} from "./files.js";

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { HailuoError, createManualClock, retry, backoffDelayMs, RetryExhaustedError, redactSecrets } from "./index.js";
+import {
+  HailuoError,
+  createManualClock,
+  retry,
+  backoffDelayMs,
+  RetryExhaustedError,
+  redactSecrets,
+} from "./index.js";
 
 const transient = () => new HailuoError("server", "boom", { retryable: true });
 
@@ -13,7 +20,13 @@ describe("retry", () => {
         calls++;
         throw transient();
       },
-      { retries: 2, baseDelayMs: 100, clock, random: () => 0.5, onRetry: (i) => waits.push(i.delayMs) },
+      {
+        retries: 2,
+        baseDelayMs: 100,
+        clock,
+        random: () => 0.5,
+        onRetry: (i) => waits.push(i.delayMs),
+      },
     );
     const settled = p.catch((e: unknown) => e);
     await clock.advance(1000);
@@ -37,9 +50,12 @@ describe("retry", () => {
 
     const ac = new AbortController();
     const clock = createManualClock();
-    const p = retry(async () => {
-      throw transient();
-    }, { clock, signal: ac.signal }).catch((e: unknown) => e);
+    const p = retry(
+      async () => {
+        throw transient();
+      },
+      { clock, signal: ac.signal },
+    ).catch((e: unknown) => e);
     await Promise.resolve();
     ac.abort();
     expect(await p).toMatchObject({ code: "cancelled" });
@@ -52,7 +68,10 @@ describe("retry", () => {
   });
 
   it("bounds Retry-After at 60 s (or the given cap) so one header cannot park a run", () => {
-    const hours = new HailuoError("rate_limited", "come back tomorrow", { retryable: true, retryAfterS: 86_400 });
+    const hours = new HailuoError("rate_limited", "come back tomorrow", {
+      retryable: true,
+      retryAfterS: 86_400,
+    });
     expect(backoffDelayMs(0, hours, { random: () => 0 })).toBe(60_000);
     expect(backoffDelayMs(0, hours, { random: () => 0, maxRetryAfterMs: 5000 })).toBe(5000);
   });
@@ -62,7 +81,9 @@ describe("redactSecrets", () => {
   it("removes the current FAL_KEY and authorization values", () => {
     process.env.FAL_KEY = "abcd-1234-secret";
     try {
-      expect(redactSecrets("failed with abcd-1234-secret and Authorization: Key other:thing")).toBe("failed with *** and Authorization: Key ***");
+      expect(redactSecrets("failed with abcd-1234-secret and Authorization: Key other:thing")).toBe(
+        "failed with *** and Authorization: Key ***",
+      );
     } finally {
       delete process.env.FAL_KEY;
     }

@@ -30,7 +30,11 @@ export class RetryExhaustedError extends HailuoError {
     super(
       lastCode,
       `${errors.length} attempt${errors.length === 1 ? "" : "s"} failed; last: ${last instanceof Error ? last.message : String(last)}`,
-      { cause: last, retryable: false, requestId: last instanceof HailuoError ? last.requestId : undefined },
+      {
+        cause: last,
+        retryable: false,
+        requestId: last instanceof HailuoError ? last.requestId : undefined,
+      },
     );
     this.errors = errors;
   }
@@ -46,11 +50,19 @@ export const MAX_RETRY_AFTER_MS = 60_000;
 export function backoffDelayMs(
   attempt: number,
   error: unknown,
-  { baseDelayMs = 1000, maxDelayMs = 30_000, maxRetryAfterMs = MAX_RETRY_AFTER_MS, random = Math.random }: Pick<RetryOptions, "baseDelayMs" | "maxDelayMs" | "maxRetryAfterMs" | "random"> = {},
+  {
+    baseDelayMs = 1000,
+    maxDelayMs = 30_000,
+    maxRetryAfterMs = MAX_RETRY_AFTER_MS,
+    random = Math.random,
+  }: Pick<RetryOptions, "baseDelayMs" | "maxDelayMs" | "maxRetryAfterMs" | "random"> = {},
 ): number {
   const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** attempt);
   const jittered = Math.floor(random() * ceiling);
-  const retryAfterMs = error instanceof HailuoError && error.retryAfterS !== undefined ? Math.min(maxRetryAfterMs, error.retryAfterS * 1000) : 0;
+  const retryAfterMs =
+    error instanceof HailuoError && error.retryAfterS !== undefined
+      ? Math.min(maxRetryAfterMs, error.retryAfterS * 1000)
+      : 0;
   return Math.max(jittered, retryAfterMs);
 }
 
@@ -58,7 +70,10 @@ export function backoffDelayMs(
  * Runs `fn` until it succeeds, fails with a non-retryable error, or runs out of attempts.
  * Never retries a cancellation; the final failure keeps every attempt's error.
  */
-export async function retry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+export async function retry<T>(
+  fn: (attempt: number) => Promise<T>,
+  options: RetryOptions = {},
+): Promise<T> {
   const { retries = 3, shouldRetry = isRetryable, onRetry, signal, clock = systemClock } = options;
   const errors: unknown[] = [];
   for (let attempt = 0; ; attempt++) {

@@ -59,24 +59,44 @@ export function checkHailuoInput(input: unknown): FieldProblem[] {
   }
   const rec = input as Record<string, unknown>;
   for (const key of Object.keys(rec)) {
-    if (!KNOWN_KEYS.has(key)) problems.push({ field: key, message: `unknown field (expected one of ${[...KNOWN_KEYS].join(", ")})` });
+    if (!KNOWN_KEYS.has(key))
+      problems.push({
+        field: key,
+        message: `unknown field (expected one of ${[...KNOWN_KEYS].join(", ")})`,
+      });
   }
   const { prompt, duration, prompt_optimizer } = rec;
-  if (typeof prompt !== "string") problems.push({ field: "prompt", message: "is required and must be a string" });
+  if (typeof prompt !== "string")
+    problems.push({ field: "prompt", message: "is required and must be a string" });
   else if (prompt.trim() === "") problems.push({ field: "prompt", message: "must not be empty" });
-  else if (prompt.replace(INVISIBLE, "") === "") problems.push({ field: "prompt", message: "must not be empty (it holds only invisible characters)" });
+  else if (prompt.replace(INVISIBLE, "") === "")
+    problems.push({
+      field: "prompt",
+      message: "must not be empty (it holds only invisible characters)",
+    });
   else if (CONTROL.test(prompt)) {
     const at = prompt.search(CONTROL);
-    problems.push({ field: "prompt", message: `holds a control character (U+${prompt.charCodeAt(at).toString(16).toUpperCase().padStart(4, "0")} at character ${at + 1}); remove it` });
-  }
-  else if ([...prompt].length > MAX_PROMPT_CHARS) {
-    problems.push({ field: "prompt", message: `is ${[...prompt].length} characters; at most ${MAX_PROMPT_CHARS} are allowed` });
+    problems.push({
+      field: "prompt",
+      message: `holds a control character (U+${prompt.charCodeAt(at).toString(16).toUpperCase().padStart(4, "0")} at character ${at + 1}); remove it`,
+    });
+  } else if ([...prompt].length > MAX_PROMPT_CHARS) {
+    problems.push({
+      field: "prompt",
+      message: `is ${[...prompt].length} characters; at most ${MAX_PROMPT_CHARS} are allowed`,
+    });
   }
   if (duration !== undefined && !DURATIONS.includes(String(duration).trim() as HailuoDuration)) {
-    problems.push({ field: "duration", message: `must be "6" or "10" (seconds), got ${JSON.stringify(duration)}` });
+    problems.push({
+      field: "duration",
+      message: `must be "6" or "10" (seconds), got ${JSON.stringify(duration)}`,
+    });
   }
   if (prompt_optimizer !== undefined && typeof prompt_optimizer !== "boolean") {
-    problems.push({ field: "prompt_optimizer", message: `must be true or false, got ${JSON.stringify(prompt_optimizer)}` });
+    problems.push({
+      field: "prompt_optimizer",
+      message: `must be true or false, got ${JSON.stringify(prompt_optimizer)}`,
+    });
   }
   return problems;
 }

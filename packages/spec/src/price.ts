@@ -13,9 +13,11 @@ export interface CostEstimate {
 }
 
 /** Cost of generating one clip for this input (at `usdPerSecond`, by default the built-in $0.045 at 768p). */
-export function estimateCost(input: Pick<HailuoInput | HailuoInputLike, "duration">, usdPerSecond: number = PRICE_USD_PER_SECOND["768p"]): CostEstimate {
+export function estimateCost(
+  input: Pick<HailuoInput | HailuoInputLike, "duration">,
+  usdPerSecond: number = PRICE_USD_PER_SECOND["768p"],
+): CostEstimate {
   const seconds = Number(input.duration ?? 6);
   // Round to micro-dollars so sums of many clips don't drift in floating point.
   return { seconds, usd: Math.round(seconds * usdPerSecond * 1e6) / 1e6 };
 }
-

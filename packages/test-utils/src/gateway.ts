@@ -37,8 +37,16 @@ export async function startFaultyGateway(targetUrl: string): Promise<FaultyGatew
   const forward = async (req: IncomingMessage, res: ServerResponse) => {
     const isSubmit = req.method === "POST";
     const fault = isSubmit ? faults.shift() : undefined;
-    const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !["host", "connection", "content-length"].includes(k))) as Record<string, string>;
-    const upstream = await fetch(`${targetUrl}${req.url}`, { method: req.method, headers, body: isSubmit ? await body(req) : undefined });
+    const headers = Object.fromEntries(
+      Object.entries(req.headers).filter(
+        ([k]) => !["host", "connection", "content-length"].includes(k),
+      ),
+    ) as Record<string, string>;
+    const upstream = await fetch(`${targetUrl}${req.url}`, {
+      method: req.method,
+      headers,
+      body: isSubmit ? await body(req) : undefined,
+    });
     const payload = Buffer.from(await upstream.arrayBuffer());
     if (fault === "502") {
       res.writeHead(502, { "content-type": "text/html" });
@@ -48,7 +56,8 @@ export async function startFaultyGateway(targetUrl: string): Promise<FaultyGatew
     if (fault === "delay") await new Promise<void>((resolve) => holding.add(resolve));
     const out: Record<string, string> = {};
     upstream.headers.forEach((v, k) => {
-      if (!["content-length", "transfer-encoding", "connection", "content-encoding"].includes(k)) out[k] = v;
+      if (!["content-length", "transfer-encoding", "connection", "content-encoding"].includes(k))
+        out[k] = v;
     });
     res.writeHead(upstream.status, { ...out, "content-length": payload.length });
     res.end(payload);

@@ -10,11 +10,18 @@ export const TEST_CACHE_DIR = join(tmpdir(), "hailuo-test-emulator-cache");
 
 /** Starts an emulator on a free loopback port with short latencies suited to tests. */
 export function startTestEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
-  return createEmulator({ progressLatencyMs: 200, cacheDir: TEST_CACHE_DIR, webhookRetryDelayMs: 50, ...options });
+  return createEmulator({
+    progressLatencyMs: 200,
+    cacheDir: TEST_CACHE_DIR,
+    webhookRetryDelayMs: 50,
+    ...options,
+  });
 }
 
 /** A fresh temp folder; remove it with the returned `cleanup`. */
-export async function makeTempDir(prefix = "hailuo-test-"): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+export async function makeTempDir(
+  prefix = "hailuo-test-",
+): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
@@ -34,11 +41,19 @@ export interface ProbeFacts {
 /** Runs the real ffprobe on a file (independent of the media package, so tests can check it too). */
 export async function ffprobeFacts(file: string): Promise<ProbeFacts> {
   const { stdout } = await promisify(execFile)(process.env.FFPROBE_PATH || "ffprobe", [
-    "-v", "error", "-count_packets", "-show_entries",
+    "-v",
+    "error",
+    "-count_packets",
+    "-show_entries",
     "stream=codec_type,width,height,nb_read_packets,r_frame_rate,codec_name,pix_fmt:format=duration",
-    "-of", "json", file,
+    "-of",
+    "json",
+    file,
   ]);
-  const data = JSON.parse(stdout) as { streams: Record<string, string | number>[]; format: { duration: string } };
+  const data = JSON.parse(stdout) as {
+    streams: Record<string, string | number>[];
+    format: { duration: string };
+  };
   const v = data.streams.find((s) => s.codec_type === "video")!;
   return {
     width: Number(v.width),
@@ -53,7 +68,10 @@ export async function ffprobeFacts(file: string): Promise<ProbeFacts> {
 }
 
 /** Resolves when `predicate` holds, polling every 20 ms; rejects after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
@@ -65,7 +83,15 @@ export { startFaultyGateway, type FaultyGateway, type GatewayFault } from "./gat
 
 /** Decodes a video completely with ffmpeg; resolves to what ffmpeg printed at `-v error` (empty when clean). */
 export async function decodeErrors(file: string): Promise<string> {
-  const { stderr } = await promisify(execFile)(process.env.FFMPEG_PATH || "ffmpeg", ["-v", "error", "-i", file, "-f", "null", "-"]).catch((e: { stderr?: string; message: string }) => ({ stderr: e.stderr || e.message }));
+  const { stderr } = await promisify(execFile)(process.env.FFMPEG_PATH || "ffmpeg", [
+    "-v",
+    "error",
+    "-i",
+    file,
+    "-f",
+    "null",
+    "-",
+  ]).catch((e: { stderr?: string; message: string }) => ({ stderr: e.stderr || e.message }));
   return stderr.trim();
 }
 export { holdableClock } from "./holdable-clock.js";

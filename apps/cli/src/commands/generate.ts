@@ -15,14 +15,27 @@ export interface GenerateOptions {
 }
 
 /** One clip: submit, live status, download, probe. */
-export async function generateCommand(prompt: string, opts: GenerateOptions, signal: AbortSignal): Promise<number> {
-  const input = normalizeHailuoInput({ prompt, duration: opts.duration ?? "6", prompt_optimizer: opts.optimizer !== false });
+export async function generateCommand(
+  prompt: string,
+  opts: GenerateOptions,
+  signal: AbortSignal,
+): Promise<number> {
+  const input = normalizeHailuoInput({
+    prompt,
+    duration: opts.duration ?? "6",
+    prompt_optimizer: opts.optimizer !== false,
+  });
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const conn = await connectFal({ say });
   const tty = process.stderr.isTTY;
   let lastLine = "";
   const show = (s: HailuoStatus) => {
-    const line = s.state === "queued" ? `queued (position ${s.queuePosition ?? "?"})` : s.state === "in_progress" ? `in progress: ${s.logs.at(-1)?.message ?? "…"}` : "completed";
+    const line =
+      s.state === "queued"
+        ? `queued (position ${s.queuePosition ?? "?"})`
+        : s.state === "in_progress"
+          ? `in progress: ${s.logs.at(-1)?.message ?? "…"}`
+          : "completed";
     if (line === lastLine) return;
     lastLine = line;
     if (tty) process.stderr.write(`\r\x1b[2K${line}`);
@@ -31,8 +44,11 @@ export async function generateCommand(prompt: string, opts: GenerateOptions, sig
   try {
     const cost = estimateCost(input);
     const billed = conn.backend.kind === "fal";
-    say(`→ ${conn.target}${billed ? " (billed)" : " (nothing billed)"}: one ${input.duration} s clip, at most $${cost.usd.toFixed(3)}`);
-    if (mustConfirm({ billed, usd: cost.usd, yes: opts.yes })) await askToSpend(`spend up to $${cost.usd.toFixed(3)} on ${conn.target}?`);
+    say(
+      `→ ${conn.target}${billed ? " (billed)" : " (nothing billed)"}: one ${input.duration} s clip, at most $${cost.usd.toFixed(3)}`,
+    );
+    if (mustConfirm({ billed, usd: cost.usd, yes: opts.yes }))
+      await askToSpend(`spend up to $${cost.usd.toFixed(3)} on ${conn.target}?`);
     const started = Date.now();
     const { handle, output } = await conn.client.generate(input, {
       signal,
@@ -44,11 +60,26 @@ export async function generateCommand(prompt: string, opts: GenerateOptions, sig
     });
     if (tty) process.stderr.write("\n");
     const out = resolve(opts.out ?? `hailuo-${handle.requestId.slice(0, 8)}.mp4`);
-    const dl = await downloadVideo(output.video.url, out, { expectedBytes: output.video.file_size, signal });
+    const dl = await downloadVideo(output.video.url, out, {
+      expectedBytes: output.video.file_size,
+      signal,
+    });
     const info = await probe(out);
-    say(`saved ${out} (${(dl.bytes / 1024).toFixed(0)} KiB, sha256 ${dl.sha256.slice(0, 12)}…) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    say(`probed: ${info.width}x${info.height} ${info.codec} ${info.pixFmt} ${info.fps} fps, ${info.durationS.toFixed(2)} s, ${info.hasAudio ? "with" : "no"} audio`);
-    if (opts.json) emitJson({ type: "clip", file: out, requestId: handle.requestId, bytes: dl.bytes, sha256: dl.sha256, probe: info });
+    say(
+      `saved ${out} (${(dl.bytes / 1024).toFixed(0)} KiB, sha256 ${dl.sha256.slice(0, 12)}…) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    say(
+      `probed: ${info.width}x${info.height} ${info.codec} ${info.pixFmt} ${info.fps} fps, ${info.durationS.toFixed(2)} s, ${info.hasAudio ? "with" : "no"} audio`,
+    );
+    if (opts.json)
+      emitJson({
+        type: "clip",
+        file: out,
+        requestId: handle.requestId,
+        bytes: dl.bytes,
+        sha256: dl.sha256,
+        probe: info,
+      });
     else process.stdout.write(`${out}\n`);
     return 0;
   } finally {

@@ -1,6 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { checkClips, describeStanding, planRun, readRunReport, recordChangedClips, sumUsd, type ClipCheck } from "@hailuo/runner";
+import {
+  checkClips,
+  describeStanding,
+  planRun,
+  readRunReport,
+  recordChangedClips,
+  sumUsd,
+  type ClipCheck,
+} from "@hailuo/runner";
 import { describePrice, priceFor } from "../fal-connection.js";
 import { parseVars } from "../options.js";
 import { emitJson } from "../events.js";
@@ -15,16 +23,30 @@ async function isJobFile(file: string): Promise<boolean> {
 }
 
 /** `hailuo validate <manifest | job.yaml>`: parse and check, nothing else. */
-export async function validateCommand(file: string, opts: { json?: boolean; var?: string[] } = {}): Promise<number> {
+export async function validateCommand(
+  file: string,
+  opts: { json?: boolean; var?: string[] } = {},
+): Promise<number> {
   if (await isJobFile(file)) return validateJob(file, opts);
   const m = await loadManifestTelling(file, { json: opts.json, vars: parseVars(opts.var ?? []) });
   const plan = planRun(m);
   const usd = sumUsd(plan.map((p) => p.costUsd));
   if (opts.json) {
-    emitJson({ type: "validate", file, kind: "manifest", name: m.name, scenes: m.scenes.length, generations: plan.length, usd, assembles: Boolean(m.assemble) });
+    emitJson({
+      type: "validate",
+      file,
+      kind: "manifest",
+      name: m.name,
+      scenes: m.scenes.length,
+      generations: plan.length,
+      usd,
+      assembles: Boolean(m.assemble),
+    });
     return 0;
   }
-  process.stdout.write(`${file}: ok — "${m.name}", ${m.scenes.length} scene(s), ${plan.length} generation(s), $${usd.toFixed(2)}${m.assemble ? ", assembles a film" : ""}\n`);
+  process.stdout.write(
+    `${file}: ok — "${m.name}", ${m.scenes.length} scene(s), ${plan.length} generation(s), $${usd.toFixed(2)}${m.assemble ? ", assembles a film" : ""}\n`,
+  );
   return 0;
 }
 
@@ -37,18 +59,38 @@ async function validateJob(file: string, opts: { json?: boolean }): Promise<numb
   const plan = planRun(m);
   const usd = sumUsd(plan.map((p) => p.costUsd));
   if (opts.json) {
-    emitJson({ type: "validate", file, kind: "job", name: job.name, scenes: m.scenes.length, generations: plan.length, usd, assembles: Boolean(job.assemble ?? m.assemble) });
+    emitJson({
+      type: "validate",
+      file,
+      kind: "job",
+      name: job.name,
+      scenes: m.scenes.length,
+      generations: plan.length,
+      usd,
+      assembles: Boolean(job.assemble ?? m.assemble),
+    });
     return 0;
   }
   const when = next ? `next ${formatInZone(next, job.timeZone)}` : "never fires";
-  process.stdout.write(`${file}: ok — job "${job.name}", "${job.cron}" (${job.timeZone}), ${when}; each run: ${m.scenes.length} scene(s), ${plan.length} generation(s), $${usd.toFixed(2)}\n`);
+  process.stdout.write(
+    `${file}: ok — job "${job.name}", "${job.cron}" (${job.timeZone}), ${when}; each run: ${m.scenes.length} scene(s), ${plan.length} generation(s), $${usd.toFixed(2)}\n`,
+  );
   return 0;
 }
 
 /** A moment as the job's own clock shows it: 2026-11-25 07:00 CET. */
 export function formatInZone(at: Date, timeZone: string): string {
   const p = Object.fromEntries(
-    new Intl.DateTimeFormat("en-GB", { timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" })
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+      timeZoneName: "short",
+    })
       .formatToParts(at)
       .map((x) => [x.type, x.value]),
   );
@@ -56,18 +98,39 @@ export function formatInZone(at: Date, timeZone: string): string {
 }
 
 /** `hailuo estimate <manifest>`: what a run would cost, per scene, at the account's live price. */
-export async function estimateCommand(file: string, opts: { json?: boolean; var?: string[] }): Promise<number> {
+export async function estimateCommand(
+  file: string,
+  opts: { json?: boolean; var?: string[] },
+): Promise<number> {
   const m = await loadManifestTelling(file, { json: opts.json, vars: parseVars(opts.var ?? []) });
   const price = await priceFor();
   const plan = planRun(m, price.usdPerSecond);
   const seconds = plan.reduce((s, p) => s + Number(p.input.duration), 0);
   const total = sumUsd(plan.map((p) => p.costUsd));
   if (opts.json) {
-    emitJson({ type: "estimate", name: m.name, generations: plan.length, seconds, usd: total, price, items: plan.map((p) => ({ scene: p.sceneId, take: p.take, duration: p.input.duration, usd: p.costUsd })) });
+    emitJson({
+      type: "estimate",
+      name: m.name,
+      generations: plan.length,
+      seconds,
+      usd: total,
+      price,
+      items: plan.map((p) => ({
+        scene: p.sceneId,
+        take: p.take,
+        duration: p.input.duration,
+        usd: p.costUsd,
+      })),
+    });
     return 0;
   }
-  for (const p of plan) process.stdout.write(`${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  $${p.costUsd.toFixed(3)}\n`);
-  process.stdout.write(`total: ${plan.length} generation(s), ${seconds} s of video, $${total.toFixed(2)} at $${price.usdPerSecond}/s (768p)\n${describePrice(price)}\n`);
+  for (const p of plan)
+    process.stdout.write(
+      `${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  $${p.costUsd.toFixed(3)}\n`,
+    );
+  process.stdout.write(
+    `total: ${plan.length} generation(s), ${seconds} s of video, $${total.toFixed(2)} at $${price.usdPerSecond}/s (768p)\n${describePrice(price)}\n`,
+  );
   return 0;
 }
 
@@ -77,31 +140,60 @@ export async function estimateCommand(file: string, opts: { json?: boolean; var?
  * is named, and the exit code is 1. `--verify` hashes every clip (bit rot keeps size and time)
  * and journals the changed ones as paid-not-saved, so `hailuo resume` downloads them again.
  */
-export async function statusCommand(runDir: string, opts: { json?: boolean; verify?: boolean }): Promise<number> {
+export async function statusCommand(
+  runDir: string,
+  opts: { json?: boolean; verify?: boolean },
+): Promise<number> {
   // Checked before the report is read: what --verify journals shows in it.
-  const changed = (await checkClips(runDir, { hash: opts.verify ? "all" : "touched" }).catch(() => [] as ClipCheck[])).filter((c) => c.standing !== "intact");
+  const changed = (
+    await checkClips(runDir, { hash: opts.verify ? "all" : "touched" }).catch(
+      () => [] as ClipCheck[],
+    )
+  ).filter((c) => c.standing !== "intact");
   if (opts.verify) await recordChangedClips(runDir, changed);
   const report = await readRunReport(runDir);
   const exit = changed.length ? 1 : 0;
   if (opts.json) {
-    emitJson({ type: "status", report, ...(changed.length ? { changedClips: changed.map(({ key, file, requestId, standing }) => ({ key, file, requestId, standing })) } : {}) });
+    emitJson({
+      type: "status",
+      report,
+      ...(changed.length
+        ? {
+            changedClips: changed.map(({ key, file, requestId, standing }) => ({
+              key,
+              file,
+              requestId,
+              standing,
+            })),
+          }
+        : {}),
+    });
     return exit;
   }
   const changedBy = new Map(changed.map((c) => [c.file, c]));
   const changedNote = (file: string | undefined) => {
     const c = file ? changedBy.get(file) : undefined;
-    return c ? `  changed on disk: ${describeStanding(c.standing as Exclude<typeof c.standing, "intact">)}` : "";
+    return c
+      ? `  changed on disk: ${describeStanding(c.standing as Exclude<typeof c.standing, "intact">)}`
+      : "";
   };
   // One write: a line each would be 10,000 system calls in a big run.
-  const rows = report.items.map((i) => `${`${i.scene}#${i.take}`.padEnd(32)} ${(changedBy.has(i.file ?? "") ? "changed" : i.status).padEnd(12)} ${i.requestId ?? ""}${i.file ? `  ${i.file}` : ""}${changedNote(i.file)}${i.error ? `  ${i.error}` : ""}\n`);
+  const rows = report.items.map(
+    (i) =>
+      `${`${i.scene}#${i.take}`.padEnd(32)} ${(changedBy.has(i.file ?? "") ? "changed" : i.status).padEnd(12)} ${i.requestId ?? ""}${i.file ? `  ${i.file}` : ""}${changedNote(i.file)}${i.error ? `  ${i.error}` : ""}\n`,
+  );
   const t = report.totals;
   const live = report.items.filter((i) => i.status === "interrupted").length;
-  process.stdout.write(`${rows.join("")}${t.done} done, ${t.failed} failed, ${live} with a live request, ${t.pending} not started; $${t.billedUsd.toFixed(2)} billed${t.possibleDoubleChargeUsd > 0 ? `, up to $${t.possibleDoubleChargeUsd.toFixed(2)} more possibly billed by submits whose answer was lost` : ""}\n`);
+  process.stdout.write(
+    `${rows.join("")}${t.done} done, ${t.failed} failed, ${live} with a live request, ${t.pending} not started; $${t.billedUsd.toFixed(2)} billed${t.possibleDoubleChargeUsd > 0 ? `, up to $${t.possibleDoubleChargeUsd.toFixed(2)} more possibly billed by submits whose answer was lost` : ""}\n`,
+  );
   // What the amounts above cannot vouch for (an unconfirmed price, damaged journal lines).
   for (const c of report.caveats) process.stdout.write(`caveat: ${c.message}\n`);
   if (changed.length) {
     const n = changed.length === 1 ? "1 clip has" : `${changed.length} clips have`;
-    process.stdout.write(`${n} changed on disk since its download: \`hailuo resume ${runDir}\` downloads ${changed.length === 1 ? "it" : "them"} again from the paid request (no new submit)\n`);
+    process.stdout.write(
+      `${n} changed on disk since its download: \`hailuo resume ${runDir}\` downloads ${changed.length === 1 ? "it" : "them"} again from the paid request (no new submit)\n`,
+    );
   } else if (!opts.verify && report.items.some((i) => i.file)) {
     process.stdout.write("clips checked by size and time (`--verify` hashes every one)\n");
   }

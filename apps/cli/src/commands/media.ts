@@ -2,7 +2,15 @@ import { stat } from "node:fs/promises";
 import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { FieldChecker } from "@hailuo/manifest";
-import { X264_PRESETS, animatedPreview, audioBedProblem, contactSheet, mediaIoError, poster, probe } from "@hailuo/media";
+import {
+  X264_PRESETS,
+  animatedPreview,
+  audioBedProblem,
+  contactSheet,
+  mediaIoError,
+  poster,
+  probe,
+} from "@hailuo/media";
 import { makeThumbnails, runMediaStage, type MediaStageOptions } from "@hailuo/publish";
 import { readRunManifest, readRunReport } from "@hailuo/runner";
 import { UsageError } from "../exit-codes.js";
@@ -15,29 +23,58 @@ export function parseTransition(value: string | undefined): MediaStageOptions["t
   // The manifest's own transition parser, so the flag and `transition:` accept exactly the same.
   const c = new FieldChecker("--transition", () => ({}));
   const t = c.transition(value, []);
-  if (c.problems.length || !t) throw new UsageError(`--transition: ${c.problems.map((p) => p.message).join("; ")}`);
+  if (c.problems.length || !t)
+    throw new UsageError(`--transition: ${c.problems.map((p) => p.message).join("; ")}`);
   return t;
 }
 
 /** The media stage after `run`/`resume`, and `hailuo report`. */
-export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { json?: boolean }, signal?: AbortSignal): Promise<void> {
+export async function mediaStageFor(
+  runDir: string,
+  opts: MediaStageOptions & { json?: boolean },
+  signal?: AbortSignal,
+): Promise<void> {
   const manifest = await readRunManifest(runDir);
   const view = await createProgressView(chooseView(Boolean(opts.json)));
   try {
     // The media functions name their own failures; what the stage does around them (folders,
     // index.html) gets a code here too, never a bare errno.
-    const r = await runMediaStage(runDir, manifest, { ...opts, onProgress: view.media, onWarning: (message) => view.onEvent({ type: "warning", message }), signal }).catch((error: unknown) => {
-      throw mediaIoError(error, opts.assemble === false ? "thumbnail_failed" : "assemble_failed", `media stage of ${displayPath(runDir)}`);
+    const r = await runMediaStage(runDir, manifest, {
+      ...opts,
+      onProgress: view.media,
+      onWarning: (message) => view.onEvent({ type: "warning", message }),
+      signal,
+    }).catch((error: unknown) => {
+      throw mediaIoError(
+        error,
+        opts.assemble === false ? "thumbnail_failed" : "assemble_failed",
+        `media stage of ${displayPath(runDir)}`,
+      );
     });
     const rel = displayPath(runDir);
     // A film written outside the run folder (--out) is named by its own absolute path.
     const filmPath = r.film && (isAbsolute(r.film.file) ? r.film.file : join(rel, r.film.file));
     if (opts.json) {
-      emitJson({ type: "media_done", ...(r.film ? { film: filmPath, filmSeconds: r.film.durationS, filmMode: r.film.mode, filmWhy: r.film.reason } : {}), ...(r.sheet ? { sheet: join(rel, r.sheet) } : {}), page: join(rel, r.page) });
+      emitJson({
+        type: "media_done",
+        ...(r.film
+          ? {
+              film: filmPath,
+              filmSeconds: r.film.durationS,
+              filmMode: r.film.mode,
+              filmWhy: r.film.reason,
+            }
+          : {}),
+        ...(r.sheet ? { sheet: join(rel, r.sheet) } : {}),
+        page: join(rel, r.page),
+      });
       return;
     }
     view.stop();
-    if (r.film) view.line(`film: ${filmPath} (${r.film.durationS.toFixed(1)} s; ${r.film.reason ?? r.film.mode})`);
+    if (r.film)
+      view.line(
+        `film: ${filmPath} (${r.film.durationS.toFixed(1)} s; ${r.film.reason ?? r.film.mode})`,
+      );
     if (r.sheet) view.line(`contact sheet: ${join(rel, r.sheet)}`);
     view.line(`page: ${join(rel, r.page)}`);
   } finally {
@@ -46,46 +83,91 @@ export async function mediaStageFor(runDir: string, opts: MediaStageOptions & { 
 }
 
 /** `hailuo assemble <run-dir>`: (re)make the film from the clips the run has now. */
-export async function assembleCommand(runDir: string, opts: { transition?: string; audio?: string; out?: string; placeholders?: boolean; preset?: string; json?: boolean }, signal: AbortSignal): Promise<number> {
-  if (opts.preset !== undefined && !(X264_PRESETS as readonly string[]).includes(opts.preset)) throw new UsageError(`--preset must be one of ${X264_PRESETS.join(", ")}, got ${JSON.stringify(opts.preset)}`);
+export async function assembleCommand(
+  runDir: string,
+  opts: {
+    transition?: string;
+    audio?: string;
+    out?: string;
+    placeholders?: boolean;
+    preset?: string;
+    json?: boolean;
+  },
+  signal: AbortSignal,
+): Promise<number> {
+  if (opts.preset !== undefined && !(X264_PRESETS as readonly string[]).includes(opts.preset))
+    throw new UsageError(
+      `--preset must be one of ${X264_PRESETS.join(", ")}, got ${JSON.stringify(opts.preset)}`,
+    );
   // Not just "exists": a FIFO, a device or a directory would hang or fail the film at its very end.
   const audioProblem = opts.audio ? await audioBedProblem(opts.audio, { signal }) : undefined;
   if (audioProblem) throw new UsageError(`--audio: ${audioProblem}`);
   const report = await readRunReport(runDir);
   if (!report.items.some((i) => i.file)) {
-    process.stderr.write(`hailuo: nothing to assemble in ${displayPath(runDir)}: it has no finished clip yet (run or resume it first)\n`);
+    process.stderr.write(
+      `hailuo: nothing to assemble in ${displayPath(runDir)}: it has no finished clip yet (run or resume it first)\n`,
+    );
     return 1;
   }
-  await mediaStageFor(runDir, { assemble: true, transition: parseTransition(opts.transition), audioFile: opts.audio && resolve(opts.audio), filmOut: opts.out && resolve(opts.out), placeholders: opts.placeholders, preset: opts.preset, json: opts.json }, signal);
+  await mediaStageFor(
+    runDir,
+    {
+      assemble: true,
+      transition: parseTransition(opts.transition),
+      audioFile: opts.audio && resolve(opts.audio),
+      filmOut: opts.out && resolve(opts.out),
+      placeholders: opts.placeholders,
+      preset: opts.preset,
+      json: opts.json,
+    },
+    signal,
+  );
   return 0;
 }
 
 /** `hailuo report <run-dir>`: rewrite index.html (and thumbnails) without touching the film. */
-export async function reportCommand(runDir: string, opts: { json?: boolean }, signal: AbortSignal): Promise<number> {
+export async function reportCommand(
+  runDir: string,
+  opts: { json?: boolean },
+  signal: AbortSignal,
+): Promise<number> {
   await mediaStageFor(runDir, { assemble: false, json: opts.json }, signal);
   return 0;
 }
 
 /** `hailuo thumbs <run-dir | video…>`: posters, a contact sheet and optional GIFs. */
-export async function thumbsCommand(targets: string[], opts: { sheet?: string; gif?: boolean; out?: string; json?: boolean }, signal: AbortSignal): Promise<number> {
+export async function thumbsCommand(
+  targets: string[],
+  opts: { sheet?: string; gif?: boolean; out?: string; json?: boolean },
+  signal: AbortSignal,
+): Promise<number> {
   let columns = 4;
   let maxItems = Infinity;
   if (opts.sheet) {
     const m = /^(\d+)(?:x(\d+))?$/.exec(opts.sheet);
-    if (!m || Number(m[1]) < 1) throw new UsageError(`--sheet takes COLSxROWS, e.g. 4x3; got "${opts.sheet}"`);
+    if (!m || Number(m[1]) < 1)
+      throw new UsageError(`--sheet takes COLSxROWS, e.g. 4x3; got "${opts.sheet}"`);
     columns = Number(m[1]);
     if (m[2]) maxItems = columns * Number(m[2]);
   }
   const first = targets[0]!;
   if (targets.length === 1 && (await stat(first)).isDirectory()) {
     const manifest = await readRunManifest(first);
-    manifest.thumbnails = { ...manifest.thumbnails, sheetColumns: columns, preview: opts.gif ? "gif" : "none" };
+    manifest.thumbnails = {
+      ...manifest.thumbnails,
+      sheetColumns: columns,
+      preview: opts.gif ? "gif" : "none",
+    };
     const report = await readRunReport(first, manifest);
     report.items = report.items.slice(0, maxItems);
     const r = await makeThumbnails(first, manifest, report, { signal });
     const posters = Object.values(r.posters).map((p) => join(first, p));
-    if (opts.json) emitJson({ type: "thumbs", posters, ...(r.sheet ? { sheet: join(first, r.sheet) } : {}) });
-    else process.stdout.write(`${posters.length} poster(s)${r.sheet ? `, ${join(first, r.sheet)}` : ""}\n`);
+    if (opts.json)
+      emitJson({ type: "thumbs", posters, ...(r.sheet ? { sheet: join(first, r.sheet) } : {}) });
+    else
+      process.stdout.write(
+        `${posters.length} poster(s)${r.sheet ? `, ${join(first, r.sheet)}` : ""}\n`,
+      );
     return 0;
   }
   const items: { file: string; label: string }[] = [];
@@ -94,7 +176,10 @@ export async function thumbsCommand(targets: string[], opts: { sheet?: string; g
     const stem = join(dirname(video), basename(video, extname(video)));
     await poster(video, `${stem}.jpg`, { signal });
     if (opts.gif) await animatedPreview(video, `${stem}.gif`, { signal });
-    items.push({ file: `${stem}.jpg`, label: `${basename(video, extname(video))} · ${info.durationS.toFixed(0)} s` });
+    items.push({
+      file: `${stem}.jpg`,
+      label: `${basename(video, extname(video))} · ${info.durationS.toFixed(0)} s`,
+    });
     if (!opts.json) process.stdout.write(`${stem}.jpg${opts.gif ? ` ${stem}.gif` : ""}\n`);
   }
   const sheet = resolve(opts.out ?? "contact-sheet.jpg");

@@ -1,6 +1,14 @@
 import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { cancelRun, enqueueRun, listQueue, openRedis, QUEUES, removeSchedule, startWorker } from "@hailuo/queue";
+import {
+  cancelRun,
+  enqueueRun,
+  listQueue,
+  openRedis,
+  QUEUES,
+  removeSchedule,
+  startWorker,
+} from "@hailuo/queue";
 import { PriceUnknownError, readRunReport } from "@hailuo/runner";
 import { Queue } from "bullmq";
 import { numberOption, parseVars } from "../options.js";
@@ -15,10 +23,24 @@ import { defaultRunDir } from "./run.js";
 /** `hailuo run <manifest> --redis URL`: enqueue the run as a flow for any number of workers. */
 export async function enqueueCommand(
   manifestPath: string,
-  opts: { redis: string; prefix: string; out?: string; concurrency: string; budget?: string; price?: string; assumeListPrice?: boolean; wait?: boolean; var: string[]; json?: boolean },
+  opts: {
+    redis: string;
+    prefix: string;
+    out?: string;
+    concurrency: string;
+    budget?: string;
+    price?: string;
+    assumeListPrice?: boolean;
+    wait?: boolean;
+    var: string[];
+    json?: boolean;
+  },
   signal: AbortSignal,
 ): Promise<number> {
-  const manifest = await loadManifestTelling(manifestPath, { vars: parseVars(opts.var), json: opts.json });
+  const manifest = await loadManifestTelling(manifestPath, {
+    vars: parseVars(opts.var),
+    json: opts.json,
+  });
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
   const budgetUsd = numberOption("budget", opts.budget, { integer: false });
   // Workers reserve against the budget at the price recorded now: one fal would not confirm is
@@ -26,18 +48,43 @@ export async function enqueueCommand(
   const given = numberOption("price", opts.price, { integer: false, min: 0.000001 });
   // Workers may hold a key this machine lacks: with no backend named here, the list price is a guess.
   const quoted = await priceFor(undefined, given);
-  const price = given === undefined && !backendFromEnv() ? { ...quoted, verified: false, reason: "no FAL_KEY or FAL_EMULATOR_URL where the run is enqueued; workers may bill at their account's price" } : quoted;
+  const price =
+    given === undefined && !backendFromEnv()
+      ? {
+          ...quoted,
+          verified: false,
+          reason:
+            "no FAL_KEY or FAL_EMULATOR_URL where the run is enqueued; workers may bill at their account's price",
+        }
+      : quoted;
   if (opts.json) emitJson({ type: "price", ...price });
   else process.stderr.write(`${describePrice(price)}\n`);
   if (budgetUsd !== undefined && !price.verified && !opts.assumeListPrice) {
     throw new PriceUnknownError(budgetUsd, price, "enqueued");
   }
-  const run = await enqueueRun({ manifest, runDir, redisUrl: opts.redis, prefix: opts.prefix, falConcurrency: numberOption("concurrency", opts.concurrency, { min: 1 }), budgetUsd, backend: backendFromEnv(), usdPerSecond: price.usdPerSecond });
+  const run = await enqueueRun({
+    manifest,
+    runDir,
+    redisUrl: opts.redis,
+    prefix: opts.prefix,
+    falConcurrency: numberOption("concurrency", opts.concurrency, { min: 1 }),
+    budgetUsd,
+    backend: backendFromEnv(),
+    usdPerSecond: price.usdPerSecond,
+  });
   const prefixFlag = opts.prefix !== "hailuo" ? ` --prefix ${opts.prefix}` : "";
-  if (opts.json) emitJson({ type: "log", message: `enqueued run ${run.runId}: ${run.childJobIds.length} generation(s) → ${displayPath(runDir)}` });
+  if (opts.json)
+    emitJson({
+      type: "log",
+      message: `enqueued run ${run.runId}: ${run.childJobIds.length} generation(s) → ${displayPath(runDir)}`,
+    });
   else {
-    process.stderr.write(`enqueued run ${run.runId}: ${run.childJobIds.length} generation(s) + assemble → ${displayPath(runDir)}\n`);
-    process.stderr.write(`start workers with: pnpm hailuo worker --redis ${opts.redis}${prefixFlag}\n`);
+    process.stderr.write(
+      `enqueued run ${run.runId}: ${run.childJobIds.length} generation(s) + assemble → ${displayPath(runDir)}\n`,
+    );
+    process.stderr.write(
+      `start workers with: pnpm hailuo worker --redis ${opts.redis}${prefixFlag}\n`,
+    );
   }
   return opts.wait ? waitForRun(run.parentJobId, runDir, opts, signal) : 0;
 }
@@ -46,7 +93,12 @@ export async function enqueueCommand(
  * Waits for a distributed run to be assembled, showing its progress from the run folder's
  * journal (shared with the workers); one Ctrl-C stops waiting, never the run.
  */
-async function waitForRun(parentJobId: string, runDir: string, opts: { redis: string; prefix: string; json?: boolean }, signal: AbortSignal): Promise<number> {
+async function waitForRun(
+  parentJobId: string,
+  runDir: string,
+  opts: { redis: string; prefix: string; json?: boolean },
+  signal: AbortSignal,
+): Promise<number> {
   const view = await createProgressView(chooseView(Boolean(opts.json)));
   const connection = await openRedis(opts.redis);
   const assemble = new Queue(QUEUES.assemble, { connection, prefix: opts.prefix });
@@ -64,11 +116,15 @@ async function waitForRun(parentJobId: string, runDir: string, opts: { redis: st
         return 1;
       }
       const t = (await readRunReport(runDir).catch(() => undefined))?.totals;
-      const line = t ? `${t.done + t.cached} done, ${t.failed} failed, ${t.pending + t.interrupted} to go; $${t.billedUsd.toFixed(2)} billed (waiting for workers; Ctrl-C stops waiting, not the run)` : "waiting for workers";
+      const line = t
+        ? `${t.done + t.cached} done, ${t.failed} failed, ${t.pending + t.interrupted} to go; $${t.billedUsd.toFixed(2)} billed (waiting for workers; Ctrl-C stops waiting, not the run)`
+        : "waiting for workers";
       if (line !== last) view.line((last = line));
       await sleep(1000, undefined, { signal }).catch(() => {});
     }
-    view.line(`stopped waiting; the run goes on in the workers. See it with: pnpm hailuo status ${displayPath(runDir)}`);
+    view.line(
+      `stopped waiting; the run goes on in the workers. See it with: pnpm hailuo status ${displayPath(runDir)}`,
+    );
     return 130;
   } finally {
     view.stop();
@@ -78,15 +134,31 @@ async function waitForRun(parentJobId: string, runDir: string, opts: { redis: st
 }
 
 /** `hailuo worker --redis URL`: process generate and assemble jobs until stopped. */
-export async function workerCommand(opts: { redis: string; prefix: string; concurrency: string; lockMs: string; retries: string }, signal: AbortSignal): Promise<number> {
+export async function workerCommand(
+  opts: { redis: string; prefix: string; concurrency: string; lockMs: string; retries: string },
+  signal: AbortSignal,
+): Promise<number> {
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const options = { concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }), lockDurationMs: numberOption("lock-ms", opts.lockMs, { min: 1000 }), retries: numberOption("retries", opts.retries) };
+  const options = {
+    concurrency: numberOption("concurrency", opts.concurrency, { min: 1 }),
+    lockDurationMs: numberOption("lock-ms", opts.lockMs, { min: 1000 }),
+    retries: numberOption("retries", opts.retries),
+  };
   // Redis first: a worker that cannot reach it says so and exits, before starting anything else.
   (await openRedis(opts.redis)).disconnect();
   const conn = await connectFal({ say });
   try {
-    const worker = await startWorker({ redisUrl: opts.redis, prefix: opts.prefix, client: conn.client, backend: conn.backend, ...options, log: say });
-    say(`worker ${process.pid} ready on ${opts.redis} (prefix ${opts.prefix}); Ctrl-C stops it and leaves its jobs resumable`);
+    const worker = await startWorker({
+      redisUrl: opts.redis,
+      prefix: opts.prefix,
+      client: conn.client,
+      backend: conn.backend,
+      ...options,
+      log: say,
+    });
+    say(
+      `worker ${process.pid} ready on ${opts.redis} (prefix ${opts.prefix}); Ctrl-C stops it and leaves its jobs resumable`,
+    );
     await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
     await worker.close();
     return 0;
@@ -96,7 +168,11 @@ export async function workerCommand(opts: { redis: string; prefix: string; concu
 }
 
 /** `hailuo queue ls --redis URL`: enqueued runs and registered schedules. */
-export async function queueListCommand(opts: { redis: string; prefix: string; json?: boolean }): Promise<number> {
+export async function queueListCommand(opts: {
+  redis: string;
+  prefix: string;
+  json?: boolean;
+}): Promise<number> {
   const { runs, schedules } = await listQueue({ redisUrl: opts.redis, prefix: opts.prefix });
   if (opts.json) {
     emitJson({ type: "queue", runs, schedules });
@@ -105,26 +181,43 @@ export async function queueListCommand(opts: { redis: string; prefix: string; js
   if (!runs.length && !schedules.length) process.stdout.write("nothing queued\n");
   for (const r of runs) {
     const g = r.generations;
-    process.stdout.write(`run ${r.runId}  ${r.state.padEnd(16)} ${g.finished}/${g.finished + g.remaining} generation(s) finished${g.failed ? `, ${g.failed} failed` : ""}  ${displayPath(r.runDir)}\n`);
+    process.stdout.write(
+      `run ${r.runId}  ${r.state.padEnd(16)} ${g.finished}/${g.finished + g.remaining} generation(s) finished${g.failed ? `, ${g.failed} failed` : ""}  ${displayPath(r.runDir)}\n`,
+    );
   }
-  for (const s of schedules) process.stdout.write(`schedule ${s.job}  "${s.pattern}" ${s.timeZone ?? "UTC"}  next ${s.next ?? "never"}\n`);
+  for (const s of schedules)
+    process.stdout.write(
+      `schedule ${s.job}  "${s.pattern}" ${s.timeZone ?? "UTC"}  next ${s.next ?? "never"}\n`,
+    );
   return 0;
 }
 
 /** `hailuo queue cancel <run-dir|run-id> --redis URL` (or `--schedule <job>`). */
-export async function queueCancelCommand(target: string | undefined, opts: { redis: string; prefix: string; schedule?: string; json?: boolean }): Promise<number> {
+export async function queueCancelCommand(
+  target: string | undefined,
+  opts: { redis: string; prefix: string; schedule?: string; json?: boolean },
+): Promise<number> {
   const conn = { redisUrl: opts.redis, prefix: opts.prefix };
   if (opts.schedule) {
     const removed = await removeSchedule(conn, opts.schedule);
-    process.stderr.write(removed ? `schedule ${opts.schedule} removed (runs it already enqueued stay)\n` : `no schedule named ${opts.schedule}\n`);
+    process.stderr.write(
+      removed
+        ? `schedule ${opts.schedule} removed (runs it already enqueued stay)\n`
+        : `no schedule named ${opts.schedule}\n`,
+    );
     return removed ? 0 : 2;
   }
-  if (!target) throw new UsageError("queue cancel needs a run folder or run id (or --schedule <job>)");
+  if (!target)
+    throw new UsageError("queue cancel needs a run folder or run id (or --schedule <job>)");
   const r = await cancelRun(conn, target);
   if (opts.json) emitJson({ type: "cancelled", ...r });
   process.stderr.write(
     `run ${r.runId}: ${r.removed} waiting generation(s) removed (nothing paid for them)` +
-      (r.stillRunning ? `; ${r.stillRunning} running on workers finish (their requests are live on fal) and the run assembles what it has\n` : r.gone ? "; the run is out of the queue: `hailuo resume` can carry it on here\n" : "\n"),
+      (r.stillRunning
+        ? `; ${r.stillRunning} running on workers finish (their requests are live on fal) and the run assembles what it has\n`
+        : r.gone
+          ? "; the run is out of the queue: `hailuo resume` can carry it on here\n"
+          : "\n"),
   );
   return 0;
 }

@@ -2,7 +2,14 @@ import { join, resolve } from "node:path";
 import { displayPath } from "../display-path.js";
 import { isSafeId, slugify, type Manifest } from "@hailuo/manifest";
 import { loadManifestTelling } from "../load-input.js";
-import { mustBeRunFolder, previewRun, runManifest, type PlanItem, type RunEvent, type RunResult } from "@hailuo/runner";
+import {
+  mustBeRunFolder,
+  previewRun,
+  runManifest,
+  type PlanItem,
+  type RunEvent,
+  type RunResult,
+} from "@hailuo/runner";
 import type { HailuoError } from "@hailuo/shared";
 import { numberOption, parseVars } from "../options.js";
 import { connectFal, describePrice, priceFor } from "../fal-connection.js";
@@ -35,7 +42,14 @@ export interface RunCommandOptions {
 }
 
 // A run stopped by these left every paid clip journaled: fixing the cause and resuming loses nothing.
-const RESUMABLE_STOPS = new Set(["disk_full", "unwritable", "ffmpeg_missing", "auth", "unreachable", "answers_lost"]);
+const RESUMABLE_STOPS = new Set([
+  "disk_full",
+  "unwritable",
+  "ffmpeg_missing",
+  "auth",
+  "unreachable",
+  "answers_lost",
+]);
 
 /** The default run folder for a manifest: runs/<safe name>. */
 export function defaultRunDir(manifest: Manifest): string {
@@ -52,33 +66,62 @@ export function runNumbers(opts: RunCommandOptions) {
     lostAnswerResends: numberOption("resend-lost", opts.resendLost),
     // A price of 0 would make every clip free and every budget endless.
     givenPrice: numberOption("price", opts.price, { integer: false, min: 0.000001 }),
-    itemTimeoutMs: (numberOption("timeout-min", opts.timeoutMin, { min: 0.05, integer: false }) ?? 15) * 60_000,
+    itemTimeoutMs:
+      (numberOption("timeout-min", opts.timeoutMin, { min: 0.05, integer: false }) ?? 15) * 60_000,
   };
 }
 
 /** `hailuo run <manifest>`: generate every scene into a run folder. */
-export async function runCommand(manifestPath: string, opts: RunCommandOptions, signal: AbortSignal): Promise<number> {
+export async function runCommand(
+  manifestPath: string,
+  opts: RunCommandOptions,
+  signal: AbortSignal,
+): Promise<number> {
   runNumbers(opts);
-  const manifest = await loadManifestTelling(manifestPath, { vars: parseVars(opts.var), json: opts.json });
+  const manifest = await loadManifestTelling(manifestPath, {
+    vars: parseVars(opts.var),
+    json: opts.json,
+  });
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
   if (opts.dryRun) {
     const pending = priceFor(undefined, runNumbers(opts).givenPrice);
-    const preview = await previewRun(runDir, manifest, { usdPerSecond: pending.then((p) => p.usdPerSecond), cache: opts.cache });
+    const preview = await previewRun(runDir, manifest, {
+      usdPerSecond: pending.then((p) => p.usdPerSecond),
+      cache: opts.cache,
+    });
     const price = await pending;
     const fresh = new Set(preview.toSubmit.map((p) => p.key));
     if (opts.json) {
-      emitJson({ type: "dry_run", runDir: displayPath(runDir), clips: preview.items.length, reused: preview.reused, resumed: preview.resumed, new: preview.toSubmit.length, atMostUsd: preview.estimateUsd, price });
+      emitJson({
+        type: "dry_run",
+        runDir: displayPath(runDir),
+        clips: preview.items.length,
+        reused: preview.reused,
+        resumed: preview.resumed,
+        new: preview.toSubmit.length,
+        atMostUsd: preview.estimateUsd,
+        price,
+      });
       return 0;
     }
-    for (const p of preview.items) process.stdout.write(`${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  ${fresh.has(p.key) ? `$${p.costUsd.toFixed(3)}` : "reused".padEnd(6)}  ${p.input.prompt.slice(0, 70)}\n`);
-    process.stdout.write(`dry run: ${preview.items.length} clip(s): ${preview.reused} reused, ${preview.resumed} to resume, ${preview.toSubmit.length} new → at most $${preview.estimateUsd.toFixed(2)} → ${displayPath(runDir)} (nothing submitted)\n${describePrice(price)}\n`);
+    for (const p of preview.items)
+      process.stdout.write(
+        `${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  ${fresh.has(p.key) ? `$${p.costUsd.toFixed(3)}` : "reused".padEnd(6)}  ${p.input.prompt.slice(0, 70)}\n`,
+      );
+    process.stdout.write(
+      `dry run: ${preview.items.length} clip(s): ${preview.reused} reused, ${preview.resumed} to resume, ${preview.toSubmit.length} new → at most $${preview.estimateUsd.toFixed(2)} → ${displayPath(runDir)} (nothing submitted)\n${describePrice(price)}\n`,
+    );
     return 0;
   }
   return execute(manifest, runDir, opts, signal);
 }
 
 /** `hailuo resume <run-dir>`: pick a run up where it stopped. */
-export async function resumeCommand(runDir: string, opts: RunCommandOptions, signal: AbortSignal): Promise<number> {
+export async function resumeCommand(
+  runDir: string,
+  opts: RunCommandOptions,
+  signal: AbortSignal,
+): Promise<number> {
   // Only looked for here (before fal is connected): the run reads run.json once, under the folder's lock.
   await mustBeRunFolder(runDir);
   return execute(undefined, resolve(runDir), opts, signal);
@@ -88,7 +131,13 @@ export async function resumeCommand(runDir: string, opts: RunCommandOptions, sig
  * Runs a manifest (`undefined`: the folder's own, a resume) into a folder with the CLI's view,
  * money lines and media stage; `only` limits the work (re-rolls), `film: false` keeps the film as it is.
  */
-export async function execute(manifest: Manifest | undefined, runDir: string, opts: RunCommandOptions, signal: AbortSignal, part: { only?: (item: PlanItem) => boolean; film?: false } = {}): Promise<number> {
+export async function execute(
+  manifest: Manifest | undefined,
+  runDir: string,
+  opts: RunCommandOptions,
+  signal: AbortSignal,
+  part: { only?: (item: PlanItem) => boolean; film?: false } = {},
+): Promise<number> {
   const { givenPrice, ...n } = runNumbers(opts);
   const view = await createProgressView(chooseView(Boolean(opts.json)));
   // HTTP retries are counted and told once at the end (per request id with --json), not one line each.
@@ -98,7 +147,14 @@ export async function execute(manifest: Manifest | undefined, runDir: string, op
     onHttpRetry: (i) => {
       const key = `${i.operation}${i.status ? ` after HTTP ${i.status}` : ""}`;
       retries.set(key, (retries.get(key) ?? 0) + 1);
-      if (opts.json) emitJson({ type: "http_retry", operation: i.operation, attempt: i.attempt, status: i.status, requestId: i.requestId });
+      if (opts.json)
+        emitJson({
+          type: "http_retry",
+          operation: i.operation,
+          attempt: i.attempt,
+          status: i.status,
+          requestId: i.requestId,
+        });
     },
   });
   let result: RunResult;
@@ -128,18 +184,38 @@ export async function execute(manifest: Manifest | undefined, runDir: string, op
       only: part.only,
       signal,
       confirmSpend: async (plan) => {
-        if (!mustConfirm({ billed: conn.backend.kind === "fal", usd: plan.estimateUsd, yes: opts.yes, confirmAbove: opts.confirmAbove })) return;
+        if (
+          !mustConfirm({
+            billed: conn.backend.kind === "fal",
+            usd: plan.estimateUsd,
+            yes: opts.yes,
+            confirmAbove: opts.confirmAbove,
+          })
+        )
+          return;
         view.pause();
         try {
-          await askToSpend(`spend up to $${plan.estimateUsd.toFixed(2)} on ${conn.target} for ${plan.toSubmit} clip(s)?`);
+          await askToSpend(
+            `spend up to $${plan.estimateUsd.toFixed(2)} on ${conn.target} for ${plan.toSubmit} clip(s)?`,
+          );
         } finally {
           view.resume();
         }
       },
       onEvent: (e: RunEvent) => {
         // Say where requests go and the most it can cost before the first submit.
-        if (e.type === "plan" && opts.json) emitJson({ type: "target", target: conn.target, billed: conn.backend.kind === "fal", toSubmit: e.toSubmit, atMostUsd: e.estimateUsd });
-        else if (e.type === "plan") view.line(`→ ${conn.target}${conn.backend.kind === "fal" ? " (billed)" : " (nothing billed)"}, ${e.toSubmit} clip(s) to generate, at most $${e.estimateUsd.toFixed(2)}${e.reattach ? `, ${e.reattach} to re-attach` : ""}${e.cached ? `, ${e.cached} reused` : ""}`);
+        if (e.type === "plan" && opts.json)
+          emitJson({
+            type: "target",
+            target: conn.target,
+            billed: conn.backend.kind === "fal",
+            toSubmit: e.toSubmit,
+            atMostUsd: e.estimateUsd,
+          });
+        else if (e.type === "plan")
+          view.line(
+            `→ ${conn.target}${conn.backend.kind === "fal" ? " (billed)" : " (nothing billed)"}, ${e.toSubmit} clip(s) to generate, at most $${e.estimateUsd.toFixed(2)}${e.reattach ? `, ${e.reattach} to re-attach` : ""}${e.cached ? `, ${e.cached} reused` : ""}`,
+          );
         view.onEvent(e);
       },
     });
@@ -147,7 +223,8 @@ export async function execute(manifest: Manifest | undefined, runDir: string, op
     view.stop();
     // The message ends with the exact command that carries on: nothing paid for is lost.
     if (RESUMABLE_STOPS.has((error as HailuoError).code)) {
-      (error as Error).message += `\nevery clip paid for so far is journaled (none is paid twice); fix the cause, then resume with: pnpm hailuo resume ${displayPath(runDir)}`;
+      (error as Error).message +=
+        `\nevery clip paid for so far is journaled (none is paid twice); fix the cause, then resume with: pnpm hailuo resume ${displayPath(runDir)}`;
     }
     throw error;
   } finally {
@@ -159,20 +236,44 @@ export async function execute(manifest: Manifest | undefined, runDir: string, op
   const rel = displayPath(runDir);
   const lines = [
     `${t.done} generated, ${t.cached} reused, ${t.failed} failed${t.interrupted ? `, ${t.interrupted} interrupted` : ""}; billed: this run $${t.thisRunBilledUsd.toFixed(2)}, this folder $${t.billedUsd.toFixed(2)} (${t.billedRequests} clip(s), ${t.billedSeconds} s)`,
-    ...(t.unsaved > 0 ? [`${t.unsaved} clip(s) are paid for but not saved; resume downloads them (nothing is paid twice)`] : []),
+    ...(t.unsaved > 0
+      ? [
+          `${t.unsaved} clip(s) are paid for but not saved; resume downloads them (nothing is paid twice)`,
+        ]
+      : []),
     ...(t.possibleDoubleChargeUsd > 0
-      ? [`warning: up to $${t.possibleDoubleChargeUsd.toFixed(2)} more may have been billed by ${result.report.ambiguousSubmits.length} submit(s) whose answer was lost (${result.report.ambiguousSubmits.map((a) => `${a.scene}#${a.take}${a.requestId ? ` ${a.requestId}` : ""}`).join(", ")}); see report.json`]
+      ? [
+          `warning: up to $${t.possibleDoubleChargeUsd.toFixed(2)} more may have been billed by ${result.report.ambiguousSubmits.length} submit(s) whose answer was lost (${result.report.ambiguousSubmits.map((a) => `${a.scene}#${a.take}${a.requestId ? ` ${a.requestId}` : ""}`).join(", ")}); see report.json`,
+        ]
       : []),
     ...result.report.caveats.map((c) => `warning: ${c.message}`),
     `report: ${join(rel, "report.csv")}`,
-    ...(result.interrupted || t.unsaved > 0 ? [`${result.interrupted ? "interrupted: " : ""}nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`] : []),
+    ...(result.interrupted || t.unsaved > 0
+      ? [
+          `${result.interrupted ? "interrupted: " : ""}nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`,
+        ]
+      : []),
   ];
-  if (retries.size) lines.splice(1, 0, `http retries inside the fal client: ${[...retries].map(([k, n]) => `${k} ×${n}`).join(", ")}`);
-  if (opts.json) emitJson({ type: "summary", runDir: rel, exitCode: result.exitCode, totals: { ...t } });
+  if (retries.size)
+    lines.splice(
+      1,
+      0,
+      `http retries inside the fal client: ${[...retries].map(([k, n]) => `${k} ×${n}`).join(", ")}`,
+    );
+  if (opts.json)
+    emitJson({ type: "summary", runDir: rel, exitCode: result.exitCode, totals: { ...t } });
   else process.stderr.write(`${lines.join("\n")}\n`);
   if (opts.media && !result.interrupted && t.done + t.cached > 0) {
     const { mediaStageFor } = await import("./media.js");
-    await mediaStageFor(runDir, { assemble: part.film ?? (opts.assemble ? true : undefined), placeholders: opts.placeholders, json: opts.json }, signal);
+    await mediaStageFor(
+      runDir,
+      {
+        assemble: part.film ?? (opts.assemble ? true : undefined),
+        placeholders: opts.placeholders,
+        json: opts.json,
+      },
+      signal,
+    );
   }
   return result.exitCode;
 }

@@ -1,7 +1,17 @@
 import { resolve } from "node:path";
 import { normalizeHailuoInput } from "@hailuo/core";
 import { MAX_TAKES } from "@hailuo/manifest";
-import { BudgetError, RunLockedError, planRun, readRunManifest, readRunReport, runLockHeld, sumUsd, withRerolls, writePick } from "@hailuo/runner";
+import {
+  BudgetError,
+  RunLockedError,
+  planRun,
+  readRunManifest,
+  readRunReport,
+  runLockHeld,
+  sumUsd,
+  withRerolls,
+  writePick,
+} from "@hailuo/runner";
 import { displayPath } from "../display-path.js";
 import { emitJson } from "../events.js";
 import { UsageError } from "../exit-codes.js";
@@ -10,11 +20,19 @@ import { numberOption } from "../options.js";
 import { execute, runNumbers, type RunCommandOptions } from "./run.js";
 
 /** `hailuo pick <run-dir> <scene> <take>`: the take the film uses for a scene (picks.json). */
-export async function pickCommand(runDir: string, scene: string, takeText: string, opts: { json?: boolean }): Promise<number> {
+export async function pickCommand(
+  runDir: string,
+  scene: string,
+  takeText: string,
+  opts: { json?: boolean },
+): Promise<number> {
   const take = numberOption("take", takeText, { min: 1 })!;
   await pickTake(runDir, scene, take);
   if (opts.json) emitJson({ type: "picked", scene, take });
-  else process.stderr.write(`${scene}: take ${take} is the one the film uses; remake the film with: pnpm hailuo assemble ${displayPath(resolve(runDir))}\n`);
+  else
+    process.stderr.write(
+      `${scene}: take ${take} is the one the film uses; remake the film with: pnpm hailuo assemble ${displayPath(resolve(runDir))}\n`,
+    );
   return 0;
 }
 
@@ -22,11 +40,16 @@ export async function pickCommand(runDir: string, scene: string, takeText: strin
 export async function pickTake(runDir: string, scene: string, take: number): Promise<void> {
   const report = await readRunReport(runDir);
   const takes = report.items.filter((i) => i.scene === scene);
-  if (!takes.length) throw new UsageError(`no scene ${scene} in ${displayPath(resolve(runDir))} (scenes: ${[...new Set(report.items.map((i) => i.scene))].join(", ")})`);
+  if (!takes.length)
+    throw new UsageError(
+      `no scene ${scene} in ${displayPath(resolve(runDir))} (scenes: ${[...new Set(report.items.map((i) => i.scene))].join(", ")})`,
+    );
   const row = takes.find((i) => i.take === take);
   if (!row?.file) {
     const have = takes.filter((i) => i.file).map((i) => i.take);
-    throw new UsageError(`take ${take} of ${scene} has no clip${row ? ` (${row.status}${row.error ? `: ${row.error}` : ""})` : " (no such take)"}; takes with a clip: ${have.join(", ") || "none yet"}`);
+    throw new UsageError(
+      `take ${take} of ${scene} has no clip${row ? ` (${row.status}${row.error ? `: ${row.error}` : ""})` : " (no such take)"}; takes with a clip: ${have.join(", ") || "none yet"}`,
+    );
   }
   await writePick(runDir, scene, take);
 }
@@ -42,28 +65,50 @@ export interface RerollOptions extends RunCommandOptions {
  * same runner and journal as a run. Budget and the question come before run.json records anything,
  * so a refusal leaves the folder as it was; an interrupted re-roll is finished by `hailuo resume`.
  */
-export async function rerollCommand(runDir: string, scene: string, opts: RerollOptions, signal: AbortSignal): Promise<number> {
+export async function rerollCommand(
+  runDir: string,
+  scene: string,
+  opts: RerollOptions,
+  signal: AbortSignal,
+): Promise<number> {
   const dir = resolve(runDir);
   const count = numberOption("takes", opts.takes, { min: 1, max: MAX_TAKES })!;
   const { budgetUsd } = runNumbers(opts);
   const quote = await quoteReroll(dir, scene, count, opts.prompt);
   if (budgetUsd !== undefined && quote.usd > budgetUsd) {
-    throw new BudgetError(`re-rolling ${scene} ${count} time(s) costs up to $${quote.usd.toFixed(2)}, over the budget of $${budgetUsd.toFixed(2)}; nothing was submitted or recorded`);
+    throw new BudgetError(
+      `re-rolling ${scene} ${count} time(s) costs up to $${quote.usd.toFixed(2)}, over the budget of $${budgetUsd.toFixed(2)}; nothing was submitted or recorded`,
+    );
   }
-  if (await runLockHeld(dir)) throw new RunLockedError(`${displayPath(dir)} is being run by another hailuo process (run.lock is held); re-roll when it has finished`);
+  if (await runLockHeld(dir))
+    throw new RunLockedError(
+      `${displayPath(dir)} is being run by another hailuo process (run.lock is held); re-roll when it has finished`,
+    );
   const keys = new Set(quote.keys);
   // Only the new takes are worked on; the film stays as it is until `hailuo assemble`.
-  return execute(quote.manifest, dir, opts, signal, { only: (item) => keys.has(item.key), film: false });
+  return execute(quote.manifest, dir, opts, signal, {
+    only: (item) => keys.has(item.key),
+    film: false,
+  });
 }
 
 /** What a re-roll would add and cost (at the account's live price), without recording anything. */
 export async function quoteReroll(runDir: string, scene: string, count: number, prompt?: string) {
   const manifest = await readRunManifest(runDir);
-  const edited = prompt === undefined ? undefined : normalizeHailuoInput({ prompt, duration: "6" }).prompt;
+  const edited =
+    prompt === undefined ? undefined : normalizeHailuoInput({ prompt, duration: "6" }).prompt;
   const { manifest: next, added } = withRerolls(manifest, scene, count, edited);
   const price = await priceFor();
   // The new takes as the run will plan them: one expansion of re-rolls, the runner's.
   const takes = new Set(added.map((r) => r.take));
-  const items = planRun(next, price.usdPerSecond).filter((p) => p.sceneId === scene && takes.has(p.take));
-  return { manifest: next, added, keys: items.map((p) => p.key), usd: sumUsd(items.map((p) => p.costUsd)), price };
+  const items = planRun(next, price.usdPerSecond).filter(
+    (p) => p.sceneId === scene && takes.has(p.take),
+  );
+  return {
+    manifest: next,
+    added,
+    keys: items.map((p) => p.key),
+    usd: sumUsd(items.map((p) => p.costUsd)),
+    price,
+  };
 }
