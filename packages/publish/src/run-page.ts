@@ -20,12 +20,7 @@ function card(item: ItemReport, media: PageMedia): RawHtml {
   const poster = item.file ? media.posters[item.file] : undefined;
   const preview = item.file ? media.previews[item.file] : undefined;
   const player = item.file
-    ? html`<video
-        controls
-        preload="none"
-        src="${href(item.file)}"
-        ${poster ? html` poster="${href(poster)}"` : ""}
-      ></video>`
+    ? html`<video controls preload="none" src="${href(item.file)}"${poster ? html` poster="${href(poster)}"` : ""}></video>`
     : html`<div class="missing">${item.status === "failed" ? "not generated" : item.status}</div>`;
   const rows: [string, string][] = [
     ["status", item.status],
@@ -40,25 +35,14 @@ function card(item: ItemReport, media: PageMedia): RawHtml {
   if (item.sameAs) rows.push(["same as", item.sameAs]);
   if (item.possibleDoubleChargeUsd > 0)
     rows.push(["possible double charge", `$${item.possibleDoubleChargeUsd.toFixed(3)}`]);
-  return html`<article
-    class="scene ${item.status}${item.chosen ? " chosen" : ""}"
-    id="scene-${item.scene}-${item.take}"
-  >
-    <h2>
-      ${item.scene}${item.take > 1 ? html` <small>take ${item.take}</small>` : ""}${item.chosen ? html` <span class="badge">in the film</span>` : ""}
-    </h2>
-    ${player}
-    ${preview ? html`<a class="preview" href="${href(preview)}">animated preview</a>` : ""}
-    <p class="prompt">${item.prompt}</p>
-    <dl>
-      ${rows.map(
-        ([k, v]) =>
-          html`<dt>${k}</dt>
-            <dd>${v}</dd>`,
-      )}
-    </dl>
-    ${item.error ? html`<p class="error">${item.errorCode ?? "error"}: ${item.error}</p>` : ""}
-  </article>`;
+  return html`<article class="scene ${item.status}${item.chosen ? " chosen" : ""}" id="scene-${item.scene}-${item.take}">
+  <h2>${item.scene}${item.take > 1 ? html` <small>take ${item.take}</small>` : ""}${item.chosen ? html` <span class="badge">in the film</span>` : ""}</h2>
+  ${player}
+  ${preview ? html`<a class="preview" href="${href(preview)}">animated preview</a>` : ""}
+  <p class="prompt">${item.prompt}</p>
+  <dl>${rows.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
+  ${item.error ? html`<p class="error">${item.errorCode ?? "error"}: ${item.error}</p>` : ""}
+</article>`;
 }
 
 /**
@@ -79,146 +63,38 @@ export function renderRunPage(report: RunReport, media: PageMedia): string {
   if (t.possibleDoubleChargeUsd > 0)
     totals.push(["possible double charge", `$${t.possibleDoubleChargeUsd.toFixed(2)}`]);
   return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>${report.name} — hailuo run</title>
-        <style>
-          :root {
-            color-scheme: dark;
-            font-family: system-ui, sans-serif;
-            background: #0d0f12;
-            color: #e8e8e8;
-          }
-          body {
-            margin: 0 auto;
-            max-width: 1200px;
-            padding: 24px;
-          }
-          h1 {
-            margin: 0 0 4px;
-          }
-          .meta {
-            color: #9aa;
-            margin: 0 0 16px;
-          }
-          .film video,
-          .sheet img {
-            width: 100%;
-            border-radius: 8px;
-            background: #000;
-          }
-          .totals {
-            display: flex;
-            gap: 24px;
-            flex-wrap: wrap;
-            margin: 16px 0;
-            padding: 0;
-            list-style: none;
-          }
-          .totals li {
-            background: #171a20;
-            padding: 8px 14px;
-            border-radius: 6px;
-          }
-          .totals b {
-            display: block;
-            font-size: 1.3em;
-          }
-          .scenes {
-            display: grid;
-            grid-template-columns: repeat(auto-fill, minmax(320px, 1fr));
-            gap: 16px;
-          }
-          .scene {
-            background: #171a20;
-            border-radius: 8px;
-            padding: 12px;
-            border-left: 4px solid #3a7;
-          }
-          .scene.failed {
-            border-color: #d44;
-          }
-          .scene.chosen {
-            outline: 2px solid #8cf;
-          }
-          .badge {
-            font-size: 0.75em;
-            background: #8cf;
-            color: #000;
-            border-radius: 4px;
-            padding: 1px 6px;
-          }
-          .scene.interrupted,
-          .scene.pending {
-            border-color: #da3;
-          }
-          .scene h2 {
-            font-size: 1.05em;
-            margin: 0 0 8px;
-          }
-          .scene video {
-            width: 100%;
-            border-radius: 4px;
-            background: #000;
-            aspect-ratio: 1366 / 768;
-          }
-          .missing {
-            aspect-ratio: 1366 / 768;
-            display: grid;
-            place-items: center;
-            background: #221;
-            color: #d88;
-            border-radius: 4px;
-          }
-          .prompt {
-            font-size: 0.92em;
-            line-height: 1.4;
-          }
-          .error {
-            color: #f88;
-            font-size: 0.9em;
-          }
-          dl {
-            display: grid;
-            grid-template-columns: auto 1fr;
-            gap: 2px 10px;
-            font-size: 0.85em;
-            color: #bbb;
-            margin: 0;
-          }
-          dd {
-            margin: 0;
-            overflow-wrap: anywhere;
-          }
-          a {
-            color: #8cf;
-          }
-        </style>
-      </head>
-      <body>
-        <h1>${report.name}</h1>
-        <p class="meta">
-          ${report.manifest} · report made ${report.generatedAt} ·
-          <a href="report.csv">report.csv</a> · <a href="report.json">report.json</a>
-        </p>
-        ${
-          media.film
-            ? html`<section class="film">
-                <video controls preload="metadata" src="${href(media.film.file)}"></video>
-                <p class="meta">
-                  film: ${media.film.file}, ${media.film.durationS.toFixed(2)} s
-                  (${media.film.mode})
-                </p>
-              </section>`
-            : ""
-        }
-        <ul class="totals">
-          ${totals.map(([k, v]) => html`<li><b>${v}</b>${k}</li>`)}
-        </ul>
-        ${media.sheet ? html`<section class="sheet">${(media.sheetPages ?? [media.sheet]).map((p, i) => html`<img alt="contact sheet${i ? ` page ${i + 1}` : ""}" loading="lazy" src="${href(p)}" />`)}</section>` : ""}
-        <section class="scenes">${report.items.map((i) => html`${card(i, media)} `)}</section>
-      </body>
-    </html> `.value;
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${report.name} — hailuo run</title>
+<style>
+  :root { color-scheme: dark; font-family: system-ui, sans-serif; background: #0d0f12; color: #e8e8e8; }
+  body { margin: 0 auto; max-width: 1200px; padding: 24px; }
+  h1 { margin: 0 0 4px; } .meta { color: #9aa; margin: 0 0 16px; }
+  .film video, .sheet img { width: 100%; border-radius: 8px; background: #000; }
+  .totals { display: flex; gap: 24px; flex-wrap: wrap; margin: 16px 0; padding: 0; list-style: none; }
+  .totals li { background: #171a20; padding: 8px 14px; border-radius: 6px; } .totals b { display: block; font-size: 1.3em; }
+  .scenes { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 16px; }
+  .scene { background: #171a20; border-radius: 8px; padding: 12px; border-left: 4px solid #3a7; }
+  .scene.failed { border-color: #d44; } .scene.chosen { outline: 2px solid #8cf; } .badge { font-size: .75em; background: #8cf; color: #000; border-radius: 4px; padding: 1px 6px; } .scene.interrupted, .scene.pending { border-color: #da3; }
+  .scene h2 { font-size: 1.05em; margin: 0 0 8px; } .scene video { width: 100%; border-radius: 4px; background: #000; aspect-ratio: 1366 / 768; }
+  .missing { aspect-ratio: 1366 / 768; display: grid; place-items: center; background: #221; color: #d88; border-radius: 4px; }
+  .prompt { font-size: .92em; line-height: 1.4; } .error { color: #f88; font-size: .9em; }
+  dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 10px; font-size: .85em; color: #bbb; margin: 0; } dd { margin: 0; overflow-wrap: anywhere; }
+  a { color: #8cf; }
+</style>
+</head>
+<body>
+<h1>${report.name}</h1>
+<p class="meta">${report.manifest} · report made ${report.generatedAt} · <a href="report.csv">report.csv</a> · <a href="report.json">report.json</a></p>
+${media.film ? html`<section class="film"><video controls preload="metadata" src="${href(media.film.file)}"></video><p class="meta">film: ${media.film.file}, ${media.film.durationS.toFixed(2)} s (${media.film.mode})</p></section>` : ""}
+<ul class="totals">${totals.map(([k, v]) => html`<li><b>${v}</b>${k}</li>`)}</ul>
+${media.sheet ? html`<section class="sheet">${(media.sheetPages ?? [media.sheet]).map((p, i) => html`<img alt="contact sheet${i ? ` page ${i + 1}` : ""}" loading="lazy" src="${href(p)}">`)}</section>` : ""}
+<section class="scenes">
+${report.items.map((i) => html`${card(i, media)}\n`)}
+</section>
+</body>
+</html>
+`.value;
 }
