@@ -14,8 +14,12 @@ import { board } from "./test-money.js";
 // state a step holds is, before every record it appends, the fold of the records before it, and a
 // replay of the journal ends where the live step ended.
 
+// Every record here is the live run's own (`thisRun`), as journalAndApply applies them.
 const fold = (key: string, records: StoredRecord[]) =>
-  records.reduce((s, r) => applyRecord(s, r as StoredRecord & { key: string }), newItemState(key));
+  records.reduce(
+    (s, r) => applyRecord(s, r as StoredRecord & { key: string }, true),
+    newItemState(key),
+  );
 
 describe("applyRecord", () => {
   it.each<[string, EmulatorOptions, number]>([
@@ -78,7 +82,9 @@ describe("applyRecord", () => {
         expect(drift, "live state and fold parted").toEqual([]);
         expect(state).toEqual(fold(item!.key, records));
         // A replay from disk ends in the same place (it also settles a submit left unanswered).
-        expect(replayJournal(records).get(item!.key)).toEqual(state);
+        expect(replayJournal(records, new Map(), { thisRun: () => true }).get(item!.key)).toEqual(
+          state,
+        );
         expect(outcome).toBe(clips ? "done" : "failed");
         expect(state.clips).toHaveLength(clips);
       } finally {

@@ -5,7 +5,8 @@ export { planRun, sumUsd, type PlanItem } from "./plan.js";
 export { previewRun, type RunPreview } from "./work-plan.js";
 export { readRunReport, buildReport } from "./run-report.js";
 export type { ItemReport, ReportCaveat, RunReport } from "./report.js";
-export type { MoneyTotals, RequestFate } from "./ledger.js";
+export type { MoneyTotals, RequestFate, Ledger } from "./ledger.js";
+export { ledgerOf } from "./ledger.js";
 export {
   readRunManifest,
   writeRunFile,

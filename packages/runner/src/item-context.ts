@@ -126,7 +126,7 @@ export async function journalAndApply<R extends JournalRecord & { key: string }>
     if (!options.bestEffort) throw error;
     stored = { ...record, at: new Date().toISOString() };
   }
-  applyRecord(ctx.state, stored as StoredRecord & { key: string });
+  applyRecord(ctx.state, stored as StoredRecord & { key: string }, true);
 }
 
 /** Validation and content-policy failures repeat for the same input: only an edit (a new key) retries them. */

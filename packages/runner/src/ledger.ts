@@ -1,39 +1,20 @@
-import type { StoredRecord } from "./journal-store.js";
 import { sumUsd } from "./plan.js";
+import type { ItemRequest, ItemState, LostSubmit } from "./run-state.js";
 
-/**
- * What became of one fal request. fal bills successful outputs only (duration × price), never a
- * failure, a cancellation before start or queue time (https://fal.ai/pricing), so only `billed`
- * costs money; `unknown` is a request still running (or whose fate was never seen).
- */
-export type RequestFate = "billed" | "failed" | "cancelled" | "unknown";
+export type { RequestFate } from "./run-state.js";
 
-/** One request fal answered with an id. */
-export interface LedgerRequest {
-  requestId: string;
+/** One request fal answered with an id, priced. */
+export interface LedgerRequest extends ItemRequest {
   key: string;
-  scene?: string;
-  take?: number;
-  fate: RequestFate;
-  /** What fal billed for it (0 unless billed). */
   usd: number;
   seconds: number;
-  /** Submitted by the run being reported (not an earlier run into the same folder). */
-  thisRun: boolean;
-  /** Its submit's answer was lost; found on fal's request list and re-attached. */
-  reconciled?: boolean;
 }
 
 /** A submit whose answer was never seen: fal may have queued and billed it with no id known to us. */
-export interface AmbiguousSubmit {
+export interface AmbiguousSubmit extends LostSubmit {
   key: string;
-  scene?: string;
-  take?: number;
   /** What it would cost if fal ran it. */
   usd: number;
-  requestId?: string;
-  thisRun: boolean;
-  reason: string;
 }
 
 /** Money totals over a set of requests. */
@@ -51,9 +32,10 @@ export interface MoneyTotals {
   reconciled: number;
 }
 
-/** The money record of a run folder, derived from its journal alone. */
+/** The money record of a run folder. */
 export interface Ledger {
-  requests: Map<string, LedgerRequest>;
+  requests: LedgerRequest[];
+  /** Oldest first. */
   ambiguous: AmbiguousSubmit[];
   folder: MoneyTotals;
   thisRun: MoneyTotals;
@@ -77,153 +59,38 @@ function totals(
 }
 
 /**
- * Replays a journal into a ledger: every request and what it cost. Pure. Records from index
- * `thisRunFrom` on belong to the run being reported. `estimate` prices a key (and `secondsOf`
- * gives its billed length) where a record lacks it: journals written before prices were
- * journaled, and records inferred because the line that said so was lost.
+ * The ledger of a run folder, derived from its generations' states (the one reducer,
+ * `applyRecord`, keeps each request's fate and each lost submit). Pure. `estimate` prices a key
+ * (and `secondsOf` gives its billed length) where a record lacked it: journals written before
+ * prices were journaled, and requests known only from an outcome whose own line was lost.
  */
-export function buildLedger(
-  records: StoredRecord[],
-  options: {
-    thisRunFrom?: number;
-    estimate?: (key: string) => number;
-    secondsOf?: (key: string) => number;
-  } = {},
+export function ledgerOf(
+  states: Iterable<ItemState>,
+  options: { estimate?: (key: string) => number; secondsOf?: (key: string) => number } = {},
 ): Ledger {
-  const { thisRunFrom = 0, estimate = () => 0, secondsOf = () => 0 } = options;
-  const requests = new Map<string, LedgerRequest>();
+  const { estimate = () => 0, secondsOf = () => 0 } = options;
+  const requests: LedgerRequest[] = [];
   const ambiguous: AmbiguousSubmit[] = [];
-  // A submit journaled as sent but not yet answered, per key.
-  const pending = new Map<string, { scene: string; take: number; usd: number; thisRun: boolean }>();
-  const flagPending = (key: string, reason: string, requestId?: string) => {
-    const p = pending.get(key);
-    if (!p) return;
-    pending.delete(key);
-    ambiguous.push({
-      key,
-      scene: p.scene,
-      take: p.take,
-      usd: p.usd,
-      thisRun: p.thisRun,
-      reason,
-      ...(requestId ? { requestId } : {}),
-    });
-  };
-  // A request first seen in its outcome: the line that announced it (submitted, reconciled) was
-  // lost, so it answers the key's pending submit, which is then no possible double charge.
-  const requestFor = (requestId: string, key: string, thisRun: boolean): LedgerRequest => {
-    let q = requests.get(requestId);
-    if (!q) {
-      const p = pending.get(key);
-      pending.delete(key);
-      q = {
-        requestId,
-        key,
-        scene: p?.scene,
-        take: p?.take,
-        fate: "unknown",
-        usd: 0,
-        seconds: 0,
-        thisRun: p?.thisRun ?? thisRun,
-      };
-      requests.set(requestId, q);
+  for (const s of states) {
+    for (const q of s.requests) {
+      const billed = q.fate === "billed";
+      const usd = billed ? (q.usd ?? estimate(s.key)) : 0;
+      requests.push({
+        ...q,
+        key: s.key,
+        usd,
+        seconds: billed ? (q.seconds ?? secondsOf(s.key)) : 0,
+      });
     }
-    return q;
-  };
-  const bill = (q: LedgerRequest, usd: number | undefined, seconds: number | undefined) => {
-    // A re-fetch of a billed request costs nothing more.
-    if (q.fate === "billed") return;
-    q.fate = "billed";
-    q.usd = usd ?? estimate(q.key);
-    q.seconds = seconds ?? secondsOf(q.key);
-  };
-  records.forEach((r, index) => {
-    const thisRun = index >= thisRunFrom;
-    switch (r.t) {
-      case "submitting":
-        // Two sends in a row with no answer between them: the first one's fate is unknown.
-        flagPending(r.key, "sent, then the process stopped before its answer was journaled");
-        pending.set(r.key, {
-          scene: r.scene,
-          take: r.take,
-          usd: r.usd ?? estimate(r.key),
-          thisRun,
-        });
-        break;
-      case "submitted": {
-        const p = pending.get(r.key);
-        pending.delete(r.key);
-        const known = requests.get(r.handle.requestId);
-        if (!known)
-          requests.set(r.handle.requestId, {
-            requestId: r.handle.requestId,
-            key: r.key,
-            scene: p?.scene,
-            take: p?.take,
-            fate: "unknown",
-            usd: 0,
-            seconds: 0,
-            thisRun,
-          });
-        break;
-      }
-      case "ambiguous":
-        flagPending(r.key, r.message, r.requestId);
-        break;
-      case "reconciled": {
-        // A lost submit found on fal: it is a known request now, no longer a possible double charge.
-        if (pending.has(r.key)) pending.delete(r.key);
-        else {
-          const i = ambiguous.findIndex((a) => a.key === r.key);
-          if (i >= 0) ambiguous.splice(i, 1);
-        }
-        if (!requests.has(r.handle.requestId))
-          requests.set(r.handle.requestId, {
-            requestId: r.handle.requestId,
-            key: r.key,
-            fate: "unknown",
-            usd: 0,
-            seconds: 0,
-            thisRun,
-            reconciled: true,
-          });
-        break;
-      }
-      case "refused":
-        pending.delete(r.key);
-        break;
-      case "retry":
-        // Older journals: a submit refused outright was only recorded as a retry of the submit stage.
-        if (r.stage === "submit" && r.code !== "submit_ambiguous") pending.delete(r.key);
-        break;
-      case "completed":
-        bill(requestFor(r.requestId, r.key, thisRun), r.usd, r.seconds);
-        break;
-      case "done":
-        // A saved clip was fetched from a finished request, so it was billed even where its
-        // `completed` line was lost.
-        bill(requestFor(r.requestId, r.key, thisRun), undefined, undefined);
-        break;
-      case "recovered":
-        // Paid in a run whose records were lost: billed then, not by the run that found it.
-        bill(requestFor(r.requestId, r.key, false), r.usd, r.seconds);
-        break;
-      case "ended": {
-        const q = requestFor(r.requestId, r.key, thisRun);
-        if (q.fate === "unknown") q.fate = r.code === "request_cancelled" ? "cancelled" : "failed";
-        break;
-      }
-    }
-  });
-  for (const key of [...pending.keys()])
-    flagPending(key, "sent, then the process stopped before its answer was journaled");
-  const all = [...requests.values()];
+    for (const a of s.lost) ambiguous.push({ ...a, key: s.key, usd: a.usd ?? estimate(s.key) });
+  }
+  ambiguous.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   return {
     requests,
     ambiguous,
-    folder: totals(all, ambiguous, estimate),
+    folder: totals(requests, ambiguous, estimate),
     thisRun: totals(
-      all.filter((r) => r.thisRun),
+      requests.filter((r) => r.thisRun),
       ambiguous.filter((a) => a.thisRun),
       estimate,
     ),

@@ -1,7 +1,20 @@
 import type { VideoInfo } from "@hailuo/media";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { atomicWrite } from "@hailuo/shared";
+import type { Backend, RunFile } from "./run-folder.js";
+
+/**
+ * What a report's amounts are: `billed`, what fal charged (or a folder that does not record where
+ * it ran, as reports always read); `emulated`, what an emulator counted at fal's price, nothing billed.
+ */
+export type ReportAmounts = "billed" | "emulated";
+
+/** The amounts of requests sent to a backend: only fal bills. */
+export function amountsOf(backend: Backend | undefined): ReportAmounts {
+  return backend && backend.kind !== "fal" ? "emulated" : "billed";
+}
 
 /** One row of the run report: a scene's take. */
 export interface ItemReport {
@@ -55,6 +68,11 @@ export interface RunReport {
   manifest: string;
   runDir: string;
   generatedAt: string;
+  /**
+   * Whether the amounts below were billed by fal or only emulated (run.json's backend). Always in
+   * report.json; absent from a report built without the backend (`writeReports` reads it then).
+   */
+  amounts?: ReportAmounts;
   totals: {
     items: number;
     done: number;
@@ -119,8 +137,24 @@ const COLUMNS = [
   "prompt",
 ] as const;
 
-/** Writes report.json and report.csv atomically (temp file + rename). */
+/** The backend run.json records, read without checking its manifest (whoever ran it did). */
+export async function recordedBackend(runDir: string): Promise<Backend | undefined> {
+  const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => undefined);
+  try {
+    return text === undefined ? undefined : (JSON.parse(text) as Partial<RunFile>).backend;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes report.json and report.csv atomically (temp file + rename). Both say whether the amounts
+ * were billed: report.json in `amounts`, report.csv, for an emulated run only, in a last column.
+ */
 export async function writeReports(runDir: string, report: RunReport): Promise<void> {
+  const amounts = report.amounts ?? amountsOf(await recordedBackend(runDir));
+  // A billed run's CSV stays as it always was; an emulated one says so on every row.
+  const emulated = amounts === "emulated";
   const rows = report.items.map((i) =>
     [
       i.scene,
@@ -134,14 +168,18 @@ export async function writeReports(runDir: string, report: RunReport): Promise<v
       i.file,
       i.error,
       i.prompt,
+      ...(emulated ? ["no (emulated at fal's price)"] : []),
     ].map(neutraliseCell),
   );
-  const csv = stringify([[...COLUMNS], ...rows]);
+  const csv = stringify([[...COLUMNS, ...(emulated ? ["billed"] : [])], ...rows]);
   // Probe facts stay in the journal (the media stage reads them there): report.json stays small.
   // (Dropped from each item rather than by a replacer: one call per value costs 10,000-clip runs.)
   const items = report.items.map(({ video: _inJournal, ...item }) => item);
   await Promise.all([
-    atomicWrite(join(runDir, "report.json"), `${JSON.stringify({ ...report, items }, null, 2)}\n`),
+    atomicWrite(
+      join(runDir, "report.json"),
+      `${JSON.stringify({ ...report, amounts, items }, null, 2)}\n`,
+    ),
     atomicWrite(join(runDir, "report.csv"), csv),
   ]);
 }

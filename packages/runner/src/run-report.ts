@@ -7,9 +7,15 @@ import {
   type StoredRecord,
   journalPath,
 } from "./journal-store.js";
-import { buildLedger } from "./ledger.js";
+import { ledgerOf } from "./ledger.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
-import type { ItemReport, ReportCaveat, RunReport } from "./report.js";
+import {
+  amountsOf,
+  recordedBackend,
+  type ItemReport,
+  type ReportCaveat,
+  type RunReport,
+} from "./report.js";
 import { readRunManifest } from "./run-folder.js";
 import { replayJournal, type ItemState } from "./run-state.js";
 import { markChosen, readPicks } from "./picks.js";
@@ -83,10 +89,11 @@ export function buildReport(
 ): RunReport {
   const { outcome = new Map() } = options;
   const plan = options.plan ?? planRun(manifest, options.usdPerSecond);
-  const states = options.states ?? replayJournal(records);
+  const thisRunFrom = options.thisRunFrom ?? 0;
+  const states =
+    options.states ?? replayJournal(records, new Map(), { thisRun: (_r, i) => i >= thisRunFrom });
   const byKey = new Map(plan.map((p) => [p.key, p]));
-  const ledger = buildLedger(records, {
-    thisRunFrom: options.thisRunFrom,
+  const ledger = ledgerOf(states.values(), {
     estimate: (k) => byKey.get(k)?.costUsd ?? 0,
     secondsOf: (k) => Number(byKey.get(k)?.input.duration ?? 0),
   });
@@ -100,7 +107,7 @@ export function buildReport(
     caveats.filter((c) => c.scene).map((c) => [`${c.scene}#${c.take}`, c.message]),
   );
   const billedByKey = new Map<string, number[]>();
-  for (const r of ledger.requests.values())
+  for (const r of ledger.requests)
     if (r.fate === "billed") billedByKey.set(r.key, [...(billedByKey.get(r.key) ?? []), r.usd]);
   const ambiguousByKey = new Map<string, number[]>();
   for (const a of ledger.ambiguous)
@@ -192,10 +199,14 @@ export function buildReport(
   };
 }
 
-/** The report of a run folder as it stands now, from run.json and the journal (no network). */
+/**
+ * The report of a run folder as it stands now, from run.json and the journal (no network), saying
+ * whether its amounts were billed or emulated (run.json's backend).
+ */
 export async function readRunReport(runDir: string, manifest?: Manifest): Promise<RunReport> {
   const dir = resolve(runDir);
   const m = manifest ?? (await readRunManifest(dir));
   const { records, damaged } = await readJournal(journalPath(dir));
-  return buildReport(m, dir, records, { picks: await readPicks(dir), damaged });
+  const report = buildReport(m, dir, records, { picks: await readPicks(dir), damaged });
+  return { ...report, amounts: amountsOf(await recordedBackend(dir)) };
 }

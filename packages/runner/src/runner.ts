@@ -369,7 +369,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       plan,
       usdPerSecond,
       picks: await readPicks(runDir),
-      states: replayTouched(states, all, touched),
+      states: replayTouched(states, all, touched, thisRunFrom),
       damaged,
       caveats: unaccounted,
     });
@@ -409,9 +409,15 @@ function replayTouched(
   before: Map<string, ItemState>,
   records: StoredRecord[],
   touched: Set<string>,
+  thisRunFrom: number,
 ): Map<string, ItemState> {
   if (!touched.size) return before;
-  const again = replayJournal(records.filter((r) => "key" in r && touched.has(r.key)));
+  const thisRun = new Set(records.slice(thisRunFrom));
+  const again = replayJournal(
+    records.filter((r) => "key" in r && touched.has(r.key)),
+    new Map(),
+    { thisRun: (r) => thisRun.has(r) },
+  );
   return new Map([...before, ...again]);
 }
 
