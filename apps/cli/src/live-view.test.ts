@@ -35,7 +35,7 @@ describe("the live view on a terminal", () => {
     }, 20_000);
     const header = screen.find((l) => /elapsed/.test(l))!;
     expect(header).toMatch(
-      /^\d\/6 done · \d running( · \d waiting)? · \$\d\.\d\d of \$1\.62 billed · \d:\d\d elapsed, ETA (—|\d:\d\d)$/,
+      /^\d\/6 done · \d running( · \d waiting)? · \$\d\.\d\d\/\$1\.62 emulated · \d:\d\d elapsed, ETA (—|\d:\d\d)$/,
     );
     const rows = screen.filter((l) =>
       /^\S (in_progress|queued|submitting|downloading) +scene-\d-x+/.test(l),
@@ -50,7 +50,7 @@ describe("the live view on a terminal", () => {
     const at = all.findIndex((l) => /elapsed/.test(l));
     expect(b.getLine(at + 1)!.isWrapped).toBe(false);
     expect(all.filter((l) => /elapsed/.test(l))).toEqual([
-      expect.stringMatching(/^6\/6 done · \$1\.62 of \$1\.62 billed · \d:\d\d elapsed, ETA 0:00$/),
+      expect.stringMatching(/^6\/6 done · \$1\.62\/\$1\.62 emulated · \d:\d\d elapsed, ETA 0:00$/),
     ]);
     // Finished clips collapse into the counts: no row of a done clip stays in the scrollback.
     expect(all.filter((l) => /scene-\d-x/.test(l))).toEqual([]);

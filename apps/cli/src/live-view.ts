@@ -13,9 +13,10 @@ const ICON: Record<string, string> = {
 };
 
 /**
- * The terminal view: a header (counts, elapsed, ETA, billed so far), then every running clip;
- * finished clips collapse into the counts (a failure stays as a line with its reason), and every
- * row is cut to the terminal's width so nothing wraps and no copy is left in the scrollback.
+ * The terminal view: a header (counts, elapsed, ETA, billed or emulated so far), then every
+ * running clip; finished clips collapse into the counts (a failure stays as a line with its
+ * reason), and every row is cut to the terminal's width so nothing wraps and no copy is left in
+ * the scrollback.
  */
 export function liveView(): ProgressView {
   const log = createLogUpdate(process.stderr, { showCursor: true });
@@ -24,6 +25,13 @@ export function liveView(): ProgressView {
   let dirty = false;
   let stopped = false;
   let paused = false;
+  let emulated = false;
+  // The tally says "$0.27 of $0.81 billed"; an emulated run's says "$0.27/$0.81 emulated" (as
+  // short: the header fits 80 columns) and never claims a bill.
+  const header = () =>
+    emulated
+      ? tally.header().replace(/ of (\$\d+\.\d\d) billed( · |$)/, "/$1 emulated$2")
+      : tally.header();
   const fit = (row: string) => cliTruncate(row, Math.max(20, (process.stderr.columns ?? 80) - 1));
   const render = () => {
     dirty = false;
@@ -42,7 +50,7 @@ export function liveView(): ProgressView {
         ? [...running.slice(0, room - 1), `… ${running.length - room + 1} more running`]
         : running;
     const media = mediaStep ? [`▸ ${mediaStep.step} ${Math.floor(mediaStep.percent)}%`] : [];
-    log([...(tally.planned ? [tally.header()] : []), ...rows, ...media].map(fit).join("\n"));
+    log([...(tally.planned ? [header()] : []), ...rows, ...media].map(fit).join("\n"));
   };
   const above = (text: string) => {
     if (stopped || paused) return void process.stderr.write(`${text}\n`);
@@ -58,10 +66,11 @@ export function liveView(): ProgressView {
       const failed = tally.add(e);
       if (failed) above(`✖ ${failed}`);
       else if (e.type === "warning") above(`warning: ${e.message}`);
-      else if (e.type === "plan") above(planLine(e));
+      else if (e.type === "plan") above(planLine(e, emulated));
       else dirty = true;
     },
     line: above,
+    emulated: () => void (emulated = true),
     pause() {
       log.clear();
       paused = true;

@@ -1,4 +1,4 @@
-import type { RunEvent } from "@hailuo/runner";
+import type { RunEvent, RunReport } from "@hailuo/runner";
 import { emitJson } from "./events.js";
 
 /** How progress is shown. */
@@ -25,6 +25,8 @@ export interface ProgressView {
   pause(): void;
   resume(): void;
   stop(): void;
+  /** The run goes to an emulator: its money is shown as emulated, nothing billed. */
+  emulated(): void;
 }
 
 /**
@@ -52,12 +54,15 @@ function jsonView(): ProgressView {
     pause: () => {},
     resume: () => {},
     stop: () => {},
+    // Machines read `billed` on the target event and `amounts` in the report.
+    emulated: () => {},
   };
 }
 
 function linesView(): ProgressView {
   const lastPhase = new Map<string, string>();
   const started = new Set<string>();
+  let emulated = false;
   const say = (text: string) => process.stderr.write(`${text}\n`);
   return {
     onEvent(e) {
@@ -71,7 +76,7 @@ function linesView(): ProgressView {
         say(
           `${id} ${e.phase}${e.queuePosition !== undefined ? ` (position ${e.queuePosition})` : ""}${e.detail ? `: ${e.detail}` : ""}`,
         );
-      } else if (e.type === "plan") say(planLine(e));
+      } else if (e.type === "plan") say(planLine(e, emulated));
       else if (e.type === "warning") say(`warning: ${e.message}`);
     },
     line: say,
@@ -84,11 +89,23 @@ function linesView(): ProgressView {
     pause: () => {},
     resume: () => {},
     stop: () => {},
+    emulated: () => void (emulated = true),
   };
 }
 
+/**
+ * A run's money as people read it: "$2.43 billed", or for a run against an emulator
+ * "emulated, nothing billed ($2.43 at fal's price)".
+ */
+export function spentWords(usd: number, amounts: RunReport["amounts"]): string {
+  return amounts === "emulated"
+    ? `emulated, nothing billed ($${usd.toFixed(2)} at fal's price)`
+    : `$${usd.toFixed(2)} billed`;
+}
+
 /** The plan line: what a run will reuse, re-attach and generate, and where. */
-export function planLine(e: Extract<RunEvent, { type: "plan" }>): string {
+export function planLine(e: Extract<RunEvent, { type: "plan" }>, emulated = false): string {
   const budget = e.budgetUsd !== undefined ? ` (budget $${e.budgetUsd.toFixed(2)})` : "";
-  return `${e.items} clip(s): ${e.cached} already done, ${e.reattach} re-attached, ${e.toSubmit} to generate for $${e.estimateUsd.toFixed(2)}${budget} → ${e.runDir}`;
+  const billed = emulated ? " at fal's price (emulated, nothing billed)" : "";
+  return `${e.items} clip(s): ${e.cached} already done, ${e.reattach} re-attached, ${e.toSubmit} to generate for $${e.estimateUsd.toFixed(2)}${billed}${budget} → ${e.runDir}`;
 }

@@ -107,6 +107,10 @@ describe("hailuo review", () => {
         60_000,
       );
       expect((await run.done).code).toBe(0);
+      // The run went to an emulator: the page's money says nothing was billed.
+      expect(await page.locator("#totals").textContent()).toMatch(
+        /emulated, nothing billed \(\$\d+\.\d\d at fal's price\)/,
+      );
 
       await take(2, 2).locator("button.pick").click();
       await waitFor(

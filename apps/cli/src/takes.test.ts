@@ -64,7 +64,7 @@ describe("hailuo pick and reroll", () => {
     expect(rolled.code).toBe(0);
     expect(rolled.stderr).toContain("(nothing billed), 1 clip(s) to generate, at most $0.27\n");
     expect(rolled.stderr).toContain(
-      "1 generated, 4 reused, 0 failed; billed: this run $0.27, this folder $1.35",
+      "1 generated, 4 reused, 0 failed; emulated, nothing billed; at fal's price: this run $0.27, this folder $1.35",
     );
     // The edited prompt is recorded as a take of its own: the run stays explainable.
     const scene = (await json(join(runDir, "run.json"))).manifest.scenes[0];

@@ -16,7 +16,7 @@ function href(rel: string): string {
   return rel.split("/").map(encodeURIComponent).join("/");
 }
 
-function card(item: ItemReport, media: PageMedia): RawHtml {
+function card(item: ItemReport, media: PageMedia, emulated: boolean): RawHtml {
   const poster = item.file ? media.posters[item.file] : undefined;
   const preview = item.file ? media.previews[item.file] : undefined;
   const player = item.file
@@ -29,7 +29,7 @@ function card(item: ItemReport, media: PageMedia): RawHtml {
       item.seconds !== undefined ? `${item.seconds.toFixed(2)} s` : `${item.duration} s asked`,
     ],
     ["attempts", String(item.attempts)],
-    ["cost", `$${item.costUsd.toFixed(3)}`],
+    [emulated ? "cost (emulated, at fal's price)" : "cost", `$${item.costUsd.toFixed(3)}`],
     ["request", item.requestId ?? "—"],
   ];
   if (item.sameAs) rows.push(["same as", item.sameAs]);
@@ -52,12 +52,17 @@ function card(item: ItemReport, media: PageMedia): RawHtml {
  */
 export function renderRunPage(report: RunReport, media: PageMedia): string {
   const t = report.totals;
+  // A run against an emulator counted fal's price and paid nothing: the page must not say billed.
+  const emulated = report.amounts === "emulated";
   const totals: [string, string][] = [
     ["clips", String(t.items)],
     ["done", String(t.done + t.cached)],
     ["failed", String(t.failed)],
     ["not finished", String(t.interrupted + t.pending)],
-    ["billed", `$${t.billedUsd.toFixed(2)}`],
+    [
+      emulated ? "emulated, nothing billed (at fal's price)" : "billed",
+      `$${t.billedUsd.toFixed(2)}`,
+    ],
   ];
   if (t.unsaved > 0) totals.push(["paid, not saved (resume downloads them)", String(t.unsaved)]);
   if (t.possibleDoubleChargeUsd > 0)
@@ -87,12 +92,12 @@ export function renderRunPage(report: RunReport, media: PageMedia): string {
 </head>
 <body>
 <h1>${report.name}</h1>
-<p class="meta">${report.manifest} · report made ${report.generatedAt} · <a href="report.csv">report.csv</a> · <a href="report.json">report.json</a></p>
+<p class="meta">${report.manifest} · report made ${report.generatedAt} · <a href="report.csv">report.csv</a> · <a href="report.json">report.json</a></p>${emulated ? html`\n<p class="meta emulated">Made by an emulator of fal: nothing was billed. Amounts are what fal would charge for the same clips.</p>` : ""}
 ${media.film ? html`<section class="film"><video controls preload="metadata" src="${href(media.film.file)}"></video><p class="meta">film: ${media.film.file}, ${media.film.durationS.toFixed(2)} s (${media.film.mode})</p></section>` : ""}
 <ul class="totals">${totals.map(([k, v]) => html`<li><b>${v}</b>${k}</li>`)}</ul>
 ${media.sheet ? html`<section class="sheet">${(media.sheetPages ?? [media.sheet]).map((p, i) => html`<img alt="contact sheet${i ? ` page ${i + 1}` : ""}" loading="lazy" src="${href(p)}">`)}</section>` : ""}
 <section class="scenes">
-${report.items.map((i) => html`${card(i, media)}\n`)}
+${report.items.map((i) => html`${card(i, media, emulated)}\n`)}
 </section>
 </body>
 </html>

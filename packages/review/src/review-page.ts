@@ -110,7 +110,7 @@ let filmMade = "";
 function render(s) {
   $("name").textContent = s.name;
   const t = s.totals;
-  $("totals").textContent = t.done + "/" + t.clips + " done · " + t.running + " running · " + t.waiting + " waiting · " + t.failed + " failed · " + money(t.billedUsd) + " billed" +
+  $("totals").textContent = t.done + "/" + t.clips + " done · " + t.running + " running · " + t.waiting + " waiting · " + t.failed + " failed · " + (s.amounts === "emulated" ? "emulated, nothing billed (" + money(t.billedUsd) + " at fal's price)" : money(t.billedUsd) + " billed") +
     (s.elapsedS !== undefined ? " · " + clock(s.elapsedS) + " elapsed" : "") + (s.etaS !== undefined ? " · ETA " + clock(s.etaS) : "");
   $("jobs").textContent = s.jobs.map((j) => j.what + ": " + j.state + (j.message ? " (" + j.message + ")" : "")).join(" · ");
   $("assemble").disabled = s.jobs.some((j) => j.state === "running" && j.what === "assemble");

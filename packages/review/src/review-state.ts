@@ -9,6 +9,8 @@ import {
   readPicks,
   readRunManifest,
   runLockHeld,
+  type Backend,
+  type RunFile,
   type StoredRecord,
 } from "@hailuo/runner";
 
@@ -38,6 +40,8 @@ export interface ReviewState {
     waiting: number;
     billedUsd: number;
   };
+  /** `emulated`: the run went to an emulator, which counted fal's price and billed nothing. */
+  amounts: "billed" | "emulated";
   elapsedS?: number;
   etaS?: number;
   usdPerSecond: number;
@@ -45,6 +49,16 @@ export interface ReviewState {
   film?: FilmFile & { version: 1 };
   /** Actions started from the page that are still going, and what the last ones said. */
   jobs: { id: number; what: string; state: "running" | "ok" | "failed"; message?: string }[];
+}
+
+/** run.json's backend (`readRunManifest` checks the rest): where the run's requests went. */
+async function recordedBackend(runDir: string): Promise<Backend | undefined> {
+  const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => undefined);
+  try {
+    return text === undefined ? undefined : (JSON.parse(text) as Partial<RunFile>).backend;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Files the state depends on: when none of them changed, the state did not either. */
@@ -66,7 +80,7 @@ export async function reviewState(
   usdPerSecond: number,
   jobs: ReviewState["jobs"],
 ): Promise<ReviewState> {
-  const manifest = await readRunManifest(runDir);
+  const [manifest, backend] = await Promise.all([readRunManifest(runDir), recordedBackend(runDir)]);
   // One read of the journal serves the report, the owner check and the pace.
   const { records } = await readJournal(journalPath(runDir));
   const report = buildReport(manifest, runDir, records, { picks: await readPicks(runDir) });
@@ -132,6 +146,7 @@ export async function reviewState(
     name: manifest.name,
     busy: locked,
     totals,
+    amounts: backend && backend.kind !== "fal" ? "emulated" : "billed",
     elapsedS,
     etaS,
     usdPerSecond,

@@ -9,7 +9,8 @@ import {
   sumUsd,
   type ClipCheck,
 } from "@hailuo/runner";
-import { describePrice, priceFor } from "../fal-connection.js";
+import { backendFromEnv, describePrice, priceFor } from "../fal-connection.js";
+import { spentWords } from "../progress-view.js";
 import { parseVars } from "../options.js";
 import { emitJson } from "../events.js";
 import { loadManifestTelling, tellWarnings } from "../load-input.js";
@@ -104,6 +105,8 @@ export async function estimateCommand(
 ): Promise<number> {
   const m = await loadManifestTelling(file, { json: opts.json, vars: parseVars(opts.var ?? []) });
   const price = await priceFor();
+  // Where a run would go now: fal bills; the built-in or a configured emulator bills nothing.
+  const backend = backendFromEnv();
   const plan = planRun(m, price.usdPerSecond);
   const seconds = plan.reduce((s, p) => s + Number(p.input.duration), 0);
   const total = sumUsd(plan.map((p) => p.costUsd));
@@ -129,7 +132,11 @@ export async function estimateCommand(
       `${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  $${p.costUsd.toFixed(3)}\n`,
     );
   process.stdout.write(
-    `total: ${plan.length} generation(s), ${seconds} s of video, $${total.toFixed(2)} at $${price.usdPerSecond}/s (768p)\n${describePrice(price)}\n`,
+    `total: ${plan.length} generation(s), ${seconds} s of video, $${total.toFixed(2)} at $${price.usdPerSecond}/s (768p)\n${describePrice(price)}\n${
+      backend?.kind === "fal"
+        ? ""
+        : `a run here would be emulated, nothing billed (${backend ? "FAL_EMULATOR_URL is set" : "no FAL_KEY: the built-in emulator"})\n`
+    }`,
   );
   return 0;
 }
@@ -185,7 +192,7 @@ export async function statusCommand(
   const t = report.totals;
   const live = report.items.filter((i) => i.status === "interrupted").length;
   process.stdout.write(
-    `${rows.join("")}${t.done} done, ${t.failed} failed, ${live} with a live request, ${t.pending} not started; $${t.billedUsd.toFixed(2)} billed${t.possibleDoubleChargeUsd > 0 ? `, up to $${t.possibleDoubleChargeUsd.toFixed(2)} more possibly billed by submits whose answer was lost` : ""}\n`,
+    `${rows.join("")}${t.done} done, ${t.failed} failed, ${live} with a live request, ${t.pending} not started; ${spentWords(t.billedUsd, report.amounts)}${t.possibleDoubleChargeUsd > 0 ? `, up to $${t.possibleDoubleChargeUsd.toFixed(2)} more possibly ${report.amounts === "emulated" ? "counted" : "billed"} by submits whose answer was lost` : ""}\n`,
   );
   // What the amounts above cannot vouch for (an unconfirmed price, damaged journal lines).
   for (const c of report.caveats) process.stdout.write(`caveat: ${c.message}\n`);

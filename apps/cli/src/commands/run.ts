@@ -157,6 +157,10 @@ export async function execute(
         });
     },
   });
+  // run.json records this backend (a run into a folder of another one is refused), so it is the
+  // report's: an emulator's amounts are fal's price, and nothing was billed.
+  const emulated = conn.backend.kind !== "fal";
+  if (emulated) view.emulated();
   let result: RunResult;
   let over = false;
   try {
@@ -166,7 +170,10 @@ export async function execute(
       // A run refused before planning (run.lock held, another backend) has said why already.
       if (over) return p;
       if (opts.json) emitJson({ type: "price", ...p });
-      else view.line(describePrice(p));
+      else
+        view.line(
+          `${describePrice(p)}${emulated ? ", as the emulator answers it (nothing is billed)" : ""}`,
+        );
       return p;
     });
     result = await runManifest({
@@ -233,9 +240,11 @@ export async function execute(
     await conn.close();
   }
   const t = result.report.totals;
+  const amounts = result.report.amounts ?? (emulated ? "emulated" : "billed");
   const rel = displayPath(runDir);
+  const spent = `this run $${t.thisRunBilledUsd.toFixed(2)}, this folder $${t.billedUsd.toFixed(2)} (${t.billedRequests} clip(s), ${t.billedSeconds} s)`;
   const lines = [
-    `${t.done} generated, ${t.cached} reused, ${t.failed} failed${t.interrupted ? `, ${t.interrupted} interrupted` : ""}; billed: this run $${t.thisRunBilledUsd.toFixed(2)}, this folder $${t.billedUsd.toFixed(2)} (${t.billedRequests} clip(s), ${t.billedSeconds} s)`,
+    `${t.done} generated, ${t.cached} reused, ${t.failed} failed${t.interrupted ? `, ${t.interrupted} interrupted` : ""}; ${amounts === "emulated" ? `emulated, nothing billed; at fal's price: ${spent}` : `billed: ${spent}`}`,
     ...(t.unsaved > 0
       ? [
           `${t.unsaved} clip(s) are paid for but not saved; resume downloads them (nothing is paid twice)`,
@@ -243,7 +252,7 @@ export async function execute(
       : []),
     ...(t.possibleDoubleChargeUsd > 0
       ? [
-          `warning: up to $${t.possibleDoubleChargeUsd.toFixed(2)} more may have been billed by ${result.report.ambiguousSubmits.length} submit(s) whose answer was lost (${result.report.ambiguousSubmits.map((a) => `${a.scene}#${a.take}${a.requestId ? ` ${a.requestId}` : ""}`).join(", ")}); see report.json`,
+          `warning: up to $${t.possibleDoubleChargeUsd.toFixed(2)} more may have been ${amounts === "emulated" ? "counted (emulated, at fal's price)" : "billed"} by ${result.report.ambiguousSubmits.length} submit(s) whose answer was lost (${result.report.ambiguousSubmits.map((a) => `${a.scene}#${a.take}${a.requestId ? ` ${a.requestId}` : ""}`).join(", ")}); see report.json`,
         ]
       : []),
     ...result.report.caveats.map((c) => `warning: ${c.message}`),
