@@ -82,6 +82,8 @@ export async function makeThumbnails(
   const { posterAt, preview, sheetColumns } = manifest.thumbnails;
   const limit = pLimit(availableParallelism());
   let made = 0;
+  // Told from its first moment, not when the first poster is done.
+  if (files.length) options.onProgress?.("thumbnails", 0);
   await Promise.all(
     files.map((file) =>
       limit(async () => {
@@ -293,6 +295,8 @@ export async function assembleFilm(
       skipped,
     };
   }
+  // The join reports once a piece is encoded (half the film, for two pieces): the step starts now.
+  options.onProgress?.("film", 0);
   const result = await concatClips(parts, out, {
     known,
     transitions: transitions.slice(0, -1),
