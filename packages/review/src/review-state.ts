@@ -7,12 +7,11 @@ import {
   journalPath,
   readJournal,
   readPicks,
-  readRunManifest,
+  readRunFile,
   runLockHeld,
-  type Backend,
-  type RunFile,
   type StoredRecord,
 } from "@hailuo/runner";
+import { HailuoError } from "@hailuo/shared";
 
 /** One take as the page shows it. */
 export interface TakeView {
@@ -51,16 +50,6 @@ export interface ReviewState {
   jobs: { id: number; what: string; state: "running" | "ok" | "failed"; message?: string }[];
 }
 
-/** run.json's backend (`readRunManifest` checks the rest): where the run's requests went. */
-async function recordedBackend(runDir: string): Promise<Backend | undefined> {
-  const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => undefined);
-  try {
-    return text === undefined ? undefined : (JSON.parse(text) as Partial<RunFile>).backend;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Files the state depends on: when none of them changed, the state did not either. */
 export async function folderSignature(runDir: string): Promise<string> {
   const parts = await Promise.all(
@@ -80,10 +69,15 @@ export async function reviewState(
   usdPerSecond: number,
   jobs: ReviewState["jobs"],
 ): Promise<ReviewState> {
-  const [manifest, backend] = await Promise.all([readRunManifest(runDir), recordedBackend(runDir)]);
+  const run = await readRunFile(runDir);
+  if (!run) throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`);
+  const { manifest, backend } = run;
   // One read of the journal serves the report, the owner check and the pace.
   const { records } = await readJournal(journalPath(runDir));
-  const report = buildReport(manifest, runDir, records, { picks: await readPicks(runDir) });
+  const report = buildReport(manifest, runDir, records, {
+    picks: await readPicks(runDir),
+    backend,
+  });
   // A local run holds run.lock; a distributed one owns the folder from "enqueued" to "finished".
   const locked =
     (await runLockHeld(runDir)) ||
@@ -146,7 +140,7 @@ export async function reviewState(
     name: manifest.name,
     busy: locked,
     totals,
-    amounts: backend && backend.kind !== "fal" ? "emulated" : "billed",
+    amounts: report.amounts ?? "billed",
     elapsedS,
     etaS,
     usdPerSecond,

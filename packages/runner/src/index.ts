@@ -9,6 +9,7 @@ export type { MoneyTotals, RequestFate, Ledger } from "./ledger.js";
 export { ledgerOf } from "./ledger.js";
 export {
   readRunManifest,
+  readRunFile,
   writeRunFile,
   mustBeRunFolder,
   WrongBackendError,

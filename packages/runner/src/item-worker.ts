@@ -10,13 +10,7 @@ import { processItem } from "./item-step.js";
 import { JournalStore, readJournal, journalPath, type StoredRecord } from "./journal-store.js";
 import { planRun, type PlanItem } from "./plan.js";
 import { writeReports, type RunReport } from "./report.js";
-import {
-  checkBackend,
-  readRunFile,
-  readRunManifest,
-  type Backend,
-  type RunFile,
-} from "./run-folder.js";
+import { type Backend, checkBackend, notARun, readRunFile, type RunFile } from "./run-folder.js";
 import { runLockHeld } from "./run-lock.js";
 import { buildReport } from "./run-report.js";
 import { newItemState, replayJournal, type ItemState } from "./run-state.js";
@@ -176,11 +170,14 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
       };
     },
     async finish(runDir) {
-      const manifest = await readRunManifest(runDir);
+      const run = await readRunFile(runDir);
+      if (!run) throw notARun(runDir);
+      const { manifest } = run;
       const { records, damaged } = await readJournal(journalPath(runDir));
       const report = buildReport(manifest, runDir, records, {
         thisRunFrom: records.findLastIndex((r) => r.t === "enqueued"),
         damaged,
+        backend: run.backend,
       });
       await writeReports(runDir, report);
       await (

@@ -1,9 +1,8 @@
 import type { VideoInfo } from "@hailuo/media";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { atomicWrite } from "@hailuo/shared";
-import type { Backend, RunFile } from "./run-folder.js";
+import type { Backend } from "./run-folder.js";
 
 /**
  * What a report's amounts are: `billed`, what fal charged (or a folder that does not record where
@@ -69,8 +68,8 @@ export interface RunReport {
   runDir: string;
   generatedAt: string;
   /**
-   * Whether the amounts below were billed by fal or only emulated (run.json's backend). Always in
-   * report.json; absent from a report built without the backend (`writeReports` reads it then).
+   * Whether the amounts below were billed by fal or only emulated (run.json's backend, given to
+   * `buildReport`); a folder that does not record its backend reads "billed", as reports always did.
    */
   amounts?: ReportAmounts;
   totals: {
@@ -137,22 +136,12 @@ const COLUMNS = [
   "prompt",
 ] as const;
 
-/** The backend run.json records, read without checking its manifest (whoever ran it did). */
-export async function recordedBackend(runDir: string): Promise<Backend | undefined> {
-  const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => undefined);
-  try {
-    return text === undefined ? undefined : (JSON.parse(text) as Partial<RunFile>).backend;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Writes report.json and report.csv atomically (temp file + rename). Both say whether the amounts
  * were billed: report.json in `amounts`, report.csv, for an emulated run only, in a last column.
  */
 export async function writeReports(runDir: string, report: RunReport): Promise<void> {
-  const amounts = report.amounts ?? amountsOf(await recordedBackend(runDir));
+  const amounts = report.amounts ?? "billed";
   // A billed run's CSV stays as it always was; an emulated one says so on every row.
   const emulated = amounts === "emulated";
   const rows = report.items.map((i) =>

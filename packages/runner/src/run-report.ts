@@ -9,14 +9,8 @@ import {
 } from "./journal-store.js";
 import { ledgerOf } from "./ledger.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
-import {
-  amountsOf,
-  recordedBackend,
-  type ItemReport,
-  type ReportCaveat,
-  type RunReport,
-} from "./report.js";
-import { readRunManifest } from "./run-folder.js";
+import { amountsOf, type ItemReport, type ReportCaveat, type RunReport } from "./report.js";
+import { notARun, readRunFile, type Backend } from "./run-folder.js";
 import { replayJournal, type ItemState } from "./run-state.js";
 import { markChosen, readPicks } from "./picks.js";
 
@@ -38,6 +32,8 @@ export interface BuildReportOptions {
   damaged?: JournalDamage[];
   /** Caveats the caller knows of (an unverified price). */
   caveats?: ReportCaveat[];
+  /** Where the run's requests went (run.json's backend): says whether its amounts were billed. */
+  backend?: Backend;
 }
 
 /** One caveat per run into the folder that priced at the list price because fal could not confirm the account's. */
@@ -166,6 +162,7 @@ export function buildReport(
   const { folder, thisRun } = ledger;
   return {
     name: manifest.name,
+    amounts: amountsOf(options.backend),
     manifest: manifest.file,
     runDir: relative(process.cwd(), runDir) || ".",
     generatedAt: new Date().toISOString(),
@@ -205,8 +202,12 @@ export function buildReport(
  */
 export async function readRunReport(runDir: string, manifest?: Manifest): Promise<RunReport> {
   const dir = resolve(runDir);
-  const m = manifest ?? (await readRunManifest(dir));
+  const run = await readRunFile(dir);
+  if (!run) throw notARun(dir);
   const { records, damaged } = await readJournal(journalPath(dir));
-  const report = buildReport(m, dir, records, { picks: await readPicks(dir), damaged });
-  return { ...report, amounts: amountsOf(await recordedBackend(dir)) };
+  return buildReport(manifest ?? run.manifest, dir, records, {
+    picks: await readPicks(dir),
+    damaged,
+    backend: run.backend,
+  });
 }

@@ -299,12 +299,10 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     if (work.toSubmit.length && options.confirmSpend)
       await options.confirmSpend({ toSubmit: work.toSubmit.length, estimateUsd });
     // Only a run that passed every check is recorded: a refusal leaves run.json (and its re-rolls) as it was.
-    await writeRunFile(
-      runDir,
-      manifest,
-      options.backendOverride ? options.backend : (previous?.backend ?? options.backend),
-      read?.text,
-    );
+    const backend = options.backendOverride
+      ? options.backend
+      : (previous?.backend ?? options.backend);
+    await writeRunFile(runDir, manifest, backend, read?.text);
     const thisRunFrom = records.length;
     await journal.append({
       t: "run",
@@ -372,6 +370,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       states: replayTouched(states, all, touched, thisRunFrom),
       damaged,
       caveats: unaccounted,
+      backend,
     });
     await writeReports(runDir, report);
     const t = report.totals;
