@@ -101,7 +101,7 @@ describe("applyRecord", () => {
         { t: "submitting", key: "k", scene: "s", take: 1, attempt: 1, at: "t1" },
         { t: "submitting", key: "k", scene: "s", take: 1, attempt: 2, at: "t2" },
       ],
-      { phase: "submitting", unreconciled: ["t1"], submits: 2, attempts: 2 },
+      { phase: "submitting", unreconciled: ["t1"], attempts: 2 },
     ],
     [
       "a lost answer found on fal",

@@ -39,8 +39,6 @@ export interface ItemState {
   key: string;
   /** Where the item stands now. */
   phase: "new" | "submitting" | "submitted" | "completed" | "done" | "failed";
-  /** Submit attempts ever made (including ambiguous ones). */
-  submits: number;
   attempts: number;
   handle?: HailuoHandle;
   /** Every request id ever answered for this item. */
@@ -81,7 +79,6 @@ export function newItemState(key: string): ItemState {
   return {
     key,
     phase: "new",
-    submits: 0,
     attempts: 0,
     requestIds: [],
     clips: [],
@@ -146,7 +143,6 @@ export function applyRecord(
       s.pending = { scene: r.scene, take: r.take, usd: r.usd, thisRun, at: r.at };
       s.sentAt = r.at;
       s.phase = "submitting";
-      s.submits++;
       s.attempts = Math.max(s.attempts, r.attempt);
       s.error = undefined;
       break;
