@@ -39,6 +39,7 @@ export interface ItemState {
   key: string;
   /** Where the item stands now. */
   phase: "new" | "submitting" | "submitted" | "completed" | "done" | "failed";
+  /** Submits sent for this item, ambiguous ones included (the highest attempt journaled). */
   attempts: number;
   handle?: HailuoHandle;
   /** Every request id ever answered for this item. */
