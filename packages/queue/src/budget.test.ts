@@ -18,6 +18,9 @@ import {
   runIdFor,
   startWorker,
 } from "./index.js";
+
+// The assemble job makes posters, a sheet, a page and a film; no test here looks at GIF previews.
+const NO_PREVIEWS = "thumbnails: { preview: none }\n";
 import { openRunBudget } from "./run-budget.js";
 
 const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -48,7 +51,7 @@ describe("a distributed run's budget", () => {
   it("workers reserve each submit in Redis: a lost answer counts at full cost and the bill stays within --budget", async () => {
     const tag = randomBytes(3).toString("hex");
     const manifest = parseManifest(
-      `name: b\nscenes:\n${Array.from({ length: 6 }, (_, i) => `  - prompt: budget ${tag} ${i}\n`).join("")}`,
+      `name: b\nscenes:\n${Array.from({ length: 6 }, (_, i) => `  - prompt: budget ${tag} ${i}\n`).join("")}${NO_PREVIEWS}`,
       { file: "b.yaml" },
     );
     const runDir = join(tmp.dir, "run");
@@ -106,7 +109,7 @@ describe("a distributed run's budget", () => {
     try {
       const tag = randomBytes(3).toString("hex");
       const manifest = parseManifest(
-        `name: d\nscenes:\n${Array.from({ length: 3 }, (_, i) => `  - prompt: dear ${tag} ${i}\n`).join("")}`,
+        `name: d\nscenes:\n${Array.from({ length: 3 }, (_, i) => `  - prompt: dear ${tag} ${i}\n`).join("")}${NO_PREVIEWS}`,
         { file: "d.yaml" },
       );
       const runDir = join(tmp.dir, "dear");

@@ -34,7 +34,7 @@ describe("enqueueRun + startWorker", () => {
     emu.setFaults({ policyWords: ["forbidden"] });
     const tag = randomBytes(3).toString("hex");
     const manifest = parseManifest(
-      `name: q\nscenes:\n${Array.from({ length: 5 }, (_, i) => `  - prompt: queue ${tag} ${i}\n`).join("")}  - id: bad\n    prompt: forbidden ${tag}\nassemble:\n  transition: cut\n`,
+      `name: q\nscenes:\n${Array.from({ length: 5 }, (_, i) => `  - prompt: queue ${tag} ${i}\n`).join("")}  - id: bad\n    prompt: forbidden ${tag}\nassemble:\n  transition: cut\nthumbnails: { preview: none }\n`,
       { file: "q.yaml" },
     );
     const runDir = join(tmp.dir, "run");

@@ -84,7 +84,7 @@ describe("distributed schedules: one run of a job at a time, per_day across work
     const file = join(dir, "job.yaml");
     await writeFile(
       file,
-      `schedule: "* * * * *"\ntimezone: ${TZ}\noutput: ../../out-${name}\n${extra}manifest:\n  name: ${name}\n  scenes:\n    - prompt: "${name} ${tag} one"\n    - prompt: "${name} ${tag} two"\n`,
+      `schedule: "* * * * *"\ntimezone: ${TZ}\noutput: ../../out-${name}\n${extra}manifest:\n  name: ${name}\n  scenes:\n    - prompt: "${name} ${tag} one"\n    - prompt: "${name} ${tag} two"\n  thumbnails: { preview: none }\n`,
     );
     return { file, outputRoot: join(tmp.dir, `out-${name}`) };
   }
