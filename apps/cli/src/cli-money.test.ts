@@ -9,14 +9,16 @@ import { cli, cliFixture, manifestText } from "./test-cli.js";
 
 // The CLI where money is at stake: killed, interrupted, out of disk, refusing before it spends.
 describe("hailuo CLI and money", () => {
-  const fx = cliFixture();
+  // 1.2 s per generation leaves each kill and full disk below a wide window mid-run (the default
+  // 2.5 s only made the runs longer).
+  const fx = cliFixture({ progressLatencyMs: 1200 });
 
   it("survives SIGKILL mid-run: resume finishes with every clip valid and one submit per scene-take", async () => {
     const file = join(fx.dir, "kill.yaml");
     await writeFile(file, manifestText(6, "kill"));
     const runDir = join(fx.dir, "kill-run");
     const before = fx.emu.stats();
-    const first = cli(["run", file, "--out", runDir, "--concurrency", "2"], {
+    const first = cli(["run", file, "--out", runDir, "--concurrency", "2", "--no-media"], {
       FAL_EMULATOR_URL: fx.emu.url,
     });
     const journal = join(runDir, "journal.jsonl");
@@ -34,7 +36,8 @@ describe("hailuo CLI and money", () => {
     expect(records.filter((r) => r.t === "done").length).toBeLessThan(6);
 
     // Straight after the kill: the dead process's run.lock goes stale in seconds and is taken over.
-    const resumed = await cli(["resume", runDir], { FAL_EMULATOR_URL: fx.emu.url }).done;
+    const resumed = await cli(["resume", runDir, "--no-media"], { FAL_EMULATOR_URL: fx.emu.url })
+      .done;
     expect(resumed.stderr).toContain("re-attached");
     expect(resumed.stderr).not.toContain("[locked]");
     expect(resumed.code).toBe(0);

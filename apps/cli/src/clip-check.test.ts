@@ -18,7 +18,7 @@ describe("hailuo status and assemble check the clips", () => {
     const file = join(fx.dir, "swap.yaml");
     await writeFile(
       file,
-      "name: swap\nassemble: {}\nscenes:\n  - id: s0\n    prompt: a red door opens\n    duration: 6\n  - id: s1\n    prompt: a blue boat leaves\n    duration: 6\n",
+      "name: swap\nassemble: {}\nthumbnails: { preview: none }\nscenes:\n  - id: s0\n    prompt: a red door opens\n    duration: 6\n  - id: s1\n    prompt: a blue boat leaves\n    duration: 6\n",
     );
     const runDir = join(fx.dir, "swap-run");
     const before = fx.emu.stats();

@@ -62,7 +62,7 @@ describe("distributed runs on BullMQ", () => {
     const file = join(tmp.dir, "dist.yaml");
     await writeFile(
       file,
-      `name: dist\nscenes:\n${Array.from({ length: SCENES }, (_, i) => `  - id: s${String(i).padStart(2, "0")}\n    prompt: distributed ${tag} scene ${i}\n`).join("")}assemble:\n  transition: cut\n`,
+      `name: dist\nscenes:\n${Array.from({ length: SCENES }, (_, i) => `  - id: s${String(i).padStart(2, "0")}\n    prompt: distributed ${tag} scene ${i}\n`).join("")}assemble:\n  transition: cut\nthumbnails: { preview: none }\n`,
     );
     const runDir = join(tmp.dir, "dist-run");
     const env = { FAL_EMULATOR_URL: emu.url };
@@ -202,7 +202,7 @@ describe("distributed runs on BullMQ", () => {
     await mkdir(join(jobsDir, "tick"), { recursive: true });
     await writeFile(
       join(jobsDir, "tick", "job.yaml"),
-      `schedule: "*/2 * * * * *"\ntimezone: UTC\nmanifest:\n  name: tick\n  scenes:\n    - prompt: "tick ${tag} one"\n    - prompt: "tick ${tag} two"\n  assemble: true\noutput: ../../tick-out\n`,
+      `schedule: "*/2 * * * * *"\ntimezone: UTC\nmanifest:\n  name: tick\n  scenes:\n    - prompt: "tick ${tag} one"\n    - prompt: "tick ${tag} two"\n  assemble: true\n  thumbnails: { preview: none }\noutput: ../../tick-out\n`,
     );
     const env = { FAL_EMULATOR_URL: emu.url };
     const before = emu.stats();

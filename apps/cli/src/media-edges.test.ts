@@ -137,7 +137,11 @@ describe("hailuo and the media stage at its edges", () => {
     const file = join(fx.dir, "rep.yaml");
     await writeFile(
       file,
-      scenes("keepfilm", 2, "assemble: { transition: cut }\ndefaults: { takes: 2 }\n"),
+      scenes(
+        "keepfilm",
+        2,
+        "assemble: { transition: cut }\ndefaults: { takes: 2 }\nthumbnails: { preview: none }\n",
+      ),
     );
     const runDir = join(fx.dir, "rep-run");
     const before = fx.emu.stats();

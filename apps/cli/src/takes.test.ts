@@ -15,7 +15,7 @@ describe("hailuo pick and reroll", () => {
     const file = join(fx.dir, "takes.yaml");
     await writeFile(
       file,
-      "name: takes\ndefaults: { takes: 2 }\nscenes:\n  - id: one\n    prompt: takes scene one\n  - id: two\n    prompt: takes scene two\n",
+      "name: takes\ndefaults: { takes: 2 }\nthumbnails: { preview: none }\nscenes:\n  - id: one\n    prompt: takes scene one\n  - id: two\n    prompt: takes scene two\n",
     );
     const runDir = join(fx.dir, "takes-run");
     const env = { FAL_EMULATOR_URL: fx.emu.url };
