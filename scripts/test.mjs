@@ -31,22 +31,34 @@ function turbo(args) {
   return new Promise((resolve) => child.on("close", (code) => resolve(code ?? 1)));
 }
 
-// Three streams side by side on 2 cores, each one package at a time: the CLI (the longest: child
-// processes that mostly wait, three files at a time), then scheduler and queue; the runner (money
-// tests that mostly wait on the emulator), then publish and review; and everything else. The
-// tests wait more than they compute (about 1.5 of 2 cores busy with two streams), so a third
-// stream shortens the wall time. Left to turbo alone the CLI started last, a minute later.
+// Three streams side by side on 2 cores, each one package at a time after its first: the CLI
+// (child processes that mostly wait, three files at a time); the runner (money tests that mostly
+// wait on the emulator, three files at a time), then the packages that run against Redis and
+// emulators; the packaging test (packs and installs with npm), then everything else. The tests
+// wait more than they compute, so a third stream shortens the wall time; each stream holds about
+// a third of the whole, its longest package first. Left to turbo alone the CLI started last.
 const streams = [
-  ["@hailuo/cli", "@hailuo/scheduler", "@hailuo/queue"],
-  ["@hailuo/runner", "@hailuo/publish", "@hailuo/review"],
+  ["@hailuo/cli"],
+  [
+    "@hailuo/runner",
+    "@hailuo/queue",
+    "@hailuo/scheduler",
+    "@hailuo/publish",
+    "@hailuo/core",
+    "@hailuo/review",
+  ],
+  ["@hailuo/packaging"],
 ];
 const named = streams.flat();
-const codes = await Promise.all([
-  ...streams.map(async ([first, ...rest]) => {
+const codes = await Promise.all(
+  streams.map(async ([first, ...rest], i) => {
     const head = await turbo([`--filter=${first}`]);
-    return [head, await turbo([...rest.map((p) => `--filter=${p}`), "--concurrency=1"])];
+    // The last stream ends with every package no stream names.
+    const tail = i === streams.length - 1 ? named.map((p) => `--filter=!${p}`) : [];
+    const filters = [...rest.map((p) => `--filter=${p}`), ...tail];
+    if (filters.length === 0) return [head];
+    return [head, await turbo([...filters, "--concurrency=1"])];
   }),
-  turbo([...named.map((p) => `--filter=!${p}`), "--concurrency=1"]),
-]).then((c) => c.flat());
+).then((c) => c.flat());
 console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(codes.find((c) => c !== 0) ?? 0);
