@@ -113,6 +113,25 @@ function requestOf(s: ItemState, requestId: string, thisRun: boolean): ItemReque
   return q;
 }
 
+/** A request fal answered, known from now on (its fate not yet seen). */
+function know(s: ItemState, requestId: string, thisRun: boolean, reconciled = false): void {
+  if (!s.requests.some((q) => q.requestId === requestId)) {
+    s.requests.push({ requestId, fate: "unknown", thisRun, ...(reconciled ? { reconciled } : {}) });
+  }
+  addId(s, requestId);
+}
+
+/** The request becomes the item's live one: waited for, never submitted again. */
+function attach(s: ItemState, handle: HailuoHandle): void {
+  Object.assign(s, {
+    phase: "submitted",
+    live: true,
+    handle,
+    videoUrl: undefined,
+    fileSize: undefined,
+  });
+}
+
 /** Bills a request once (a re-fetch or re-download of a billed request costs nothing more). */
 function bill(q: ItemRequest, usd: number | undefined, seconds: number | undefined): void {
   if (q.fate === "billed") return;
@@ -157,23 +176,8 @@ export function applyRecord(
       s.unreconciled.shift();
       if (s.pending) s.pending = undefined;
       else s.lost.shift();
-      if (!s.requests.some((q) => q.requestId === r.handle.requestId)) {
-        s.requests.push({
-          requestId: r.handle.requestId,
-          fate: "unknown",
-          thisRun,
-          reconciled: true,
-        });
-      }
-      addId(s, r.handle.requestId);
-      if (!r.twin)
-        Object.assign(s, {
-          phase: "submitted",
-          live: true,
-          handle: r.handle,
-          videoUrl: undefined,
-          fileSize: undefined,
-        });
+      know(s, r.handle.requestId, thisRun, true);
+      if (!r.twin) attach(s, r.handle);
       break;
     case "unfound":
       // fal's request list was read at `before` and holds none of the rest sent before it: they
@@ -198,17 +202,8 @@ export function applyRecord(
       break;
     case "submitted":
       s.pending = undefined;
-      if (!s.requests.some((q) => q.requestId === r.handle.requestId)) {
-        s.requests.push({ requestId: r.handle.requestId, fate: "unknown", thisRun });
-      }
-      Object.assign(s, {
-        phase: "submitted",
-        live: true,
-        handle: r.handle,
-        videoUrl: undefined,
-        fileSize: undefined,
-      });
-      addId(s, r.handle.requestId);
+      know(s, r.handle.requestId, thisRun);
+      attach(s, r.handle);
       break;
     case "completed":
       // Its `submitted` line may be lost: the request is the item's all the same.

@@ -92,24 +92,8 @@ describe("the journal is not the only witness", () => {
     expect(fx.emu.stats().downloads).toBe(5);
     await expectMoneyFacts(fx.emu, again.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
   });
-});
 
-describe("what a witness cannot vouch for", () => {
-  const fx = runFixture();
-  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">) =>
-    fx.opts({ concurrency: 1, priceUsdPerSecond: 0.045, ...o });
-  async function runThenCut(name: string): Promise<void> {
-    const manifest = board(name, 4);
-    expect((await runManifest(opts({ manifest }))).exitCode).toBe(0);
-    const lost = planRun(manifest)
-      .slice(2)
-      .map((p) => p.key);
-    const lines = (await readFile(join(fx.dir, "journal.jsonl"), "utf8")).split("\n");
-    await writeFile(
-      join(fx.dir, "journal.jsonl"),
-      lines.filter((l) => !lost.some((k) => l.includes(k))).join("\n"),
-    );
-  }
+  // What a witness cannot vouch for.
   const removeClip = async (scene: string) =>
     unlink(
       join(
