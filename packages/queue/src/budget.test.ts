@@ -48,6 +48,27 @@ describe("a distributed run's budget", () => {
     await tmp.cleanup();
   });
 
+  /** Runs a worker on the emulator at `emulatorUrl` until the run in `runDir` is assembled. */
+  async function workUntilAssembled(runDir: string, emulatorUrl: string, concurrency: number) {
+    const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
+    const client = createHailuoClient({ emulatorUrl, submitRetryBaseDelayMs: 10 });
+    const worker = await startWorker({
+      redisUrl: REDIS,
+      prefix,
+      client,
+      concurrency,
+      retryBaseDelayMs: 10,
+    });
+    try {
+      const done = async () =>
+        (await assemble.getJobs(["completed"])).some((j) => j.data.runDir === runDir);
+      await waitFor(done, 60_000);
+    } finally {
+      await worker.close();
+      await assemble.close();
+    }
+  }
+
   it("workers reserve each submit in Redis: a lost answer counts at full cost and the bill stays within --budget", async () => {
     const tag = randomBytes(3).toString("hex");
     const manifest = parseManifest(
@@ -64,23 +85,7 @@ describe("a distributed run's budget", () => {
       falConcurrency: 1,
       budgetUsd: 1.62,
     });
-    const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
-    const worker = await startWorker({
-      redisUrl: REDIS,
-      prefix,
-      client: createHailuoClient({ emulatorUrl: emu.url, submitRetryBaseDelayMs: 10 }),
-      concurrency: 1,
-      retryBaseDelayMs: 10,
-    });
-    try {
-      await waitFor(
-        async () => (await assemble.getJobs(["completed"])).some((j) => j.data.runDir === runDir),
-        60_000,
-      );
-    } finally {
-      await worker.close();
-      await assemble.close();
-    }
+    await workUntilAssembled(runDir, emu.url, 1);
     await waitFor(() => emu.stats().completed === emu.stats().submits.total);
     const report = await readRunReport(runDir);
     expect(report.items.filter((i) => i.errorCode === "budget")).toHaveLength(1);
@@ -132,23 +137,7 @@ describe("a distributed run's budget", () => {
         budgetUsd: 1.62,
         usdPerSecond: 0.09,
       });
-      const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
-      const worker = await startWorker({
-        redisUrl: REDIS,
-        prefix,
-        client: createHailuoClient({ emulatorUrl: dear.url }),
-        concurrency: 2,
-        retryBaseDelayMs: 10,
-      });
-      try {
-        await waitFor(
-          async () => (await assemble.getJobs(["completed"])).some((j) => j.data.runDir === runDir),
-          60_000,
-        );
-      } finally {
-        await worker.close();
-        await assemble.close();
-      }
+      await workUntilAssembled(runDir, dear.url, 2);
       const report = await readRunReport(runDir);
       expect(report.totals.billedUsd).toBeCloseTo(1.62, 6);
       expect(dear.stats().billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
