@@ -46,6 +46,8 @@ export interface EnqueueOptions extends QueueConnection {
   backend?: Backend;
   /** The account's price, recorded in run.json: workers plan, reserve and journal with it. @default the built-in table */
   usdPerSecond?: number;
+  /** Retries per generation, recorded in run.json: every worker uses them. @default each worker's own */
+  retries?: number;
 }
 
 /** What was enqueued. */
@@ -87,6 +89,7 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
     await writeRunFile(runDir, manifest, options.backend, undefined, {
       usdPerSecond: options.usdPerSecond,
       budgetUsd: options.budgetUsd,
+      retries: options.retries,
     });
     // From here until the assemble job records "finished", a local run into this folder is refused.
     const journal = await JournalStore.open(journalPath(runDir));

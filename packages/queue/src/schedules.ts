@@ -166,6 +166,7 @@ export async function processScheduledFire(
         falConcurrency: def.concurrency,
         budgetUsd,
         usdPerSecond,
+        retries: def.retries,
       });
     } catch (error) {
       await dropJobRunClaim(redis, prefix, def.name, holder);

@@ -150,7 +150,8 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
         intact: state.phase === "done" && (await clipIntact(runDir, state.clip)),
         signal: o.signal,
         emit: o.emit ?? (() => {}),
-        retries: o.retries,
+        // The run's own setting (run.json) wins over this worker's default.
+        retries: run.retries ?? o.retries,
         retryBaseDelayMs: o.retryBaseDelayMs,
         onStopRun: (e) => (stopError = e),
         reserve: budget?.reserve,

@@ -19,6 +19,8 @@ export interface RunFile {
   usdPerSecond?: number;
   /** A distributed run's budget: its workers refuse to submit when its reservations cannot be found. */
   budgetUsd?: number;
+  /** Retries per generation a distributed run was enqueued with (`--retries`, job.yaml's `retries`): every worker uses them. */
+  retries?: number;
 }
 
 /** The run went to another backend than this process would use. */
@@ -77,17 +79,17 @@ export async function writeRunFile(
   manifest: Manifest,
   backend?: Backend,
   previous?: string,
-  spec: Pick<RunFile, "usdPerSecond" | "budgetUsd"> = {},
+  spec: Pick<RunFile, "usdPerSecond" | "budgetUsd" | "retries"> = {},
 ): Promise<void> {
   // Warnings were told when the manifest was read; run.json records what runs.
   const { warnings: _told, ...recorded } = manifest;
-  const { usdPerSecond, budgetUsd } = spec;
+  // Only the settings given: a local run's run.json stays as it always was.
+  const given = Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined));
   const file: RunFile = {
     version: 2,
     manifest: recorded,
     ...(backend ? { backend } : {}),
-    ...(usdPerSecond !== undefined ? { usdPerSecond } : {}),
-    ...(budgetUsd !== undefined ? { budgetUsd } : {}),
+    ...given,
   };
   const text = `${JSON.stringify(file, null, 2)}\n`;
   if (text !== previous) await atomicWrite(join(runDir, "run.json"), text);
@@ -113,6 +115,18 @@ export async function readRunFileText(
     ]);
   }
   checkRecordedManifest(file?.manifest, path, { text, root: ["manifest"] });
+  if (
+    file.retries !== undefined &&
+    !(Number.isInteger(file.retries) && file.retries >= 0 && file.retries <= 20)
+  ) {
+    throw new ManifestError(path, [
+      {
+        file: path,
+        field: "retries",
+        message: `expected a whole number of retries from 0 to 20, got ${JSON.stringify(file.retries)}`,
+      },
+    ]);
+  }
   const price = file.usdPerSecond;
   if (price !== undefined && !(typeof price === "number" && price > 0 && price < 10)) {
     throw new ManifestError(path, [

@@ -31,6 +31,8 @@ export async function enqueueCommand(
     budget?: string;
     price?: string;
     assumeListPrice?: boolean;
+    /** Recorded in run.json: every worker retries this run's generations this often. */
+    retries?: string;
     wait?: boolean;
     var: string[];
     json?: boolean;
@@ -71,6 +73,7 @@ export async function enqueueCommand(
     budgetUsd,
     backend: backendFromEnv(),
     usdPerSecond: price.usdPerSecond,
+    retries: numberOption("retries", opts.retries),
   });
   const prefixFlag = opts.prefix !== "hailuo" ? ` --prefix ${opts.prefix}` : "";
   if (opts.json)
