@@ -2,55 +2,31 @@ import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Queue } from "bullmq";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
-import { inputHash, type Emulator } from "@hailuo/emulator";
+import { inputHash } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
 import { planRun, readRunReport } from "@hailuo/runner";
-import { decodeErrors, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
-import {
-  QUEUES,
-  budgetKey,
-  enqueueRun,
-  removeAllQueues,
-  runBudget,
-  runIdFor,
-  startWorker,
-} from "./index.js";
+import { decodeErrors, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import { QUEUES, budgetKey, enqueueRun, runBudget, runIdFor, startWorker } from "./index.js";
+import { REDIS, queueFixture } from "./test-queue.js";
 
 // The assemble job makes posters, a sheet, a page and a film; no test here looks at GIF previews.
 const NO_PREVIEWS = "thumbnails: { preview: none }\n";
 import { openRunBudget } from "./run-budget.js";
 
-const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-
 describe("a distributed run's budget", () => {
-  const prefix = `hailuo-btest-${randomBytes(4).toString("hex")}`;
-  let emu: Emulator;
-  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
-  let redis: Redis;
-  beforeAll(async () => {
-    // A lost submit answer that fal's request list cannot explain (no Platform API scope).
-    emu = await startTestEmulator({
-      render: "shared",
-      slots: 4,
-      platformApi: "forbidden",
-      faults: { rules: [{ route: "submit", kind: "drop", count: 1 }] },
-    });
-    tmp = await makeTempDir();
-    redis = new Redis(REDIS, { maxRetriesPerRequest: null });
+  // A lost submit answer that fal's request list cannot explain (no Platform API scope).
+  const fx = queueFixture("btest", {
+    slots: 4,
+    platformApi: "forbidden",
+    faults: { rules: [{ route: "submit", kind: "drop", count: 1 }] },
   });
-  afterAll(async () => {
-    await removeAllQueues({ redisUrl: REDIS, prefix });
-    redis.disconnect();
-    await emu.close();
-    await tmp.cleanup();
-  });
+  const { prefix } = fx;
 
   /** Runs a worker on the emulator at `emulatorUrl` until the run in `runDir` is assembled. */
   async function workUntilAssembled(runDir: string, emulatorUrl: string, concurrency: number) {
-    const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
+    const assemble = new Queue(QUEUES.assemble, { connection: fx.redis, prefix });
     const client = createHailuoClient({ emulatorUrl, submitRetryBaseDelayMs: 10 });
     const worker = await startWorker({
       redisUrl: REDIS,
@@ -75,7 +51,7 @@ describe("a distributed run's budget", () => {
       `name: b\nscenes:\n${Array.from({ length: 6 }, (_, i) => `  - prompt: budget ${tag} ${i}\n`).join("")}${NO_PREVIEWS}`,
       { file: "b.yaml" },
     );
-    const runDir = join(tmp.dir, "run");
+    const runDir = join(fx.dir, "run");
     // Six clips at $0.27: exactly the budget, until one submit's answer is lost and resent.
     await enqueueRun({
       manifest,
@@ -85,22 +61,22 @@ describe("a distributed run's budget", () => {
       falConcurrency: 1,
       budgetUsd: 1.62,
     });
-    await workUntilAssembled(runDir, emu.url, 1);
-    await waitFor(() => emu.stats().completed === emu.stats().submits.total);
+    await workUntilAssembled(runDir, fx.emu.url, 1);
+    await waitFor(() => fx.emu.stats().completed === fx.emu.stats().submits.total);
     const report = await readRunReport(runDir);
     expect(report.items.filter((i) => i.errorCode === "budget")).toHaveLength(1);
     expect(report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.27, 6);
-    expect(emu.stats().billed.usd).toBeLessThanOrEqual(1.62 + 1e-9);
+    expect(fx.emu.stats().billed.usd).toBeLessThanOrEqual(1.62 + 1e-9);
     // The budget is gone with the run: a later enqueue of the folder starts with its own.
-    expect(await redis.exists(budgetKey(prefix, runIdFor(runDir)))).toBe(0);
+    expect(await fx.redis.exists(budgetKey(prefix, runIdFor(runDir)))).toBe(0);
 
     // The three facts: submits per scene-take, the bill equals the report (billed + the flagged
     // lost submit fal did run), every clip decodes.
     const perTake = planRun(manifest).map(
-      (p) => emu.stats().submits.byInput[inputHash(p.input)] ?? 0,
+      (p) => fx.emu.stats().submits.byInput[inputHash(p.input)] ?? 0,
     );
     expect(perTake.toSorted()).toEqual([0, 1, 1, 1, 1, 2]);
-    expect(emu.stats().billed.usd).toBeCloseTo(
+    expect(fx.emu.stats().billed.usd).toBeCloseTo(
       report.totals.billedUsd + report.totals.possibleDoubleChargeUsd,
       6,
     );
@@ -117,7 +93,7 @@ describe("a distributed run's budget", () => {
         `name: d\nscenes:\n${Array.from({ length: 3 }, (_, i) => `  - prompt: dear ${tag} ${i}\n`).join("")}${NO_PREVIEWS}`,
         { file: "d.yaml" },
       );
-      const runDir = join(tmp.dir, "dear");
+      const runDir = join(fx.dir, "dear");
       // At the list price three clips ($0.81) would pass a $1.08 budget, and fal would bill $1.62.
       await expect(
         enqueueRun({
@@ -153,8 +129,8 @@ describe("a distributed run's budget", () => {
 
   it("gives back only what a generation reserved, and refuses a run whose budget vanished from Redis", async () => {
     const runId = `unit-${randomBytes(3).toString("hex")}`;
-    await openRunBudget(redis, prefix, runId, 0.54);
-    const budget = runBudget(redis, prefix, runId, true);
+    await openRunBudget(fx.redis, prefix, runId, 0.54);
+    const budget = runBudget(fx.redis, prefix, runId, true);
     expect(await budget.reserve(0.27, "a")).toBe(true);
     // "b" holds no reservation here (its request came from another enqueue): nothing is freed.
     await budget.release(0.27, "b");
@@ -164,9 +140,9 @@ describe("a distributed run's budget", () => {
     await budget.release(0.27, "a");
     expect(await budget.reserve(0.27, "d")).toBe(true);
     expect(await budget.reserve(0.27, "e")).toBe(false);
-    expect(await redis.ttl(budgetKey(prefix, runId))).toBeGreaterThan(0);
-    await redis.del(budgetKey(prefix, runId));
+    expect(await fx.redis.ttl(budgetKey(prefix, runId))).toBeGreaterThan(0);
+    await fx.redis.del(budgetKey(prefix, runId));
     await expect(budget.reserve(0.27, "f")).rejects.toMatchObject({ code: "budget" });
-    expect(await runBudget(redis, prefix, runId, false).reserve(0.27, "f")).toBe(true);
+    expect(await runBudget(fx.redis, prefix, runId, false).reserve(0.27, "f")).toBe(true);
   });
 });

@@ -1,43 +1,28 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { Queue } from "bullmq";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
-import { inputHash, type Emulator } from "@hailuo/emulator";
+import { inputHash } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
 import { acquireRunLock, readJournal, runManifest } from "@hailuo/runner";
-import { makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
-import { QUEUES, enqueueRun, removeAllQueues, startWorker } from "./index.js";
+import { waitFor } from "@hailuo/test-utils";
+import { QUEUES, enqueueRun, startWorker } from "./index.js";
+import { REDIS, queueFixture } from "./test-queue.js";
 
 // Real Redis (scripts/setup.sh --test starts one), real emulator, an in-process worker.
-const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-
 describe("enqueueRun + startWorker", () => {
-  const prefix = `hailuo-qtest-${randomBytes(4).toString("hex")}`;
-  let emu: Emulator;
-  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
-  let redis: Redis;
-  beforeAll(async () => {
-    emu = await startTestEmulator({ render: "shared", slots: 4 });
-    tmp = await makeTempDir();
-    redis = new Redis(REDIS, { maxRetriesPerRequest: null });
-  });
-  afterAll(async () => {
-    await removeAllQueues({ redisUrl: REDIS, prefix });
-    redis.disconnect();
-    await emu.close();
-    await tmp.cleanup();
-  });
+  const fx = queueFixture("qtest", { slots: 4 });
+  const { prefix } = fx;
 
   it("dedupes a run enqueued twice, runs each scene once, fails a policy scene for good and still assembles once", async () => {
-    emu.setFaults({ policyWords: ["forbidden"] });
+    fx.emu.setFaults({ policyWords: ["forbidden"] });
     const tag = randomBytes(3).toString("hex");
     const manifest = parseManifest(
       `name: q\nscenes:\n${Array.from({ length: 5 }, (_, i) => `  - prompt: queue ${tag} ${i}\n`).join("")}  - id: bad\n    prompt: forbidden ${tag}\nassemble:\n  transition: cut\nthumbnails: { preview: none }\n`,
       { file: "q.yaml" },
     );
-    const runDir = join(tmp.dir, "run");
+    const runDir = join(fx.dir, "run");
     const first = await enqueueRun({
       manifest,
       runDir,
@@ -53,8 +38,8 @@ describe("enqueueRun + startWorker", () => {
       falConcurrency: 2,
     });
     expect(second).toEqual(first);
-    const generate = new Queue(QUEUES.generate, { connection: redis, prefix });
-    const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
+    const generate = new Queue(QUEUES.generate, { connection: fx.redis, prefix });
+    const assemble = new Queue(QUEUES.assemble, { connection: fx.redis, prefix });
     expect(await generate.getGlobalConcurrency()).toBe(2);
     const counts = await generate.getJobCounts("waiting", "prioritized", "delayed");
     expect((counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0)).toBe(6);
@@ -62,7 +47,7 @@ describe("enqueueRun + startWorker", () => {
     const worker = await startWorker({
       redisUrl: REDIS,
       prefix,
-      client: createHailuoClient({ emulatorUrl: emu.url }),
+      client: createHailuoClient({ emulatorUrl: fx.emu.url }),
       concurrency: 4,
       retryBaseDelayMs: 10,
     });
@@ -77,7 +62,7 @@ describe("enqueueRun + startWorker", () => {
       expect(failed!.attemptsMade).toBe(1);
       const [parent] = await assemble.getJobs(["completed"]);
       expect(parent!.returnvalue).toMatchObject({ film: "film.mp4", skipped: ["bad"] });
-      expect(emu.stats().maxInProgress).toBeLessThanOrEqual(2);
+      expect(fx.emu.stats().maxInProgress).toBeLessThanOrEqual(2);
       const { records } = await readJournal(join(runDir, "journal.jsonl"));
       expect(records.filter((r) => r.t === "submitting")).toHaveLength(6);
     } finally {
@@ -88,7 +73,7 @@ describe("enqueueRun + startWorker", () => {
   }, 90_000);
 
   it("a folder a local run holds is never enqueued; a local run into a folder still owned by the queue is refused", async () => {
-    const runDir = join(tmp.dir, "owned");
+    const runDir = join(fx.dir, "owned");
     const manifest = parseManifest(`name: owned\nscenes:\n  - prompt: owned scene\n`, {
       file: "o.yaml",
     });
@@ -101,11 +86,11 @@ describe("enqueueRun + startWorker", () => {
       await release();
     }
     await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix });
-    const client = createHailuoClient({ emulatorUrl: emu.url });
+    const client = createHailuoClient({ emulatorUrl: fx.emu.url });
     await expect(runManifest({ manifest, runDir, client })).rejects.toMatchObject({
       code: "locked",
     });
-    expect(emu.stats().submits.byInput).not.toHaveProperty(
+    expect(fx.emu.stats().submits.byInput).not.toHaveProperty(
       inputHash({ prompt: "owned scene", duration: "6", prompt_optimizer: true }),
     );
   });

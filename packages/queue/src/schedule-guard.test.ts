@@ -28,13 +28,13 @@ import {
   type JobRunHolder,
   type RunningWorker,
 } from "./index.js";
+import { REDIS } from "./test-queue.js";
 
 // Distributed schedules against real Redis, the emulator and two in-process workers standing for
 // two machines. Fires are real jobs on the schedule queue (with the time a job scheduler would
 // give them), so either worker may take each one. The emulator's timers can be held: while held
 // no request finishes, so a run lasts longer than its job's interval for as long as the test wants.
 
-const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 // 07:00 New York time on a fixed day: each fire names its own minute, so its run folder and run id.
 const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
 const MINUTE = 60_000;
