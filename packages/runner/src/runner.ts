@@ -247,7 +247,9 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     // Clips in clips/ the journal never mentions and no generation can use: paid once, by whom unknown.
     const unaccounted: ReportCaveat[] = [];
     if (previous) {
-      const recordedKeys = new Set(planRun(previous.manifest).map((p) => p.key));
+      // Asked only for an orphan clip when fal's list cannot be read: planning a big run is not free.
+      let keys: Set<string> | undefined;
+      const recordedKeys = () => (keys ??= new Set(planRun(previous.manifest).map((p) => p.key)));
       const recovery = await recoverFromWitnesses({
         runDir,
         items: unique,

@@ -27,19 +27,25 @@ export async function findOrphanClips(
   items: PlanItem[],
   states: Map<string, ItemState>,
 ): Promise<OrphanClip[]> {
+  const known = new Set([...states.values()].flatMap((s) => s.requestIds.map(requestIdPrefix)));
+  // Clip names the journal never mentions; usually none, and then nothing more is worked out.
+  const unknown = (await readdir(join(runDir, "clips")).catch(() => [] as string[])).flatMap(
+    (name) => {
+      const m = /^(.+-)([A-Za-z0-9]{1,8})\.mp4$/.exec(name);
+      return m && !known.has(m[2]!) ? [{ name, stem: m[1]!, idPrefix: m[2]! }] : [];
+    },
+  );
+  if (!unknown.length) return [];
   // A stem two generations share (scene "s1" take 2, and a scene named "s1-take2") names neither.
   const byStem = new Map<string, PlanItem | null>();
   for (const i of items) {
     const stem = clipFileName(i, "").slice(0, -4);
     byStem.set(stem, byStem.has(stem) && byStem.get(stem)?.key !== i.key ? null : i);
   }
-  const known = new Set([...states.values()].flatMap((s) => s.requestIds.map(requestIdPrefix)));
   const orphans: OrphanClip[] = [];
-  for (const name of await readdir(join(runDir, "clips")).catch(() => [] as string[])) {
-    const m = /^(.+-)([A-Za-z0-9]{1,8})\.mp4$/.exec(name);
-    const item = m ? byStem.get(m[1]!) : undefined;
-    if (!m || !item || states.has(item.key) || known.has(m[2]!)) continue;
-    orphans.push({ item, file: `clips/${name}`, idPrefix: m[2]! });
+  for (const { name, stem, idPrefix } of unknown) {
+    const item = byStem.get(stem);
+    if (item && !states.has(item.key)) orphans.push({ item, file: `clips/${name}`, idPrefix });
   }
   return orphans;
 }
@@ -76,7 +82,7 @@ export async function recoverFromWitnesses(o: {
    * Generations the run already recorded in run.json (by key): without fal's request list, a
    * clip is adopted only for one of these, whose input the folder's run asked for.
    */
-  recordedKeys: ReadonlySet<string>;
+  recordedKeys: () => ReadonlySet<string>;
   signal?: AbortSignal;
 }): Promise<Recovery> {
   const { runDir, items, states, journal } = o;
@@ -127,7 +133,7 @@ export async function recoverFromWitnesses(o: {
       });
       continue;
     }
-    if (!rows && !o.recordedKeys.has(orphan.item.key)) {
+    if (!rows && !o.recordedKeys().has(orphan.item.key)) {
       recovery.rejected.push({
         file: orphan.file,
         reason:
