@@ -134,7 +134,7 @@ async function priceQuote(
 }
 
 /** The warning a run gives before spending at a price fal did not confirm. */
-export function unverifiedPriceMessage(price: LivePrice): string {
+function unverifiedPriceMessage(price: LivePrice): string {
   return `price not verified: fal's pricing API could not confirm the account's price (${price.reason ?? "no answer"}); amounts assume the list price $${price.usdPerSecond}/s and the report marks them unverified (--price USD_PER_SECOND to give the account's price)`;
 }
 
