@@ -118,6 +118,11 @@ export const ERROR_CODE_DOC: Record<ErrorCode, { exit: 1 | 2 | 130; means: strin
   assemble_failed: { exit: 1, means: "the film could not be made" },
   thumbnail_failed: { exit: 1, means: "posters or the contact sheet could not be made" },
   redis: { exit: 2, means: "Redis cannot be reached at --redis; nothing enqueued or taken" },
+  store: {
+    exit: 1,
+    means:
+      "the run's bucket or its Redis refused or failed an operation (named in the message); retried first, and a paid clip that could not be stored stays paid and is uploaded on resume, never submitted again",
+  },
   internal: { exit: 1, means: "a bug: please report it with --debug output" },
 };
 

@@ -46,6 +46,7 @@ export const ERROR_CODES = [
   "assemble_failed",
   "thumbnail_failed",
   "redis",
+  "store",
   "internal",
 ] as const;
 

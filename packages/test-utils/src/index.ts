@@ -120,3 +120,4 @@ async function ffmpegDecodeErrors(ffmpeg: string, file: string): Promise<string>
   return stderr.trim();
 }
 export { holdableClock } from "./holdable-clock.js";
+export { startTestS3, type TestS3Server } from "./s3-server.js";

@@ -1,0 +1,147 @@
+import { writeFile, mkdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTempDir, startTestS3, type TestS3Server } from "@hailuo/test-utils";
+import { createLocalStore } from "./local-store.js";
+import { createRedisS3Store, redisKeysOf } from "./redis-s3-store.js";
+import type { RunStore } from "./run-store.js";
+import { s3ClientFromEnv } from "./store-url.js";
+
+const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+let s3server: TestS3Server;
+let redis: Redis;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  s3server = await startTestS3();
+  redis = new Redis(REDIS);
+});
+afterAll(async () => {
+  for (const c of cleanups) await c();
+  redis.disconnect();
+  await s3server.close();
+});
+
+let n = 0;
+const kinds: Record<string, () => Promise<RunStore>> = {
+  local: async () => {
+    const { dir, cleanup } = await makeTempDir("hailuo-store-");
+    cleanups.push(cleanup);
+    return createLocalStore(dir);
+  },
+  "redis+s3": async () => {
+    const { dir, cleanup } = await makeTempDir("hailuo-scratch-");
+    const url = `s3://${s3server.bucket}/t${process.pid}-${Date.now()}-${n++}/run`;
+    const keyPrefix = `hailuo-test-${process.pid}`;
+    cleanups.push(cleanup, () =>
+      redis.del(
+        ...Object.values(redisKeysOf(url, keyPrefix)).filter(
+          (k): k is string => typeof k === "string",
+        ),
+      ),
+    );
+    return createRedisS3Store({
+      url,
+      redis,
+      s3: s3ClientFromEnv(s3server.env),
+      keyPrefix,
+      scratchDir: dir,
+      leaseMs: 2000,
+    });
+  },
+};
+
+describe.each(Object.keys(kinds))("%s store", (kind) => {
+  const open = kinds[kind]!;
+
+  it("reads back appended journal lines in order, and only new ones after a cursor", async () => {
+    const store = await open();
+    const log = await store.openLog();
+    await Promise.all(["a", "b", "c"].map((x, i) => log.appendLine(JSON.stringify({ x, i }))));
+    const first = await store.readLog();
+    expect(first.lines.map((l) => JSON.parse(l).x).sort()).toEqual(["a", "b", "c"]);
+    await log.appendLine('{"x":"d"}');
+    const next = await store.readLog(first.cursor);
+    expect(next.lines).toEqual(['{"x":"d"}']);
+    expect((await store.readLog(next.cursor)).lines).toEqual([]);
+    await log.close();
+  });
+
+  it("keeps two writers' appends whole", async () => {
+    const store = await open();
+    const [a, b] = [await store.openLog(), await store.openLog()];
+    const long = "y".repeat(5000);
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).appendLine(JSON.stringify({ i, long }))),
+    );
+    const { lines } = await store.readLog();
+    expect(lines).toHaveLength(40);
+    expect(new Set(lines.map((l) => JSON.parse(l).i)).size).toBe(40);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("writes and reads documents; a missing one is undefined", async () => {
+    const store = await open();
+    expect(await store.readDocument("picks.json")).toBeUndefined();
+    await store.writeDocument("run.json", '{"version":2}\n');
+    await store.writeDocument("run.json", '{"version":3}\n');
+    expect(await store.readDocument("run.json")).toBe('{"version":3}\n');
+  });
+
+  it("keeps an artifact made in its folder and brings it back checked", async () => {
+    const store = await open();
+    await mkdir(join(store.dir, "clips"), { recursive: true });
+    const bytes = Buffer.alloc(300_000, 7);
+    await writeFile(join(store.dir, "clips", "s1-1.mp4"), bytes);
+    const kept = await store.putArtifact("clips/s1-1.mp4");
+    expect(kept.bytes).toBe(bytes.length);
+    expect(await store.statArtifact("clips/s1-1.mp4")).toMatchObject({ bytes: bytes.length });
+    expect(await store.statArtifact("clips/none.mp4")).toBeUndefined();
+    expect((await store.listArtifacts("clips/")).map((a) => a.name)).toEqual(["clips/s1-1.mp4"]);
+    if (store.kind === "redis+s3") {
+      await rm(join(store.dir, "clips"), { recursive: true });
+      expect(await store.getArtifact("clips/s1-1.mp4")).toBe(true);
+    }
+    expect(await readFile(join(store.dir, "clips", "s1-1.mp4"))).toEqual(bytes);
+    expect(await store.getArtifact("clips/none.mp4")).toBe(false);
+  });
+
+  it("gives ownership to one holder at a time, with a larger token for each", async () => {
+    const store = await open();
+    expect(await store.owned()).toBe(false);
+    const first = await store.acquire({ noWait: true });
+    expect(await store.owned()).toBe(true);
+    await expect(store.acquire({ noWait: true })).rejects.toMatchObject({ code: "locked" });
+    await first.release();
+    const second = await store.acquire({ noWait: true });
+    expect(second.token).toBeGreaterThanOrEqual(first.token);
+    await second.release();
+  });
+});
+
+describe("redis+s3 store", () => {
+  it("replaces a scratch copy whose bytes differ from the bucket's", async () => {
+    const store = await kinds["redis+s3"]!();
+    await mkdir(join(store.dir, "clips"), { recursive: true });
+    const path = join(store.dir, "clips", "a.mp4");
+    await writeFile(path, Buffer.alloc(1000, 1));
+    await store.putArtifact("clips/a.mp4");
+    await writeFile(path, Buffer.alloc(1000, 2));
+    expect(await store.getArtifact("clips/a.mp4")).toBe(true);
+    expect(await readFile(path)).toEqual(Buffer.alloc(1000, 1));
+  });
+
+  it("rides out a bucket answering 503 for a few requests, and names it when it lasts", async () => {
+    const store = await kinds["redis+s3"]!();
+    await writeFile(join(store.dir, "x.bin"), Buffer.alloc(2000, 3));
+    s3server.failNext(2);
+    await store.putArtifact("x.bin");
+    expect(s3server.failed()).toBeGreaterThanOrEqual(2);
+    s3server.failNext(50);
+    const error = await store.putArtifact("x.bin").catch((e) => e);
+    s3server.failNext(0);
+    expect(error).toMatchObject({ code: "store", retryable: true });
+    expect(error.message).toContain(`${store.url}/x.bin`);
+  });
+});
