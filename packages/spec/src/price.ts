@@ -1,10 +1,13 @@
+import { SEED_ENDPOINT } from "./endpoints.js";
 import type { HailuoInput, HailuoInputLike } from "./hailuo-input.js";
 
+const SEED_PRICE = SEED_ENDPOINT.price.unit === "second" ? SEED_ENDPOINT.price.usdPerSecond : NaN;
+
 /**
- * fal's price list for this endpoint, USD per generated second, by resolution.
- * The one place prices live: estimates, budgets and reports all read it.
+ * fal's list price of the seed endpoint, USD per generated second, by resolution (read from its
+ * record in endpoints.ts, where every endpoint's price lives).
  */
-export const PRICE_USD_PER_SECOND = { "768p": 0.045 } as const;
+export const PRICE_USD_PER_SECOND: { readonly "768p": number } = { "768p": SEED_PRICE };
 
 /** Seconds and dollars one generation costs. */
 export interface CostEstimate {
