@@ -3,6 +3,7 @@
 // finished clip (as a redelivered job does) after another worker has appended to the journal.
 // Goal: the same cost per job whatever the run's size. For scale, the old way's cost is shown
 // too: replaying the whole journal for every job.
+import { createLocalStore } from "@hailuo/store";
 import { appendFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,13 +28,14 @@ try {
   const perJob = async (n: number): Promise<number> => {
     const dir = join(root, `run-${n}`);
     const keys = await doneRunFolder(dir, n, clip, emu.url);
+    const store = createLocalStore(dir);
     const worker = createItemWorker({
       client: createHailuoClient({ emulatorUrl: emu.url }),
       backend: { kind: "emulator", url: emu.url },
       signal: new AbortController().signal,
     });
     try {
-      await worker.run(dir, keys[0]!); // the worker's first job in a folder reads the journal once
+      await worker.run(store, keys[0]!); // the worker's first job in a folder reads the journal once
       const journal = journalPath(dir);
       // What another worker appends: the record of a clip it finished.
       const records = (await readFile(journal, "utf8"))
@@ -44,7 +46,7 @@ try {
       for (let j = 0; j < JOBS; j++) {
         const key = keys[(j * 7919) % keys.length]!;
         await appendFile(journal, `${records[(j * 31) % records.length]}\n`);
-        const r = await worker.run(dir, key);
+        const r = await worker.run(store, key);
         if (r.outcome === "failed") throw new Error(`job ${key} failed: ${r.error?.message}`);
       }
       return (performance.now() - t0) / JOBS;

@@ -132,12 +132,16 @@ runOptions(
     )
     .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo")
     .option(
+      "--store <url>",
+      "with --redis: keep the run in a bucket (s3://BUCKET/PREFIX; AWS_* environment) instead of a folder",
+    )
+    .option(
       "--wait",
       "with --redis: show progress until the run is assembled (Ctrl-C stops waiting, not the run)",
     ),
 ).action((file: string, opts) =>
   run(debug(), async (signal) =>
-    opts.redis
+    opts.redis || opts.store
       ? (await import("./commands/queue.js")).enqueueCommand(file, opts, signal)
       : (await import("./commands/run.js")).runCommand(file, opts, signal),
   ),
@@ -251,8 +255,12 @@ program
 
 program
   .command("status")
-  .description("where a run stands, from its journal and clip files (no network)")
-  .argument("<run-dir>")
+  .description(
+    "where a run stands, from its journal and clip files (no network but Redis for a bucket)",
+  )
+  .argument("<run>", "a run folder, or a bucket run's s3://BUCKET/PREFIX")
+  .option("--redis <url>", "where a bucket run's records live (default: $REDIS_URL)")
+  .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo")
   .option("--json", "the report as JSON")
   .option(
     "--verify",

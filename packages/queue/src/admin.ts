@@ -1,9 +1,10 @@
-import { resolve } from "node:path";
 import { Queue, type Job } from "bullmq";
-import { JournalStore, journalPath, readRunReport } from "@hailuo/runner";
+import type { Redis } from "ioredis";
+import { JournalStore, readRunReport } from "@hailuo/runner";
 import { HailuoError } from "@hailuo/shared";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
 import { runIdFor, type AssembleJobData } from "./run-flow.js";
+import { createRunStores, runAddress } from "./run-stores.js";
 
 /** One enqueued run as the queue sees it. */
 export interface QueuedRun {
@@ -25,14 +26,19 @@ export interface QueuedSchedule {
 
 async function withQueues<T>(
   conn: QueueConnection,
-  fn: (q: { assemble: Queue<AssembleJobData>; schedule: Queue }) => Promise<T>,
+  fn: (q: {
+    assemble: Queue<AssembleJobData>;
+    schedule: Queue;
+    connection: Redis;
+    prefix: string;
+  }) => Promise<T>,
 ): Promise<T> {
   const connection = await openRedis(conn.redisUrl);
   const prefix = conn.prefix ?? "hailuo";
   const assemble = new Queue<AssembleJobData>(QUEUES.assemble, { connection, prefix });
   const schedule = new Queue(QUEUES.schedule, { connection, prefix });
   try {
-    return await fn({ assemble, schedule });
+    return await fn({ assemble, schedule, connection, prefix });
   } finally {
     await Promise.all([assemble.close(), schedule.close()]);
     connection.disconnect();
@@ -99,8 +105,8 @@ export interface CancelResult {
  * a clip that may be paid); the run then assembles what it has.
  */
 export async function cancelRun(conn: QueueConnection, runDirOrId: string): Promise<CancelResult> {
-  return withQueues(conn, async ({ assemble }) => {
-    const runId = /^[0-9a-f]{16}$/.test(runDirOrId) ? runDirOrId : runIdFor(resolve(runDirOrId));
+  return withQueues(conn, async ({ assemble, connection, prefix }) => {
+    const runId = /^[0-9a-f]{16}$/.test(runDirOrId) ? runDirOrId : runIdFor(runAddress(runDirOrId));
     const parent = await assemble.getJob(`${runId}-assemble`);
     if (!parent)
       throw new HailuoError(
@@ -122,11 +128,17 @@ export async function cancelRun(conn: QueueConnection, runDirOrId: string): Prom
       );
     }
     if (gone) {
-      // The folder is no longer owned by the queue: a local resume may carry on without --take-over.
-      const t = (await readRunReport(parent.data.runDir)).totals;
-      const journal = await JournalStore.open(journalPath(parent.data.runDir));
-      await journal.append({ t: "finished", ok: t.done, failed: t.failed });
-      await journal.close();
+      // The run is no longer owned by the queue: a local resume may carry on without --take-over.
+      const stores = createRunStores({ redis: connection, keyPrefix: prefix });
+      try {
+        const store = stores.of(parent.data.runDir);
+        const t = (await readRunReport(store)).totals;
+        const journal = await JournalStore.on(store);
+        await journal.append({ t: "finished", ok: t.done, failed: t.failed });
+        await journal.close();
+      } finally {
+        await stores.close();
+      }
     }
     return { runId, removed: before - stillRunning, stillRunning, gone };
   });

@@ -34,3 +34,4 @@ export {
   type QueuedSchedule,
   type CancelResult,
 } from "./admin.js";
+export { openRunStore, createRunStores, runAddress, type RunStores } from "./run-stores.js";

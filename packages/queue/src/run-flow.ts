@@ -1,24 +1,24 @@
-import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { FlowProducer, Queue } from "bullmq";
 import type { Manifest } from "@hailuo/manifest";
 import {
   BudgetError,
   JournalStore,
-  journalPath,
   RunLockedError,
   planRun,
-  runLockHeld,
   sumUsd,
   writeRunFile,
   type Backend,
 } from "@hailuo/runner";
+import { runIdOf } from "@hailuo/store";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
 import { openRunBudget } from "./run-budget.js";
+import { createRunStores, runAddress } from "./run-stores.js";
 
-/** Data of one generate job: which run folder, which generation. */
+/** Data of one generate job: which run, which generation. */
 export interface GenerateJobData {
+  /** The run's absolute folder, or its bucket's `s3://` address (its records are in Redis). */
   runDir: string;
   key: string;
   scene: string;
@@ -33,7 +33,11 @@ export interface AssembleJobData {
 /** Options of `enqueueRun`. */
 export interface EnqueueOptions extends QueueConnection {
   manifest: Manifest;
-  /** A folder every worker mounts (the shared output root). */
+  /**
+   * Where the run lives: a folder every worker mounts (the shared output root), or an
+   * `s3://bucket/prefix` address, whose records go to this Redis and files to the bucket, so
+   * workers share nothing else.
+   */
   runDir: string;
   /** fal's in-progress limit for the account, enforced across all workers. @default 2 */
   falConcurrency?: number;
@@ -57,9 +61,9 @@ export interface EnqueuedRun {
   childJobIds: string[];
 }
 
-/** A run's stable id: the same folder always gives the same job ids, so enqueueing twice adds nothing. */
+/** A run's stable id: the same folder or bucket address always gives the same job ids, so enqueueing twice adds nothing. */
 export function runIdFor(runDir: string): string {
-  return createHash("sha256").update(resolve(runDir)).digest("hex").slice(0, 16);
+  return runIdOf(runDir);
 }
 
 /**
@@ -69,7 +73,7 @@ export function runIdFor(runDir: string): string {
  */
 export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> {
   const { manifest, prefix = "hailuo", falConcurrency = 2 } = options;
-  const runDir = resolve(options.runDir);
+  const runDir = runAddress(options.runDir);
   const plan = planRun(manifest, options.usdPerSecond);
   const unique = [...new Map(plan.map((p) => [p.key, p])).values()];
   const estimate = sumUsd(unique.map((p) => p.costUsd));
@@ -80,24 +84,28 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
   }
   // Redis first: when it cannot be reached, the folder must not be claimed for a queue run that never was.
   const connection = await openRedis(options.redisUrl);
+  const stores = createRunStores({ redis: connection, keyPrefix: prefix });
   try {
-    await mkdir(join(runDir, "clips"), { recursive: true });
-    if (await runLockHeld(runDir))
+    const store = stores.of(runDir);
+    if (store.kind === "local") await mkdir(join(runDir, "clips"), { recursive: true });
+    if (await store.owned())
       throw new RunLockedError(
-        `${runDir} is being run by a local hailuo process (run.lock is held); wait for it to finish before enqueueing it`,
+        `${runDir} is being run by a local hailuo process (it holds the run); wait for it to finish before enqueueing it`,
       );
-    await writeRunFile(runDir, manifest, options.backend, undefined, {
+    await writeRunFile(store, manifest, options.backend, undefined, {
       usdPerSecond: options.usdPerSecond,
       budgetUsd: options.budgetUsd,
       retries: options.retries,
     });
     // From here until the assemble job records "finished", a local run into this folder is refused.
-    const journal = await JournalStore.open(journalPath(runDir));
+    const journal = await JournalStore.on(store);
     await journal.append({ t: "enqueued", items: unique.length });
     await journal.close();
   } catch (error) {
     connection.disconnect();
     throw error;
+  } finally {
+    await stores.close();
   }
   const runId = runIdFor(runDir);
   // Before any job exists, so no worker submits without the budget in place.

@@ -7,6 +7,8 @@ import { HailuoError } from "@hailuo/shared";
 import { runIdFor, type AssembleJobData, type GenerateJobData } from "./run-flow.js";
 import { closeRunBudget, runBudget } from "./run-budget.js";
 import { releaseJobRun, scheduledRun, settleJobRun } from "./job-guard.js";
+import { createRunStores, scratchReady } from "./run-stores.js";
+import { dropScratchClip, keepOutputs, materializeRun } from "./bucket-run.js";
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
 import { processScheduledFire, type ScheduleJobData } from "./schedules.js";
 
@@ -35,12 +37,14 @@ export interface RunningWorker {
 
 /**
  * Processes generate and assemble jobs. Each generate job runs the runner's own item step against
- * the run folder's shared journal, so a job taken over from a killed worker re-attaches to the
- * journaled request instead of submitting again.
+ * the run's shared journal (a mounted folder's file, or a bucket run's Redis stream), so a job
+ * taken over from a killed worker re-attaches to the journaled request instead of submitting
+ * again. A bucket run's files are made in a scratch folder of this process and uploaded.
  */
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
   const { prefix = "hailuo", concurrency = 2, lockDurationMs = 30_000, log = () => {} } = options;
   const connection = await openRedis(options.redisUrl);
+  const stores = createRunStores({ redis: connection, keyPrefix: prefix });
   const stop = new AbortController();
   const items = createItemWorker({
     client: options.client,
@@ -50,17 +54,20 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     retries: options.retries,
     retryBaseDelayMs: options.retryBaseDelayMs,
     // Every worker of a run reserves against one budget in Redis, as a local run does in memory.
-    budgetFor: (runDir, required) => runBudget(connection, prefix, runIdFor(runDir), required),
+    budgetFor: (store, required) => runBudget(connection, prefix, runIdFor(store.url), required),
   });
 
   const generate = async (job: Job<GenerateJobData>) => {
     const { runDir, key } = job.data;
     log(`job ${job.id}: ${job.data.scene}#${job.data.take} started`);
-    const r = await items.run(runDir, key).catch((error: HailuoError) => {
+    const store = stores.of(runDir);
+    await scratchReady(store);
+    const r = await items.run(store, key).catch((error: HailuoError) => {
       // A job that must never run here (not in run.json, a local run holds the folder, another backend).
       throw error.retryable === false ? new UnrecoverableError(error.message) : error;
     });
     log(`job ${job.id}: ${r.sceneId}#${r.take} (from ${r.from}): ${r.outcome}`);
+    await dropScratchClip(store, r.file);
     if (r.outcome === "interrupted")
       throw new Error("worker stopped; the request stays journaled for the next worker");
     if (r.outcome === "failed")
@@ -73,7 +80,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const assemble = async (job: Job<AssembleJobData>) => {
     const { runDir } = job.data;
     const runId = runIdFor(runDir);
-    const { manifest, report } = await items.finish(runDir);
+    const store = stores.of(runDir);
+    await scratchReady(store);
+    const { manifest, report } = await items.finish(store);
     await closeRunBudget(connection, prefix, runId);
     // A scheduled run's day counts what it billed (and may have been billed twice) from here on,
     // not its reservation; its job's next run may start once the film is made (or failed).
@@ -89,13 +98,22 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       });
     let failure: Error | undefined;
     try {
-      const media = await runMediaStage(runDir, manifest, { signal: stop.signal });
-      log(`job ${job.id}: assembled ${media.film?.file ?? "(no film section)"}`);
+      await materializeRun(
+        store,
+        report.items.flatMap((i) => (i.file ? [i.file] : [])),
+      );
+      const media = await runMediaStage(store.dir, manifest, { signal: stop.signal });
+      const kept = await keepOutputs(store);
+      log(
+        `job ${job.id}: assembled ${media.film?.file ?? "(no film section)"}${kept.length ? ` (${kept.length} file(s) uploaded to ${store.url})` : ""}`,
+      );
       return { film: media.film?.file, page: media.page, skipped: media.skipped };
     } catch (error) {
       failure = error as Error;
       throw error;
     } finally {
+      items.forget(store);
+      await stores.forget(runDir);
       // A worker stopped mid-assemble leaves the run holding its job: it has not ended.
       if (fromSchedule && !(failure && stop.signal.aborted)) {
         await releaseJobRun(connection, prefix, fromSchedule.job, runId);
@@ -140,6 +158,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       stop.abort();
       await Promise.all(workers.map((w) => w.close()));
       await items.close();
+      await stores.close();
       connection.disconnect();
     },
   };

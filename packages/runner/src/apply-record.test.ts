@@ -1,3 +1,4 @@
+import { createLocalStore } from "@hailuo/store";
 import { isDeepStrictEqual } from "node:util";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -68,7 +69,7 @@ describe("applyRecord", () => {
           return stored;
         };
         const outcome = await processItem(item!, {
-          runDir: tmp.dir,
+          store: createLocalStore(tmp.dir),
           client: createHailuoClient({ emulatorUrl: emu.url, submitRetryBaseDelayMs: 5 }),
           journal,
           state,

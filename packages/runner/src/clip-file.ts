@@ -6,9 +6,9 @@ import pLimit from "p-limit";
 import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS, downloadVideo } from "@hailuo/core";
 import { probe } from "@hailuo/media";
 import { HailuoError } from "@hailuo/shared";
-import { JournalStore, journalPath, readJournal, type ClipFacts } from "./journal-store.js";
+import { JournalStore, readJournal, type ClipFacts } from "./journal-store.js";
+import { storeOf, type RunAt } from "./run-folder.js";
 import type { PlanItem } from "./plan.js";
-import { runLockHeld } from "./run-lock.js";
 import { replayJournal } from "./run-state.js";
 
 /** A downloaded file is not the clip that was asked for. */
@@ -102,14 +102,14 @@ export interface CheckClipsOptions {
 
 /**
  * Checks the clips a run's journal calls done against the files on disk: a clip is verified, not
- * trusted. Hashes run four at a time (sha256 reads ~1 GB/s; a 6 s clip is a few MB).
+ * trusted. Hashes run four at a time (sha256 reads ~1 GB/s; a 6 s clip is a few MB). A bucket
+ * run's clips are checked by the size and SHA-256 the bucket keeps (nothing downloaded).
  */
-export async function checkClips(
-  runDir: string,
-  options: CheckClipsOptions = {},
-): Promise<ClipCheck[]> {
+export async function checkClips(at: RunAt, options: CheckClipsOptions = {}): Promise<ClipCheck[]> {
   const { hash = "touched" } = options;
-  const states = replayJournal((await readJournal(journalPath(runDir))).records);
+  const store = storeOf(at);
+  const runDir = store.dir;
+  const states = replayJournal((await readJournal(store)).records);
   const wanted = options.files && new Set(options.files);
   const limit = pLimit(4);
   const checks: Promise<ClipCheck>[] = [];
@@ -126,6 +126,17 @@ export async function checkClips(
       standing,
       hashed,
     });
+    if (store.kind !== "local") {
+      checks.push(
+        limit(async () => {
+          const kept = await store.statArtifact(clip.file);
+          if (!kept) return check("missing", false);
+          if (kept.bytes !== clip.bytes) return check("resized", false);
+          return check(kept.sha256 === clip.sha256 ? "intact" : "mismatch", true);
+        }),
+      );
+      continue;
+    }
     checks.push(
       limit(async () => {
         const info = await stat(path).catch(() => undefined);
@@ -163,11 +174,12 @@ export function describeStanding(standing: Exclude<ClipStanding, "intact">): str
  * folder (its journal is its own then); says whether it recorded.
  */
 export async function recordChangedClips(
-  runDir: string,
+  at: RunAt,
   changed: readonly ClipCheck[],
 ): Promise<boolean> {
-  if (!changed.length || (await runLockHeld(runDir))) return false;
-  const journal = await JournalStore.open(journalPath(runDir));
+  const store = storeOf(at);
+  if (!changed.length || (await store.owned())) return false;
+  const journal = await JournalStore.on(store);
   try {
     for (const c of changed) {
       if (c.standing === "intact") continue;

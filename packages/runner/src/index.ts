@@ -26,7 +26,13 @@ export {
   type StoredRecord,
   type ClipFacts,
 } from "./journal-store.js";
-export { acquireRunLock, runLockHeld, RunLockedError, type RunLockOptions } from "./run-lock.js";
+export {
+  acquireRunLock,
+  runLockHeld,
+  RunLockedError,
+  type RunLockOptions,
+  type RunStore,
+} from "@hailuo/store";
 export {
   insideDir,
   checkClips,

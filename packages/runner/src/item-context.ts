@@ -5,6 +5,7 @@ import {
   type HailuoStatus,
 } from "@hailuo/core";
 import { HailuoError, type Clock } from "@hailuo/shared";
+import type { RunStore } from "@hailuo/store";
 import type { RunEvent } from "./events.js";
 import type { JournalRecord, JournalStore, StoredRecord } from "./journal-store.js";
 import { applyRecord, type ItemState } from "./run-state.js";
@@ -48,7 +49,8 @@ export type ItemOutcome = "done" | "cached" | "failed" | "interrupted";
 
 /** Everything one item step needs; the local runner and the queue worker both provide it. */
 export interface ItemContext {
-  runDir: string;
+  /** Where the run lives: clips are made in `store.dir` and kept with `putArtifact`. */
+  store: RunStore;
   client: HailuoClient;
   journal: JournalStore;
   /** What the journal says about this item (updated in place). */

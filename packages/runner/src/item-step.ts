@@ -72,7 +72,7 @@ async function recordGiveUp(
  * Never throws for the item's own failures; says how it ended.
  */
 export async function processItem(item: PlanItem, ctx: ItemContext): Promise<ItemOutcome> {
-  const { runDir, signal, state: s, retries = 3, cache = true, clock = systemClock } = ctx;
+  const { store, signal, state: s, retries = 3, cache = true, clock = systemClock } = ctx;
   const say = (phase: ItemPhase, extra: Partial<Extract<RunEvent, { type: "item" }>> = {}) =>
     ctx.emit({
       type: "item",
@@ -141,9 +141,13 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
       const requestId = s.outputRequestId ?? s.handle?.requestId ?? "unknown";
       say("downloading", { requestId });
       const url = videoUrl;
-      const clip = await (ctx.saveSlot ?? now)(() =>
-        saveClip(runDir, item, requestId, url, s.fileSize, signal),
-      );
+      const clip = await (ctx.saveSlot ?? now)(async () => {
+        const saved = await saveClip(store.dir, item, requestId, url, s.fileSize, signal);
+        // Kept in the run's store before it is called done: a clip the bucket refused stays
+        // paid and not saved, and the save is retried (never the submit).
+        await store.putArtifact(saved.file);
+        return saved;
+      });
       await journalAndApply(ctx, { t: "done", key: item.key, requestId, ...clip });
       say("done", { requestId, detail: clip.file });
       return "done";

@@ -2,16 +2,22 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { HailuoClient } from "@hailuo/core";
 import type { Manifest } from "@hailuo/manifest";
-import { HailuoError, readJsonlFrom } from "@hailuo/shared";
+import { HailuoError, parseNewLines } from "@hailuo/shared";
+import type { RunStore } from "@hailuo/store";
 import { clipIntact } from "./clip-file.js";
 import type { RunEvent } from "./events.js";
 import type { ItemOutcome } from "./item-context.js";
 import { processItem } from "./item-step.js";
-import { JournalStore, readJournal, journalPath, type StoredRecord } from "./journal-store.js";
+import { JournalStore, readJournal, type ClipFacts, type StoredRecord } from "./journal-store.js";
 import { planRun, type PlanItem } from "./plan.js";
 import { writeReports, type RunReport } from "./report.js";
-import { type Backend, checkBackend, notARun, readRunFile, type RunFile } from "./run-folder.js";
-import { runLockHeld } from "./run-lock.js";
+import {
+  type Backend,
+  checkBackend,
+  notARun,
+  readRunFileText,
+  type RunFile,
+} from "./run-folder.js";
 import { buildReport } from "./run-report.js";
 import { newItemState, replayJournal, type ItemState } from "./run-state.js";
 
@@ -28,7 +34,7 @@ export interface ItemWorkerOptions {
   retryBaseDelayMs?: number;
   /** The run's budget, shared by every worker (Redis): asked before each submit. @default no budget */
   budgetFor?: (
-    runDir: string,
+    store: RunStore,
     required: boolean,
   ) => {
     reserve(usd: number, key: string): Promise<boolean>;
@@ -47,25 +53,28 @@ export interface WorkerItemResult {
   error?: { code: string; message: string };
 }
 
-/** The runner's one entry for queue workers: a generation of a run folder, and a run's end. */
+/** The runner's one entry for queue workers: a generation of a run, and a run's end. */
 export interface ItemWorker {
-  /** Runs one generation from wherever the folder's journal left it. Throws a non-retryable HailuoError for a job that must not run. */
-  run(runDir: string, key: string): Promise<WorkerItemResult>;
-  /** Writes the run's reports and marks the distributed run finished (the folder may run locally again). */
-  finish(runDir: string): Promise<{ manifest: Manifest; report: RunReport }>;
+  /** Runs one generation from wherever the run's journal left it. Throws a non-retryable HailuoError for a job that must not run. */
+  run(store: RunStore, key: string): Promise<WorkerItemResult>;
+  /** Writes the run's reports (kept in its store) and marks the distributed run finished (it may run locally again). */
+  finish(store: RunStore): Promise<{ manifest: Manifest; report: RunReport }>;
+  /** Forgets what it kept of a run (a long-lived worker sees many runs). */
+  forget(store: RunStore): void;
   /** Closes the journals it opened. */
   close(): Promise<void>;
 }
 
 /**
- * Runs single generations of run folders for queue workers with the same item step, journal and
- * ledger as a local run, so a job taken over from a killed worker re-attaches instead of paying again.
+ * Runs single generations of runs for queue workers with the same item step, journal and ledger
+ * as a local run, so a job taken over from a killed worker re-attaches instead of paying again.
+ * Runs are kept apart by their store's address.
  */
 export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
   const journals = new Map<string, Promise<JournalStore>>();
-  const journalFor = (runDir: string) => {
-    let j = journals.get(runDir);
-    if (!j) journals.set(runDir, (j = JournalStore.open(journalPath(runDir))));
+  const journalFor = (store: RunStore) => {
+    let j = journals.get(store.url);
+    if (!j) journals.set(store.url, (j = JournalStore.on(store)));
     return j;
   };
   // run.json is read and planned once per folder, and again only when it changes (a re-roll, an
@@ -74,48 +83,43 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
     string,
     { stamp: string; read: Promise<{ run: RunFile; plan: Map<string, PlanItem> }> }
   >();
-  const runFileOf = async (runDir: string) => {
-    const st = await stat(join(runDir, "run.json")).catch(() => undefined);
-    const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : "";
-    let hit = runFiles.get(runDir);
-    if (!st || hit?.stamp !== stamp) {
-      const read = readRunFile(runDir).then((run) => {
-        if (!run)
-          throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`, {
-            retryable: false,
-          });
+  const runFileOf = async (store: RunStore) => {
+    // A folder's run.json is stamped by its file facts; a stored one by its text (one GET).
+    let stamp: string | undefined;
+    if (store.kind === "local") {
+      const st = await stat(join(store.dir, "run.json")).catch(() => undefined);
+      stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : undefined;
+    } else stamp = await store.readDocument("run.json");
+    let hit = runFiles.get(store.url);
+    if (stamp === undefined || hit?.stamp !== stamp) {
+      const read = readRunFileText(store).then((found) => {
+        if (!found)
+          throw new HailuoError("not_a_run", notARun(store.url).message, { retryable: false });
+        const run = found.file;
         // Priced as enqueued: reservations and journaled costs at the account's price.
         return {
           run,
           plan: new Map(planRun(run.manifest, run.usdPerSecond).map((p) => [p.key, p])),
         };
       });
-      read.catch(() => runFiles.delete(runDir));
-      runFiles.set(runDir, (hit = { stamp, read }));
+      read.catch(() => runFiles.delete(store.url));
+      runFiles.set(store.url, (hit = { stamp: stamp ?? "", read }));
     }
     return hit.read;
   };
-  // Per folder, the journal's state as far as this worker has read it: each job reads only what
+  // Per run, the journal's state as far as this worker has read it: each job reads only what
   // was appended since (by any worker), so a job costs the same in a run of ten clips or ten thousand.
   const index = new Map<
     string,
-    { offset: number; states: Map<string, ItemState>; seen: Set<string> }
+    { cursor?: string; states: Map<string, ItemState>; seen: Set<string> }
   >();
-  const statesOf = async (runDir: string) => {
-    const at = index.get(runDir) ?? {
-      offset: 0,
-      states: new Map<string, ItemState>(),
-      seen: new Set<string>(),
-    };
-    index.set(runDir, at);
+  const statesOf = async (store: RunStore) => {
+    const at = index.get(store.url) ?? { states: new Map<string, ItemState>(), seen: new Set() };
+    index.set(store.url, at);
+    const { lines, cursor } = await store.readLog(at.cursor);
+    at.cursor = cursor;
     // A line stored twice is one record, as readJournal counts it.
-    const { records, offset } = await readJsonlFrom<StoredRecord>(
-      journalPath(runDir),
-      at.offset,
-      at.seen,
-    );
-    at.offset = offset;
-    replayJournal(records, at.states);
+    replayJournal(parseNewLines<StoredRecord>(lines, at.seen), at.states);
     return at.states;
   };
   // Requests a job found on fal's list and is journaling: no other job of this worker takes them.
@@ -123,31 +127,31 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
   const refuse = (message: string) => new HailuoError("locked", message, { retryable: false });
 
   return {
-    async run(runDir, key) {
-      const { run, plan } = await runFileOf(runDir);
+    async run(store, key) {
+      const { run, plan } = await runFileOf(store);
       const item = plan.get(key);
       if (!item)
-        throw new HailuoError("not_a_run", `generation ${key} is not in ${runDir}/run.json`, {
+        throw new HailuoError("not_a_run", `generation ${key} is not in ${store.url}/run.json`, {
           retryable: false,
         });
-      if (await runLockHeld(runDir))
+      if (await store.owned())
         throw refuse(
-          `${runDir} is being run by a local hailuo process (run.lock is held); a worker never submits into it`,
+          `${store.url} is being run by a local hailuo process (it holds the run); a worker never submits into it`,
         );
-      checkBackend(runDir, run.backend, o.backend);
-      const states = await statesOf(runDir);
+      checkBackend(store.url, run.backend, o.backend);
+      const states = await statesOf(store);
       // A copy: the index follows the journal, this job follows its own steps.
       const state = structuredClone(states.get(key) ?? newItemState(key));
       const from = state.live ? "live" : state.phase;
       // run.json says whether the run has a budget: then it must be found in Redis, never assumed gone.
-      const budget = o.budgetFor?.(runDir, run.budgetUsd !== undefined);
+      const budget = o.budgetFor?.(store, run.budgetUsd !== undefined);
       let stopError: HailuoError | undefined;
       const outcome = await processItem(item, {
-        runDir,
+        store,
         client: o.client,
-        journal: await journalFor(runDir),
+        journal: await journalFor(store),
         state,
-        intact: state.phase === "done" && (await clipIntact(runDir, state.clip)),
+        intact: state.phase === "done" && (await storedClipIntact(store, state.clip)),
         signal: o.signal,
         emit: o.emit ?? (() => {}),
         // The run's own setting (run.json) wins over this worker's default.
@@ -170,31 +174,47 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
         ...(outcome === "failed" && err ? { error: { code: err.code, message: err.message } } : {}),
       };
     },
-    async finish(runDir) {
-      const run = await readRunFile(runDir);
-      if (!run) throw notARun(runDir);
+    async finish(store) {
+      const run = (await readRunFileText(store))?.file;
+      if (!run) throw notARun(store.url);
       const { manifest } = run;
-      const { records, damaged } = await readJournal(journalPath(runDir));
-      const report = buildReport(manifest, runDir, records, {
+      const { records, damaged } = await readJournal(store);
+      const report = buildReport(manifest, store.url, records, {
         thisRunFrom: records.findLastIndex((r) => r.t === "enqueued"),
         damaged,
         backend: run.backend,
       });
-      await writeReports(runDir, report);
+      await writeReports(store.dir, report);
+      for (const name of ["report.json", "report.csv"]) await store.putArtifact(name);
       await (
-        await journalFor(runDir)
+        await journalFor(store)
       ).append({
         t: "finished",
         ok: report.totals.done + report.totals.cached,
         failed: report.totals.failed,
       });
-      // The run is over: what this worker kept of it goes (a long-lived worker sees many runs).
-      index.delete(runDir);
-      runFiles.delete(runDir);
       return { manifest, report };
+    },
+    forget(store) {
+      index.delete(store.url);
+      runFiles.delete(store.url);
+      const journal = journals.get(store.url);
+      journals.delete(store.url);
+      void journal?.then((j) => j.close()).catch(() => {});
     },
     async close() {
       for (const j of journals.values()) await (await j).close();
     },
   };
+}
+
+/**
+ * A done clip still stands in the run's store as the journal recorded it: a folder's file checked
+ * as a local run checks it; a bucket's object by its size and stored SHA-256 (no download).
+ */
+async function storedClipIntact(store: RunStore, clip: ClipFacts | undefined): Promise<boolean> {
+  if (!clip) return false;
+  if (store.kind === "local") return clipIntact(store.dir, clip);
+  const stored = await store.statArtifact(clip.file);
+  return stored?.bytes === clip.bytes && stored.sha256 === clip.sha256;
 }

@@ -1,7 +1,8 @@
 import { localWriteError, type HailuoHandle } from "@hailuo/core";
 import type { VideoInfo } from "@hailuo/media";
 import { join } from "node:path";
-import { JsonlFile, readJsonl, redactSecrets } from "@hailuo/shared";
+import { JsonlFile, parseJsonl, readJsonl, redactSecrets } from "@hailuo/shared";
+import type { RecordLog, RunStore } from "@hailuo/store";
 
 /** A clip as verified on disk. */
 export interface ClipFacts {
@@ -95,27 +96,30 @@ export type JournalRecord =
 export type StoredRecord = JournalRecord & { at: string };
 
 /**
- * The run's journal: an append-only, fsynced JSON-lines file (shared `JsonlFile`: a torn last
- * line never swallows the next record). Secrets are scrubbed from every record; a full or
- * read-only disk surfaces as a LocalWriteError naming the file.
+ * The run's journal: append-only records in the run's store (a folder's fsynced JSON-lines file,
+ * where a torn last line never swallows the next record, or a Redis stream). Secrets are scrubbed
+ * from every record; a full or read-only disk surfaces as a LocalWriteError naming the file.
  */
 export class JournalStore {
   /** What this store appended, as stored (kept only when opened with `keep`). */
   readonly appended: StoredRecord[] = [];
 
   private constructor(
-    private readonly file: JsonlFile,
+    private readonly file: RecordLog,
+    /** Where the journal is: a file's path, or the store's address. */
+    readonly path: string,
     private readonly keep: boolean,
   ) {}
 
-  /** The journal's path. */
-  get path(): string {
-    return this.file.path;
+  /** Opens (creating if needed) a journal file for appending; `keep` remembers what it appends (a run holding the lock then knows the whole journal without reading it again). */
+  static async open(path: string, options: { keep?: boolean } = {}): Promise<JournalStore> {
+    return new JournalStore(await JsonlFile.open(path), path, Boolean(options.keep));
   }
 
-  /** Opens (creating if needed) a journal for appending; `keep` remembers what it appends (a run holding the lock then knows the whole journal without reading it again). */
-  static async open(path: string, options: { keep?: boolean } = {}): Promise<JournalStore> {
-    return new JournalStore(await JsonlFile.open(path), Boolean(options.keep));
+  /** Opens the journal of a run store for appending. */
+  static async on(store: RunStore, options: { keep?: boolean } = {}): Promise<JournalStore> {
+    const where = store.kind === "local" ? journalPath(store.dir) : `${store.url} (journal)`;
+    return new JournalStore(await store.openLog(), where, Boolean(options.keep));
   }
 
   /** Appends a record, waits until it is durable, and returns it as stored (with its time). */
@@ -165,9 +169,17 @@ export interface JournalRead {
   duplicateLines: number;
 }
 
-/** Reads every record of a journal (a missing file is an empty journal), naming the lines that hold none. */
-export async function readJournal(path: string): Promise<JournalRead> {
-  const read = await readJsonl<StoredRecord>(path, { dedupe: true });
+/**
+ * Reads every record of a journal (a file's path or a run store; a missing journal is empty),
+ * naming the lines that hold none.
+ */
+export async function readJournal(at: string | RunStore): Promise<JournalRead> {
+  const read =
+    typeof at === "string"
+      ? await readJsonl<StoredRecord>(at, { dedupe: true })
+      : at.kind === "local"
+        ? await readJsonl<StoredRecord>(journalPath(at.dir), { dedupe: true })
+        : parseJsonl<StoredRecord>((await at.readLog()).lines, { dedupe: true });
   const damaged = read.bad
     .filter((b) => b.kind === "damaged")
     .map(({ line, excerpt }) => {

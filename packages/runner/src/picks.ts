@@ -1,8 +1,7 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { Manifest, Reroll } from "@hailuo/manifest";
-import { HailuoError, atomicWrite } from "@hailuo/shared";
+import { HailuoError } from "@hailuo/shared";
 import type { ItemReport } from "./report.js";
+import { storeOf, type RunAt } from "./run-folder.js";
 
 /** picks.json: the take each scene's film uses, chosen by a person (`hailuo pick`, the review page). */
 export interface PicksFile {
@@ -10,18 +9,22 @@ export interface PicksFile {
   picks: Record<string, number>;
 }
 
-/** The picks of a run folder (none yet: empty). */
-export async function readPicks(runDir: string): Promise<Record<string, number>> {
-  const text = await readFile(join(runDir, "picks.json"), "utf8").catch(() => undefined);
+/** The picks of a run (none yet: empty). */
+export async function readPicks(at: RunAt): Promise<Record<string, number>> {
+  const store = storeOf(at);
+  const text = await store.readDocument("picks.json").catch((error: unknown) => {
+    if (store.kind !== "local") throw error;
+    return undefined;
+  });
   if (text === undefined) return {};
   return (JSON.parse(text) as PicksFile).picks ?? {};
 }
 
 /** Records one pick (atomically: a crash leaves the old file or the new one). */
-export async function writePick(runDir: string, scene: string, take: number): Promise<void> {
-  const picks = { ...(await readPicks(runDir)), [scene]: take };
-  await atomicWrite(
-    join(runDir, "picks.json"),
+export async function writePick(at: RunAt, scene: string, take: number): Promise<void> {
+  const picks = { ...(await readPicks(at)), [scene]: take };
+  await storeOf(at).writeDocument(
+    "picks.json",
     `${JSON.stringify({ version: 1, picks } satisfies PicksFile, null, 2)}\n`,
   );
 }

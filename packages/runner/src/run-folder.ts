@@ -1,7 +1,21 @@
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ManifestError, checkRecordedManifest, type Manifest } from "@hailuo/manifest";
-import { HailuoError, atomicWrite } from "@hailuo/shared";
+import { HailuoError } from "@hailuo/shared";
+import { createLocalStore, type RunStore } from "@hailuo/store";
+
+/** A run: its folder, or its store (a folder or a bucket). */
+export type RunAt = string | RunStore;
+
+/** The store of a run given by folder or by store. */
+export function storeOf(at: RunAt): RunStore {
+  return typeof at === "string" ? createLocalStore(at) : at;
+}
+
+/** How a run is named in messages: its folder, or its store's address. */
+export function runName(at: RunAt): string {
+  return typeof at === "string" ? at : at.url;
+}
 
 /** Where a run's requests go. Its requests exist only there, so a resume must go there too. */
 export type Backend =
@@ -75,7 +89,7 @@ export function checkBackend(
  * that would not change: a resume of 10,000 scenes would write 3 MB for nothing.
  */
 export async function writeRunFile(
-  runDir: string,
+  at: RunAt,
   manifest: Manifest,
   backend?: Backend,
   previous?: string,
@@ -92,7 +106,7 @@ export async function writeRunFile(
     ...given,
   };
   const text = `${JSON.stringify(file, null, 2)}\n`;
-  if (text !== previous) await atomicWrite(join(runDir, "run.json"), text);
+  if (text !== previous) await storeOf(at).writeDocument("run.json", text);
 }
 
 /**
@@ -101,10 +115,16 @@ export async function writeRunFile(
  * it, so an escaping scene id is refused before a submit, not after fal billed the clip.
  */
 export async function readRunFileText(
-  runDir: string,
+  at: RunAt,
 ): Promise<{ file: RunFile; text: string } | undefined> {
-  const path = join(runDir, "run.json");
-  const text = await readFile(path, "utf8").catch(() => undefined);
+  const path = `${runName(at)}/run.json`;
+  const text = await storeOf(at)
+    .readDocument("run.json")
+    .catch((error: HailuoError) => {
+      // An unreadable local file is no run (as before); a store that cannot answer is an error.
+      if (typeof at !== "string" && at.kind !== "local") throw error;
+      return undefined;
+    });
   if (text === undefined) return undefined;
   let file: RunFile;
   try {
@@ -140,25 +160,30 @@ export async function readRunFileText(
   return { file, text };
 }
 
-/** Reads run.json; `undefined` when the folder has none yet. */
-export async function readRunFile(runDir: string): Promise<RunFile | undefined> {
-  return (await readRunFileText(runDir))?.file;
+/** Reads run.json; `undefined` when the run has none yet. */
+export async function readRunFile(at: RunAt): Promise<RunFile | undefined> {
+  return (await readRunFileText(at))?.file;
 }
 
-/** Reads the manifest a run folder was started with (written as run.json). */
-export async function readRunManifest(runDir: string): Promise<Manifest> {
-  const file = await readRunFile(runDir);
-  if (!file) throw notARun(runDir);
+/** Reads the manifest a run was started with (written as run.json). */
+export async function readRunManifest(at: RunAt): Promise<Manifest> {
+  const file = await readRunFile(at);
+  if (!file) throw notARun(runName(at));
   return file.manifest;
 }
 
-/** Throws `not_a_run` unless the folder has a run.json (checked without reading it). */
-export async function mustBeRunFolder(runDir: string): Promise<void> {
-  if (!(await stat(join(runDir, "run.json")).catch(() => undefined))?.isFile())
-    throw notARun(runDir);
+/** Throws `not_a_run` unless the run has a run.json (a folder's checked without reading it). */
+export async function mustBeRunFolder(at: RunAt): Promise<void> {
+  const found =
+    typeof at === "string" || at.kind === "local"
+      ? (await stat(join(storeOf(at).dir, "run.json")).catch(() => undefined))?.isFile()
+      : (await at.readDocument("run.json")) !== undefined;
+  if (!found) throw notARun(runName(at));
 }
 
-/** The error for a folder with no run.json. */
-export function notARun(runDir: string): HailuoError {
-  return new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`);
+/** The error for a run with no run.json. */
+export function notARun(name: string): HailuoError {
+  return /^s3:\/\//.test(name)
+    ? new HailuoError("not_a_run", `${name} holds no run (no run.json in its Redis)`)
+    : new HailuoError("not_a_run", `${name} is not a run folder (no run.json)`);
 }

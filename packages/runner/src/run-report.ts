@@ -1,16 +1,11 @@
 import { relative, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
 import type { ItemOutcome } from "./item-context.js";
-import {
-  readJournal,
-  type JournalDamage,
-  type StoredRecord,
-  journalPath,
-} from "./journal-store.js";
+import { readJournal, type JournalDamage, type StoredRecord } from "./journal-store.js";
 import { ledgerOf } from "./ledger.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { amountsOf, type ItemReport, type ReportCaveat, type RunReport } from "./report.js";
-import { notARun, readRunFile, type Backend } from "./run-folder.js";
+import { notARun, readRunFile, runName, storeOf, type Backend, type RunAt } from "./run-folder.js";
 import { replayJournal, type ItemState } from "./run-state.js";
 import { markChosen, readPicks } from "./picks.js";
 
@@ -164,7 +159,8 @@ export function buildReport(
     name: manifest.name,
     amounts: amountsOf(options.backend),
     manifest: manifest.file,
-    runDir: relative(process.cwd(), runDir) || ".",
+    // A bucket's address is shown as given; a folder relative to where the command runs.
+    runDir: /^s3:\/\//.test(runDir) ? runDir : relative(process.cwd(), runDir) || ".",
     generatedAt: new Date().toISOString(),
     totals: {
       items: items.length,
@@ -200,14 +196,14 @@ export function buildReport(
  * The report of a run folder as it stands now, from run.json and the journal (no network), saying
  * whether its amounts were billed or emulated (run.json's backend).
  */
-export async function readRunReport(runDir: string, manifest?: Manifest): Promise<RunReport> {
-  const dir = resolve(runDir);
-  const run = await readRunFile(dir);
-  if (!run) throw notARun(dir);
-  const { records, damaged } = await readJournal(journalPath(dir));
-  return buildReport(manifest ?? run.manifest, dir, records, {
-    picks: await readPicks(dir),
+export async function readRunReport(at: RunAt, manifest?: Manifest): Promise<RunReport> {
+  const run = typeof at === "string" ? resolve(at) : at;
+  const file = await readRunFile(run);
+  if (!file) throw notARun(runName(run));
+  const { records, damaged } = await readJournal(storeOf(run));
+  return buildReport(manifest ?? file.manifest, runName(run), records, {
+    picks: await readPicks(run),
     damaged,
-    backend: run.backend,
+    backend: file.backend,
   });
 }

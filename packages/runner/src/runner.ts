@@ -34,7 +34,7 @@ import {
   writeRunFile,
   type Backend,
 } from "./run-folder.js";
-import { acquireRunLock, RunLockedError } from "./run-lock.js";
+import { acquireRunLock, createLocalStore, RunLockedError } from "@hailuo/store";
 import { buildReport } from "./run-report.js";
 import { newItemState, replayJournal, type ItemState } from "./run-state.js";
 import { createStopControl, type StopControl } from "./stop-control.js";
@@ -438,7 +438,7 @@ function sharedItemContext(
   let platformAvailable = true;
   let unreachable = 0;
   return {
-    runDir,
+    store: createLocalStore(runDir),
     client: options.client,
     journal,
     signal: stop.signal,

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import { open, readFile, rename, unlink, type FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
+import { open, readFile, readdir, rename, rm, unlink, type FileHandle } from "node:fs/promises";
+import { dirname, join } from "node:path";
 
 /** Makes a rename durable: the directory entry itself must reach the disk. */
 export async function syncDir(dir: string): Promise<void> {
@@ -157,9 +157,16 @@ export async function readJsonl<T>(
     if (e.code === "ENOENT") return "";
     throw e;
   });
+  return parseJsonl<T>(text.split("\n"), options);
+}
+
+/** What `readJsonl` makes of a file's lines, for lines kept elsewhere (a Redis stream). */
+export function parseJsonl<T>(
+  lines: readonly string[],
+  options: { dedupe?: boolean } = {},
+): JsonlRead<T> {
   const read: JsonlRead<T> = { records: [], tornLines: 0, bad: [], duplicateLines: 0 };
   const seen = new Set<string>();
-  const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (!line.trim()) continue;
@@ -202,20 +209,55 @@ export async function readJsonlFrom<T>(
     const buf = Buffer.alloc(size - offset);
     await handle.read(buf, 0, buf.length, offset);
     const end = buf.lastIndexOf(0x0a) + 1;
-    const records: T[] = [];
-    for (const line of buf.subarray(0, end).toString("utf8").split("\n")) {
-      if (!line.trim()) continue;
-      if (seen) {
-        const digest = createHash("sha1").update(line).digest("base64");
-        if (seen.has(digest)) continue;
-        seen.add(digest);
-      }
-      const parsed = parseLine<T>(line);
-      // Lines that hold no record are skipped, as readJsonl does (which also names them).
-      if ("record" in parsed) records.push(parsed.record);
-    }
-    return { records, offset: offset + end };
+    const lines = buf.subarray(0, end).toString("utf8").split("\n");
+    return { records: parseNewLines<T>(lines, seen), offset: offset + end };
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * The records of lines read after earlier ones: `seen` (kept by the caller across calls: a digest
+ * of each line, not the line) skips lines read before; lines that hold no record are skipped, as
+ * `readJsonl` does (which also names them).
+ */
+export function parseNewLines<T>(lines: readonly string[], seen?: Set<string>): T[] {
+  const records: T[] = [];
+  for (const line of lines) {
+    if (!line.trim()) continue;
+    if (seen) {
+      const digest = createHash("sha1").update(line).digest("base64");
+      if (seen.has(digest)) continue;
+      seen.add(digest);
+    }
+    const parsed = parseLine<T>(line);
+    if ("record" in parsed) records.push(parsed.record);
+  }
+  return records;
+}
+
+/** Whether process `pid` is running (a process we may not signal is running too). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes the entries of `dir` whose names carry the pid of a process that is gone (`pidOf`
+ * reads it from a name): one killed outright could not remove its own scratch.
+ */
+export async function removeDeadPidDirs(
+  dir: string,
+  pidOf: (name: string) => number | undefined,
+): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = pidOf(name);
+    if (pid && pid !== process.pid && !processAlive(pid))
+      await rm(join(dir, name), { recursive: true, force: true }).catch(() => {});
   }
 }

@@ -26,6 +26,10 @@ export {
   JsonlFile,
   readJsonl,
   readJsonlFrom,
+  parseJsonl,
+  parseNewLines,
+  processAlive,
+  removeDeadPidDirs,
   type BadLine,
   type JsonlRead,
 } from "./files.js";

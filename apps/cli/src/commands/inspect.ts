@@ -3,12 +3,15 @@ import { basename } from "node:path";
 import {
   checkClips,
   describeStanding,
+  mustBeRunFolder,
   planRun,
   readRunReport,
   recordChangedClips,
   sumUsd,
   type ClipCheck,
+  type RunStore,
 } from "@hailuo/runner";
+import { openRunStore } from "@hailuo/queue";
 import { backendFromEnv, describePrice, priceFor } from "../fal-connection.js";
 import { spentWords } from "../progress-view.js";
 import { parseVars } from "../options.js";
@@ -149,16 +152,34 @@ export async function estimateCommand(
  */
 export async function statusCommand(
   runDir: string,
+  opts: { json?: boolean; verify?: boolean; redis?: string; prefix?: string },
+): Promise<number> {
+  // A folder, or a bucket whose records live in Redis.
+  const { store, close } = await openRunStore(runDir, {
+    redisUrl: opts.redis ?? process.env.REDIS_URL,
+    prefix: opts.prefix,
+  });
+  try {
+    return await statusOf(store, runDir, opts);
+  } finally {
+    await close();
+  }
+}
+
+async function statusOf(
+  store: RunStore,
+  runDir: string,
   opts: { json?: boolean; verify?: boolean },
 ): Promise<number> {
+  await mustBeRunFolder(store);
   // Checked before the report is read: what --verify journals shows in it.
   const changed = (
-    await checkClips(runDir, { hash: opts.verify ? "all" : "touched" }).catch(
+    await checkClips(store, { hash: opts.verify ? "all" : "touched" }).catch(
       () => [] as ClipCheck[],
     )
   ).filter((c) => c.standing !== "intact");
-  if (opts.verify) await recordChangedClips(runDir, changed);
-  const report = await readRunReport(runDir);
+  if (opts.verify) await recordChangedClips(store, changed);
+  const report = await readRunReport(store);
   const exit = changed.length ? 1 : 0;
   if (opts.json) {
     emitJson({

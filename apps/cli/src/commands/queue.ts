@@ -2,15 +2,18 @@ import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   cancelRun,
+  createRunStores,
   enqueueRun,
   listQueue,
   openRedis,
   QUEUES,
   removeSchedule,
+  runAddress,
   startWorker,
 } from "@hailuo/queue";
 import { PriceUnknownError, readRunReport } from "@hailuo/runner";
 import { Queue } from "bullmq";
+import { isBucketUrl, parseStoreUrl } from "@hailuo/store";
 import { numberOption, parseVars } from "../options.js";
 import { backendFromEnv, connectFal, describePrice, priceFor } from "../fal-connection.js";
 import { displayPath } from "../display-path.js";
@@ -27,6 +30,8 @@ export async function enqueueCommand(
     redis: string;
     prefix: string;
     out?: string;
+    /** `s3://bucket/prefix`: the run's files go to the bucket, its records to Redis. */
+    store?: string;
     concurrency: string;
     budget?: string;
     price?: string;
@@ -39,11 +44,23 @@ export async function enqueueCommand(
   },
   signal: AbortSignal,
 ): Promise<number> {
+  if (opts.store !== undefined) {
+    if (!isBucketUrl(opts.store))
+      throw new UsageError(
+        `--store takes s3://BUCKET/PREFIX (got ${opts.store}); for a folder use --out DIR`,
+      );
+    parseStoreUrl(opts.store);
+    if (!opts.redis)
+      throw new UsageError(
+        `--store ${opts.store} keeps the run's records in Redis: add --redis URL`,
+      );
+    if (opts.out) throw new UsageError("--out and --store name two places for one run; give one");
+  }
   const manifest = await loadManifestTelling(manifestPath, {
     vars: parseVars(opts.var),
     json: opts.json,
   });
-  const runDir = resolve(opts.out ?? defaultRunDir(manifest));
+  const runDir = opts.store ? runAddress(opts.store) : resolve(opts.out ?? defaultRunDir(manifest));
   const budgetUsd = numberOption("budget", opts.budget, { integer: false });
   // Workers reserve against the budget at the price recorded now: one fal would not confirm is
   // refused for a budget, as a local run refuses it.
@@ -104,6 +121,8 @@ async function waitForRun(
 ): Promise<number> {
   const view = await createProgressView(chooseView(Boolean(opts.json)));
   const connection = await openRedis(opts.redis);
+  const stores = createRunStores({ redis: connection, keyPrefix: opts.prefix });
+  const store = stores.of(runDir);
   const assemble = new Queue(QUEUES.assemble, { connection, prefix: opts.prefix });
   let last = "";
   try {
@@ -118,7 +137,7 @@ async function waitForRun(
         view.line(`assemble failed: ${job?.failedReason}`);
         return 1;
       }
-      const t = (await readRunReport(runDir).catch(() => undefined))?.totals;
+      const t = (await readRunReport(store).catch(() => undefined))?.totals;
       const line = t
         ? `${t.done + t.cached} done, ${t.failed} failed, ${t.pending + t.interrupted} to go; $${t.billedUsd.toFixed(2)} billed (waiting for workers; Ctrl-C stops waiting, not the run)`
         : "waiting for workers";
@@ -132,6 +151,7 @@ async function waitForRun(
   } finally {
     view.stop();
     await assemble.close();
+    await stores.close();
     connection.disconnect();
   }
 }

@@ -2,7 +2,7 @@ import { mkdir, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeTempDir } from "@hailuo/test-utils";
-import { acquireRunLock, runLockHeld } from "./run-lock.js";
+import { acquireRunLock, runLockHeld } from "./local-store.js";
 
 describe("run.lock", () => {
   it("two processes racing for one folder: exactly one wins, every time", async () => {

@@ -1,0 +1,54 @@
+import { readdir, rm, writeFile } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
+import type { RunStore } from "@hailuo/store";
+import { scratchReady } from "./run-stores.js";
+
+// What a run's store keeps itself (records, documents) or keeps as clips: never uploaded as output.
+const KEPT_ELSEWHERE = new Set(["journal.jsonl", "run.json", "picks.json", "run.lock"]);
+
+/**
+ * Brings what the media stage reads of a bucket run into its scratch folder: run.json, picks,
+ * the journal (from Redis) and the clips `files` names (checked against their stored checksums).
+ * A folder run is already whole.
+ */
+export async function materializeRun(store: RunStore, files: readonly string[]): Promise<void> {
+  if (store.kind === "local") return;
+  await scratchReady(store);
+  const [spec, picks, log] = await Promise.all([
+    store.readDocument("run.json"),
+    store.readDocument("picks.json"),
+    store.readLog(),
+  ]);
+  if (spec !== undefined) await writeFile(join(store.dir, "run.json"), spec);
+  if (picks !== undefined) await writeFile(join(store.dir, "picks.json"), picks);
+  await writeFile(join(store.dir, "journal.jsonl"), log.lines.map((l) => `${l}\n`).join(""));
+  // One at a time: a film's clips can be many and large, and the bucket may be far.
+  for (const file of files) await store.getArtifact(file);
+}
+
+/**
+ * Uploads what the media stage made in a bucket run's scratch folder (film, page, posters,
+ * sheet): every file but the clips and what the store keeps itself. Returns the names kept.
+ */
+export async function keepOutputs(store: RunStore): Promise<string[]> {
+  if (store.kind === "local") return [];
+  const entries = await readdir(store.dir, { recursive: true, withFileTypes: true });
+  const names = entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(store.dir, join(e.parentPath, e.name)).split(sep).join("/"))
+    .filter(
+      (n) =>
+        !KEPT_ELSEWHERE.has(n) &&
+        !n.startsWith("clips/") &&
+        !n.split("/").some((part) => part.startsWith(".")) &&
+        !n.endsWith(".part"),
+    )
+    .sort();
+  for (const name of names) await store.putArtifact(name);
+  return names;
+}
+
+/** Removes a clip from a bucket run's scratch once it is in the bucket (a worker sees many). */
+export async function dropScratchClip(store: RunStore, file: string | undefined): Promise<void> {
+  if (store.kind !== "local" && file) await rm(join(store.dir, file), { force: true });
+}
