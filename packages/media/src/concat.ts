@@ -1,10 +1,12 @@
 import { writeFile, unlink, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { HailuoError } from "@hailuo/shared";
+import { AssembleError } from "./assemble-error.js";
 import { audioBedProblem } from "./audio-bed.js";
 import { mediaIoError, withWorkDir } from "./media-work.js";
 import { probe, type VideoInfo } from "./probe.js";
 import { command, copyConcat, runToFile, type MediaOptions } from "./run-ffmpeg.js";
+import { planFilm, type FilmPart, type FilmPlan } from "./film-plan.js";
+import { fileSha256, makeFilm, type MadeFilm } from "./film-pieces.js";
 import { renderInSegments, segmentFrames, type Segmentable } from "./segments.js";
 
 /** A transition into the next clip; `cut` (or duration 0) joins without overlap. */
@@ -65,6 +67,29 @@ export interface ConcatOptions extends MediaOptions {
   preset?: string;
   /** Probe facts already known (measured at download, kept in the journal), by clip path: those clips are not probed again. */
   known?: ReadonlyMap<string, VideoInfo>;
+  /**
+   * Keep a re-encoded film's pieces in a folder, keyed by what they hold: the next film made of
+   * the same clips, cuts and cards re-encodes only the pieces that changed and joins the rest by
+   * stream copy. @default none: the film is made in one go, in a scratch folder
+   */
+  segments?: SegmentCache;
+}
+
+/** Where a film's pieces are kept (`ConcatOptions.segments`). */
+export interface SegmentCache {
+  dir: string;
+  /** What each clip is known by (its sha256, say), by path; a clip not in it is hashed. */
+  ids?: ReadonlyMap<string, string>;
+  /** ffmpeg runs at once. @default min(2, cores) */
+  together?: number;
+  /** Niceness of the ffmpeg runs. @default 0 */
+  niceness?: number;
+}
+
+/** A clip not there yet, in a film planned while clips arrive: the pieces that read it wait. */
+export interface PendingClip {
+  pending: true;
+  durationS: number;
 }
 
 /** What `concatClips` produced, as probed. */
@@ -78,14 +103,11 @@ export interface ConcatResult {
   /** Where each part starts in the film (its transition's first frame), for chapters. */
   partStartsS: number[];
   info: VideoInfo;
+  /** With `segments`: pieces encoded, reused and removed as stale. */
+  pieces?: MadeFilm;
 }
 
-/** The assembled file does not match the plan. */
-export class AssembleError extends HailuoError {
-  constructor(message: string) {
-    super("assemble_failed", message, { retryable: false });
-  }
-}
+export { AssembleError };
 
 /** True when stream copy is safe: same codec, profile, size, pixel format, rate, time base and streams. */
 export function canStreamCopy(infos: VideoInfo[]): boolean {
@@ -116,6 +138,112 @@ export function xfadeOffsets(durationsS: number[], transitionS: number[]): numbe
     acc += durationsS[k]! - t;
   }
   return offsets;
+}
+
+/** The transition after each of `count` parts, from `ConcatOptions.transitions` (cut or 0 s: undefined). */
+export function transitionsAfter(
+  count: number,
+  transitions: ConcatOptions["transitions"],
+): (Transition | undefined)[] {
+  return Array.from({ length: Math.max(0, count - 1) }, (_, i) => {
+    const t = Array.isArray(transitions) ? transitions[i] : transitions;
+    return t && t.type !== "cut" && t.durationS > 0 ? t : undefined;
+  });
+}
+
+/** The film's frame: the options' size and rate, else the first clip's (its rate rounded). */
+export function filmFrame(
+  first: VideoInfo,
+  options: Pick<ConcatOptions, "width" | "height" | "fps"> = {},
+): { W: number; H: number; F: number } {
+  return {
+    W: options.width ?? first.width,
+    H: options.height ?? first.height,
+    F: options.fps ?? (Math.round(first.fps) || 24),
+  };
+}
+
+/** Whether a clip is already in the film's frame: same size, this exact constant rate, 4:2:0 (what the encode writes). */
+export function inFilmFormat(i: VideoInfo, W: number, H: number, F: number): boolean {
+  return (
+    i.width === W &&
+    i.height === H &&
+    i.pixFmt === "yuv420p" &&
+    i.fpsRational === `${F}/1` &&
+    i.fps === F
+  );
+}
+
+/** The card `concatClips` draws for a title, an end or a placeholder. */
+function cardPart(k: Card): Segmentable {
+  return { kind: "card", text: k.text, color: k.color ?? "#101820", durationS: k.durationS };
+}
+
+/**
+ * The parts of a re-encoded film in order, title and end cards around the given ones, with the
+ * transition after each: into the title's next part and into the end card, the film's first
+ * transition (else a 0.5 s fade). Pure.
+ */
+export function filmSequence<P>(
+  parts: P[],
+  transitions: (Transition | undefined)[],
+  options: Pick<ConcatOptions, "title" | "end">,
+): { parts: (P | Card)[]; transitions: (Transition | undefined)[]; first: number } {
+  const around = transitions.find(Boolean) ?? { type: "fade", durationS: 0.5 };
+  return {
+    parts: [
+      ...(options.title ? [options.title] : []),
+      ...parts,
+      ...(options.end ? [options.end] : []),
+    ],
+    transitions: [
+      ...(options.title ? [around] : []),
+      ...transitions,
+      ...(options.end ? [around] : []),
+    ],
+    first: options.title ? 1 : 0,
+  };
+}
+
+/**
+ * The plan of a re-encoded film in pieces (pure): what `concatClips` makes with `segments`, and
+ * what a film made while clips arrive plans with the clips it has (others `PendingClip`). `parts`
+ * are clip paths, cards and pending clips; `transitions` the one after each.
+ */
+export function planFilmParts(
+  parts: (string | Card | PendingClip)[],
+  c: {
+    transitions: (Transition | undefined)[];
+    title?: Card;
+    end?: Card;
+    info: (clip: string) => VideoInfo;
+    id: (clip: string) => string;
+    W: number;
+    H: number;
+    F: number;
+    preset?: string;
+  },
+): FilmPlan {
+  const seq = filmSequence(parts, c.transitions, c);
+  return planFilm({
+    parts: seq.parts.map((p): FilmPart => {
+      if (typeof p === "string")
+        return {
+          kind: "clip",
+          file: p,
+          id: c.id(p),
+          durationS: c.info(p).durationS,
+          ready: inFilmFormat(c.info(p), c.W, c.H, c.F),
+        };
+      if ("pending" in p) return { kind: "pending", durationS: p.durationS };
+      return cardPart(p) as FilmPart;
+    }),
+    transitions: seq.transitions,
+    W: c.W,
+    H: c.H,
+    F: c.F,
+    preset: c.preset ?? DEFAULT_X264_PRESET,
+  });
 }
 
 function escapeConcatPath(p: string): string {
@@ -155,10 +283,7 @@ async function joinParts(
   const infos = clips.map((c) => probed.get(c)!);
   const partDur = (p: string | Card) =>
     typeof p === "string" ? probed.get(p)!.durationS : p.durationS;
-  const transitions = parts.slice(0, -1).map((_, i) => {
-    const t = Array.isArray(options.transitions) ? options.transitions[i] : options.transitions;
-    return t && t.type !== "cut" && t.durationS > 0 ? t : undefined;
-  });
+  const transitions = transitionsAfter(parts.length, options.transitions);
   const needsFilter =
     clips.length !== parts.length ||
     transitions.some(Boolean) ||
@@ -186,9 +311,7 @@ async function joinParts(
         : !copyable
           ? "the clips differ in codec parameters: re-encoded piece by piece to one format"
           : "re-encode asked for";
-  const W = options.width ?? infos[0]!.width;
-  const H = options.height ?? infos[0]!.height;
-  const F = options.fps ?? (Math.round(infos[0]!.fps) || 24);
+  const { W, H, F } = filmFrame(infos[0]!, options);
   const frame = 1 / F;
 
   for (let i = 0; i < transitions.length; i++) {
@@ -204,6 +327,16 @@ async function joinParts(
   const audioProblem = options.audio && (await audioBedProblem(options.audio.file, options));
   if (audioProblem) throw new AssembleError(audioProblem);
 
+  if (mode === "reencode" && options.segments) {
+    const made = await fromPieces(parts, probed, transitions, options, options.segments, out);
+    const p = made.pieces!;
+    return {
+      ...made,
+      reason: p.reused
+        ? `${reason}; ${p.made} of ${p.made + p.reused} pieces encoded, ${p.reused} kept from before`
+        : `${reason}; its ${p.made} pieces kept for the next film`,
+    };
+  }
   return withWorkDir(out, "hailuo-concat-", async (work) => {
     if (mode === "copy") {
       const list = join(work, "list.txt");
@@ -233,17 +366,7 @@ async function joinParts(
         partStartsS: [0, ...starts],
       };
     }
-    // Already the film's frame: same size, this exact constant rate, 4:2:0 (what the encode writes).
-    const ready = (p: string) => {
-      const i = probed.get(p)!;
-      return (
-        i.width === W &&
-        i.height === H &&
-        i.pixFmt === "yuv420p" &&
-        i.fpsRational === `${F}/1` &&
-        i.fps === F
-      );
-    };
+    const ready = (p: string) => inFilmFormat(probed.get(p)!, W, H, F);
     return {
       ...(await reencode({
         parts,
@@ -282,26 +405,13 @@ async function reencode(c: {
   out: string;
 }): Promise<Omit<ConcatResult, "reason">> {
   const { parts, partDur, ready, transitions, options, W, H, F, frame, work, out } = c;
-  const card = (k: Card): Segmentable => ({
-    kind: "card",
-    text: k.text,
-    color: k.color ?? "#101820",
-    durationS: k.durationS,
-  });
-  const segs: Segmentable[] = [
-    ...(options.title ? [card(options.title)] : []),
-    ...parts.map((p) =>
-      typeof p === "string"
-        ? { kind: "clip" as const, file: p, durationS: partDur(p), ready: ready(p) }
-        : card(p),
-    ),
-    ...(options.end ? [card(options.end)] : []),
-  ];
-  const segTransitions: (Transition | undefined)[] = [
-    ...(options.title ? [transitions.find(Boolean) ?? { type: "fade", durationS: 0.5 }] : []),
-    ...transitions,
-    ...(options.end ? [transitions.find(Boolean) ?? { type: "fade", durationS: 0.5 }] : []),
-  ];
+  const seq = filmSequence(parts, transitions, options);
+  const segs: Segmentable[] = seq.parts.map((p) =>
+    typeof p === "string"
+      ? { kind: "clip" as const, file: p, durationS: partDur(p), ready: ready(p) }
+      : cardPart(p),
+  );
+  const segTransitions = seq.transitions;
   // Whole frames: the film's length is the sum of its pieces, exactly.
   const { bodies, transitions: tFrames } = segmentFrames(
     segs.map((s) => s.durationS),
@@ -374,6 +484,48 @@ async function reencode(c: {
   return {
     ...(await checkResult(out, "reencode", planned, frame)),
     partStartsS: starts.slice(options.title ? 1 : 0, (options.title ? 1 : 0) + parts.length),
+  };
+}
+
+/**
+ * The re-encode from cached pieces (`segments`): planned piece by piece (`planFilmParts`), the
+ * pieces not in the folder made, all joined by stream copy with the audio bed mixed in.
+ */
+async function fromPieces(
+  parts: (string | Card)[],
+  probed: ReadonlyMap<string, VideoInfo>,
+  transitions: (Transition | undefined)[],
+  options: ConcatOptions,
+  segments: SegmentCache,
+  out: string,
+): Promise<Omit<ConcatResult, "reason">> {
+  const { W, H, F } = filmFrame(probed.get(parts.find((p) => typeof p === "string")!)!, options);
+  const ids = new Map(segments.ids ?? []);
+  for (const p of parts) if (typeof p === "string" && !ids.has(p)) ids.set(p, await fileSha256(p));
+  const plan = planFilmParts(parts, {
+    transitions,
+    title: options.title,
+    end: options.end,
+    info: (c) => probed.get(c)!,
+    id: (c) => ids.get(c)!,
+    W,
+    H,
+    F,
+    preset: options.preset,
+  });
+  const pieces = await makeFilm(plan, out, {
+    dir: segments.dir,
+    together: segments.together,
+    niceness: segments.niceness,
+    audio: options.audio,
+    signal: options.signal,
+    onProgress: options.onProgress,
+  });
+  const first = options.title ? 1 : 0;
+  return {
+    ...(await checkResult(out, "reencode", plan.durationS, 1 / F)),
+    partStartsS: plan.partStartsS.slice(first, first + parts.length),
+    pieces,
   };
 }
 

@@ -13,6 +13,13 @@ export {
   DEFAULT_X264_PRESET,
   xfadeOffsets,
   AssembleError,
+  transitionsAfter,
+  filmFrame,
+  inFilmFormat,
+  filmSequence,
+  planFilmParts,
+  type PendingClip,
+  type SegmentCache,
   type ConcatOptions,
   type ConcatResult,
   type Transition,
@@ -32,3 +39,26 @@ export {
 export type { MediaOptions, ProgressFn } from "./run-ffmpeg.js";
 export { audioBedProblem } from "./audio-bed.js";
 export { MediaIoError, mediaIoError } from "./media-work.js";
+export {
+  planFilm,
+  pieceRuns,
+  readsPending,
+  PIECE_FORMAT,
+  type FilmPart,
+  type FilmPiece,
+  type FilmPlan,
+  type FilmPlanInput,
+  type PieceRead,
+} from "./film-plan.js";
+export {
+  makeFilm,
+  makePieces,
+  joinPieces,
+  removeStalePieces,
+  piecePath,
+  pieceRunArgs,
+  fileSha256,
+  type MadeFilm,
+  type PieceOptions,
+  type PieceAudio,
+} from "./film-pieces.js";

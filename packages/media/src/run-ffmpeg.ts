@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { setPriority } from "node:os";
 import { rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { FfmpegCommand } from "fluent-ffmpeg";
@@ -60,7 +61,10 @@ export async function runToFile(
 }
 
 /** Writes `out` through a temp file beside it, renamed into place only when `write` succeeds. */
-async function throughTemp(out: string, write: (tmp: string) => Promise<void>): Promise<void> {
+export async function throughTemp(
+  out: string,
+  write: (tmp: string) => Promise<void>,
+): Promise<void> {
   const ext = basename(out).includes(".")
     ? basename(out).slice(basename(out).lastIndexOf("."))
     : "";
@@ -73,11 +77,85 @@ async function throughTemp(out: string, write: (tmp: string) => Promise<void>): 
   }
 }
 
+/** Options of `runFfmpeg`. */
+export interface RunFfmpegOptions extends MediaOptions {
+  /** Seconds of output expected: progress is `time=` over it. */
+  expectedDurationS?: number;
+  /**
+   * Niceness the ffmpeg runs at (0–19): work done while a run goes on yields the CPU to it.
+   * @default 0
+   */
+  niceness?: number;
+}
+
+/**
+ * Runs ffmpeg with `args` as they are (outputs named in them), straight from `spawn`: no
+ * fluent-ffmpeg, which asks ffmpeg for its formats and encoders before its first job (two more
+ * ffmpeg starts). Resolves with the video frames its last stats line counts.
+ */
+export function runFfmpeg(
+  args: string[],
+  what: string,
+  { signal, onProgress, expectedDurationS, niceness = 0 }: RunFfmpegOptions = {},
+): Promise<{ videoFrames?: number }> {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  const ffmpegPath = ffmpegPaths().ffmpeg;
+  return new Promise((resolve, reject) => {
+    const child = spawn(ffmpegPath, ["-hide_banner", "-nostdin", "-y", ...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+      signal,
+    });
+    trackChild(child);
+    // Right after the start, not through `nice`: no other program is needed, and the few
+    // milliseconds before are ffmpeg's own start.
+    if (niceness && child.pid) {
+      try {
+        setPriority(child.pid, niceness);
+      } catch {
+        // A system that refuses only makes the work less polite, never wrong.
+      }
+    }
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr = (stderr + chunk).slice(-8192);
+      progressFrom(
+        chunk.split(/[\r\n]/).findLast((l) => l.includes("time=")) ?? "",
+        onProgress,
+        expectedDurationS,
+      );
+    });
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      if (signal?.aborted) reject(abortError(signal));
+      else if (err.code === "ENOENT") reject(missingTool(ffmpegPath));
+      else
+        reject(
+          new FfmpegError(`ffmpeg failed writing ${basename(what)}: ${err.message}`, {
+            cause: err,
+          }),
+        );
+    });
+    child.on("close", (code) => {
+      if (signal?.aborted) return reject(abortError(signal));
+      if (code === 0) {
+        // ffmpeg's last stats line counts the video frames it wrote.
+        const frames = [...stderr.matchAll(/frame=\s*(\d+)/g)].pop()?.[1];
+        return resolve({ videoFrames: frames === undefined ? undefined : Number(frames) });
+      }
+      const tail = stderrTail(stderr);
+      reject(
+        new FfmpegError(
+          `ffmpeg failed writing ${basename(what)}: exit ${code}${tail ? ` — ${tail}` : ""}`,
+        ),
+      );
+    });
+  });
+}
+
 /**
  * Joins what a concat script lists by stream copy into `out` (+faststart), through a temp file.
- * This call goes around fluent-ffmpeg: before its first job fluent asks ffmpeg for its formats and
- * encoders (two more ffmpeg starts), which a stream copy needs neither of, and which made up a
- * third of `hailuo assemble`'s time with plain cuts.
+ * This call goes around fluent-ffmpeg (`runFfmpeg`): a stream copy needs neither of the format
+ * and encoder lists fluent asks for first, which made up a third of `hailuo assemble`'s time
+ * with plain cuts.
  */
 export async function copyConcat(
   script: string,
@@ -90,68 +168,28 @@ export async function copyConcat(
   }: MediaOptions & { map?: string; expectedDurationS?: number } = {},
 ): Promise<{ videoFrames?: number }> {
   if (signal?.aborted) throw abortError(signal);
-  const ffmpegPath = ffmpegPaths().ffmpeg;
   let wrote: number | undefined;
-  await throughTemp(
-    out,
-    (tmp) =>
-      new Promise<void>((resolve, reject) => {
-        const args = [
-          "-hide_banner",
-          "-nostdin",
-          "-y",
-          "-f",
-          "concat",
-          "-safe",
-          "0",
-          "-i",
-          script,
-          "-map",
-          map,
-          "-c",
-          "copy",
-          "-movflags",
-          "+faststart",
-          tmp,
-        ];
-        const child = spawn(ffmpegPath, args, { stdio: ["ignore", "ignore", "pipe"], signal });
-        trackChild(child);
-        let stderr = "";
-        child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-          stderr = (stderr + chunk).slice(-8192);
-          progressFrom(
-            chunk.split(/[\r\n]/).findLast((l) => l.includes("time=")) ?? "",
-            onProgress,
-            expectedDurationS,
-          );
-        });
-        child.on("error", (err: NodeJS.ErrnoException) => {
-          if (signal?.aborted) reject(abortError(signal));
-          else if (err.code === "ENOENT") reject(missingTool(ffmpegPath));
-          else
-            reject(
-              new FfmpegError(`ffmpeg failed writing ${basename(out)}: ${err.message}`, {
-                cause: err,
-              }),
-            );
-        });
-        child.on("close", (code) => {
-          if (signal?.aborted) return reject(abortError(signal));
-          if (code === 0) {
-            // ffmpeg's last stats line counts the video frames it wrote.
-            const frames = [...stderr.matchAll(/frame=\s*(\d+)/g)].pop()?.[1];
-            wrote = frames === undefined ? undefined : Number(frames);
-            return resolve();
-          }
-          const tail = stderrTail(stderr);
-          reject(
-            new FfmpegError(
-              `ffmpeg failed writing ${basename(out)}: exit ${code}${tail ? ` — ${tail}` : ""}`,
-            ),
-          );
-        });
-      }),
-  );
+  await throughTemp(out, async (tmp) => {
+    ({ videoFrames: wrote } = await runFfmpeg(
+      [
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        script,
+        "-map",
+        map,
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        tmp,
+      ],
+      out,
+      { signal, onProgress, expectedDurationS },
+    ));
+  });
   onProgress?.(100);
   return { videoFrames: wrote };
 }

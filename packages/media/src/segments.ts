@@ -34,7 +34,7 @@ export function runStarts(n: number, max: number, together: number): number[] {
  * the fades a tenth of a film's encoding time. Its weights are xfade's (frame n: 1 − n/frames of the
  * outgoing clip); every other transition is xfade's own.
  */
-function blendWindow(
+export function blendWindow(
   type: string,
   from: string,
   to: string,
@@ -52,6 +52,29 @@ function blendWindow(
   return [
     `[${from}][${to}]xfade=transition=${type}:duration=${d}:offset=0,trim=end_frame=${frames},format=yuv420p,settb=1/${fps},setpts=N[${out}]`,
   ];
+}
+
+/**
+ * Scales and pads any clip into the film's frame (`W`×`H`, square pixels, `F` fps, 4:2:0): the
+ * normalising filter every part goes through unless it is already in that format.
+ */
+export function normFilter(W: number, H: number, F: number): string {
+  return `scale=${W}:${H}:force_original_aspect_ratio=decrease,pad=${W}:${H}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps=${F},format=yuv420p`;
+}
+
+/** What a clip already in the film's format goes through: its aspect flag and rate (xfade compares time bases). */
+export function readyFilter(F: number): string {
+  return `setsar=1,fps=${F}`;
+}
+
+/** A card's colour, as an ffmpeg lavfi source of `durationS` seconds. */
+export function cardSource(color: string, W: number, H: number, F: number, durationS: number) {
+  return `color=c=${color.replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${durationS}`;
+}
+
+/** A card's text drawn centred, white, a 11th of the frame high (read from a file: no escaping of its text). */
+export function cardFilter(textFile: string, H: number): string {
+  return `drawtext=${FONT_OPTION}:expansion=none:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2`;
 }
 
 /** What `renderInSegments` needs: the parts, the transition after each (undefined = cut), the frame. */
@@ -98,7 +121,7 @@ export async function renderInSegments(
     transitions.map((t) => t?.durationS ?? 0),
     F,
   );
-  const norm = `scale=${W}:${H}:force_original_aspect_ratio=decrease,pad=${W}:${H}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps=${F},format=yuv420p`;
+  const norm = normFilter(W, H, F);
   // Pieces encoded at once share the cores: each encoder gets its share, not threads for all of them
   // (two x264s of three threads each on two cores spent a few per cent more CPU on the same frames).
   const together = Math.min(2, availableParallelism());
@@ -140,13 +163,13 @@ export async function renderInSegments(
       return {
         input: p.file,
         inputOptions: reading,
-        filter: `[${slot}:v]${p.ready ? `setsar=1,fps=${F}` : norm}`,
+        filter: `[${slot}:v]${p.ready ? readyFilter(F) : norm}`,
       };
     const textFile = join(work, `card${k}.txt`);
     return {
-      input: `color=c=${p.color.replace("#", "0x")}:s=${W}x${H}:r=${F}:d=${p.durationS}`,
+      input: cardSource(p.color, W, H, F, p.durationS),
       inputOptions: ["-f", "lavfi", ...reading],
-      filter: `[${slot}:v]drawtext=${FONT_OPTION}:expansion=none:textfile=${textFile}:fontsize=${Math.round(H / 11)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2,${norm}`,
+      filter: `[${slot}:v]${cardFilter(textFile, H)},${norm}`,
     };
   };
   const pieces: { file: string; build: () => ReturnType<typeof command> }[] = [];

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { access, mkdir, readFile, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import pLimit from "p-limit";
-import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import type { Manifest } from "@hailuo/manifest";
 import {
   DEFAULT_X264_PRESET,
@@ -22,9 +22,9 @@ import {
   insideDir,
   readPicks,
   readRunReport,
-  type ItemReport,
   type RunReport,
 } from "@hailuo/runner";
+import { audioBedOf, clipIds, filmLayout } from "./film-layout.js";
 import { renderRunPage, type PageMedia } from "./run-page.js";
 
 /** Options of the media stage. */
@@ -42,6 +42,13 @@ export interface MediaStageOptions {
   preset?: string;
   /** Posters, contact sheet and previews. @default true */
   thumbnails?: boolean;
+  /**
+   * Keep a re-encoded film's pieces in `segments/` and join them by stream copy, so the next
+   * film re-encodes only what changed; `false` makes the film in one go. @default true
+   */
+  segments?: boolean;
+  /** ffmpeg runs at once making the film's pieces. @default min(2, cores) */
+  segmentsTogether?: number;
   signal?: AbortSignal;
   /** ffmpeg progress per step, 0–100. */
   onProgress?: (step: string, percent: number) => void;
@@ -171,8 +178,11 @@ async function sheetIfChanged(
 /**
  * Assembles the film in manifest order, each scene's chosen take (picks.json, a re-roll, `pick:`,
  * else the first finished). A scene that failed is skipped with a warning, or becomes a
- * placeholder card: never a broken film. Writes `film.json` (which take each scene used, where
- * it starts) and a WebVTT chapters track beside the film.
+ * placeholder card: never a broken film. A re-encoded film is made of pieces kept in
+ * `segments/` (`segments: false` makes it in one go): a clip's body, each transition, each card,
+ * keyed by what they hold, so after a new pick only that scene's pieces are encoded again and
+ * the film is a stream-copy join. Writes `film.json` (which take each scene used, where it
+ * starts) and a WebVTT chapters track beside the film.
  */
 export async function assembleFilm(
   runDir: string,
@@ -180,40 +190,13 @@ export async function assembleFilm(
   report: RunReport,
   options: MediaStageOptions = {},
 ): Promise<{ film: NonNullable<PageMedia["film"]>; skipped: string[] }> {
+  // Told from its first moment: checking the clips (hashing them) is part of the step.
+  options.onProgress?.("film", 0);
   const spec = manifest.assemble;
-  const placeholders = options.placeholders ?? spec?.placeholders ?? false;
-  const byScene = new Map<string, ItemReport[]>();
-  for (const i of report.items) byScene.set(i.scene, [...(byScene.get(i.scene) ?? []), i]);
-  const chosenBy = chosenTakes(manifest, report.items, await readPicks(runDir));
-  const used: { scene: string; take?: number; file?: string }[] = [];
-  const parts: (string | Card)[] = [];
-  const transitions: (Transition | undefined)[] = [];
-  const skipped: string[] = [];
-  const defaultTransition = options.transition ?? spec?.transition;
-  for (const scene of manifest.scenes) {
-    const takes = byScene.get(scene.id) ?? [];
-    const chosen = chosenBy.get(scene.id);
-    if (!chosen) {
-      skipped.push(scene.id);
-      if (!placeholders) {
-        options.onWarning?.(
-          `${scene.id}: no clip (${takes[0]?.status ?? "missing"}); left out of the film`,
-        );
-        continue;
-      }
-      options.onWarning?.(`${scene.id}: no clip; a placeholder card stands in`);
-      parts.push({
-        text: `${scene.id}\n(not generated)`,
-        durationS: Number(scene.duration),
-        color: "#2a1214",
-      });
-      used.push({ scene: scene.id });
-    } else {
-      parts.push(insideDir(runDir, chosen.file!));
-      used.push({ scene: scene.id, take: chosen.take, file: chosen.file });
-    }
-    transitions.push(scene.transition ?? defaultTransition);
-  }
+  const layout = filmLayout(runDir, manifest, report.items, await readPicks(runDir), options);
+  for (const w of layout.warnings) options.onWarning?.(w);
+  const { used, skipped, transitions } = layout;
+  const parts = layout.parts as (string | Card)[];
   if (!parts.some((p) => typeof p === "string"))
     throw new HailuoError("assemble_failed", "no scene has a clip yet; nothing to assemble");
   // A clip is verified, not trusted: one replaced, cut or rotted since its download (same size
@@ -228,40 +211,21 @@ export async function assembleFilm(
       changed,
       new Map(used.map((u) => [u.file ?? "", `${u.scene} take ${u.take}`])),
     );
-  let audio;
-  const audioFile =
-    options.audioFile ??
-    (spec?.audio ? resolve(dirname(manifest.file), spec.audio.file) : undefined);
-  if (audioFile) {
-    await access(audioFile).catch(() => {
+  const audio = audioBedOf(manifest, options);
+  if (audio) {
+    await access(audio.file).catch(() => {
       throw new HailuoError(
         "assemble_failed",
-        `audio file ${audioFile} not found${spec?.audio ? ` (assemble.audio.file in ${manifest.file})` : ""}`,
+        `audio file ${audio.file} not found${spec?.audio ? ` (assemble.audio.file in ${manifest.file})` : ""}`,
       );
     });
-    audio = {
-      file: audioFile,
-      volume: spec?.audio?.volume,
-      fadeInS: spec?.audio?.fadeInS,
-      fadeOutS: spec?.audio?.fadeOutS,
-    };
   }
   const out =
     options.filmOut && isAbsolute(options.filmOut)
       ? options.filmOut
       : insideDir(runDir, options.filmOut ?? spec?.output ?? "film.mp4");
   const inRun = relative(resolve(runDir), out);
-  // Probe facts measured at download (journal); a clip whose size changed since is probed again.
-  const known = new Map<string, VideoInfo>();
-  const byFile = new Map(report.items.filter((i) => i.file).map((i) => [i.file!, i]));
-  const stamps: string[] = [];
-  for (const u of used) {
-    const item = u.file ? byFile.get(u.file) : undefined;
-    const path = u.file && insideDir(runDir, u.file);
-    const st = path ? await stat(path).catch(() => undefined) : undefined;
-    stamps.push(`${u.file ?? u.scene}|${st?.size ?? 0}|${st?.mtimeMs ?? 0}`);
-    if (item?.video && path && st?.size === item.video.bytes) known.set(path, item.video);
-  }
+  const known = await knownFacts(runDir, report, used);
   // The same clips, cuts, cards and audio as the film already on disk: it stands (a resume with nothing new is quick).
   const audioStamp = audio
     ? `${audio.file}|${(await stat(audio.file).catch(() => undefined))?.mtimeMs ?? 0}`
@@ -269,7 +233,7 @@ export async function assembleFilm(
   const signature = createHash("sha256")
     .update(
       JSON.stringify([
-        stamps,
+        known.stamps,
         transitions,
         spec?.title,
         spec?.end,
@@ -285,6 +249,7 @@ export async function assembleFilm(
     () => undefined,
   );
   if (previous?.signature === signature && (await stat(out).catch(() => undefined))?.size) {
+    options.onProgress?.("film", 100);
     return {
       film: {
         file: previous.file,
@@ -295,10 +260,8 @@ export async function assembleFilm(
       skipped,
     };
   }
-  // The join reports once a piece is encoded (half the film, for two pieces): the step starts now.
-  options.onProgress?.("film", 0);
   const result = await concatClips(parts, out, {
-    known,
+    known: known.facts,
     transitions: transitions.slice(0, -1),
     title: spec?.title,
     end: spec?.end,
@@ -306,6 +269,15 @@ export async function assembleFilm(
     preset: options.preset,
     signal: options.signal,
     onProgress: (p) => options.onProgress?.("film", p),
+    ...(options.segments === false
+      ? {}
+      : {
+          segments: {
+            dir: join(runDir, SEGMENTS_DIR),
+            ids: await clipIds(runDir),
+            together: options.segmentsTogether,
+          },
+        }),
   });
   const film = {
     file: inRun.startsWith("..") ? out : inRun,
@@ -323,7 +295,33 @@ export async function assembleFilm(
     `${JSON.stringify({ version: 1, ...film, chapters, madeAt: new Date().toISOString(), signature } satisfies FilmFile, null, 2)}\n`,
   );
   await atomicWrite(`${out}.chapters.vtt`, chaptersVtt(chapters));
+  options.onProgress?.("film", 100);
   return { film, skipped };
+}
+
+/** Where a run folder keeps its film's pieces. */
+export const SEGMENTS_DIR = "segments";
+
+/**
+ * Probe facts measured at download (journal) by clip path, for the clips the film uses; a clip
+ * whose size changed since is left out (probed again). `stamps`: each slot's file, size and time.
+ */
+export async function knownFacts(
+  runDir: string,
+  report: RunReport,
+  used: { scene: string; file?: string }[],
+): Promise<{ facts: Map<string, VideoInfo>; stamps: string[] }> {
+  const facts = new Map<string, VideoInfo>();
+  const byFile = new Map(report.items.filter((i) => i.file).map((i) => [i.file!, i]));
+  const stamps: string[] = [];
+  for (const u of used) {
+    const item = u.file ? byFile.get(u.file) : undefined;
+    const path = u.file && insideDir(runDir, u.file);
+    const st = path ? await stat(path).catch(() => undefined) : undefined;
+    stamps.push(`${u.file ?? u.scene}|${st?.size ?? 0}|${st?.mtimeMs ?? 0}`);
+    if (item?.video && path && st?.size === item.video.bytes) facts.set(path, item.video);
+  }
+  return { facts, stamps };
 }
 
 /** `<film>.json`: how the film was made (which take each scene used and where it starts). */
