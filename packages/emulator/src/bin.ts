@@ -7,8 +7,9 @@ import { parseFaultFlag } from "./faults.js";
 
 const HELP = `Usage: hailuo-emulator [options]
 
-fal.ai on loopback for fal-ai/minimax/hailuo-02/standard/text-to-video: queue, platform and
-webhook APIs, real MP4 animatic clips. Point a fal client at <url>/__host/<fal host>/…
+fal.ai on loopback for the MiniMax Hailuo family (fal-ai/minimax/hailuo-02/…, hailuo-2.3/…,
+hailuo-2.3-fast/…): queue, platform, storage and webhook APIs, real MP4 clips (image-to-video
+clips start on their image). Point a fal client at <url>/__host/<fal host>/…
 
 Options:
   --port <n>             port (0: any free one)                    default 8787
@@ -20,7 +21,7 @@ Options:
   --fault <r:kind:amt>   inject a fault, e.g. submit:503:0.1 (repeatable)
   --policy-word <word>   prompts containing it fail content policy (repeatable)
   --api-key <key>        accept only this key
-  --price <usd>          the account's price per second            default 0.045
+  --price <usd>          the seed's price per second               default 0.045
   -h, --help             this text
 
 Prints its URL on stdout; stops on Ctrl-C.

@@ -1,12 +1,15 @@
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, randomUUID, type KeyObject } from "node:crypto";
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PRICE_USD_PER_SECOND } from "@hailuo/spec";
+import { HAILUO_ENDPOINT, PRICE_USD_PER_SECOND, endpointOf } from "@hailuo/spec";
 import { FaultPlan, seededRandom, type FaultConfig } from "./faults.js";
+import { ImageSource } from "./image-source.js";
+import type { EmulatedInput } from "./input-rules.js";
 import { resultBody } from "./queue-routes.js";
 import { AnimaticRenderer } from "./render.js";
+import { UploadStore } from "./storage-routes.js";
 import { RequestStore, type Behaviour, type EmulatorClock } from "./request-store.js";
 import { newStats, type EmulatorStats } from "./stats.js";
 import {
@@ -43,13 +46,19 @@ export interface EmulatorOptions {
   failureShape?: Behaviour["failureShape"];
   /** What a cancel does to a running request. @default "signal" (it may still complete and bill) */
   cancelRunning?: Behaviour["cancelRunning"];
-  /** The account's price, served by the pricing API and used for the bill. @default 0.045 */
+  /** The account's price of the seed endpoint, served by the pricing API and billed. @default 0.045 */
   priceUsdPerSecond?: number;
+  /**
+   * The account's unit price of other endpoints, in each record's unit (per second or per video);
+   * the record's whole table is scaled by it, as `priceOf` does. @default each record's list price
+   */
+  unitPricesUsd?: Record<string, number>;
   /** `forbidden`: the Platform APIs answer 403 (a key without their scope). @default "on" */
   platformApi?: "on" | "forbidden";
   /**
    * `animatic` renders a card per distinct input; `shared` renders one card per duration and serves it
-   * to everyone (benchmarks that must not pay rendering cost). @default "animatic"
+   * to everyone (benchmarks that must not pay rendering cost), and image-to-video clips at 180 px
+   * high (their first and last frames still the images). @default "animatic"
    */
   render?: "animatic" | "shared";
   /** Where rendered clips are cached. @default <tmpdir>/hailuo-emulator-cache */
@@ -75,8 +84,11 @@ export interface Emulator {
   stats(): EmulatorStats;
   /** Replaces the fault configuration at run time. */
   setFaults(faults: FaultConfig): void;
-  /** Changes the account's price (pricing API and bill) at run time. */
-  setPrice(usdPerSecond: number): void;
+  /**
+   * Changes the account's price (pricing API and bill) at run time: of the seed, or of the
+   * endpoint named, in its record's unit.
+   */
+  setPrice(unitPriceUsd: number, endpointId?: string): void;
   /** Stops the server, timers and open streams. */
   close(): Promise<void>;
 }
@@ -89,10 +101,6 @@ export interface Emulator {
  */
 export async function createEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const log = options.log ?? (() => {});
-  const rolls = new Map<string, number>();
-  const renderer = new AnimaticRenderer(
-    options.cacheDir ?? join(tmpdir(), "hailuo-emulator-cache"),
-  );
   const faults = new FaultPlan(options.faults ?? {}, seededRandom(options.seed ?? 1));
   const { publicKey, privateKey } = generateKeyPairSync("ed25519");
   const jwks = {
@@ -103,7 +111,19 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     failureShape: options.failureShape ?? "fal",
     cancelRunning: options.cancelRunning ?? "signal",
   };
-  let price = options.priceUsdPerSecond ?? EMULATED_PRICE_USD_PER_SECOND;
+  const prices = new Map(Object.entries(options.unitPricesUsd ?? {}));
+  if (options.priceUsdPerSecond !== undefined || !prices.has(HAILUO_ENDPOINT))
+    prices.set(HAILUO_ENDPOINT, options.priceUsdPerSecond ?? EMULATED_PRICE_USD_PER_SECOND);
+  const unitPriceUsd = (id: string): number => {
+    const p = endpointOf(id).price;
+    return prices.get(id) ?? (p.unit === "second" ? p.usdPerSecond : p.usdPerVideo);
+  };
+  const cacheDir = options.cacheDir ?? join(tmpdir(), "hailuo-emulator-cache");
+  // Uploads belong to this emulator alone (removed on close); fetched images are shared by content.
+  const uploads = new UploadStore(join(cacheDir, "uploads", randomUUID()));
+  const images = new ImageSource(join(cacheDir, "images"), uploads);
+  const renderer = new AnimaticRenderer(cacheDir);
+  const render = createRender(renderer, images, options.render ?? "animatic");
   const streams = new Set<ServerResponse>();
   const timers = new Set<NodeJS.Timeout>();
   let closed = false;
@@ -131,25 +151,8 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     behaviour,
     faults,
     stats,
-    priceUsdPerSecond: () => price,
-    render: (input) => {
-      if (options.render === "shared")
-        return renderer.render({
-          prompt: `Emulated clip (${input.duration}s)`,
-          durationS: Number(input.duration),
-        });
-      // Hailuo takes no seed: the same input generates a different video each time (a dice roll),
-      // so the n-th request for one input gets the n-th look (other colours, "take n" drawn on it).
-      const key = JSON.stringify([input.prompt, input.duration, input.prompt_optimizer]);
-      const n = (rolls.get(key) ?? 0) + 1;
-      rolls.set(key, n);
-      return renderer.render({
-        prompt: input.prompt,
-        durationS: Number(input.duration),
-        label: `hailuo-02 emulator · ${input.duration}s${n > 1 ? ` · roll ${n}` : ""}`,
-        variant: n,
-      });
-    },
+    unitPriceUsd,
+    render,
     onComplete: (r) => r.webhookUrl && sendWebhook(r),
     log,
     clock: options.clock,
@@ -162,7 +165,8 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     behaviour,
     streams,
     jwks,
-    price: () => price,
+    unitPriceUsd,
+    uploads,
     options,
   });
   const server = createServer((req, res) => {
@@ -184,7 +188,10 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     port,
     stats: () => structuredClone(stats),
     setFaults: (f) => faults.set(f),
-    setPrice: (usd) => (price = usd),
+    setPrice: (usd, endpointId = HAILUO_ENDPOINT) => {
+      endpointOf(endpointId);
+      prices.set(endpointId, usd);
+    },
     async close() {
       closed = true;
       store.close();
@@ -193,6 +200,91 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
       streams.forEach((s) => s.end());
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await uploads.close();
     },
+  };
+}
+
+/** Clip sizes by resolution, 16:9 as fal's clips of a 16:9 image (an image's clip follows its aspect). */
+const HEIGHTS = { "512P": 512, "768P": 768, "1080P": 1080 } as const;
+
+function clipSize(
+  resolution: keyof typeof HEIGHTS,
+  aspect = 1366 / 768,
+): { width: number; height: number } {
+  const height = HEIGHTS[resolution];
+  // Even sides (yuv420p), the seed's 1366×768 at 16:9.
+  const width = Math.round((height * aspect) / 2) * 2;
+  return {
+    width: resolution === "768P" && Math.abs(aspect - 16 / 9) < 0.01 ? 1366 : width,
+    height,
+  };
+}
+
+/**
+ * How a request becomes a clip: text-to-video renders the prompt card (the seed exactly as it
+ * always has, so caches keep their clips), image-to-video starts on its image and ends on its end
+ * image. Hailuo takes no seed: the same input generates a different video each time (a dice
+ * roll), so the n-th request for one input gets the n-th look (other colours, "roll n" drawn on it).
+ */
+function createRender(
+  renderer: AnimaticRenderer,
+  images: ImageSource,
+  mode: "animatic" | "shared",
+): (input: EmulatedInput, endpointId: string) => Promise<string> {
+  const rolls = new Map<string, number>();
+  return async (input, endpointId) => {
+    const record = endpointOf(endpointId);
+    const seed = endpointId === HAILUO_ENDPOINT;
+    const name = `${record.model}${record.tier === "pro" ? " pro" : ""}`;
+    const durationS = Number(input.duration);
+    // `shared`: one card per duration for every text-to-video endpoint, whatever its resolution.
+    if (record.kind === "t2v" && mode === "shared")
+      return renderer.render({
+        prompt: `Emulated clip (${input.duration}s)`,
+        durationS,
+      });
+    const key = JSON.stringify(
+      seed
+        ? [input.prompt, input.duration, input.prompt_optimizer]
+        : [
+            endpointId,
+            input.prompt,
+            input.duration,
+            input.prompt_optimizer,
+            input.resolution,
+            input.image_url,
+            input.end_image_url,
+          ],
+    );
+    const n = (rolls.get(key) ?? 0) + 1;
+    rolls.set(key, n);
+    const roll = n > 1 ? ` · roll ${n}` : "";
+    if (record.kind === "t2v")
+      return renderer.render({
+        prompt: input.prompt,
+        durationS,
+        label: seed
+          ? `hailuo-02 emulator · ${input.duration}s${roll}`
+          : `${name} emulator · ${input.duration}s${roll}`,
+        variant: n,
+        ...(seed ? {} : clipSize(input.resolution ?? "768P")),
+      });
+    const start = await images.get(input.image_url!, "image_url");
+    const end = input.end_image_url
+      ? await images.get(input.end_image_url, "end_image_url")
+      : undefined;
+    return renderer.renderImageClip({
+      prompt: input.prompt,
+      durationS,
+      // `shared` (benchmarks): small frames, the first and last still the images themselves.
+      ...(mode === "shared"
+        ? { width: Math.round((180 * start.width) / start.height / 2) * 2, height: 180 }
+        : clipSize(input.resolution ?? "768P", start.width / start.height)),
+      startImage: start.path,
+      endImage: end?.path,
+      label: `${name} image-to-video emulator · ${input.duration}s${roll}`,
+      variant: n,
+    });
   };
 }

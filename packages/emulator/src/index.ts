@@ -4,8 +4,8 @@ export {
   type Emulator,
   type EmulatorOptions,
 } from "./emulator.js";
-export { inputHash, EMULATED_ENDPOINT } from "./wire.js";
-export type { EmulatorStats } from "./stats.js";
+export { inputHash, EMULATED_ENDPOINT, EMULATED_ENDPOINTS } from "./wire.js";
+export type { EmulatorStats, EndpointStats } from "./stats.js";
 export type { Behaviour, EmulatorClock } from "./request-store.js";
 export {
   parseFaultFlag,
@@ -16,4 +16,10 @@ export {
   type FaultRoute,
   type FaultKind,
 } from "./faults.js";
-export { AnimaticRenderer, wrapText, promptColors, type RenderSpec } from "./render.js";
+export {
+  AnimaticRenderer,
+  wrapText,
+  promptColors,
+  type RenderSpec,
+  type ImageClipSpec,
+} from "./render.js";

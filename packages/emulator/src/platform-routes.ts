@@ -1,13 +1,15 @@
 import type { ServerResponse } from "node:http";
 import type { RequestStore } from "./request-store.js";
 import type { EmulatorStats } from "./stats.js";
-import { EMULATED_ENDPOINT, json } from "./wire.js";
+import { findEndpoint } from "@hailuo/spec";
+import { json } from "./wire.js";
 
 /** What the Platform API routes need. */
 export interface PlatformContext {
   store: RequestStore;
   stats: EmulatorStats;
-  priceUsdPerSecond: () => number;
+  /** The account's unit price of an endpoint, in its record's unit. */
+  unitPriceUsd: (endpointId: string) => number;
   /** `forbidden` answers 403 as for a key without the scope (fal docs: some Platform APIs need an admin key). */
   platformApi: "on" | "forbidden";
   resultBodyOf: (id: string) => unknown;
@@ -44,14 +46,13 @@ export function platformRoute(
       return json(res, 422, {
         detail: [{ loc: ["query", "endpoint_id"], msg: "Field required", type: "missing" }],
       });
-    const prices = ids
-      .filter((id) => id === EMULATED_ENDPOINT)
-      .map((endpoint_id) => ({
-        endpoint_id,
-        unit_price: c.priceUsdPerSecond(),
-        unit: "second",
-        currency: "USD",
-      }));
+    // Each endpoint in its record's unit: "second" (Hailuo 02) or "video" (Hailuo 2.3).
+    const prices = ids.flatMap((endpoint_id) => {
+      const record = findEndpoint(endpoint_id);
+      if (!record) return [];
+      const unit_price = c.unitPriceUsd(endpoint_id);
+      return [{ endpoint_id, unit_price, unit: record.price.unit, currency: "USD" }];
+    });
     return json(res, 200, { prices, next_cursor: null, has_more: false });
   }
   if (path === "/v1/models/requests/by-endpoint") {
@@ -66,13 +67,13 @@ export function platformRoute(
     const limit = Math.min(100, Math.max(1, Number(query.get("limit") ?? 50) || 50));
     const offset = Number(query.get("cursor") ?? 0) || 0;
     const all = [...c.store.requests.values()]
-      .filter((r) => endpoint === EMULATED_ENDPOINT && r.sentAt >= start && r.sentAt <= end)
+      .filter((r) => r.endpoint === endpoint && r.sentAt >= start && r.sentAt <= end)
       .sort((a, b) => a.sentAt - b.sentAt);
     const page = all.slice(offset, offset + limit);
     const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
     const items = page.map((r) => ({
       request_id: r.id,
-      endpoint_id: EMULATED_ENDPOINT,
+      endpoint_id: r.endpoint,
       sent_at: iso(r.sentAt),
       started_at: iso(r.startedAt),
       ended_at: iso(r.completedAt),

@@ -3,7 +3,7 @@ import type { FaultPlan, FaultRoute } from "./faults.js";
 import type { Behaviour, EmulatedRequest, RequestStore } from "./request-store.js";
 import type { EmulatorStats } from "./stats.js";
 import {
-  EMULATED_ENDPOINT,
+  EMULATED_ENDPOINTS,
   falErrorHeaders,
   json,
   readJson,
@@ -105,7 +105,7 @@ function stream(c: QueueContext, r: EmulatedRequest, withLogs: boolean, res: Ser
   send();
 }
 
-/** `POST /{endpoint}` (submit) and `/requests/{id}[/status[/stream]|/cancel]` on queue.fal.run. */
+/** `POST /{endpoint}` (submit, any endpoint of the records) and `/requests/{id}[/status[/stream]|/cancel]` on queue.fal.run. */
 export async function queueRoute(
   c: QueueContext,
   req: IncomingMessage,
@@ -158,19 +158,20 @@ export async function queueRoute(
     return json(res, r.outcome.status, resultBody(r, c.base), headers);
   }
   if (method !== "POST") return json(res, 405, { detail: "Method not allowed" });
-  if (parts.join("/") !== EMULATED_ENDPOINT)
+  const endpoint = parts.join("/");
+  if (!EMULATED_ENDPOINTS.includes(endpoint))
     return json(res, 404, {
-      detail: `Application '${parts.join("/")}' not found in this emulator`,
+      detail: `Application '${endpoint}' not found in this emulator`,
     });
   const f = injected(c, "submit", res);
   if (f === true) return;
   const body = await readJson(req, res);
   if (body === undefined) return;
   if (c.behaviour.failureShape === "status-error") {
-    const { problems } = validateInput(body);
+    const { problems } = validateInput(body, endpoint);
     if (problems.length) return json(res, 422, { detail: problems });
   }
-  const r = c.store.add(body, query.get("fal_webhook") ?? undefined, "submit");
+  const r = c.store.add(body, query.get("fal_webhook") ?? undefined, "submit", endpoint);
   // A dropped answer: the request is queued (and will be billed) but the client never hears of it.
   if (f === "drop") return void res.socket?.destroy();
   // A request that starts at once is answered IN_PROGRESS without a queue position (reference §14).
@@ -194,11 +195,12 @@ export async function syncRoute(
   res: ServerResponse,
   path: string,
 ): Promise<void> {
-  if (req.method !== "POST" || path.replace(/^\/+|\/+$/g, "") !== EMULATED_ENDPOINT)
+  const endpoint = path.replace(/^\/+|\/+$/g, "");
+  if (req.method !== "POST" || !EMULATED_ENDPOINTS.includes(endpoint))
     return json(res, 404, { detail: "Not found" });
   const body = await readJson(req, res);
   if (body === undefined) return;
-  const r = c.store.add(body, undefined, "sync");
+  const r = c.store.add(body, undefined, "sync", endpoint);
   await new Promise<void>((resolve) => {
     const check = () => {
       if (!r.outcome) return;

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import type { FaultPlan } from "./faults.js";
-import type { EmulatorStats } from "./stats.js";
+import { priceOf } from "@hailuo/spec";
+import { ImageInputError } from "./image-source.js";
+import { endpointStats, type EmulatorStats } from "./stats.js";
 import { inputHash, validateInput, type EmulatedInput, type InputProblem } from "./wire.js";
 
 /** Time as the store sees it; tests may inject their own. */
@@ -34,9 +36,12 @@ export interface Behaviour {
 /** A queued request. */
 export interface EmulatedRequest {
   id: string;
+  /** The endpoint id it was submitted to. */
   endpoint: string;
   raw: unknown;
   input?: EmulatedInput;
+  /** The body as the endpoint's app reads it (its fields, defaults filled): what is hashed. */
+  body?: Record<string, unknown>;
   invalid?: InputProblem[];
   state: "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED";
   logs: { message: string; level: string; source: "USER"; timestamp: string }[];
@@ -64,8 +69,9 @@ export interface StoreOptions {
   behaviour: Behaviour;
   faults: FaultPlan;
   stats: EmulatorStats;
-  priceUsdPerSecond: () => number;
-  render: (input: EmulatedInput) => Promise<string>;
+  /** The account's unit price of an endpoint (per second or per video, as its record bills). */
+  unitPriceUsd: (endpointId: string) => number;
+  render: (input: EmulatedInput, endpointId: string) => Promise<string>;
   onComplete: (r: EmulatedRequest) => void;
   log: (line: string) => void;
   clock?: EmulatorClock;
@@ -85,13 +91,18 @@ export class RequestStore {
     this.clock = o.clock ?? realClock;
   }
 
-  /** Queues a request (valid or not: fal validates inside the runner). */
-  add(raw: unknown, webhookUrl: string | undefined, route: "submit" | "sync"): EmulatedRequest {
-    const { input, problems } = validateInput(raw);
+  /** Queues a request to an endpoint (valid or not: fal validates inside the runner). */
+  add(
+    raw: unknown,
+    webhookUrl: string | undefined,
+    route: "submit" | "sync",
+    endpoint: string,
+  ): EmulatedRequest {
+    const { input, problems, body } = validateInput(raw, endpoint);
     const now = this.clock.now();
     const r: EmulatedRequest = {
       id: randomUUID(),
-      endpoint: "",
+      endpoint,
       raw,
       state: "IN_QUEUE",
       logs: [],
@@ -100,15 +111,22 @@ export class RequestStore {
       eligibleAt: now + this.o.queueLatencyMs,
       listeners: new Set(),
     };
-    if (input) r.input = input;
-    else r.invalid = problems;
+    if (input) {
+      r.input = input;
+      r.body = body;
+    } else r.invalid = problems;
     this.requests.set(r.id, r);
     const s = this.o.stats;
+    const e = endpointStats(s, endpoint);
     if (route === "submit") {
       s.submits.total++;
-      const h = inputHash(input ?? raw);
+      e.submits++;
+      const h = inputHash(body ?? raw);
       s.submits.byInput[h] = (s.submits.byInput[h] ?? 0) + 1;
-    } else s.syncRuns++;
+    } else {
+      s.syncRuns++;
+      e.syncRuns++;
+    }
     this.queue.push(r);
     this.o.log(
       `${route} ${r.id}${input ? ` (${input.duration}s) "${input.prompt.slice(0, 50)}"` : " (invalid input)"}`,
@@ -204,7 +222,7 @@ export class RequestStore {
       `Starting generation (${input.duration}s, optimizer ${input.prompt_optimizer ? "on" : "off"})`,
     );
     const policy = this.o.faults.violatesPolicy(input.prompt);
-    const rendered = policy ? Promise.resolve("") : this.o.render(input);
+    const rendered = policy ? Promise.resolve("") : this.o.render(input, r.endpoint);
     this.later(
       this.o.progressLatencyMs / 2,
       () => r.state === "IN_PROGRESS" && this.addLog(r, "Generating frames: 50%"),
@@ -213,7 +231,11 @@ export class RequestStore {
     Promise.all([rendered, minDone])
       .then(
         ([file]) => this.outcomeFor(r, input, file, policy),
-        (error: Error) => this.failure(`render failed: ${error.message}`),
+        (error: Error) =>
+          // An image fal's runner could not download or MiniMax refuses: the request's 422.
+          error instanceof ImageInputError
+            ? { status: 422, body: { detail: [error.problem] } }
+            : this.failure(`render failed: ${error.message}`),
       )
       .then((outcome) => this.finish(r, outcome))
       .catch((error: Error) => this.o.log(`finishing ${r.id} failed: ${error.message}`));
@@ -287,7 +309,8 @@ export class RequestStore {
     r.state = "COMPLETED";
     r.completedAt = this.clock.now();
     this.o.stats.completed++;
-    if (outcome.status === 200 && r.input) this.bill(r.input);
+    endpointStats(this.o.stats, r.endpoint).completed++;
+    if (outcome.status === 200 && r.input) this.bill(r);
     const failed = outcome.status !== 200;
     this.addLog(
       r,
@@ -297,14 +320,19 @@ export class RequestStore {
     this.o.onComplete(r);
   }
 
-  private bill(input: EmulatedInput): void {
-    const b = this.o.stats.billed;
-    b.requests++;
-    b.seconds += Number(input.duration);
-    // Whole micro-dollars, so the bill adds up exactly like the report's.
-    b.usd =
-      Math.round(b.usd * 1e6 + Number(input.duration) * this.o.priceUsdPerSecond() * 1e6) / 1e6;
-    const h = inputHash(input);
-    b.byInput[h] = (b.byInput[h] ?? 0) + 1;
+  private bill(r: EmulatedRequest): void {
+    const input = r.input!;
+    // The endpoint's record prices the clip (per second or per video), at the account's price.
+    const { seconds, usd } = priceOf(r.endpoint, input, {
+      unitPriceUsd: this.o.unitPriceUsd(r.endpoint),
+    });
+    for (const b of [this.o.stats.billed, endpointStats(this.o.stats, r.endpoint).billed]) {
+      b.requests++;
+      b.seconds += seconds;
+      // Whole micro-dollars, so the bill adds up exactly like the report's.
+      b.usd = Math.round(b.usd * 1e6 + usd * 1e6) / 1e6;
+    }
+    const h = inputHash(r.body ?? input);
+    this.o.stats.billed.byInput[h] = (this.o.stats.billed.byInput[h] ?? 0) + 1;
   }
 }

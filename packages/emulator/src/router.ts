@@ -5,6 +5,7 @@ import { serveFile } from "./files.js";
 import { platformRoute } from "./platform-routes.js";
 import { queueRoute, resultBody, syncRoute, type QueueContext } from "./queue-routes.js";
 import type { Behaviour, RequestStore } from "./request-store.js";
+import { FAL_CDN_HOST, cdnRoute, initiateUpload, type UploadStore } from "./storage-routes.js";
 import type { EmulatorStats } from "./stats.js";
 import { baseUrlFor, json, target } from "./wire.js";
 
@@ -16,7 +17,8 @@ export interface RouterContext {
   behaviour: Behaviour;
   streams: Set<ServerResponse>;
   jwks: unknown;
-  price: () => number;
+  unitPriceUsd: (endpointId: string) => number;
+  uploads: UploadStore;
   options: EmulatorOptions;
 }
 
@@ -60,7 +62,16 @@ export function createRouter(
       t.path === "/.well-known/jwks.json"
     )
       return json(res, 200, c.jwks);
+    // The CDN answers without a key: upload URLs are signed, file URLs public (fal-js storage.ts
+    // PUTs with its plain fetch, no Authorization header).
+    if (t.host === FAL_CDN_HOST) return cdnRoute(c.uploads, stats, req, res, t.path, method);
     if (!authorised(req, res, options.apiKey)) return;
+    if (
+      (t.host === "rest.fal.ai" || t.host === "rest.alpha.fal.ai") &&
+      t.path === "/storage/upload/initiate" &&
+      method === "POST"
+    )
+      return initiateUpload(c.uploads, stats, req, res, base);
     const q: QueueContext = {
       store,
       faults: c.faults,
@@ -78,7 +89,7 @@ export function createRouter(
         {
           store,
           stats,
-          priceUsdPerSecond: c.price,
+          unitPriceUsd: c.unitPriceUsd,
           platformApi: options.platformApi ?? "on",
           resultBodyOf,
         },

@@ -20,6 +20,28 @@ export interface EmulatorStats {
    * Model APIs → Pricing: "you pay only for successful outputs").
    */
   billed: { requests: number; seconds: number; usd: number; byInput: Record<string, number> };
+  /** The same counts per endpoint id (only endpoints that saw a request are listed). */
+  byEndpoint: Record<string, EndpointStats>;
+  /** fal's storage API: uploads started, finished (bytes received), and their bytes. */
+  uploads: { initiated: number; completed: number; bytes: number };
+}
+
+/** Submits and the bill of one endpoint. */
+export interface EndpointStats {
+  submits: number;
+  syncRuns: number;
+  completed: number;
+  billed: { requests: number; seconds: number; usd: number };
+}
+
+/** The counters of one endpoint, created on first use. */
+export function endpointStats(stats: EmulatorStats, endpointId: string): EndpointStats {
+  return (stats.byEndpoint[endpointId] ??= {
+    submits: 0,
+    syncRuns: 0,
+    completed: 0,
+    billed: { requests: 0, seconds: 0, usd: 0 },
+  });
 }
 
 /** Fresh counters. */
@@ -39,5 +61,7 @@ export function newStats(): EmulatorStats {
     maxInProgress: 0,
     platformCalls: 0,
     billed: { requests: 0, seconds: 0, usd: 0, byInput: {} },
+    byEndpoint: {},
+    uploads: { initiated: 0, completed: 0, bytes: 0 },
   };
 }

@@ -1,29 +1,17 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import {
-  HAILUO_ENDPOINT,
-  MAX_PROMPT_CHARS,
-  emulatorHostUrl,
-  hostFromEmulatorPath,
-} from "@hailuo/spec";
+import { HAILUO_ENDPOINT, emulatorHostUrl, hostFromEmulatorPath } from "@hailuo/spec";
 
-/** The one endpoint the emulator serves. */
+export {
+  EMULATED_ENDPOINTS,
+  validateInput,
+  type EmulatedInput,
+  type InputProblem,
+} from "./input-rules.js";
+
+/** The seed endpoint: the one a caller that names none gets. */
 export const EMULATED_ENDPOINT = HAILUO_ENDPOINT;
-
-/** The endpoint's input, once valid. */
-export interface EmulatedInput {
-  prompt: string;
-  duration: "6" | "10";
-  prompt_optimizer: boolean;
-}
-
-/** One input problem, in fal's (pydantic's) shape. */
-export interface InputProblem {
-  loc: string[];
-  msg: string;
-  type: string;
-}
 
 /** Hash of a normalised input: the key of "was this paid for twice?" */
 export function inputHash(input: unknown): string {
@@ -51,7 +39,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > 1_000_000) throw new Error("body too large");
+    // Room for an image sent inline as a data: URI (MiniMax takes images under 20 MB).
+    if (size > 32 * 1024 * 1024) throw new Error("body too large");
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks).toString("utf8");
@@ -68,47 +57,6 @@ export async function readJson(req: IncomingMessage, res: ServerResponse): Promi
     json(res, 422, { detail: [{ loc: ["body"], msg: "Invalid JSON", type: "json_invalid" }] });
     return undefined;
   }
-}
-
-/** The endpoint's input rules (fal.ai/models/fal-ai/minimax/hailuo-02/standard/text-to-video/api). */
-export function validateInput(body: unknown): { problems: InputProblem[]; input?: EmulatedInput } {
-  const problems: InputProblem[] = [];
-  if (!body || typeof body !== "object" || Array.isArray(body))
-    return { problems: [{ loc: ["body"], msg: "Input should be an object", type: "model_type" }] };
-  const b = body as Record<string, unknown>;
-  if (typeof b.prompt !== "string")
-    problems.push({ loc: ["body", "prompt"], msg: "Field required", type: "missing" });
-  else if (b.prompt.trim().length === 0)
-    problems.push({
-      loc: ["body", "prompt"],
-      msg: "String should have at least 1 character",
-      type: "string_too_short",
-    });
-  else if ([...b.prompt].length > MAX_PROMPT_CHARS)
-    problems.push({
-      loc: ["body", "prompt"],
-      msg: `String should have at most ${MAX_PROMPT_CHARS} characters`,
-      type: "string_too_long",
-    });
-  const duration = b.duration ?? "6";
-  if (duration !== "6" && duration !== "10")
-    problems.push({ loc: ["body", "duration"], msg: "Input should be '6' or '10'", type: "enum" });
-  const opt = b.prompt_optimizer ?? true;
-  if (typeof opt !== "boolean")
-    problems.push({
-      loc: ["body", "prompt_optimizer"],
-      msg: "Input should be a valid boolean",
-      type: "bool_type",
-    });
-  if (problems.length) return { problems };
-  return {
-    problems,
-    input: {
-      prompt: b.prompt as string,
-      duration: duration as "6" | "10",
-      prompt_optimizer: opt as boolean,
-    },
-  };
 }
 
 /**
