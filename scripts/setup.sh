@@ -41,6 +41,12 @@ if [ "$for_tests" = 1 ] && [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   apt_install chromium
 fi
 
+if [ "$for_tests" = 1 ] && ! command -v redis-server >/dev/null; then
+  # The bucket-run test starts (and restarts) a redis-server of its own.
+  echo "setup: installing redis-server (for the queue and store tests)"
+  apt_install redis-server
+fi
+
 if [ "$for_tests" = 1 ]; then
   # The queue tests need a real Redis; start one unless something already answers.
   redis_url="${REDIS_URL:-redis://127.0.0.1:6379}"

@@ -46,6 +46,9 @@ export function runIdOf(url: string): string {
  * (MinIO, R2, s3rver) addressing is path-style, which those servers need.
  */
 export function s3ClientFromEnv(env: NodeJS.ProcessEnv = process.env): S3Client {
+  // The SDK warns on Node 20 that releases from 2027 need Node 22; ours is pinned to one that
+  // supports 20 (package.json), so the warning would only alarm users of every bucket command.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
   const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
   return new S3Client({

@@ -1,0 +1,182 @@
+import { randomBytes } from "node:crypto";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inputHash, type Emulator } from "@hailuo/emulator";
+import { parseManifest } from "@hailuo/manifest";
+import { QUEUES } from "@hailuo/queue";
+import { planRun } from "@hailuo/runner";
+import { redisKeysOf, s3ClientFromEnv } from "@hailuo/store";
+import {
+  decodeErrors,
+  ffprobeFacts,
+  makeTempDir,
+  startTestEmulator,
+  startTestRedis,
+  startTestS3,
+  waitFor,
+  type TestRedis,
+  type TestS3Server,
+} from "@hailuo/test-utils";
+
+// A run kept in a bucket (s3rver) with its records in a Redis of this test's own (restarted
+// mid-run), worked by two worker processes that share no folder; one is SIGKILLed.
+const BIN = join(import.meta.dirname, "../dist/bin.js");
+const SCENES = 6;
+
+function spawnCli(args: string[], env: Record<string, string>, cwd: string) {
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete fullEnv.FAL_KEY;
+  const child: ChildProcess = spawn(process.execPath, [BIN, ...args], {
+    env: fullEnv,
+    cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  return {
+    child,
+    output: () => out,
+    done: new Promise<number | null>((r) => child.on("close", (code) => r(code))),
+  };
+}
+
+describe("a run kept in a bucket, worked by workers that share no folder", () => {
+  let emu: Emulator;
+  let s3: TestS3Server;
+  let redisServer: TestRedis;
+  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+  beforeAll(async () => {
+    [emu, s3, redisServer, tmp] = await Promise.all([
+      startTestEmulator({ slots: 8, progressLatencyMs: 1000, render: "shared" }),
+      startTestS3(),
+      startTestRedis(),
+      makeTempDir(),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([emu.close(), s3.close(), redisServer.close()]);
+    await tmp.cleanup();
+  });
+
+  it("survives a killed worker, a Redis restart and a bucket answering 503: one submit per scene-take, bill = report, the film in the bucket", async () => {
+    const tag = randomBytes(3).toString("hex");
+    const prefix = "hailuo-bucket";
+    const url = `s3://${s3.bucket}/team/run-${tag}`;
+    const text = `name: bucket\nscenes:\n${Array.from({ length: SCENES }, (_, i) => `  - id: s${i}\n    prompt: bucket ${tag} scene ${i}\n`).join("")}assemble:\n  transition: cut\nthumbnails: { preview: none }\n`;
+    const manifestFile = join(tmp.dir, "bucket.yaml");
+    await writeFile(manifestFile, text);
+    // Every process has its own working and temp folder: nothing is shared but Redis and the bucket.
+    const place = async (name: string) => {
+      const dir = join(tmp.dir, name);
+      await mkdir(join(dir, "tmp"), { recursive: true });
+      return dir;
+    };
+    const envIn = (dir: string) => ({
+      ...s3.env,
+      FAL_EMULATOR_URL: emu.url,
+      TMPDIR: join(dir, "tmp"),
+    });
+    const q = ["--redis", redisServer.url, "--prefix", prefix];
+
+    const enq = await place("enqueue");
+    const enqueue = spawnCli(
+      ["run", manifestFile, ...q, "--store", url, "--concurrency", "3"],
+      envIn(enq),
+      enq,
+    );
+    expect(await enqueue.done, enqueue.output()).toBe(0);
+
+    const worker = ["worker", ...q, "--concurrency", "2", "--lock-ms", "3000", "--retries", "4"];
+    const [dirA, dirB] = [await place("worker-a"), await place("worker-b")];
+    const a = spawnCli(worker, envIn(dirA), dirA);
+    const b = spawnCli(worker, envIn(dirB), dirB);
+
+    const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+    redis.on("error", () => {});
+    const log = redisKeysOf(url, prefix).log;
+    const records = async () =>
+      (await redis.xrange(log, "-", "+")).map(([, f]) => JSON.parse(f[1]!) as { t: string });
+    // A holds live requests (submitted, not yet done) when it is killed.
+    await waitFor(async () => {
+      const r = await records();
+      return r.filter((x) => x.t === "submitted").length >= 3 && a.output().includes("started");
+    }, 60_000);
+    a.child.kill("SIGKILL");
+    expect(await a.done).toBe(null);
+    const doneBefore = (await records()).filter((x) => x.t === "done").length;
+    expect(doneBefore, "the run is still going when Redis restarts").toBeLessThan(SCENES);
+    // Redis dies and comes back (its append-only file synced every write); the bucket refuses
+    // the next uploads for a while.
+    await redisServer.restart();
+    s3.failNext(8);
+
+    const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
+    const generate = new Queue(QUEUES.generate, { connection: redis, prefix });
+    try {
+      await waitFor(
+        async () => (await assemble.getJobCounts("completed")).completed === 1,
+        120_000,
+      ).catch((e) => {
+        throw new Error(`${e.message}\nworker B said:\n${b.output().slice(-3000)}`);
+      });
+      const counts = await generate.getJobCounts("completed", "failed");
+      expect(counts, b.output().slice(-3000)).toMatchObject({ completed: SCENES, failed: 0 });
+    } finally {
+      await assemble.close();
+      await generate.close();
+    }
+    expect(s3.failed(), "the bucket answered 503").toBeGreaterThanOrEqual(8);
+
+    // Fact 1: one submit per scene-take.
+    const plan = planRun(parseManifest(text, { file: "bucket.yaml" }));
+    const stats = emu.stats();
+    expect(plan.map((p) => stats.submits.byInput[inputHash(p.input)] ?? 0)).toEqual(
+      Array(SCENES).fill(1),
+    );
+    // Fact 2: the report in the bucket equals the emulator's bill to the cent.
+    const client = s3ClientFromEnv(s3.env);
+    const get = async (name: string) =>
+      Buffer.from(
+        await (
+          await client.send(
+            new GetObjectCommand({ Bucket: s3.bucket, Key: `team/run-${tag}/${name}` }),
+          )
+        ).Body!.transformToByteArray(),
+      );
+    const report = JSON.parse((await get("report.json")).toString("utf8"));
+    expect(report.totals.billedUsd).toBeCloseTo(stats.billed.usd, 6);
+    expect(report.totals.done).toBe(SCENES);
+    // Fact 3: every clip in the bucket decodes completely; the film and the page are there too.
+    const listed = await client.send(
+      new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `team/run-${tag}/` }),
+    );
+    const names = (listed.Contents ?? []).map((o) => o.Key!.slice(`team/run-${tag}/`.length));
+    const clips = names.filter((n) => n.startsWith("clips/"));
+    expect(clips).toHaveLength(SCENES);
+    const check = join(tmp.dir, "check");
+    await mkdir(check, { recursive: true });
+    for (const name of [...clips, "film.mp4"]) {
+      const file = join(check, name.replace(/\//g, "_"));
+      await writeFile(file, await get(name));
+      expect(await decodeErrors(file), `${name} decodes`).toBe("");
+    }
+    expect((await ffprobeFacts(join(check, "film.mp4"))).durationS).toBeCloseTo(SCENES * 6, 0);
+    expect(names).toContain("index.html");
+
+    // `status` from any folder, by the bucket's address.
+    const elsewhere = await place("elsewhere");
+    const status = spawnCli(["status", url, ...q], envIn(elsewhere), elsewhere);
+    expect(await status.done, status.output()).toBe(0);
+    expect(status.output()).toContain(`${SCENES} done, 0 failed`);
+
+    b.child.kill("SIGTERM");
+    expect(await b.done).toBe(0);
+    redis.disconnect();
+  }, 180_000);
+});
