@@ -1,6 +1,36 @@
-import type { HailuoInputLike, HailuoOutput } from "@hailuo/spec";
+import type { ClipDuration, ClipResolution, HailuoInputLike, HailuoOutput } from "@hailuo/spec";
 import type { ErrorContext } from "./hailuo-errors.js";
 import type { PlatformClient } from "./platform-api.js";
+
+/**
+ * An input for any endpoint of the family: `endpoint` names its record (the seed when left out,
+ * so every seed input is unchanged); the rest is checked against that record before sending.
+ */
+export interface EndpointInputLike {
+  /** An endpoint id of `ENDPOINTS`. @default HAILUO_ENDPOINT (the seed) */
+  endpoint?: string;
+  prompt: string;
+  /** @default "6" where the endpoint takes a duration */
+  duration?: ClipDuration | 6 | 10;
+  /** Hailuo 02 standard image-to-video only. @default "768P" */
+  resolution?: ClipResolution | Lowercase<ClipResolution>;
+  /** The first frame: a URL from `uploadFile`, another https URL, or a data: URI. */
+  image_url?: string;
+  /** The last frame (Hailuo 02 image-to-video only). */
+  end_image_url?: string;
+  /** @default true */
+  prompt_optimizer?: boolean;
+}
+
+/** A file uploaded to fal's storage. */
+export interface UploadedFile {
+  /** Where fal's models read it (pass it as `image_url`). */
+  url: string;
+  bytes: number;
+  /** The content's hash: the same bytes are the same image, whatever the URL. */
+  sha256: string;
+  contentType: string;
+}
 
 /** A submitted request, small and JSON-serialisable so it can be journaled before waiting. */
 export interface HailuoHandle {
@@ -82,9 +112,12 @@ export interface HailuoClient {
   readonly usingEmulator: boolean;
   /** fal's Platform APIs (pricing, requests by endpoint) with the same key and transport. */
   readonly platform: PlatformClient;
-  /** Validates, then queues one generation. Journal the handle before waiting on it. */
+  /**
+   * Validates against the endpoint's record (the input's `endpoint`, by default the seed), then
+   * queues one generation. Journal the handle before waiting on it.
+   */
   submit(
-    input: HailuoInputLike,
+    input: HailuoInputLike | EndpointInputLike,
     options?: { signal?: AbortSignal; webhookUrl?: string },
   ): Promise<HailuoHandle>;
   /** One status look-up (with logs when asked). */
@@ -101,9 +134,14 @@ export interface HailuoClient {
     handle: HailuoHandle,
     options?: { signal?: AbortSignal },
   ): Promise<"cancellation_requested" | "already_completed" | "not_found">;
+  /**
+   * Uploads bytes to fal's storage (`fal.storage.upload`); the URL it answers is what models
+   * read. Costs nothing; see `uploadFile` for files and content types.
+   */
+  upload(file: Blob, options?: { signal?: AbortSignal }): Promise<string>;
   /** Submit, wait and fetch in one call; a finished-with-error request throws a typed error. */
   generate(
-    input: HailuoInputLike,
+    input: HailuoInputLike | EndpointInputLike,
     options?: WaitOptions & {
       onEnqueue?: (handle: HailuoHandle) => void | Promise<void>;
       webhookUrl?: string;

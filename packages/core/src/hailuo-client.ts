@@ -3,11 +3,15 @@ import {
   HAILUO_ENDPOINT,
   emulatorHostUrl,
   normalizeHailuoInput,
+  normalizeInput,
+  type EndpointInput,
   type HailuoInput,
+  type HailuoInputLike,
   type HailuoOutput,
 } from "@hailuo/spec";
-import { RetryExhaustedError, retry, type HailuoError } from "@hailuo/shared";
+import { CancelledError, RetryExhaustedError, retry, type HailuoError } from "@hailuo/shared";
 import type {
+  EndpointInputLike,
   HailuoClient,
   HailuoClientOptions,
   HailuoHandle,
@@ -49,7 +53,22 @@ function resolveTarget(options: HailuoClientOptions): {
 }
 
 /**
- * Creates a client for the Hailuo 02 Standard text-to-video endpoint over the unmodified
+ * The endpoint and the exact body of an input: the seed's as it has always been normalised, any
+ * other endpoint's from its record (an unknown id throws UnknownEndpointError before sending).
+ */
+function bodyFor(input: HailuoInputLike | EndpointInputLike): {
+  endpoint: string;
+  body: HailuoInput | EndpointInput;
+} {
+  const { endpoint = HAILUO_ENDPOINT, ...rest } = input as EndpointInputLike;
+  if (endpoint === HAILUO_ENDPOINT)
+    return { endpoint, body: normalizeHailuoInput("endpoint" in input ? rest : input) };
+  return { endpoint, body: normalizeInput(endpoint, rest) };
+}
+
+/**
+ * Creates a client for the MiniMax Hailuo endpoints (by default Hailuo 02 Standard
+ * text-to-video, the seed; see `submit`) over the unmodified
  * `@fal-ai/client`, pointed at fal or (with `emulatorUrl` / FAL_EMULATOR_URL) at the emulator.
  *
  * Retry ownership: HTTP-level retries of status and result (read-only) belong to the fal client
@@ -87,12 +106,12 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
     platform: createPlatformClient({ credentials, emulatorUrl, fetch: baseFetch }),
 
     async submit(input, opts = {}) {
-      const body: HailuoInput = normalizeHailuoInput(input);
+      const { endpoint, body } = bodyFor(input);
       let attempt = 1;
       const res = await retry(
         () =>
           call("submit", undefined, () =>
-            fal.queue.submit(HAILUO_ENDPOINT, {
+            fal.queue.submit(endpoint, {
               input: body,
               abortSignal: opts.signal,
               webhookUrl: opts.webhookUrl,
@@ -115,7 +134,7 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
         throw error instanceof RetryExhaustedError ? (error.errors.at(-1) as HailuoError) : error;
       });
       return {
-        endpoint: HAILUO_ENDPOINT,
+        endpoint,
         requestId: res.request_id,
         submittedAt: new Date().toISOString(),
       };
@@ -170,6 +189,20 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
         if (status === 404) return "not_found";
         throw error;
       }
+    },
+
+    async upload(file, opts = {}) {
+      opts.signal?.throwIfAborted();
+      // fal-js has no abort for uploads: an abort stops the wait, the upload may still land
+      // (it costs nothing). Its initiate call retries inside the client; the PUT does not.
+      const upload = call("upload", undefined, () => fal.storage.upload(file));
+      if (!opts.signal) return upload;
+      const signal = opts.signal;
+      return new Promise<string>((resolve, reject) => {
+        const onAbort = () => reject(new CancelledError("upload cancelled"));
+        signal.addEventListener("abort", onAbort, { once: true });
+        upload.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+      });
     },
 
     async generate(input, opts = {}) {

@@ -130,7 +130,7 @@ function fieldProblems(body: unknown): { problems: FieldProblem[]; policy: boole
 
 /** Where in a call an error happened; helps pick the right class and message. */
 export interface ErrorContext {
-  operation: "submit" | "status" | "stream" | "result" | "cancel" | "download";
+  operation: "submit" | "status" | "stream" | "result" | "cancel" | "download" | "upload";
   requestId?: string;
   /** Seconds from a Retry-After header seen during this call. */
   retryAfterS?: number;

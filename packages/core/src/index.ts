@@ -25,10 +25,13 @@ export {
   type ErrorContext,
 } from "./hailuo-errors.js";
 export { createHailuoClient, resultForStatus } from "./hailuo-client.js";
+export { uploadFile, sniffContentType, type UploadFileOptions } from "./upload-file.js";
 export { isSafeToResubmit } from "./fal-transport.js";
 export type {
   HailuoClient,
   HailuoClientOptions,
+  EndpointInputLike,
+  UploadedFile,
   HailuoHandle,
   HailuoStatus,
   HailuoLog,

@@ -41,3 +41,28 @@ describe("livePrice", () => {
     ).toMatchObject({ verified: false });
   });
 });
+
+describe("livePrice per endpoint", () => {
+  it("each endpoint is asked once, and a quote in another unit than its record's is not its price", async () => {
+    const asked: string[] = [];
+    const client = {
+      platform: {
+        pricing: async (id: string) => {
+          asked.push(id);
+          return { unit_price: 0.5, unit: "video", currency: "USD" };
+        },
+      },
+    };
+    const pro23 = await livePrice(client, "fal-ai/minimax/hailuo-2.3/pro/text-to-video");
+    expect(pro23).toMatchObject({ unitPriceUsd: 0.5, unit: "video", verified: true });
+    const seed = await livePrice(client, "fal-ai/minimax/hailuo-02/standard/text-to-video");
+    expect(seed).toMatchObject({
+      usdPerSecond: 0.045,
+      unit: "second",
+      verified: false,
+      reason: "fal quoted 0.5 USD per video",
+    });
+    await livePrice(client, "fal-ai/minimax/hailuo-2.3/pro/text-to-video");
+    expect(asked).toHaveLength(2);
+  });
+});
