@@ -7,5 +7,6 @@ export {
   type MediaStageResult,
   type FilmFile,
 } from "./media-stage.js";
+export { createFilmBuilder, type FilmBuilder, type FilmBuilderOptions } from "./film-builder.js";
 export { renderRunPage, type PageMedia } from "./run-page.js";
 export { html, raw, escapeHtml, RawHtml } from "./html.js";

@@ -49,6 +49,8 @@ export interface MediaStageOptions {
   segments?: boolean;
   /** ffmpeg runs at once making the film's pieces. @default min(2, cores) */
   segmentsTogether?: number;
+  /** Make the film before the thumbnails: what a person waits for after the last clip. @default false */
+  filmFirst?: boolean;
   signal?: AbortSignal;
   /** ffmpeg progress per step, 0–100. */
   onProgress?: (step: string, percent: number) => void;
@@ -79,6 +81,12 @@ export async function makeThumbnails(
   manifest: Manifest,
   report: RunReport,
   options: MediaStageOptions = {},
+  how: {
+    /** Make the contact sheet too. @default true */
+    sheet?: boolean;
+    /** Clips worked on at once. @default the cores */
+    concurrency?: number;
+  } = {},
 ): Promise<Pick<PageMedia, "posters" | "previews" | "sheet" | "sheetPages">> {
   await mkdir(join(runDir, "thumbs"), { recursive: true });
   const posters: Record<string, string> = {};
@@ -87,7 +95,7 @@ export async function makeThumbnails(
   const seconds = new Map(done.map((i) => [i.file!, i.video?.durationS ?? i.seconds]));
   const files = [...new Set(done.map((i) => i.file!))];
   const { posterAt, preview, sheetColumns } = manifest.thumbnails;
-  const limit = pLimit(availableParallelism());
+  const limit = pLimit(how.concurrency ?? availableParallelism());
   let made = 0;
   // Told from its first moment, not when the first poster is done.
   if (files.length) options.onProgress?.("thumbnails", 0);
@@ -118,7 +126,7 @@ export async function makeThumbnails(
       }),
     ),
   );
-  if (!(sheetColumns > 0 && done.length > 0)) return { posters, previews };
+  if (!(sheetColumns > 0 && done.length > 0) || how.sheet === false) return { posters, previews };
   const items = done.map((i) => ({
     file: insideDir(runDir, posters[i.file!]!),
     label: `${i.scene}${i.take > 1 ? ` #${i.take}` : ""} · ${(i.seconds ?? Number(i.duration)).toFixed(0)} s`,
@@ -387,17 +395,18 @@ export async function runMediaStage(
   options: MediaStageOptions = {},
 ): Promise<MediaStageResult> {
   const report = await readRunReport(runDir, manifest);
-  const thumbs =
+  const thumbnails = () =>
     options.thumbnails === false
       ? { posters: {}, previews: {} }
-      : await makeThumbnails(runDir, manifest, report, options);
+      : makeThumbnails(runDir, manifest, report, options);
+  const thumbs = options.filmFirst ? undefined : await thumbnails();
   let film: PageMedia["film"];
   let skipped: string[] = [];
   const wantFilm = options.assemble ?? Boolean(manifest.assemble);
   if (wantFilm && report.items.some((i) => i.file))
     ({ film, skipped } = await assembleFilm(runDir, manifest, report, options));
   else if (!wantFilm) film = await filmOnDisk(runDir, manifest, report);
-  const media: PageMedia = { ...thumbs, ...(film ? { film } : {}) };
+  const media: PageMedia = { ...(thumbs ?? (await thumbnails())), ...(film ? { film } : {}) };
   await atomicWrite(join(runDir, "index.html"), renderRunPage(report, media));
   return { ...media, page: "index.html", skipped };
 }
