@@ -14,10 +14,13 @@ export interface LivePrice {
    * `priceOf(endpointId, input, { unitPriceUsd })`.
    */
   usdPerSecond: number;
-  /** The price in the endpoint's billing unit, as fal's pricing API quotes it (`unit_price`). */
-  unitPriceUsd: number;
-  /** How the endpoint bills: per generated second or per video (its record's price rule). */
-  unit: "second" | "video";
+  /**
+   * The price in the endpoint's billing unit, as fal's pricing API quotes it (`unit_price`).
+   * Absent in a price someone wrote by hand (`--price`): that one is `usdPerSecond`.
+   */
+  unitPriceUsd?: number;
+  /** How the endpoint bills: per generated second or per video (its record's price rule). @default "second" */
+  unit?: "second" | "video";
   source: "fal pricing API" | "built-in price table" | "--price";
   /**
    * The account's own price (fal's pricing API answered, or the user said it). False: the list
