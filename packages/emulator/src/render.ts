@@ -42,7 +42,7 @@ const FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 /** Part of every cache key: a change to how clips look renders them anew. */
 const RENDER_VERSION = 2;
 /** The same for image-to-video clips. */
-const IMAGE_CLIP_VERSION = 1;
+const IMAGE_CLIP_VERSION = 2;
 
 /** A stable colour pair from the prompt, so neighbouring scenes differ on a contact sheet. */
 export function promptColors(prompt: string): [string, string] {
@@ -213,6 +213,10 @@ export class AnimaticRenderer {
         "-an",
         "-c:v",
         "libx264",
+        // The last frame a key frame too: coded whole, it is the end image as faithfully as frame 0
+        // is the start image (as a P-frame right after the fade it came out ~33 dB).
+        "-force_key_frames",
+        `expr:eq(n,${frames - 1})`,
         "-preset",
         "ultrafast",
         // Finer than the cards (26): the first and last frames are compared to the images.
