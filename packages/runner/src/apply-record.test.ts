@@ -1,4 +1,5 @@
 import { createLocalStore } from "@hailuo/store";
+import { createRunGuards, memoryBudget } from "./run-guards.js";
 import { isDeepStrictEqual } from "node:util";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -78,6 +79,12 @@ describe("applyRecord", () => {
           emit: () => {},
           retries: 3,
           retryBaseDelayMs: 5,
+          guards: createRunGuards({
+            states: () => [state],
+            budget: memoryBudget(undefined),
+            emit: () => {},
+            stopRun: () => {},
+          }),
         });
         await journal.close();
         expect(drift, "live state and fold parted").toEqual([]);

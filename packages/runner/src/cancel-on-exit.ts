@@ -1,9 +1,7 @@
-import type { HailuoClient, HailuoHandle, HailuoStatus } from "@hailuo/core";
+import type { HailuoClient } from "@hailuo/core";
 import type { RunEvent } from "./events.js";
 import type { JournalStore } from "./journal-store.js";
-
-/** A request in flight, as the run last saw it. */
-export type LiveEntry = { handle: HailuoHandle; state?: HailuoStatus["state"] };
+import type { LiveEntry } from "./run-guards.js";
 
 /**
  * On an interrupt with `--cancel-on-exit`, asks fal to cancel requests still waiting in its queue.

@@ -1,12 +1,8 @@
-import {
-  HAILUO_ENDPOINT,
-  type HailuoClient,
-  type HailuoHandle,
-  type HailuoStatus,
-} from "@hailuo/core";
+import { HAILUO_ENDPOINT, type HailuoClient } from "@hailuo/core";
 import { HailuoError, type Clock } from "@hailuo/shared";
 import type { RunStore } from "@hailuo/store";
 import type { RunEvent } from "./events.js";
+import type { RunGuards } from "./run-guards.js";
 import type { JournalRecord, JournalStore, StoredRecord } from "./journal-store.js";
 import { applyRecord, type ItemState } from "./run-state.js";
 
@@ -86,29 +82,8 @@ export interface ItemContext {
   falSlot?: <T>(work: () => Promise<T>) => Promise<T>;
   /** The small pool downloads, hashes and probes run in. @default no limit */
   saveSlot?: <T>(work: () => Promise<T>) => Promise<T>;
-  /** Asked before every submit of generation `key`; false means the budget has no room for it. */
-  reserve?: (usd: number, key: string) => boolean | Promise<boolean>;
-  /**
-   * Gives back one reservation of generation `key` whose submit created nothing billable; a no-op
-   * when this budget holds none for it (a request re-attached from an earlier process).
-   */
-  release?: (usd: number, key: string) => void | Promise<void>;
-  /** Tells the caller which request is in flight (for cancel-on-exit); undefined when none. */
-  onLive?: (entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } | undefined) => void;
-  /** A submit left (true) or came back (false): the caller waits for these on Ctrl-C. */
-  onSubmitInFlight?: (inFlight: boolean) => void;
-  /** Every other item would fail the same way (bad key, full disk, missing ffmpeg): stop the run. */
-  onStopRun?: (error: HailuoError) => void;
-  /** Each submit's fate as far as reaching fal goes: the run stops after a few in a row never left this machine. */
-  onSubmitReach?: (reached: boolean, error?: HailuoError) => void;
-  /** Every request id the run folder's journal knows or a step has claimed (so a found request is surely not ours already). */
-  knownRequestIds?: () => ReadonlySet<string>;
-  /** Claims requests found on fal's list before their records land, so no other step takes them. */
-  claimRequestIds?: (ids: string[]) => void;
-  /** False once fal's Platform API could not answer: lost submits are then flagged, not looked up. */
-  platformAvailable?: () => boolean;
-  /** fal's Platform API could not answer. */
-  onPlatformUnavailable?: (error: HailuoError) => void;
+  /** The run's budget, stop, fal reach and request claims: the same rules for every caller. */
+  guards: RunGuards;
 }
 
 /**

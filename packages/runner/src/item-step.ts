@@ -120,7 +120,7 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
             error instanceof HailuoError &&
             classifyFailure(error, stage, false).kind === "stop_run"
           )
-            ctx.onStopRun?.(error);
+            ctx.guards.stopRun(error);
           throw error;
         };
         const over = await (ctx.falSlot ?? now)(async () => {
@@ -167,7 +167,7 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
       if (action.kind === "give_up" || action.kind === "stop_run") {
         await recordGiveUp(item, ctx, e, stage, action);
         say("failed", { requestId, detail: `${e.code}: ${e.message}` });
-        if (action.kind === "stop_run") ctx.onStopRun?.(e);
+        if (action.kind === "stop_run") ctx.guards.stopRun(e);
         return "failed";
       }
       tries++;

@@ -20,6 +20,7 @@ import {
 } from "./run-folder.js";
 import { buildReport } from "./run-report.js";
 import { newItemState, replayJournal, type ItemState } from "./run-state.js";
+import { createRunGuards, memoryBudget, type RunGuards } from "./run-guards.js";
 
 /** Options of `createItemWorker`. */
 export interface ItemWorkerOptions {
@@ -122,8 +123,23 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
     replayJournal(parseNewLines<StoredRecord>(lines, at.seen), at.states);
     return at.states;
   };
-  // Requests a job found on fal's list and is journaling: no other job of this worker takes them.
-  const claimed = new Set<string>();
+  // Per run, what its jobs in this worker share: the budget, fal's reach, the Platform API's
+  // availability, and requests claimed while their records land.
+  const guards = new Map<string, RunGuards>();
+  const guardsOf = (store: RunStore, run: RunFile, states: Map<string, ItemState>) => {
+    let g = guards.get(store.url);
+    if (!g) {
+      g = createRunGuards({
+        states: () => states.values(),
+        // run.json says whether the run has a budget: then it must be found, never assumed gone.
+        budget: o.budgetFor?.(store, run.budgetUsd !== undefined) ?? memoryBudget(undefined),
+        emit: o.emit ?? (() => {}),
+        stopRun: () => {},
+      });
+      guards.set(store.url, g);
+    }
+    return g;
+  };
   const refuse = (message: string) => new HailuoError("locked", message, { retryable: false });
 
   return {
@@ -143,8 +159,7 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
       // A copy: the index follows the journal, this job follows its own steps.
       const state = structuredClone(states.get(key) ?? newItemState(key));
       const from = state.live ? "live" : state.phase;
-      // run.json says whether the run has a budget: then it must be found in Redis, never assumed gone.
-      const budget = o.budgetFor?.(store, run.budgetUsd !== undefined);
+      const runGuards = guardsOf(store, run, states);
       let stopError: HailuoError | undefined;
       const outcome = await processItem(item, {
         store,
@@ -157,12 +172,8 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
         // The run's own setting (run.json) wins over this worker's default.
         retries: run.retries ?? o.retries,
         retryBaseDelayMs: o.retryBaseDelayMs,
-        onStopRun: (e) => (stopError = e),
-        reserve: budget?.reserve,
-        release: budget?.release,
-        knownRequestIds: () =>
-          new Set([...claimed, ...[...states.values()].flatMap((s) => s.requestIds)]),
-        claimRequestIds: (ids) => ids.forEach((id) => claimed.add(id)),
+        // This job fails with what stopped it; the run's other jobs meet it on their own.
+        guards: { ...runGuards, stopRun: (e) => (stopError = e) },
       });
       const err = stopError ?? state.error;
       return {
@@ -197,6 +208,7 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
     },
     forget(store) {
       index.delete(store.url);
+      guards.delete(store.url);
       runFiles.delete(store.url);
       const journal = journals.get(store.url);
       journals.delete(store.url);

@@ -36,7 +36,7 @@ const OVER_WITHOUT_VIDEO = new Set([
 export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void> {
   const { state: s } = ctx;
   const sentAts = [...s.unreconciled, ...(s.lookUpSince ? [s.lookUpSince] : [])];
-  if (s.live || !sentAts.length || ctx.platformAvailable?.() === false) return;
+  if (s.live || !sentAts.length || !ctx.guards.platformAvailable()) return;
   const lookedUpAt = Date.now();
   let candidates: HailuoHandle[];
   try {
@@ -46,16 +46,16 @@ export async function reconcile(item: PlanItem, ctx: ItemContext): Promise<void>
   } catch (error) {
     // Not explained: they still count against the item's resends.
     if ((error as HailuoError).code === "platform_unavailable")
-      return ctx.onPlatformUnavailable?.(error as HailuoError);
+      return ctx.guards.platformUnavailable(error as HailuoError);
     throw error;
   }
   // Claimed before the first await, so two takes of one input that both lost an answer never
   // take the same request (their steps run side by side).
-  const known = ctx.knownRequestIds?.() ?? new Set(s.requestIds);
+  const known = ctx.guards.knownRequestIds();
   // A clip adopted from disk by its file name is known by the id's first eight letters only.
   const isKnown = (id: string) => known.has(id) || known.has(requestIdPrefix(id));
   const found = candidates.filter((h) => !isKnown(h.requestId)).slice(0, sentAts.length);
-  ctx.claimRequestIds?.(found.map((h) => h.requestId));
+  ctx.guards.claimRequestIds(found.map((h) => h.requestId));
   for (const [i, handle] of found.entries()) {
     const twin = i > 0;
     await journalAndApply(ctx, {
@@ -100,7 +100,7 @@ export async function ensureSubmitted(
       lost,
     );
   }
-  if (ctx.reserve && !(await ctx.reserve(item.costUsd, item.key)))
+  if (!(await ctx.guards.budget.reserve(item.costUsd, item.key)))
     throw new BudgetError("budget reached (billed and in flight); not submitted");
   say("submitting");
   await journalAndApply(ctx, {
@@ -111,13 +111,13 @@ export async function ensureSubmitted(
     attempt: s.attempts + 1,
     usd: item.costUsd,
   });
-  ctx.onSubmitInFlight?.(true);
+  ctx.guards.submitInFlight(true);
   let handle: HailuoHandle;
   try {
     handle = await ctx.client.submit(item.input, { signal: ctx.submitSignal ?? ctx.signal });
   } catch (error) {
     const e = error as HailuoError;
-    ctx.onSubmitReach?.(!(e.code === "network" && e.details?.notSent === true), e);
+    ctx.guards.submitReached(!(e.code === "network" && e.details?.notSent === true), e);
     if (e.code === "submit_ambiguous" || e.code === "cancelled") {
       // It left this machine and its answer never came: maybe billed. It stays reserved against
       // the budget and is flagged in the report with its cost.
@@ -135,7 +135,7 @@ export async function ensureSubmitted(
       );
     } else {
       // A release that fails (Redis away) only keeps the budget reserved: the safe side.
-      await Promise.resolve(ctx.release?.(item.costUsd, item.key)).catch(() => {});
+      await Promise.resolve(ctx.guards.budget.release(item.costUsd, item.key)).catch(() => {});
       await journalAndApply(
         ctx,
         { t: "refused", key: item.key, code: e.code, message: e.message },
@@ -144,9 +144,9 @@ export async function ensureSubmitted(
     }
     throw error;
   } finally {
-    ctx.onSubmitInFlight?.(false);
+    ctx.guards.submitInFlight(false);
   }
-  ctx.onSubmitReach?.(true);
+  ctx.guards.submitReached(true);
   await journalAndApply(ctx, { t: "submitted", key: item.key, handle });
   return handle;
 }
@@ -165,7 +165,7 @@ export async function awaitCompletion(
   setStage: (s: ItemStage) => void,
 ): Promise<HailuoStatus> {
   const entry: { handle: HailuoHandle; state?: HailuoStatus["state"] } = { handle };
-  ctx.onLive?.(entry);
+  ctx.guards.live(item.key, entry);
   setStage("wait");
   return ctx.client
     .wait(handle, {
@@ -215,7 +215,7 @@ export async function fetchOutput(
     requestId: handle.requestId,
     usd: item.costUsd,
   });
-  ctx.onLive?.(undefined);
+  ctx.guards.live(item.key, undefined);
 }
 
 /**
@@ -270,8 +270,8 @@ async function overWithoutVideo(
       requestId: handle.requestId,
       code: (error as HailuoError).code,
     });
-    await Promise.resolve(ctx.release?.(item.costUsd, item.key)).catch(() => {});
-    ctx.onLive?.(undefined);
+    await Promise.resolve(ctx.guards.budget.release(item.costUsd, item.key)).catch(() => {});
+    ctx.guards.live(item.key, undefined);
   }
   // Otherwise the request may still be running: it stays listed for cancel-on-exit.
   throw error;

@@ -6,7 +6,8 @@ import { HAILUO_ENDPOINT, livePrice, type HailuoClient, type LivePrice } from "@
 import type { Manifest } from "@hailuo/manifest";
 import { HailuoError, systemClock, type Clock } from "@hailuo/shared";
 import type { RunEvent } from "./events.js";
-import { cancelQueued, type LiveEntry } from "./cancel-on-exit.js";
+import { cancelQueued } from "./cancel-on-exit.js";
+import { createRunGuards, memoryBudget, type LiveEntry } from "./run-guards.js";
 import { STOP_RUN } from "./classify.js";
 import {
   BudgetError,
@@ -113,9 +114,6 @@ export interface RunResult {
   /** 0 all done, 1 some failed, 130 interrupted. */
   exitCode: 0 | 1 | 130;
 }
-
-/** Submits in a row that never reached fal (each after the core's own re-sends) before the run stops. */
-const UNREACHABLE_STOP_AFTER = 2;
 
 /** Removes `.name.part` temp files of downloads a crashed process never finished (never a clip: those are renamed into place whole). */
 async function removeStaleParts(clips: string): Promise<void> {
@@ -318,7 +316,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
 
     const live = new Map<string, LiveEntry>();
     const outcome = new Map<string, ItemOutcome>();
-    const shared = sharedItemContext(options, runDir, journal, states, stop);
+    const shared = sharedItemContext(options, runDir, journal, states, stop, live);
     // The account's fal slots are held only while a request is submitted and awaited; downloads,
     // hashes and probes run on their own small pool, so the next submit never waits for a save.
     const falSlot = pLimit(Math.max(1, concurrency));
@@ -341,11 +339,9 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
           touched.add(item.key);
           const state = states.get(item.key) ?? newItemState(item.key);
           states.set(item.key, state);
-          const onLive = (entry: LiveEntry | undefined) =>
-            entry ? live.set(item.key, entry) : live.delete(item.key);
           outcome.set(
             item.key,
-            await processItem(item, { ...shared, state, intact: false, onLive, falSlot, saveSlot }),
+            await processItem(item, { ...shared, state, intact: false, falSlot, saveSlot }),
           );
         }),
     );
@@ -422,21 +418,16 @@ function replayTouched(
   return new Map([...before, ...again]);
 }
 
-/** The parts of every item's context that the whole run shares: client, journal, budget, stop signals, reconciliation. */
+/** The parts of every item's context that the whole run shares: client, journal, guards, stop signals. */
 function sharedItemContext(
   options: RunOptions,
   runDir: string,
   journal: JournalStore,
   states: Map<string, ItemState>,
   stop: StopControl,
+  live: Map<string, LiveEntry>,
 ): Omit<ItemContext, "state" | "intact"> {
   const emit = options.onEvent ?? (() => {});
-  let committedUsd = 0;
-  const reserved = new Map<string, number>();
-  // Requests a step found on fal's list and is journaling: no other step may take them meanwhile.
-  const claimed = new Set<string>();
-  let platformAvailable = true;
-  let unreachable = 0;
   return {
     store: createLocalStore(runDir),
     client: options.client,
@@ -452,47 +443,13 @@ function sharedItemContext(
     retryMaxDelayMs: options.retryMaxDelayMs,
     cache: options.cache ?? true,
     clock: options.clock ?? systemClock,
-    // Spent and in flight may never pass the budget: each submit reserves its price first.
-    reserve: (usd, key) => {
-      if (options.budgetUsd !== undefined && committedUsd + usd > options.budgetUsd + 1e-9)
-        return false;
-      committedUsd += usd;
-      reserved.set(key, (reserved.get(key) ?? 0) + 1);
-      return true;
-    },
-    // Only what this run reserved is given back: a re-attached request's came from another process.
-    release: (usd, key) => {
-      const n = reserved.get(key) ?? 0;
-      if (n <= 0) return;
-      reserved.set(key, n - 1);
-      committedUsd -= usd;
-    },
-    onSubmitInFlight: stop.onSubmitInFlight,
-    onStopRun: (e) => stop.stop(e),
-    // fal cannot be reached at all (DNS, refused): say so once and stop, instead of retrying every clip.
-    onSubmitReach: (reached, e) => {
-      unreachable = reached ? 0 : unreachable + 1;
-      if (unreachable === UNREACHABLE_STOP_AFTER) {
-        stop.stop(
-          new HailuoError(
-            "unreachable",
-            `${e?.message ?? "fal could not be reached"}; ${UNREACHABLE_STOP_AFTER} submits in a row never left this machine, so the run stopped. Check the network, or use the emulator: unset FAL_KEY for the built-in one, or set FAL_EMULATOR_URL`,
-            { retryable: false },
-          ),
-        );
-      }
-    },
-    knownRequestIds: () =>
-      new Set([...claimed, ...[...states.values()].flatMap((st) => st.requestIds)]),
-    claimRequestIds: (ids) => ids.forEach((id) => claimed.add(id)),
-    platformAvailable: () => platformAvailable,
-    onPlatformUnavailable: (e) => {
-      if (!platformAvailable) return;
-      platformAvailable = false;
-      emit({
-        type: "warning",
-        message: `${e.message}; submits whose answer was lost are flagged as possible double charges instead of looked up`,
-      });
-    },
+    guards: createRunGuards({
+      states: () => states.values(),
+      budget: memoryBudget(options.budgetUsd),
+      emit,
+      stopRun: (e) => stop.stop(e),
+      submitInFlight: stop.onSubmitInFlight,
+      live: (key, entry) => (entry ? live.set(key, entry) : live.delete(key)),
+    }),
   };
 }
