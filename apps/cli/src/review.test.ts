@@ -43,7 +43,7 @@ describe("hailuo review", () => {
   // Animatic renders: each roll of the same scene gets its own colours, so takes can be told apart.
   const fx = cliFixture({ progressLatencyMs: 1500, render: "animatic" });
 
-  it("shows a run live, picks take 2 of scene 2, re-rolls scene 3 with an edited prompt, assembles, and the film holds exactly those takes", async () => {
+  it("shows a run live with its overview, picks take 2 of scene 2 by key, re-rolls scene 3 with an edited prompt, shows the film stale, assembles, and the film holds exactly those takes", async () => {
     const file = join(fx.dir, "story.yaml");
     await writeFile(
       file,
@@ -52,48 +52,47 @@ describe("hailuo review", () => {
     const runDir = join(fx.dir, "story-run");
     const env = { FAL_EMULATOR_URL: fx.emu.url };
     const before = fx.emu.stats();
-    const run = cli(["run", file, "--out", runDir], env);
-    await waitFor(() => existsSync(join(runDir, "run.json")), 20_000);
-    const review = cli(["review", runDir], env);
-    await waitFor(() => stdoutOf(review.child).includes("token="), 20_000);
-    const url = stdoutOf(review.child).trim();
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{32}$/);
-
-    // Without the token every write is refused, and nothing changes.
-    const base = new URL(url).origin;
-    for (const path of ["/api/pick", "/api/reroll", "/api/assemble", "/api/quote"]) {
-      const r = await fetch(`${base}${path}`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-hailuo-token": "0".repeat(32) },
-        body: '{"scene":"s1","take":1}',
-      });
-      expect([path, r.status]).toEqual([path, 403]);
-    }
-    // And every read: the page, its state, its events and the run's files.
-    for (const path of ["/", "/api/state", "/api/events", "/files/run.json"]) {
-      const r = await fetch(`${base}${path}`);
-      expect([path, r.status]).toEqual([path, 401]);
-    }
-
     expect(
       existsSync(CHROMIUM),
       `headless Chromium is needed at ${CHROMIUM}: run scripts/setup.sh --test`,
     ).toBe(true);
+    // The browser is up before the run starts: its launch is not part of the race to see takes running.
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
     });
+    let review: ReturnType<typeof cli> | undefined;
+    let url = "";
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       const problems: string[] = [];
       page.on("pageerror", (e) => problems.push(e.message));
+      // A refused script (CSP), a missing favicon or file: the console says so.
+      page.on("console", (m) => void (m.type() === "error" && problems.push(m.text())));
+      page.on(
+        "response",
+        (r) => void (r.status() >= 400 && problems.push(`${r.status()} ${r.url()}`)),
+      );
       page.on("dialog", (d) => {
         problems.push(`dialog: ${d.message()}`);
         void d.accept();
       });
-      await page.goto(url);
+      const run = cli(["run", file, "--out", runDir], env);
+      await waitFor(() => existsSync(join(runDir, "run.json")), 20_000);
+      review = cli(["review", runDir], env);
+      const child = review.child;
+      await waitFor(() => stdoutOf(child).includes("token="), 20_000);
+      url = stdoutOf(child).trim();
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{32}$/);
+      // The page is drawn on the server: its first paint already shows the takes.
+      await page.goto(url, { waitUntil: "domcontentloaded" });
       const take = (scene: number, n: number) =>
         page.locator(`section[data-scene="s${scene}"] figure[data-take="${n}"]`);
+      const section = (scene: number) => page.locator(`section[data-scene="s${scene}"]`);
+      const isCurrent = async (scene: number) =>
+        (await section(scene).getAttribute("class"))?.includes("current") === true;
+      const classOf = async (scene: number, n: number) =>
+        (await take(scene, n).getAttribute("class")) ?? "";
       // Live: takes are seen unfinished, then finished, with no reload.
       await waitFor(
         async () =>
@@ -107,19 +106,61 @@ describe("hailuo review", () => {
         60_000,
       );
       expect((await run.done).code).toBe(0);
+
+      // Without the token every write is refused, and nothing changes.
+      const base = new URL(url).origin;
+      for (const path of ["/api/pick", "/api/reroll", "/api/assemble", "/api/quote"]) {
+        const r = await fetch(`${base}${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-hailuo-token": "0".repeat(32) },
+          body: '{"scene":"s1","take":1}',
+        });
+        expect([path, r.status]).toEqual([path, 403]);
+      }
+      // And every read: the page, its state, its events and the run's files.
+      for (const path of ["/", "/api/state", "/api/events", "/files/run.json"]) {
+        const r = await fetch(`${base}${path}`);
+        expect([path, r.status]).toEqual([path, 401]);
+      }
       // The run went to an emulator: the page's money says nothing was billed.
       expect(await page.locator("#totals").textContent()).toMatch(
         /emulated, nothing billed \(\$\d+\.\d\d at fal's price\)/,
       );
 
-      await take(2, 2).locator("button.pick").click();
-      await waitFor(
-        async () => (await take(2, 2).getAttribute("class"))?.includes("chosen") === true,
-        10_000,
+      // The overview: one tile per scene with the picked take, its length, how the film enters
+      // it, and the model that made it; the run's film (take 1 everywhere) is up to date.
+      await expect
+        .poll(() => page.locator("#film-status .film-state").textContent(), { timeout: 20_000 })
+        .toMatch(/^The film is up to date/);
+      const tiles = page.locator("a.tile");
+      expect(await tiles.count()).toBe(4);
+      expect(await tiles.nth(0).innerText()).toMatch(
+        /^1 s1\ntake 1 · 6\.\d s\nstart\n.*hailuo-02.*\nin the film$/,
       );
+      expect(await tiles.nth(2).innerText()).toMatch(/^3 s3\ntake 1 · 6\.\d s\ncut in\n/);
+      expect(await tiles.nth(1).locator("img").getAttribute("src")).toMatch(/^\/files\/thumbs\//);
+      // Takes side by side: a scene's cards share one row.
+      const tops = await section(1)
+        .locator("figure")
+        .evaluateAll((fs) => fs.map((f) => Math.round(f.getBoundingClientRect().top)));
+      expect(new Set(tops).size).toBe(1);
 
-      const s3 = page.locator('section[data-scene="s3"]');
-      await s3.locator("textarea").fill("review scene 3, now under heavy snow");
+      // Keys: the first scene is current; j goes to s2, 2 picks its take 2.
+      expect(await isCurrent(1)).toBe(true);
+      await page.keyboard.press("j");
+      expect([await isCurrent(1), await isCurrent(2)]).toEqual([false, true]);
+      await page.keyboard.press("2");
+      await waitFor(async () => (await classOf(2, 2)).includes("chosen"), 10_000);
+      // Picked is not in the film: the film still shows take 1 and says what an assemble changes.
+      expect(await classOf(2, 1)).toContain("in-film");
+      expect(await classOf(2, 2)).not.toContain("in-film");
+      await expect
+        .poll(() => page.locator("#film-status li").allTextContents(), { timeout: 10_000 })
+        .toEqual(["s2: film uses take 1; assemble for take 2"]);
+
+      const s3 = section(3);
+      await s3.getByLabel("Prompt for a re-roll").fill("review scene 3, now under heavy snow");
+      await s3.getByLabel("Takes").fill("1");
       await s3.locator("button.ask").click();
       await expect
         .poll(() => s3.locator("button.confirm").textContent(), { timeout: 10_000 })
@@ -128,21 +169,50 @@ describe("hailuo review", () => {
       await waitFor(
         async () =>
           (await take(3, 3).getAttribute("data-status")) === "done" &&
-          (await take(3, 3).getAttribute("class"))?.includes("chosen") === true,
+          (await classOf(3, 3)).includes("chosen"),
         40_000,
       );
       expect(await take(3, 3).locator(".prompt").textContent()).toBe(
         "prompt: review scene 3, now under heavy snow",
       );
-
-      // The run made a film at its end (take 1 everywhere); the button makes it again with the choices.
       await expect
-        .poll(() => page.locator("#chapters button").allTextContents(), { timeout: 10_000 })
-        .toEqual(["s1 · take 1", "s2 · take 1", "s3 · take 1", "s4 · take 1"]);
+        .poll(() => page.locator("#film-status li").allTextContents(), { timeout: 10_000 })
+        .toEqual([
+          "s2: film uses take 1; assemble for take 2",
+          "s3: film uses take 1; assemble for take 3",
+        ]);
+      expect(await page.locator("a.tile.stale .tile-film").allTextContents()).toEqual([
+        "film: take 1",
+        "film: take 1",
+      ]);
+      // A tile jumps to its scene and makes it current; k goes back one.
+      await tiles.nth(3).click();
+      expect(await isCurrent(4)).toBe(true);
+      const box = (await section(4).boundingBox())!;
+      expect(box.y >= 0 && box.y < page.viewportSize()!.height, `s4 at ${box.y}`).toBe(true);
+      await page.keyboard.press("k");
+      expect(await isCurrent(3)).toBe(true);
+      // The stale film, kept to look at: under the test's folder and in test-artifacts/.
+      await page.evaluate("window.scrollTo(0, 0)");
+      const shot = await page.screenshot({ path: join(fx.dir, "review-page.png"), fullPage: true });
+      await mkdir(ARTIFACTS, { recursive: true });
+      await writeFile(join(ARTIFACTS, "review-page.png"), shot);
+
+      // The run made a film at its end (take 1 everywhere); the one button makes it again with the picks.
+      expect(await page.locator("#chapters button").allTextContents()).toEqual([
+        "s1 · take 1",
+        "s2 · take 1",
+        "s3 · take 1",
+        "s4 · take 1",
+      ]);
       await page.locator("#assemble").click();
       await expect
         .poll(() => page.locator("#chapters button").allTextContents(), { timeout: 40_000 })
         .toEqual(["s1 · take 1", "s2 · take 2", "s3 · take 3", "s4 · take 1"]);
+      await expect
+        .poll(() => page.locator("#film-status .film-state").textContent(), { timeout: 10_000 })
+        .toMatch(/^The film is up to date/);
+      expect(await classOf(2, 2)).toContain("in-film");
       // The chapter list seeks the film.
       await page.locator("#chapters button", { hasText: "s3" }).click();
       const film = JSON.parse(await readFile(join(runDir, "film.mp4.json"), "utf8")) as {
@@ -154,14 +224,26 @@ describe("hailuo review", () => {
           .locator("#film-video")
           .evaluate((v) => (v as unknown as { currentTime: number }).currentTime),
       ).toBeCloseTo(s3Start, 1);
-      await mkdir(ARTIFACTS, { recursive: true });
-      await page.screenshot({ path: join(ARTIFACTS, "review-page.png"), fullPage: true });
+
+      // Without JavaScript the page is drawn all the same: the overview and every take.
+      const bare = await browser.newPage({ javaScriptEnabled: false });
+      await bare.goto(url);
+      expect([
+        await bare.locator("a.tile").count(),
+        await bare.locator("figure.take").count(),
+      ]).toEqual([4, 9]);
+      expect(await bare.locator("#film-status .film-state").textContent()).toMatch(
+        /^The film is up to date/,
+      );
+      await bare.close();
       expect(problems).toEqual([]);
     } finally {
       await browser.close();
-      review.child.kill("SIGINT");
-      // stderr, the stream logs keep, never shows the token.
-      expect((await review.done).stderr).not.toContain(new URL(url).searchParams.get("token")!);
+      if (review) {
+        review.child.kill("SIGINT");
+        // stderr, the stream logs keep, never shows the token.
+        expect((await review.done).stderr).not.toContain(new URL(url).searchParams.get("token")!);
+      }
     }
 
     // From the film itself: a second into scene 2 and scene 3 it shows the chosen takes' frames

@@ -1,136 +1,210 @@
+import { html, raw, type RawHtml } from "@hailuo/publish";
+import type { ReviewState } from "./review-state.js";
+import { part, reviewParts } from "./review-view.js";
+
+/** Options of `reviewPage`. */
+export interface ReviewPageOptions {
+  /** The nonce the page's Content-Security-Policy allows its one script by. */
+  nonce: string;
+  /** Why there is no state to draw (the folder could not be read); shown instead of the run. */
+  error?: string;
+}
+
+/** The page's icon, inline: the browser asks for no /favicon.ico. */
+export const FAVICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">' +
+  '<rect width="16" height="16" rx="3" fill="#2b6cb0"/>' +
+  '<path d="M5 4l7 4-7 4z" fill="#fff"/></svg>';
+
 /**
- * The review page: one static document whose script draws everything from /api/state and the
- * /api/events stream. Text from the run (prompts, errors) only ever reaches the page through
- * `textContent`, never as markup.
+ * The review page, drawn on the server from the run's state (it reads without JavaScript), then
+ * kept live by its script, which swaps in the parts /api/events sends when they change. Every
+ * value goes through `html`, which escapes it; the script never builds markup from run text.
  */
-export function reviewPage(): string {
-  return `<!doctype html>
+export function reviewPage(state: ReviewState | undefined, options: ReviewPageOptions): string {
+  const parts = state ? reviewParts(state) : {};
+  const scenes = state?.scenes ?? [];
+  const doc: RawHtml = html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>hailuo review</title>
-<style>${STYLE}</style>
+<title>${state ? `${state.name} · hailuo review` : "hailuo review"}</title>
+<link rel="icon" type="image/svg+xml" href="data:image/svg+xml,${encodeURIComponent(FAVICON_SVG)}">
+<style>${raw(STYLE)}</style>
 </head>
-<body>
-<header><h1 id="name">…</h1><p id="totals" class="meta"></p><p id="jobs" class="meta"></p></header>
-<section id="film" hidden>
-  <video id="film-video" controls preload="metadata"></video>
-  <ol id="chapters"></ol>
+<body data-drawn="${state ? "yes" : "no"}">
+${part(parts, "head", "header")}
+<p class="help" id="help">Keys: <kbd>j</kbd> or <kbd>↓</kbd> <kbd>→</kbd> next scene · <kbd>k</kbd> or <kbd>↑</kbd> <kbd>←</kbd> previous scene · <kbd>1</kbd>–<kbd>9</kbd> pick that take of the current scene · click a scene below to go to it</p>
+<noscript><p class="note">Picking, re-rolling, assembling and live updates need JavaScript; this is the run as it was when the page loaded.</p></noscript>
+${options.error ? html`<p class="error">${options.error}</p>` : ""}
+<p id="flash" role="status" aria-live="polite"></p>
+${part(parts, "overview", "nav", html` id="overview" aria-label="Scenes"`)}
+<section id="film" aria-label="The film">
+${part(parts, "film-player", "div", html` class="film-player"`)}
+${part(parts, "film-status", "div", html` id="film-status" class="film-status"`)}
 </section>
-<p><button id="assemble">Assemble the film</button></p>
-<main id="scenes"></main>
-<script>${SCRIPT}</script>
+<main id="scenes">
+${scenes.map(
+  (
+    scene,
+    n,
+  ) => html`<section class="scene${n === 0 ? " current" : ""}" id="scene-${scene.id}" data-scene="${scene.id}" data-index="${n}" aria-labelledby="title-${scene.id}">
+<div class="side">
+${part(parts, `scene-head:${scene.id}`, "div", html` class="scene-head"`)}
+<form class="reroll" data-scene="${scene.id}">
+<label>Prompt for a re-roll <textarea name="prompt" rows="3">${scene.prompt}</textarea></label>
+<div class="row"><label>Takes <input type="number" name="takes" min="1" max="8" value="1"></label>
+<button type="button" class="ask">Re-roll…</button>
+<button type="button" class="confirm" hidden></button></div>
+<span class="note"></span>
+</form>
+</div>
+${part(parts, `takes:${scene.id}`, "div", html` class="takes"`)}
+</section>
+`,
+)}</main>
+<script nonce="${options.nonce}">${raw(SCRIPT)}</script>
 </body>
 </html>
 `;
+  return doc.value;
 }
 
 const STYLE = `
   :root { color-scheme: dark; font-family: system-ui, sans-serif; background: #0d0f12; color: #e8e8e8; }
-  body { margin: 0 auto; max-width: 1280px; padding: 20px; } h1 { margin: 0; } .meta { color: #9aa; margin: 4px 0; }
-  button { background: #2b6cb0; color: #fff; border: 0; border-radius: 5px; padding: 6px 12px; cursor: pointer; } button:disabled { background: #333; color: #888; cursor: default; }
-  #film video { width: 100%; border-radius: 8px; background: #000; } #chapters { display: flex; flex-wrap: wrap; gap: 6px; padding: 0; list-style: none; }
-  #chapters button { background: #223; }
-  .scene { background: #171a20; border-radius: 8px; padding: 12px; margin: 14px 0; } .scene h2 { font-size: 1.05em; margin: 0 0 4px; }
-  .takes { display: flex; gap: 12px; overflow-x: auto; padding: 8px 0; }
-  .take { margin: 0; flex: 0 0 300px; background: #1f232b; border-radius: 6px; padding: 8px; border: 2px solid transparent; position: relative; }
-  .take.chosen { border-color: #8cf; } .take video, .take .blank { width: 100%; aspect-ratio: 1366 / 768; background: #000; border-radius: 4px; display: block; }
-  .take .preview { position: absolute; left: 8px; top: 8px; width: calc(100% - 16px); aspect-ratio: 1366 / 768; pointer-events: none; border-radius: 4px; }
-  .status { font-size: .85em; } .take[data-status=failed] .status { color: #f88; } .take[data-status=running] .status { color: #fd6; } .badge { background: #8cf; color: #000; border-radius: 4px; padding: 0 6px; font-size: .8em; }
-  .prompt { font-size: .85em; color: #bbb; } textarea { width: 100%; min-height: 3.2em; background: #0d0f12; color: #eee; border: 1px solid #333; border-radius: 4px; }
-  .reroll { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; } .reroll input { width: 3.5em; } .error { color: #f88; }
+  body { margin: 0 auto; max-width: 1400px; padding: 16px 20px; } h1 { margin: 0; font-size: 1.5em; }
+  .meta, .help { color: #9aa; margin: 4px 0; } .help { font-size: .85em; } .help kbd { font-size: 1em; } .sr { position: absolute; left: -9999px; }
+  kbd { background: #262b33; border: 1px solid #3a404a; border-radius: 3px; padding: 0 4px; font-size: .85em; }
+  button { background: #2b6cb0; color: #fff; border: 0; border-radius: 5px; padding: 6px 12px; cursor: pointer; font: inherit; }
+  button:disabled { background: #333; color: #888; cursor: default; }
+  #flash:empty { display: none; } #flash { color: #fd6; margin: 6px 0; } .error { color: #f88; }
+  .tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px; padding: 0; margin: 10px 0; list-style: none; }
+  .tile { display: flex; flex-direction: column; gap: 1px; background: #171a20; border: 2px solid transparent; border-radius: 6px; padding: 5px; color: inherit; text-decoration: none; font-size: .8em; }
+  .tile img, .tile .blank { width: 100%; aspect-ratio: 16 / 9; object-fit: cover; background: #000; border-radius: 3px; display: block; margin-bottom: 3px; }
+  .tile.current { border-color: #fd6; } .tile:hover { border-color: #567; } .tile-name { font-size: 1.15em; }
+  .tile .model { color: #9aa; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .tile-film { color: #8cf; } .tile-film.stale { color: #fb6; }
+  #film { display: grid; grid-template-columns: minmax(0, 600px) minmax(260px, 1fr); gap: 16px; align-items: start; margin: 10px 0 16px; }
+  #film video { width: 100%; border-radius: 8px; background: #000; display: block; }
+  #chapters { display: flex; flex-wrap: wrap; gap: 6px; padding: 0; margin: 6px 0; list-style: none; } #chapters button { background: #223; }
+  .film-status { background: #171a20; border-radius: 8px; padding: 10px 12px; } .film-state { margin: 0 0 8px; }
+  .film-state.stale b { color: #fb6; } .film-state.fresh b { color: #8c8; } .changes { margin: 0 0 10px; padding-left: 18px; }
+  .scene { display: grid; grid-template-columns: 260px minmax(0, 1fr); gap: 12px; background: #171a20; border: 2px solid transparent; border-radius: 8px; padding: 10px; margin: 10px 0; scroll-margin-top: 10px; }
+  .scene.current { border-color: #fd6; } .scene h2 { font-size: 1.05em; margin: 0; } .num { color: #9aa; }
+  .facts { color: #bbb; font-size: .85em; margin: 2px 0 6px; }
+  .reroll label { display: block; font-size: .85em; color: #bbb; } .reroll .row { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin-top: 6px; }
+  .reroll textarea { width: 100%; box-sizing: border-box; background: #0d0f12; color: #eee; border: 1px solid #333; border-radius: 4px; font: inherit; font-size: .9em; }
+  .reroll input { width: 3.5em; } .reroll .note { font-size: .85em; color: #f88; }
+  .takes { display: flex; gap: 10px; overflow-x: auto; align-items: flex-start; }
+  .take { margin: 0; flex: 0 0 240px; background: #1f232b; border-radius: 6px; padding: 6px; border: 2px solid transparent; position: relative; font-size: .85em; }
+  .take.chosen { border-color: #8cf; }
+  .take video, .take .blank { width: 100%; aspect-ratio: 16 / 9; background: #000; border-radius: 4px; display: block; color: #9aa; text-align: center; }
+  .take .preview { position: absolute; left: 6px; top: 6px; width: calc(100% - 12px); aspect-ratio: 16 / 9; pointer-events: none; border-radius: 4px; }
+  .take figcaption { margin-top: 4px; } .take[data-status=failed] .status { color: #f88; } .take[data-status=running] .status { color: #fd6; }
+  .badge { border-radius: 4px; padding: 0 6px; font-size: .85em; color: #000; } .badge.picked { background: #8cf; } .badge.film { background: #8c8; }
+  .prompt { color: #bbb; } .take .line { display: flex; gap: 4px; align-items: center; } .take .pick { margin-left: auto; padding: 2px 10px; }
+  @media (max-width: 800px) { #film, .scene { grid-template-columns: 1fr; } }
 `;
 
-// Plain browser JavaScript, kept in a string so the page needs no build step.
+// Plain browser JavaScript, kept in a string so the page needs no build step. It never builds
+// markup from run text: parts arrive drawn (and escaped) by the server.
 const SCRIPT = `
 const token = new URLSearchParams(location.search).get("token") || "";
 const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...kids) => { const e = Object.assign(document.createElement(tag), props); for (const k of kids) e.append(k); return e; };
-const file = (rel) => "/files/" + rel.split("/").map(encodeURIComponent).join("/");
-const money = (usd) => "$" + usd.toFixed(2);
-const clock = (s) => { s = Math.round(s); return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); };
+const flash = (text) => { $("flash").textContent = text; };
 async function post(path, body) {
   const r = await fetch(path, { method: "POST", headers: { "content-type": "application/json", "x-hailuo-token": token }, body: JSON.stringify(body || {}) });
   const data = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(data.error || r.statusText);
   return data;
 }
-const built = new Map();
-function sceneBox(scene) {
-  if (built.has(scene.id)) return built.get(scene.id);
-  const takes = el("div", { className: "takes" });
-  const prompt = el("textarea", { value: scene.prompt, name: "prompt" });
-  const count = el("input", { type: "number", min: 1, max: 8, value: 1, name: "takes" });
-  const ask = el("button", { textContent: "Re-roll…", className: "ask" });
-  const confirm = el("button", { textContent: "", className: "confirm", hidden: true });
-  const note = el("span", { className: "note" });
-  ask.onclick = async () => {
+const scenes = () => [...document.querySelectorAll("section.scene")];
+let current = Math.max(0, scenes().findIndex((s) => "#" + s.id === decodeURIComponent(location.hash)));
+function mark(scroll) {
+  const all = scenes();
+  current = Math.min(Math.max(current, 0), all.length - 1);
+  all.forEach((s, i) => s.classList.toggle("current", i === current));
+  document.querySelectorAll("a.tile").forEach((t) => {
+    const on = Number(t.dataset.index) === current;
+    t.classList.toggle("current", on);
+    if (on) t.setAttribute("aria-current", "true"); else t.removeAttribute("aria-current");
+  });
+  if (scroll && all[current]) all[current].scrollIntoView({ block: "nearest" });
+}
+function apply(s) {
+  for (const [key, p] of Object.entries(s.parts || {})) {
+    const el = document.querySelector('[data-part="' + CSS.escape(key) + '"]');
+    if (!el || el.dataset.sig === p.sig) continue;
+    // A video playing in a part about to be redrawn would stop: the part waits for the pause.
+    if ([...el.querySelectorAll("video")].some((v) => !v.paused)) continue;
+    el.innerHTML = p.html;
+    el.dataset.sig = p.sig;
+  }
+  mark(false);
+}
+let latest;
+// A page drawn while the folder could not be read has no scenes to fill: the first state redraws it.
+function show(s) { if (document.body.dataset.drawn === "no") return location.reload(); latest = s; apply(s); }
+document.addEventListener("pause", () => latest && apply(latest), true);
+async function pick(scene, take) {
+  try { await post("/api/pick", { scene, take }); flash("Picked take " + take + " of " + scene + "."); }
+  catch (e) { flash(e.message); }
+}
+document.addEventListener("click", async (e) => {
+  const b = e.target.closest("button, a.tile");
+  if (!b || b.disabled) return;
+  const section = b.closest("section.scene");
+  if (b.matches("a.tile")) { current = Number(b.dataset.index); mark(false); return; }
+  if (b.matches("button.pick")) return pick(b.dataset.scene, Number(b.dataset.take));
+  if (b.matches("button.chapter")) { $("film-video").currentTime = Number(b.dataset.start); return; }
+  if (b.id === "assemble") {
+    // Drawn again by the next state whatever it says (the signature no longer matches).
+    b.disabled = true; b.textContent = "Assembling…"; b.closest("[data-part]").dataset.sig = "";
+    return post("/api/assemble").catch((err) => flash(err.message));
+  }
+  if (b.matches("button.ask") && section) {
+    const form = section.querySelector("form.reroll"), note = form.querySelector(".note"), confirm = form.querySelector("button.confirm");
+    const scene = section.dataset.scene, takes = Number(form.elements.takes.value);
+    const original = form.elements.prompt.defaultValue.trim(), typed = form.elements.prompt.value.trim();
+    const prompt = typed !== original ? typed : undefined;
     note.textContent = "";
     try {
-      const edited = prompt.value.trim() !== scene.prompt ? prompt.value.trim() : undefined;
-      const q = await post("/api/quote", { scene: scene.id, takes: Number(count.value), prompt: edited });
-      confirm.textContent = "Re-roll " + count.value + " take(s) for " + money(q.usd);
+      const q = await post("/api/quote", { scene, takes, prompt });
+      confirm.textContent = "Re-roll " + takes + " take(s) for $" + q.usd.toFixed(2);
       confirm.hidden = false;
-      confirm.onclick = async () => { confirm.hidden = true; try { await post("/api/reroll", { scene: scene.id, takes: Number(count.value), prompt: edited }); } catch (e) { note.textContent = e.message; } };
-    } catch (e) { note.textContent = e.message; }
-  };
-  const box = el("section", { className: "scene" }, el("h2", { textContent: scene.id }), takes, el("div", { className: "reroll" }, prompt, count, ask, confirm, note));
-  box.dataset.scene = scene.id;
-  $("scenes").append(box);
-  const entry = { box, takes };
-  built.set(scene.id, entry);
-  return entry;
-}
-function takeCard(scene, t) {
-  const card = el("figure", { className: "take" + (t.chosen ? " chosen" : "") });
-  card.dataset.take = t.take; card.dataset.status = t.status;
-  if (t.clip) {
-    const v = el("video", { controls: true, preload: "metadata", src: file(t.clip) });
-    if (t.poster) v.poster = file(t.poster);
-    card.append(v);
-    if (t.preview) {
-      card.onmouseenter = () => { if (v.paused) card.append(el("img", { className: "preview", src: file(t.preview), alt: "" })); };
-      card.onmouseleave = () => card.querySelectorAll(".preview").forEach((p) => p.remove());
-      v.onplay = () => card.querySelectorAll(".preview").forEach((p) => p.remove());
-    }
-  } else card.append(el("div", { className: "blank" }));
-  const pick = el("button", { textContent: t.chosen ? "In the film" : "Pick", className: "pick", disabled: t.chosen || !t.clip });
-  pick.onclick = () => post("/api/pick", { scene: scene.id, take: t.take }).catch((e) => alert(e.message));
-  card.append(
-    el("figcaption", {},
-      el("b", { textContent: "take " + t.take + " " }), t.chosen ? el("span", { className: "badge", textContent: "chosen" }) : "",
-      el("div", { className: "status", textContent: t.status + (t.costUsd ? " · " + money(t.costUsd) : "") }),
-      t.prompt !== scene.prompt ? el("div", { className: "prompt", textContent: "prompt: " + t.prompt }) : "",
-      t.error ? el("div", { className: "error", textContent: t.error }) : "",
-      pick));
-  return card;
-}
-let filmMade = "";
-function render(s) {
-  $("name").textContent = s.name;
-  const t = s.totals;
-  $("totals").textContent = t.done + "/" + t.clips + " done · " + t.running + " running · " + t.waiting + " waiting · " + t.failed + " failed · " + (s.amounts === "emulated" ? "emulated, nothing billed (" + money(t.billedUsd) + " at fal's price)" : money(t.billedUsd) + " billed") +
-    (s.elapsedS !== undefined ? " · " + clock(s.elapsedS) + " elapsed" : "") + (s.etaS !== undefined ? " · ETA " + clock(s.etaS) : "");
-  $("jobs").textContent = s.jobs.map((j) => j.what + ": " + j.state + (j.message ? " (" + j.message + ")" : "")).join(" · ");
-  $("assemble").disabled = s.jobs.some((j) => j.state === "running" && j.what === "assemble");
-  for (const scene of s.scenes) {
-    const { takes } = sceneBox(scene);
-    const sig = JSON.stringify(scene.takes);
-    if (takes.dataset.sig === sig) continue;
-    takes.dataset.sig = sig;
-    takes.replaceChildren(...scene.takes.map((tk) => takeCard(scene, tk)));
+      confirm.onclick = async () => { confirm.hidden = true; try { await post("/api/reroll", { scene, takes, prompt }); } catch (err) { note.textContent = err.message; } };
+    } catch (err) { note.textContent = err.message; }
   }
-  if (s.film && s.film.madeAt !== filmMade) {
-    filmMade = s.film.madeAt;
-    $("film").hidden = false;
-    const v = $("film-video");
-    v.replaceChildren(el("track", { kind: "chapters", default: true, src: file(s.film.file + ".chapters.vtt") + "?v=" + encodeURIComponent(filmMade) }));
-    v.src = file(s.film.file) + "?v=" + encodeURIComponent(filmMade);
-    $("chapters").replaceChildren(...s.film.chapters.map((c) => el("li", {}, Object.assign(el("button", { textContent: c.scene + (c.take ? " · take " + c.take : ""), className: "chapter" }), { onclick: () => { v.currentTime = c.startS; } }))));
+});
+document.addEventListener("submit", (e) => e.preventDefault());
+// A click anywhere in a scene makes it the current one (the one 1–9 picks in).
+document.addEventListener("pointerdown", (e) => { const s = e.target.closest("section.scene"); if (s) { current = Number(s.dataset.index); mark(false); } });
+document.addEventListener("keydown", (e) => {
+  if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
+  if (e.target.closest && e.target.closest("input, textarea, select, video, [contenteditable]")) return;
+  if (["j", "ArrowDown", "ArrowRight"].includes(e.key)) { current++; mark(true); e.preventDefault(); }
+  else if (["k", "ArrowUp", "ArrowLeft"].includes(e.key)) { current--; mark(true); e.preventDefault(); }
+  else if (/^[1-9]$/.test(e.key)) {
+    const section = scenes()[current];
+    if (!section) return;
+    const card = section.querySelector('figure[data-take="' + e.key + '"]');
+    const button = card && card.querySelector("button.pick");
+    const name = "Take " + e.key + " of " + section.dataset.scene;
+    if (!card) flash(section.dataset.scene + " has no take " + e.key + ".");
+    else if (card.classList.contains("chosen")) flash(name + " is already picked.");
+    else if (!button || button.disabled) flash(name + " has no clip yet.");
+    else pick(section.dataset.scene, Number(e.key));
   }
-}
-$("assemble").onclick = () => post("/api/assemble").catch((e) => alert(e.message));
-fetch("/api/state").then((r) => r.json()).then(render);
-new EventSource("/api/events").addEventListener("state", (e) => render(JSON.parse(e.data)));
+});
+// Animated previews on hover, where the run made them.
+document.addEventListener("mouseenter", (e) => {
+  const card = e.target.closest && e.target.matches("figure.take[data-preview]") ? e.target : null;
+  const v = card && card.querySelector("video");
+  if (v && v.paused && !card.querySelector(".preview")) { const img = document.createElement("img"); img.className = "preview"; img.alt = ""; img.src = card.dataset.preview; card.append(img); }
+}, true);
+document.addEventListener("mouseleave", (e) => { if (e.target.matches && e.target.matches("figure.take")) e.target.querySelectorAll(".preview").forEach((p) => p.remove()); }, true);
+document.addEventListener("play", (e) => { const card = e.target.closest("figure.take"); if (card) card.querySelectorAll(".preview").forEach((p) => p.remove()); }, true);
+mark(false);
+new EventSource("/api/events").addEventListener("state", (e) => show(JSON.parse(e.data)));
 `;

@@ -9,7 +9,8 @@ import { getCookie, setCookie } from "hono/cookie";
 import { streamSSE } from "hono/streaming";
 import { HailuoError } from "@hailuo/shared";
 import { pickRequest, rerollRequest, type RerollRequest } from "./review-input.js";
-import { reviewPage } from "./review-page.js";
+import { FAVICON_SVG, reviewPage } from "./review-page.js";
+import { reviewParts } from "./review-view.js";
 import { folderSignature, reviewState, type ReviewState } from "./review-state.js";
 import { byteRange, contentType, filePathOf, openRunFile } from "./run-files.js";
 import { createStateFeed, watchFolder, type WatchFolder } from "./state-feed.js";
@@ -77,7 +78,11 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
   const feed = createStateFeed({
     dir: runDir,
     signature: async () => `${await folderSignature(runDir)}#${JSON.stringify(jobs)}`,
-    payload: async () => JSON.stringify(await state()),
+    // The parts go along, drawn once per change for every page.
+    payload: async () => {
+      const s = await state();
+      return JSON.stringify({ ...s, parts: reviewParts(s) });
+    },
     pollMs: options.pollMs ?? 1000,
     watchFolder: options.watchFolder ?? watchFolder,
   });
@@ -123,13 +128,39 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
     return next();
   });
 
-  app.get("/", (c) => {
+  app.get("/", async (c) => {
     // The tokened address leaves a cookie, so the page's own media, state and events need no token in their URLs.
     if (matches(c.req.query("token")))
       setCookie(c, cookieName(), token, { httpOnly: true, sameSite: "Strict", path: "/" });
     c.header("Referrer-Policy", "no-referrer");
     c.header("Cache-Control", "no-store");
-    return c.html(reviewPage());
+    // Drawn here, so the page reads without its script; a folder caught mid-change still gets
+    // the page, and the live feed draws it a moment later.
+    let drawn: ReviewState | undefined;
+    let error: string | undefined;
+    for (let attempt = 1; !drawn && attempt <= 3; attempt++) {
+      try {
+        drawn = await state();
+      } catch (e) {
+        error = `the run could not be read: ${fail(e).error}`;
+      }
+    }
+    if (drawn) error = undefined;
+    const nonce = randomBytes(16).toString("base64");
+    // Defence in depth behind the escaping: only the page's own script runs, media only from here.
+    c.header(
+      "Content-Security-Policy",
+      `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; ` +
+        "img-src 'self' data:; media-src 'self'; connect-src 'self'; base-uri 'none'; " +
+        "form-action 'none'; frame-ancestors 'none'",
+    );
+    return c.html(reviewPage(drawn, { nonce, ...(error ? { error } : {}) }));
+  });
+  // Browsers ask for it whatever the page says; answered rather than a 404 in the console.
+  app.get("/favicon.ico", (c) => {
+    c.header("Content-Type", "image/svg+xml");
+    c.header("Cache-Control", "max-age=86400");
+    return c.body(FAVICON_SVG);
   });
   app.get("/api/state", async (c) => c.json(await state()));
   app.get("/api/events", (c) =>

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, isAbsolute, join } from "node:path";
 import type { FilmFile } from "@hailuo/publish";
 import {
   buildReport,
@@ -9,9 +9,11 @@ import {
   readPicks,
   readRunFile,
   runLockHeld,
+  type ItemReport,
   type StoredRecord,
 } from "@hailuo/runner";
 import { HailuoError } from "@hailuo/shared";
+import { filmChanges, type FilmChange } from "./film-status.js";
 
 /** One take as the page shows it. */
 export interface TakeView {
@@ -20,7 +22,14 @@ export interface TakeView {
   status: "done" | "failed" | "running" | "stopped" | "waiting";
   prompt: string;
   costUsd: number;
+  /** Picked: the take an assemble would use now (picks.json, a re-roll, `pick:`, or the first with a clip). */
   chosen: boolean;
+  /** The film on disk shows this take (it may differ from the pick until the next assemble). */
+  inFilm: boolean;
+  /** The clip's probed length. */
+  seconds?: number;
+  /** The fal endpoint that made it, from the journal's submit (absent for a clip shared with another scene). */
+  endpoint?: string;
   clip?: string;
   poster?: string;
   preview?: string;
@@ -44,10 +53,24 @@ export interface ReviewState {
   elapsedS?: number;
   etaS?: number;
   usdPerSecond: number;
-  scenes: { id: string; prompt: string; duration: string; takes: TakeView[] }[];
-  film?: FilmFile & { version: 1 };
+  scenes: SceneView[];
+  /** The film on disk and what an assemble would change in it. */
+  film?: FilmFile & { version: 1; changes: FilmChange[] };
   /** Actions started from the page that are still going, and what the last ones said. */
   jobs: { id: number; what: string; state: "running" | "ok" | "failed"; message?: string }[];
+}
+
+/** One scene as the page shows it. */
+export interface SceneView {
+  id: string;
+  prompt: string;
+  /** The length asked for, as fal's enum ("6"). */
+  duration: string;
+  /** The picked take's probed length, else the length asked for. */
+  seconds: number;
+  /** How the film enters this scene: from the start, after the title card, or from the scene before. */
+  transitionIn: { from: "start" | "title" | "scene"; type: string; durationS: number };
+  takes: TakeView[];
 }
 
 /** Files the state depends on: when none of them changed, the state did not either. */
@@ -96,18 +119,30 @@ export async function reviewState(
             ? "running"
             : "stopped"
           : "waiting";
-  const scenes = manifest.scenes.map((scene) => ({
-    id: scene.id,
-    prompt: scene.prompt,
-    duration: scene.duration,
-    takes: report.items
+  const film = await filmOnDisk(runDir, manifest.assemble?.output ?? "film.mp4");
+  const inFilm = new Map(film?.made.chapters.map((c) => [c.scene, c]));
+  // The request that made each clip names its endpoint (fal's id of the model).
+  const endpointOf = new Map<string, string>();
+  for (const r of records)
+    if (r.t === "submitted" || r.t === "reconciled")
+      endpointOf.set(r.handle.requestId, r.handle.endpoint);
+  const spec = manifest.assemble;
+  const scenes: SceneView[] = manifest.scenes.map((scene, n) => {
+    const before = manifest.scenes[n - 1];
+    const into = before?.transition ?? spec?.transition;
+    const takes = report.items
       .filter((i) => i.scene === scene.id)
-      .map((i) => ({
+      .map((i): TakeView => ({
         take: i.take,
         status: status(i.status),
         prompt: i.prompt,
         costUsd: i.costUsd,
         chosen: Boolean(i.chosen),
+        inFilm: Boolean(i.file) && inFilm.get(scene.id)?.file === i.file,
+        ...(seconds(i) !== undefined ? { seconds: seconds(i) } : {}),
+        ...(i.requestId && endpointOf.has(i.requestId)
+          ? { endpoint: endpointOf.get(i.requestId) }
+          : {}),
         ...(i.file
           ? {
               clip: i.file,
@@ -116,8 +151,18 @@ export async function reviewState(
             }
           : {}),
         ...(i.error ? { error: `${i.errorCode ?? "error"}: ${i.error}` } : {}),
-      })),
-  }));
+      }));
+    return {
+      id: scene.id,
+      prompt: scene.prompt,
+      duration: scene.duration,
+      seconds: takes.find((t) => t.chosen)?.seconds ?? Number(scene.duration),
+      transitionIn: before
+        ? { from: "scene", type: into?.type ?? "cut", durationS: into?.durationS ?? 0 }
+        : { from: spec?.title ? "title" : "start", type: "cut", durationS: 0 },
+      takes,
+    };
+  });
   const all = scenes.flatMap((s) => s.takes);
   const count = (st: TakeView["status"]) => all.filter((t) => t.status === st).length;
   const totals = {
@@ -129,13 +174,25 @@ export async function reviewState(
     billedUsd: report.totals.billedUsd,
   };
   const { elapsedS, etaS } = pace(records, locked, totals);
-  const film = await readFile(
-    join(runDir, `${manifest.assemble?.output ?? "film.mp4"}.json`),
-    "utf8",
-  ).then(
-    (t) => JSON.parse(t) as FilmFile,
-    () => undefined,
-  );
+  // What the film shows against what an assemble would use now, from the takes `<film>.json` records.
+  const changes = film
+    ? filmChanges(
+        await Promise.all(
+          scenes.map(async (scene) => {
+            const now = scene.takes.find((t) => t.chosen && t.clip);
+            const mtimeMs = now?.clip
+              ? (await stat(join(runDir, now.clip)).catch(() => undefined))?.mtimeMs
+              : undefined;
+            return {
+              scene: scene.id,
+              used: inFilm.get(scene.id),
+              ...(now?.clip ? { now: { take: now.take, file: now.clip, mtimeMs } } : {}),
+            };
+          }),
+        ),
+        film.mtimeMs,
+      )
+    : [];
   return {
     name: manifest.name,
     busy: locked,
@@ -145,7 +202,7 @@ export async function reviewState(
     etaS,
     usdPerSecond,
     scenes,
-    ...(film ? { film } : {}),
+    ...(film ? { film: { ...film.made, changes } } : {}),
     jobs,
   };
 }
@@ -164,4 +221,28 @@ function pace(
   const finished = since.filter((r) => r.t === "done" || r.t === "failed").length;
   const left = t.running + t.waiting;
   return { elapsedS, ...(finished ? { etaS: (elapsedS / finished) * left } : {}) };
+}
+
+/** A take's probed length: the journal's probe, else the report's seconds. */
+function seconds(i: ItemReport): number | undefined {
+  return i.video?.durationS ?? i.seconds;
+}
+
+/**
+ * The film of the run folder with its record (`<film>.json`: which take and clip each scene
+ * shows), or undefined when either is missing, empty or unreadable.
+ */
+async function filmOnDisk(
+  runDir: string,
+  output: string,
+): Promise<{ made: FilmFile; mtimeMs: number } | undefined> {
+  const made = await readFile(join(runDir, `${output}.json`), "utf8").then(
+    (t) => JSON.parse(t) as FilmFile,
+    () => undefined,
+  );
+  if (!made || !Array.isArray(made.chapters)) return undefined;
+  const info = await stat(isAbsolute(made.file) ? made.file : join(runDir, made.file)).catch(
+    () => undefined,
+  );
+  return info?.size ? { made, mtimeMs: info.mtimeMs } : undefined;
 }
