@@ -211,7 +211,9 @@ runOptions(
 program
   .command("pick")
   .description("choose the take a scene's film uses (picks.json); then `hailuo assemble`")
-  .argument("<run-dir>")
+  .argument("<run>", "a run folder, or a bucket run's s3://BUCKET/PREFIX")
+  .option("--redis <url>", "where a bucket run's records live (default: $REDIS_URL)")
+  .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo")
   .argument("<scene>", "scene id")
   .argument("<take>", "take number")
   .option("--json", "the pick as one JSON object")
@@ -293,7 +295,9 @@ program
 program
   .command("assemble")
   .description("(re)make the film from the clips a run has now")
-  .argument("<run-dir>")
+  .argument("<run>", "a run folder, or a bucket run's s3://BUCKET/PREFIX")
+  .option("--redis <url>", "where a bucket run's records live (default: $REDIS_URL)")
+  .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo")
   .option("--transition <name:seconds>", "transition between scenes, e.g. fade:0.5 or cut")
   .option("--audio <file>", "music bed, trimmed or looped to the film")
   .option("--out <file>", "where to write the film (default: the run folder's film.mp4)")
@@ -326,7 +330,9 @@ program
 program
   .command("report")
   .description("rewrite a run's index.html, posters and contact sheet")
-  .argument("<run-dir>")
+  .argument("<run>", "a run folder, or a bucket run's s3://BUCKET/PREFIX")
+  .option("--redis <url>", "where a bucket run's records live (default: $REDIS_URL)")
+  .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo")
   .option("--json", "progress and results as JSON lines")
   .action((dir: string, opts) =>
     run(debug(), async (signal) =>

@@ -26,7 +26,7 @@ import {
 // A run kept in a bucket (s3rver) with its records in a Redis of this test's own (restarted
 // mid-run), worked by two worker processes that share no folder; one is SIGKILLed.
 const BIN = join(import.meta.dirname, "../dist/bin.js");
-const SCENES = 6;
+const SCENES = 4;
 
 function spawnCli(args: string[], env: Record<string, string>, cwd: string) {
   const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
@@ -174,6 +174,21 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
     const status = spawnCli(["status", url, ...q], envIn(elsewhere), elsewhere);
     expect(await status.done, status.output()).toBe(0);
     expect(status.output()).toContain(`${SCENES} done, 0 failed`);
+
+    // The film made again by the bucket's address, from another folder: its clips come down
+    // checked, the new film goes up.
+    const again = spawnCli(
+      ["assemble", url, ...q, "--transition", "fade:0.5"],
+      envIn(elsewhere),
+      elsewhere,
+    );
+    expect(await again.done, again.output()).toBe(0);
+    expect(again.output()).toContain(`film: ${url}/film.mp4`);
+    await writeFile(join(check, "film2.mp4"), await get("film.mp4"));
+    expect((await ffprobeFacts(join(check, "film2.mp4"))).durationS).toBeCloseTo(
+      SCENES * 6 - (SCENES - 1) * 0.5,
+      0,
+    );
 
     b.child.kill("SIGTERM");
     expect(await b.done).toBe(0);

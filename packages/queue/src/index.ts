@@ -35,3 +35,4 @@ export {
   type CancelResult,
 } from "./admin.js";
 export { openRunStore, createRunStores, runAddress, type RunStores } from "./run-stores.js";
+export { materializeRun, keepOutputs } from "./bucket-run.js";

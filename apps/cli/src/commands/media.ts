@@ -14,6 +14,8 @@ import {
 import { makeThumbnails, runMediaStage, type MediaStageOptions } from "@hailuo/publish";
 import { readRunManifest, readRunReport } from "@hailuo/runner";
 import { UsageError } from "../exit-codes.js";
+import { onRunFolder, type RunAtOptions } from "../run-at.js";
+import { isBucketUrl } from "@hailuo/store";
 import { chooseView, createProgressView } from "../progress-view.js";
 import { emitJson } from "../events.js";
 
@@ -31,7 +33,7 @@ export function parseTransition(value: string | undefined): MediaStageOptions["t
 /** The media stage after `run`/`resume`, and `hailuo report`. */
 export async function mediaStageFor(
   runDir: string,
-  opts: MediaStageOptions & { json?: boolean },
+  opts: MediaStageOptions & { json?: boolean; shownAs?: string },
   signal?: AbortSignal,
 ): Promise<void> {
   const manifest = await readRunManifest(runDir);
@@ -51,9 +53,11 @@ export async function mediaStageFor(
         `media stage of ${displayPath(runDir)}`,
       );
     });
-    const rel = displayPath(runDir);
+    // A bucket run is named by its address: its scratch folder is gone once uploaded.
+    const rel = opts.shownAs ?? displayPath(runDir);
+    const inRun = (file: string) => (opts.shownAs ? `${opts.shownAs}/${file}` : join(rel, file));
     // A film written outside the run folder (--out) is named by its own absolute path.
-    const filmPath = r.film && (isAbsolute(r.film.file) ? r.film.file : join(rel, r.film.file));
+    const filmPath = r.film && (isAbsolute(r.film.file) ? r.film.file : inRun(r.film.file));
     if (opts.json) {
       emitJson({
         type: "media_done",
@@ -65,8 +69,8 @@ export async function mediaStageFor(
               filmWhy: r.film.reason,
             }
           : {}),
-        ...(r.sheet ? { sheet: join(rel, r.sheet) } : {}),
-        page: join(rel, r.page),
+        ...(r.sheet ? { sheet: inRun(r.sheet) } : {}),
+        page: inRun(r.page),
       });
       return;
     }
@@ -75,16 +79,16 @@ export async function mediaStageFor(
       view.line(
         `film: ${filmPath} (${r.film.durationS.toFixed(1)} s; ${r.film.reason ?? r.film.mode})`,
       );
-    if (r.sheet) view.line(`contact sheet: ${join(rel, r.sheet)}`);
-    view.line(`page: ${join(rel, r.page)}`);
+    if (r.sheet) view.line(`contact sheet: ${inRun(r.sheet)}`);
+    view.line(`page: ${inRun(r.page)}`);
   } finally {
     view.stop();
   }
 }
 
-/** `hailuo assemble <run-dir>`: (re)make the film from the clips the run has now. */
+/** `hailuo assemble <run>`: (re)make the film from the clips the run has now. */
 export async function assembleCommand(
-  runDir: string,
+  address: string,
   opts: {
     transition?: string;
     audio?: string;
@@ -92,8 +96,23 @@ export async function assembleCommand(
     placeholders?: boolean;
     preset?: string;
     json?: boolean;
-  },
+  } & RunAtOptions,
   signal: AbortSignal,
+): Promise<number> {
+  if (opts.out && isBucketUrl(address))
+    throw new UsageError(
+      "--out writes a film beside a folder run; a bucket run's film goes to its bucket",
+    );
+  return onRunFolder(address, opts, (runDir) =>
+    assembleIn(runDir, opts, signal, isBucketUrl(address) ? address : undefined),
+  );
+}
+
+async function assembleIn(
+  runDir: string,
+  opts: Parameters<typeof assembleCommand>[1],
+  signal: AbortSignal,
+  shownAs: string | undefined,
 ): Promise<number> {
   if (opts.preset !== undefined && !(X264_PRESETS as readonly string[]).includes(opts.preset))
     throw new UsageError(
@@ -119,6 +138,7 @@ export async function assembleCommand(
       placeholders: opts.placeholders,
       preset: opts.preset,
       json: opts.json,
+      shownAs,
     },
     signal,
   );
@@ -127,11 +147,14 @@ export async function assembleCommand(
 
 /** `hailuo report <run-dir>`: rewrite index.html (and thumbnails) without touching the film. */
 export async function reportCommand(
-  runDir: string,
-  opts: { json?: boolean },
+  address: string,
+  opts: { json?: boolean } & RunAtOptions,
   signal: AbortSignal,
 ): Promise<number> {
-  await mediaStageFor(runDir, { assemble: false, json: opts.json }, signal);
+  const shownAs = isBucketUrl(address) ? address : undefined;
+  await onRunFolder(address, opts, (runDir) =>
+    mediaStageFor(runDir, { assemble: false, json: opts.json, shownAs }, signal),
+  );
   return 0;
 }
 

@@ -11,7 +11,10 @@ import {
   sumUsd,
   withRerolls,
   writePick,
+  type RunStore,
 } from "@hailuo/runner";
+import { isBucketUrl } from "@hailuo/store";
+import { openRunAt, type RunAtOptions } from "../run-at.js";
 import { displayPath } from "../display-path.js";
 import { emitJson } from "../events.js";
 import { UsageError } from "../exit-codes.js";
@@ -21,28 +24,35 @@ import { execute, runNumbers, type RunCommandOptions } from "./run.js";
 
 /** `hailuo pick <run-dir> <scene> <take>`: the take the film uses for a scene (picks.json). */
 export async function pickCommand(
-  runDir: string,
+  address: string,
   scene: string,
   takeText: string,
-  opts: { json?: boolean },
+  opts: { json?: boolean } & RunAtOptions,
 ): Promise<number> {
   const take = numberOption("take", takeText, { min: 1 })!;
-  await pickTake(runDir, scene, take);
+  const { store, close } = await openRunAt(address, opts);
+  try {
+    await pickTake(store.kind === "local" ? store.dir : store, scene, take);
+  } finally {
+    await close();
+  }
+  const shown = isBucketUrl(address) ? address : displayPath(resolve(address));
   if (opts.json) emitJson({ type: "picked", scene, take });
   else
     process.stderr.write(
-      `${scene}: take ${take} is the one the film uses; remake the film with: pnpm hailuo assemble ${displayPath(resolve(runDir))}\n`,
+      `${scene}: take ${take} is the one the film uses; remake the film with: pnpm hailuo assemble ${shown}\n`,
     );
   return 0;
 }
 
 /** Records a pick after checking that the scene exists and the take has a clip (the review page's pick too). */
-export async function pickTake(runDir: string, scene: string, take: number): Promise<void> {
-  const report = await readRunReport(runDir);
+export async function pickTake(run: string | RunStore, scene: string, take: number): Promise<void> {
+  const report = await readRunReport(run);
   const takes = report.items.filter((i) => i.scene === scene);
+  const name = typeof run === "string" ? displayPath(resolve(run)) : run.url;
   if (!takes.length)
     throw new UsageError(
-      `no scene ${scene} in ${displayPath(resolve(runDir))} (scenes: ${[...new Set(report.items.map((i) => i.scene))].join(", ")})`,
+      `no scene ${scene} in ${name} (scenes: ${[...new Set(report.items.map((i) => i.scene))].join(", ")})`,
     );
   const row = takes.find((i) => i.take === take);
   if (!row?.file) {
@@ -51,7 +61,7 @@ export async function pickTake(runDir: string, scene: string, take: number): Pro
       `take ${take} of ${scene} has no clip${row ? ` (${row.status}${row.error ? `: ${row.error}` : ""})` : " (no such take)"}; takes with a clip: ${have.join(", ") || "none yet"}`,
     );
   }
-  await writePick(runDir, scene, take);
+  await writePick(run, scene, take);
 }
 
 /** Options of `hailuo reroll`. */

@@ -1,0 +1,59 @@
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { keepOutputs, materializeRun, openRunStore } from "@hailuo/queue";
+import { readRunReport, type RunStore } from "@hailuo/runner";
+import { isBucketUrl } from "@hailuo/store";
+
+/** Where a bucket run's records live: `--redis`, else `REDIS_URL`. */
+export interface RunAtOptions {
+  redis?: string;
+  prefix?: string;
+}
+
+/** Opens a run given by folder or `s3://` address (a bucket needs Redis: `--redis` or `REDIS_URL`). */
+export function openRunAt(address: string, opts: RunAtOptions) {
+  return openRunStore(address, {
+    redisUrl: opts.redis ?? process.env.REDIS_URL,
+    prefix: opts.prefix,
+  });
+}
+
+/**
+ * Runs a folder-based media command on a run: a folder as it is; a bucket run brought into a
+ * scratch folder first (run.json, picks, the journal, its done clips, checked against their
+ * checksums), then what the command made there uploaded and what it journaled appended to the
+ * run's records. Commands that submit never run this way: their records must reach the store as
+ * they happen.
+ */
+export async function onRunFolder<T>(
+  address: string,
+  opts: RunAtOptions,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  if (!isBucketUrl(address)) return fn(resolve(address));
+  const { store, close } = await openRunAt(address, opts);
+  try {
+    const report = await readRunReport(store);
+    await materializeRun(
+      store,
+      report.items.flatMap((i) => (i.file ? [i.file] : [])),
+    );
+    const before = await journalLines(store);
+    const result = await fn(store.dir);
+    const added = (await journalLines(store)).slice(before.length);
+    if (added.length) {
+      const log = await store.openLog();
+      for (const line of added) await log.appendLine(line);
+      await log.close();
+    }
+    await keepOutputs(store);
+    return result;
+  } finally {
+    await close();
+  }
+}
+
+async function journalLines(store: RunStore): Promise<string[]> {
+  const text = await readFile(join(store.dir, "journal.jsonl"), "utf8").catch(() => "");
+  return text.split("\n").filter((l) => l.trim());
+}
