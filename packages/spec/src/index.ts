@@ -47,3 +47,4 @@ export {
   type ImageFacts,
 } from "./endpoint-input.js";
 export { priceOf, type EndpointPrice, type PriceOptions } from "./endpoint-price.js";
+export { readImageFacts, sniffImageFormat } from "./image-facts.js";
