@@ -134,9 +134,17 @@ const state = async (base: string, token: string) =>
   ).json()) as ReviewState & { parts?: unknown };
 
 describe("the page is drawn on the server", () => {
-  it("shows the overview (poster-less tiles, lengths, transitions, model) and the takes without script", async () => {
+  it("shows the overview (posters, lengths, transitions, model) and the takes without script", async () => {
+    await mkdir(join(runDir, "thumbs"));
+    await writeFile(join(runDir, "thumbs", "a_t1.jpg"), "jpeg");
+    const { mtimeMs } = await stat(join(runDir, "thumbs", "a_t1.jpg"));
     const { page } = await open();
     const text = await page();
+    // The picked take's poster, its address changing with the file.
+    expect(text).toContain(
+      `<img src="/files/thumbs/a_t1.jpg?v=${Math.round(mtimeMs)}" alt="" loading="lazy">`,
+    );
+    expect(text.match(/<span class="blank"><\/span>/g)).toHaveLength(2);
     const tiles = [...text.matchAll(/<a class="tile[^"]*" href="#scene-(\w+)"/g)].map((m) => m[1]);
     expect(tiles).toEqual(["a", "b", "c"]);
     // a starts the film; b comes in with a's own wipe; c with the film's default fade.
@@ -144,7 +152,7 @@ describe("the page is drawn on the server", () => {
     expect(text).toContain("<span>wipeleft 1.0 s in</span>");
     expect(text).toContain("<span>fade 0.5 s in</span>");
     expect(text).toContain("take 1 · 6.0 s");
-    expect(text).toContain(`title="${ENDPOINT}">minimax/hailuo-02/standard/text-to-video</span>`);
+    expect(text).toContain(`title="${ENDPOINT}">hailuo-02/<wbr>standard/<wbr>text-to-video</span>`);
     // Takes side by side: a's two cards in one row, each with its key.
     const aTakes = text.slice(
       text.indexOf('data-part="takes:a"'),

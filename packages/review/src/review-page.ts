@@ -83,9 +83,10 @@ const STYLE = `
   .tile { display: flex; flex-direction: column; gap: 1px; background: #171a20; border: 2px solid transparent; border-radius: 6px; padding: 5px; color: inherit; text-decoration: none; font-size: .8em; }
   .tile img, .tile .blank { width: 100%; aspect-ratio: 16 / 9; object-fit: cover; background: #000; border-radius: 3px; display: block; margin-bottom: 3px; }
   .tile.current { border-color: #fd6; } .tile:hover { border-color: #567; } .tile-name { font-size: 1.15em; }
-  .tile .model { color: #9aa; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .tile .model { color: #9aa; }
   .tile-film { color: #8cf; } .tile-film.stale { color: #fb6; }
   #film { display: grid; grid-template-columns: minmax(0, 600px) minmax(260px, 1fr); gap: 16px; align-items: start; margin: 10px 0 16px; }
+  #film:has(> .film-player:empty) { grid-template-columns: 1fr; } .film-player:empty { display: none; }
   #film video { width: 100%; border-radius: 8px; background: #000; display: block; }
   #chapters { display: flex; flex-wrap: wrap; gap: 6px; padding: 0; margin: 6px 0; list-style: none; } #chapters button { background: #223; }
   .film-status { background: #171a20; border-radius: 8px; padding: 10px 12px; } .film-state { margin: 0 0 8px; }

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { statSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, isAbsolute, join } from "node:path";
 import type { FilmFile } from "@hailuo/publish";
@@ -54,6 +54,11 @@ export interface ReviewState {
   etaS?: number;
   usdPerSecond: number;
   scenes: SceneView[];
+  /**
+   * Modification times of the posters and previews named in `scenes`: a file drawn again (or
+   * read half-written) gets a new address, so the page fetches it again.
+   */
+  stamps: Record<string, number>;
   /** The film on disk and what an assemble would change in it. */
   film?: FilmFile & { version: 1; changes: FilmChange[] };
   /** Actions started from the page that are still going, and what the last ones said. */
@@ -76,7 +81,8 @@ export interface SceneView {
 /** Files the state depends on: when none of them changed, the state did not either. */
 export async function folderSignature(runDir: string): Promise<string> {
   const parts = await Promise.all(
-    ["journal.jsonl", "picks.json", "run.json", "film.mp4.json", "index.html"].map((f) =>
+    // thumbs/ (the folder) changes when a poster or preview is added to it.
+    ["journal.jsonl", "picks.json", "run.json", "film.mp4.json", "index.html", "thumbs"].map((f) =>
       stat(join(runDir, f)).then(
         (s) => `${s.size}:${s.mtimeMs}`,
         () => "-",
@@ -105,9 +111,13 @@ export async function reviewState(
   const locked =
     (await runLockHeld(runDir)) ||
     records.findLast((r) => r.t === "enqueued" || r.t === "finished")?.t === "enqueued";
+  const stamps: Record<string, number> = {};
   const thumb = (file: string, ext: string) => {
     const rel = `thumbs/${basename(file, ".mp4")}.${ext}`;
-    return existsSync(join(runDir, rel)) ? rel : undefined;
+    const info = statSync(join(runDir, rel), { throwIfNoEntry: false });
+    if (!info) return undefined;
+    stamps[rel] = Math.round(info.mtimeMs);
+    return rel;
   };
   const status = (s: string): TakeView["status"] =>
     s === "done" || s === "cached"
@@ -202,6 +212,7 @@ export async function reviewState(
     etaS,
     usdPerSecond,
     scenes,
+    stamps,
     ...(film ? { film: { ...film.made, changes } } : {}),
     jobs,
   };

@@ -14,14 +14,21 @@ export type ReviewParts = Record<string, { sig: string; html: string }>;
 
 /** A path of the run folder as the server's `/files/` address, each segment encoded. */
 const fileUrl = (rel: string) => `/files/${rel.split("/").map(encodeURIComponent).join("/")}`;
+/** A thumbnail's address with its modification time: a new file is a new address. */
+const thumbUrl = (s: ReviewState, rel: string) =>
+  `${fileUrl(rel)}${s.stamps[rel] ? `?v=${s.stamps[rel]}` : ""}`;
 const money = (usd: number) => `$${usd.toFixed(2)}`;
 const secs = (s: number) => `${s.toFixed(1)} s`;
 const clock = (s: number) => {
   const r = Math.round(s);
   return `${Math.floor(r / 60)}:${String(r % 60).padStart(2, "0")}`;
 };
-/** fal's endpoint id without the `fal-ai/` every one of them starts with. */
-const model = (endpoint: string) => endpoint.replace(/^fal-ai\//, "");
+/** fal's endpoint id without its `fal-ai/minimax/` start, free to wrap at each slash. */
+const model = (endpoint: string) =>
+  endpoint
+    .replace(/^fal-ai\/(minimax\/)?/, "")
+    .split("/")
+    .map((p, i) => html`${i ? html`/<wbr>` : ""}${p}`);
 
 /** "fade 0.5 s in", "cut in", "start", "after the title card". */
 export function transitionText(t: SceneView["transitionIn"]): string {
@@ -67,7 +74,7 @@ function tile(s: ReviewState, scene: SceneView, n: number): RawHtml {
       ? html`<span class="tile-film stale">film: ${change.filmTake ? `take ${change.filmTake}` : "not in it"}</span>`
       : html`<span class="tile-film">in the film</span>`;
   return html`<li><a class="tile${change ? " stale" : ""}" href="#scene-${scene.id}" data-index="${n}" data-scene="${scene.id}">
-${take?.poster ? html`<img src="${fileUrl(take.poster)}" alt="" loading="lazy">` : html`<span class="blank"></span>`}
+${take?.poster ? html`<img src="${thumbUrl(s, take.poster)}" alt="" loading="lazy">` : html`<span class="blank"></span>`}
 <span class="tile-name"><b>${n + 1}</b> ${scene.id}</span>
 <span>${state}</span>
 <span>${transitionText(scene.transitionIn)}</span>
@@ -126,17 +133,17 @@ function sceneHead(s: ReviewState, scene: SceneView, n: number): RawHtml {
   return html`<h2 id="title-${scene.id}"><span class="num">${n + 1}</span> ${scene.id}</h2><p class="facts">${facts}</p>`;
 }
 
-function takeCard(scene: SceneView, t: TakeView): RawHtml {
+function takeCard(s: ReviewState, scene: SceneView, t: TakeView): RawHtml {
   const cls = `take${t.chosen ? " chosen" : ""}${t.inFilm ? " in-film" : ""}`;
   const player = t.clip
-    ? html`<video controls preload="${t.poster ? "none" : "metadata"}" src="${fileUrl(t.clip)}"${t.poster ? html` poster="${fileUrl(t.poster)}"` : ""}></video>`
+    ? html`<video controls preload="${t.poster ? "none" : "metadata"}" src="${fileUrl(t.clip)}"${t.poster ? html` poster="${thumbUrl(s, t.poster)}"` : ""}></video>`
     : html`<div class="blank">${t.status}</div>`;
   const status = [
     t.status,
     ...(t.seconds !== undefined ? [secs(t.seconds)] : []),
     ...(t.costUsd ? [money(t.costUsd)] : []),
   ].join(" · ");
-  return html`<figure class="${cls}" data-take="${t.take}" data-status="${t.status}"${t.preview ? html` data-preview="${fileUrl(t.preview)}"` : ""}>
+  return html`<figure class="${cls}" data-take="${t.take}" data-status="${t.status}"${t.preview ? html` data-preview="${thumbUrl(s, t.preview)}"` : ""}>
 ${player}
 <figcaption><div class="line"><b>take ${t.take}</b>${t.take <= 9 ? html` <kbd title="press ${t.take} to pick it">${t.take}</kbd>` : ""}${t.chosen ? html` <span class="badge picked">picked</span>` : ""}${t.inFilm ? html` <span class="badge film">in the film</span>` : ""}
 ${t.chosen ? "" : html`<button type="button" class="pick" data-scene="${scene.id}" data-take="${t.take}"${t.clip ? "" : html` disabled`} aria-label="Pick take ${t.take} of ${scene.id}">Pick</button>`}</div>
@@ -158,7 +165,7 @@ export function reviewParts(s: ReviewState): ReviewParts {
   };
   s.scenes.forEach((scene, n) => {
     parts[`scene-head:${scene.id}`] = sceneHead(s, scene, n);
-    parts[`takes:${scene.id}`] = html`${scene.takes.map((t) => takeCard(scene, t))}`;
+    parts[`takes:${scene.id}`] = html`${scene.takes.map((t) => takeCard(s, scene, t))}`;
   });
   return Object.fromEntries(
     Object.entries(parts).map(([k, v]) => [k, { sig: sig(v.value), html: v.value }]),
