@@ -15,6 +15,7 @@ import {
 import { QUEUES, openRedis, type QueueConnection } from "./connection.js";
 import { claimJobRun, dropJobRunClaim, settleJobRun, type JobRunHolder } from "./job-guard.js";
 import { enqueueRun, runIdFor } from "./run-flow.js";
+import { createRunStores } from "./run-stores.js";
 
 /** Data of a scheduled fire: which job file to run. */
 export interface ScheduleJobData {
@@ -89,7 +90,8 @@ export async function processScheduledFire(
   // The time the scheduler aimed at, to the minute (the job may start a little later).
   const fireAt = new Date(Math.floor((job.timestamp + (job.opts.delay ?? 0)) / 60_000) * 60_000);
   const stamp = runStamp(fireAt, def.timeZone);
-  const runDir = join(def.outputRoot, stamp);
+  // A job with store: keeps each run in its bucket; otherwise under its output folder.
+  const runDir = def.store ? `${def.store}/${stamp}` : join(def.outputRoot, stamp);
   const manifest = await manifestForRun(def, fireAt);
   const base = { job: def.name, fireAt: fireAt.toISOString(), pid: process.pid };
   const skip = async (reason: string): Promise<FireResult> => {
@@ -221,9 +223,16 @@ async function settleStaleRun(
   def: JobDefinition,
   h: JobRunHolder,
 ): Promise<void> {
-  const t = existsSync(join(h.runDir, "journal.jsonl"))
-    ? (await readRunReport(h.runDir).catch(() => undefined))?.totals
+  const stores = createRunStores({ redis, keyPrefix: prefix });
+  const store = stores.of(h.runDir);
+  const started =
+    store.kind === "local"
+      ? existsSync(join(h.runDir, "journal.jsonl"))
+      : (await store.readLog()).lines.length > 0;
+  const t = started
+    ? (await readRunReport(store).catch(() => undefined))?.totals
     : { billedUsd: 0, inFlightUsd: 0, possibleDoubleChargeUsd: 0 };
+  await stores.close();
   // An unreadable journal keeps the whole reservation: never count a run as cheaper than it may be.
   if (!t) return;
   const spentUsd = t.billedUsd + t.inFlightUsd + t.possibleDoubleChargeUsd;

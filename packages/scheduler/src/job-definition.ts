@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { Cron } from "croner";
+import { parseStoreUrl } from "@hailuo/store";
 import {
   FieldChecker,
   ManifestError,
@@ -28,6 +29,11 @@ export interface JobDefinition {
   vars: Record<string, string>;
   /** Folder that holds this job's runs, history and locks (absolute). */
   outputRoot: string;
+  /**
+   * `s3://bucket/prefix`: each run lives in the bucket at `<store>/<stamp>` (records in Redis)
+   * instead of under `outputRoot`, which keeps the history. Runs on workers (`--redis`) only.
+   */
+  store?: string;
   /** Finished runs to keep; older ones are deleted. 0 keeps all. @default 14 */
   keep: number;
   budget: { perRunUsd?: number; perDayUsd?: number };
@@ -47,6 +53,7 @@ const JOB_KEYS = [
   "manifest",
   "vars",
   "output",
+  "store",
   "keep",
   "budget",
   "missed",
@@ -158,6 +165,7 @@ export function parseJobDefinition(text: string, file: string): JobDefinition {
     manifest: manifest ?? { file: "" },
     vars,
     outputRoot: resolve(dir, c.string(d.output, ["output"]) ?? join("..", "..", "runs", name)),
+    ...storeOf(c, d.store),
     keep: c.number(d.keep, ["keep"], 14, { min: 0, max: 10_000, integer: true }),
     budget: {
       perRunUsd:
@@ -237,4 +245,17 @@ export function nextFireTimes(
   count = 1,
 ): Date[] {
   return new Cron(job.cron, { timezone: job.timeZone, paused: true }).nextRuns(count, from);
+}
+
+/** `store:` checked as a bucket address (`s3://bucket/prefix`), without a trailing slash. */
+function storeOf(c: FieldChecker, value: unknown): { store?: string } {
+  const text = c.string(value, ["store"]);
+  if (text === undefined) return {};
+  try {
+    parseStoreUrl(text);
+  } catch (error) {
+    c.add(["store"], (error as Error).message);
+    return {};
+  }
+  return { store: text.replace(/\/+$/, "") };
 }

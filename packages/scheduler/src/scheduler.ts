@@ -151,6 +151,17 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   ): Promise<HistoryRecord | undefined> {
     const base = { job: job.name, fireAt: fireAt.toISOString(), pid: process.pid };
     const stamp = `${runStamp(fireAt, job.timeZone)}${manual ? "-manual" : ""}`;
+    if (job.store) {
+      // A bucket run's records live in Redis and its clips are made by workers.
+      const rec: HistoryRecord = {
+        ...base,
+        status: "skipped",
+        reason: `store: ${job.store} runs on workers: register the job with \`hailuo schedule --redis URL\``,
+      };
+      await appendHistory(job.outputRoot, rec);
+      log(`${job.name}: skipped ${base.fireAt}: ${rec.reason}`);
+      return rec;
+    }
     const ac = new AbortController();
     const takeRunLock = () =>
       tryJobRunLock(
