@@ -205,6 +205,8 @@ describe("the page is drawn on the server", () => {
     const nonce = /'nonce-([^']+)'/.exec(csp)![1]!;
     const text = await r.text();
     expect(text).toContain(`<script nonce="${nonce}">`);
+    expect(text).toContain(`<style nonce="${nonce}">`);
+    expect(text).not.toMatch(/ style="/);
     expect(text.match(/<script/g)).toHaveLength(1);
     expect(text).toContain('<link rel="icon" type="image/svg+xml" href="data:image/svg+xml,');
     const icon = await fetch(`${base}/favicon.ico`, { headers: { "x-hailuo-token": token } });

@@ -4,7 +4,7 @@ import { part, reviewParts } from "./review-view.js";
 
 /** Options of `reviewPage`. */
 export interface ReviewPageOptions {
-  /** The nonce the page's Content-Security-Policy allows its one script by. */
+  /** The nonce the page's Content-Security-Policy allows its one script and style sheet by. */
   nonce: string;
   /** Why there is no state to draw (the folder could not be read); shown instead of the run. */
   error?: string;
@@ -31,7 +31,7 @@ export function reviewPage(state: ReviewState | undefined, options: ReviewPageOp
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${state ? `${state.name} · hailuo review` : "hailuo review"}</title>
 <link rel="icon" type="image/svg+xml" href="data:image/svg+xml,${encodeURIComponent(FAVICON_SVG)}">
-<style>${raw(STYLE)}</style>
+<style nonce="${options.nonce}">${raw(STYLE)}</style>
 </head>
 <body data-drawn="${state ? "yes" : "no"}">
 ${part(parts, "head", "header")}

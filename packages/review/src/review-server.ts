@@ -150,7 +150,7 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
     // Defence in depth behind the escaping: only the page's own script runs, media only from here.
     c.header(
       "Content-Security-Policy",
-      `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; ` +
+      `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; ` +
         "img-src 'self' data:; media-src 'self'; connect-src 'self'; base-uri 'none'; " +
         "form-action 'none'; frame-ancestors 'none'",
     );
