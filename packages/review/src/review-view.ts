@@ -72,7 +72,7 @@ function tile(s: ReviewState, scene: SceneView, n: number): RawHtml {
     ? ""
     : change
       ? html`<span class="tile-film stale">film: ${change.filmTake ? `take ${change.filmTake}` : "not in it"}</span>`
-      : html`<span class="tile-film">in the film</span>`;
+      : html`<span class="tile-film">${scene.takes.some((t) => t.inFilm) ? "in the film" : "not in the film"}</span>`;
   return html`<li><a class="tile${change ? " stale" : ""}" href="#scene-${scene.id}" data-index="${n}" data-scene="${scene.id}">
 ${take?.poster ? html`<img src="${thumbUrl(s, take.poster)}" alt="" loading="lazy">` : html`<span class="blank"></span>`}
 <span class="tile-name"><b>${n + 1}</b> ${scene.id}</span>
