@@ -7,6 +7,9 @@ import type { Manifest } from "./manifest-types.js";
 import { FieldChecker, type Locate, type Path } from "./field-checker.js";
 import type { ParseOptions } from "./manifest-limits.js";
 import { SCENE_KEYS, validate, type RawScene } from "./validate-manifest.js";
+import { ENDPOINT_SCENE_KEYS } from "./scene-endpoint.js";
+import { TEMPLATE_VAR } from "./template.js";
+import type { FieldProblem } from "@hailuo/shared";
 import { csvErrorLine, csvStream, csvSync } from "./parsers.js";
 
 type Row = { record: Record<string, string>; info: { lines: number } };
@@ -61,7 +64,36 @@ class CsvRows {
       new FieldChecker(this.file, locate),
       "csv",
       options,
+      this.keepOldVariables(),
     );
+  }
+
+  /**
+   * Before `model`, `image` and the other fields of the family were scene fields, a column of
+   * that name was a per-row variable. One that a prompt still uses as `{{model}}` stays one
+   * (the CSV means what it always meant), with a warning; otherwise it is the scene field.
+   */
+  private keepOldVariables(): FieldProblem[] {
+    const used = new Set<string>();
+    for (const { raw } of this.raw)
+      if (typeof raw.prompt === "string")
+        for (const m of raw.prompt.matchAll(TEMPLATE_VAR)) used.add(m[1]!);
+    const notes: FieldProblem[] = [];
+    for (const key of ENDPOINT_SCENE_KEYS) {
+      if (!used.has(key) || !this.header.includes(key)) continue;
+      for (const scene of this.raw) {
+        if (key in scene.raw) scene.rowVars[key] = String(scene.raw[key]);
+        delete scene.raw[key];
+      }
+      notes.push({
+        file: this.file,
+        line: 1,
+        column: this.header.indexOf(key) + 1,
+        field: key,
+        message: `column "${key}" is used as {{${key}}} in prompts, so it stays a variable and is not the scene's ${key}; rename the column to use the scene field`,
+      });
+    }
+    return notes;
   }
 
   /** A parse error of csv-parse as a ManifestError with its line. */

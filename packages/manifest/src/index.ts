@@ -8,7 +8,20 @@ export type {
   AudioSpec,
   ThumbnailSpec,
   TransitionSpec,
+  ImageSource,
+  FileImage,
+  UrlImage,
+  UnreadImage,
 } from "./manifest-types.js";
+export { ENDPOINT_SCENE_KEYS, I2V_DEFAULT_ENDPOINT, sceneEndpoint } from "./scene-endpoint.js";
+export { readImageFile, readSceneImages } from "./scene-images.js";
+export {
+  takeRequest,
+  type ImageSlot,
+  type LastFrameImage,
+  type TakeInput,
+  type TakeRequest,
+} from "./take-input.js";
 export { ManifestError } from "./manifest-error.js";
 export { parseManifest, formatFromFile } from "./parse-manifest.js";
 export {

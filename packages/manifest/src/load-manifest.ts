@@ -7,6 +7,7 @@ import { ManifestError } from "./manifest-error.js";
 import { manifestLimits, type ParseOptions } from "./manifest-limits.js";
 import { formatFromFile, parseManifest } from "./parse-manifest.js";
 import type { Manifest } from "./manifest-types.js";
+import { readSceneImages } from "./scene-images.js";
 
 /**
  * The file's text, chunk by chunk. A picture, a song or a video is not a manifest: a NUL in its
@@ -41,7 +42,8 @@ async function* textOf(file: string): AsyncGenerator<string> {
 
 /**
  * Reads a manifest file (size-checked before reading) and parses it. CSV and JSONL are parsed as
- * they stream in (a row becomes a scene as it is read); YAML, one document, is read whole.
+ * they stream in (a row becomes a scene as it is read); YAML, one document, is read whole. Then
+ * the files it names are checked: the audio bed, and each scene's images (`readSceneImages`).
  */
 export async function loadManifest(
   file: string,
@@ -88,5 +90,6 @@ export async function loadManifest(
       ]);
     });
   }
-  return manifest;
+  // Images too: a missing or unusable start frame is refused before anything is paid.
+  return readSceneImages(manifest, dirname(file));
 }

@@ -1,4 +1,4 @@
-import type { HailuoDuration } from "@hailuo/spec";
+import type { ClipResolution, HailuoDuration } from "@hailuo/spec";
 import type { FieldProblem } from "@hailuo/shared";
 
 /** Where a value came from, for error messages. */
@@ -61,6 +61,42 @@ export interface ThumbnailSpec {
   preview: "gif" | "webp" | "none";
 }
 
+/** An image file beside the manifest, read and checked against MiniMax's image rules. */
+export interface FileImage {
+  kind: "file";
+  /** Absolute path of the file that was read (symlinks resolved, inside the manifest's folder). */
+  path: string;
+  /** Hex SHA-256 of its bytes: the image's identity in cache keys, whatever its name or URL. */
+  sha256: string;
+  bytes: number;
+  /** From the file's magic bytes, never its extension. */
+  format: "jpeg" | "png" | "webp";
+  width: number;
+  height: number;
+}
+
+/** An image given as an https URL: passed to fal as it is (nothing is fetched before the run). */
+export interface UrlImage {
+  kind: "url";
+  url: string;
+}
+
+/**
+ * An image file the manifest names but that has not been read yet: what `parseManifest` (pure)
+ * gives; `loadManifest` and `readSceneImages` turn it into a `FileImage` or refuse it. A run
+ * must never start from one (`takeRequest` throws).
+ */
+export interface UnreadImage {
+  kind: "unread";
+  /** As written, relative to the manifest's folder (checked not to leave it). */
+  path: string;
+  /** Where it is named, for errors. */
+  source: SourceRef;
+}
+
+/** Where a scene's start or end frame comes from, as the manifest gives it. */
+export type ImageSource = FileImage | UrlImage | UnreadImage;
+
 /** One scene of a manifest, validated and templated. */
 export interface Scene {
   /** Stable id; also the file-name stem of its clips. Safe: no separators, no `..`. */
@@ -78,6 +114,23 @@ export interface Scene {
   pick?: number;
   /** Takes added later to this scene in its run folder (`hailuo reroll`), each with the prompt it was made with. */
   rerolls?: Reroll[];
+  /**
+   * The fal endpoint (an id of `ENDPOINTS`), set only when the scene or the defaults use a field
+   * of the family (`model`, `resolution`, `image`, `end_image`, `continue_from`): a seed scene
+   * keeps exactly the shape it always had, and means the seed endpoint (`sceneEndpoint`).
+   */
+  endpoint?: string;
+  /** What the endpoint renders (asked for, its default, or fixed); set with `endpoint`. */
+  resolution?: ClipResolution;
+  /** The first frame (`image:`). */
+  image?: ImageSource;
+  /** The last frame (`end_image:`, Hailuo 02 image-to-video only). */
+  endImage?: ImageSource;
+  /**
+   * The scene whose chosen take's last frame is this scene's first frame (`continue_from:`,
+   * `previous` resolved to an id). Never set together with `image`; never in a cycle.
+   */
+  continueFrom?: string;
   source: SourceRef;
 }
 
@@ -96,7 +149,15 @@ export interface Manifest {
   /** The file it came from (or `<inline>`). */
   file: string;
   format: "yaml" | "csv" | "jsonl";
-  defaults: { duration: HailuoDuration; prompt_optimizer: boolean; takes: number };
+  defaults: {
+    duration: HailuoDuration;
+    prompt_optimizer: boolean;
+    takes: number;
+    /** `defaults.model`, only when given. */
+    model?: string;
+    /** `defaults.resolution`, only when given. */
+    resolution?: ClipResolution;
+  };
   vars: Record<string, string>;
   scenes: Scene[];
   assemble?: AssembleSpec;

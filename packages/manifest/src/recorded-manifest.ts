@@ -1,6 +1,14 @@
-import { checkHailuoInput } from "@hailuo/spec";
+import {
+  IMAGE_RULES,
+  checkHailuoInput,
+  checkImageFacts,
+  checkInput,
+  findEndpoint,
+  type EndpointRecord,
+} from "@hailuo/spec";
+import { isAbsolute } from "node:path";
 import { ManifestError } from "./manifest-error.js";
-import type { Manifest } from "./manifest-types.js";
+import type { ImageSource, Manifest, Scene } from "./manifest-types.js";
 import { FieldChecker, quote, type Locate, type Path } from "./field-checker.js";
 import { MAX_TAKES, TRANSITIONS } from "./manifest-limits.js";
 import { isSafeId } from "./scene-ids.js";
@@ -27,12 +35,20 @@ function checkInto(c: FieldChecker, m: Manifest, root: Path): void {
       );
     else if (ids.has(s.id)) c.add([...at, "id"], `duplicate id ${quote(s.id)}`);
     else ids.add(s.id);
-    for (const p of checkHailuoInput({
-      prompt: s.prompt,
-      duration: s.duration,
-      prompt_optimizer: s.prompt_optimizer,
-    }))
-      c.add([...at, p.field], `${p.field} ${p.message}`);
+    const hasFamilyFields =
+      s.endpoint !== undefined ||
+      s.resolution !== undefined ||
+      s.image !== undefined ||
+      s.endImage !== undefined ||
+      s.continueFrom !== undefined;
+    if (hasFamilyFields) checkFamily(c, s, at);
+    else
+      for (const p of checkHailuoInput({
+        prompt: s.prompt,
+        duration: s.duration,
+        prompt_optimizer: s.prompt_optimizer,
+      }))
+        c.add([...at, p.field], `${p.field} ${p.message}`);
     if (!isInt(s.takes, 1, MAX_TAKES))
       c.add(
         [...at, "takes"],
@@ -63,6 +79,7 @@ function checkInto(c: FieldChecker, m: Manifest, root: Path): void {
     )
       c.add([...at, "transition"], `unknown transition ${quote(s.transition?.type)}`);
   });
+  checkChains(c, m.scenes, root);
   const a = m.assemble;
   if (a === undefined) return;
   if (typeof a.output !== "string" || !isSafeId(a.output) || !/\.mp4$/i.test(a.output))
@@ -74,10 +91,88 @@ function checkInto(c: FieldChecker, m: Manifest, root: Path): void {
     c.add([...root, "assemble", "audio", "file"], "audio needs a file");
 }
 
+const PLACEHOLDER = "https://image.invalid/frame.png";
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** A recorded image: a file read and checked when the run began, or an https URL. */
+function checkImage(c: FieldChecker, image: ImageSource, at: Path): void {
+  if (typeof image !== "object" || image === null) return c.add(at, "expected an image");
+  if (image.kind === "url") {
+    if (typeof image.url !== "string" || !/^https:\/\/\S+$/.test(image.url))
+      c.add(at, `expected an https URL, got ${quote(image.url)}`);
+    return;
+  }
+  if (image.kind === "unread")
+    return c.add(
+      at,
+      `image ${quote(image.path)} was never read and checked (run.json records read images)`,
+    );
+  if (image.kind !== "file")
+    return c.add(at, `unknown image kind ${quote((image as ImageSource).kind)}`);
+  if (typeof image.path !== "string" || !isAbsolute(image.path))
+    c.add([...at, "path"], `expected an absolute path, got ${quote(image.path)}`);
+  if (typeof image.sha256 !== "string" || !SHA256.test(image.sha256))
+    c.add([...at, "sha256"], `expected a hex SHA-256, got ${quote(image.sha256)}`);
+  const facts = [image.bytes, image.width, image.height];
+  if (!facts.every((n) => Number.isInteger(n) && n > 0))
+    return c.add(at, "expected whole numbers of bytes, width and height");
+  for (const problem of checkImageFacts(image, IMAGE_RULES)) c.add(at, `image ${problem}`);
+}
+
+/** A scene of the family: its endpoint, the input it takes, its images. */
+function checkFamily(c: FieldChecker, s: Scene, at: Path): void {
+  const record: EndpointRecord | undefined =
+    typeof s.endpoint === "string" ? findEndpoint(s.endpoint) : undefined;
+  if (!record) return c.add([...at, "endpoint"], `unknown endpoint ${quote(s.endpoint)}`);
+  if (s.image !== undefined) checkImage(c, s.image, [...at, "image"]);
+  if (s.endImage !== undefined) checkImage(c, s.endImage, [...at, "endImage"]);
+  if (s.continueFrom !== undefined && s.image !== undefined)
+    c.add(
+      [...at, "continueFrom"],
+      "a scene continues from another or starts on its image, not both",
+    );
+  const body: Record<string, unknown> = {
+    prompt: s.prompt,
+    duration: s.duration,
+    prompt_optimizer: s.prompt_optimizer,
+  };
+  if (s.resolution !== undefined) body.resolution = s.resolution;
+  if (s.image !== undefined || s.continueFrom !== undefined) body.image_url = PLACEHOLDER;
+  if (s.endImage !== undefined) body.end_image_url = PLACEHOLDER;
+  for (const p of checkInput(record.id, body)) {
+    const field = { image_url: "image", end_image_url: "endImage" }[p.field] ?? p.field;
+    c.add([...at, field], `${field} ${p.message} (endpoint ${record.id})`);
+  }
+}
+
+/** `continueFrom` names another scene of the run, and no chain comes back on itself. */
+function checkChains(c: FieldChecker, scenes: Scene[], root: Path): void {
+  const ids = new Map(scenes.map((s, i) => [s?.id, i]));
+  scenes.forEach((s, i) => {
+    const from = s?.continueFrom;
+    if (from === undefined) return;
+    const at: Path = [...root, "scenes", i, "continueFrom"];
+    if (typeof from !== "string" || !ids.has(from) || from === s.id)
+      return c.add(at, `continueFrom ${quote(from)} is not another scene of this run`);
+    const seen = [s.id];
+    for (let next = scenes[ids.get(from)!]; next; next = scenes[ids.get(next.continueFrom!)!]) {
+      if (seen.includes(next.id)) {
+        // Reported once, at the cycle's first scene in run order.
+        if (next.id === s.id && Math.min(...seen.map((id) => ids.get(id)!)) === i)
+          c.add(at, `continueFrom makes a cycle: ${[...seen, s.id].join(" → ")}`);
+        return;
+      }
+      seen.push(next.id);
+      if (next.continueFrom === undefined) return;
+    }
+  });
+}
+
 /**
  * Checks a manifest as a run folder records it (run.json: written by us, but a file anyone can
  * edit) with the rules a manifest file is read with: safe unique ids, inputs the endpoint takes,
- * takes and picks in range, a safe film name. `text` is the file's text, read again only when
+ * images read and within MiniMax's rules, chains that end, takes and picks in range, a safe film
+ * name. `text` is the file's text, read again only when
  * something is wrong, to name each problem's line. Throws ManifestError naming file, line and field.
  */
 export function checkRecordedManifest(

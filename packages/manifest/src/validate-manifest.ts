@@ -7,10 +7,18 @@ import type { AssembleSpec, Manifest, Scene } from "./manifest-types.js";
 import { FieldChecker, quote, type Path } from "./field-checker.js";
 import { MAX_TAKES, manifestLimits, type ParseOptions } from "./manifest-limits.js";
 import { isSafeId, slugify } from "./scene-ids.js";
+import {
+  ENDPOINT_SCENE_KEYS,
+  linkContinuations,
+  readModel,
+  readResolution,
+  readSceneEndpoint,
+  type EndpointDefaults,
+} from "./scene-endpoint.js";
 import { TEMPLATE_VAR, expandVars, renderTemplate, runVariables } from "./template.js";
 
 export const TOP_KEYS = ["name", "defaults", "vars", "scenes", "assemble", "thumbnails"];
-const DEFAULT_KEYS = ["duration", "prompt_optimizer", "takes"];
+const DEFAULT_KEYS = ["duration", "prompt_optimizer", "takes", "model", "resolution"];
 export const SCENE_KEYS = [
   "id",
   "prompt",
@@ -20,6 +28,7 @@ export const SCENE_KEYS = [
   "tags",
   "transition",
   "pick",
+  ...ENDPOINT_SCENE_KEYS,
 ];
 const ASSEMBLE_KEYS = ["transition", "title", "end", "audio", "output", "placeholders"];
 const AUDIO_KEYS = ["file", "volume", "fade_in", "fade_out"];
@@ -45,22 +54,35 @@ export interface RawScene {
   rowVars: Record<string, string>;
 }
 
-/** Validates a manifest read from any format; throws ManifestError with every problem. */
+/**
+ * Validates a manifest read from any format; throws ManifestError with every problem. `notes`
+ * are warnings the format's reader found (kept beside those found here).
+ */
 export function validate(
   root: Record<string, unknown>,
   rawScenes: RawScene[] | undefined,
   c: FieldChecker,
   format: Manifest["format"],
   options: ParseOptions,
+  notes: FieldProblem[] = [],
 ): Manifest {
   const name = c.string(root.name, ["name"]) ?? basename(c.file, extname(c.file));
   const d = c.object(root.defaults, ["defaults"]) ?? {};
   c.keys(d, ["defaults"], DEFAULT_KEYS);
-  const defaults = {
+  const defaults: Manifest["defaults"] = {
     duration: c.duration(d.duration, ["defaults", "duration"], "6"),
     prompt_optimizer: c.bool(d.prompt_optimizer, ["defaults", "prompt_optimizer"], true),
     takes: c.number(d.takes, ["defaults", "takes"], 1, { min: 1, max: MAX_TAKES, integer: true }),
   };
+  const endpointDefaults: EndpointDefaults = {
+    durationGiven: d.duration !== undefined && d.duration !== null && d.duration !== "",
+  };
+  const model = readModel(d.model, ["defaults", "model"], c);
+  if (model) defaults.model = endpointDefaults.model = model;
+  else if (d.model !== undefined && d.model !== null && d.model !== "")
+    endpointDefaults.badModel = true;
+  const resolution = readResolution(d.resolution, ["defaults", "resolution"], c);
+  if (resolution) defaults.resolution = endpointDefaults.resolution = resolution;
   const varsIn = c.object(root.vars, ["vars"]) ?? {};
   const vars: Record<string, string> = {};
   for (const [k, v] of Object.entries(varsIn)) {
@@ -76,6 +98,7 @@ export function validate(
     c,
     format,
     defaults,
+    endpointDefaults,
     baseVars,
     manifestLimits(options.limits).maxItems,
   );
@@ -85,12 +108,10 @@ export function validate(
   if (c.problems.length > 0) throw new ManifestError(c.file, c.problems);
   const manifest: Manifest = { name, file: c.file, format, defaults, vars, scenes, thumbnails };
   if (assemble) manifest.assemble = assemble;
-  const warnings = unusedVariables(
-    rawScenes ?? [],
-    { ...vars, ...options.vars },
-    options.vars ?? {},
-    c,
-  );
+  const warnings = [
+    ...notes,
+    ...unusedVariables(rawScenes ?? [], { ...vars, ...options.vars }, options.vars ?? {}, c),
+  ];
   if (warnings.length) manifest.warnings = warnings;
   return manifest;
 }
@@ -143,10 +164,12 @@ function readScenes(
   c: FieldChecker,
   format: Manifest["format"],
   defaults: Manifest["defaults"],
+  endpointDefaults: EndpointDefaults,
   baseVars: Record<string, string>,
   maxItems: number,
 ): Scene[] {
   const scenes: Scene[] = [];
+  const links: { scene: Scene; path: Path; continueFrom?: string }[] = [];
   const seen = new Map<string, Path>();
   // Next free suffix per derived stem: prompts sharing their first words stay linear, not quadratic.
   const nextSuffix = new Map<string, number>();
@@ -173,13 +196,13 @@ function readScenes(
         [...path, "prompt"],
         `${left[0]} is left in the prompt after templating (a variable's value holds a placeholder)`,
       );
-    const duration = c.duration(raw.duration, [...path, "duration"], defaults.duration);
+    const askedDuration = c.duration(raw.duration, [...path, "duration"], defaults.duration);
     const prompt_optimizer = c.bool(
       raw.prompt_optimizer,
       [...path, "prompt_optimizer"],
       defaults.prompt_optimizer,
     );
-    for (const p of checkHailuoInput({ prompt, duration, prompt_optimizer })) {
+    for (const p of checkHailuoInput({ prompt, duration: askedDuration, prompt_optimizer })) {
       if (p.field === "prompt")
         c.add(
           [...path, "prompt"],
@@ -217,6 +240,15 @@ function readScenes(
       integer: true,
     });
     items += takes;
+    const family = readSceneEndpoint(raw, path, c, endpointDefaults, {
+      prompt,
+      duration: askedDuration,
+      durationGiven:
+        (raw.duration !== undefined && raw.duration !== null && raw.duration !== "") ||
+        endpointDefaults.durationGiven,
+      prompt_optimizer,
+    });
+    const duration = family.duration;
     const scene: Scene = {
       id: id!,
       prompt,
@@ -230,8 +262,12 @@ function readScenes(
     if (transition) scene.transition = transition;
     if (raw.pick !== undefined && raw.pick !== "")
       scene.pick = c.number(raw.pick, [...path, "pick"], 1, { min: 1, max: takes, integer: true });
+    // After `source`, so a seed scene's keys keep their order.
+    Object.assign(scene, family.fields);
     scenes.push(scene);
+    links.push({ scene, path, continueFrom: family.continueFrom });
   }
+  if (links.some((l) => l.continueFrom !== undefined)) linkContinuations(links, c);
   if (items > maxItems)
     c.add(
       ["scenes"],
