@@ -69,6 +69,7 @@ describe("createFilmBuilder", () => {
       onProgress: (step, p) => told.push([step, p]),
     });
     const landed: string[] = [];
+    const ready: Promise<void>[] = [];
     const ran = await runManifest({
       manifest,
       runDir: tmp.dir,
@@ -77,12 +78,14 @@ describe("createFilmBuilder", () => {
       onEvent: (e) => {
         if (e.type === "item" && e.phase === "done") {
           landed.push(e.sceneId);
-          void builder.clipReady(e.sceneId);
+          ready.push(builder.clipReady(e.sceneId));
         }
       },
     });
     expect(ran.exitCode).toBe(0);
     expect(landed).toHaveLength(4);
+    // Each clipReady resolves when the pieces it could make are made.
+    await Promise.all(ready);
     const result = await builder.finish();
     // title | title→a | a | a→b | b | b→c | c: every piece made while the clips landed.
     expect(made.at(-1)).toEqual([7, 7]);

@@ -55,8 +55,9 @@ export interface FilmBuilder {
    */
   clipReady(sceneId: string): Promise<void>;
   /**
-   * The run is over: waits for the pieces under way, then runs the media stage with the film
-   * first: the pieces left (the last clip's), the stream-copy join, thumbnails and the page.
+   * The run is over: stops the low-priority work under way, then runs the media stage with the
+   * film first: the pieces not made yet (the last clip's) at full speed, the stream-copy join,
+   * thumbnails and the page. What was made ahead is reused by key.
    */
   finish(): Promise<MediaStageResult>;
   /** Stops making pieces (an ffmpeg under way is killed; what is made stays) and waits for it. */
@@ -205,6 +206,10 @@ export function createFilmBuilder(options: FilmBuilderOptions): FilmBuilder {
     },
     async finish() {
       finishing = true;
+      // The run is over: nothing is left to be polite to. Pieces under way at a low priority are
+      // stopped (on a busy machine they would crawl, and an unprivileged process may not raise
+      // their priority back); the media stage makes them at full speed with the rest.
+      stop.abort();
       await idle();
       const {
         runDir: _r,
