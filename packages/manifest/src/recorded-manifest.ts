@@ -140,7 +140,8 @@ function checkFamily(c: FieldChecker, s: Scene, at: Path): void {
   if (s.image !== undefined || s.continueFrom !== undefined) body.image_url = PLACEHOLDER;
   if (s.endImage !== undefined) body.end_image_url = PLACEHOLDER;
   for (const p of checkInput(record.id, body)) {
-    const field = { image_url: "image", end_image_url: "endImage" }[p.field] ?? p.field;
+    const first = s.continueFrom !== undefined ? "continueFrom" : "image";
+    const field = { image_url: first, end_image_url: "endImage" }[p.field] ?? p.field;
     c.add([...at, field], `${field} ${p.message} (endpoint ${record.id})`);
   }
 }

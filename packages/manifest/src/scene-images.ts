@@ -48,7 +48,7 @@ export async function readImageFile(
     const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
     if (info.size >= rules.maxBytes)
       throw new ImageProblem(
-        `image ${path} is ${mb(info.size)}; MiniMax takes images under ${mb(rules.maxBytes)}`,
+        `image ${path} is ${mb(info.size)}; MiniMax takes images under ${rules.maxBytes / 1048576} MB`,
       );
     const bytes = await file.readFile().catch((error: NodeJS.ErrnoException) => {
       throw new ImageProblem(`image file ${target} cannot be read: ${error.code ?? error.message}`);
