@@ -45,7 +45,13 @@ describe("hailuo CLI", () => {
         generations: 2,
         seconds: 16,
         usd: 0.72,
-        price: { usdPerSecond: 0.045, source: "fal pricing API", verified: true },
+        price: {
+          usdPerSecond: 0.045,
+          unitPriceUsd: 0.045,
+          unit: "second",
+          source: "fal pricing API",
+          verified: true,
+        },
       }),
     ]);
     // The account's live price, from the (emulated) pricing API: change it and the estimate follows.

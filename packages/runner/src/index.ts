@@ -58,5 +58,7 @@ export {
   chosenTakes,
   carryRerolls,
   withRerolls,
+  quoteReroll,
   type PicksFile,
+  type RerollQuote,
 } from "./picks.js";

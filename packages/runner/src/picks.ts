@@ -1,7 +1,9 @@
 import type { Manifest, Reroll } from "@hailuo/manifest";
 import { HailuoError } from "@hailuo/shared";
 import type { ItemReport } from "./report.js";
-import { storeOf, type RunAt } from "./run-folder.js";
+import { normalizeHailuoInput } from "@hailuo/core";
+import { planRun, sumUsd } from "./plan.js";
+import { readRunManifest, storeOf, type RunAt } from "./run-folder.js";
 
 /** picks.json: the take each scene's film uses, chosen by a person (`hailuo pick`, the review page). */
 export interface PicksFile {
@@ -103,4 +105,42 @@ export function withRerolls(
     s === scene ? { ...s, rerolls: [...(s.rerolls ?? []), ...added] } : s,
   );
   return { manifest: { ...manifest, scenes }, added };
+}
+
+/** What a re-roll would add and cost, computed without recording anything. */
+export interface RerollQuote {
+  /** The run's manifest with the new takes recorded (what `runManifest` runs). */
+  manifest: Manifest;
+  added: Reroll[];
+  /** The new takes' generations (pass to `runManifest`'s `only`). */
+  keys: string[];
+  usd: number;
+}
+
+/**
+ * Quotes `count` more takes of `scene` (with an edited `prompt`, normalised as a submit would)
+ * at `usdPerSecond`: the new takes as the run will plan them, one expansion of re-rolls.
+ */
+export async function quoteReroll(
+  at: RunAt,
+  scene: string,
+  count: number,
+  options: { prompt?: string; usdPerSecond?: number } = {},
+): Promise<RerollQuote> {
+  const manifest = await readRunManifest(at);
+  const edited =
+    options.prompt === undefined
+      ? undefined
+      : normalizeHailuoInput({ prompt: options.prompt, duration: "6" }).prompt;
+  const { manifest: next, added } = withRerolls(manifest, scene, count, edited);
+  const takes = new Set(added.map((r) => r.take));
+  const items = planRun(next, options.usdPerSecond).filter(
+    (p) => p.sceneId === scene && takes.has(p.take),
+  );
+  return {
+    manifest: next,
+    added,
+    keys: items.map((p) => p.key),
+    usd: sumUsd(items.map((p) => p.costUsd)),
+  };
 }

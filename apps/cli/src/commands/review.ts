@@ -1,35 +1,10 @@
-import { spawn } from "node:child_process";
 import { resolve } from "node:path";
-import { readRunManifest } from "@hailuo/runner";
+import { runMediaStage } from "@hailuo/publish";
+import { readRunManifest, runManifest } from "@hailuo/runner";
 import { startReviewServer } from "@hailuo/review";
-import { priceFor } from "../fal-connection.js";
+import { connectFal, priceFor } from "../fal-connection.js";
 import { numberOption } from "../options.js";
-import { pickTake, quoteReroll } from "./takes.js";
-
-/** Runs this CLI as a child (`hailuo reroll …`, `hailuo assemble …`): the page's buttons are the commands themselves. */
-function hailuo(args: string[]): Promise<void> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [process.argv[1]!, ...args], {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: process.env,
-    });
-    let err = "";
-    child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-    child.on("close", (code) =>
-      code === 0
-        ? ok()
-        : fail(
-            new Error(
-              err
-                .trim()
-                .split("\n")
-                .findLast((l) => l.startsWith("hailuo: error")) ??
-                `hailuo ${args[0]} exited with ${code}`,
-            ),
-          ),
-    );
-  });
-}
+import { pickTake, quoteRerollNow } from "./takes.js";
 
 /** `hailuo review <run-dir> [--port N] [--host ADDR]`: a local page to watch a run, compare and pick takes, re-roll and assemble. */
 export async function reviewCommand(
@@ -40,6 +15,9 @@ export async function reviewCommand(
   const dir = resolve(runDir);
   await readRunManifest(dir); // not a run folder: say so before starting a server
   const price = await priceFor();
+  // One connection for the page's whole session: its re-rolls run here, through the same runner
+  // and journal as `hailuo reroll` (no child process); its assembles through the media stage.
+  const conn = await connectFal({ say: (line) => process.stderr.write(`${line}\n`) });
   const server = await startReviewServer({
     runDir: dir,
     host: opts.host,
@@ -48,22 +26,31 @@ export async function reviewCommand(
     actions: {
       pick: (scene, take) => pickTake(dir, scene, take),
       quote: async (scene, takes, prompt) => ({
-        usd: (await quoteReroll(dir, scene, takes, prompt)).usd,
+        usd: (await quoteRerollNow(dir, scene, takes, prompt)).usd,
       }),
-      // The page asked and showed the cost before this click: --yes stands for that confirmation.
-      // Options first and `--` before the positionals: a scene id or prompt from the page is never read as a flag.
-      reroll: (scene, takes, prompt) =>
-        hailuo([
-          "reroll",
-          "--takes",
-          String(takes),
-          "--yes",
-          ...(prompt ? [`--prompt=${prompt}`] : []),
-          "--",
-          dir,
-          scene,
-        ]),
-      assemble: () => hailuo(["assemble", "--", dir]),
+      // The page asked and showed the cost before this click: that is the confirmation.
+      reroll: async (scene, takes, prompt) => {
+        const quote = await quoteRerollNow(dir, scene, takes, prompt);
+        const keys = new Set(quote.keys);
+        const result = await runManifest({
+          manifest: quote.manifest,
+          runDir: dir,
+          client: conn.client,
+          backend: conn.backend,
+          priceUsdPerSecond: quote.price,
+          only: (item) => keys.has(item.key),
+          signal,
+        });
+        const failed = result.report.items.filter((i) => keys.has(i.key) && i.error);
+        if (result.exitCode !== 0)
+          throw new Error(
+            failed.map((i) => `${i.scene}#${i.take}: ${i.error}`).join("; ") ||
+              `the re-roll stopped (exit ${result.exitCode})`,
+          );
+      },
+      assemble: async () => {
+        await runMediaStage(dir, await readRunManifest(dir), { assemble: true, signal });
+      },
     },
   });
   // The token goes to stdout only, the address to open; stderr (often kept in logs) shows the page without it.
@@ -75,5 +62,6 @@ export async function reviewCommand(
   process.stdout.write(`${server.url}\n`);
   await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
   await server.close();
+  await conn.close();
   return 0;
 }

@@ -1,15 +1,11 @@
 import { resolve } from "node:path";
-import { normalizeHailuoInput } from "@hailuo/core";
 import { MAX_TAKES } from "@hailuo/manifest";
 import {
   BudgetError,
   RunLockedError,
-  planRun,
-  readRunManifest,
   readRunReport,
   runLockHeld,
-  sumUsd,
-  withRerolls,
+  quoteReroll,
   writePick,
   type RunStore,
 } from "@hailuo/runner";
@@ -84,7 +80,7 @@ export async function rerollCommand(
   const dir = resolve(runDir);
   const count = numberOption("takes", opts.takes, { min: 1, max: MAX_TAKES })!;
   const { budgetUsd } = runNumbers(opts);
-  const quote = await quoteReroll(dir, scene, count, opts.prompt);
+  const quote = await quoteRerollNow(dir, scene, count, opts.prompt);
   if (budgetUsd !== undefined && quote.usd > budgetUsd) {
     throw new BudgetError(
       `re-rolling ${scene} ${count} time(s) costs up to $${quote.usd.toFixed(2)}, over the budget of $${budgetUsd.toFixed(2)}; nothing was submitted or recorded`,
@@ -102,23 +98,16 @@ export async function rerollCommand(
   });
 }
 
-/** What a re-roll would add and cost (at the account's live price), without recording anything. */
-export async function quoteReroll(runDir: string, scene: string, count: number, prompt?: string) {
-  const manifest = await readRunManifest(runDir);
-  const edited =
-    prompt === undefined ? undefined : normalizeHailuoInput({ prompt, duration: "6" }).prompt;
-  const { manifest: next, added } = withRerolls(manifest, scene, count, edited);
+/** What a re-roll would add and cost at the account's live price, without recording anything. */
+export async function quoteRerollNow(
+  runDir: string,
+  scene: string,
+  count: number,
+  prompt?: string,
+) {
   const price = await priceFor();
-  // The new takes as the run will plan them: one expansion of re-rolls, the runner's.
-  const takes = new Set(added.map((r) => r.take));
-  const items = planRun(next, price.usdPerSecond).filter(
-    (p) => p.sceneId === scene && takes.has(p.take),
-  );
   return {
-    manifest: next,
-    added,
-    keys: items.map((p) => p.key),
-    usd: sumUsd(items.map((p) => p.costUsd)),
+    ...(await quoteReroll(runDir, scene, count, { prompt, usdPerSecond: price.usdPerSecond })),
     price,
   };
 }
