@@ -8,6 +8,7 @@ import {
   isSafeId,
   manifestFromData,
   readYamlSource,
+  readSceneImages,
   loadManifest,
   type Manifest,
   type ThumbnailSpec,
@@ -229,11 +230,13 @@ async function templatedManifest(job: JobDefinition, fireAt: Date): Promise<Mani
   if ("inline" in job.manifest) {
     // Re-read so this fire time's {{date}} is templated in, with the same source positions.
     const { data, locate } = readYamlSource(await readFile(job.file, "utf8"), job.file);
-    return manifestFromData(
+    const parsed = manifestFromData(
       (data as { manifest: unknown }).manifest,
       (p, k) => locate(["manifest", ...p], k),
       { file: job.file, now: fireAt, timeZone: job.timeZone, vars: job.vars },
     );
+    // Images beside the job file are read and checked as a manifest file's are.
+    return readSceneImages(parsed, dirname(job.file));
   }
   return loadManifest(job.manifest.file, { now: fireAt, timeZone: job.timeZone, vars: job.vars });
 }
