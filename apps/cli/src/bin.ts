@@ -316,7 +316,9 @@ program
 program
   .command("thumbs")
   .description("posters and a contact sheet for a run folder or for video files")
-  .argument("<targets...>", "a run folder, or video files")
+  .argument("<targets...>", "a run folder, a bucket run's s3://BUCKET/PREFIX, or video files")
+  .option("--redis <url>", "where a bucket run's records live (default: $REDIS_URL)")
+  .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo")
   .option("--sheet <COLSxROWS>", "contact sheet layout", "4")
   .option("--gif", "also an animated GIF preview per clip")
   .option("--out <file>", "contact sheet file for videos (default ./contact-sheet.jpg)")

@@ -161,7 +161,7 @@ export async function reportCommand(
 /** `hailuo thumbs <run-dir | video…>`: posters, a contact sheet and optional GIFs. */
 export async function thumbsCommand(
   targets: string[],
-  opts: { sheet?: string; gif?: boolean; out?: string; json?: boolean },
+  opts: { sheet?: string; gif?: boolean; out?: string; json?: boolean } & RunAtOptions,
   signal: AbortSignal,
 ): Promise<number> {
   let columns = 4;
@@ -174,23 +174,25 @@ export async function thumbsCommand(
     if (m[2]) maxItems = columns * Number(m[2]);
   }
   const first = targets[0]!;
-  if (targets.length === 1 && (await stat(first)).isDirectory()) {
-    const manifest = await readRunManifest(first);
+  if (targets.length === 1 && isBucketUrl(first))
+    // A bucket run: made in scratch and uploaded; named by the bucket's address.
+    return onRunFolder(first, opts, (dir) => runThumbs(dir, first));
+  if (targets.length === 1 && (await stat(first)).isDirectory()) return runThumbs(first, first);
+  async function runThumbs(dir: string, shownAs: string): Promise<number> {
+    const manifest = await readRunManifest(dir);
     manifest.thumbnails = {
       ...manifest.thumbnails,
       sheetColumns: columns,
       preview: opts.gif ? "gif" : "none",
     };
-    const report = await readRunReport(first, manifest);
+    const report = await readRunReport(dir, manifest);
     report.items = report.items.slice(0, maxItems);
-    const r = await makeThumbnails(first, manifest, report, { signal });
-    const posters = Object.values(r.posters).map((p) => join(first, p));
+    const r = await makeThumbnails(dir, manifest, report, { signal });
+    const at = (f: string) => (isBucketUrl(shownAs) ? `${shownAs}/${f}` : join(shownAs, f));
+    const posters = Object.values(r.posters).map(at);
     if (opts.json)
-      emitJson({ type: "thumbs", posters, ...(r.sheet ? { sheet: join(first, r.sheet) } : {}) });
-    else
-      process.stdout.write(
-        `${posters.length} poster(s)${r.sheet ? `, ${join(first, r.sheet)}` : ""}\n`,
-      );
+      emitJson({ type: "thumbs", posters, ...(r.sheet ? { sheet: at(r.sheet) } : {}) });
+    else process.stdout.write(`${posters.length} poster(s)${r.sheet ? `, ${at(r.sheet)}` : ""}\n`);
     return 0;
   }
   const items: { file: string; label: string }[] = [];
