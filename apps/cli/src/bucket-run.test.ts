@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawnCli } from "./test-cli.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
@@ -25,26 +25,7 @@ import {
 
 // A run kept in a bucket (s3rver) with its records in a Redis of this test's own (restarted
 // mid-run), worked by two worker processes that share no folder; one is SIGKILLed.
-const BIN = join(import.meta.dirname, "../dist/bin.js");
 const SCENES = 4;
-
-function spawnCli(args: string[], env: Record<string, string>, cwd: string) {
-  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  delete fullEnv.FAL_KEY;
-  const child: ChildProcess = spawn(process.execPath, [BIN, ...args], {
-    env: fullEnv,
-    cwd,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  return {
-    child,
-    output: () => out,
-    done: new Promise<number | null>((r) => child.on("close", (code) => r(code))),
-  };
-}
 
 describe("a run kept in a bucket, worked by workers that share no folder", () => {
   let emu: Emulator;

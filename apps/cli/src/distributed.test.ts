@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawnCli } from "./test-cli.js";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Queue } from "bullmq";
@@ -20,27 +20,6 @@ import {
 // Two real worker processes and a real Redis server (.ci/run starts one when none answers);
 // the emulator runs in this process so its counters outlive the killed worker.
 const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const BIN = join(import.meta.dirname, "../dist/bin.js");
-
-function spawnCli(
-  args: string[],
-  env: Record<string, string>,
-): { child: ChildProcess; output: () => string; done: Promise<number | null> } {
-  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  delete fullEnv.FAL_KEY;
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: fullEnv,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  return {
-    child,
-    output: () => out,
-    done: new Promise((r) => child.on("close", (code) => r(code))),
-  };
-}
 
 describe("distributed runs on BullMQ", () => {
   let emu: Emulator;

@@ -39,6 +39,32 @@ export function cli(
   return { child, done };
 }
 
+/**
+ * The CLI as a long-lived process (a worker, an enqueue, a status), its stdout and stderr kept
+ * together in one `output()`, run in `cwd` when given.
+ */
+export function spawnCli(
+  args: string[],
+  env: Record<string, string>,
+  cwd?: string,
+): { child: ChildProcess; output: () => string; done: Promise<number | null> } {
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete fullEnv.FAL_KEY;
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: fullEnv,
+    cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  return {
+    child,
+    output: () => out,
+    done: new Promise((r) => child.on("close", (code) => r(code))),
+  };
+}
+
 export const manifestText = (n: number, tag: string) =>
   `name: ${tag}\nscenes:\n${Array.from({ length: n }, (_, i) => `  - id: s${i}\n    prompt: ${tag} scene number ${i}\n    duration: ${i % 3 === 0 ? 10 : 6}\n`).join("")}`;
 
