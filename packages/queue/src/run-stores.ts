@@ -55,7 +55,9 @@ export function createRunStores(options: {
     Number(/^hailuo-scratch-(\d+)-/.exec(name)?.[1]),
   );
   return {
-    of(address) {
+    of(given) {
+      // One store per run, however its address was written (a trailing slash, a relative folder).
+      const address = runAddress(given);
       let store = stores.get(address);
       if (store) return store;
       if (isBucketUrl(address)) {
@@ -71,7 +73,8 @@ export function createRunStores(options: {
       stores.set(address, store);
       return store;
     },
-    async forget(address) {
+    async forget(given) {
+      const address = runAddress(given);
       const store = stores.get(address);
       stores.delete(address);
       if (store && store.kind !== "local") await rm(store.dir, { recursive: true, force: true });
