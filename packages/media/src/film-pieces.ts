@@ -138,7 +138,7 @@ export interface PieceOptions extends MediaOptions {
   together?: number;
   /** Niceness of the ffmpeg runs (0–19). @default 0 */
   niceness?: number;
-  /** Encoder threads of each run. @default cores ÷ `together` */
+  /** Encoder threads of each run. @default the cores ÷ the runs encoded at once */
   threads?: number;
 }
 
@@ -155,7 +155,6 @@ export async function makePieces(
   options: PieceOptions = {},
 ): Promise<number> {
   const together = Math.max(1, options.together ?? Math.min(2, availableParallelism()));
-  const threads = options.threads ?? Math.max(1, Math.floor(availableParallelism() / together));
   const pending = pieces.find((p) => readsPending(plan, p));
   if (pending)
     throw new AssembleError(`piece at frame ${pending.startFrame} reads a clip not there yet`);
@@ -168,6 +167,10 @@ export async function makePieces(
   if (!wanted.size) return 0;
   await mkdir(dir, { recursive: true });
   const runs = pieceRuns(plan, wanted, { together });
+  // The encoders running at once share the cores; one alone (a pick's three pieces) gets them all.
+  const threads =
+    options.threads ??
+    Math.max(1, Math.floor(availableParallelism() / Math.min(together, runs.length)));
   const F = plan.input.F;
   const toMake = runs.flat().reduce((s, p) => s + p.frames, 0);
   let made = 0;
