@@ -103,7 +103,6 @@ export function createFilmBuilder(options: FilmBuilderOptions): FilmBuilder {
 
   /** The film as it would be made now, pending clips included; undefined when nothing is to be made ahead. */
   async function planNow(): Promise<FilmPlan | undefined> {
-    if (!(options.assemble ?? Boolean(manifest.assemble))) return undefined;
     const report = await readRunReport(runDir, manifest);
     if (options.thumbnails !== false && options.thumbnailsWhileArriving !== false)
       enqueue(async () => {
@@ -115,6 +114,7 @@ export function createFilmBuilder(options: FilmBuilderOptions): FilmBuilder {
           { sheet: false, concurrency: 1 },
         );
       });
+    if (!(options.assemble ?? Boolean(manifest.assemble))) return undefined;
     const layout = filmLayout(
       runDir,
       manifest,
