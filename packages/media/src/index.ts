@@ -62,3 +62,9 @@ export {
   type PieceOptions,
   type PieceAudio,
 } from "./film-pieces.js";
+export {
+  extractLastFrame,
+  LastFrameError,
+  type LastFrame,
+  type LastFrameOptions,
+} from "./last-frame.js";
