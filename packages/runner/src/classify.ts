@@ -1,7 +1,10 @@
 import type { ErrorCode } from "@hailuo/shared";
 
-/** Where in an item's life an error happened. */
-export type ItemStage = "submit" | "wait" | "result" | "save";
+/**
+ * Where in an item's life an error happened. `prepare`: its images made ready for a submit
+ * (a file read and checked, a last frame taken, an upload), before anything is sent to fal.
+ */
+export type ItemStage = "prepare" | "submit" | "wait" | "result" | "save";
 
 /** What to do about a failed step. */
 export type FailureAction =

@@ -1,6 +1,8 @@
 /** Where one item stands, as shown to people. */
 export type ItemPhase =
   | "waiting"
+  /** Its images are made ready: a file checked, a last frame taken, an upload to fal's storage. */
+  | "uploading"
   | "submitting"
   | "queued"
   | "in_progress"

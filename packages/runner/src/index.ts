@@ -1,8 +1,27 @@
 // The runner's public face: run a manifest, read what a run folder says, and the one entry for queue workers.
-export { runManifest, type RunOptions, type RunResult } from "./runner.js";
+export {
+  runManifest,
+  quoteRunPrices,
+  type RunOptions,
+  type RunPrices,
+  type RunResult,
+} from "./runner.js";
 export type { RunEvent, ItemPhase } from "./events.js";
-export { planRun, sumUsd, type PlanItem } from "./plan.js";
-export { previewRun, type RunPreview } from "./work-plan.js";
+export {
+  planRun,
+  createPlanner,
+  planEndpoints,
+  sumUsd,
+  type PlanItem,
+  type PlanInput,
+  type PlanContext,
+  type Planner,
+  type LastFrameSource,
+} from "./plan.js";
+export { chooseTakes } from "./chosen-take.js";
+export { previewRun, type RunPreview, type Regeneration } from "./work-plan.js";
+export { ImageChangedError } from "./image-inputs.js";
+export { uploadsOf, type JournaledUpload } from "./run-state.js";
 export { readRunReport, buildReport } from "./run-report.js";
 export type { ItemReport, ReportCaveat, RunReport } from "./report.js";
 export type { MoneyTotals, RequestFate, Ledger } from "./ledger.js";

@@ -2,6 +2,7 @@ import { HAILUO_ENDPOINT, type HailuoClient } from "@hailuo/core";
 import { HailuoError, type Clock } from "@hailuo/shared";
 import type { RunStore } from "@hailuo/store";
 import type { RunEvent } from "./events.js";
+import type { ImageInputs } from "./image-inputs.js";
 import type { RunGuards } from "./run-guards.js";
 import type { JournalRecord, JournalStore, StoredRecord } from "./journal-store.js";
 import { applyRecord, type ItemState } from "./run-state.js";
@@ -17,13 +18,20 @@ export class BudgetError extends HailuoError {
 export class PriceUnknownError extends HailuoError {
   constructor(
     budgetUsd: number,
-    price: { usdPerSecond: number; reason?: string },
+    price: { usdPerSecond: number; reason?: string; unitPriceUsd?: number; unit?: string },
     /** What did not happen: "submitted", "enqueued". */
     nothing: string,
+    /** The endpoint whose price is not known. @default the seed's */
+    endpointId: string = HAILUO_ENDPOINT,
   ) {
+    const seed = endpointId === HAILUO_ENDPOINT;
+    // The seed's words as they always were; another endpoint's price is in its own unit.
+    const how = seed
+      ? `Pass --price USD_PER_SECOND (your account's price for ${HAILUO_ENDPOINT}), or --assume-list-price to budget at the list price $${price.usdPerSecond}/s`
+      : `Pass --assume-list-price to budget at ${endpointId}'s list price $${price.unitPriceUsd ?? price.usdPerSecond}/${price.unit ?? "second"}`;
     super(
       "price_unknown",
-      `--budget $${budgetUsd.toFixed(2)} needs the account's price, and fal's pricing API could not give it (${price.reason ?? "no answer"}); nothing was ${nothing}. Pass --price USD_PER_SECOND (your account's price for ${HAILUO_ENDPOINT}), or --assume-list-price to budget at the list price $${price.usdPerSecond}/s`,
+      `--budget $${budgetUsd.toFixed(2)} needs the account's price${seed ? "" : ` for ${endpointId}`}, and fal's pricing API could not give it (${price.reason ?? "no answer"}); nothing was ${nothing}. ${how}`,
       { retryable: false },
     );
   }
@@ -84,6 +92,11 @@ export interface ItemContext {
   saveSlot?: <T>(work: () => Promise<T>) => Promise<T>;
   /** The run's budget, stop, fal reach and request claims: the same rules for every caller. */
   guards: RunGuards;
+  /**
+   * Makes an image-to-video generation's images URLs fal reads (uploads journaled by content).
+   * @default none: a generation with images fails without a submit
+   */
+  images?: ImageInputs;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
 } from "./item-context.js";
 import type { PlanItem } from "./plan.js";
 import {
+  type Say,
   awaitCompletion,
   ensureSubmitted,
   fetchOutput,
@@ -26,6 +27,22 @@ import {
 } from "./request-steps.js";
 
 const now = <T>(work: () => Promise<T>): Promise<T> => work();
+
+/** The item with its images' URLs in its input, as it is submitted (and looked up on fal's list). */
+async function withImageUrls(item: PlanItem, ctx: ItemContext, say: Say): Promise<PlanItem> {
+  if (!ctx.images)
+    throw new HailuoError(
+      "usage",
+      `${item.sceneId}#${item.take}: an image-to-video scene's images are uploaded by \`hailuo run\` / \`hailuo resume\`; this runner cannot (nothing was submitted)`,
+      { retryable: false },
+    );
+  const from = item.lastFrame
+    ? `first frame: last frame of ${item.lastFrame.sceneId}#${item.lastFrame.take}`
+    : undefined;
+  say("uploading", from ? { detail: from } : {});
+  const urls = await ctx.images.urlsFor(item, ctx.signal);
+  return { ...item, input: { ...item.input, ...urls } };
+}
 
 /** Journals an item given up (or a run stopped) at `stage`; a paid clip not saved stays "completed, not saved". */
 async function recordGiveUp(
@@ -114,6 +131,14 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
       }
       if (!videoUrl) {
         const setStage = (st: ItemStage) => (stage = st);
+        // A new submit needs its images as URLs: taken and uploaded (or found uploaded) before
+        // one of the account's fal slots is held. A live request needs none.
+        let ready = item;
+        if (!s.live && Object.keys(item.images).length) {
+          stage = "prepare";
+          ready = await withImageUrls(item, ctx, say);
+          stage = "submit";
+        }
         // A run stopper (a bad key, say) stops the run before this slot goes to the next item.
         const stopRunOn = (error: unknown): never => {
           if (
@@ -127,8 +152,8 @@ export async function processItem(item: PlanItem, ctx: ItemContext): Promise<Ite
           // A stop while this item waited for a slot: nothing of it has left yet.
           if (signal.aborted) throw abortError(signal);
           try {
-            await reconcile(item, ctx);
-            const handle = await ensureSubmitted(item, ctx, say);
+            await reconcile(ready, ctx);
+            const handle = await ensureSubmitted(ready, ctx, say);
             return { handle, status: await awaitCompletion(item, handle, ctx, say, setStage) };
           } catch (error) {
             return stopRunOn(error);

@@ -100,7 +100,11 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
         // Priced as enqueued: reservations and journaled costs at the account's price.
         return {
           run,
-          plan: new Map(planRun(run.manifest, run.usdPerSecond).map((p) => [p.key, p])),
+          plan: new Map(
+            planRun(run.manifest, run.usdPerSecond, { unitPricesUsd: run.unitPricesUsd }).map(
+              (p) => [p.key, p],
+            ),
+          ),
         };
       });
       read.catch(() => runFiles.delete(store.url));

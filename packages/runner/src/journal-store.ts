@@ -30,6 +30,10 @@ export type JournalRecord =
       pid: number;
       usdPerSecond?: number;
       priceUnverified?: string;
+      /** The unit price of each other endpoint the run uses (its record's unit). */
+      unitPricesUsd?: Record<string, number>;
+      /** Why fal could not confirm another endpoint's price (its list price was assumed). */
+      pricesUnverified?: Record<string, string>;
     }
   | { t: "submitting"; key: string; scene: string; take: number; attempt: number; usd?: number }
   | { t: "submitted"; key: string; handle: HailuoHandle }
@@ -88,6 +92,12 @@ export type JournalRecord =
       live: boolean;
     }
   | { t: "cancelled"; key: string; requestId: string; answer: string }
+  /**
+   * A file put in fal's storage for the run (a start or end image, a clip's last frame), named by
+   * its content: a resume finds its URL here and never uploads the same bytes twice. A record of
+   * the run, not of a generation (no key). `scene` and `field` say what first needed it.
+   */
+  | { t: "uploaded"; sha256: string; url: string; bytes: number; scene?: string; field?: string }
   | { t: "interrupted" }
   | { t: "enqueued"; items: number }
   | { t: "finished"; ok: number; failed: number };

@@ -2,7 +2,10 @@ import type { Manifest, Reroll } from "@hailuo/manifest";
 import { HailuoError } from "@hailuo/shared";
 import type { ItemReport } from "./report.js";
 import { normalizeHailuoInput } from "@hailuo/core";
+import { chooseTakes } from "./chosen-take.js";
+import { readJournal } from "./journal-store.js";
 import { planRun, sumUsd } from "./plan.js";
+import { replayJournal } from "./run-state.js";
 import { readRunManifest, storeOf, type RunAt } from "./run-folder.js";
 
 /** picks.json: the take each scene's film uses, chosen by a person (`hailuo pick`, the review page). */
@@ -32,29 +35,20 @@ export async function writePick(at: RunAt, scene: string, take: number): Promise
 }
 
 /**
- * The take the film uses for each scene, among takes that have a clip: the person's pick, else
- * the newest re-rolled take (a re-roll says "I want another"), else the manifest's `pick:`, else
- * the first finished take. A scene with no clip maps to undefined.
+ * The take the film uses for each scene, among takes that have a clip (`chooseTakes`: the
+ * person's pick, the newest re-roll, `pick:`, the first finished). A scene with no clip maps to
+ * undefined.
  */
 export function chosenTakes(
   manifest: Manifest,
   items: ItemReport[],
   picks: Record<string, number>,
 ): Map<string, ItemReport | undefined> {
-  const chosen = new Map<string, ItemReport | undefined>();
-  const byScene = new Map<string, ItemReport[]>();
-  for (const i of items) if (i.file) byScene.set(i.scene, [...(byScene.get(i.scene) ?? []), i]);
-  for (const scene of manifest.scenes) {
-    const withClip = byScene.get(scene.id) ?? [];
-    const take = (n: number | undefined) =>
-      n === undefined ? undefined : withClip.find((i) => i.take === n);
-    const rerolled = [...(scene.rerolls ?? [])]
-      .reverse()
-      .map((r) => take(r.take))
-      .find(Boolean);
-    chosen.set(scene.id, take(picks[scene.id]) ?? rerolled ?? take(scene.pick) ?? withClip[0]);
-  }
-  return chosen;
+  return chooseTakes(
+    manifest.scenes,
+    items.filter((i) => i.file),
+    picks,
+  );
 }
 
 /** Marks `chosen` on the report rows the film uses. */
@@ -125,18 +119,30 @@ export async function quoteReroll(
   at: RunAt,
   scene: string,
   count: number,
-  options: { prompt?: string; usdPerSecond?: number } = {},
+  options: {
+    prompt?: string;
+    usdPerSecond?: number;
+    /** Other endpoints' unit prices, by id. @default their list prices */
+    unitPricesUsd?: Readonly<Record<string, number>>;
+  } = {},
 ): Promise<RerollQuote> {
-  const manifest = await readRunManifest(at);
+  const [manifest, journal, picks] = await Promise.all([
+    readRunManifest(at),
+    readJournal(storeOf(at)),
+    readPicks(at),
+  ]);
   const edited =
     options.prompt === undefined
       ? undefined
       : normalizeHailuoInput({ prompt: options.prompt, duration: "6" }).prompt;
   const { manifest: next, added } = withRerolls(manifest, scene, count, edited);
   const takes = new Set(added.map((r) => r.take));
-  const items = planRun(next, options.usdPerSecond).filter(
-    (p) => p.sceneId === scene && takes.has(p.take),
-  );
+  // Keyed as the run will key them: a continuing scene by its source's chosen clip.
+  const items = planRun(next, options.usdPerSecond, {
+    unitPricesUsd: options.unitPricesUsd,
+    states: replayJournal(journal.records),
+    picks,
+  }).filter((p) => p.sceneId === scene && takes.has(p.take));
   return {
     manifest: next,
     added,

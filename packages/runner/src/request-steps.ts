@@ -1,9 +1,4 @@
-import {
-  HAILUO_ENDPOINT,
-  resultForStatus,
-  type HailuoHandle,
-  type HailuoStatus,
-} from "@hailuo/core";
+import { resultForStatus, type HailuoHandle, type HailuoStatus } from "@hailuo/core";
 import { HailuoError } from "@hailuo/shared";
 import type { ItemStage } from "./classify.js";
 import type { ItemPhase } from "./events.js";
@@ -237,7 +232,7 @@ export async function refetchPaidOutput(item: PlanItem, ctx: ItemContext): Promi
     s.handle?.requestId === requestId
       ? s.handle
       : {
-          endpoint: HAILUO_ENDPOINT,
+          endpoint: item.endpoint,
           requestId,
           submittedAt: s.sentAt ?? new Date(0).toISOString(),
         };

@@ -31,6 +31,8 @@ export interface RunFile {
    * workers plan, reserve and journal with it. @default the built-in table
    */
   usdPerSecond?: number;
+  /** The same for other endpoints than the seed: unit prices by endpoint id, in each record's unit. */
+  unitPricesUsd?: Record<string, number>;
   /** A distributed run's budget: its workers refuse to submit when its reservations cannot be found. */
   budgetUsd?: number;
   /** Retries per generation a distributed run was enqueued with (`--retries`, job.yaml's `retries`): every worker uses them. */
@@ -93,7 +95,7 @@ export async function writeRunFile(
   manifest: Manifest,
   backend?: Backend,
   previous?: string,
-  spec: Pick<RunFile, "usdPerSecond" | "budgetUsd" | "retries"> = {},
+  spec: Pick<RunFile, "usdPerSecond" | "unitPricesUsd" | "budgetUsd" | "retries"> = {},
 ): Promise<void> {
   // Warnings were told when the manifest was read; run.json records what runs.
   const { warnings: _told, ...recorded } = manifest;
@@ -154,6 +156,21 @@ export async function readRunFileText(
         file: path,
         field: "usdPerSecond",
         message: `expected the price per second in USD, got ${JSON.stringify(price)}`,
+      },
+    ]);
+  }
+  const unit = file.unitPricesUsd;
+  const badUnit =
+    unit !== undefined &&
+    (typeof unit !== "object" ||
+      unit === null ||
+      Object.values(unit).some((v) => !(typeof v === "number" && v > 0 && v < 100)));
+  if (badUnit) {
+    throw new ManifestError(path, [
+      {
+        file: path,
+        field: "unitPricesUsd",
+        message: `expected unit prices in USD by endpoint id, got ${JSON.stringify(unit)}`,
       },
     ]);
   }

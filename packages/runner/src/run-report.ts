@@ -17,6 +17,8 @@ export interface BuildReportOptions {
   thisRunFrom?: number;
   /** Price for records that lack one (journals from before prices were journaled). */
   usdPerSecond?: number;
+  /** Other endpoints' unit prices, for the same (each record's unit). @default list prices */
+  unitPricesUsd?: Readonly<Record<string, number>>;
   /** The manifest's plan when the caller has it already (`planRun(manifest, usdPerSecond)`). */
   plan?: PlanItem[];
   /** picks.json's picks, to mark the takes the film uses. */
@@ -31,15 +33,23 @@ export interface BuildReportOptions {
   backend?: Backend;
 }
 
-/** One caveat per run into the folder that priced at the list price because fal could not confirm the account's. */
+/** One caveat per run into the folder (and endpoint) that priced at the list price because fal could not confirm the account's. */
 function priceCaveats(records: StoredRecord[]): ReportCaveat[] {
   return records.flatMap((r) =>
-    r.t === "run" && r.priceUnverified
+    r.t === "run"
       ? [
-          {
+          ...(r.priceUnverified
+            ? [
+                {
+                  kind: "price_unverified" as const,
+                  message: `the run of ${r.at} priced at $${r.usdPerSecond}/s, the list price, because fal's pricing API could not confirm the account's (${r.priceUnverified}): its amounts are estimates, not verified`,
+                },
+              ]
+            : []),
+          ...Object.entries(r.pricesUnverified ?? {}).map(([id, why]) => ({
             kind: "price_unverified" as const,
-            message: `the run of ${r.at} priced at $${r.usdPerSecond}/s, the list price, because fal's pricing API could not confirm the account's (${r.priceUnverified}): its amounts are estimates, not verified`,
-          },
+            message: `the run of ${r.at} priced ${id} at its list price ($${r.unitPricesUsd?.[id]} per its unit), because fal's pricing API could not confirm the account's (${why}): its amounts are estimates, not verified`,
+          })),
         ]
       : [],
   );
@@ -79,10 +89,17 @@ export function buildReport(
   options: BuildReportOptions = {},
 ): RunReport {
   const { outcome = new Map() } = options;
-  const plan = options.plan ?? planRun(manifest, options.usdPerSecond);
   const thisRunFrom = options.thisRunFrom ?? 0;
   const states =
     options.states ?? replayJournal(records, new Map(), { thisRun: (_r, i) => i >= thisRunFrom });
+  // A continuing scene's row is the take made from its source's chosen clip (as a run keys it).
+  const plan =
+    options.plan ??
+    planRun(manifest, options.usdPerSecond, {
+      unitPricesUsd: options.unitPricesUsd,
+      states,
+      picks: options.picks ?? {},
+    });
   const byKey = new Map(plan.map((p) => [p.key, p]));
   const ledger = ledgerOf(states.values(), {
     estimate: (k) => byKey.get(k)?.costUsd ?? 0,

@@ -289,3 +289,23 @@ export function replayJournal(
   }
   return items;
 }
+
+/** A file in fal's storage the run uploaded, as its journal records it. */
+export interface JournaledUpload {
+  sha256: string;
+  url: string;
+  bytes: number;
+}
+
+/**
+ * The files a journal says were uploaded, by the SHA-256 of their content (the newest URL of
+ * each). Pure; `into` is extended, so a run adds what it uploads as it goes.
+ */
+export function uploadsOf(
+  records: Iterable<StoredRecord>,
+  into: Map<string, JournaledUpload> = new Map(),
+): Map<string, JournaledUpload> {
+  for (const r of records)
+    if (r.t === "uploaded") into.set(r.sha256, { sha256: r.sha256, url: r.url, bytes: r.bytes });
+  return into;
+}

@@ -5,13 +5,14 @@ import pLimit from "p-limit";
 import { HAILUO_ENDPOINT, livePrice, type HailuoClient, type LivePrice } from "@hailuo/core";
 import type { Manifest } from "@hailuo/manifest";
 import { HailuoError, systemClock, type Clock } from "@hailuo/shared";
-import type { RunEvent } from "./events.js";
+import type { ItemPhase, RunEvent } from "./events.js";
 import { cancelQueued } from "./cancel-on-exit.js";
 import { createRunGuards, memoryBudget, type LiveEntry } from "./run-guards.js";
 import { STOP_RUN } from "./classify.js";
 import {
   BudgetError,
   PriceUnknownError,
+  journalAndApply,
   type ItemContext,
   type ItemOutcome,
 } from "./item-context.js";
@@ -23,7 +24,10 @@ import {
   type StoredRecord,
   journalPath,
 } from "./journal-store.js";
-import { planRun, sumUsd, type PlanItem } from "./plan.js";
+import { createPlanner, planRun, sumUsd, type PlanItem } from "./plan.js";
+import { waitingForSources, whySourceHasNoClip } from "./continuations.js";
+import { createImageInputs } from "./image-inputs.js";
+import { clipIntact } from "./clip-file.js";
 import { carryRerolls, readPicks } from "./picks.js";
 import { preflight } from "./preflight.js";
 import { writeReports, type ReportCaveat, type RunReport } from "./report.js";
@@ -37,7 +41,13 @@ import {
 } from "./run-folder.js";
 import { acquireRunLock, createLocalStore, RunLockedError } from "@hailuo/store";
 import { buildReport } from "./run-report.js";
-import { newItemState, replayJournal, type ItemState } from "./run-state.js";
+import {
+  newItemState,
+  replayJournal,
+  uploadsOf,
+  type ItemState,
+  type JournaledUpload,
+} from "./run-state.js";
 import { createStopControl, type StopControl } from "./stop-control.js";
 import { planWork } from "./work-plan.js";
 import { recoverFromWitnesses, type Recovery } from "./witnesses.js";
@@ -58,6 +68,12 @@ export interface RunOptions {
    * @default `livePrice(client, HAILUO_ENDPOINT)`: fal's pricing API, else the list price, unverified
    */
   priceUsdPerSecond?: number | LivePrice | PromiseLike<number | LivePrice>;
+  /**
+   * The account's unit price of other endpoints than the seed, by endpoint id, in each record's
+   * unit (per second or per video), vouched for by the caller.
+   * @default `livePrice(client, endpointId)` for each endpoint the manifest uses
+   */
+  unitPricesUsd?: Readonly<Record<string, number>>;
   /**
    * Budget at the list price when fal cannot confirm the account's price. Without it a run with a
    * budget and an unverified price is refused before anything is sent. @default false
@@ -129,6 +145,57 @@ async function priceQuote(
   const p = await given;
   if (typeof p === "number") return { usdPerSecond: p, source: "--price", verified: true };
   return p ?? livePrice(client, HAILUO_ENDPOINT);
+}
+
+/** The prices of a run: the seed's as always, and each other endpoint its scenes use. */
+export interface RunPrices {
+  seed: LivePrice;
+  /** Every endpoint the manifest uses but the seed, with its quote. */
+  others: [string, LivePrice][];
+  /** `others` as unit prices, for the plan. */
+  unitPricesUsd: Record<string, number>;
+}
+
+/**
+ * Quotes a run's prices: the seed's (`priceUsdPerSecond`), and per other endpoint the caller's
+ * unit price (vouched for) or fal's pricing API (`livePrice`, one quote per endpoint), asked
+ * side by side.
+ */
+export async function quoteRunPrices(
+  options: Pick<RunOptions, "priceUsdPerSecond" | "unitPricesUsd">,
+  client: HailuoClient,
+  manifest: Manifest,
+): Promise<RunPrices> {
+  const ids = [...new Set(manifest.scenes.map((s) => s.endpoint ?? HAILUO_ENDPOINT))].filter(
+    (id) => id !== HAILUO_ENDPOINT,
+  );
+  const [seed, ...quotes] = await Promise.all([
+    priceQuote(options.priceUsdPerSecond, client),
+    ...ids.map((id): Promise<LivePrice> => {
+      const given = options.unitPricesUsd?.[id];
+      return given !== undefined
+        ? Promise.resolve({
+            usdPerSecond: given,
+            unitPriceUsd: given,
+            source: "--price",
+            verified: true,
+          })
+        : livePrice(client, id);
+    }),
+  ]);
+  const others = ids.map((id, i): [string, LivePrice] => [id, quotes[i]!]);
+  return {
+    seed: seed!,
+    others,
+    unitPricesUsd: Object.fromEntries(
+      others.map(([id, q]) => [id, q.unitPriceUsd ?? q.usdPerSecond]),
+    ),
+  };
+}
+
+/** The warning a run gives before spending at another endpoint's price fal did not confirm. */
+function unverifiedEndpointMessage(endpointId: string, price: LivePrice): string {
+  return `price of ${endpointId} not verified: fal's pricing API could not confirm the account's price (${price.reason ?? "no answer"}); amounts assume its list price $${price.unitPriceUsd ?? price.usdPerSecond}/${price.unit ?? "second"} and the report marks them unverified`;
 }
 
 /** The warning a run gives before spending at a price fal did not confirm. */
@@ -235,22 +302,35 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       ? carryRerolls(options.manifest, previous?.manifest)
       : previous!.manifest;
     const states = replayJournal(records);
-    const price = await priceQuote(options.priceUsdPerSecond, client);
+    const picks = await readPicks(runDir);
+    const prices = await quoteRunPrices(options, client, manifest);
+    const price = prices.seed;
     const usdPerSecond = price.usdPerSecond;
-    if (!price.verified) emit({ type: "warning", message: unverifiedPriceMessage(price) });
-    const plan = planRun(manifest, usdPerSecond);
-    const unique = [...new Map(plan.map((p) => [p.key, p])).values()].filter(
-      options.only ?? (() => true),
+    const usesSeed = manifest.scenes.some(
+      (sc) => (sc.endpoint ?? HAILUO_ENDPOINT) === HAILUO_ENDPOINT,
     );
+    if (!price.verified && usesSeed)
+      emit({ type: "warning", message: unverifiedPriceMessage(price) });
+    for (const [id, q] of prices.others)
+      if (!q.verified) emit({ type: "warning", message: unverifiedEndpointMessage(id, q) });
+    // A continuing scene is keyed by its source's chosen clip: the journal's and picks.json's word.
+    const context = { unitPricesUsd: prices.unitPricesUsd, states, picks };
+    let planner = createPlanner(manifest, usdPerSecond, context);
+    let plan = planner.items();
+    const uniqueOf = (items: PlanItem[]) =>
+      [...new Map(items.map((p) => [p.key, p])).values()].filter(options.only ?? (() => true));
+    let unique = uniqueOf(plan);
     // Clips in clips/ the journal never mentions and no generation can use: paid once, by whom unknown.
     const unaccounted: ReportCaveat[] = [];
     if (previous) {
       // Asked only for an orphan clip when fal's list cannot be read: planning a big run is not free.
       let keys: Set<string> | undefined;
-      const recordedKeys = () => (keys ??= new Set(planRun(previous.manifest).map((p) => p.key)));
+      const recordedKeys = () =>
+        (keys ??= new Set(planRun(previous.manifest, undefined, context).map((p) => p.key)));
       const recovery = await recoverFromWitnesses({
         runDir,
-        items: unique,
+        // A generation still waiting for its source's clip has no key to adopt a clip under.
+        items: unique.filter((i) => !i.awaits),
         states,
         journal,
         client,
@@ -265,9 +345,17 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
           kind: "clip_unaccounted",
           message: `${r.file} looks like a paid clip of this folder that the journal has no record of and no generation can use (${r.reason}): what it cost is not in these totals`,
         });
+      // An adopted clip may be what a continuing scene continues from: keyed again.
+      if (recovery.adopted.length) {
+        planner = createPlanner(manifest, usdPerSecond, context);
+        plan = planner.items();
+        unique = uniqueOf(plan);
+      }
     }
     const work = await planWork(runDir, unique, states, cache);
     const estimateUsd = sumUsd(work.toSubmit.map((i) => i.costUsd));
+    // Generations that wait for their `continue_from` source (sources first); the rest start at once.
+    const waiting = waitingForSources(unique, new Set(work.toSave.map((i) => i.key)));
     emit({
       type: "plan",
       runDir,
@@ -279,13 +367,11 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       estimateUsd,
       budgetUsd: options.budgetUsd,
     });
-    if (
-      options.budgetUsd !== undefined &&
-      !price.verified &&
-      !options.assumeListPrice &&
-      work.toSubmit.length
-    ) {
-      throw new PriceUnknownError(options.budgetUsd, price, "submitted");
+    if (options.budgetUsd !== undefined && !options.assumeListPrice) {
+      // A budget needs the account's price of every endpoint this run pays (the seed's first).
+      for (const [id, q] of [[HAILUO_ENDPOINT, price] as const, ...prices.others])
+        if (!q.verified && work.toSubmit.some((i) => i.endpoint === id))
+          throw new PriceUnknownError(options.budgetUsd, q, "submitted", id);
     }
     if (options.budgetUsd !== undefined && estimateUsd > options.budgetUsd) {
       throw new BudgetError(
@@ -304,6 +390,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       : (previous?.backend ?? options.backend);
     await writeRunFile(runDir, manifest, backend, read?.text);
     const thisRunFrom = records.length;
+    const unverified = prices.others.filter(([, q]) => !q.verified);
     await journal.append({
       t: "run",
       name: manifest.name,
@@ -312,18 +399,33 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       pid: process.pid,
       usdPerSecond,
       ...(price.verified ? {} : { priceUnverified: price.reason ?? "no answer" }),
+      ...(prices.others.length ? { unitPricesUsd: prices.unitPricesUsd } : {}),
+      ...(unverified.length
+        ? {
+            pricesUnverified: Object.fromEntries(
+              unverified.map(([id, q]) => [id, q.reason ?? "no answer"]),
+            ),
+          }
+        : {}),
     });
 
     const live = new Map<string, LiveEntry>();
     const outcome = new Map<string, ItemOutcome>();
-    const shared = sharedItemContext(options, runDir, journal, states, stop, live);
+    const shared = sharedItemContext(options, runDir, journal, states, stop, live, {
+      uploads: uploadsOf(records),
+    });
     // The account's fal slots are held only while a request is submitted and awaited; downloads,
     // hashes and probes run on their own small pool, so the next submit never waits for a save.
     const falSlot = pLimit(Math.max(1, concurrency));
     const saveSlot = pLimit(Math.max(2, availableParallelism()));
+    const waits = new Set(waiting);
     // Clips already on disk are settled here, without a step each (a resume of 10,000 is mostly these).
     for (const item of unique) {
       const seen = { type: "item", key: item.key, sceneId: item.sceneId, take: item.take } as const;
+      if (waits.has(item)) {
+        emit({ ...seen, phase: "waiting", detail: `for ${item.scene.continueFrom}'s chosen take` });
+        continue;
+      }
       if (!work.intact.has(item.key)) {
         emit({ ...seen, phase: "waiting" });
         continue;
@@ -332,19 +434,72 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       emit({ ...seen, phase: "cached", requestId: states.get(item.key)?.clips.at(-1)?.requestId });
     }
     const touched = new Set<string>();
-    await Promise.all(
-      unique
-        .filter((item) => !work.intact.has(item.key))
-        .map(async (item) => {
-          touched.add(item.key);
-          const state = states.get(item.key) ?? newItemState(item.key);
-          states.set(item.key, state);
-          outcome.set(
-            item.key,
-            await processItem(item, { ...shared, state, intact: false, falSlot, saveSlot }),
-          );
-        }),
-    );
+    const steps = new Map<string, Promise<ItemOutcome>>();
+    const step = (item: PlanItem): Promise<ItemOutcome> => {
+      let running = steps.get(item.key);
+      if (!running) {
+        touched.add(item.key);
+        const state = states.get(item.key) ?? newItemState(item.key);
+        states.set(item.key, state);
+        running = processItem(item, { ...shared, state, intact: false, falSlot, saveSlot }).then(
+          (o) => (outcome.set(item.key, o), o),
+        );
+        steps.set(item.key, running);
+      }
+      return running;
+    };
+    // Each scene's work in this run, so a scene continuing it knows when it is over.
+    const sceneWork = new Map<string, Promise<unknown>[]>();
+    const track = (sceneId: string, work: Promise<unknown>) =>
+      sceneWork.set(sceneId, [...(sceneWork.get(sceneId) ?? []), work]);
+    for (const item of unique)
+      if (!work.intact.has(item.key) && !waits.has(item)) track(item.sceneId, step(item));
+    const refreshed = new Map<string, PlanItem[]>();
+    const continueItem = async (item: PlanItem): Promise<void> => {
+      const source = item.scene.continueFrom!;
+      // Read now, before the first await: the source's work was all started before this.
+      await Promise.allSettled(sceneWork.get(source) ?? []);
+      const say = (key: string, phase: ItemPhase, detail?: string) =>
+        emit({ type: "item", key, sceneId: item.sceneId, take: item.take, phase, detail });
+      if (stop.signal.aborted) {
+        outcome.set(item.key, "interrupted");
+        return say(item.key, "interrupted");
+      }
+      let scene = refreshed.get(item.sceneId);
+      if (!scene) refreshed.set(item.sceneId, (scene = planner.refresh(item.sceneId)));
+      const fresh = scene.find((i) => i.take === item.take) ?? item;
+      if (fresh.awaits) {
+        // The source ended with no clip: there is no first frame, so nothing is sent or paid.
+        touched.add(fresh.key);
+        const state = states.get(fresh.key) ?? newItemState(fresh.key);
+        states.set(fresh.key, state);
+        const why = whySourceHasNoClip(planner.scene(source), states);
+        const message = `continue_from ${source}: scene ${source} has no clip to continue from (${why}); nothing was submitted for ${item.sceneId}#${item.take}`;
+        await journalAndApply(
+          { journal: journal!, state },
+          {
+            t: "failed",
+            key: fresh.key,
+            code: "preflight",
+            message,
+            retryable: false,
+            live: false,
+          },
+          { bestEffort: true },
+        );
+        outcome.set(fresh.key, "failed");
+        return say(fresh.key, "failed", `preflight: ${message}`);
+      }
+      const s = states.get(fresh.key);
+      if (cache && s?.phase === "done" && (await clipIntact(runDir, s.clip))) {
+        outcome.set(fresh.key, "cached");
+        return say(fresh.key, "cached");
+      }
+      await step(fresh);
+    };
+    for (const item of waiting) track(item.sceneId, continueItem(item));
+    await Promise.all([...sceneWork.values()].flat());
+    plan = planner.items();
 
     const reason = stop.signal.reason;
     const stopper = reason instanceof HailuoError && STOP_RUN.has(reason.code) ? reason : undefined;
@@ -364,6 +519,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       thisRunFrom,
       plan,
       usdPerSecond,
+      unitPricesUsd: prices.unitPricesUsd,
       picks: await readPicks(runDir),
       states: replayTouched(states, all, touched, thisRunFrom),
       damaged,
@@ -426,9 +582,26 @@ function sharedItemContext(
   states: Map<string, ItemState>,
   stop: StopControl,
   live: Map<string, LiveEntry>,
+  o: { uploads: Map<string, JournaledUpload> },
 ): Omit<ItemContext, "state" | "intact"> {
   const emit = options.onEvent ?? (() => {});
   return {
+    images: createImageInputs({
+      client: options.client,
+      journal,
+      runDir,
+      uploads: o.uploads,
+      // Said once the upload is journaled: from here a resume reuses its URL.
+      onUpload: (item, field, file) =>
+        emit({
+          type: "item",
+          key: item.key,
+          sceneId: item.sceneId,
+          take: item.take,
+          phase: "uploading",
+          detail: `uploaded the ${field === "end_image_url" ? "end" : "start"} image (${file.bytes} bytes, sha256 ${file.sha256.slice(0, 12)}…)`,
+        }),
+    }),
     store: createLocalStore(runDir),
     client: options.client,
     journal,

@@ -1,6 +1,6 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { HAILUO_ENDPOINT, type HailuoClient } from "@hailuo/core";
+import type { HailuoClient } from "@hailuo/core";
 import type { HailuoError } from "@hailuo/shared";
 import { clipFactsOf, clipFileName, requestIdPrefix } from "./clip-file.js";
 import type { JournalStore } from "./journal-store.js";
@@ -101,17 +101,28 @@ export async function recoverFromWitnesses(o: {
       ...times.flatMap((t) => (t ? [t.birthtimeMs || Infinity, t.mtimeMs] : [])),
     ) - SKEW_MS,
   );
-  let listing: Promise<{ request_id: string; json_input?: unknown }[] | undefined> | undefined;
-  const requestList = () =>
-    (listing ??= o.client.platform
-      .requestsByEndpoint(
-        { endpointId: HAILUO_ENDPOINT, start: since, end: new Date(Date.now() + SKEW_MS) },
-        { signal: o.signal },
-      )
-      .catch((e: HailuoError) => {
-        if (e.code === "platform_unavailable") return undefined;
-        throw e;
-      }));
+  // fal lists requests per endpoint: each orphan's own endpoint is asked, once.
+  const listings = new Map<
+    string,
+    Promise<{ request_id: string; json_input?: unknown }[] | undefined>
+  >();
+  const requestList = (endpointId: string) => {
+    let listing = listings.get(endpointId);
+    if (!listing)
+      listings.set(
+        endpointId,
+        (listing = o.client.platform
+          .requestsByEndpoint(
+            { endpointId, start: since, end: new Date(Date.now() + SKEW_MS) },
+            { signal: o.signal },
+          )
+          .catch((e: HailuoError) => {
+            if (e.code === "platform_unavailable") return undefined;
+            throw e;
+          })),
+      );
+    return listing;
+  };
   for (const orphan of orphans) {
     if (states.has(orphan.item.key)) continue; // a second file for the same take: the first was adopted
     const facts = await clipFactsOf(runDir, orphan.item, orphan.file).catch((e: Error) => {
@@ -119,7 +130,7 @@ export async function recoverFromWitnesses(o: {
       return undefined;
     });
     if (!facts) continue;
-    const rows = await requestList();
+    const rows = await requestList(orphan.item.endpoint);
     const full = rows?.find(
       (r) =>
         requestIdPrefix(r.request_id) === orphan.idPrefix &&

@@ -2,11 +2,11 @@ import type { Manifest } from "@hailuo/manifest";
 import pLimit from "p-limit";
 import { clipIntact, clipUnchanged } from "./clip-file.js";
 import { isFinalFailure, isPaid } from "./item-context.js";
-import { journalPath, readJournal } from "./journal-store.js";
+import { journalPath, readJournal, type StoredRecord } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { replayJournal, type ItemState } from "./run-state.js";
 import { readRunFile } from "./run-folder.js";
-import { carryRerolls } from "./picks.js";
+import { carryRerolls, readPicks } from "./picks.js";
 
 /** What a run has to do per generation, decided from the journal and the files on disk. */
 export interface WorkPlan {
@@ -54,6 +54,13 @@ export async function planWork(
   };
 }
 
+/** A scene-take a run would make anew although the folder has a clip of it made from other inputs. */
+export interface Regeneration {
+  item: PlanItem;
+  /** Why, in words: another take upstream, a source made anew first, or its own inputs. */
+  reason: string;
+}
+
 /** What a run into a folder would do now, without doing it (a dry run). */
 export interface RunPreview {
   items: PlanItem[];
@@ -64,6 +71,34 @@ export interface RunPreview {
   /** New submits, and the most they can cost. */
   toSubmit: PlanItem[];
   estimateUsd: number;
+  /**
+   * The new submits (in `toSubmit`, their cost in `estimateUsd`) whose scene-take the folder has a
+   * clip of already, made from other inputs: after another pick upstream, exactly the scenes that
+   * continue from it (and those that continue from them). Empty on a first run.
+   */
+  regenerate: Regeneration[];
+}
+
+/** Scene-takes (`scene#take`) and the generations the journal saw submitted for each that ended with a clip. */
+function madeClips(
+  records: StoredRecord[],
+  states: Map<string, ItemState>,
+): Map<string, Set<string>> {
+  const made = new Map<string, Set<string>>();
+  for (const r of records)
+    if (r.t === "submitting" && states.get(r.key)?.phase === "done") {
+      const at = `${r.scene}#${r.take}`;
+      made.set(at, (made.get(at) ?? new Set()).add(r.key));
+    }
+  return made;
+}
+
+/** Why a generation is made anew although its scene-take has a clip (see `RunPreview.regenerate`). */
+function regenerationReason(item: PlanItem): string {
+  if (item.lastFrame)
+    return `its first frame is now the last frame of ${item.lastFrame.sceneId}#${item.lastFrame.take} (another take upstream)`;
+  if (item.awaits) return `it continues ${item.awaits}, which this run makes anew first`;
+  return "its inputs changed (prompt, model, settings or an image)";
 }
 
 /** Previews a run of `manifest` into `runDir` from its journal and files (nothing is written or sent). */
@@ -71,29 +106,42 @@ export async function previewRun(
   runDir: string,
   manifest: Manifest,
   options: {
+    /** The seed's price. @default the list price */
     usdPerSecond?: number | PromiseLike<number>;
+    /** Other endpoints' unit prices, by id, in each record's unit. @default their list prices */
+    unitPricesUsd?:
+      Readonly<Record<string, number>> | PromiseLike<Readonly<Record<string, number>>>;
     cache?: boolean;
     only?: (item: PlanItem) => boolean;
   } = {},
 ): Promise<RunPreview> {
   // The folder is read while a pending price (a round trip to fal) is still on its way.
-  const [previous, journal] = await Promise.all([
+  const [previous, journal, picks] = await Promise.all([
     readRunFile(runDir),
     readJournal(journalPath(runDir)),
+    readPicks(runDir),
   ]);
-  // As the run will: takes re-rolled in this folder come along.
-  const items = planRun(
-    carryRerolls(manifest, previous?.manifest),
-    await options.usdPerSecond,
-  ).filter(options.only ?? (() => true));
-  const unique = [...new Map(items.map((p) => [p.key, p])).values()];
   const states = replayJournal(journal.records);
+  // As the run will: takes re-rolled in this folder come along, continuing scenes keyed by their
+  // source's chosen clip.
+  const items = planRun(carryRerolls(manifest, previous?.manifest), await options.usdPerSecond, {
+    unitPricesUsd: await options.unitPricesUsd,
+    states,
+    picks,
+  }).filter(options.only ?? (() => true));
+  const unique = [...new Map(items.map((p) => [p.key, p])).values()];
   const work = await planWork(runDir, unique, states, options.cache ?? true);
+  const made = madeClips(journal.records, states);
   return {
     items,
     reused: work.intact.size,
     resumed: work.toSave.length - work.toSubmit.length,
     toSubmit: work.toSubmit,
     estimateUsd: sumUsd(work.toSubmit.map((i) => i.costUsd)),
+    regenerate: work.toSubmit.flatMap((item) =>
+      [...(made.get(`${item.sceneId}#${item.take}`) ?? [])].some((k) => k !== item.key)
+        ? [{ item, reason: regenerationReason(item) }]
+        : [],
+    ),
   };
 }

@@ -1,0 +1,159 @@
+import { createHash } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import {
+  IMAGE_RULES,
+  checkImageFacts,
+  readImageFacts,
+  uploadFile,
+  type HailuoClient,
+} from "@hailuo/core";
+import type { ImageSlot } from "@hailuo/manifest";
+import { extractLastFrame } from "@hailuo/media";
+import { HailuoError } from "@hailuo/shared";
+import { clipIntact, insideDir } from "./clip-file.js";
+import type { JournalStore } from "./journal-store.js";
+import type { PlanItem } from "./plan.js";
+import type { JournaledUpload } from "./run-state.js";
+
+/**
+ * A scene's image file is not the one the manifest checked (changed, moved or unreadable since),
+ * so its clip's key no longer names it: the scene is refused, nothing is submitted for it.
+ */
+export class ImageChangedError extends HailuoError {
+  constructor(message: string) {
+    super("manifest", message, { retryable: false });
+  }
+}
+
+/** The image URLs of one submit, by field. */
+export type ImageUrls = Partial<Record<"image_url" | "end_image_url", string>>;
+
+/** Where a generation's images come from as URLs fal can read. */
+export interface ImageInputs {
+  /**
+   * The URLs of `item`'s images: an https URL as given; a file (its bytes checked against the
+   * manifest's SHA-256) and a source clip's last frame uploaded, or found uploaded already.
+   */
+  urlsFor(item: PlanItem, signal: AbortSignal): Promise<ImageUrls>;
+}
+
+/** Options of `createImageInputs`. */
+export interface ImageInputsOptions {
+  client: Pick<HailuoClient, "upload">;
+  /** Where each upload is journaled (by content) before its URL is used. */
+  journal: Pick<JournalStore, "append">;
+  /** The run folder: source clips are read, and last frames kept, here (`frames/`). */
+  runDir: string;
+  /** What the journal says was uploaded (`uploadsOf`); extended as this run uploads. */
+  uploads: Map<string, JournaledUpload>;
+  /** Told of each upload made (not of one found in the journal). */
+  onUpload?: (item: PlanItem, field: string, file: JournaledUpload) => void;
+}
+
+const ROLE: Record<string, string> = { image_url: "start image", end_image_url: "end image" };
+
+const sha256Of = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+/**
+ * The run's image inputs. Each picture is uploaded once per run folder: its upload is journaled
+ * by content (`uploaded`) before its URL is used, so a resume, or another scene with the same
+ * picture, reuses the URL instead of uploading the bytes again. fal keeps uploaded inputs under
+ * the account's media retention, like its outputs
+ * (https://docs.fal.ai/documentation/model-apis/media-expiration).
+ */
+export function createImageInputs(o: ImageInputsOptions): ImageInputs {
+  // Two generations needing the same picture at once share one upload.
+  const inFlight = new Map<string, Promise<string>>();
+
+  const urlOf = (
+    item: PlanItem,
+    field: string,
+    content: { bytes: Buffer; sha256: string; name: string },
+    signal: AbortSignal,
+  ): Promise<string> => {
+    const known = o.uploads.get(content.sha256);
+    if (known) return Promise.resolve(known.url);
+    let pending = inFlight.get(content.sha256);
+    if (!pending) {
+      pending = (async () => {
+        const up = await uploadFile(o.client, content.bytes, { fileName: content.name, signal });
+        const file = { sha256: content.sha256, url: up.url, bytes: up.bytes };
+        await o.journal.append({ t: "uploaded", ...file, scene: item.sceneId, field });
+        o.uploads.set(content.sha256, file);
+        o.onUpload?.(item, field, file);
+        return up.url;
+      })().finally(() => inFlight.delete(content.sha256));
+      inFlight.set(content.sha256, pending);
+    }
+    return pending;
+  };
+
+  const fileContent = async (item: PlanItem, field: string, slot: ImageSlot & { kind: "file" }) => {
+    const role = ROLE[field] ?? field;
+    const bytes = await readFile(slot.path).catch((error: NodeJS.ErrnoException) => {
+      throw new ImageChangedError(
+        `scene ${item.sceneId}: cannot read its ${role} ${slot.path} (${error.code ?? error.message}); nothing was submitted for it`,
+      );
+    });
+    const sha256 = sha256Of(bytes);
+    if (sha256 !== slot.sha256)
+      throw new ImageChangedError(
+        `scene ${item.sceneId}: its ${role} ${slot.path} changed since the manifest was checked (SHA-256 ${slot.sha256.slice(0, 12)}…, now ${sha256.slice(0, 12)}…); nothing was submitted for it. Run the manifest again to check the new image (its clip gets a new key)`,
+      );
+    return { bytes, sha256, name: basename(slot.path) };
+  };
+
+  const frameContent = async (item: PlanItem, signal: AbortSignal) => {
+    const source = item.lastFrame;
+    if (!source)
+      throw new HailuoError(
+        "internal",
+        `scene ${item.sceneId}: its source scene has no chosen clip to continue from yet`,
+      );
+    const label = `${source.sceneId}#${source.take}`;
+    // The key names the source clip's bytes: a clip changed on disk would start another picture.
+    if (!(await clipIntact(o.runDir, source.clip)))
+      throw new HailuoError(
+        "clip_changed",
+        `scene ${item.sceneId} continues from ${label}, whose clip ${source.clip.file} is missing or changed; run again to download it (never paid twice), then this scene is submitted`,
+        { retryable: false },
+      );
+    const stem = basename(source.clip.file).replace(/\.mp4$/i, "");
+    await mkdir(join(o.runDir, "frames"), { recursive: true });
+    // fal's clips are 512 px high or more; a smaller one (an emulator's thumbnail render) is
+    // scaled up to what MiniMax reads rather than refused by it after the submit.
+    const frame = await extractLastFrame(
+      insideDir(o.runDir, source.clip.file),
+      insideDir(o.runDir, `frames/${stem}-last.png`),
+      { signal, minShortSidePx: IMAGE_RULES.minShortSidePx },
+    );
+    const facts = readImageFacts(frame.bytes);
+    const problems = facts ? checkImageFacts(facts, IMAGE_RULES) : ["is no PNG ffmpeg wrote"];
+    if (problems.length)
+      throw new HailuoError(
+        "validation",
+        `scene ${item.sceneId}: the last frame of ${label} ${problems.join("; ")}, so MiniMax would refuse it; nothing was submitted for it`,
+        { retryable: false },
+      );
+    return { bytes: frame.bytes, sha256: frame.sha256, name: `${stem}-last.png` };
+  };
+
+  return {
+    async urlsFor(item, signal) {
+      const urls: ImageUrls = {};
+      for (const [field, slot] of Object.entries(item.images) as [keyof ImageUrls, ImageSlot][]) {
+        if (slot.kind === "url") {
+          urls[field] = slot.url;
+          continue;
+        }
+        const content =
+          slot.kind === "file"
+            ? await fileContent(item, field, slot)
+            : await frameContent(item, signal);
+        urls[field] = await urlOf(item, field, content, signal);
+      }
+      return urls;
+    },
+  };
+}
