@@ -9,8 +9,17 @@ import { makeTempDir, startTestEmulator } from "@hailuo/test-utils";
 import { processItem } from "./item-step.js";
 import { JournalStore, type StoredRecord } from "./journal-store.js";
 import { planRun } from "./plan.js";
-import { applyRecord, newItemState, replayJournal, type ItemState } from "./run-state.js";
+import {
+  applyRecord,
+  newItemState,
+  replayJournal,
+  uploadsOf,
+  type ItemState,
+} from "./run-state.js";
 import { board } from "./test-money.js";
+import { createImageInputs } from "./image-inputs.js";
+import { isFinalFailure } from "./item-context.js";
+import { mixedManifest } from "./test-family.js";
 
 // One reducer: the live steps change an item only by journaling a record and applying it, so the
 // state a step holds is, before every record it appends, the fold of the records before it, and a
@@ -101,6 +110,112 @@ describe("applyRecord", () => {
       }
     },
   );
+
+  it("an image-to-video generation: its uploads are the run's records, and the live state is still the fold", async () => {
+    const emu = await startTestEmulator({ render: "shared", progressLatencyMs: 100 });
+    const tmp = await makeTempDir();
+    try {
+      const boat = planRun(await mixedManifest(join(tmp.dir, "in"))).find(
+        (i) => i.sceneId === "boat",
+      )!;
+      const client = createHailuoClient({ emulatorUrl: emu.url, submitRetryBaseDelayMs: 5 });
+      const journal = await JournalStore.open(join(tmp.dir, "journal.jsonl"));
+      const records: StoredRecord[] = [];
+      const state: ItemState = newItemState(boat.key);
+      const drift: string[] = [];
+      const append = journal.append.bind(journal);
+      journal.append = async (r) => {
+        // Uploads carry no key: the generation's state is the fold of its own records alone.
+        const folded = fold(
+          boat.key,
+          records.filter((x) => "key" in x),
+        );
+        if (!isDeepStrictEqual(state, folded))
+          drift.push(
+            `before "${r.t}": live ${JSON.stringify(state)} folded ${JSON.stringify(folded)}`,
+          );
+        const stored = await append(r);
+        records.push(stored);
+        return stored;
+      };
+      const outcome = await processItem(boat, {
+        store: createLocalStore(tmp.dir),
+        client,
+        journal,
+        state,
+        intact: false,
+        signal: new AbortController().signal,
+        emit: () => {},
+        images: createImageInputs({ client, journal, runDir: tmp.dir, uploads: new Map() }),
+        guards: createRunGuards({
+          states: () => [state],
+          budget: memoryBudget(undefined),
+          emit: () => {},
+          stopRun: () => {},
+        }),
+      });
+      await journal.close();
+      expect(outcome).toBe("done");
+      expect(drift, "live state and fold parted").toEqual([]);
+      // Start and end image uploaded first, each once, by content; no generation's record.
+      expect(records.slice(0, 2).map((r) => r.t)).toEqual(["uploaded", "uploaded"]);
+      expect(uploadsOf(records).size).toBe(2);
+      expect(replayJournal(records, new Map(), { thisRun: () => true })).toEqual(
+        new Map([[boat.key, state]]),
+      );
+      expect(emu.stats().uploads.completed).toBe(2);
+    } finally {
+      await emu.close();
+      await tmp.cleanup();
+    }
+  });
+
+  it("an upload record changes no generation and is found again by content", () => {
+    const uploaded = {
+      t: "uploaded",
+      sha256: "ab".repeat(32),
+      url: "https://v3.fal.media/files/x/frame.png",
+      bytes: 10,
+      scene: "gull",
+      field: "image_url",
+      at: "t0",
+    } as const;
+    const submit = {
+      t: "submitting",
+      key: "k",
+      scene: "s",
+      take: 1,
+      attempt: 1,
+      at: "t1",
+    } as const;
+    expect(replayJournal([uploaded, submit])).toEqual(replayJournal([submit]));
+    expect(
+      uploadsOf([uploaded, { ...uploaded, url: "https://v3.fal.media/files/y/again.png" }]),
+    ).toEqual(
+      new Map([
+        [
+          uploaded.sha256,
+          { sha256: uploaded.sha256, url: "https://v3.fal.media/files/y/again.png", bytes: 10 },
+        ],
+      ]),
+    );
+  });
+
+  it("a scene whose source ended with no clip is failed, not finally: a later run tries again", () => {
+    const s = fold("k", [
+      {
+        t: "failed",
+        key: "k",
+        code: "preflight",
+        message: "continue_from a: scene a has no clip to continue from",
+        retryable: false,
+        live: false,
+        at: "t1",
+      },
+    ]);
+    expect(s).toMatchObject({ phase: "failed", live: false, attempts: 0, requests: [] });
+    expect(isFinalFailure(s)).toBe(false);
+  });
 
   it.each<[string, StoredRecord[], Partial<ItemState>]>([
     [
