@@ -55,3 +55,30 @@ export function whySourceHasNoClip(
     ? `it continues from ${awaiting}, which has none either`
     : "it has no finished take";
 }
+
+/**
+ * Starts every generation of `now` at once, and each of `waiting` (sources first, as
+ * `waitingForSources` orders them) once all of its source scene's work in this run has ended,
+ * whatever its outcome: `resume` then decides from the states as they stand. Resolves when all
+ * of it has ended.
+ */
+export async function runScenes(o: {
+  now: readonly PlanItem[];
+  waiting: readonly PlanItem[];
+  start: (item: PlanItem) => Promise<unknown>;
+  resume: (item: PlanItem) => Promise<unknown>;
+}): Promise<void> {
+  const sceneWork = new Map<string, Promise<unknown>[]>();
+  const track = (sceneId: string, work: Promise<unknown>) =>
+    sceneWork.set(sceneId, [...(sceneWork.get(sceneId) ?? []), work]);
+  for (const item of o.now) track(item.sceneId, o.start(item));
+  for (const item of o.waiting) {
+    // Its source's work is all tracked by now: sources come first.
+    const source = [...(sceneWork.get(item.scene.continueFrom!) ?? [])];
+    track(
+      item.sceneId,
+      Promise.allSettled(source).then(() => o.resume(item)),
+    );
+  }
+  await Promise.all([...sceneWork.values()].flat());
+}

@@ -5,11 +5,17 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { loadManifest } from "@hailuo/manifest";
+import { loadManifest, parseManifest } from "@hailuo/manifest";
 import { decodeErrors } from "@hailuo/test-utils";
-import { readJournal, runManifest, type RunReport, type StoredRecord } from "./index.js";
+import {
+  readJournal,
+  runManifest,
+  type RunEvent,
+  type RunReport,
+  type StoredRecord,
+} from "./index.js";
 import { runFixture } from "./test-money.js";
-import { I2V_02, makeImages, psnr } from "./test-family.js";
+import { I2V_02, T2V_23, makeImages, psnr } from "./test-family.js";
 
 // What can go wrong around a scene's images: a kill between an upload and its submit, an image
 // changed after the manifest was checked, a source scene that ends without a clip. Each ends with
@@ -61,7 +67,7 @@ await runner.runManifest({
 }
 
 describe("scene images, money-safe", () => {
-  const fx = runFixture({ slots: 4 });
+  const fx = runFixture({ slots: 4, progressLatencyMs: 50 });
 
   it("a resume after a kill between an upload and its submit uploads nothing again", async () => {
     const dir = join(fx.dir, "in");
@@ -152,7 +158,7 @@ scenes:
   });
 
   it("a source that ends without a clip fails the scenes continuing it, naming it, with no submit", async () => {
-    await fx.restart({ slots: 4, faults: { policyWords: ["forbidden"] } });
+    await fx.restart({ slots: 4, progressLatencyMs: 50, faults: { policyWords: ["forbidden"] } });
     const manifest = await loadManifest(
       await (async () => {
         const file = join(fx.dir, "source.yaml");
@@ -204,5 +210,34 @@ scenes:
     ]);
     expect(fx.emu.stats().submits.total).toBe(stats.submits.total);
     await clipsDecode(again.report, runDir);
+  });
+
+  it("a budget needs the price of each endpoint it pays: one fal cannot confirm refuses the run before a submit", async () => {
+    await fx.restart({ slots: 4, progressLatencyMs: 50, platformApi: "forbidden" });
+    const manifest = parseManifest(
+      `name: t23\nscenes:\n  - id: night\n    prompt: The harbour at night\n    model: ${T2V_23}\n`,
+      { file: "t23.yaml" },
+    );
+    const warnings: string[] = [];
+    const onEvent = (e: RunEvent) => e.type === "warning" && warnings.push(e.message);
+    const refused = await runManifest(fx.opts({ manifest, budgetUsd: 5, onEvent })).catch(
+      (e: unknown) => e,
+    );
+    expect(refused).toMatchObject({ code: "price_unknown", retryable: false });
+    expect((refused as Error).message).toContain(`needs the account's price for ${T2V_23}`);
+    expect((refused as Error).message).toContain("nothing was submitted");
+    expect((refused as Error).message).toContain("list price $0.28/video");
+    expect(fx.emu.stats().submits.total).toBe(0);
+    // No seed scene: the seed's price is nobody's concern; Hailuo 2.3's is warned about.
+    expect(warnings).toEqual([
+      expect.stringMatching(new RegExp(`^price of ${T2V_23} not verified`)),
+    ]);
+    const ran = await runManifest(fx.opts({ manifest, budgetUsd: 5, assumeListPrice: true }));
+    expect(ran.report.items[0]).toMatchObject({ status: "done", costUsd: 0.28 });
+    expect(ran.report.caveats.map((c) => c.kind)).toEqual(["price_unverified"]);
+    expect(ran.report.caveats[0]!.message).toContain(`priced ${T2V_23} at its list price ($0.28`);
+    expect(ran.report.totals.billedUsd).toBeCloseTo(fx.emu.stats().billed.usd, 6);
+    expect(fx.emu.stats().submits.total).toBe(1);
+    await clipsDecode(ran.report, fx.dir);
   });
 });

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { decodeErrors } from "@hailuo/test-utils";
+import { decodeErrors, holdableClock, waitFor } from "@hailuo/test-utils";
 import {
   previewRun,
   readJournal,
@@ -30,19 +30,32 @@ const row = (report: RunReport, scene: string, take = 1) =>
   report.items.find((i) => i.scene === scene && i.take === take)!;
 
 describe("a mixed storyboard of the family", () => {
-  const fx = runFixture({
-    slots: 4,
-    priceUsdPerSecond: PRICES.seed,
-    unitPricesUsd: { [I2V_02]: PRICES[I2V_02], [T2V_23]: PRICES[T2V_23] },
-  });
+  const fx = runFixture();
 
   it("runs every endpoint at its own price, continues scenes frame for frame, and after another pick upstream makes exactly its dependents again", async () => {
+    const held = holdableClock();
+    await fx.restart({
+      slots: 4,
+      progressLatencyMs: 50,
+      priceUsdPerSecond: PRICES.seed,
+      unitPricesUsd: { [I2V_02]: PRICES[I2V_02], [T2V_23]: PRICES[T2V_23] },
+      clock: held.clock,
+    });
     const manifest = await mixedManifest(join(fx.dir, "in"));
     const runDir = join(fx.dir, "run");
     const events: RunEvent[] = [];
-    const run1 = await runManifest(
-      fx.opts({ manifest, runDir, concurrency: 2, onEvent: (e) => events.push(e) }),
+    // Every generation stands still until released: what is out by then went without waiting.
+    held.hold();
+    const running = runManifest(
+      fx.opts({ manifest, runDir, concurrency: 3, onEvent: (e) => events.push(e) }),
     );
+    await waitFor(() => fx.emu.stats().submits.total === 3);
+    // Independent scenes never wait behind a chain (nor take its slots): boat and night are out
+    // beside dawn, while the scenes continuing dawn wait, holding nothing.
+    const out = (await journalOf(runDir)).flatMap((r) => (r.t === "submitting" ? [r.scene] : []));
+    expect(out.sort()).toEqual(["boat", "dawn", "night"]);
+    held.release();
+    const run1 = await running;
     expect(run1.exitCode).toBe(0);
     const r1 = run1.report;
     expect(r1.items.map((i) => [i.scene, i.take, i.status])).toEqual([
@@ -70,10 +83,6 @@ describe("a mixed storyboard of the family", () => {
     // Uploads by content: the two images, dawn's last frame once for both takes of gull, gull's.
     expect(stats.uploads.completed).toBe(4);
     expect(records.filter((r) => r.t === "uploaded")).toHaveLength(4);
-    // An independent scene never waits behind a chain: boat went out while dawn was generating.
-    const at = (t: string, scene: string) =>
-      records.findIndex((r) => r.t === t && "key" in r && r.key === row(r1, scene).key);
-    expect(at("submitting", "boat")).toBeLessThan(at("completed", "dawn"));
     for (const i of r1.items)
       expect(await decodeErrors(join(runDir, i.file!)), `${i.file} decodes`).toBe("");
 

@@ -25,7 +25,7 @@ import {
   journalPath,
 } from "./journal-store.js";
 import { createPlanner, planRun, sumUsd, type PlanItem } from "./plan.js";
-import { waitingForSources, whySourceHasNoClip } from "./continuations.js";
+import { runScenes, waitingForSources, whySourceHasNoClip } from "./continuations.js";
 import { createImageInputs } from "./image-inputs.js";
 import { clipIntact } from "./clip-file.js";
 import { carryRerolls, readPicks } from "./picks.js";
@@ -398,7 +398,8 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       items: plan.length,
       pid: process.pid,
       usdPerSecond,
-      ...(price.verified ? {} : { priceUnverified: price.reason ?? "no answer" }),
+      // The seed's price is the report's concern only where the seed is paid for.
+      ...(price.verified || !usesSeed ? {} : { priceUnverified: price.reason ?? "no answer" }),
       ...(prices.others.length ? { unitPricesUsd: prices.unitPricesUsd } : {}),
       ...(unverified.length
         ? {
@@ -448,17 +449,10 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       }
       return running;
     };
-    // Each scene's work in this run, so a scene continuing it knows when it is over.
-    const sceneWork = new Map<string, Promise<unknown>[]>();
-    const track = (sceneId: string, work: Promise<unknown>) =>
-      sceneWork.set(sceneId, [...(sceneWork.get(sceneId) ?? []), work]);
-    for (const item of unique)
-      if (!work.intact.has(item.key) && !waits.has(item)) track(item.sceneId, step(item));
+    // A scene continuing another is keyed again once its source's work in this run is over.
     const refreshed = new Map<string, PlanItem[]>();
-    const continueItem = async (item: PlanItem): Promise<void> => {
+    const continueItem = async (item: PlanItem): Promise<unknown> => {
       const source = item.scene.continueFrom!;
-      // Read now, before the first await: the source's work was all started before this.
-      await Promise.allSettled(sceneWork.get(source) ?? []);
       const say = (key: string, phase: ItemPhase, detail?: string) =>
         emit({ type: "item", key, sceneId: item.sceneId, take: item.take, phase, detail });
       if (stop.signal.aborted) {
@@ -495,10 +489,14 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
         outcome.set(fresh.key, "cached");
         return say(fresh.key, "cached");
       }
-      await step(fresh);
+      return step(fresh);
     };
-    for (const item of waiting) track(item.sceneId, continueItem(item));
-    await Promise.all([...sceneWork.values()].flat());
+    await runScenes({
+      now: unique.filter((item) => !work.intact.has(item.key) && !waits.has(item)),
+      waiting,
+      start: step,
+      resume: continueItem,
+    });
     plan = planner.items();
 
     const reason = stop.signal.reason;
