@@ -116,6 +116,10 @@ describe("a mixed storyboard of the family", () => {
       ["wake", "its first frame is now the last frame of gull#2 (another take upstream)"],
     ]);
     expect(preview.estimateUsd).toBe(0.36);
+    // Until then the folder's report keeps wake's clip for the film, saying it is stale.
+    const picked = row(await readRunReport(runDir), "wake");
+    expect(picked).toMatchObject({ status: "cached", file: row(r1, "wake").file, costUsd: 0 });
+    expect(picked.stale).toContain("another take of gull, whose chosen take is now #2");
 
     const before = fx.emu.stats();
     const second = await runManifest(fx.opts({ manifest, runDir, concurrency: 2 }));
@@ -134,6 +138,8 @@ describe("a mixed storyboard of the family", () => {
       ["wake", 1, "done"],
     ]);
     expect(row(r2, "wake").key).not.toBe(row(r1, "wake").key);
+    expect(row(r2, "wake").stale).toBeUndefined();
+    expect(row(r2, "wake").file).not.toBe(row(r1, "wake").file);
     expect(r2.totals.thisRunBilledUsd).toBeCloseTo(0.36, 6);
     expect(r2.totals.billedUsd).toBeCloseTo(after.billed.usd, 6);
     expect([...submitsPerKey(await journalOf(runDir)).values()].every((n) => n === 1)).toBe(true);

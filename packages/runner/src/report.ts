@@ -46,6 +46,12 @@ export interface ItemReport {
   caveat?: string;
   /** Set when another scene has the same input and this row reuses its clip. */
   sameAs?: string;
+  /**
+   * Set on a continuing scene's take whose clip was made from another first frame than its
+   * source's chosen take gives now (another pick upstream): `file` is that clip, kept for the film
+   * until `hailuo run` makes it anew (nothing regenerates without a command). Says why.
+   */
+  stale?: string;
   /** This take is the one the film uses for its scene (picks.json, a re-roll, `pick:`, or the first finished). */
   chosen?: boolean;
 }

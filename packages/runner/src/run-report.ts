@@ -81,6 +81,32 @@ function damageCaveats(damaged: JournalDamage[], plan: PlanItem[]): ReportCaveat
   });
 }
 
+/**
+ * The newest clip the journal saw made for each take of a continuing scene (`scene#take`), by
+ * the generation that made it: what the folder still holds of a take whose key moved on.
+ */
+function madeTakes(
+  records: StoredRecord[],
+  states: Map<string, ItemState>,
+): Map<string, ItemState> {
+  const made = new Map<string, ItemState>();
+  for (const r of records) {
+    const s = r.t === "submitting" ? states.get(r.key) : undefined;
+    const at = r.t === "submitting" ? `${r.scene}#${r.take}` : "";
+    if (s?.phase !== "done" || !s.clip) continue;
+    const known = made.get(at);
+    if (!known || (known.lastAt ?? "") <= (s.lastAt ?? "")) made.set(at, s);
+  }
+  return made;
+}
+
+/** Why a continuing scene's clip no longer fits its plan (see `ItemReport.stale`). */
+function staleReason(p: PlanItem): string {
+  return p.lastFrame
+    ? `made from the last frame of another take of ${p.lastFrame.sceneId}, whose chosen take is now #${p.lastFrame.take}: \`hailuo run\` makes it anew`
+    : `made from an earlier clip of ${p.awaits ?? p.scene.continueFrom}, which has none for its inputs now: \`hailuo run\` makes both anew`;
+}
+
 /** Builds the report of a run folder from its manifest and journal: one row per scene-take, money from the ledger. */
 export function buildReport(
   manifest: Manifest,
@@ -121,20 +147,28 @@ export function buildReport(
   for (const a of ledger.ambiguous)
     ambiguousByKey.set(a.key, [...(ambiguousByKey.get(a.key) ?? []), a.usd]);
 
+  // Only a run with continuing scenes looks for clips made under earlier keys.
+  const made = plan.some((p) => p.scene.continueFrom) ? madeTakes(records, states) : undefined;
   const firstScene = new Map<string, string>();
   const items: ItemReport[] = plan.map((p: PlanItem) => {
-    const s = states.get(p.key);
+    const mine = states.get(p.key);
+    // Nothing made or tried for its key, but a clip of the take from before another pick upstream.
+    const untried = (!mine || mine.phase === "new") && !mine?.requests.length && !mine?.live;
+    const earlier =
+      made && p.scene.continueFrom && untried ? made.get(`${p.sceneId}#${p.take}`) : undefined;
+    const s = earlier ?? mine;
     const first = firstScene.get(p.key);
     if (!first) firstScene.set(p.key, `${p.sceneId}#${p.take}`);
-    const status: ItemReport["status"] =
-      outcome.get(p.key) ??
-      (s?.phase === "done"
-        ? "done"
-        : s?.phase === "failed" || s?.unsaved
-          ? "failed"
-          : s?.live
-            ? "interrupted"
-            : "pending");
+    const status: ItemReport["status"] = earlier
+      ? (outcome.get(p.key) ?? "cached")
+      : (outcome.get(p.key) ??
+        (s?.phase === "done"
+          ? "done"
+          : s?.phase === "failed" || s?.unsaved
+            ? "failed"
+            : s?.live
+              ? "interrupted"
+              : "pending"));
     // A row reusing another row's clip (same input) costs nothing: the money is on the first row.
     const own = (m: Map<string, number[]>) => (first ? 0 : sumUsd(m.get(p.key) ?? []));
     const row: ItemReport = {
@@ -165,6 +199,7 @@ export function buildReport(
       row.errorCode = s.error.code;
     }
     if (first) row.sameAs = first;
+    if (earlier) row.stale = staleReason(p);
     const caveat = caveatOf.get(`${p.sceneId}#${p.take}`);
     if (caveat) row.caveat = caveat;
     return row;
