@@ -138,6 +138,8 @@ export interface PieceOptions extends MediaOptions {
   together?: number;
   /** Niceness of the ffmpeg runs (0–19). @default 0 */
   niceness?: number;
+  /** Told each ffmpeg's pid when it starts and when it ends. */
+  onProcess?: (pid: number, running: boolean) => void;
   /** Encoder threads of each run. @default the cores ÷ the runs encoded at once */
   threads?: number;
 }
@@ -195,6 +197,7 @@ export async function makePieces(
           await runFfmpeg(args, `${run.length} film piece(s)`, {
             signal,
             niceness: options.niceness,
+            onProcess: options.onProcess,
             expectedDurationS: frames / F,
             onProgress: (p) => {
               doing.set(i, (p / 100) * frames);

@@ -86,6 +86,8 @@ export interface RunFfmpegOptions extends MediaOptions {
    * @default 0
    */
   niceness?: number;
+  /** Told the ffmpeg's pid once it started (to change its priority later); and when it ended. */
+  onProcess?: (pid: number, running: boolean) => void;
 }
 
 /**
@@ -96,7 +98,7 @@ export interface RunFfmpegOptions extends MediaOptions {
 export function runFfmpeg(
   args: string[],
   what: string,
-  { signal, onProgress, expectedDurationS, niceness = 0 }: RunFfmpegOptions = {},
+  { signal, onProgress, expectedDurationS, niceness = 0, onProcess }: RunFfmpegOptions = {},
 ): Promise<{ videoFrames?: number }> {
   if (signal?.aborted) return Promise.reject(abortError(signal));
   const ffmpegPath = ffmpegPaths().ffmpeg;
@@ -114,6 +116,11 @@ export function runFfmpeg(
       } catch {
         // A system that refuses only makes the work less polite, never wrong.
       }
+    }
+    const pid = child.pid;
+    if (pid && onProcess) {
+      onProcess(pid, true);
+      child.once("exit", () => onProcess(pid, false));
     }
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => {

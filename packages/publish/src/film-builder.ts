@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import { setPriority } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
 import type { Manifest } from "@hailuo/manifest";
@@ -55,8 +56,9 @@ export interface FilmBuilder {
    */
   clipReady(sceneId: string): Promise<void>;
   /**
-   * The run is over: stops the low-priority work under way, then runs the media stage with the
-   * film first: the pieces not made yet (the last clip's) at full speed, the stream-copy join,
+   * The run is over: the ffmpeg under way is raised to normal priority and finished (stopped
+   * where that is not allowed), queued work is dropped, then the media stage runs with the film
+   * first: the pieces not made yet (the last clips') at full speed, the stream-copy join,
    * thumbnails and the page. What was made ahead is reused by key.
    */
   finish(): Promise<MediaStageResult>;
@@ -83,6 +85,8 @@ export function createFilmBuilder(options: FilmBuilderOptions): FilmBuilder {
   let scan: Promise<void> | undefined;
   let again = false;
   let finishing = false;
+  /** The builder's ffmpeg processes running now. */
+  const live = new Set<number>();
   /** The film as the last scan planned it. */
   let latest: FilmPlan | undefined;
 
@@ -92,7 +96,8 @@ export function createFilmBuilder(options: FilmBuilderOptions): FilmBuilder {
     options.onWarning?.(message);
   };
   const enqueue = (work: () => Promise<void>) => {
-    const job: Promise<void> = pool(() => (signal.aborted ? undefined : work()))
+    // Work not started when the run ends is left to `finish` (full speed, two at a time).
+    const job: Promise<void> = pool(() => (signal.aborted || finishing ? undefined : work()))
       .catch((error: unknown) => {
         if (!signal.aborted)
           warn(`film: ${(error as Error).message}; made again at the end of the run`);
@@ -172,6 +177,7 @@ export function createFilmBuilder(options: FilmBuilderOptions): FilmBuilder {
             together: 1,
             niceness: options.niceness ?? 10,
             signal,
+            onProcess: (pid, running) => (running ? live.add(pid) : live.delete(pid)),
           });
           if (options.onPieces && latest) {
             const now = latest;
@@ -206,10 +212,19 @@ export function createFilmBuilder(options: FilmBuilderOptions): FilmBuilder {
     },
     async finish() {
       finishing = true;
-      // The run is over: nothing is left to be polite to. Pieces under way at a low priority are
-      // stopped (on a busy machine they would crawl, and an unprivileged process may not raise
-      // their priority back); the media stage makes them at full speed with the rest.
-      stop.abort();
+      // The run is over: nothing is left to be polite to. The ffmpeg under way is raised to
+      // normal priority and finished (on a busy machine a niced one crawls); where that is not
+      // allowed (an unprivileged process may not lower a niceness) it is stopped, and the media
+      // stage makes its pieces at full speed with the rest.
+      let raised = true;
+      for (const pid of live) {
+        try {
+          setPriority(pid, 0);
+        } catch {
+          raised = false;
+        }
+      }
+      if (!raised) stop.abort();
       await idle();
       const {
         runDir: _r,
