@@ -72,23 +72,39 @@ ${extra}`,
 export type Picture = string | { clip: string; frame: "first" | "last" };
 
 /**
- * PSNR in dB of two pictures, both scaled to 320×180, with one plain ffmpeg (its psnr filter;
- * Infinity when equal): a clip's last frame is the first of its last quarter second reversed.
+ * PSNR in dB of pairs of pictures, each scaled to 320×180, with one plain ffmpeg (a psnr filter
+ * per pair; Infinity when equal): a clip's last frame is the first of its last quarter second
+ * reversed.
  */
-export async function psnr(a: Picture, b: Picture): Promise<number> {
-  const input = (p: Picture) =>
+export async function psnrs(pairs: [Picture, Picture][]): Promise<number[]> {
+  const inputs = pairs.flat();
+  const args = inputs.flatMap((p) =>
     typeof p === "string"
       ? ["-i", p]
-      : [...(p.frame === "last" ? ["-sseof", "-0.25"] : []), "-i", p.clip];
+      : [...(p.frame === "last" ? ["-sseof", "-0.25"] : []), "-i", p.clip],
+  );
   const pick = (p: Picture, n: number) =>
     `[${n}:v]${typeof p !== "string" && p.frame === "last" ? "reverse," : ""}trim=end_frame=1,` +
     `scale=320:180,format=rgb24[p${n}]`;
+  const graph = [
+    ...inputs.map(pick),
+    ...pairs.map((_, i) => `[p${2 * i}][p${2 * i + 1}]psnr[q${i}]`),
+  ].join(";");
   const { stderr } = await run(ffmpeg, [
-    ...["-hide_banner", ...input(a), ...input(b)],
-    ...["-lavfi", `${pick(a, 0)};${pick(b, 1)};[p0][p1]psnr`],
-    ...["-f", "null", "-"],
+    ...["-hide_banner", ...args, "-filter_complex", graph],
+    ...pairs.flatMap((_, i) => ["-map", `[q${i}]`, "-f", "null", "-"]),
   ]);
-  const m = /average:(inf|[\d.]+)/.exec(stderr);
-  if (!m) throw new Error(`no PSNR in ffmpeg's output: ${stderr.slice(-300)}`);
-  return m[1] === "inf" ? Infinity : Number(m[1]);
+  // One summary line per psnr filter, in the order of the graph.
+  const found = [...stderr.matchAll(/Parsed_psnr_(\d+).*average:(inf|[\d.]+)/g)]
+    .map((m) => [Number(m[1]), m[2] === "inf" ? Infinity : Number(m[2])] as const)
+    .sort((a, b) => a[0] - b[0])
+    .map(([, db]) => db);
+  if (found.length !== pairs.length)
+    throw new Error(`expected ${pairs.length} PSNR lines from ffmpeg: ${stderr.slice(-400)}`);
+  return found;
+}
+
+/** PSNR in dB of two pictures (see `psnrs`). */
+export async function psnr(a: Picture, b: Picture): Promise<number> {
+  return (await psnrs([[a, b]]))[0]!;
 }
