@@ -2,12 +2,14 @@ import {
   HAILUO_ENDPOINT,
   PRICE_USD_PER_SECOND,
   createHailuoClient,
+  endpointOf,
   livePrice,
   type HailuoClient,
   type HttpRetryInfo,
   type LivePrice,
 } from "@hailuo/core";
 import type { Emulator, EmulatorOptions } from "@hailuo/emulator";
+import type { Manifest } from "@hailuo/manifest";
 import type { Backend } from "@hailuo/runner";
 
 /** A client plus, when nothing else was configured, the emulator started for it. */
@@ -81,6 +83,50 @@ export async function priceFor(client?: HailuoClient, given?: number): Promise<L
     verified: true,
     reason: "no FAL_KEY or FAL_EMULATOR_URL set: the built-in emulator's price",
   };
+}
+
+/**
+ * The prices of the endpoints besides the seed that `manifest` uses (the seed's is `priceFor`'s),
+ * by id: each asked of fal's pricing API (or the configured emulator's), or the list price the
+ * built-in emulator bills when neither is set.
+ */
+export async function endpointPricesFor(
+  manifest: Manifest,
+  client?: HailuoClient,
+): Promise<[string, LivePrice][]> {
+  const ids = [...new Set(manifest.scenes.map((s) => s.endpoint ?? HAILUO_ENDPOINT))].filter(
+    (id) => id !== HAILUO_ENDPOINT,
+  );
+  const asked = client ?? (backendFromEnv() ? createHailuoClient() : undefined);
+  return Promise.all(
+    ids.map(async (id): Promise<[string, LivePrice]> => {
+      if (asked) return [id, await livePrice(asked, id)];
+      const p = endpointOf(id).price;
+      const unitPriceUsd = p.unit === "second" ? p.usdPerSecond : p.usdPerVideo;
+      return [
+        id,
+        {
+          usdPerSecond: p.unit === "second" ? p.usdPerSecond : unitPriceUsd / 6,
+          unitPriceUsd,
+          unit: p.unit,
+          source: "built-in price table",
+          verified: true,
+          reason: "no FAL_KEY or FAL_EMULATOR_URL set: the built-in emulator's price",
+        },
+      ];
+    }),
+  );
+}
+
+/** The unit prices `planRun` and `previewRun` take for endpoints besides the seed. */
+export function unitPricesOf(prices: [string, LivePrice][]): Record<string, number> {
+  return Object.fromEntries(prices.map(([id, q]) => [id, q.unitPriceUsd ?? q.usdPerSecond]));
+}
+
+/** One line naming an endpoint's price, in its own unit. */
+export function describeEndpointPrice(id: string, p: LivePrice): string {
+  const from = p.source === "--price" ? "given" : `from the ${p.source}`;
+  return `price of ${id}: $${p.unitPriceUsd ?? p.usdPerSecond}/${p.unit ?? "second"} ${from}${p.verified ? "" : ", not verified"}`;
 }
 
 /** One line naming the price used, for people. */

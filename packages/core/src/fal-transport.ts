@@ -14,6 +14,8 @@ export interface CallContext {
   operation: ErrorContext["operation"];
   requestId?: string;
   attempts: number;
+  /** The request (method and URL) the attempts are of. */
+  request?: string;
   retryAfterS?: number;
   falRetryable?: boolean;
   lastStatus?: number;
@@ -89,6 +91,13 @@ export function createFalTransport(
   const trackingFetch: typeof globalThis.fetch = async (input, init) => {
     const ctx = calls.getStore();
     if (ctx) {
+      // One operation may make several requests (an upload: initiate, then PUT the bytes): only
+      // the same request sent again is a retry.
+      const request = `${init?.method ?? "GET"} ${String(input instanceof Request ? input.url : input)}`;
+      if (ctx.request !== request) {
+        ctx.request = request;
+        ctx.attempts = 0;
+      }
       ctx.attempts++;
       if (ctx.attempts > 1)
         onHttpRetry?.({

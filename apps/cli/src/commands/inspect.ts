@@ -12,7 +12,15 @@ import {
   type RunStore,
 } from "@hailuo/runner";
 import { openRunStore } from "@hailuo/queue";
-import { backendFromEnv, describePrice, priceFor } from "../fal-connection.js";
+import {
+  backendFromEnv,
+  describeEndpointPrice,
+  describePrice,
+  endpointPricesFor,
+  priceFor,
+  unitPricesOf,
+} from "../fal-connection.js";
+import { HAILUO_ENDPOINT } from "@hailuo/core";
 import { spentWords } from "../progress-view.js";
 import { parseVars } from "../options.js";
 import { emitJson } from "../events.js";
@@ -107,12 +115,21 @@ export async function estimateCommand(
   opts: { json?: boolean; var?: string[] },
 ): Promise<number> {
   const m = await loadManifestTelling(file, { json: opts.json, vars: parseVars(opts.var ?? []) });
-  const price = await priceFor();
+  const [price, others] = await Promise.all([priceFor(), endpointPricesFor(m)]);
   // Where a run would go now: fal bills; the built-in or a configured emulator bills nothing.
   const backend = backendFromEnv();
-  const plan = planRun(m, price.usdPerSecond);
-  const seconds = plan.reduce((s, p) => s + Number(p.input.duration), 0);
+  const plan = planRun(m, price.usdPerSecond, { unitPricesUsd: unitPricesOf(others) });
+  const seconds = plan.reduce((s, p) => s + Number(p.input.duration ?? 6), 0);
   const total = sumUsd(plan.map((p) => p.costUsd));
+  // A manifest of several endpoints: what each one costs, at its own price.
+  const byEndpoint = others.length
+    ? [HAILUO_ENDPOINT, ...others.map(([id]) => id)].flatMap((id) => {
+        const items = plan.filter((p) => (p.endpoint ?? HAILUO_ENDPOINT) === id);
+        return items.length
+          ? [{ id, generations: items.length, usd: sumUsd(items.map((p) => p.costUsd)) }]
+          : [];
+      })
+    : [];
   if (opts.json) {
     emitJson({
       type: "estimate",
@@ -121,6 +138,7 @@ export async function estimateCommand(
       seconds,
       usd: total,
       price,
+      ...(byEndpoint.length ? { endpoints: byEndpoint } : {}),
       items: plan.map((p) => ({
         scene: p.sceneId,
         take: p.take,
@@ -132,10 +150,14 @@ export async function estimateCommand(
   }
   for (const p of plan)
     process.stdout.write(
-      `${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  $${p.costUsd.toFixed(3)}\n`,
+      `${`${p.sceneId}#${p.take}`.padEnd(32)} ${String(p.input.duration ?? 6).padStart(2)} s  $${p.costUsd.toFixed(3)}${others.length ? `  ${p.endpoint ?? HAILUO_ENDPOINT}` : ""}\n`,
     );
+  for (const e of byEndpoint)
+    process.stdout.write(`  ${e.id}: ${e.generations} generation(s), $${e.usd.toFixed(2)}\n`);
+  const at = others.length ? "at each endpoint's price" : `at $${price.usdPerSecond}/s (768p)`;
+  const otherPrices = others.map(([id, q]) => `${describeEndpointPrice(id, q)}\n`).join("");
   process.stdout.write(
-    `total: ${plan.length} generation(s), ${seconds} s of video, $${total.toFixed(2)} at $${price.usdPerSecond}/s (768p)\n${describePrice(price)}\n${
+    `total: ${plan.length} generation(s), ${seconds} s of video, $${total.toFixed(2)} ${at}\n${describePrice(price)}\n${otherPrices}${
       backend?.kind === "fal"
         ? ""
         : `a run here would be emulated, nothing billed (${backend ? "FAL_EMULATOR_URL is set" : "no FAL_KEY: the built-in emulator"})\n`

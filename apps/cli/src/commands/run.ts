@@ -9,10 +9,18 @@ import {
   type PlanItem,
   type RunEvent,
   type RunResult,
+  sumUsd,
 } from "@hailuo/runner";
 import type { HailuoError } from "@hailuo/shared";
 import { numberOption, parseVars } from "../options.js";
-import { connectFal, describePrice, priceFor } from "../fal-connection.js";
+import {
+  connectFal,
+  describeEndpointPrice,
+  describePrice,
+  endpointPricesFor,
+  priceFor,
+  unitPricesOf,
+} from "../fal-connection.js";
 import { chooseView, createProgressView } from "../progress-view.js";
 import { emitJson } from "../events.js";
 import { askToSpend, mustConfirm } from "../confirm-spend.js";
@@ -85,12 +93,20 @@ export async function runCommand(
   const runDir = resolve(opts.out ?? defaultRunDir(manifest));
   if (opts.dryRun) {
     const pending = priceFor(undefined, runNumbers(opts).givenPrice);
+    const others = endpointPricesFor(manifest);
     const preview = await previewRun(runDir, manifest, {
       usdPerSecond: pending.then((p) => p.usdPerSecond),
+      unitPricesUsd: others.then(unitPricesOf),
       cache: opts.cache,
     });
     const price = await pending;
     const fresh = new Set(preview.toSubmit.map((p) => p.key));
+    const regenerate = preview.regenerate.map(({ item, reason }) => ({
+      scene: item.sceneId,
+      take: item.take,
+      usd: item.costUsd,
+      reason,
+    }));
     if (opts.json) {
       emitJson({
         type: "dry_run",
@@ -101,16 +117,23 @@ export async function runCommand(
         new: preview.toSubmit.length,
         atMostUsd: preview.estimateUsd,
         price,
+        ...(regenerate.length ? { regenerate } : {}),
       });
       return 0;
     }
     for (const p of preview.items)
       process.stdout.write(
-        `${`${p.sceneId}#${p.take}`.padEnd(32)} ${p.input.duration.padStart(2)} s  ${fresh.has(p.key) ? `$${p.costUsd.toFixed(3)}` : "reused".padEnd(6)}  ${p.input.prompt.slice(0, 70)}\n`,
+        `${`${p.sceneId}#${p.take}`.padEnd(32)} ${String(p.input.duration ?? "6").padStart(2)} s  ${fresh.has(p.key) ? `$${p.costUsd.toFixed(3)}` : "reused".padEnd(6)}  ${p.input.prompt.slice(0, 70)}\n`,
       );
+    for (const r of regenerate)
+      process.stdout.write(`regenerate ${r.scene}#${r.take}: ${r.reason} ($${r.usd.toFixed(3)})\n`);
+    const anew = regenerate.length
+      ? `; ${regenerate.length} of them made anew because what they continue from changed: $${sumUsd(regenerate.map((r) => r.usd)).toFixed(2)}`
+      : "";
     process.stdout.write(
-      `dry run: ${preview.items.length} clip(s): ${preview.reused} reused, ${preview.resumed} to resume, ${preview.toSubmit.length} new → at most $${preview.estimateUsd.toFixed(2)} → ${displayPath(runDir)} (nothing submitted)\n${describePrice(price)}\n`,
+      `dry run: ${preview.items.length} clip(s): ${preview.reused} reused, ${preview.resumed} to resume, ${preview.toSubmit.length} new${anew} → at most $${preview.estimateUsd.toFixed(2)} → ${displayPath(runDir)} (nothing submitted)\n${describePrice(price)}\n`,
     );
+    for (const [id, q] of await others) process.stdout.write(`${describeEndpointPrice(id, q)}\n`);
     return 0;
   }
   return execute(manifest, runDir, opts, signal);

@@ -5,7 +5,9 @@ import {
   RunLockedError,
   readRunReport,
   runLockHeld,
+  previewRun,
   quoteReroll,
+  readRunManifest,
   writePick,
   type RunStore,
 } from "@hailuo/runner";
@@ -14,7 +16,7 @@ import { openRunAt, type RunAtOptions } from "../run-at.js";
 import { displayPath } from "../display-path.js";
 import { emitJson } from "../events.js";
 import { UsageError } from "../exit-codes.js";
-import { priceFor } from "../fal-connection.js";
+import { endpointPricesFor, priceFor, unitPricesOf } from "../fal-connection.js";
 import { numberOption } from "../options.js";
 import { execute, runNumbers, type RunCommandOptions } from "./run.js";
 
@@ -33,12 +35,34 @@ export async function pickCommand(
     await close();
   }
   const shown = isBucketUrl(address) ? address : displayPath(resolve(address));
-  if (opts.json) emitJson({ type: "picked", scene, take });
-  else
+  // Scenes that continue from this one now start from another frame: a run makes them anew.
+  const stale = isBucketUrl(address) ? [] : await staleAfterPick(resolve(address));
+  if (opts.json) emitJson({ type: "picked", scene, take, ...(stale.length ? { stale } : {}) });
+  else {
     process.stderr.write(
       `${scene}: take ${take} is the one the film uses; remake the film with: pnpm hailuo assemble ${shown}\n`,
     );
+    for (const s of stale)
+      process.stderr.write(
+        `stale now: ${s.scene}#${s.take} ($${s.usd.toFixed(3)}): \`hailuo resume ${shown}\` makes it anew from the new pick\n`,
+      );
+  }
   return 0;
+}
+
+/** The scene-takes a run of the folder would make anew now (they continue from a changed pick). */
+async function staleAfterPick(runDir: string) {
+  const manifest = await readRunManifest(runDir);
+  const others = endpointPricesFor(manifest);
+  const preview = await previewRun(runDir, manifest, {
+    usdPerSecond: priceFor().then((p) => p.usdPerSecond),
+    unitPricesUsd: others.then(unitPricesOf),
+  });
+  return preview.regenerate.map(({ item }) => ({
+    scene: item.sceneId,
+    take: item.take,
+    usd: item.costUsd,
+  }));
 }
 
 /** Records a pick after checking that the scene exists and the take has a clip (the review page's pick too). */
@@ -105,9 +129,14 @@ export async function quoteRerollNow(
   count: number,
   prompt?: string,
 ) {
-  const price = await priceFor();
-  return {
-    ...(await quoteReroll(runDir, scene, count, { prompt, usdPerSecond: price.usdPerSecond })),
-    price,
-  };
+  const [price, others] = await Promise.all([
+    priceFor(),
+    readRunManifest(runDir).then((m) => endpointPricesFor(m)),
+  ]);
+  const quote = await quoteReroll(runDir, scene, count, {
+    prompt,
+    usdPerSecond: price.usdPerSecond,
+    unitPricesUsd: unitPricesOf(others),
+  });
+  return { ...quote, price };
 }
