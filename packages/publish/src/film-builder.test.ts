@@ -65,6 +65,8 @@ describe("createFilmBuilder", () => {
       runDir: tmp.dir,
       manifest,
       preset: "ultrafast",
+      // What is made and when, not how politely: a niced ffmpeg crawls on a busy CI host.
+      niceness: 0,
       onPieces: (n, of) => made.push([n, of]),
       onProgress: (step, p) => told.push([step, p]),
     });
