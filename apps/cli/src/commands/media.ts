@@ -11,7 +11,12 @@ import {
   poster,
   probe,
 } from "@hailuo/media";
-import { makeThumbnails, runMediaStage, type MediaStageOptions } from "@hailuo/publish";
+import {
+  makeThumbnails,
+  runMediaStage,
+  type MediaStageOptions,
+  type MediaStageResult,
+} from "@hailuo/publish";
 import { readRunManifest, readRunReport } from "@hailuo/runner";
 import { UsageError } from "../exit-codes.js";
 import { onRunFolder, type RunAtOptions } from "../run-at.js";
@@ -35,18 +40,22 @@ export async function mediaStageFor(
   runDir: string,
   opts: MediaStageOptions & { json?: boolean; shownAs?: string },
   signal?: AbortSignal,
+  /** Runs the stage instead of `runMediaStage` (a film builder's finish); undefined: it had nothing. */
+  stage?: (o: MediaStageOptions) => Promise<MediaStageResult | undefined>,
 ): Promise<void> {
   const manifest = await readRunManifest(runDir);
   const view = await createProgressView(chooseView(Boolean(opts.json)));
   try {
     // The media functions name their own failures; what the stage does around them (folders,
     // index.html) gets a code here too, never a bare errno.
-    const r = await runMediaStage(runDir, manifest, {
+    const o: MediaStageOptions = {
       ...opts,
       onProgress: view.media,
       onWarning: (message) => view.onEvent({ type: "warning", message }),
       signal,
-    }).catch((error: unknown) => {
+    };
+    const made = stage ? stage(o).then((r) => r ?? runMediaStage(runDir, manifest, o)) : undefined;
+    const r = await (made ?? runMediaStage(runDir, manifest, o)).catch((error: unknown) => {
       throw mediaIoError(
         error,
         opts.assemble === false ? "thumbnail_failed" : "assemble_failed",

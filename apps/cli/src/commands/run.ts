@@ -5,6 +5,7 @@ import { loadManifestTelling } from "../load-input.js";
 import {
   mustBeRunFolder,
   previewRun,
+  readRunManifest,
   runManifest,
   type PlanItem,
   type RunEvent,
@@ -12,6 +13,7 @@ import {
   sumUsd,
 } from "@hailuo/runner";
 import type { HailuoError } from "@hailuo/shared";
+import type { FilmBuilder, MediaStageOptions, MediaStageResult } from "@hailuo/publish";
 import { numberOption, parseVars } from "../options.js";
 import {
   connectFal,
@@ -184,6 +186,10 @@ export async function execute(
   // report's: an emulator's amounts are fal's price, and nothing was billed.
   const emulated = conn.backend.kind !== "fal";
   if (emulated) view.emulated();
+  // The film is made while the run goes on: each clip's pieces as it lands (one low-priority
+  // ffmpeg), so after the last clip only its pieces and the join remain.
+  const media = opts.media !== false && part.film !== false;
+  const film = media ? filmWhileRunning(runDir, opts, view, signal) : undefined;
   let result: RunResult;
   let over = false;
   try {
@@ -246,10 +252,13 @@ export async function execute(
           view.line(
             `→ ${conn.target}${conn.backend.kind === "fal" ? " (billed)" : " (nothing billed)"}, ${e.toSubmit} clip(s) to generate, at most $${e.estimateUsd.toFixed(2)}${e.reattach ? `, ${e.reattach} to re-attach` : ""}${e.cached ? `, ${e.cached} reused` : ""}`,
           );
+        if (e.type === "item" && (e.phase === "done" || e.phase === "cached"))
+          film?.clipReady(e.sceneId);
         view.onEvent(e);
       },
     });
   } catch (error) {
+    await film?.close();
     view.stop();
     // The message ends with the exact command that carries on: nothing paid for is lost.
     if (RESUMABLE_STOPS.has((error as HailuoError).code)) {
@@ -305,7 +314,53 @@ export async function execute(
         json: opts.json,
       },
       signal,
+      film?.finish,
     );
-  }
+  } else await film?.close();
   return result.exitCode;
+}
+
+/**
+ * A film builder fed by the run's events: made once the run has recorded its manifest (the
+ * first clip that lands), told of each clip after. Its progress goes to the view the media
+ * stage shows once the run is over.
+ */
+function filmWhileRunning(
+  runDir: string,
+  opts: RunCommandOptions,
+  view: { onEvent: (e: RunEvent) => void },
+  signal: AbortSignal,
+) {
+  let builder: Promise<FilmBuilder | undefined> | undefined;
+  let progress: MediaStageOptions["onProgress"];
+  const ready = () =>
+    (builder ??= Promise.all([import("@hailuo/publish"), readRunManifest(runDir)]).then(
+      ([{ createFilmBuilder }, manifest]) =>
+        createFilmBuilder({
+          runDir,
+          manifest,
+          assemble: opts.assemble ? true : undefined,
+          placeholders: opts.placeholders,
+          signal,
+          onProgress: (...a) => progress?.(...a),
+          onWarning: (message) => view.onEvent({ type: "warning", message }),
+        }),
+      // No builder, no loss: the media stage makes the whole film after the run.
+      () => undefined,
+    ));
+  return {
+    clipReady(sceneId: string) {
+      void ready().then((b) => b?.clipReady(sceneId));
+    },
+    /** Runs the media stage through the builder: what it made ahead is reused. */
+    finish: async (o: MediaStageOptions): Promise<MediaStageResult | undefined> => {
+      const b = await builder;
+      if (!b) return undefined;
+      progress = o.onProgress;
+      return b.finish();
+    },
+    async close() {
+      await (await builder)?.close();
+    },
+  };
 }
