@@ -28,7 +28,8 @@ export async function materializeRun(store: RunStore, files: readonly string[]):
 
 /**
  * Uploads what the media stage made in a bucket run's scratch folder (film, page, posters,
- * sheet): every file but the clips and what the store keeps itself. Returns the names kept.
+ * sheet): every file but the clips, the film's pieces and what the store keeps itself.
+ * Returns the names kept.
  */
 export async function keepOutputs(store: RunStore): Promise<string[]> {
   if (store.kind === "local") return [];
@@ -40,6 +41,9 @@ export async function keepOutputs(store: RunStore): Promise<string[]> {
       (n) =>
         !KEPT_ELSEWHERE.has(n) &&
         !n.startsWith("clips/") &&
+        // The film's cached pieces serve the next assemble in the same folder; a bucket run's
+        // scratch is made anew each time, so they would only double the bucket's bytes.
+        !n.startsWith("segments/") &&
         !n.split("/").some((part) => part.startsWith(".")) &&
         !n.endsWith(".part"),
     )
