@@ -8,7 +8,7 @@ import {
   type HailuoInput,
   type HailuoInputLike,
   type HailuoOutput,
-} from "@hailuo/spec";
+} from "@hailuo/endpoints";
 import { CancelledError, RetryExhaustedError, retry, type HailuoError } from "@hailuo/shared";
 import type {
   EndpointInputLike,

@@ -1,5 +1,5 @@
-// The endpoint's contract lives in @hailuo/spec; the core is its public face for library users.
-export * from "@hailuo/spec";
+// The endpoint's contract lives in @hailuo/endpoints; the core is its public face for library users.
+export * from "@hailuo/endpoints";
 export { livePrice, type LivePrice } from "./live-price.js";
 export {
   createPlatformClient,

@@ -4,7 +4,7 @@ import {
   effectiveParams,
   findEndpoint,
   type EndpointRecord,
-} from "@hailuo/spec";
+} from "@hailuo/endpoints";
 
 /** The price an estimate used, and where it came from. */
 export interface LivePrice {

@@ -1,4 +1,4 @@
-import { emulatorHostUrl } from "@hailuo/spec";
+import { emulatorHostUrl } from "@hailuo/endpoints";
 import { HailuoError, redactSecrets } from "@hailuo/shared";
 
 /**

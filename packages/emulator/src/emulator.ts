@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HAILUO_ENDPOINT, PRICE_USD_PER_SECOND, endpointOf } from "@hailuo/spec";
+import { HAILUO_ENDPOINT, PRICE_USD_PER_SECOND, endpointOf } from "@hailuo/endpoints";
 import { FaultPlan, seededRandom, type FaultConfig } from "./faults.js";
 import { ImageSource } from "./image-source.js";
 import type { EmulatedInput } from "./input-rules.js";

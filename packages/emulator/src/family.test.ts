@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ENDPOINTS, priceOf } from "@hailuo/spec";
+import { ENDPOINTS, priceOf } from "@hailuo/endpoints";
 import { createEmulator, type Emulator, type EmulatorOptions } from "./index.js";
 
 // Every endpoint of the records over real HTTP: prices, validation, bills, storage, frames.

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { checkImageFacts, IMAGE_RULES } from "@hailuo/spec";
+import { checkImageFacts, IMAGE_RULES } from "@hailuo/endpoints";
 import type { InputProblem } from "./input-rules.js";
 import type { UploadStore } from "./storage-routes.js";
 

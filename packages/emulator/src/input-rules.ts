@@ -6,7 +6,7 @@ import {
   type ClipDuration,
   type ClipResolution,
   type EndpointRecord,
-} from "@hailuo/spec";
+} from "@hailuo/endpoints";
 
 /** An endpoint's input once valid: the body as fal's app reads it, with what it renders. */
 export interface EmulatedInput {

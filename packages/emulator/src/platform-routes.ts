@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { RequestStore } from "./request-store.js";
 import type { EmulatorStats } from "./stats.js";
-import { findEndpoint } from "@hailuo/spec";
+import { findEndpoint } from "@hailuo/endpoints";
 import { json } from "./wire.js";
 
 /** What the Platform API routes need. */

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import type { FaultPlan } from "./faults.js";
-import { priceOf } from "@hailuo/spec";
+import { priceOf } from "@hailuo/endpoints";
 import { ImageInputError } from "./image-source.js";
 import { endpointStats, type EmulatorStats } from "./stats.js";
 import { inputHash, validateInput, type EmulatedInput, type InputProblem } from "./wire.js";

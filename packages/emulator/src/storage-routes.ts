@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { emulatorHostUrl } from "@hailuo/spec";
+import { emulatorHostUrl } from "@hailuo/endpoints";
 import type { EmulatorStats } from "./stats.js";
 import { json, readJson } from "./wire.js";
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import { HAILUO_ENDPOINT, emulatorHostUrl, hostFromEmulatorPath } from "@hailuo/spec";
+import { HAILUO_ENDPOINT, emulatorHostUrl, hostFromEmulatorPath } from "@hailuo/endpoints";
 
 export {
   EMULATED_ENDPOINTS,

@@ -1,5 +1,5 @@
 import { closest, distance } from "fastest-levenshtein";
-import { DURATIONS, type HailuoDuration } from "@hailuo/spec";
+import { DURATIONS, type HailuoDuration } from "@hailuo/endpoints";
 import type { FieldProblem } from "@hailuo/shared";
 import type { CardSpec, SourceRef, ThumbnailSpec, TransitionSpec } from "./manifest-types.js";
 import { TRANSITIONS } from "./manifest-limits.js";

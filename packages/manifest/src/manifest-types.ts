@@ -1,4 +1,4 @@
-import type { ClipResolution, HailuoDuration } from "@hailuo/spec";
+import type { ClipResolution, HailuoDuration } from "@hailuo/endpoints";
 import type { FieldProblem } from "@hailuo/shared";
 
 /** Where a value came from, for error messages. */

@@ -5,7 +5,7 @@ import {
   checkInput,
   findEndpoint,
   type EndpointRecord,
-} from "@hailuo/spec";
+} from "@hailuo/endpoints";
 import { isAbsolute } from "node:path";
 import { ManifestError } from "./manifest-error.js";
 import type { ImageSource, Manifest, Scene } from "./manifest-types.js";

@@ -1,4 +1,4 @@
-import { ENDPOINTS } from "@hailuo/spec";
+import { ENDPOINTS } from "@hailuo/endpoints";
 import { describe, expect, it } from "vitest";
 import { parseManifest } from "./index.js";
 import { problemsOf } from "./test-problems.js";

@@ -8,7 +8,7 @@ import {
   type ClipResolution,
   type EndpointRecord,
   type HailuoDuration,
-} from "@hailuo/spec";
+} from "@hailuo/endpoints";
 import { closest, distance } from "fastest-levenshtein";
 import { quote, type FieldChecker, type Path } from "./field-checker.js";
 import type { ImageSource, Scene } from "./manifest-types.js";

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { open, realpath } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
-import { IMAGE_RULES, checkImageFacts, readImageFacts, type ImageRules } from "@hailuo/spec";
+import { IMAGE_RULES, checkImageFacts, readImageFacts, type ImageRules } from "@hailuo/endpoints";
 import type { FieldProblem } from "@hailuo/shared";
 import { ManifestError } from "./manifest-error.js";
 import type { FileImage, Manifest, UnreadImage } from "./manifest-types.js";

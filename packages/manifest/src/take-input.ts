@@ -4,7 +4,7 @@ import {
   type ClipDuration,
   type ClipResolution,
   type EndpointInput,
-} from "@hailuo/spec";
+} from "@hailuo/endpoints";
 import { ManifestError } from "./manifest-error.js";
 import type { FileImage, Scene, UrlImage } from "./manifest-types.js";
 import { sceneEndpoint } from "./scene-endpoint.js";

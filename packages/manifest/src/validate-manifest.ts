@@ -1,5 +1,5 @@
 import { basename, extname } from "node:path";
-import { MAX_PROMPT_CHARS, checkHailuoInput } from "@hailuo/spec";
+import { MAX_PROMPT_CHARS, checkHailuoInput } from "@hailuo/endpoints";
 import { closest, distance } from "fastest-levenshtein";
 import type { FieldProblem } from "@hailuo/shared";
 import { ManifestError } from "./manifest-error.js";
