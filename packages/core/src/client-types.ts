@@ -1,4 +1,9 @@
-import type { ClipDuration, ClipResolution, HailuoInputLike, HailuoOutput } from "@hailuo/endpoints";
+import type {
+  ClipDuration,
+  ClipResolution,
+  HailuoInputLike,
+  HailuoOutput,
+} from "@hailuo/endpoints";
 import type { ErrorContext } from "./hailuo-errors.js";
 import type { PlatformClient } from "./platform-api.js";
 
