@@ -14,6 +14,7 @@ export {
   modelLabel,
   staleText,
   shellWord,
+  resumeCommand,
   type PageFacts,
   type PageFactsOptions,
   type PageImage,

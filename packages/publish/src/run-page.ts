@@ -116,7 +116,7 @@ function staleNotice(report: RunReport, facts: PageFacts | undefined): RawHtml {
   const cost = priced.size ? ` (${money(facts!.staleUsd)})` : "";
   return html`<section class="stale-notice"><p><b>Stale after another pick upstream:</b></p>
 <ul>${lines.map((l) => html`<li>${l}</li>`)}</ul>
-<p>Their clips stay until <code>hailuo resume ${shellWord(report.runDir)}</code> makes them anew${cost}.</p></section>`;
+<p>Their clips stay until <code>${facts?.resume ?? `hailuo resume ${shellWord(report.runDir)}`}</code> makes them anew${cost}.</p></section>`;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { lstat, mkdir, open, realpath } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { sceneEndpoint, type FileImage, type ImageSource, type Manifest } from "@hailuo/manifest";
 import {
   journalPath,
@@ -61,6 +61,8 @@ export interface PageFacts {
   stale: StaleTake[];
   /** What making every stale take anew costs. */
   staleUsd: number;
+  /** The command that does (`resumeCommand`): nothing is made anew without one. */
+  resume: string;
 }
 
 /** Options of `pageFacts`. */
@@ -103,6 +105,16 @@ export function staleText(s: StaleTake): string {
 /** A path as one shell word, quoted only when it needs it (a command to copy from a page). */
 export function shellWord(text: string): string {
   return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The command that makes a folder's stale takes anew, naming the folder as a command typed in the
+ * current folder would: relative when under it, else absolute.
+ */
+export function resumeCommand(runDir: string): string {
+  const rel = relative(process.cwd(), runDir);
+  const shown = rel === "" ? "." : rel.startsWith("..") || isAbsolute(rel) ? runDir : rel;
+  return `hailuo resume ${shellWord(shown)}`;
 }
 
 /** The run folder's folder of image copies, each named by its content. */
@@ -292,5 +304,10 @@ export async function pageFacts(
     ),
     report ? staleTakes(runDir, manifest, report, options) : [],
   ]);
-  return { scenes, stale, staleUsd: sumUsd(stale.map((s) => s.usd)) };
+  return {
+    scenes,
+    stale,
+    staleUsd: sumUsd(stale.map((s) => s.usd)),
+    resume: resumeCommand(resolve(runDir)),
+  };
 }
