@@ -152,7 +152,7 @@ describe("the page is drawn on the server", () => {
     expect(text).toContain("<span>wipeleft 1.0 s in</span>");
     expect(text).toContain("<span>fade 0.5 s in</span>");
     expect(text).toContain("take 1 · 6.0 s");
-    expect(text).toContain(`title="${ENDPOINT}">hailuo-02/<wbr>standard/<wbr>text-to-video</span>`);
+    expect(text).toContain(`<span class="model" title="${ENDPOINT}">Hailuo 02 · t2v</span>`);
     // Takes side by side: a's two cards in one row, each with its key.
     const aTakes = text.slice(
       text.indexOf('data-part="takes:a"'),

@@ -39,6 +39,7 @@ ${part(parts, "head", "header")}
 <noscript><p class="note">Picking, re-rolling, assembling and live updates need JavaScript; this is the run as it was when the page loaded.</p></noscript>
 ${options.error ? html`<p class="error">${options.error}</p>` : ""}
 <p id="flash" role="status" aria-live="polite"></p>
+${part(parts, "stale", "aside", html` id="stale" class="stale-notice" role="status" aria-label="Stale takes"`)}
 ${part(parts, "overview", "nav", html` id="overview" aria-label="Scenes"`)}
 <section id="film" aria-label="The film">
 ${part(parts, "film-player", "div", html` class="film-player"`)}
@@ -83,7 +84,14 @@ const STYLE = `
   .tile { display: flex; flex-direction: column; gap: 1px; background: #171a20; border: 2px solid transparent; border-radius: 6px; padding: 5px; color: inherit; text-decoration: none; font-size: .8em; }
   .tile img, .tile .blank { width: 100%; aspect-ratio: 16 / 9; object-fit: cover; background: #000; border-radius: 3px; display: block; margin-bottom: 3px; }
   .tile.current { border-color: #fd6; } .tile:hover { border-color: #567; } .tile-name { font-size: 1.15em; }
-  .tile .model { color: #9aa; }
+  .tile .model, .tile .chain { color: #9aa; } .tile-stale { color: #fb6; }
+  .tiles li { position: relative; display: flex; } .tiles li > .tile { flex: 1; }
+  .tiles li.joined::before { content: ""; position: absolute; left: -10px; top: 30%; width: 12px; height: 4px; background: #8cf; border-radius: 2px; }
+  #stale:empty { display: none; } #stale { background: #2a2214; border-left: 4px solid #fb6; border-radius: 6px; padding: 2px 14px; margin: 8px 0; }
+  #stale ul { margin: 6px 0; padding-left: 18px; } #stale p { margin: 6px 0; }
+  .frames { display: flex; gap: 6px; margin: 6px 0; } .frame { margin: 0; flex: 1 1 0; min-width: 0; font-size: .75em; color: #9aa; overflow-wrap: anywhere; }
+  .frame img { width: 100%; aspect-ratio: 16 / 9; object-fit: contain; background: #000; border-radius: 3px; display: block; }
+  .take.stale { border-color: #fb6; } .badge.stale { background: #fb6; } .stale-note { color: #fb6; }
   .tile-film { color: #8cf; } .tile-film.stale { color: #fb6; }
   #film { display: grid; grid-template-columns: minmax(0, 600px) minmax(260px, 1fr); gap: 16px; align-items: start; margin: 10px 0 16px; }
   #film:has(> .film-player:empty) { grid-template-columns: 1fr; } .film-player:empty { display: none; }

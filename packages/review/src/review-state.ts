@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, isAbsolute, join } from "node:path";
-import type { FilmFile } from "@hailuo/publish";
+import { pageFacts, type FilmFile, type PageImage, type StaleTake } from "@hailuo/publish";
 import {
   buildReport,
   journalPath,
@@ -34,6 +34,13 @@ export interface TakeView {
   poster?: string;
   preview?: string;
   error?: string;
+  /**
+   * Why this take's clip no longer fits its scene: it was made from the last frame of another
+   * take upstream than the one picked now (the report's `stale`). A run makes it anew.
+   */
+  stale?: string;
+  /** What making it anew costs (absent when no run would remake it). */
+  remakeUsd?: number;
 }
 
 /** Everything the review page shows, rebuilt from the run folder on every change. */
@@ -61,6 +68,12 @@ export interface ReviewState {
   stamps: Record<string, number>;
   /** The film on disk and what an assemble would change in it. */
   film?: FilmFile & { version: 1; changes: FilmChange[] };
+  /** Takes another pick upstream made stale, each with what making it anew costs. */
+  stale: StaleTake[];
+  /** What making every stale take anew costs. */
+  staleUsd: number;
+  /** The command that makes them anew (nothing is remade without one). */
+  resume: string;
   /** Actions started from the page that are still going, and what the last ones said. */
   jobs: { id: number; what: string; state: "running" | "ok" | "failed"; message?: string }[];
 }
@@ -75,6 +88,17 @@ export interface SceneView {
   seconds: number;
   /** How the film enters this scene: from the start, after the title card, or from the scene before. */
   transitionIn: { from: "start" | "title" | "scene"; type: string; durationS: number };
+  /** fal's endpoint id of the scene's model, and a short label of it ("Hailuo 02 · i2v · 768P"). */
+  endpoint: string;
+  model: string;
+  /** The first frame: a copy in the folder's `images/`, an https link, or the source's last frame. */
+  image?: PageImage;
+  /** The last frame (`end_image:`). */
+  endImage?: PageImage;
+  /** The scene whose last frame this one starts from. */
+  continueFrom?: string;
+  /** The scenes that start from this one's last frame. */
+  continuedBy: string[];
   takes: TakeView[];
 }
 
@@ -107,6 +131,11 @@ export async function reviewState(
     picks: await readPicks(runDir),
     backend,
   });
+  // Models, images (copied into images/: only the folder's files are served), the chain, and
+  // what a pick made stale, priced at the page's price.
+  const facts = await pageFacts(runDir, manifest, report, { records, usdPerSecond });
+  const factsOf = new Map(facts.scenes.map((f) => [f.id, f]));
+  const remakeOf = new Map(facts.stale.map((t) => [`${t.scene}#${t.take}`, t.usd]));
   // A local run holds run.lock; a distributed one owns the folder from "enqueued" to "finished".
   const locked =
     (await runLockHeld(runDir)) ||
@@ -161,7 +190,12 @@ export async function reviewState(
             }
           : {}),
         ...(i.error ? { error: `${i.errorCode ?? "error"}: ${i.error}` } : {}),
+        ...(i.stale ? { stale: i.stale } : {}),
+        ...(remakeOf.has(`${i.scene}#${i.take}`)
+          ? { remakeUsd: remakeOf.get(`${i.scene}#${i.take}`) }
+          : {}),
       }));
+    const f = factsOf.get(scene.id);
     return {
       id: scene.id,
       prompt: scene.prompt,
@@ -170,6 +204,12 @@ export async function reviewState(
       transitionIn: before
         ? { from: "scene", type: into?.type ?? "cut", durationS: into?.durationS ?? 0 }
         : { from: spec?.title ? "title" : "start", type: "cut", durationS: 0 },
+      endpoint: f?.endpoint ?? "",
+      model: f?.model ?? "",
+      ...(f?.image ? { image: f.image } : {}),
+      ...(f?.endImage ? { endImage: f.endImage } : {}),
+      ...(f?.continueFrom ? { continueFrom: f.continueFrom } : {}),
+      continuedBy: f?.continuedBy ?? [],
       takes,
     };
   });
@@ -214,6 +254,9 @@ export async function reviewState(
     scenes,
     stamps,
     ...(film ? { film: { ...film.made, changes } } : {}),
+    stale: facts.stale,
+    staleUsd: facts.staleUsd,
+    resume: facts.resume,
     jobs,
   };
 }

@@ -1,13 +1,13 @@
 import { createHash } from "node:crypto";
 import { isAbsolute } from "node:path";
-import { html, raw, type RawHtml } from "@hailuo/publish";
+import { html, raw, staleText, type PageImage, type RawHtml } from "@hailuo/publish";
 import { describeChange } from "./film-status.js";
 import type { ReviewState, SceneView, TakeView } from "./review-state.js";
 
 /**
  * The page's parts, each a piece of markup the server renders (once for the first paint, again
  * on every change) and the page swaps in whole when its signature changes. Keys: `head`,
- * `overview`, `film-player`, `film-status`, and per scene `scene-head:<id>` and `takes:<id>`.
+ * `overview`, `film-player`, `film-status`, `stale`, and per scene `scene-head:<id>` and `takes:<id>`.
  * The re-roll form is not a part: it is drawn once, so typing in it is never lost.
  */
 export type ReviewParts = Record<string, { sig: string; html: string }>;
@@ -23,13 +23,6 @@ const clock = (s: number) => {
   const r = Math.round(s);
   return `${Math.floor(r / 60)}:${String(r % 60).padStart(2, "0")}`;
 };
-/** fal's endpoint id without its `fal-ai/minimax/` start, free to wrap at each slash. */
-const model = (endpoint: string) =>
-  endpoint
-    .replace(/^fal-ai\/(minimax\/)?/, "")
-    .split("/")
-    .map((p, i) => html`${i ? html`/<wbr>` : ""}${p}`);
-
 /** "fade 0.5 s in", "cut in", "start", "after the title card". */
 export function transitionText(t: SceneView["transitionIn"]): string {
   if (t.from === "start") return "start";
@@ -73,13 +66,47 @@ function tile(s: ReviewState, scene: SceneView, n: number): RawHtml {
     : change
       ? html`<span class="tile-film stale">film: ${change.filmTake ? `take ${change.filmTake}` : "not in it"}</span>`
       : html`<span class="tile-film">${scene.takes.some((t) => t.inFilm) ? "in the film" : "not in the film"}</span>`;
-  return html`<li><a class="tile${change ? " stale" : ""}" href="#scene-${scene.id}" data-index="${n}" data-scene="${scene.id}">
+  const remake = take?.stale ? take.remakeUsd : undefined;
+  // A scene continuing the one just before it is drawn joined to its tile.
+  const joined = scene.continueFrom !== undefined && s.scenes[n - 1]?.id === scene.continueFrom;
+  return html`<li${joined ? html` class="joined"` : ""}><a class="tile${change ? " stale" : ""}" href="#scene-${scene.id}" data-index="${n}" data-scene="${scene.id}">
 ${take?.poster ? html`<img src="${thumbUrl(s, take.poster)}" alt="" loading="lazy">` : html`<span class="blank"></span>`}
 <span class="tile-name"><b>${n + 1}</b> ${scene.id}</span>
 <span>${state}</span>
 <span>${transitionText(scene.transitionIn)}</span>
-${take?.endpoint ? html`<span class="model" title="${take.endpoint}">${model(take.endpoint)}</span>` : ""}
+<span class="model" title="${scene.endpoint}">${scene.model}</span>
+${chain(scene).map((c) => html`<span class="chain">${c}</span>`)}
+${take?.stale ? html`<span class="tile-stale" title="${take.stale}">stale${remake !== undefined ? `: ${money(remake)} to make anew` : ""}</span>` : ""}
 ${film}</a></li>`;
+}
+
+/** "continues s2", "s3 continues from here". */
+function chain(scene: SceneView): string[] {
+  return [
+    ...(scene.continueFrom ? [`continues ${scene.continueFrom}`] : []),
+    ...scene.continuedBy.map((id) => `${id} continues from here`),
+  ];
+}
+
+/** A start or end image: its copy in the run folder, a link to its URL, or its name. */
+function frame(role: string, image: PageImage): RawHtml {
+  if (image.kind === "file" || image.kind === "frame") {
+    const caption =
+      image.kind === "file"
+        ? `${role}: ${image.name}, ${image.width}×${image.height}`
+        : `${role}: last frame of ${image.from}`;
+    return html`<figure class="frame"><img src="${fileUrl(image.file)}" alt="${caption}" loading="lazy"><figcaption>${caption}</figcaption></figure>`;
+  }
+  if (image.kind === "url")
+    return html`<figure class="frame"><a href="${image.url}" target="_blank" rel="noopener noreferrer">${role}: ${image.url}</a></figure>`;
+  return html`<figure class="frame"><span class="error">${role}: ${image.name} (not shown: ${image.why})</span></figure>`;
+}
+
+/** The takes a pick made stale, what making each anew costs, and the command that does. */
+function staleNotice(s: ReviewState): RawHtml {
+  if (!s.stale.length) return html``;
+  return html`<ul>${s.stale.map((t) => html`<li data-scene="${t.scene}" data-take="${t.take}">${staleText(t)}</li>`)}</ul>
+<p>Nothing is made anew until you run <code>${s.resume}</code> (${money(s.staleUsd)} in all).</p>`;
 }
 
 function overview(s: ReviewState): RawHtml {
@@ -130,11 +157,18 @@ function sceneHead(s: ReviewState, scene: SceneView, n: number): RawHtml {
     transitionText(scene.transitionIn),
     ...(s.film ? [used ? `film: take ${used.take}` : "not in the film"] : []),
   ].join(" · ");
-  return html`<h2 id="title-${scene.id}"><span class="num">${n + 1}</span> ${scene.id}</h2><p class="facts">${facts}</p>`;
+  const frames = [
+    ...(scene.image ? [frame("start", scene.image)] : []),
+    ...(scene.endImage ? [frame("end", scene.endImage)] : []),
+  ];
+  return html`<h2 id="title-${scene.id}"><span class="num">${n + 1}</span> ${scene.id}</h2><p class="facts">${facts}</p>
+<p class="facts model" title="${scene.endpoint}">${scene.model}</p>
+${chain(scene).map((c) => html`<p class="facts chain">${c}</p>`)}
+${frames.length ? html`<div class="frames">${frames}</div>` : ""}`;
 }
 
 function takeCard(s: ReviewState, scene: SceneView, t: TakeView): RawHtml {
-  const cls = `take${t.chosen ? " chosen" : ""}${t.inFilm ? " in-film" : ""}`;
+  const cls = `take${t.chosen ? " chosen" : ""}${t.inFilm ? " in-film" : ""}${t.stale ? " stale" : ""}`;
   const player = t.clip
     ? html`<video controls preload="${t.poster ? "none" : "metadata"}" src="${fileUrl(t.clip)}"${t.poster ? html` poster="${thumbUrl(s, t.poster)}"` : ""}></video>`
     : html`<div class="blank">${t.status}</div>`;
@@ -149,6 +183,7 @@ ${player}
 ${t.chosen ? "" : html`<button type="button" class="pick" data-scene="${scene.id}" data-take="${t.take}"${t.clip ? "" : html` disabled`} aria-label="Pick take ${t.take} of ${scene.id}">Pick</button>`}</div>
 <div class="status"${t.endpoint ? html` title="${t.endpoint}"` : ""}>${status}</div>
 ${t.prompt !== scene.prompt ? html`<div class="prompt">prompt: ${t.prompt}</div>` : ""}
+${t.stale ? html`<div class="stale-note"><span class="badge stale">stale</span> ${t.remakeUsd !== undefined ? `${money(t.remakeUsd)} to make anew: ` : ""}${t.stale}</div>` : ""}
 ${t.error ? html`<div class="error">${t.error}</div>` : ""}</figcaption>
 </figure>`;
 }
@@ -162,6 +197,7 @@ export function reviewParts(s: ReviewState): ReviewParts {
     overview: overview(s),
     "film-player": filmPlayer(s),
     "film-status": filmStatus(s),
+    stale: staleNotice(s),
   };
   s.scenes.forEach((scene, n) => {
     parts[`scene-head:${scene.id}`] = sceneHead(s, scene, n);
