@@ -135,7 +135,7 @@ describe("hailuo review", () => {
       const tiles = page.locator("a.tile");
       expect(await tiles.count()).toBe(4);
       expect(await tiles.nth(0).innerText()).toMatch(
-        /^1 s1\ntake 1 · 6\.\d s\nstart\n.*hailuo-02.*\nin the film$/,
+        /^1 s1\ntake 1 · 6\.\d s\nstart\nHailuo 02 · t2v\nin the film$/,
       );
       expect(await tiles.nth(2).innerText()).toMatch(/^3 s3\ntake 1 · 6\.\d s\ncut in\n/);
       expect(await tiles.nth(1).locator("img").getAttribute("src")).toMatch(/^\/files\/thumbs\//);
