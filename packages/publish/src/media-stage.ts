@@ -26,6 +26,7 @@ import {
 } from "@hailuo/runner";
 import { audioBedOf, clipIds, filmLayout } from "./film-layout.js";
 import { renderRunPage, type PageMedia } from "./run-page.js";
+import { pageFacts } from "./scene-facts.js";
 
 /** Options of the media stage. */
 export interface MediaStageOptions {
@@ -407,6 +408,12 @@ export async function runMediaStage(
     ({ film, skipped } = await assembleFilm(runDir, manifest, report, options));
   else if (!wantFilm) film = await filmOnDisk(runDir, manifest, report);
   const media: PageMedia = { ...(thumbs ?? (await thumbnails())), ...(film ? { film } : {}) };
-  await atomicWrite(join(runDir, "index.html"), renderRunPage(report, media));
+  // Each scene's model, images and chain, and what a pick upstream made stale (with its cost).
+  // They only decorate the page: one that cannot be read leaves the page without them.
+  const facts = await pageFacts(runDir, manifest, report).catch((error: Error) => {
+    options.onWarning?.(`page: scene details left out (${error.message})`);
+    return undefined;
+  });
+  await atomicWrite(join(runDir, "index.html"), renderRunPage(report, media, facts));
   return { ...media, page: "index.html", skipped };
 }
