@@ -121,7 +121,7 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
       Array(SCENES).fill(1),
     );
     // Fact 2: the report in the bucket equals the emulator's bill to the cent.
-    const client = s3ClientFromEnv(s3.env);
+    const client = await s3ClientFromEnv(s3.env);
     const get = async (name: string) =>
       Buffer.from(
         await (

@@ -1,8 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { keepOutputs, materializeRun, openRunStore } from "@hailuo/queue";
 import { readRunReport, type RunStore } from "@hailuo/runner";
-import { isBucketUrl } from "@hailuo/store";
+import { createLocalStore, isBucketUrl } from "@hailuo/store";
 
 /** Where a bucket run's records live: `--redis`, else `REDIS_URL`. */
 export interface RunAtOptions {
@@ -10,8 +9,17 @@ export interface RunAtOptions {
   prefix?: string;
 }
 
-/** Opens a run given by folder or `s3://` address (a bucket needs Redis: `--redis` or `REDIS_URL`). */
-export function openRunAt(address: string, opts: RunAtOptions) {
+/**
+ * Opens a run given by folder or `s3://` address (a bucket needs Redis: `--redis` or
+ * `REDIS_URL`). The queue package (BullMQ, Redis, the AWS SDK) loads only for a bucket.
+ */
+export async function openRunAt(
+  address: string,
+  opts: RunAtOptions,
+): Promise<{ store: RunStore; close: () => Promise<void> }> {
+  if (!isBucketUrl(address))
+    return { store: createLocalStore(resolve(address)), close: async () => {} };
+  const { openRunStore } = await import("@hailuo/queue");
   return openRunStore(address, {
     redisUrl: opts.redis ?? process.env.REDIS_URL,
     prefix: opts.prefix,
@@ -32,6 +40,7 @@ export async function onRunFolder<T>(
 ): Promise<T> {
   if (!isBucketUrl(address)) return fn(resolve(address));
   const { store, close } = await openRunAt(address, opts);
+  const { keepOutputs, materializeRun } = await import("@hailuo/queue");
   try {
     const report = await readRunReport(store);
     await materializeRun(

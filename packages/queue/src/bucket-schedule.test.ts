@@ -73,7 +73,7 @@ describe("a scheduled job with store: s3://…", () => {
       ]);
       // The report (in Redis and in the bucket) equals the emulator's bill.
       expect(report.totals.billedUsd).toBeCloseTo(fx.emu.stats().billed.usd, 6);
-      const s3client = s3ClientFromEnv(s3.env);
+      const s3client = await s3ClientFromEnv(s3.env);
       const key = (name: string) => ({
         Bucket: s3.bucket,
         Key: `${runAt.slice(`s3://${s3.bucket}/`.length)}/${name}`,

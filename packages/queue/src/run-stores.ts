@@ -50,7 +50,7 @@ export function createRunStores(options: {
     `hailuo-scratch-${process.pid}-${randomBytes(4).toString("hex")}`,
   );
   const stores = new Map<string, RunStore>();
-  let s3 = options.s3;
+  let s3: S3Client | Promise<S3Client> | undefined = options.s3;
   void removeDeadPidDirs(options.tempRoot ?? tmpdir(), (name) =>
     Number(/^hailuo-scratch-(\d+)-/.exec(name)?.[1]),
   );

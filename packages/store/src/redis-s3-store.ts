@@ -4,15 +4,7 @@ import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  NotFound,
-  S3ServiceException,
-  type S3Client,
-} from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
+import type { S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import type { Redis } from "ioredis";
 import { HailuoError } from "@hailuo/shared";
 import { RunLockedError } from "./local-store.js";
@@ -25,8 +17,8 @@ export interface RedisS3StoreOptions {
   url: string;
   /** The connection records, documents and ownership live on (not closed by the store). */
   redis: Redis;
-  /** The bucket's client (see `s3ClientFromEnv`; not closed by the store). */
-  s3: S3Client;
+  /** The bucket's client, or a promise of it (see `s3ClientFromEnv`; not closed by the store). */
+  s3: S3Client | Promise<S3Client>;
   /** Prefix of the store's Redis keys. @default "hailuo" */
   keyPrefix?: string;
   /** The local folder files are made in and brought to (the caller cleans it). */
@@ -60,7 +52,11 @@ const RELEASE = `if redis.call("get", KEYS[1]) == ARGV[1] then
  * object's metadata, checked on every download. Redis must persist (AOF): it holds the ledger.
  */
 export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
-  const { redis, s3, scratchDir, leaseMs = 15_000 } = options;
+  const { redis, scratchDir, leaseMs = 15_000 } = options;
+  // The SDK loads on the first bucket operation: a folder run never pays its start-up.
+  const client = Promise.resolve(options.s3);
+  const send = async <T>(command: (sdk: S3Sdk) => object): Promise<T> =>
+    (await client).send(command(await s3Sdk()) as never) as Promise<T>;
   const { bucket, prefix } = parseStoreUrl(options.url);
   const url = `s3://${bucket}${prefix ? `/${prefix}` : ""}`;
   const keys = redisKeysOf(url, options.keyPrefix);
@@ -88,11 +84,12 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
   };
   const head = async (name: string): Promise<ArtifactInfo | undefined> => {
     try {
-      const h = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey(name) }));
+      const h = await send<{ ContentLength?: number; Metadata?: Record<string, string> }>(
+        (sdk) => new sdk.HeadObjectCommand({ Bucket: bucket, Key: objectKey(name) }),
+      );
       return { name, bytes: h.ContentLength ?? 0, sha256: h.Metadata?.sha256 };
     } catch (error) {
-      if (error instanceof NotFound || (error as S3ServiceException)?.name === "NotFound")
-        return undefined;
+      if ((error as S3ServiceException)?.name === "NotFound") return undefined;
       throw fail("looking up", name, error);
     }
   };
@@ -129,9 +126,11 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
     async writeDocument(name, text) {
       await redisCall(`writing ${name}`, keys.doc(name), () => redis.set(keys.doc(name), text));
       // Kept beside the artifacts too, so the bucket alone says what the run was.
-      await s3Put(s3, bucket, objectKey(name), Buffer.from(text), undefined).catch((e) => {
-        throw fail("writing", name, e);
-      });
+      await s3Put(await client, bucket, objectKey(name), Buffer.from(text), undefined).catch(
+        (e) => {
+          throw fail("writing", name, e);
+        },
+      );
     },
     async putArtifact(name) {
       const path = join(scratchDir, ...name.split("/"));
@@ -142,7 +141,7 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
         });
       const sha256 = await sha256File(path);
       try {
-        await s3Put(s3, bucket, objectKey(name), createReadStream(path), { sha256 });
+        await s3Put(await client, bucket, objectKey(name), createReadStream(path), { sha256 });
       } catch (error) {
         throw fail("uploading", name, error);
       }
@@ -167,7 +166,9 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
       await mkdir(dirname(path), { recursive: true });
       const part = `${path}.${randomUUID().slice(0, 8)}.part`;
       try {
-        const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey(name) }));
+        const got = await send<{ Body?: unknown }>(
+          (sdk) => new sdk.GetObjectCommand({ Bucket: bucket, Key: objectKey(name) }),
+        );
         const hash = createHash("sha256");
         const tap = new Transform({
           transform(chunk, _enc, done) {
@@ -195,12 +196,17 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
       let token: string | undefined;
       try {
         do {
-          const page = await s3.send(
-            new ListObjectsV2Command({
-              Bucket: bucket,
-              Prefix: objectKey(listPrefix),
-              ContinuationToken: token,
-            }),
+          const page = await send<{
+            Contents?: { Key?: string; Size?: number }[];
+            IsTruncated?: boolean;
+            NextContinuationToken?: string;
+          }>(
+            (sdk) =>
+              new sdk.ListObjectsV2Command({
+                Bucket: bucket,
+                Prefix: objectKey(listPrefix),
+                ContinuationToken: token,
+              }),
           );
           for (const o of page.Contents ?? [])
             out.push({ name: o.Key!.slice(base.length), bytes: o.Size ?? 0 });
@@ -266,6 +272,7 @@ async function s3Put(
   metadata: Record<string, string> | undefined,
 ): Promise<void> {
   // lib-storage: one PUT for small bodies, a multipart upload (parts retried) for large ones.
+  const { Upload } = await import("@aws-sdk/lib-storage");
   const upload = new Upload({
     client: s3,
     params: { Bucket: bucket, Key: key, Body: body, Metadata: metadata },
@@ -279,4 +286,11 @@ async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
   await pipeline(createReadStream(path), hash);
   return hash.digest("hex");
+}
+
+type S3Sdk = typeof import("@aws-sdk/client-s3");
+let sdkLoad: Promise<S3Sdk> | undefined;
+/** The AWS SDK's S3 client module, loaded once, when a bucket is first used. */
+export function s3Sdk(): Promise<S3Sdk> {
+  return (sdkLoad ??= import("@aws-sdk/client-s3"));
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { HailuoError } from "@hailuo/shared";
 
 /** A store address that cannot be used. */
@@ -41,16 +41,17 @@ export function runIdOf(url: string): string {
 }
 
 /**
- * An S3 client from the AWS SDK's standard environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+ * An S3 client from the AWS SDK's standard environment (the SDK is loaded here, not at start-up) (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
  * `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`). With a custom endpoint
  * (MinIO, R2, s3rver) addressing is path-style, which those servers need.
  */
-export function s3ClientFromEnv(env: NodeJS.ProcessEnv = process.env): S3Client {
+export async function s3ClientFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<S3Client> {
   // The SDK warns on Node 20 that releases from 2027 need Node 22; ours is pinned to one that
   // supports 20 (package.json), so the warning would only alarm users of every bucket command.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
   const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
+  const { S3Client } = await import("@aws-sdk/client-s3");
   return new S3Client({
     // Without keys in `env`, the SDK's own chain (profiles, instance roles) finds them.
     ...(accessKeyId && secretAccessKey

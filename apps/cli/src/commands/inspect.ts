@@ -11,7 +11,7 @@ import {
   type ClipCheck,
   type RunStore,
 } from "@hailuo/runner";
-import { openRunStore } from "@hailuo/queue";
+import { openRunAt } from "../run-at.js";
 import {
   backendFromEnv,
   describeEndpointPrice,
@@ -177,10 +177,7 @@ export async function statusCommand(
   opts: { json?: boolean; verify?: boolean; redis?: string; prefix?: string },
 ): Promise<number> {
   // A folder, or a bucket whose records live in Redis.
-  const { store, close } = await openRunStore(runDir, {
-    redisUrl: opts.redis ?? process.env.REDIS_URL,
-    prefix: opts.prefix,
-  });
+  const { store, close } = await openRunAt(runDir, opts);
   try {
     return await statusOf(store, runDir, opts);
   } finally {
