@@ -25,7 +25,7 @@ import {
 
 // A run kept in a bucket (s3rver) with its records in a Redis of this test's own (restarted
 // mid-run), worked by two worker processes that share no folder; one is SIGKILLed.
-const SCENES = 4;
+const SCENES = 3;
 
 describe("a run kept in a bucket, worked by workers that share no folder", () => {
   let emu: Emulator;

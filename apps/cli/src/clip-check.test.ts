@@ -88,5 +88,5 @@ describe("hailuo status and assemble check the clips", () => {
     expect(after.billed.usd - before.billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
     for (const f of [join(clipsDir, c0!), rotten, film])
       expect({ f, errors: await decodeErrors(f) }).toEqual({ f, errors: "" });
-  }, 60_000);
+  }, 120_000);
 });

@@ -42,7 +42,7 @@ const FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 /** Part of every cache key: a change to how clips look renders them anew. */
 const RENDER_VERSION = 2;
 /** The same for image-to-video clips. */
-const IMAGE_CLIP_VERSION = 2;
+const IMAGE_CLIP_VERSION = 3;
 
 /** A stable colour pair from the prompt, so neighbouring scenes differ on a contact sheet. */
 export function promptColors(prompt: string): [string, string] {

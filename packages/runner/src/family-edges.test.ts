@@ -121,7 +121,8 @@ scenes:
     ).toBeGreaterThanOrEqual(35);
     expect(all.find((r) => r.t === "submitting" && r.key === gull)).toBeDefined();
     await clipsDecode(resumed.report, runDir);
-  });
+    // A killed process, a resume and PSNRs: heavier than one money test.
+  }, 90_000);
 
   it("an image changed after the manifest was checked: that scene is refused, nothing sent for it", async () => {
     const dir = join(fx.dir, "in");

@@ -163,5 +163,6 @@ describe("a mixed storyboard of the family", () => {
     expect(
       events.filter((e) => e.type === "item" && e.detail?.startsWith("uploaded")),
     ).toHaveLength(4);
-  });
+    // Two runs of four endpoints' renders, PSNRs and a pick: heavier than one money test.
+  }, 90_000);
 });

@@ -272,7 +272,7 @@ async function s3Put(
   metadata: Record<string, string> | undefined,
 ): Promise<void> {
   // lib-storage: one PUT for small bodies, a multipart upload (parts retried) for large ones.
-  const { Upload } = await import("@aws-sdk/lib-storage");
+  const { Upload } = await withSdk(() => import("@aws-sdk/lib-storage"));
   const upload = new Upload({
     client: s3,
     params: { Bucket: bucket, Key: key, Body: body, Metadata: metadata },
@@ -292,5 +292,22 @@ type S3Sdk = typeof import("@aws-sdk/client-s3");
 let sdkLoad: Promise<S3Sdk> | undefined;
 /** The AWS SDK's S3 client module, loaded once, when a bucket is first used. */
 export function s3Sdk(): Promise<S3Sdk> {
-  return (sdkLoad ??= import("@aws-sdk/client-s3"));
+  return (sdkLoad ??= withSdk(() => import("@aws-sdk/client-s3")));
+}
+
+/**
+ * Loads a part of the AWS SDK, an optional dependency: only bucket runs need it, and it is a
+ * large install. Missing, it is named with the command that adds it.
+ */
+export async function withSdk<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") throw error;
+    throw new HailuoError(
+      "config",
+      "s3:// stores need the AWS SDK, an optional dependency: npm install @aws-sdk/client-s3@3.1178.0 @aws-sdk/lib-storage@3.1178.0",
+      { retryable: false, cause: error },
+    );
+  }
 }

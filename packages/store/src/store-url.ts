@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { HailuoError } from "@hailuo/shared";
+import { s3Sdk } from "./redis-s3-store.js";
 
 /** A store address that cannot be used. */
 export class StoreUrlError extends HailuoError {
@@ -51,7 +52,7 @@ export async function s3ClientFromEnv(env: NodeJS.ProcessEnv = process.env): Pro
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
   const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
-  const { S3Client } = await import("@aws-sdk/client-s3");
+  const { S3Client } = await s3Sdk();
   return new S3Client({
     // Without keys in `env`, the SDK's own chain (profiles, instance roles) finds them.
     ...(accessKeyId && secretAccessKey
