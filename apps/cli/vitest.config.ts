@@ -1,8 +1,9 @@
 import { defineConfig } from "vitest/config";
 
 // The CLI's test files spend most of their time waiting on child processes, the emulator's
-// latencies and lock timeouts, not on the CPU: run them side by side. A minute per test leaves
-// room for a cold machine (the emulator's renders not cached yet) without hiding a hang.
+// latencies and lock timeouts, not on the CPU: run them side by side. Two minutes per test leave
+// room for a cold, loaded machine (the emulator's renders not cached, the other two test streams
+// encoding films) without hiding a hang.
 export default defineConfig({
-  test: { testTimeout: 60_000, hookTimeout: 60_000, fileParallelism: true, maxWorkers: 3 },
+  test: { testTimeout: 120_000, hookTimeout: 120_000, fileParallelism: true, maxWorkers: 3 },
 });

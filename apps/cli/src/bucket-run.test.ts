@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { spawnCli } from "./test-cli.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -121,7 +121,7 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
       Array(SCENES).fill(1),
     );
     // Fact 2: the report in the bucket equals the emulator's bill to the cent.
-    const client = await s3ClientFromEnv(s3.env);
+    const client = (await s3ClientFromEnv(s3.env)) as S3Client;
     const get = async (name: string) =>
       Buffer.from(
         await (

@@ -345,7 +345,7 @@ describe("hailuo CLI", () => {
     expect(await readFile(join(runDir, "index.html"), "utf8")).toContain(
       "media-cli scene number 0",
     );
-  }, 60_000);
+  }, 120_000);
 
   it("lists scheduled jobs with their next fire time", async () => {
     const jobs = join(fx.dir, "jobs");

@@ -294,5 +294,5 @@ describe("distributed runs on BullMQ", () => {
       t: "finished",
     });
     await removeAllQueues({ redisUrl: REDIS, prefix: admin });
-  }, 60_000);
+  }, 120_000);
 });

@@ -85,7 +85,7 @@ describe("hailuo and the media stage at its edges", () => {
       expect(r.code).toBe(2);
     }
     expect(fx.emu.stats().submits.total - before).toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   // A tmpfs as the run folder is another filesystem than the temp folder; mounting needs root (CI is root).
   it.skipIf(!root)(

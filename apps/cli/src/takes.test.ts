@@ -140,5 +140,5 @@ describe("hailuo pick and reroll", () => {
     ).toEqual([1, 1]);
     expect(after.billed.usd - before.billed.usd).toBeCloseTo(report.totals.billedUsd, 6);
     for (const i of report.items) expect(await decodeErrors(join(runDir, i.file))).toBe("");
-  }, 60_000);
+  }, 120_000);
 });

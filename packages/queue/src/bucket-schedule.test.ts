@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
@@ -73,7 +73,7 @@ describe("a scheduled job with store: s3://…", () => {
       ]);
       // The report (in Redis and in the bucket) equals the emulator's bill.
       expect(report.totals.billedUsd).toBeCloseTo(fx.emu.stats().billed.usd, 6);
-      const s3client = await s3ClientFromEnv(s3.env);
+      const s3client = (await s3ClientFromEnv(s3.env)) as S3Client;
       const key = (name: string) => ({
         Bucket: s3.bucket,
         Key: `${runAt.slice(`s3://${s3.bucket}/`.length)}/${name}`,

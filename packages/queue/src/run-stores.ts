@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { S3Client } from "@aws-sdk/client-s3";
 import type { Redis } from "ioredis";
 import { HailuoError, removeDeadPidDirs } from "@hailuo/shared";
 import { openRedis } from "./connection.js";
@@ -13,6 +12,7 @@ import {
   runIdOf,
   s3ClientFromEnv,
   type RunStore,
+  type S3ClientLike,
 } from "@hailuo/store";
 
 /** A run's address as jobs carry it: an absolute folder, or an `s3://` address as given. */
@@ -40,7 +40,7 @@ export function createRunStores(options: {
   /** Prefix of the store's Redis keys (the queue's). */
   keyPrefix: string;
   /** @default the AWS SDK's standard environment */
-  s3?: S3Client;
+  s3?: S3ClientLike;
   /** @default the OS temp folder */
   tempRoot?: string;
 }): RunStores {
@@ -50,7 +50,7 @@ export function createRunStores(options: {
     `hailuo-scratch-${process.pid}-${randomBytes(4).toString("hex")}`,
   );
   const stores = new Map<string, RunStore>();
-  let s3: S3Client | Promise<S3Client> | undefined = options.s3;
+  let s3: S3ClientLike | Promise<S3ClientLike> | undefined = options.s3;
   void removeDeadPidDirs(options.tempRoot ?? tmpdir(), (name) =>
     Number(/^hailuo-scratch-(\d+)-/.exec(name)?.[1]),
   );

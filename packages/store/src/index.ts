@@ -6,6 +6,7 @@ export type {
   RecordLog,
   RunDocument,
   RunStore,
+  S3ClientLike,
 } from "./run-store.js";
 export {
   createLocalStore,

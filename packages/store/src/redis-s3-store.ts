@@ -4,11 +4,11 @@ import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import { s3Sdk, withSdk, type S3Sdk } from "./aws-sdk.js";
 import type { Redis } from "ioredis";
 import { HailuoError } from "@hailuo/shared";
 import { RunLockedError } from "./local-store.js";
-import type { ArtifactInfo, Ownership, RunDocument, RunStore } from "./run-store.js";
+import type { ArtifactInfo, Ownership, RunDocument, RunStore, S3ClientLike } from "./run-store.js";
 import { parseStoreUrl, runIdOf } from "./store-url.js";
 
 /** What `createRedisS3Store` needs. */
@@ -17,8 +17,8 @@ export interface RedisS3StoreOptions {
   url: string;
   /** The connection records, documents and ownership live on (not closed by the store). */
   redis: Redis;
-  /** The bucket's client, or a promise of it (see `s3ClientFromEnv`; not closed by the store). */
-  s3: S3Client | Promise<S3Client>;
+  /** The bucket's client (an AWS SDK v3 `S3Client`), or a promise of it (see `s3ClientFromEnv`; not closed by the store). */
+  s3: S3ClientLike | Promise<S3ClientLike>;
   /** Prefix of the store's Redis keys. @default "hailuo" */
   keyPrefix?: string;
   /** The local folder files are made in and brought to (the caller cleans it). */
@@ -57,6 +57,7 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
   const client = Promise.resolve(options.s3);
   const send = async <T>(command: (sdk: S3Sdk) => object): Promise<T> =>
     (await client).send(command(await s3Sdk()) as never) as Promise<T>;
+  type S3ServiceException = { name?: string; $metadata?: { httpStatusCode?: number } };
   const { bucket, prefix } = parseStoreUrl(options.url);
   const url = `s3://${bucket}${prefix ? `/${prefix}` : ""}`;
   const keys = redisKeysOf(url, options.keyPrefix);
@@ -265,7 +266,7 @@ export function redisKeysOf(url: string, keyPrefix = "hailuo") {
 }
 
 async function s3Put(
-  s3: S3Client,
+  s3: S3ClientLike,
   bucket: string,
   key: string,
   body: Buffer | Readable,
@@ -274,7 +275,8 @@ async function s3Put(
   // lib-storage: one PUT for small bodies, a multipart upload (parts retried) for large ones.
   const { Upload } = await withSdk(() => import("@aws-sdk/lib-storage"));
   const upload = new Upload({
-    client: s3,
+    // An S3ClientLike is an S3Client (see its type): typed loosely so the SDK stays optional.
+    client: s3 as never,
     params: { Bucket: bucket, Key: key, Body: body, Metadata: metadata },
     queueSize: 2,
     leavePartsOnError: false,
@@ -286,28 +288,4 @@ async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
   await pipeline(createReadStream(path), hash);
   return hash.digest("hex");
-}
-
-type S3Sdk = typeof import("@aws-sdk/client-s3");
-let sdkLoad: Promise<S3Sdk> | undefined;
-/** The AWS SDK's S3 client module, loaded once, when a bucket is first used. */
-export function s3Sdk(): Promise<S3Sdk> {
-  return (sdkLoad ??= withSdk(() => import("@aws-sdk/client-s3")));
-}
-
-/**
- * Loads a part of the AWS SDK, an optional dependency: only bucket runs need it, and it is a
- * large install. Missing, it is named with the command that adds it.
- */
-export async function withSdk<T>(load: () => Promise<T>): Promise<T> {
-  try {
-    return await load();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") throw error;
-    throw new HailuoError(
-      "config",
-      "s3:// stores need the AWS SDK, an optional dependency: npm install @aws-sdk/client-s3@3.1178.0 @aws-sdk/lib-storage@3.1178.0",
-      { retryable: false, cause: error },
-    );
-  }
 }

@@ -70,3 +70,11 @@ export interface RunStore {
   /** Closes what the store opened (not the connections it was given). */
   close(): Promise<void>;
 }
+
+/**
+ * An AWS SDK v3 `S3Client`, typed by the one method the store calls, so that the store's types
+ * name no SDK type: the SDK is an optional dependency and a user without it must still compile.
+ */
+export interface S3ClientLike {
+  send(command: never): Promise<unknown>;
+}

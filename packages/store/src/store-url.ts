@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
-import type { S3Client } from "@aws-sdk/client-s3";
 import { HailuoError } from "@hailuo/shared";
-import { s3Sdk } from "./redis-s3-store.js";
+import { s3Sdk } from "./aws-sdk.js";
+import type { S3ClientLike } from "./run-store.js";
 
 /** A store address that cannot be used. */
 export class StoreUrlError extends HailuoError {
@@ -46,7 +46,7 @@ export function runIdOf(url: string): string {
  * `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`). With a custom endpoint
  * (MinIO, R2, s3rver) addressing is path-style, which those servers need.
  */
-export async function s3ClientFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<S3Client> {
+export async function s3ClientFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<S3ClientLike> {
   // The SDK warns on Node 20 that releases from 2027 need Node 22; ours is pinned to one that
   // supports 20 (package.json), so the warning would only alarm users of every bucket command.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
