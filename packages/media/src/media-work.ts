@@ -1,8 +1,8 @@
 import type { ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { HailuoError, type ErrorCode } from "@hailuo/shared";
+import { HailuoError, removeDeadPidDirs, type ErrorCode } from "@hailuo/shared";
 
 /** A file operation of the media package failed; `code` says what kind of failure (never a bare errno). */
 export class MediaIoError extends HailuoError {
@@ -53,28 +53,14 @@ export function trackChild(child: ChildProcess): void {
   child.once("exit", forget).once("error", forget);
 }
 
-/** Whether process `pid` is running (a process we may not signal is running too). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * Removes scratch folders (`.<prefix><pid>-XXXXXX`) whose process is gone: one killed outright
  * (SIGKILL, the OOM killer) could not remove its own, and a film's pieces can weigh gigabytes.
  * A folder of a live process, or of a pid reused since, is left alone.
  */
 export async function removeDeadWorkDirs(dir: string, prefix: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  for (const name of names) {
-    const pid = Number(new RegExp(`^\\.${prefix}(\\d+)-`).exec(name)?.[1]);
-    if (pid && pid !== process.pid && !alive(pid))
-      await rm(join(dir, name), { recursive: true, force: true }).catch(() => {});
-  }
+  const pattern = new RegExp(`^\\.${prefix}(\\d+)-`);
+  await removeDeadPidDirs(dir, (name) => Number(pattern.exec(name)?.[1]) || undefined);
 }
 
 /**
