@@ -28,7 +28,7 @@ describe("downloadVideo", () => {
       const target = join(tmp.dir, "full.mp4");
       const err = await downloadVideo(output.video.url, target, {
         write: async (file, buf, pos) => {
-          if (written > 40_000)
+          if (written > 8_000)
             throw Object.assign(new Error("ENOSPC: no space left on device, write"), {
               code: "ENOSPC",
             });
@@ -73,7 +73,7 @@ describe("downloadVideo", () => {
   it("a body that stalls fails as download_stalled (retryable) after the idle timeout, leaving no file", async () => {
     const emu = await startTestEmulator({
       render: "shared",
-      faults: { files: [{ kind: "stall", count: 1, bytes: 20_000 }] },
+      faults: { files: [{ kind: "stall", count: 1, bytes: 8_000 }] },
     });
     const tmp = await makeTempDir();
     try {
@@ -87,7 +87,7 @@ describe("downloadVideo", () => {
       expect(err).toMatchObject({
         code: "download_stalled",
         retryable: true,
-        details: { bytes: 20_000, idleTimeoutMs: 300 },
+        details: { bytes: 8_000, idleTimeoutMs: 300 },
       });
       expect(await readdir(tmp.dir)).toEqual([]);
       // The stall fired once: the same URL downloads whole the next time.

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { createEmulator, parseFaultFlag, type Emulator, type EmulatorOptions } from "./index.js";
 
 // test-utils depends on this package, so the fixture is inlined here.
@@ -341,5 +343,49 @@ describe("fault flags", () => {
     expect(() => parseFaultFlag("submit:418:0.1")).toThrow(/kind/);
     expect(() => parseFaultFlag("upload:500:0.1")).toThrow(/route/);
     expect(() => parseFaultFlag("submit:500:2")).toThrow(/amount/);
+  });
+});
+
+describe("clip frames", () => {
+  /** Submits one input, waits for it over the status URL and probes the clip it serves. */
+  async function probeClip(render: "animatic" | "shared", prompt: string) {
+    const emu = await startTestEmulator({ render, progressLatencyMs: 50 });
+    try {
+      const submitted = await body(
+        await fetch(`${emu.url}${Q}/${EP}`, {
+          method: "POST",
+          headers: auth,
+          body: JSON.stringify({ prompt, duration: "6" }),
+        }),
+      );
+      while ((await fetch(submitted.status_url, { headers: auth })).status !== 200);
+      const out = await body(await fetch(submitted.response_url, { headers: auth }));
+      const { stdout } = await promisify(execFile)("ffprobe", [
+        ...["-v", "error", "-count_packets", "-select_streams", "v:0"],
+        ...["-show_entries", "stream=width,height,nb_read_packets,r_frame_rate", "-of", "json"],
+        out.video.url,
+      ]);
+      return JSON.parse(stdout).streams[0];
+    } finally {
+      await emu.close();
+    }
+  }
+
+  it("renders the seed's clip at 768p: 1366×768, 24 fps, 144 frames for 6 s", async () => {
+    expect(await probeClip("animatic", "The seed's frame size, emulator test")).toEqual({
+      width: 1366,
+      height: 768,
+      r_frame_rate: "24/1",
+      nb_read_packets: "144",
+    });
+  });
+
+  it("serves `shared` clips at 320×180, the same frames and rate", async () => {
+    expect(await probeClip("shared", "any prompt")).toEqual({
+      width: 320,
+      height: 180,
+      r_frame_rate: "24/1",
+      nb_read_packets: "144",
+    });
   });
 });

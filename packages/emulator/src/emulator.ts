@@ -56,9 +56,10 @@ export interface EmulatorOptions {
   /** `forbidden`: the Platform APIs answer 403 (a key without their scope). @default "on" */
   platformApi?: "on" | "forbidden";
   /**
-   * `animatic` renders a card per distinct input; `shared` renders one card per duration and serves it
-   * to everyone (benchmarks that must not pay rendering cost), and image-to-video clips at 180 px
-   * high (their first and last frames still the images). @default "animatic"
+   * `animatic` renders a card per distinct input at the endpoint's size; `shared` renders one
+   * 320×180 card per duration and serves it to everyone, and image-to-video clips at 180 px high
+   * (their first and last frames still the images): for tests and benchmarks that must pay neither
+   * the render nor, downstream, the media stage's work on full-size frames. @default "animatic"
    */
   render?: "animatic" | "shared";
   /** Where rendered clips are cached. @default <tmpdir>/hailuo-emulator-cache */
@@ -208,6 +209,9 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
 /** Clip sizes by resolution, 16:9 as fal's clips of a 16:9 image (an image's clip follows its aspect). */
 const HEIGHTS = { "512P": 512, "768P": 768, "1080P": 1080 } as const;
 
+/** The frame size of `shared` text-to-video clips (16:9, like the seed's 1366×768). */
+const SHARED_SIZE = { width: 320, height: 180 } as const;
+
 function clipSize(
   resolution: keyof typeof HEIGHTS,
   aspect = 1366 / 768,
@@ -238,11 +242,13 @@ function createRender(
     const seed = endpointId === HAILUO_ENDPOINT;
     const name = `${record.model}${record.tier === "pro" ? " pro" : ""}`;
     const durationS = Number(input.duration);
-    // `shared`: one card per duration for every text-to-video endpoint, whatever its resolution.
+    // `shared`: one small card per duration for every text-to-video endpoint, whatever its
+    // resolution.
     if (record.kind === "t2v" && mode === "shared")
       return renderer.render({
         prompt: `Emulated clip (${input.duration}s)`,
         durationS,
+        ...SHARED_SIZE,
       });
     const key = JSON.stringify(
       seed

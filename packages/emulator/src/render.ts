@@ -115,7 +115,7 @@ export class AnimaticRenderer {
           spec.variant ?? 1,
           // Absent for the seed's size, so every clip rendered before sizes existed keeps its key.
           ...((spec.width ?? 1366) !== 1366 || (spec.height ?? 768) !== 768
-            ? [spec.width, spec.height]
+            ? [spec.width, spec.height, "scaled card"]
             : []),
         ]),
       )
@@ -248,13 +248,18 @@ export class AnimaticRenderer {
       (spec.variant ?? 1) > 1 ? `${spec.prompt}\u0000roll ${spec.variant}` : spec.prompt,
     );
     const font = existsSync(FONT) ? `fontfile=${FONT}` : "font=Sans";
+    const w = spec.width ?? 1366;
+    const h = spec.height ?? 768;
+    // Sizes and speeds are the seed's at 768 lines and scale with the height, so a small clip
+    // shows the same card.
+    const px = (n: number) => Math.max(1, Math.round((n * h) / 768));
     // A band of the second colour sweeps across the first (a moving picture, like a shot): five
     // times cheaper to render than ffmpeg's gradients source, which a cold test run felt.
     const vf = [
-      `[0:v][1:v]overlay=x='mod(t*160,W+w)-w':y=0`,
-      `drawtext=${font}:expansion=none:textfile=${textFile}:fontsize=40:line_spacing=12:fontcolor=white:x=(w-tw)/2:y=(h-th)/2:box=1:boxcolor=black@0.35:boxborderw=24`,
-      `drawtext=${font}:expansion=none:textfile=${labelFile}:fontsize=26:fontcolor=white@0.85:x=32:y=28`,
-      `drawtext=${font}:text='%{pts\\:hms}':fontsize=34:fontcolor=white:x=w-tw-32:y=h-th-28:box=1:boxcolor=black@0.4:boxborderw=10`,
+      `[0:v][1:v]overlay=x='mod(t*${px(160)},W+w)-w':y=0`,
+      `drawtext=${font}:expansion=none:textfile=${textFile}:fontsize=${px(40)}:line_spacing=${px(12)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2:box=1:boxcolor=black@0.35:boxborderw=${px(24)}`,
+      `drawtext=${font}:expansion=none:textfile=${labelFile}:fontsize=${px(26)}:fontcolor=white@0.85:x=${px(32)}:y=${px(28)}`,
+      `drawtext=${font}:text='%{pts\\:hms}':fontsize=${px(34)}:fontcolor=white:x=w-tw-${px(32)}:y=h-th-${px(28)}:box=1:boxcolor=black@0.4:boxborderw=${px(10)}`,
     ].join(",");
     const tmp = `${out}.${process.pid}.${Date.now()}.tmp.mp4`;
     try {
@@ -266,11 +271,11 @@ export class AnimaticRenderer {
         "-f",
         "lavfi",
         "-i",
-        `color=c=${c0}:s=${spec.width ?? 1366}x${spec.height ?? 768}:r=24:d=${spec.durationS}`,
+        `color=c=${c0}:s=${w}x${h}:r=24:d=${spec.durationS}`,
         "-f",
         "lavfi",
         "-i",
-        `color=c=${c1}:s=320x${spec.height ?? 768}:r=24:d=${spec.durationS}`,
+        `color=c=${c1}:s=${2 * Math.round(px(320) / 2)}x${h}:r=24:d=${spec.durationS}`,
         "-filter_complex",
         vf,
         "-t",

@@ -84,7 +84,8 @@ describe("runManifest", () => {
     expect(result.report.totals.billedUsd).toBeCloseTo(0.27 * 3 + 0.45, 6);
     const b = result.report.items[1]!;
     const facts = await ffprobeFacts(join(tmp.dir, b.file!));
-    expect(facts).toMatchObject({ width: 1366, height: 768, frames: 240 });
+    // The shared card's size: the seed's 1366×768 is the emulator's own test's to check.
+    expect(facts).toMatchObject({ width: 320, height: 180, frames: 240 });
     expect(b.seconds).toBeCloseTo(10, 1);
     expect(events[0]).toMatchObject({
       type: "plan",
