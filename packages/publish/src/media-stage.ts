@@ -299,11 +299,12 @@ export async function assembleFilm(
     startS: result.partStartsS[i]!,
     endS: result.partStartsS[i + 1] ?? result.info.durationS - (spec?.end?.durationS ?? 0),
   }));
+  // The track first: a page that sees the new film.mp4.json links its chapters at once.
+  await atomicWrite(`${out}.chapters.vtt`, chaptersVtt(chapters));
   await atomicWrite(
     `${out}.json`,
     `${JSON.stringify({ version: 1, ...film, chapters, madeAt: new Date().toISOString(), signature } satisfies FilmFile, null, 2)}\n`,
   );
-  await atomicWrite(`${out}.chapters.vtt`, chaptersVtt(chapters));
   options.onProgress?.("film", 100);
   return { film, skipped };
 }
