@@ -33,7 +33,8 @@ export async function poster(
           .inputOptions(["-ss", at.toFixed(3)])
           .outputOptions([
             "-vf",
-            `scale=${width}:-2`,
+            // Never wider than the clip: scaling up adds bytes and CPU, not detail.
+            `scale='min(${width},iw)':-2`,
             "-frames:v",
             "1",
             "-q:v",
@@ -184,7 +185,7 @@ export async function animatedPreview(
         return cmd
           .outputOptions([
             "-vf",
-            `fps=${fps},scale=${width}:-2:flags=lanczos`,
+            `fps=${fps},scale='min(${width},iw)':-2:flags=lanczos`,
             "-c:v",
             "libwebp",
             "-lossless",
@@ -199,7 +200,7 @@ export async function animatedPreview(
       return cmd
         .outputOptions([
           "-filter_complex",
-          `fps=${fps},scale=${width}:-2:flags=lanczos,split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=bayer:bayer_scale=5`,
+          `fps=${fps},scale='min(${width},iw)':-2:flags=lanczos,split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=bayer:bayer_scale=5`,
           "-loop",
           "0",
           "-an",
