@@ -1,3 +1,3 @@
-import { defineConfig } from "vitest/config";
+import { testConfig } from "../../vitest.shared.js";
 
-export default defineConfig({ test: { testTimeout: 30_000, hookTimeout: 30_000 } });
+export default testConfig();

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { expect, it } from "vitest";
 import { makeTempDir } from "@hailuo/test-utils";
 
-// Its own file: ensureFfmpeg remembers a successful check for the rest of the process.
+// ensureFfmpeg remembers a check per pair of paths: these paths were never checked before.
 it("a missing ffmpeg gives one clear error that says how to install it, whichever call meets it first", async () => {
   process.env.FFMPEG_PATH = "/nonexistent/ffmpeg";
   process.env.FFPROBE_PATH = "/nonexistent/ffprobe";

@@ -33,8 +33,27 @@ export function fluent(): typeof Fluent {
   return (fluentModule ??= createRequire(import.meta.url)("fluent-ffmpeg") as typeof Fluent);
 }
 
-let checked: Promise<{ ffmpeg: string; ffprobe: string; version: string }> | undefined;
-let warmed: Promise<{ ffmpeg: string; ffprobe: string; version: string }> | undefined;
+type Found = { ffmpeg: string; ffprobe: string; version: string };
+// Keyed by the two paths: a process whose FFMPEG_PATH changes checks the new tools.
+const checked = new Map<string, Promise<Found>>();
+const warmed = new Map<string, Promise<Found>>();
+const pathsKey = () =>
+  `${process.env.FFMPEG_PATH || "ffmpeg"}\0${process.env.FFPROBE_PATH || "ffprobe"}`;
+
+/** `make()` once per key, forgotten when it fails so a later call tries again. */
+function remembered(
+  cache: Map<string, Promise<Found>>,
+  make: () => Promise<Found>,
+): Promise<Found> {
+  const key = pathsKey();
+  let found = cache.get(key);
+  if (!found) {
+    found = make();
+    cache.set(key, found);
+    found.catch(() => cache.delete(key));
+  }
+  return found;
+}
 
 /** Points fluent-ffmpeg at ffmpeg and ffprobe (PATH, or FFMPEG_PATH / FFPROBE_PATH) without running them. */
 export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
@@ -53,12 +72,12 @@ export function missingTool(path: string): FfmpegMissingError {
 }
 
 /**
- * Checks once per process that ffmpeg and ffprobe run and are new enough (two `-version` runs,
+ * Checks once per process (and pair of paths) that ffmpeg and ffprobe run and are new enough (two `-version` runs,
  * side by side): what a run needs before it spends anything. Throws FfmpegMissingError with an
  * install hint.
  */
-export function checkFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; version: string }> {
-  checked ??= (async () => {
+export function checkFfmpeg(): Promise<Found> {
+  return remembered(checked, async () => {
     const { ffmpeg: ffmpegPath, ffprobe: ffprobePath } = ffmpegPaths();
     const run = promisify(execFile);
     let version = "";
@@ -80,9 +99,7 @@ export function checkFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; versio
       );
     }
     return { ffmpeg: ffmpegPath, ffprobe: ffprobePath, version };
-  })();
-  checked.catch(() => (checked = undefined));
-  return checked;
+  });
 }
 
 /**
@@ -90,14 +107,12 @@ export function checkFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; versio
  * `ffmpeg -encoders` once per process before one, fetched here alongside the version checks
  * instead of one after the other in front of it. For the media stage; a run only needs the check.
  */
-export function ensureFfmpeg(): Promise<{ ffmpeg: string; ffprobe: string; version: string }> {
-  warmed ??= (async () => {
+export function ensureFfmpeg(): Promise<Found> {
+  return remembered(warmed, async () => {
     ffmpegPaths();
     const formats = new Promise<void>((done) => fluent().getAvailableFormats(() => done()));
     const encoders = new Promise<void>((done) => fluent().getAvailableEncoders(() => done()));
     const [found] = await Promise.all([checkFfmpeg(), formats, encoders]);
     return found;
-  })();
-  warmed.catch(() => (warmed = undefined));
-  return warmed;
+  });
 }
