@@ -3,7 +3,6 @@ import type { AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import S3rver from "s3rver";
 
 /** A real S3-compatible server (s3rver) on loopback, with a switch that makes it answer 5xx. */
 export interface TestS3Server {
@@ -31,6 +30,8 @@ const SLOW_DOWN =
  */
 export async function startTestS3(bucket = "hailuo-test"): Promise<TestS3Server> {
   const directory = await mkdtemp(join(tmpdir(), "hailuo-s3-"));
+  // Loaded here, not at the top: most test files never start one, and s3rver takes ~0.25 s to load.
+  const { default: S3rver } = await import("s3rver");
   const s3 = new S3rver({ directory, silent: true, configureBuckets: [{ name: bucket }] });
   await s3.configureBuckets();
   const app = s3.callback();
