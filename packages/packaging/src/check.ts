@@ -10,19 +10,14 @@ const dest = await mkdtemp(join(tmpdir(), "hailuo-check-packages-"));
 try {
   const packed = await packPublicPackages(dest);
   let bad = 0;
-  // Two at a time: arethetypeswrong loads a TypeScript compiler per tarball.
-  for (let i = 0; i < packed.length; i += 2) {
-    const batch = packed.slice(i, i + 2);
-    const results = await Promise.all(batch.map((p) => checkTarball(p.tarball)));
-    batch.forEach((p, j) => {
-      const problems = results[j] ?? [];
-      bad += problems.length > 0 ? 1 : 0;
-      console.log(
-        problems.length === 0
-          ? `ok   ${p.name}`
-          : `FAIL ${p.name}\n${problems.map((l) => `     ${l}`).join("\n")}`,
-      );
-    });
+  for (const p of packed) {
+    const problems = await checkTarball(p.tarball);
+    bad += problems.length > 0 ? 1 : 0;
+    console.log(
+      problems.length === 0
+        ? `ok   ${p.name}`
+        : `FAIL ${p.name}\n${problems.map((l) => `     ${l}`).join("\n")}`,
+    );
   }
   console.log(`${packed.length - bad} of ${packed.length} packages clean`);
   process.exitCode = bad === 0 ? 0 : 1;

@@ -4,10 +4,10 @@
 import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { checkPackage, createPackageFromTarballData, type Package } from "@arethetypeswrong/core";
 import { publint } from "publint";
 import { formatMessage } from "publint/utils";
 
@@ -65,46 +65,30 @@ export async function packPublicPackages(
   );
 }
 
-const attwBin = join(
-  dirname(createRequire(import.meta.url).resolve("@arethetypeswrong/cli/package.json")),
-  "dist/index.js",
-);
+// esm-only, as arethetypeswrong's profile of that name: Node >= 20.19 requires ESM, so the
+// resolutions of old CommonJS resolvers are not judged.
+const IGNORED_RESOLUTIONS = new Set(["node10", "node16-cjs"]);
 
-/** What arethetypeswrong finds, as lines; ESM-only packages pass (Node ≥ 20.19 requires ESM). */
-async function attwProblems(tarball: string): Promise<string[]> {
-  // No DefinitelyTyped lookups: those reach the registry and judge types we do not ship.
-  const args = [
-    attwBin,
-    tarball,
-    "--profile",
-    "esm-only",
-    "--no-definitely-typed",
-    "--format",
-    "json",
-  ];
-  const stdout = await run(process.execPath, args, { maxBuffer: 16 << 20 }).then(
-    (r) => r.stdout,
-    (e: { stdout?: string }) => e.stdout ?? "",
-  );
-  type Problem = { kind: string; entrypoint?: string; resolutionKind?: string };
-  const report = JSON.parse(stdout) as { problems?: Record<string, Problem[]> };
-  return Object.values(report.problems ?? {})
-    .flat()
-    .filter((p) => p.resolutionKind !== "node10" && p.resolutionKind !== "node16-cjs")
+/** What arethetypeswrong finds, as lines (its library: one TypeScript for every tarball). */
+async function attwProblems(pkg: Package): Promise<string[]> {
+  // A tarball's package, so no DefinitelyTyped lookups: those reach the registry.
+  const analysis = await checkPackage(pkg);
+  if (!analysis.types) return ["attw: ships no types"];
+  type Found = { kind: string; entrypoint?: string; resolutionKind?: string };
+  return (analysis.problems as Found[])
+    .filter((p) => !IGNORED_RESOLUTIONS.has(p.resolutionKind ?? ""))
     .map(
       (p) => `attw: ${p.kind} (${p.entrypoint ?? "?"}, ${p.resolutionKind ?? "any resolution"})`,
     );
 }
 
-/** What a package page and an install need besides code: read from the tarball's file list. */
-async function missingFaceParts(tarball: string): Promise<string[]> {
-  const { stdout } = await run("tar", ["-tzf", tarball]);
-  const files = new Set(stdout.split("\n"));
-  const { stdout: json } = await run("tar", ["-xzOf", tarball, "package/package.json"]);
-  const pkg = JSON.parse(json) as Record<string, unknown>;
+/** What a package page and an install need besides code: read from the tarball's files. */
+function missingFaceParts(pkg: Package): string[] {
+  const root = `/node_modules/${pkg.packageName}`;
+  const files = new Set(pkg.listFiles().map((f) => f.slice(root.length + 1)));
+  const manifest = JSON.parse(pkg.readFile(`${root}/package.json`)) as Record<string, unknown>;
   const problems: string[] = [];
-  for (const file of ["README.md", "LICENSE"])
-    if (!files.has(`package/${file}`)) problems.push(`no ${file}`);
+  for (const file of ["README.md", "LICENSE"]) if (!files.has(file)) problems.push(`no ${file}`);
   for (const field of [
     "description",
     "repository",
@@ -114,16 +98,16 @@ async function missingFaceParts(tarball: string): Promise<string[]> {
     "engines",
     "exports",
   ]) {
-    if (!pkg[field]) problems.push(`package.json has no ${field}`);
+    if (!manifest[field]) problems.push(`package.json has no ${field}`);
   }
-  if ((pkg.publishConfig as { access?: string } | undefined)?.access !== "public") {
+  if ((manifest.publishConfig as { access?: string } | undefined)?.access !== "public") {
     problems.push(
       "publishConfig.access is not public (a scoped package would publish as restricted)",
     );
   }
   const shipped = [...files];
   for (const map of shipped.filter((f) => f.endsWith(".map"))) {
-    const { stdout: text } = await run("tar", ["-xzOf", tarball, map]);
+    const text = pkg.readFile(`${root}/${map}`);
     for (const source of (JSON.parse(text) as { sources: string[] }).sources) {
       const target = join(dirname(map), source);
       if (!files.has(target)) problems.push(`${map} names ${source}, which is not shipped`);
@@ -144,6 +128,6 @@ export async function checkTarball(tarball: string): Promise<string[]> {
   const lintLines = lint.messages.map(
     (m) => `publint ${m.type}: ${formatMessage(m, lint.pkg) ?? m.code}`,
   );
-  const [types, face] = await Promise.all([attwProblems(tarball), missingFaceParts(tarball)]);
-  return [...lintLines, ...types, ...face];
+  const pkg = createPackageFromTarballData(new Uint8Array(tarData));
+  return [...lintLines, ...(await attwProblems(pkg)), ...missingFaceParts(pkg)];
 }
