@@ -1,5 +1,5 @@
-// Runs every package's tests through turbo and ends with one plain summary line
-// ("tests: N passed, N failed"), adding up vitest's per-package counts.
+// `pnpm test`: the formatter check, the build, the type check and every package's tests, ending
+// with one plain summary line ("tests: N passed, N failed") adding up vitest's per-package counts.
 //
 import { spawn } from "node:child_process";
 
@@ -50,6 +50,24 @@ const streams = [
   ["@hailuo/packaging"],
 ];
 const named = streams.flat();
+
+/** Runs a command with the terminal as its output; resolves to its exit code. */
+function sh(cmd, args) {
+  const child = spawn(cmd, args, {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1" },
+  });
+  return new Promise((resolve) => child.on("close", (code) => resolve(code ?? 1)));
+}
+
+// The formatter beside the build, then the type check beside the tests: on 2 cores each fills
+// the other's waits (the tests wait on emulator latencies more than they compute).
+const setup = await Promise.all([
+  sh("pnpm", ["exec", "prettier", "--check", ".", "--log-level", "warn"]),
+  sh("pnpm", ["exec", "turbo", "run", "build", "--output-logs=errors-only"]),
+]);
+if (setup.some((c) => c !== 0)) process.exit(setup.find((c) => c !== 0));
+const typecheck = sh("pnpm", ["exec", "turbo", "run", "typecheck", "--output-logs=errors-only"]);
 const codes = await Promise.all(
   streams.map(async ([first, ...rest], i) => {
     const head = await turbo([`--filter=${first}`]);
@@ -59,6 +77,6 @@ const codes = await Promise.all(
     if (filters.length === 0) return [head];
     return [head, await turbo([...filters, "--concurrency=1"])];
   }),
-).then((c) => c.flat());
+).then(async (c) => [...c.flat(), await typecheck]);
 console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(codes.find((c) => c !== 0) ?? 0);

@@ -1,4 +1,4 @@
-import { testConfig } from "../../vitest.shared.js";
+import { testConfig } from "../../vitest.shared.mjs";
 
 // The CLI's test files spend most of their time waiting on child processes, the emulator's
 // latencies and lock timeouts, not on the CPU: run them side by side. Two minutes per test leave

@@ -1,3 +1,3 @@
-import { testConfig } from "../../vitest.shared.js";
+import { testConfig } from "../../vitest.shared.mjs";
 
 export default testConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
