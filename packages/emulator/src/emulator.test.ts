@@ -371,21 +371,18 @@ describe("clip frames", () => {
     }
   }
 
-  it("renders the seed's clip at 768p: 1366×768, 24 fps, 144 frames for 6 s", async () => {
-    expect(await probeClip("animatic", "The seed's frame size, emulator test")).toEqual({
-      width: 1366,
-      height: 768,
-      r_frame_rate: "24/1",
-      nb_read_packets: "144",
-    });
-  });
-
-  it("serves `shared` clips at 320×180, the same frames and rate", async () => {
-    expect(await probeClip("shared", "any prompt")).toEqual({
-      width: 320,
-      height: 180,
-      r_frame_rate: "24/1",
-      nb_read_packets: "144",
-    });
-  });
+  it.each([
+    ["animatic", "The seed's frame size, emulator test", 1366, 768],
+    ["shared", "any prompt", 320, 180],
+  ] as const)(
+    "renders %s clips %i×%i, 24 fps, 144 frames for 6 s",
+    async (render, prompt, w, h) => {
+      expect(await probeClip(render, prompt)).toEqual({
+        width: w,
+        height: h,
+        r_frame_rate: "24/1",
+        nb_read_packets: "144",
+      });
+    },
+  );
 });
