@@ -72,9 +72,9 @@ export function missingTool(path: string): FfmpegMissingError {
 }
 
 /**
- * Checks once per process (and pair of paths) that ffmpeg and ffprobe run and are new enough (two `-version` runs,
- * side by side): what a run needs before it spends anything. Throws FfmpegMissingError with an
- * install hint.
+ * Checks once per process (and pair of paths) that ffmpeg and ffprobe run and are new enough
+ * (two `-version` runs, side by side): what a run needs before it spends anything. Throws
+ * FfmpegMissingError with an install hint.
  */
 export function checkFfmpeg(): Promise<Found> {
   return remembered(checked, async () => {
