@@ -11,7 +11,7 @@ import {
   type Manifest,
   type Scene,
 } from "./index.js";
-import { png } from "./test-images.js";
+import { greyPng } from "@hailuo/test-utils";
 import { problemsOf } from "./test-problems.js";
 
 const SEED = "fal-ai/minimax/hailuo-02/standard/text-to-video";
@@ -19,8 +19,8 @@ const I2V_02 = "fal-ai/minimax/hailuo-02/standard/image-to-video";
 const T2V_23 = "fal-ai/minimax/hailuo-2.3/standard/text-to-video";
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
-const start = png(640, 360, 30);
-const end = png(640, 360, 220);
+const start = greyPng(640, 360, 30);
+const end = greyPng(640, 360, 220);
 
 beforeAll(async () => {
   tmp = await makeTempDir("hailuo-manifest-family-");

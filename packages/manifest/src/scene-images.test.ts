@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { makeTempDir } from "@hailuo/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManifestError, loadManifest } from "./index.js";
-import { ffmpegImages, png } from "./test-images.js";
+import { ffmpegImages } from "./test-images.js";
+import { greyPng } from "@hailuo/test-utils";
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let dir = "";
@@ -15,23 +16,23 @@ beforeAll(async () => {
   await mkdir(join(dir, "shots"), { recursive: true });
   await ffmpegImages(dir);
   const files: [string, Buffer | string][] = [
-    ["ok.png", png(640, 360)],
-    ["png-named.jpg", png(640, 360, 40)],
+    ["ok.png", greyPng(640, 360)],
+    ["png-named.jpg", greyPng(640, 360, 40)],
     ["gif-named.png", await readFile(join(dir, "anim.gif"))],
     ["text.jpg", "not a picture\n"],
-    ["small.png", png(600, 300)],
-    ["just-big-enough.png", png(602, 301)],
-    ["wide.png", png(1000, 399)],
-    ["widest.png", png(1000, 400)],
-    ["tall.png", png(399, 1000)],
-    ["cut.png", png(640, 360).subarray(0, 20)],
-    ["shots/inner.png", png(500, 500)],
-    [join("..", "outside.png"), png(640, 360)],
+    ["small.png", greyPng(600, 300)],
+    ["just-big-enough.png", greyPng(602, 301)],
+    ["wide.png", greyPng(1000, 399)],
+    ["widest.png", greyPng(1000, 400)],
+    ["tall.png", greyPng(399, 1000)],
+    ["cut.png", greyPng(640, 360).subarray(0, 20)],
+    ["shots/inner.png", greyPng(500, 500)],
+    [join("..", "outside.png"), greyPng(640, 360)],
   ];
   for (const [name, bytes] of files) await writeFile(join(dir, name), bytes);
   await mkdir(join(dir, "folder.png"));
   // 20 MB exactly, sparse: refused from its size, never read.
-  await writeFile(join(dir, "huge.png"), png(640, 360));
+  await writeFile(join(dir, "huge.png"), greyPng(640, 360));
   await truncate(join(dir, "huge.png"), 20 * 1024 * 1024);
   await symlink(join(tmp.dir, "outside.png"), join(dir, "link-out.png"));
   await symlink(join(dir, "shots", "inner.png"), join(dir, "link-in.png"));
@@ -125,7 +126,7 @@ describe("image files, read and checked when the manifest is loaded", () => {
         kind: "file",
         path: join(dir, "png-named.jpg"),
         sha256: await sha("png-named.jpg"),
-        bytes: png(640, 360, 40).length,
+        bytes: greyPng(640, 360, 40).length,
         format: "png",
         width: 640,
         height: 360,

@@ -12,11 +12,11 @@ import {
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32, deflateSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readImageFile, type Manifest, type Scene } from "@hailuo/manifest";
 import { previewRun, readRunReport, writePick, type PlanItem } from "@hailuo/runner";
 import { modelLabel, pageFacts, renderRunPage, shellWord } from "./index.js";
+import { greyPng } from "@hailuo/test-utils";
 
 // The run page of a hand-made run folder: gull (Hailuo 02 image-to-video between a start and an
 // end image, two takes), wake (continues gull, made from gull#1's last frame), dune (Hailuo 2.3
@@ -24,30 +24,6 @@ import { modelLabel, pageFacts, renderRunPage, shellWord } from "./index.js";
 const I2V = "fal-ai/minimax/hailuo-02/standard/image-to-video";
 const FAST = "fal-ai/minimax/hailuo-2.3-fast/standard/image-to-video";
 const HOSTILE_URL = `https://example.com/dune.png?a="><script>alert(1)</script>`;
-
-/** A real grey PNG made in code. */
-function png(width: number, height: number, shade: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const out = Buffer.alloc(body.length + 8);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), body.length + 4);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  const row = Buffer.alloc(width + 1, shade);
-  row[0] = 0;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(Buffer.concat(Array.from({ length: height }, () => row)))),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
 
 let root: string;
 let runDir: string;
@@ -91,8 +67,8 @@ beforeEach(async () => {
   story = join(root, "story");
   await mkdir(join(runDir, "clips"), { recursive: true });
   await mkdir(story);
-  await writeFile(join(story, "start.png"), png(640, 360, 40));
-  await writeFile(join(story, "end.png"), png(640, 360, 200));
+  await writeFile(join(story, "start.png"), greyPng(640, 360, 40));
+  await writeFile(join(story, "end.png"), greyPng(640, 360, 200));
   const image = await readImageFile("start.png", story);
   const endImage = await readImageFile("end.png", story);
   manifest = {
@@ -165,7 +141,7 @@ describe("the run page shows each scene's model, images and chain", () => {
   it("labels each model and shows the chain both ways, with the frame it continues from", async () => {
     // The last frame the runner kept of gull#1 when it submitted wake.
     await mkdir(join(runDir, "frames"));
-    await writeFile(join(runDir, "frames", "gull_t1-last.png"), png(640, 360, 90));
+    await writeFile(join(runDir, "frames", "gull_t1-last.png"), greyPng(640, 360, 90));
     const { html } = await page();
     expect(cardOf(html, "wake-1")).toContain(
       '<img src="frames/gull_t1-last.png" alt="start: last frame of gull#1" loading="lazy">',

@@ -11,11 +11,11 @@ import {
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32, deflateSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { planRun, previewRun, writePick, type PlanItem } from "@hailuo/runner";
 import type { ReviewActions, ReviewServer, ReviewState } from "./index.js";
 import { startReviewServer } from "./index.js";
+import { greyPng } from "@hailuo/test-utils";
 
 type Manifest = Parameters<typeof planRun>[0];
 type Scene = Manifest["scenes"][number];
@@ -26,30 +26,6 @@ type Scene = Manifest["scenes"][number];
 const I2V = "fal-ai/minimax/hailuo-02/standard/image-to-video";
 const START = `start <img src=x onerror=alert(1)> "q".png`;
 
-/** A real grey PNG made in code. */
-function png(width: number, height: number, shade: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const out = Buffer.alloc(body.length + 8);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), body.length + 4);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  const row = Buffer.alloc(width + 1, shade);
-  row[0] = 0;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(Buffer.concat(Array.from({ length: height }, () => row)))),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
-
 let root: string;
 let runDir: string;
 let story: string;
@@ -59,7 +35,7 @@ const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** An image file as a checked manifest records it (what `loadManifest` would say of it). */
 async function imageFile(name: string, shade: number) {
-  const bytes = png(640, 360, shade);
+  const bytes = greyPng(640, 360, shade);
   await writeFile(join(story, name), bytes);
   const facts = { sha256: sha(bytes), bytes: bytes.length, width: 640, height: 360 };
   return { kind: "file" as const, path: join(story, name), format: "png" as const, ...facts };

@@ -127,3 +127,4 @@ async function ffmpegDecodeErrors(ffmpeg: string, file: string): Promise<string>
 export { holdableClock } from "./holdable-clock.js";
 export { startTestS3, type TestS3Server } from "./s3-server.js";
 export { startTestRedis, type TestRedis } from "./redis-server.js";
+export { greyPng } from "./png.js";
