@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, isAbsolute, join } from "node:path";
-import { pageFacts, type FilmFile, type PageImage, type StaleTake } from "@hailuo/publish";
+import { pageFacts, type FilmFile, type SceneFacts, type StaleTake } from "@hailuo/publish";
 import {
   buildReport,
   journalPath,
@@ -78,9 +78,8 @@ export interface ReviewState {
   jobs: { id: number; what: string; state: "running" | "ok" | "failed"; message?: string }[];
 }
 
-/** One scene as the page shows it. */
-export interface SceneView {
-  id: string;
+/** One scene as the page shows it: its model, images and chain (`SceneFacts`), and its takes. */
+export interface SceneView extends SceneFacts {
   prompt: string;
   /** The length asked for, as fal's enum ("6"). */
   duration: string;
@@ -88,17 +87,6 @@ export interface SceneView {
   seconds: number;
   /** How the film enters this scene: from the start, after the title card, or from the scene before. */
   transitionIn: { from: "start" | "title" | "scene"; type: string; durationS: number };
-  /** fal's endpoint id of the scene's model, and a short label of it ("Hailuo 02 · i2v · 768P"). */
-  endpoint: string;
-  model: string;
-  /** The first frame: a copy in the folder's `images/`, an https link, or the source's last frame. */
-  image?: PageImage;
-  /** The last frame (`end_image:`). */
-  endImage?: PageImage;
-  /** The scene whose last frame this one starts from. */
-  continueFrom?: string;
-  /** The scenes that start from this one's last frame. */
-  continuedBy: string[];
   takes: TakeView[];
 }
 
