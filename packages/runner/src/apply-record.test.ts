@@ -32,6 +32,15 @@ const fold = (key: string, records: StoredRecord[]) =>
     newItemState(key),
   );
 
+/** A run's guards for one item's state, with no budget and nothing to stop. */
+const guardsOf = (state: ItemState) =>
+  createRunGuards({
+    states: () => [state],
+    budget: memoryBudget(undefined),
+    emit: () => {},
+    stopRun: () => {},
+  });
+
 describe("applyRecord", () => {
   it.each<[string, EmulatorOptions, number]>([
     ["a clean generation", {}, 1],
@@ -88,12 +97,7 @@ describe("applyRecord", () => {
           emit: () => {},
           retries: 3,
           retryBaseDelayMs: 5,
-          guards: createRunGuards({
-            states: () => [state],
-            budget: memoryBudget(undefined),
-            emit: () => {},
-            stopRun: () => {},
-          }),
+          guards: guardsOf(state),
         });
         await journal.close();
         expect(drift, "live state and fold parted").toEqual([]);
@@ -147,12 +151,7 @@ describe("applyRecord", () => {
         signal: new AbortController().signal,
         emit: () => {},
         images: createImageInputs({ client, journal, runDir: tmp.dir, uploads: new Map() }),
-        guards: createRunGuards({
-          states: () => [state],
-          budget: memoryBudget(undefined),
-          emit: () => {},
-          stopRun: () => {},
-        }),
+        guards: guardsOf(state),
       });
       await journal.close();
       expect(outcome).toBe("done");
