@@ -201,7 +201,9 @@ runOptions(
   program
     .command("resume")
     .description("continue a run where it stopped (re-attaches, never pays twice)")
-    .argument("<run-dir>", "the run folder"),
+    .argument("<run>", "a run folder, or a bucket run's s3://BUCKET/PREFIX")
+    .option("--redis <url>", "where a bucket run's records live (default: $REDIS_URL)")
+    .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo"),
 ).action((dir: string, opts) =>
   run(debug(), async (signal) =>
     (await import("./commands/run.js")).resumeCommand(dir, opts, signal),
@@ -229,8 +231,10 @@ runOptions(
     .description(
       "generate more takes of one scene, optionally with an edited prompt (recorded in run.json)",
     )
-    .argument("<run-dir>")
+    .argument("<run>", "a run folder, or a bucket run's s3://BUCKET/PREFIX")
     .argument("<scene>", "scene id")
+    .option("--redis <url>", "where a bucket run's records live (default: $REDIS_URL)")
+    .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo")
     .option("--prompt <text>", "an edited prompt for the new take(s)")
     .option("--takes <n>", "how many new takes", "1"),
 ).action((dir: string, scene: string, opts) =>

@@ -28,10 +28,8 @@ export async function openRunAt(
 
 /**
  * Runs a folder-based media command on a run: a folder as it is; a bucket run brought into a
- * scratch folder first (run.json, picks, the journal, its done clips, checked against their
- * checksums), then what the command made there uploaded and what it journaled appended to the
- * run's records. Commands that submit never run this way: their records must reach the store as
- * they happen.
+ * scratch folder first (see `onStoreFolder`). Commands that submit never run this way: their
+ * records must reach the store as they happen.
  */
 export async function onRunFolder<T>(
   address: string,
@@ -40,26 +38,39 @@ export async function onRunFolder<T>(
 ): Promise<T> {
   if (!isBucketUrl(address)) return fn(resolve(address));
   const { store, close } = await openRunAt(address, opts);
-  const { keepOutputs, materializeRun } = await import("@hailuo/queue");
   try {
-    const report = await readRunReport(store);
-    await materializeRun(
-      store,
-      report.items.flatMap((i) => (i.file ? [i.file] : [])),
-    );
-    const before = await journalLines(store);
-    const result = await fn(store.dir);
-    const added = (await journalLines(store)).slice(before.length);
-    if (added.length) {
-      const log = await store.openLog();
-      for (const line of added) await log.appendLine(line);
-      await log.close();
-    }
-    await keepOutputs(store);
-    return result;
+    return await onStoreFolder(store, fn);
   } finally {
     await close();
   }
+}
+
+/**
+ * Runs a folder-based media command in a bucket run's scratch folder: run.json, picks, the
+ * journal and its done clips brought there first (checked against their checksums), then what the
+ * command made there uploaded and what it journaled appended to the run's records.
+ */
+export async function onStoreFolder<T>(
+  store: RunStore,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  if (store.kind === "local") return fn(store.dir);
+  const { keepOutputs, materializeRun } = await import("@hailuo/queue");
+  const report = await readRunReport(store);
+  await materializeRun(
+    store,
+    report.items.flatMap((i) => (i.file ? [i.file] : [])),
+  );
+  const before = await journalLines(store);
+  const result = await fn(store.dir);
+  const added = (await journalLines(store)).slice(before.length);
+  if (added.length) {
+    const log = await store.openLog();
+    for (const line of added) await log.appendLine(line);
+    await log.close();
+  }
+  await keepOutputs(store);
+  return result;
 }
 
 async function journalLines(store: RunStore): Promise<string[]> {

@@ -150,7 +150,12 @@ describe("applyRecord", () => {
         intact: false,
         signal: new AbortController().signal,
         emit: () => {},
-        images: createImageInputs({ client, journal, runDir: tmp.dir, uploads: new Map() }),
+        images: createImageInputs({
+          client,
+          journal,
+          store: createLocalStore(tmp.dir),
+          uploads: new Map(),
+        }),
         guards: guardsOf(state),
       });
       await journal.close();

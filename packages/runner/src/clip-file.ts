@@ -6,6 +6,7 @@ import pLimit from "p-limit";
 import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS, downloadVideo } from "@hailuo/core";
 import { probe } from "@hailuo/media";
 import { HailuoError } from "@hailuo/shared";
+import type { RunStore } from "@hailuo/store";
 import { JournalStore, readJournal, type ClipFacts } from "./journal-store.js";
 import { storeOf, type RunAt } from "./run-folder.js";
 import type { PlanItem } from "./plan.js";
@@ -65,6 +66,20 @@ async function sha256File(path: string): Promise<string> {
 export async function clipIntact(runDir: string, clip: ClipFacts | undefined): Promise<boolean> {
   const quick = clipUnchanged(runDir, clip);
   return quick ?? (await sha256File(insideDir(runDir, clip!.file))) === clip!.sha256;
+}
+
+/**
+ * A done clip still stands in the run's store as the journal recorded it: a folder's file checked
+ * as `clipIntact` checks it; a bucket's object by its size and stored SHA-256 (no download).
+ */
+export async function storedClipIntact(
+  store: RunStore,
+  clip: ClipFacts | undefined,
+): Promise<boolean> {
+  if (!clip) return false;
+  if (store.kind === "local") return clipIntact(store.dir, clip);
+  const stored = await store.statArtifact(clip.file);
+  return stored?.bytes === clip.bytes && stored.sha256 === clip.sha256;
 }
 
 /** How a clip the journal calls done stands on disk. */

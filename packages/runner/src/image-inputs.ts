@@ -11,6 +11,7 @@ import {
 import type { ImageSlot } from "@hailuo/manifest";
 import { extractLastFrame } from "@hailuo/media";
 import { HailuoError } from "@hailuo/shared";
+import type { RunStore } from "@hailuo/store";
 import { clipIntact, insideDir } from "./clip-file.js";
 import type { JournalStore } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
@@ -43,8 +44,8 @@ export interface ImageInputsOptions {
   client: Pick<HailuoClient, "upload">;
   /** Where each upload is journaled (by content) before its URL is used. */
   journal: Pick<JournalStore, "append">;
-  /** The run folder: source clips are read, and last frames kept, here (`frames/`). */
-  runDir: string;
+  /** The run: source clips are read, and last frames kept, in its folder (`frames/`). */
+  store: RunStore;
   /** What the journal says was uploaded (`uploadsOf`); extended as this run uploads. */
   uploads: Map<string, JournaledUpload>;
   /** Told of each upload made (not of one found in the journal). */
@@ -63,6 +64,7 @@ const sha256Of = (bytes: Uint8Array) => createHash("sha256").update(bytes).diges
  * (https://docs.fal.ai/documentation/model-apis/media-expiration).
  */
 export function createImageInputs(o: ImageInputsOptions): ImageInputs {
+  const runDir = o.store.dir;
   // Two generations needing the same picture at once share one upload.
   const inFlight = new Map<string, Promise<string>>();
 
@@ -113,19 +115,21 @@ export function createImageInputs(o: ImageInputsOptions): ImageInputs {
       );
     const label = `${source.sceneId}#${source.take}`;
     // The key names the source clip's bytes: a clip changed on disk would start another picture.
-    if (!(await clipIntact(o.runDir, source.clip)))
+    // A bucket run's source clip is brought into its scratch folder (checked) to read its frame.
+    if (o.store.kind !== "local") await o.store.getArtifact(source.clip.file);
+    if (!(await clipIntact(runDir, source.clip)))
       throw new HailuoError(
         "clip_changed",
         `scene ${item.sceneId} continues from ${label}, whose clip ${source.clip.file} is missing or changed; run again to download it (never paid twice), then this scene is submitted`,
         { retryable: false },
       );
     const stem = basename(source.clip.file).replace(/\.mp4$/i, "");
-    await mkdir(join(o.runDir, "frames"), { recursive: true });
+    await mkdir(join(runDir, "frames"), { recursive: true });
     // fal's clips are 512 px high or more; a smaller one (an emulator's thumbnail render) is
     // scaled up to what MiniMax reads rather than refused by it after the submit.
     const frame = await extractLastFrame(
-      insideDir(o.runDir, source.clip.file),
-      insideDir(o.runDir, `frames/${stem}-last.png`),
+      insideDir(runDir, source.clip.file),
+      insideDir(runDir, `frames/${stem}-last.png`),
       { signal, minShortSidePx: IMAGE_RULES.minShortSidePx },
     );
     const facts = readImageFacts(frame.bytes);

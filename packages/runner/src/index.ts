@@ -33,6 +33,7 @@ export {
   mustBeRunFolder,
   WrongBackendError,
   type Backend,
+  type RunAt,
   type RunFile,
 } from "./run-folder.js";
 export {

@@ -4,11 +4,11 @@ import type { HailuoClient } from "@hailuo/core";
 import type { Manifest } from "@hailuo/manifest";
 import { HailuoError, parseNewLines } from "@hailuo/shared";
 import type { RunStore } from "@hailuo/store";
-import { clipIntact } from "./clip-file.js";
+import { storedClipIntact } from "./clip-file.js";
 import type { RunEvent } from "./events.js";
 import type { ItemOutcome } from "./item-context.js";
 import { processItem } from "./item-step.js";
-import { JournalStore, readJournal, type ClipFacts, type StoredRecord } from "./journal-store.js";
+import { JournalStore, readJournal, type StoredRecord } from "./journal-store.js";
 import { planRun, type PlanItem } from "./plan.js";
 import { writeReports, type RunReport } from "./report.js";
 import {
@@ -222,15 +222,4 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
       for (const j of journals.values()) await (await j).close();
     },
   };
-}
-
-/**
- * A done clip still stands in the run's store as the journal recorded it: a folder's file checked
- * as a local run checks it; a bucket's object by its size and stored SHA-256 (no download).
- */
-async function storedClipIntact(store: RunStore, clip: ClipFacts | undefined): Promise<boolean> {
-  if (!clip) return false;
-  if (store.kind === "local") return clipIntact(store.dir, clip);
-  const stored = await store.statArtifact(clip.file);
-  return stored?.bytes === clip.bytes && stored.sha256 === clip.sha256;
 }

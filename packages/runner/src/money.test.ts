@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
 import { makeTempDir, startFaultyGateway, startTestEmulator, waitFor } from "@hailuo/test-utils";
 import { JournalStore, readJournal, runManifest, type RunOptions } from "./index.js";
-import { board, expectMoneyFacts, runFixture } from "./test-money.js";
+import { board, expectMoneyFacts, runFixture, STORE_KINDS } from "./test-money.js";
 
 // Money tests: each reproduces a way a run used to pay twice or lose a paid clip, against the
 // emulator over real HTTP, and ends with the three facts: submits per scene-take, the emulator's
@@ -96,36 +96,7 @@ describe("money safety", () => {
     expect(fx.emu.stats().submits.total).toBe(0);
   });
 
-  it("a gateway that answers 502 after forwarding a submit: found on fal's request list and re-attached, never paid twice", async () => {
-    const gw = await startFaultyGateway(fx.emu.url);
-    try {
-      gw.failNextSubmits("502", 2);
-      const warnings: string[] = [];
-      const result = await runManifest(
-        opts({
-          manifest: board("gateway", 4),
-          client: createHailuoClient({ emulatorUrl: gw.url }),
-          onEvent: (e) => e.type === "warning" && warnings.push(e.message),
-        }),
-      );
-      expect(result.exitCode).toBe(0);
-      expect(
-        warnings.filter((w) => w.includes("was found on fal") && w.includes("re-attached")),
-      ).toHaveLength(2);
-      const t = result.report.totals;
-      expect(t).toMatchObject({
-        reconciledSubmits: 2,
-        possibleDoubleChargeUsd: 0,
-        billedRequests: 4,
-      });
-      expect(result.report.ambiguousSubmits).toEqual([]);
-      await expectMoneyFacts(fx.emu, result.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
-    } finally {
-      await gw.close();
-    }
-  });
-
-  it("the same gateway when fal's Platform API refuses the key (403): never re-sent blindly, each resubmit flagged with its cost", async () => {
+  it("a gateway answering 502 after forwarding a submit, when fal's Platform API refuses the key (403): never re-sent blindly, each resubmit flagged with its cost", async () => {
     await fx.restart({ slots: 4, platformApi: "forbidden" });
     const gw = await startFaultyGateway(fx.emu.url);
     try {
@@ -159,6 +130,64 @@ describe("money safety", () => {
     }
   });
 
+  it("refuses to resume against another backend than the run's, unless told to; and a folder a distributed run owns", async () => {
+    const manifest = board("backend", 1);
+    await runManifest(opts({ manifest, backend: { kind: "emulator", url: fx.emu.url } }));
+    const err = await runManifest(opts({ manifest, backend: { kind: "builtin-emulator" } })).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: "wrong_backend" });
+    expect((err as Error).message).toContain(`set FAL_EMULATOR_URL=${fx.emu.url}`);
+    await expect(
+      runManifest(opts({ manifest, backend: { kind: "builtin-emulator" }, backendOverride: true })),
+    ).resolves.toMatchObject({ exitCode: 0 });
+
+    const journal = await JournalStore.open(join(fx.dir, "journal.jsonl"));
+    await journal.append({ t: "enqueued", items: 1 });
+    await journal.close();
+    await expect(runManifest(opts({ manifest }))).rejects.toMatchObject({ code: "locked" });
+    await expect(runManifest(opts({ manifest, takeOver: true }))).resolves.toMatchObject({
+      exitCode: 0,
+    });
+    expect(fx.emu.stats().submits.total).toBe(1);
+  });
+});
+
+// The same faults against both stores: a folder, and Redis + a bucket that share nothing local.
+describe.each(STORE_KINDS)("money safety, %s store", (kind) => {
+  const fx = runFixture({ slots: 4 }, kind);
+  const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">) =>
+    fx.opts({ concurrency: 2, ...o });
+
+  it("a gateway that answers 502 after forwarding a submit: found on fal's request list and re-attached, never paid twice", async () => {
+    const gw = await startFaultyGateway(fx.emu.url);
+    try {
+      gw.failNextSubmits("502", 2);
+      const warnings: string[] = [];
+      const result = await runManifest(
+        opts({
+          manifest: board("gateway", 4),
+          client: createHailuoClient({ emulatorUrl: gw.url }),
+          onEvent: (e) => e.type === "warning" && warnings.push(e.message),
+        }),
+      );
+      expect(result.exitCode).toBe(0);
+      expect(
+        warnings.filter((w) => w.includes("was found on fal") && w.includes("re-attached")),
+      ).toHaveLength(2);
+      const t = result.report.totals;
+      expect(t).toMatchObject({
+        reconciledSubmits: 2,
+        possibleDoubleChargeUsd: 0,
+        billedRequests: 4,
+      });
+      expect(result.report.ambiguousSubmits).toEqual([]);
+      await expectMoneyFacts(fx.emu, result.report, fx.run, { submitsPerTake: [1, 1, 1, 1] });
+    } finally {
+      await gw.close();
+    }
+  });
+
   it("Ctrl-C while submits are on the wire: they are journaled, not lost; resume re-attaches (one submit per scene)", async () => {
     const gw = await startFaultyGateway(fx.emu.url);
     try {
@@ -182,12 +211,12 @@ describe("money safety", () => {
       gw.release();
       const first = await run;
       expect(first.exitCode).toBe(130);
-      const { records } = await readJournal(join(fx.dir, "journal.jsonl"));
+      const { records } = await readJournal(fx.run);
       expect(records.filter((r) => r.t === "submitted")).toHaveLength(4);
       const second = await runManifest(opts({ manifest, client }));
       expect(second.exitCode).toBe(0);
       expect(second.report.totals.possibleDoubleChargeUsd).toBe(0);
-      await expectMoneyFacts(fx.emu, second.report, fx.dir, { submitsPerTake: [1, 1, 1, 1] });
+      await expectMoneyFacts(fx.emu, second.report, fx.run, { submitsPerTake: [1, 1, 1, 1] });
     } finally {
       await gw.close();
     }
@@ -214,7 +243,7 @@ describe("money safety", () => {
         possibleDoubleChargeUsd: 0,
         reconciledSubmits: 2,
       });
-      await expectMoneyFacts(fx.emu, second.report, fx.dir, { submitsPerTake: [1, 1] });
+      await expectMoneyFacts(fx.emu, second.report, fx.run, { submitsPerTake: [1, 1] });
     } finally {
       await gw.close();
     }
@@ -225,7 +254,7 @@ describe("money safety", () => {
     const r1 = await runManifest(opts({ manifest: v1 }));
     expect(r1.report.totals).toMatchObject({ billedRequests: 3, thisRunBilledUsd: 0.81 });
     // Delete one clip (re-downloaded, free) and edit another scene (a new paid take).
-    await unlink(join(fx.dir, r1.report.items[0]!.file!));
+    await fx.lose(r1.report.items[0]!.file!);
     const v2 = board("ledger", 3);
     v2.scenes[2]!.prompt = "ledger scene 2, edited";
     const r2 = await runManifest(opts({ manifest: v2 }));
@@ -237,29 +266,7 @@ describe("money safety", () => {
     });
     expect(r2.report.totals.billedUsd).toBeCloseTo(4 * 0.27, 6);
     expect(fx.emu.stats().downloads).toBe(5);
-    await expectMoneyFacts(fx.emu, r2.report, fx.dir, { submitsPerTake: [1, 1, 1] });
-  });
-
-  it("refuses to resume against another backend than the run's, unless told to; and a folder a distributed run owns", async () => {
-    const manifest = board("backend", 1);
-    await runManifest(opts({ manifest, backend: { kind: "emulator", url: fx.emu.url } }));
-    const err = await runManifest(opts({ manifest, backend: { kind: "builtin-emulator" } })).catch(
-      (e: unknown) => e,
-    );
-    expect(err).toMatchObject({ code: "wrong_backend" });
-    expect((err as Error).message).toContain(`set FAL_EMULATOR_URL=${fx.emu.url}`);
-    await expect(
-      runManifest(opts({ manifest, backend: { kind: "builtin-emulator" }, backendOverride: true })),
-    ).resolves.toMatchObject({ exitCode: 0 });
-
-    const journal = await JournalStore.open(join(fx.dir, "journal.jsonl"));
-    await journal.append({ t: "enqueued", items: 1 });
-    await journal.close();
-    await expect(runManifest(opts({ manifest }))).rejects.toMatchObject({ code: "locked" });
-    await expect(runManifest(opts({ manifest, takeOver: true }))).resolves.toMatchObject({
-      exitCode: 0,
-    });
-    expect(fx.emu.stats().submits.total).toBe(1);
+    await expectMoneyFacts(fx.emu, r2.report, fx.run, { submitsPerTake: [1, 1, 1] });
   });
 });
 

@@ -22,12 +22,11 @@ import {
   readJournal,
   type JournalDamage,
   type StoredRecord,
-  journalPath,
 } from "./journal-store.js";
 import { createPlanner, planRun, sumUsd, type PlanItem } from "./plan.js";
 import { runScenes, waitingForSources, whySourceHasNoClip } from "./continuations.js";
 import { createImageInputs } from "./image-inputs.js";
-import { clipIntact } from "./clip-file.js";
+import { storedClipIntact } from "./clip-file.js";
 import { carryRerolls, readPicks } from "./picks.js";
 import { preflight } from "./preflight.js";
 import { writeReports, type ReportCaveat, type RunReport } from "./report.js";
@@ -38,8 +37,9 @@ import {
   readRunFileText,
   writeRunFile,
   type Backend,
+  type RunAt,
 } from "./run-folder.js";
-import { acquireRunLock, createLocalStore, RunLockedError } from "@hailuo/store";
+import { createLocalStore, RunLockedError, type RunStore } from "@hailuo/store";
 import { buildReport } from "./run-report.js";
 import {
   newItemState,
@@ -56,8 +56,11 @@ import { recoverFromWitnesses, type Recovery } from "./witnesses.js";
 export interface RunOptions {
   /** What to run. @default the manifest the folder's run.json records (a resume), read under its lock */
   manifest?: Manifest;
-  /** The run folder: journal, clips, reports. */
-  runDir: string;
+  /**
+   * Where the run lives: a folder (journal, clips, reports), or a store (`createRedisS3Store`:
+   * records in Redis, files in a bucket, made in the store's scratch folder and uploaded).
+   */
+  runDir: RunAt;
   client: HailuoClient;
   /** Where `client` sends requests; recorded in run.json, and a resume elsewhere is refused. */
   backend?: Backend;
@@ -124,6 +127,7 @@ export interface RunOptions {
 
 /** What a run ended with. */
 export interface RunResult {
+  /** The run's folder, or its store's address (`s3://…`). */
   runDir: string;
   report: RunReport;
   interrupted: boolean;
@@ -266,10 +270,16 @@ function checkNotDistributed(runDir: string, records: StoredRecord[], takeOver: 
  */
 export async function runManifest(options: RunOptions): Promise<RunResult> {
   const { client, concurrency = 2, cache = true } = options;
-  const runDir = resolve(options.runDir);
+  const store =
+    typeof options.runDir === "string" ? createLocalStore(resolve(options.runDir)) : options.runDir;
+  const local = store.kind === "local";
+  // Files are made here: the run folder, or a bucket run's scratch folder.
+  const runDir = store.dir;
+  // How the run is named in events, messages and the report: its folder, or its address.
+  const name = local ? runDir : store.url;
   const emit = options.onEvent ?? (() => {});
   // A resume of a folder that is not a run leaves nothing behind in it (no clips/, no lock).
-  if (!options.manifest) await mustBeRunFolder(runDir);
+  if (!options.manifest && local) await mustBeRunFolder(runDir);
   await mkdir(join(runDir, "clips"), { recursive: true });
   const stop = createStopControl({
     signal: options.signal,
@@ -277,11 +287,11 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     graceMs: options.submitGraceMs ?? 30_000,
     emit,
   });
-  const release = await acquireRunLock(runDir, {
-    onCompromised: (e) =>
+  const ownership = await store.acquire({
+    onLost: (e) =>
       stop.stop(
         new RunLockedError(
-          `lost run.lock of ${runDir} (${e.message}); stopped so two processes never submit the same scenes`,
+          `lost ${local ? "run.lock of" : "ownership of"} ${name} (${e.message}); stopped so two processes never submit the same scenes`,
         ),
       ),
   });
@@ -289,20 +299,20 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
   try {
     // Holding the lock, nothing else writes here: a download cut off by a crash left only its temp file.
     await removeStaleParts(join(runDir, "clips"));
-    const read = await readRunFileText(runDir);
+    const read = await readRunFileText(store);
     const previous = read?.file;
-    if (!options.manifest && !previous) throw notARun(runDir);
-    checkBackend(runDir, previous?.backend, options.backend, options.backendOverride);
-    journal = await JournalStore.open(journalPath(runDir), { keep: true });
-    const { records, tornLines, damaged, duplicateLines } = await readJournal(journal.path);
+    if (!options.manifest && !previous) throw notARun(name);
+    checkBackend(name, previous?.backend, options.backend, options.backendOverride);
+    journal = await JournalStore.on(store, { keep: true });
+    const { records, tornLines, damaged, duplicateLines } = await readJournal(store);
     for (const message of journalWarnings(tornLines, damaged, duplicateLines))
       emit({ type: "warning", message });
-    checkNotDistributed(runDir, records, Boolean(options.takeOver));
+    checkNotDistributed(name, records, Boolean(options.takeOver));
     const manifest = options.manifest
       ? carryRerolls(options.manifest, previous?.manifest)
       : previous!.manifest;
     const states = replayJournal(records);
-    const picks = await readPicks(runDir);
+    const picks = await readPicks(store);
     const prices = await quoteRunPrices(options, client, manifest);
     const price = prices.seed;
     const usdPerSecond = price.usdPerSecond;
@@ -322,7 +332,8 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     let unique = uniqueOf(plan);
     // Clips in clips/ the journal never mentions and no generation can use: paid once, by whom unknown.
     const unaccounted: ReportCaveat[] = [];
-    if (previous) {
+    // Witnesses are a folder's files; a bucket run's journal lives in Redis, beside no such files.
+    if (previous && local) {
       // Asked only for an orphan clip when fal's list cannot be read: planning a big run is not free.
       let keys: Set<string> | undefined;
       const recordedKeys = () =>
@@ -352,13 +363,13 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
         unique = uniqueOf(plan);
       }
     }
-    const work = await planWork(runDir, unique, states, cache);
+    const work = await planWork(store, unique, states, cache);
     const estimateUsd = sumUsd(work.toSubmit.map((i) => i.costUsd));
     // Generations that wait for their `continue_from` source (sources first); the rest start at once.
     const waiting = waitingForSources(unique, new Set(work.toSave.map((i) => i.key)));
     emit({
       type: "plan",
-      runDir,
+      runDir: name,
       items: plan.length,
       unique: unique.length,
       cached: work.intact.size,
@@ -388,7 +399,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     const backend = options.backendOverride
       ? options.backend
       : (previous?.backend ?? options.backend);
-    await writeRunFile(runDir, manifest, backend, read?.text);
+    await writeRunFile(store, manifest, backend, read?.text);
     const thisRunFrom = records.length;
     const unverified = prices.others.filter(([, q]) => !q.verified);
     await journal.append({
@@ -412,7 +423,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
 
     const live = new Map<string, LiveEntry>();
     const outcome = new Map<string, ItemOutcome>();
-    const shared = sharedItemContext(options, runDir, journal, states, stop, live, {
+    const shared = sharedItemContext(options, store, journal, states, stop, live, {
       uploads: uploadsOf(records),
     });
     // The account's fal slots are held only while a request is submitted and awaited; downloads,
@@ -485,7 +496,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
         return say(fresh.key, "failed", `preflight: ${message}`);
       }
       const s = states.get(fresh.key);
-      if (cache && s?.phase === "done" && (await clipIntact(runDir, s.clip))) {
+      if (cache && s?.phase === "done" && (await storedClipIntact(store, s.clip))) {
         outcome.set(fresh.key, "cached");
         return say(fresh.key, "cached");
       }
@@ -505,26 +516,27 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     if (interrupted && options.cancelOnExit) await cancelQueued(client, live, journal, emit);
     if (interrupted) {
       await journal.append({ t: "interrupted" });
-      emit({ type: "interrupted", runDir });
+      emit({ type: "interrupted", runDir: name });
     }
     // Clips left alone by `only` (a re-roll) are reused, not generated by this run.
     for (const p of plan)
       if (!outcome.has(p.key) && states.get(p.key)?.phase === "done") outcome.set(p.key, "cached");
     // The lock kept every other writer out: the journal is what was read at the start plus what this run appended.
     const all = [...records, ...journal.appended];
-    const report = buildReport(manifest, runDir, all, {
+    const report = buildReport(manifest, name, all, {
       outcome,
       thisRunFrom,
       plan,
       usdPerSecond,
       unitPricesUsd: prices.unitPricesUsd,
-      picks: await readPicks(runDir),
+      picks: await readPicks(store),
       states: replayTouched(states, all, touched, thisRunFrom),
       damaged,
       caveats: unaccounted,
       backend,
     });
     await writeReports(runDir, report);
+    if (!local) for (const file of ["report.json", "report.csv"]) await store.putArtifact(file);
     const t = report.totals;
     await journal.append({ t: "finished", ok: t.done + t.cached, failed: t.failed });
     emit({
@@ -538,7 +550,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     });
     if (stopper) throw stopper;
     return {
-      runDir,
+      runDir: name,
       report,
       interrupted,
       exitCode: interrupted ? 130 : t.failed + t.pending > 0 ? 1 : 0,
@@ -546,7 +558,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
   } finally {
     stop.dispose();
     await journal?.close();
-    await release();
+    await ownership.release();
   }
 }
 
@@ -575,7 +587,7 @@ function replayTouched(
 /** The parts of every item's context that the whole run shares: client, journal, guards, stop signals. */
 function sharedItemContext(
   options: RunOptions,
-  runDir: string,
+  store: RunStore,
   journal: JournalStore,
   states: Map<string, ItemState>,
   stop: StopControl,
@@ -587,7 +599,7 @@ function sharedItemContext(
     images: createImageInputs({
       client: options.client,
       journal,
-      runDir,
+      store,
       uploads: o.uploads,
       // Said once the upload is journaled: from here a resume reuses its URL.
       onUpload: (item, field, file) =>
@@ -600,7 +612,7 @@ function sharedItemContext(
           detail: `uploaded the ${field === "end_image_url" ? "end" : "start"} image (${file.bytes} bytes, sha256 ${file.sha256.slice(0, 12)}…)`,
         }),
     }),
-    store: createLocalStore(runDir),
+    store,
     client: options.client,
     journal,
     signal: stop.signal,

@@ -1,11 +1,11 @@
 import type { Manifest } from "@hailuo/manifest";
 import pLimit from "p-limit";
-import { clipIntact, clipUnchanged } from "./clip-file.js";
+import { clipUnchanged, storedClipIntact } from "./clip-file.js";
 import { isFinalFailure, isPaid } from "./item-context.js";
 import { journalPath, readJournal, type StoredRecord } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { replayJournal, type ItemState } from "./run-state.js";
-import { readRunFile } from "./run-folder.js";
+import { readRunFile, storeOf, type RunAt } from "./run-folder.js";
 import { carryRerolls, readPicks } from "./picks.js";
 
 /** What a run has to do per generation, decided from the journal and the files on disk. */
@@ -22,26 +22,29 @@ export interface WorkPlan {
 
 /** Decides per generation: reuse, re-attach, download a paid clip again, or submit. */
 export async function planWork(
-  runDir: string,
+  at: RunAt,
   unique: PlanItem[],
   states: Map<string, ItemState>,
   cache: boolean,
 ): Promise<WorkPlan> {
+  const store = storeOf(at);
   const intact = new Set<string>();
-  // A stat each; a hash, side by side, only for clips whose file was touched since it was saved.
-  const toHash: PlanItem[] = [];
+  // A folder: a stat each; a hash, side by side, only for clips whose file was touched since it
+  // was saved. A bucket: a HEAD each, its stored size and SHA-256 (nothing downloaded).
+  const toCheck: PlanItem[] = [];
   for (const item of unique) {
     const s = states.get(item.key);
     if (!cache || s?.phase !== "done") continue;
-    const quick = clipUnchanged(runDir, s.clip);
+    const quick = store.kind === "local" ? clipUnchanged(store.dir, s.clip) : undefined;
     if (quick) intact.add(item.key);
-    else if (quick === undefined) toHash.push(item);
+    else if (quick === undefined) toCheck.push(item);
   }
-  const hash = pLimit(4);
+  const check = pLimit(store.kind === "local" ? 4 : 16);
   await Promise.all(
-    toHash.map((item) =>
-      hash(
-        async () => (await clipIntact(runDir, states.get(item.key)!.clip)) && intact.add(item.key),
+    toCheck.map((item) =>
+      check(
+        async () =>
+          (await storedClipIntact(store, states.get(item.key)!.clip)) && intact.add(item.key),
       ),
     ),
   );

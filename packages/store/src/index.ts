@@ -1,5 +1,6 @@
 // The run store's public face: one interface, a folder and a Redis + S3 implementation.
 export type {
+  AcquireOptions,
   ArtifactInfo,
   LogRead,
   Ownership,

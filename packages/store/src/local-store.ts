@@ -116,7 +116,10 @@ export function createLocalStore(runDir: string): RunStore {
       return out.sort((a, b) => a.name.localeCompare(b.name));
     },
     async acquire(options = {}): Promise<Ownership> {
-      const release = await acquireRunLock(runDir, options);
+      const release = await acquireRunLock(runDir, {
+        noWait: options.noWait,
+        onCompromised: options.onLost,
+      });
       // A folder has one owner at a time and no writer checks tokens: every owner is "1".
       return { token: 1, release };
     },

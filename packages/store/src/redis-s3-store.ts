@@ -4,6 +4,7 @@ import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { s3Sdk, withSdk, type S3Sdk } from "./aws-sdk.js";
 import type { Redis } from "ioredis";
 import { HailuoError } from "@hailuo/shared";
@@ -218,19 +219,41 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
       }
       return out.sort((a, b) => a.name.localeCompare(b.name));
     },
-    async acquire(): Promise<Ownership> {
+    async acquire(options = {}): Promise<Ownership> {
       const owner = randomUUID();
-      const taken = await redisCall("taking the run", keys.lease, () =>
-        redis.set(keys.lease, owner, "PX", leaseMs, "NX"),
-      );
-      if (taken !== "OK")
-        throw new RunLockedError(
-          `${url} is owned by another hailuo process (its lease in Redis is live); wait for it to finish or stop it first`,
+      const take = () =>
+        redisCall("taking the run", keys.lease, () =>
+          redis.set(keys.lease, owner, "PX", leaseMs, "NX"),
         );
+      // A dead owner's lease lapses within leaseMs; a live owner renews it, so waiting longer is moot.
+      const deadline = Date.now() + (options.noWait ? 0 : leaseMs + 1000);
+      while ((await take()) !== "OK") {
+        const left = await redis.pttl(keys.lease).catch(() => 1000);
+        if (Date.now() + Math.max(left, 0) > deadline)
+          throw new RunLockedError(
+            `${url} is owned by another hailuo process (its lease in Redis is live); wait for it to finish or stop it first`,
+          );
+        await sleep(Math.min(Math.max(left, 50), 1000));
+      }
       const token = await redisCall("taking the run", keys.fence, () => redis.incr(keys.fence));
+      let renewedAt = Date.now();
+      const lost = (why: string) => {
+        clearInterval(timer);
+        options.onLost?.(
+          new StoreError(`lost the lease on ${url}: ${why}`, keys.lease, {
+            retryable: false,
+          }),
+        );
+      };
       const timer = setInterval(
         () => {
-          redis.eval(RENEW, 1, keys.lease, owner, String(leaseMs)).catch(() => {});
+          redis.eval(RENEW, 1, keys.lease, owner, String(leaseMs)).then(
+            (kept) => (kept === 1 ? (renewedAt = Date.now()) : lost("another owner holds it")),
+            // Redis may be back before the lease lapses; past it another process may own the run.
+            (error: Error) => {
+              if (Date.now() - renewedAt > leaseMs) lost(`Redis unreachable (${error.message})`);
+            },
+          );
         },
         Math.floor(leaseMs / 3),
       );

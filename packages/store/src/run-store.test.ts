@@ -2,7 +2,7 @@ import { writeFile, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTempDir, startTestS3, type TestS3Server } from "@hailuo/test-utils";
+import { makeTempDir, startTestS3, waitFor, type TestS3Server } from "@hailuo/test-utils";
 import { createLocalStore } from "./local-store.js";
 import { createRedisS3Store, redisKeysOf } from "./redis-s3-store.js";
 import type { RunStore } from "./run-store.js";
@@ -143,5 +143,31 @@ describe("redis+s3 store", () => {
     s3server.failNext(0);
     expect(error).toMatchObject({ code: "store", retryable: true });
     expect(error.message).toContain(`${store.url}/x.bin`);
+  });
+
+  it("waits for a dead owner's lease to lapse, then owns the run", async () => {
+    const store = await kinds["redis+s3"]!();
+    const { lease } = redisKeysOf(store.url, `hailuo-test-${process.pid}`);
+    // A killed owner's lease: nobody renews it.
+    await redis.set(lease, "killed-owner", "PX", 400);
+    await expect(store.acquire({ noWait: true })).rejects.toMatchObject({ code: "locked" });
+    const owned = await store.acquire();
+    expect(await redis.get(lease)).not.toBe("killed-owner");
+    await owned.release();
+    expect(await store.owned()).toBe(false);
+  });
+
+  it("tells the holder when another process holds its lease, so it stops writing", async () => {
+    const store = await kinds["redis+s3"]!();
+    const { lease } = redisKeysOf(store.url, `hailuo-test-${process.pid}`);
+    const lost: Error[] = [];
+    const owned = await store.acquire({ noWait: true, onLost: (e) => lost.push(e) });
+    await redis.set(lease, "another-owner", "PX", 5000);
+    await waitFor(() => lost.length > 0);
+    expect(lost[0]).toMatchObject({ code: "store", retryable: false });
+    expect(lost[0]!.message).toContain(store.url);
+    // Releasing a lost lease leaves the new owner's alone.
+    await owned.release();
+    expect(await redis.get(lease)).toBe("another-owner");
   });
 });

@@ -30,6 +30,17 @@ export interface Ownership {
   release(): Promise<void>;
 }
 
+/** Options of `RunStore.acquire`. */
+export interface AcquireOptions {
+  /** Give up at once when the run is owned rather than waiting for a dead owner's hold to lapse. */
+  noWait?: boolean;
+  /**
+   * Called once when ownership is lost while held (its renewal failed past its lifetime): from
+   * then another process may own the run, so the holder must stop writing to it.
+   */
+  onLost?: (error: Error) => void;
+}
+
 /** The small text documents a run keeps besides its journal. */
 export type RunDocument = "run.json" | "picks.json";
 
@@ -64,7 +75,7 @@ export interface RunStore {
   /** Artifacts whose names start with `prefix` (e.g. `clips/`). */
   listArtifacts(prefix: string): Promise<ArtifactInfo[]>;
   /** Takes ownership; throws `locked` when another live owner holds it. */
-  acquire(options?: { noWait?: boolean }): Promise<Ownership>;
+  acquire(options?: AcquireOptions): Promise<Ownership>;
   /** True when a live owner holds the run. */
   owned(): Promise<boolean>;
   /** Closes what the store opened (not the connections it was given). */

@@ -13,6 +13,8 @@ import {
   sumUsd,
 } from "@hailuo/runner";
 import type { HailuoError } from "@hailuo/shared";
+import type { RunStore } from "@hailuo/store";
+import { onStoreFolder, openRunAt, type RunAtOptions } from "../run-at.js";
 import type { FilmBuilder, MediaStageOptions, MediaStageResult } from "@hailuo/publish";
 import { numberOption, parseVars } from "../options.js";
 import {
@@ -141,28 +143,41 @@ export async function runCommand(
   return execute(manifest, runDir, opts, signal);
 }
 
-/** `hailuo resume <run-dir>`: pick a run up where it stopped. */
+/**
+ * `hailuo resume <run>`: pick a run up where it stopped, a folder or a bucket run (its records in
+ * Redis: `--redis` or `REDIS_URL`), here in this process.
+ */
 export async function resumeCommand(
-  runDir: string,
-  opts: RunCommandOptions,
+  address: string,
+  opts: RunCommandOptions & RunAtOptions,
   signal: AbortSignal,
 ): Promise<number> {
-  // Only looked for here (before fal is connected): the run reads run.json once, under the folder's lock.
-  await mustBeRunFolder(runDir);
-  return execute(undefined, resolve(runDir), opts, signal);
+  const { store, close } = await openRunAt(address, opts);
+  try {
+    // Only looked for here (before fal is connected): the run reads run.json once, under its lock.
+    await mustBeRunFolder(store);
+    return await execute(undefined, store.kind === "local" ? store.dir : store, opts, signal);
+  } finally {
+    await close();
+  }
 }
 
 /**
- * Runs a manifest (`undefined`: the folder's own, a resume) into a folder with the CLI's view,
- * money lines and media stage; `only` limits the work (re-rolls), `film: false` keeps the film as it is.
+ * Runs a manifest (`undefined`: the run's own, a resume) into a folder or a bucket run's store
+ * with the CLI's view, money lines and media stage; `only` limits the work (re-rolls),
+ * `film: false` keeps the film as it is.
  */
 export async function execute(
   manifest: Manifest | undefined,
-  runDir: string,
+  at: string | RunStore,
   opts: RunCommandOptions,
   signal: AbortSignal,
   part: { only?: (item: PlanItem) => boolean; film?: false } = {},
 ): Promise<number> {
+  const store = typeof at === "string" ? undefined : at;
+  const runDir = store?.dir ?? (at as string);
+  // How the run is named to the user: its folder, or its bucket's address.
+  const rel = store?.url ?? displayPath(runDir);
   const { givenPrice, ...n } = runNumbers(opts);
   const view = await createProgressView(chooseView(Boolean(opts.json)));
   // HTTP retries are counted and told once at the end (per request id with --json), not one line each.
@@ -189,7 +204,8 @@ export async function execute(
   // The film is made while the run goes on: each clip's pieces as it lands (one low-priority
   // ffmpeg), so after the last clip only its pieces and the join remain.
   const media = opts.media !== false && part.film !== false;
-  const film = media ? filmWhileRunning(runDir, opts, view, signal) : undefined;
+  // A bucket run's film is made after the run, from the clips its bucket holds.
+  const film = media && !store ? filmWhileRunning(runDir, opts, view, signal) : undefined;
   let result: RunResult;
   let over = false;
   try {
@@ -209,7 +225,7 @@ export async function execute(
       priceUsdPerSecond: price,
       assumeListPrice: opts.assumeListPrice,
       manifest,
-      runDir,
+      runDir: at,
       client: conn.client,
       backend: conn.backend,
       backendOverride: opts.backendOverride,
@@ -263,7 +279,7 @@ export async function execute(
     // The message ends with the exact command that carries on: nothing paid for is lost.
     if (RESUMABLE_STOPS.has((error as HailuoError).code)) {
       (error as Error).message +=
-        `\nevery clip paid for so far is journaled (none is paid twice); fix the cause, then resume with: pnpm hailuo resume ${displayPath(runDir)}`;
+        `\nevery clip paid for so far is journaled (none is paid twice); fix the cause, then resume with: pnpm hailuo resume ${rel}`;
     }
     throw error;
   } finally {
@@ -273,7 +289,6 @@ export async function execute(
   }
   const t = result.report.totals;
   const amounts = result.report.amounts ?? (emulated ? "emulated" : "billed");
-  const rel = displayPath(runDir);
   const spent = `this run $${t.thisRunBilledUsd.toFixed(2)}, this folder $${t.billedUsd.toFixed(2)} (${t.billedRequests} clip(s), ${t.billedSeconds} s)`;
   const lines = [
     `${t.done} generated, ${t.cached} reused, ${t.failed} failed${t.interrupted ? `, ${t.interrupted} interrupted` : ""}; ${amounts === "emulated" ? `emulated, nothing billed; at fal's price: ${spent}` : `billed: ${spent}`}`,
@@ -288,7 +303,7 @@ export async function execute(
         ]
       : []),
     ...result.report.caveats.map((c) => `warning: ${c.message}`),
-    `report: ${join(rel, "report.csv")}`,
+    `report: ${store ? `${rel}/report.csv` : join(rel, "report.csv")}`,
     ...(result.interrupted || t.unsaved > 0
       ? [
           `${result.interrupted ? "interrupted: " : ""}nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`,
@@ -306,16 +321,16 @@ export async function execute(
   else process.stderr.write(`${lines.join("\n")}\n`);
   if (opts.media && !result.interrupted && t.done + t.cached > 0) {
     const { mediaStageFor } = await import("./media.js");
-    await mediaStageFor(
-      runDir,
-      {
-        assemble: part.film ?? (opts.assemble ? true : undefined),
-        placeholders: opts.placeholders,
-        json: opts.json,
-      },
-      signal,
-      film?.finish,
-    );
+    const stage = {
+      assemble: part.film ?? (opts.assemble ? true : undefined),
+      placeholders: opts.placeholders,
+      json: opts.json,
+    };
+    if (store)
+      await onStoreFolder(store, (dir) =>
+        mediaStageFor(dir, { ...stage, shownAs: store.url }, signal),
+      );
+    else await mediaStageFor(runDir, stage, signal, film?.finish);
   } else await film?.close();
   return result.exitCode;
 }

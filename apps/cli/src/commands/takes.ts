@@ -4,11 +4,11 @@ import {
   BudgetError,
   RunLockedError,
   readRunReport,
-  runLockHeld,
   previewRun,
   quoteReroll,
   readRunManifest,
   writePick,
+  type RunAt,
   type RunStore,
 } from "@hailuo/runner";
 import { isBucketUrl } from "@hailuo/store";
@@ -85,50 +85,50 @@ export async function pickTake(run: string | RunStore, scene: string, take: numb
 }
 
 /** Options of `hailuo reroll`. */
-export interface RerollOptions extends RunCommandOptions {
+export interface RerollOptions extends RunCommandOptions, RunAtOptions {
   prompt?: string;
   takes: string;
 }
 
 /**
- * `hailuo reroll <run-dir> <scene> [--prompt …] [--takes N]`: more takes of one scene, through the
- * same runner and journal as a run. Budget and the question come before run.json records anything,
- * so a refusal leaves the folder as it was; an interrupted re-roll is finished by `hailuo resume`.
+ * `hailuo reroll <run> <scene> [--prompt …] [--takes N]`: more takes of one scene, through the
+ * same runner and journal as a run, a folder or a bucket run. Budget and the question come before
+ * run.json records anything, so a refusal leaves the run as it was; an interrupted re-roll is
+ * finished by `hailuo resume`.
  */
 export async function rerollCommand(
-  runDir: string,
+  address: string,
   scene: string,
   opts: RerollOptions,
   signal: AbortSignal,
 ): Promise<number> {
-  const dir = resolve(runDir);
   const count = numberOption("takes", opts.takes, { min: 1, max: MAX_TAKES })!;
   const { budgetUsd } = runNumbers(opts);
-  const quote = await quoteRerollNow(dir, scene, count, opts.prompt);
-  if (budgetUsd !== undefined && quote.usd > budgetUsd) {
-    throw new BudgetError(
-      `re-rolling ${scene} ${count} time(s) costs up to $${quote.usd.toFixed(2)}, over the budget of $${budgetUsd.toFixed(2)}; nothing was submitted or recorded`,
-    );
+  const { store, close } = await openRunAt(address, opts);
+  try {
+    const quote = await quoteRerollNow(store, scene, count, opts.prompt);
+    if (budgetUsd !== undefined && quote.usd > budgetUsd) {
+      throw new BudgetError(
+        `re-rolling ${scene} ${count} time(s) costs up to $${quote.usd.toFixed(2)}, over the budget of $${budgetUsd.toFixed(2)}; nothing was submitted or recorded`,
+      );
+    }
+    if (await store.owned())
+      throw new RunLockedError(
+        `${store.kind === "local" ? displayPath(store.dir) : store.url} is being run by another hailuo process (${store.kind === "local" ? "run.lock is held" : "its lease in Redis is live"}); re-roll when it has finished`,
+      );
+    const keys = new Set(quote.keys);
+    // Only the new takes are worked on; the film stays as it is until `hailuo assemble`.
+    return await execute(quote.manifest, store.kind === "local" ? store.dir : store, opts, signal, {
+      only: (item) => keys.has(item.key),
+      film: false,
+    });
+  } finally {
+    await close();
   }
-  if (await runLockHeld(dir))
-    throw new RunLockedError(
-      `${displayPath(dir)} is being run by another hailuo process (run.lock is held); re-roll when it has finished`,
-    );
-  const keys = new Set(quote.keys);
-  // Only the new takes are worked on; the film stays as it is until `hailuo assemble`.
-  return execute(quote.manifest, dir, opts, signal, {
-    only: (item) => keys.has(item.key),
-    film: false,
-  });
 }
 
 /** What a re-roll would add and cost at the account's live price, without recording anything. */
-export async function quoteRerollNow(
-  runDir: string,
-  scene: string,
-  count: number,
-  prompt?: string,
-) {
+export async function quoteRerollNow(runDir: RunAt, scene: string, count: number, prompt?: string) {
   const [price, others] = await Promise.all([
     priceFor(),
     readRunManifest(runDir).then((m) => endpointPricesFor(m)),
