@@ -44,6 +44,22 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
     await Promise.all([emu.close(), s3.close(), redisServer.close()]);
     await tmp.cleanup();
   });
+  // Every process has its own working and temp folder: nothing is shared but Redis and the bucket.
+  const place = async (name: string) => {
+    const dir = join(tmp.dir, name);
+    await mkdir(join(dir, "tmp"), { recursive: true });
+    return dir;
+  };
+  const envIn = (dir: string) => ({
+    ...s3.env,
+    FAL_EMULATOR_URL: emu.url,
+    TMPDIR: join(dir, "tmp"),
+  });
+  const bucketFile = async (key: string) => {
+    const client = (await s3ClientFromEnv(s3.env)) as S3Client;
+    const got = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+    return Buffer.from(await got.Body!.transformToByteArray());
+  };
 
   it("survives a killed worker, a Redis restart and a bucket answering 503: one submit per scene-take, bill = report, the film in the bucket", async () => {
     const tag = randomBytes(3).toString("hex");
@@ -52,17 +68,6 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
     const text = `name: bucket\nscenes:\n${Array.from({ length: SCENES }, (_, i) => `  - id: s${i}\n    prompt: bucket ${tag} scene ${i}\n`).join("")}assemble:\n  transition: cut\nthumbnails: { preview: none }\n`;
     const manifestFile = join(tmp.dir, "bucket.yaml");
     await writeFile(manifestFile, text);
-    // Every process has its own working and temp folder: nothing is shared but Redis and the bucket.
-    const place = async (name: string) => {
-      const dir = join(tmp.dir, name);
-      await mkdir(join(dir, "tmp"), { recursive: true });
-      return dir;
-    };
-    const envIn = (dir: string) => ({
-      ...s3.env,
-      FAL_EMULATOR_URL: emu.url,
-      TMPDIR: join(dir, "tmp"),
-    });
     const q = ["--redis", redisServer.url, "--prefix", prefix];
 
     const enq = await place("enqueue");
@@ -122,14 +127,7 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
     );
     // Fact 2: the report in the bucket equals the emulator's bill to the cent.
     const client = (await s3ClientFromEnv(s3.env)) as S3Client;
-    const get = async (name: string) =>
-      Buffer.from(
-        await (
-          await client.send(
-            new GetObjectCommand({ Bucket: s3.bucket, Key: `team/run-${tag}/${name}` }),
-          )
-        ).Body!.transformToByteArray(),
-      );
+    const get = (name: string) => bucketFile(`team/run-${tag}/${name}`);
     const report = JSON.parse((await get("report.json")).toString("utf8"));
     expect(report.totals.billedUsd).toBeCloseTo(stats.billed.usd, 6);
     expect(report.totals.done).toBe(SCENES);
@@ -175,4 +173,65 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
     expect(await b.done).toBe(0);
     redis.disconnect();
   }, 180_000);
+
+  it("carries a bucket run on in one process from a folder that has nothing: Ctrl-C, resume, a re-roll; one submit per scene-take, bill = report", async () => {
+    const tag = randomBytes(3).toString("hex");
+    // The emulator is this file's: its bill for this test is what it billed from here.
+    const billedBefore = emu.stats().billed.usd;
+    const prefix = "hailuo-local";
+    const url = `s3://${s3.bucket}/team/local-${tag}`;
+    const text = `name: local\nscenes:\n${Array.from({ length: SCENES }, (_, i) => `  - id: s${i}\n    prompt: local ${tag} scene ${i}\n`).join("")}assemble:\n  transition: cut\nthumbnails: { preview: none }\n`;
+    const manifestFile = join(tmp.dir, `local-${tag}.yaml`);
+    await writeFile(manifestFile, text);
+    const q = ["--redis", redisServer.url, "--prefix", prefix];
+    const enq = await place(`enqueue-${tag}`);
+    const enqueue = spawnCli(["run", manifestFile, ...q, "--store", url], envIn(enq), enq);
+    expect(await enqueue.done, enqueue.output()).toBe(0);
+
+    // No worker ever comes: this process takes the run over, and is stopped mid-run.
+    const here = await place(`here-${tag}`);
+    const redis = new Redis(redisServer.url);
+    const records = async () =>
+      (await redis.xrange(redisKeysOf(url, prefix).log, "-", "+")).map(
+        ([, f]) => JSON.parse(f[1]!) as { t: string; scene?: string; take?: number },
+      );
+    const first = spawnCli(["resume", url, ...q, "--take-over"], envIn(here), here);
+    await waitFor(async () => (await records()).some((r) => r.t === "submitted"), 60_000);
+    first.child.kill("SIGINT");
+    expect(await first.done, first.output()).toBe(130);
+    expect(first.output()).toContain(`hailuo resume ${url}`);
+
+    const elsewhere = await place(`elsewhere-${tag}`);
+    const second = spawnCli(["resume", url, ...q], envIn(elsewhere), elsewhere);
+    expect(await second.done, second.output()).toBe(0);
+    expect(second.output()).toContain(`film: ${url}/film.mp4`);
+
+    const reroll = spawnCli(["reroll", url, "s1", ...q, "--takes", "1"], envIn(here), here);
+    expect(await reroll.done, reroll.output()).toBe(0);
+
+    // Fact 1: one submit per scene-take, the re-rolled take's included (a take asks what take 1
+    // asked, so the emulator counts both under one input).
+    const m = parseManifest(text, { file: "local.yaml" });
+    m.scenes[1]!.takes = 2;
+    const inputs = planRun(m).map((p) => inputHash(p.input));
+    const stats = emu.stats();
+    expect(inputs.map((h) => stats.submits.byInput[h] ?? 0)).toEqual(
+      inputs.map((h) => inputs.filter((x) => x === h).length),
+    );
+    // Fact 2: the report in the bucket equals the emulator's bill for this run to the cent.
+    const report = JSON.parse((await bucketFile(`team/local-${tag}/report.json`)).toString());
+    expect(report.totals.billedUsd).toBeCloseTo(stats.billed.usd - billedBefore, 6);
+    expect(report.totals.billedRequests).toBe(SCENES + 1);
+    // Fact 3: every clip the bucket holds decodes completely.
+    const check = join(here, "check");
+    await mkdir(check, { recursive: true });
+    const clips = report.items.map((i: { file: string }) => i.file);
+    expect(clips).toHaveLength(SCENES + 1);
+    for (const name of clips) {
+      const file = join(check, name.replace(/\//g, "_"));
+      await writeFile(file, await bucketFile(`team/local-${tag}/${name}`));
+      expect(await decodeErrors(file), `${name} decodes`).toBe("");
+    }
+    redis.disconnect();
+  }, 120_000);
 });
