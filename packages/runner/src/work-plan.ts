@@ -2,7 +2,7 @@ import type { Manifest } from "@hailuo/manifest";
 import pLimit from "p-limit";
 import { clipUnchanged, storedClipIntact } from "./clip-file.js";
 import { isFinalFailure, isPaid } from "./item-context.js";
-import { journalPath, readJournal, type StoredRecord } from "./journal-store.js";
+import { readJournal, type StoredRecord } from "./journal-store.js";
 import { planRun, sumUsd, type PlanItem } from "./plan.js";
 import { replayJournal, type ItemState } from "./run-state.js";
 import { readRunFile, storeOf, type RunAt } from "./run-folder.js";
@@ -104,9 +104,9 @@ function regenerationReason(item: PlanItem): string {
   return "its inputs changed (prompt, model, settings or an image)";
 }
 
-/** Previews a run of `manifest` into `runDir` from its journal and files (nothing is written or sent). */
+/** Previews a run of `manifest` into a run from its journal and files (nothing is written or sent). */
 export async function previewRun(
-  runDir: string,
+  at: RunAt,
   manifest: Manifest,
   options: {
     /** The seed's price. @default the list price */
@@ -120,9 +120,9 @@ export async function previewRun(
 ): Promise<RunPreview> {
   // The folder is read while a pending price (a round trip to fal) is still on its way.
   const [previous, journal, picks] = await Promise.all([
-    readRunFile(runDir),
-    readJournal(journalPath(runDir)),
-    readPicks(runDir),
+    readRunFile(at),
+    readJournal(storeOf(at)),
+    readPicks(at),
   ]);
   const states = replayJournal(journal.records);
   // As the run will: takes re-rolled in this folder come along, continuing scenes keyed by their
@@ -133,7 +133,7 @@ export async function previewRun(
     picks,
   }).filter(options.only ?? (() => true));
   const unique = [...new Map(items.map((p) => [p.key, p])).values()];
-  const work = await planWork(runDir, unique, states, options.cache ?? true);
+  const work = await planWork(at, unique, states, options.cache ?? true);
   const made = madeClips(journal.records, states);
   return {
     items,

@@ -29,14 +29,15 @@ export async function pickCommand(
 ): Promise<number> {
   const take = numberOption("take", takeText, { min: 1 })!;
   const { store, close } = await openRunAt(address, opts);
+  let stale: Awaited<ReturnType<typeof staleAfterPick>>;
   try {
     await pickTake(store.kind === "local" ? store.dir : store, scene, take);
+    // Scenes that continue from this one now start from another frame: a run makes them anew.
+    stale = await staleAfterPick(store);
   } finally {
     await close();
   }
   const shown = isBucketUrl(address) ? address : displayPath(resolve(address));
-  // Scenes that continue from this one now start from another frame: a run makes them anew.
-  const stale = isBucketUrl(address) ? [] : await staleAfterPick(resolve(address));
   if (opts.json) emitJson({ type: "picked", scene, take, ...(stale.length ? { stale } : {}) });
   else {
     process.stderr.write(
@@ -50,11 +51,11 @@ export async function pickCommand(
   return 0;
 }
 
-/** The scene-takes a run of the folder would make anew now (they continue from a changed pick). */
-async function staleAfterPick(runDir: string) {
-  const manifest = await readRunManifest(runDir);
+/** The scene-takes a run would make anew now (they continue from a changed pick). */
+async function staleAfterPick(run: RunStore) {
+  const manifest = await readRunManifest(run);
   const others = endpointPricesFor(manifest);
-  const preview = await previewRun(runDir, manifest, {
+  const preview = await previewRun(run, manifest, {
     usdPerSecond: priceFor().then((p) => p.usdPerSecond),
     unitPricesUsd: others.then(unitPricesOf),
   });
