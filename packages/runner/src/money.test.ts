@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdir, unlink, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
