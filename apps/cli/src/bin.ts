@@ -246,7 +246,9 @@ runOptions(
 program
   .command("review")
   .description("a local page to watch a run live, compare takes, pick, re-roll and assemble")
-  .argument("<run-dir>")
+  .argument("<run>", "a run folder, or a bucket run's s3://BUCKET/PREFIX")
+  .option("--redis <url>", "where a bucket run's records live (default: $REDIS_URL)")
+  .option("--prefix <prefix>", "queue key prefix (with --redis)", "hailuo")
   .option("--port <n>", "port (default: any free one)")
   .option(
     "--host <addr>",

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inputHash, type Emulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
 import { QUEUES } from "@hailuo/queue";
+import type { ReviewState } from "@hailuo/review";
 import { planRun } from "@hailuo/runner";
 import { redisKeysOf, s3ClientFromEnv } from "@hailuo/store";
 import {
@@ -233,5 +234,78 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
       expect(await decodeErrors(file), `${name} decodes`).toBe("");
     }
     redis.disconnect();
+  }, 120_000);
+
+  it("reviews a bucket run from a folder that has nothing: its state and clips, a pick, an assemble that reaches the bucket", async () => {
+    const tag = randomBytes(3).toString("hex");
+    const prefix = "hailuo-review";
+    const url = `s3://${s3.bucket}/team/review-${tag}`;
+    const text = `name: review\nscenes:\n  - id: s0\n    prompt: review ${tag} scene 0\n  - id: s1\n    prompt: review ${tag} scene 1\n    takes: 2\nassemble:\n  transition: cut\nthumbnails: { preview: none }\n`;
+    const manifestFile = join(tmp.dir, `review-${tag}.yaml`);
+    await writeFile(manifestFile, text);
+    const q = ["--redis", redisServer.url, "--prefix", prefix];
+    const maker = await place(`maker-${tag}`);
+    const enqueue = spawnCli(["run", manifestFile, ...q, "--store", url], envIn(maker), maker);
+    expect(await enqueue.done, enqueue.output()).toBe(0);
+    const made = spawnCli(["resume", url, ...q, "--take-over", "--no-media"], envIn(maker), maker);
+    expect(await made.done, made.output()).toBe(0);
+
+    const viewer = await place(`viewer-${tag}`);
+    const review = spawnCli(["review", url, ...q], envIn(viewer), viewer);
+    try {
+      await waitFor(() => /token=\w+/.test(review.output()), 30_000);
+      const page = new URL(/http:\/\/\S+token=\w+/.exec(review.output())![0]);
+      const api = (path: string, init: RequestInit = {}) =>
+        fetch(`${page.origin}${path}`, {
+          ...init,
+          headers: { "x-hailuo-token": page.searchParams.get("token")!, ...init.headers },
+        });
+      const state = async () => (await (await api("/api/state")).json()) as ReviewState;
+      const takes = (st: ReviewState) =>
+        st.scenes.flatMap((sc) => sc.takes.map((t) => ({ scene: sc.id, ...t })));
+      const first = takes(await state());
+      expect(first.map((t) => `${t.scene}#${t.take}:${t.status}`)).toEqual([
+        "s0#1:done",
+        "s1#1:done",
+        "s1#2:done",
+      ]);
+      // A clip the page plays is the bucket's object, byte for byte.
+      const clip = first.find((t) => t.scene === "s1" && t.take === 2)!.clip!;
+      const served = Buffer.from(await (await api(`/files/${clip}`)).arrayBuffer());
+      expect(served.equals(await bucketFile(`team/review-${tag}/${clip}`))).toBe(true);
+
+      const pick = await api("/api/pick", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ scene: "s1", take: 2 }),
+      });
+      expect(pick.status, await pick.clone().text()).toBe(200);
+      const redis = new Redis(redisServer.url);
+      expect(
+        JSON.parse((await redis.get(redisKeysOf(url, prefix).doc("picks.json")))!),
+      ).toMatchObject({ picks: { s1: 2 } });
+      redis.disconnect();
+
+      const job = (await (await api("/api/assemble", { method: "POST" })).json()) as { id: number };
+      let jobs: ReviewState["jobs"] = [];
+      await waitFor(async () => {
+        jobs = (await state()).jobs;
+        return jobs.some((j) => j.id === job.id && j.state !== "running");
+      }, 60_000);
+      expect(jobs.find((j) => j.id === job.id)).toMatchObject({ state: "ok" });
+      // The page says the film holds the pick; the film in the bucket decodes, its length the sum.
+      const after = takes(await state());
+      expect(after.filter((t) => t.inFilm).map((t) => `${t.scene}#${t.take}`)).toEqual([
+        "s0#1",
+        "s1#2",
+      ]);
+      const film = join(viewer, "film.mp4");
+      await writeFile(film, await bucketFile(`team/review-${tag}/film.mp4`));
+      expect(await decodeErrors(film)).toBe("");
+      expect((await ffprobeFacts(film)).durationS).toBeCloseTo(12, 0);
+    } finally {
+      review.child.kill("SIGINT");
+      expect(await review.done, review.output()).toBe(0);
+    }
   }, 120_000);
 });

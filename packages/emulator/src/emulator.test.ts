@@ -1,22 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { promisify } from "node:util";
-import { createEmulator, parseFaultFlag, type Emulator, type EmulatorOptions } from "./index.js";
-
-// test-utils depends on this package, so the fixture is inlined here.
-const startTestEmulator = (o: EmulatorOptions) =>
-  createEmulator({ cacheDir: join(tmpdir(), "hailuo-test-emulator-cache"), ...o });
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseFaultFlag, type Emulator } from "./index.js";
+import { auth, body, startTestEmulator, untilCompleted } from "./test-http.js";
 
 // Raw HTTP against the emulator: the wire shapes fal's clients depend on (reference §12).
 const Q = "/__host/queue.fal.run";
 const EP = "fal-ai/minimax/hailuo-02/standard/text-to-video";
-const auth = { authorization: "Key test", "content-type": "application/json" };
-// Wire bodies are checked field by field below; their shape is what is under test.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const body = async (res: Response): Promise<any> => res.json();
 
 describe("emulator wire protocol", () => {
   let emu: Emulator;
@@ -75,9 +66,7 @@ describe("emulator wire protocol", () => {
     const bad = await submit({ prompt: "", duration: "7" });
     expect(bad.status).toBe(200);
     const queued = await body(bad);
-    let st: { status: string; error?: string };
-    do st = await body(await fetch(queued.status_url, { headers: auth }));
-    while (st.status !== "COMPLETED");
+    const st: { status: string; error?: string } = await untilCompleted(queued.status_url);
     expect(st.error).toBeUndefined();
     const result = await fetch(queued.response_url, { headers: auth });
     expect(result.status).toBe(422);
@@ -145,9 +134,7 @@ describe("fal's shapes where money is decided", () => {
       // It started at once: fal answers IN_PROGRESS without a queue position (reference fal-protocol.md §14).
       expect(r.status).toBe("IN_PROGRESS");
       expect(r.queue_position).toBeUndefined();
-      let st: Record<string, unknown>;
-      do st = await body(await fetch(r.status_url, { headers: auth }));
-      while (st.status !== "COMPLETED");
+      const st: Record<string, unknown> = await untilCompleted(r.status_url);
       expect(st).not.toHaveProperty("error");
       const res = await fetch(r.response_url, { headers: auth });
       expect(res.status).toBe(500);
@@ -375,7 +362,7 @@ describe("clip frames", () => {
     ["animatic", "The seed's frame size, emulator test", 1366, 768],
     ["shared", "any prompt", 320, 180],
   ] as const)(
-    "renders %s clips %i×%i, 24 fps, 144 frames for 6 s",
+    "renders %s clips of %j at %i×%i, 24 fps, 144 frames for 6 s",
     async (render, prompt, w, h) => {
       expect(await probeClip(render, prompt)).toEqual({
         width: w,

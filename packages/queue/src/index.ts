@@ -35,4 +35,4 @@ export {
   type CancelResult,
 } from "./admin.js";
 export { openRunStore, createRunStores, runAddress, type RunStores } from "./run-stores.js";
-export { materializeRun, keepOutputs } from "./bucket-run.js";
+export { materializeRun, keepOutputs, createRunMirror, type RunMirror } from "./bucket-run.js";
