@@ -1,13 +1,15 @@
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Queue } from "bullmq";
 import { describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
 import { inputHash } from "@hailuo/emulator";
-import { parseManifest } from "@hailuo/manifest";
-import { acquireRunLock, readJournal, runManifest } from "@hailuo/runner";
-import { waitFor } from "@hailuo/test-utils";
-import { QUEUES, enqueueRun, startWorker } from "./index.js";
+import { loadManifest, parseManifest } from "@hailuo/manifest";
+import { acquireRunLock, readJournal, readRunReport, runManifest } from "@hailuo/runner";
+import { decodeErrors, greyPng, waitFor } from "@hailuo/test-utils";
+import { QUEUES, enqueueRun, removeAllQueues, startWorker } from "./index.js";
 import { REDIS, queueFixture } from "./test-queue.js";
 
 // Real Redis (scripts/setup.sh --test starts one), real emulator, an in-process worker.
@@ -93,5 +95,71 @@ describe("enqueueRun + startWorker", () => {
     expect(fx.emu.stats().submits.byInput).not.toHaveProperty(
       inputHash({ prompt: "owned scene", duration: "6", prompt_optimizer: true }),
     );
+  });
+
+  it("uploads an image-to-video run's pictures at enqueue; a worker without the files submits with their URLs, once per scene", async () => {
+    const tag = randomBytes(3).toString("hex");
+    // Queues of its own: no job left by another test runs in this test's worker or bill.
+    const prefix = `${fx.prefix}-i2v`;
+    const dir = join(fx.dir, `i2v-${tag}`);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "start.png"), greyPng(640, 360, 90));
+    await writeFile(join(dir, "end.png"), greyPng(640, 360, 170));
+    const file = join(dir, "i2v.yaml");
+    await writeFile(
+      file,
+      `name: i2v\nscenes:\n  - id: a\n    prompt: i2v ${tag} a\n    image: start.png\n    end_image: end.png\n  - id: b\n    prompt: i2v ${tag} b\n    image: start.png\n`,
+    );
+    const manifest = await loadManifest(file);
+    const client = createHailuoClient({ emulatorUrl: fx.emu.url });
+    const runDir = join(fx.dir, `i2v-run-${tag}`);
+    const uploadsBefore = fx.emu.stats().uploads.completed;
+    const billedBefore = fx.emu.stats().billed.usd;
+    // Without a client to upload with, nothing is recorded and no job exists.
+    await expect(
+      enqueueRun({ manifest, runDir: join(fx.dir, `none-${tag}`), redisUrl: REDIS, prefix }),
+    ).rejects.toMatchObject({ code: "usage" });
+    const run = await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, client });
+    // Two pictures, each uploaded once however many scenes use it.
+    expect(fx.emu.stats().uploads.completed - uploadsBefore).toBe(2);
+    // The worker's machine has no pictures.
+    await rm(dir, { recursive: true });
+    const assemble = new Queue(QUEUES.assemble, { connection: fx.redis, prefix });
+    const worker = await startWorker({ redisUrl: REDIS, prefix, client, retryBaseDelayMs: 10 });
+    try {
+      await waitFor(
+        async () => (await (await assemble.getJob(run.parentJobId))?.getState()) === "completed",
+        60_000,
+      );
+      const report = await readRunReport(runDir);
+      expect(report.items.map((i) => `${i.scene}:${i.status}`)).toEqual(["a:done", "b:done"]);
+      expect(fx.emu.stats().uploads.completed - uploadsBefore).toBe(2);
+      const { records } = await readJournal(join(runDir, "journal.jsonl"));
+      const submitted = records.flatMap((r) => (r.t === "submitting" ? [r.scene] : []));
+      expect(submitted.sort()).toEqual(["a", "b"]);
+      // The report says what the emulator billed, to the cent; every clip decodes.
+      expect(report.totals.billedUsd).toBeCloseTo(fx.emu.stats().billed.usd - billedBefore, 6);
+      expect(report.totals.billedRequests).toBe(2);
+      for (const i of report.items)
+        expect(await decodeErrors(join(runDir, i.file!)), `${i.file} decodes`).toBe("");
+    } finally {
+      await worker.close();
+      await assemble.close();
+      await removeAllQueues({ redisUrl: REDIS, prefix });
+    }
+  }, 90_000);
+
+  it("refuses to enqueue a run with continue_from: its frames wait for a clip no parallel job can wait for", async () => {
+    const manifest = parseManifest(
+      `name: chain\nscenes:\n  - id: a\n    prompt: chain a\n  - id: b\n    prompt: chain b\n    continue_from: a\n`,
+      { file: "chain.yaml" },
+    );
+    const runDir = join(fx.dir, "chain");
+    const error = await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: "usage" });
+    expect((error as Error).message).toContain("scene b continues from a");
+    expect(existsSync(join(runDir, "run.json"))).toBe(false);
   });
 });

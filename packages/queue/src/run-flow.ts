@@ -1,13 +1,16 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { FlowProducer, Queue } from "bullmq";
+import type { HailuoClient } from "@hailuo/core";
 import type { Manifest } from "@hailuo/manifest";
+import { HailuoError } from "@hailuo/shared";
 import {
   BudgetError,
   JournalStore,
   RunLockedError,
   planRun,
   sumUsd,
+  uploadRunImages,
   writeRunFile,
   type Backend,
 } from "@hailuo/runner";
@@ -52,6 +55,12 @@ export interface EnqueueOptions extends QueueConnection {
   usdPerSecond?: number;
   /** Retries per generation, recorded in run.json: every worker uses them. @default each worker's own */
   retries?: number;
+  /**
+   * Where the run's image files are uploaded at enqueue (journaled by content), so workers that
+   * lack the files submit with their URLs. Required when a scene has `image:` or `end_image:`
+   * files; it must reach the backend the workers use.
+   */
+  client?: Pick<HailuoClient, "upload">;
 }
 
 /** What was enqueued. */
@@ -74,6 +83,15 @@ export function runIdFor(runDir: string): string {
 export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> {
   const { manifest, prefix = "hailuo", falConcurrency = 2 } = options;
   const runDir = runAddress(options.runDir);
+  // A continuing scene's first frame is its source's last, known only once that clip is chosen:
+  // parallel jobs cannot wait for it, so such a run is refused before anything is recorded.
+  const continuing = manifest.scenes.find((sc) => sc.continueFrom);
+  if (continuing)
+    throw new HailuoError(
+      "usage",
+      `scene ${continuing.id} continues from ${continuing.continueFrom} (continue_from): its first frame exists only once that clip is made, which a queue's parallel jobs cannot wait for; run it in one process (hailuo run, or hailuo resume --take-over on a bucket run); nothing was enqueued`,
+      { retryable: false },
+    );
   const plan = planRun(manifest, options.usdPerSecond);
   const unique = [...new Map(plan.map((p) => [p.key, p])).values()];
   const estimate = sumUsd(unique.map((p) => p.costUsd));
@@ -98,6 +116,19 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
       retries: options.retries,
     });
     // From here until the assemble job records "finished", a local run into this folder is refused.
+    // Images go up before any job exists: a worker finds each one's URL in the journal.
+    const withFiles = unique.filter((p) =>
+      Object.values(p.images).some((slot) => slot.kind === "file"),
+    );
+    if (withFiles.length) {
+      if (!options.client)
+        throw new HailuoError(
+          "usage",
+          `${withFiles[0]!.sceneId} has an image file: a distributed run uploads its images when it is enqueued, so enqueue it where fal (or the workers' emulator) can be reached; nothing was enqueued`,
+          { retryable: false },
+        );
+      await uploadRunImages({ client: options.client, store, items: withFiles });
+    }
     const journal = await JournalStore.on(store);
     await journal.append({ t: "enqueued", items: unique.length });
     await journal.close();

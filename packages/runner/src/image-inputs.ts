@@ -13,9 +13,9 @@ import { extractLastFrame } from "@hailuo/media";
 import { HailuoError } from "@hailuo/shared";
 import type { RunStore } from "@hailuo/store";
 import { clipIntact, insideDir } from "./clip-file.js";
-import type { JournalStore } from "./journal-store.js";
+import { JournalStore, readJournal } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
-import type { JournaledUpload } from "./run-state.js";
+import { uploadsOf, type JournaledUpload } from "./run-state.js";
 
 /**
  * A scene's image file is not the one the manifest checked (changed, moved or unreadable since),
@@ -151,6 +151,13 @@ export function createImageInputs(o: ImageInputsOptions): ImageInputs {
           urls[field] = slot.url;
           continue;
         }
+        // A file uploaded already (by this run, or when a distributed run was enqueued) is known
+        // by the SHA-256 the manifest checked: its URL, with no need for the file on this machine.
+        const uploaded = slot.kind === "file" ? o.uploads.get(slot.sha256) : undefined;
+        if (uploaded) {
+          urls[field] = uploaded.url;
+          continue;
+        }
         const content =
           slot.kind === "file"
             ? await fileContent(item, field, slot)
@@ -160,4 +167,40 @@ export function createImageInputs(o: ImageInputsOptions): ImageInputs {
       return urls;
     },
   };
+}
+
+/**
+ * Uploads the image files a run's generations read (each picture once, found uploaded already
+ * when the journal says so) and journals each upload by content before returning: a distributed
+ * run's workers, which may not have the files, submit with those URLs. Returns how many pictures
+ * were uploaded now.
+ */
+export async function uploadRunImages(o: {
+  client: Pick<HailuoClient, "upload">;
+  store: RunStore;
+  items: readonly PlanItem[];
+  signal?: AbortSignal;
+}): Promise<number> {
+  const { records } = await readJournal(o.store);
+  const uploads = uploadsOf(records);
+  const before = uploads.size;
+  const journal = await JournalStore.on(o.store);
+  try {
+    const inputs = createImageInputs({ client: o.client, journal, store: o.store, uploads });
+    const signal = o.signal ?? new AbortController().signal;
+    for (const item of o.items) {
+      const files = Object.values(item.images).filter((slot) => slot.kind === "file");
+      if (files.length) await inputs.urlsFor({ ...item, images: fileSlots(item) }, signal);
+    }
+  } finally {
+    await journal.close();
+  }
+  return uploads.size - before;
+}
+
+/** An item's file images only (a source's last frame is made where the run goes on). */
+function fileSlots(item: PlanItem): PlanItem["images"] {
+  return Object.fromEntries(
+    Object.entries(item.images).filter(([, slot]) => slot.kind === "file"),
+  ) as PlanItem["images"];
 }

@@ -22,6 +22,7 @@ export { chooseTakes } from "./chosen-take.js";
 export { previewRun, type RunPreview, type Regeneration } from "./work-plan.js";
 export { ImageChangedError } from "./image-inputs.js";
 export { uploadsOf, type JournaledUpload } from "./run-state.js";
+export { uploadRunImages } from "./image-inputs.js";
 export { readRunReport, buildReport } from "./run-report.js";
 export type { ItemReport, ReportCaveat, RunReport } from "./report.js";
 export type { MoneyTotals, RequestFate, Ledger } from "./ledger.js";

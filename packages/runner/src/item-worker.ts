@@ -19,7 +19,14 @@ import {
   type RunFile,
 } from "./run-folder.js";
 import { buildReport } from "./run-report.js";
-import { newItemState, replayJournal, type ItemState } from "./run-state.js";
+import {
+  newItemState,
+  replayJournal,
+  uploadsOf,
+  type ItemState,
+  type JournaledUpload,
+} from "./run-state.js";
+import { createImageInputs } from "./image-inputs.js";
 import { createRunGuards, memoryBudget, type RunGuards } from "./run-guards.js";
 
 /** Options of `createItemWorker`. */
@@ -116,16 +123,28 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
   // was appended since (by any worker), so a job costs the same in a run of ten clips or ten thousand.
   const index = new Map<
     string,
-    { cursor?: string; states: Map<string, ItemState>; seen: Set<string> }
+    {
+      cursor?: string;
+      states: Map<string, ItemState>;
+      seen: Set<string>;
+      uploads: Map<string, JournaledUpload>;
+    }
   >();
-  const statesOf = async (store: RunStore) => {
-    const at = index.get(store.url) ?? { states: new Map<string, ItemState>(), seen: new Set() };
+  const indexOf = async (store: RunStore) => {
+    const at = index.get(store.url) ?? {
+      states: new Map<string, ItemState>(),
+      seen: new Set<string>(),
+      uploads: new Map<string, JournaledUpload>(),
+    };
     index.set(store.url, at);
     const { lines, cursor } = await store.readLog(at.cursor);
     at.cursor = cursor;
     // A line stored twice is one record, as readJournal counts it.
-    replayJournal(parseNewLines<StoredRecord>(lines, at.seen), at.states);
-    return at.states;
+    const fresh = parseNewLines<StoredRecord>(lines, at.seen);
+    replayJournal(fresh, at.states);
+    // Images uploaded at enqueue (or by another worker): their URLs, by content.
+    uploadsOf(fresh, at.uploads);
+    return at;
   };
   // Per run, what its jobs in this worker share: the budget, fal's reach, the Platform API's
   // availability, and requests claimed while their records land.
@@ -159,7 +178,8 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
           `${store.url} is being run by a local hailuo process (it holds the run); a worker never submits into it`,
         );
       checkBackend(store.url, run.backend, o.backend);
-      const states = await statesOf(store);
+      const { states, uploads } = await indexOf(store);
+      const journal = await journalFor(store);
       // A copy: the index follows the journal, this job follows its own steps.
       const state = structuredClone(states.get(key) ?? newItemState(key));
       const from = state.live ? "live" : state.phase;
@@ -168,7 +188,7 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
       const outcome = await processItem(item, {
         store,
         client: o.client,
-        journal: await journalFor(store),
+        journal,
         state,
         intact: state.phase === "done" && (await storedClipIntact(store, state.clip)),
         signal: o.signal,
@@ -178,6 +198,7 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
         retryBaseDelayMs: o.retryBaseDelayMs,
         // This job fails with what stopped it; the run's other jobs meet it on their own.
         guards: { ...runGuards, stopRun: (e) => (stopError = e) },
+        images: createImageInputs({ client: o.client, journal, store, uploads }),
       });
       const err = stopError ?? state.error;
       return {

@@ -11,6 +11,7 @@ import {
   runAddress,
   startWorker,
 } from "@hailuo/queue";
+import { createHailuoClient } from "@hailuo/core";
 import { PriceUnknownError, readRunReport } from "@hailuo/runner";
 import { Queue } from "bullmq";
 import { isBucketUrl, parseStoreUrl } from "@hailuo/store";
@@ -91,6 +92,9 @@ export async function enqueueCommand(
     backend: backendFromEnv(),
     usdPerSecond: price.usdPerSecond,
     retries: numberOption("retries", opts.retries),
+    // Image files go up now, to the backend the workers use (a built-in emulator would die with
+    // this process, so there is none without FAL_KEY or FAL_EMULATOR_URL).
+    client: backendFromEnv() ? createHailuoClient() : undefined,
   });
   const prefixFlag = opts.prefix !== "hailuo" ? ` --prefix ${opts.prefix}` : "";
   if (opts.json)
