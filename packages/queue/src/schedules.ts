@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Queue, type Job } from "bullmq";
 import type { Redis } from "ioredis";
-import type { LivePrice } from "@hailuo/core";
+import type { HailuoClient, LivePrice } from "@hailuo/core";
 import { BudgetError, planRun, readRunReport, sumUsd } from "@hailuo/runner";
 import {
   appendHistory,
@@ -30,6 +30,8 @@ export interface FireOptions {
    * @default the list price, taken as confirmed (no budget can then be held to the bill)
    */
   price?: () => Promise<LivePrice>;
+  /** Where the run's image files are uploaded at enqueue (see `EnqueueOptions.client`). */
+  client?: Pick<HailuoClient, "upload">;
 }
 
 /** What one fire did: enqueued its run, or skipped it (the reason is in the job's history too). */
@@ -169,10 +171,13 @@ export async function processScheduledFire(
         budgetUsd,
         usdPerSecond,
         retries: def.retries,
+        client: options.client,
       });
     } catch (error) {
       await dropJobRunClaim(redis, prefix, def.name, holder);
-      if (error instanceof BudgetError) return await skip(error.message);
+      // Over budget, or a manifest no queue can run (continue_from): the history says why.
+      if (error instanceof BudgetError || (error as { code?: string }).code === "usage")
+        return await skip((error as Error).message);
       throw error;
     }
     await appendHistory(def.outputRoot, {

@@ -137,7 +137,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   // A fire is planned and held to its budgets at the account's price, as the runner prices a run.
   const price = () => livePrice(options.client, HAILUO_ENDPOINT);
   const scheduled = (job: Job<ScheduleJobData>) =>
-    processScheduledFire(job, { redisUrl: options.redisUrl, prefix }, { price });
+    processScheduledFire(
+      job,
+      { redisUrl: options.redisUrl, prefix },
+      { price, client: options.client },
+    );
 
   const workerOpts = {
     connection,
