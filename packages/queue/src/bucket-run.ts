@@ -5,7 +5,16 @@ import type { RunDocument, RunStore } from "@hailuo/store";
 import { scratchReady } from "./run-stores.js";
 
 // What a run's store keeps itself (records, documents) or keeps as clips: never uploaded as output.
-const KEPT_ELSEWHERE = new Set(["journal.jsonl", "run.json", "picks.json", "run.lock"]);
+// The reports are uploaded by the run that wrote them: a copy brought into scratch earlier may be
+// older than the bucket's by now.
+const KEPT_ELSEWHERE = new Set([
+  "journal.jsonl",
+  "run.json",
+  "picks.json",
+  "run.lock",
+  "report.json",
+  "report.csv",
+]);
 
 /**
  * Brings what the media stage reads of a bucket run into its scratch folder: run.json, picks,

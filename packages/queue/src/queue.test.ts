@@ -116,9 +116,11 @@ describe("enqueueRun + startWorker", () => {
     const uploadsBefore = fx.emu.stats().uploads.completed;
     const billedBefore = fx.emu.stats().billed.usd;
     // Without a client to upload with, nothing is recorded and no job exists.
+    const none = join(fx.dir, `none-${tag}`);
     await expect(
-      enqueueRun({ manifest, runDir: join(fx.dir, `none-${tag}`), redisUrl: REDIS, prefix }),
+      enqueueRun({ manifest, runDir: none, redisUrl: REDIS, prefix }),
     ).rejects.toMatchObject({ code: "usage" });
+    expect(existsSync(join(none, "run.json"))).toBe(false);
     const run = await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, client });
     // Two pictures, each uploaded once however many scenes use it.
     expect(fx.emu.stats().uploads.completed - uploadsBefore).toBe(2);

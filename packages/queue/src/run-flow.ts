@@ -89,7 +89,7 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
   if (continuing)
     throw new HailuoError(
       "usage",
-      `scene ${continuing.id} continues from ${continuing.continueFrom} (continue_from): its first frame exists only once that clip is made, which a queue's parallel jobs cannot wait for; run it in one process (hailuo run, or hailuo resume --take-over on a bucket run); nothing was enqueued`,
+      `scene ${continuing.id} continues from ${continuing.continueFrom} (continue_from): its first frame exists only once that clip is made, which a queue's parallel jobs cannot wait for; run it in one process with hailuo run (into a folder); nothing was enqueued`,
       { retryable: false },
     );
   const plan = planRun(manifest, options.usdPerSecond);
@@ -110,13 +110,8 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
       throw new RunLockedError(
         `${runDir} is being run by a local hailuo process (it holds the run); wait for it to finish before enqueueing it`,
       );
-    await writeRunFile(store, manifest, options.backend, undefined, {
-      usdPerSecond: options.usdPerSecond,
-      budgetUsd: options.budgetUsd,
-      retries: options.retries,
-    });
-    // From here until the assemble job records "finished", a local run into this folder is refused.
-    // Images go up before any job exists: a worker finds each one's URL in the journal.
+    // Images go up before anything else is recorded (and before any job exists): a worker finds
+    // each one's URL in the journal; a refusal or a failed upload leaves no run.json behind.
     const withFiles = unique.filter((p) =>
       Object.values(p.images).some((slot) => slot.kind === "file"),
     );
@@ -129,6 +124,12 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
         );
       await uploadRunImages({ client: options.client, store, items: withFiles });
     }
+    await writeRunFile(store, manifest, options.backend, undefined, {
+      usdPerSecond: options.usdPerSecond,
+      budgetUsd: options.budgetUsd,
+      retries: options.retries,
+    });
+    // From here until the assemble job records "finished", a local run into this folder is refused.
     const journal = await JournalStore.on(store);
     await journal.append({ t: "enqueued", items: unique.length });
     await journal.close();

@@ -59,7 +59,7 @@ export function whySourceHasNoClip(
 /**
  * Starts every generation of `now` at once, and each of `waiting` (sources first, as
  * `waitingForSources` orders them) once all of its source scene's work in this run has ended,
- * whatever its outcome: `resume` then decides from the states as they stand. Resolves when all
+ * whatever its outcome: `resume` then decides from the states as they stand. Settles when all
  * of it has ended.
  */
 export async function runScenes(o: {
@@ -80,5 +80,9 @@ export async function runScenes(o: {
       Promise.allSettled(source).then(() => o.resume(item)),
     );
   }
-  await Promise.all([...sceneWork.values()].flat());
+  // Every generation ends before this does (the run's ownership is given up after it), even when
+  // one of them failed in a way its step did not catch: that failure is thrown then.
+  const ended = await Promise.allSettled([...sceneWork.values()].flat());
+  const failed = ended.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
 }

@@ -270,6 +270,33 @@ describe.each(STORE_KINDS)("money safety, %s store", (kind) => {
   });
 });
 
+describe("a bucket run whose ownership is taken", () => {
+  const fx = runFixture({ slots: 4, progressLatencyMs: 1500 }, "redis+s3");
+
+  it("stops, writes nothing more into the run, says why; the next owner finishes it paying each clip once", async () => {
+    const manifest = board("taken", 4);
+    const run = runManifest(fx.opts({ manifest, concurrency: 4 }));
+    const { client: redis, keys } = fx.redis;
+    const records = async () => (await redis.xrange(keys.log, "-", "+")).length;
+    await waitFor(async () => (await readJournal(fx.run)).records.some((r) => r.t === "submitted"));
+    // Another process takes the run: this one was paused past its lease, say.
+    await redis.set(keys.lease, "next-owner", "PX", 60_000);
+    const seen = await records();
+    const error = await run.catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "locked" });
+    expect((error as Error).message).toContain("lost ownership");
+    expect(
+      (await redis.xrange(keys.log, "-", "+")).slice(seen).map(([, f]) => f[1]),
+      "nothing appended after the lease was taken",
+    ).toEqual([]);
+    // The "next owner" goes away; a resume finishes the run.
+    await redis.del(keys.lease);
+    const resumed = await runManifest(fx.opts({ manifest, concurrency: 4 }));
+    expect(resumed.exitCode).toBe(0);
+    await expectMoneyFacts(fx.emu, resumed.report, fx.run, { submitsPerTake: [1, 1, 1, 1] });
+  });
+});
+
 describe("journal", () => {
   it("an append after a torn line (crash or full disk) starts on a fresh line: no record is lost", async () => {
     const tmp = await makeTempDir();

@@ -287,12 +287,15 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     graceMs: options.submitGraceMs ?? 30_000,
     emit,
   });
+  // Once lost, another process may own the run: this one stops, writes nothing more into it
+  // (no report, no cancels of requests that are the next owner's now) and says why.
+  let lostOwnership: RunLockedError | undefined;
   const ownership = await store.acquire({
     onLost: (e) =>
       stop.stop(
-        new RunLockedError(
+        (lostOwnership = new RunLockedError(
           `lost ${local ? "run.lock of" : "ownership of"} ${name} (${e.message}); stopped so two processes never submit the same scenes`,
-        ),
+        )),
       ),
   });
   let journal: JournalStore | undefined;
@@ -496,7 +499,10 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
         return say(fresh.key, "failed", `preflight: ${message}`);
       }
       const s = states.get(fresh.key);
-      if (cache && s?.phase === "done" && (await storedClipIntact(store, s.clip))) {
+      // A store that cannot answer now: the step checks again and downloads if it must.
+      const kept =
+        s?.phase === "done" && (await storedClipIntact(store, s.clip).catch(() => false));
+      if (cache && kept) {
         outcome.set(fresh.key, "cached");
         return say(fresh.key, "cached");
       }
@@ -510,6 +516,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     });
     plan = planner.items();
 
+    if (lostOwnership) throw lostOwnership;
     const reason = stop.signal.reason;
     const stopper = reason instanceof HailuoError && STOP_RUN.has(reason.code) ? reason : undefined;
     const interrupted = stop.signal.aborted && !stopper;

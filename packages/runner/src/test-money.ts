@@ -1,4 +1,4 @@
-import { unlink } from "node:fs/promises";
+import { rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from "vitest";
@@ -53,8 +53,15 @@ export async function expectMoneyFacts(
     6,
   );
   const clips = (await store.listArtifacts("clips/")).map((a) => a.name);
+  const made = report.items.flatMap((i) => (i.file ? [i.file] : []));
+  expect(
+    made.filter((f) => !clips.includes(f)),
+    "every clip of the report is kept",
+  ).toEqual([]);
+  // A bucket's objects are decoded as the bucket holds them: the scratch copies go first, so each
+  // is downloaded (checked against its stored SHA-256).
+  if (store.kind !== "local") await rm(join(store.dir, "clips"), { recursive: true, force: true });
   for (const f of clips.filter((c) => c.endsWith(".mp4"))) {
-    // A bucket's object is brought down checked against its stored SHA-256, then decoded.
     expect(await store.getArtifact(f), `${f} is kept`).toBe(true);
     expect(await decodeErrors(join(store.dir, f)), `${f} decodes`).toBe("");
   }
@@ -131,6 +138,11 @@ export function runFixture(options: EmulatorOptions = {}, kind: StoreKind = "loc
     /** The run's folder: the run itself, or a bucket run's scratch. */
     get dir(): string {
       return tmp!.dir;
+    },
+    /** A `redis+s3` run's Redis, and its keys there (a test plays another process with them). */
+    get redis(): { client: Redis; keys: ReturnType<typeof redisKeysOf> } {
+      if (!store) throw new Error("a folder run has no Redis");
+      return { client: redis!, keys: redisKeysOf(store.url, keyPrefix) };
     },
     /** The run's store: its folder's, or its Redis and bucket. */
     get run(): RunStore {

@@ -45,6 +45,10 @@ const RENEW = `if redis.call("get", KEYS[1]) == ARGV[1] then
   return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call("get", KEYS[1]) == ARGV[1] then
   return redis.call("del", KEYS[1]) else return 0 end`;
+// An owner's append lands only while the lease is still its own: a process that lost the run
+// (paused, cut off) never writes into the next owner's journal.
+const FENCED_XADD = `if redis.call("get", KEYS[2]) ~= ARGV[1] then return 0 end
+  redis.call("xadd", KEYS[1], "*", "l", ARGV[2]) return 1`;
 
 /**
  * A run kept in Redis and an S3-compatible bucket: the journal is a Redis stream (XADD is atomic
@@ -84,6 +88,9 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
       });
     }
   };
+  // The lease this store holds (its owner id), or held and lost: its appends are fenced by it,
+  // and refused once it is lost, until the run is given up or taken again.
+  let fence: { owner: string; lost: boolean } | undefined;
   const head = async (name: string): Promise<ArtifactInfo | undefined> => {
     try {
       const h = await send<{ ContentLength?: number; Metadata?: Record<string, string> }>(
@@ -102,10 +109,26 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
     dir: scratchDir,
     async openLog() {
       return {
-        appendLine: (line) =>
-          redisCall("appending to the journal", keys.log, () =>
-            redis.xadd(keys.log, "*", "l", line),
-          ).then(() => undefined),
+        async appendLine(line) {
+          const held = fence;
+          const refused = () =>
+            new StoreError(
+              `${url} is owned by another process now (this one lost its lease); nothing more is written to its journal`,
+              keys.lease,
+              { retryable: false },
+            );
+          if (held?.lost) throw refused();
+          if (held === undefined) {
+            await redisCall("appending to the journal", keys.log, () =>
+              redis.xadd(keys.log, "*", "l", line),
+            );
+            return;
+          }
+          const landed = await redisCall("appending to the journal", keys.log, () =>
+            redis.eval(FENCED_XADD, 2, keys.log, keys.lease, held.owner, line),
+          );
+          if (landed !== 1) throw refused();
+        },
         async close() {},
       };
     },
@@ -236,24 +259,42 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
         await sleep(Math.min(Math.max(left, 50), 1000));
       }
       const token = await redisCall("taking the run", keys.fence, () => redis.incr(keys.fence));
+      const held = { owner, lost: false };
+      fence = held;
       let renewedAt = Date.now();
+      let renewing = false;
+      let over = false;
       const lost = (why: string) => {
+        if (over) return;
+        over = true;
+        held.lost = true;
         clearInterval(timer);
         options.onLost?.(
-          new StoreError(`lost the lease on ${url}: ${why}`, keys.lease, {
-            retryable: false,
-          }),
+          new StoreError(`lost the lease on ${url}: ${why}`, keys.lease, { retryable: false }),
         );
       };
       const timer = setInterval(
         () => {
-          redis.eval(RENEW, 1, keys.lease, owner, String(leaseMs)).then(
-            (kept) => (kept === 1 ? (renewedAt = Date.now()) : lost("another owner holds it")),
-            // Redis may be back before the lease lapses; past it another process may own the run.
-            (error: Error) => {
-              if (Date.now() - renewedAt > leaseMs) lost(`Redis unreachable (${error.message})`);
-            },
-          );
+          // A renewal still unanswered (Redis cut off: a client may queue commands for as long as
+          // it reconnects) is the lease running out: past its lifetime another may own the run.
+          if (renewing) {
+            if (Date.now() - renewedAt > leaseMs) lost("Redis did not answer in time to renew it");
+            return;
+          }
+          renewing = true;
+          redis
+            .eval(RENEW, 1, keys.lease, owner, String(leaseMs))
+            .then(
+              (kept) => {
+                if (over) return;
+                if (kept === 1) renewedAt = Date.now();
+                else lost("another owner holds it");
+              },
+              (error: Error) => {
+                if (Date.now() - renewedAt > leaseMs) lost(`Redis unreachable (${error.message})`);
+              },
+            )
+            .finally(() => (renewing = false));
         },
         Math.floor(leaseMs / 3),
       );
@@ -261,8 +302,14 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
       return {
         token,
         async release() {
+          over = true;
           clearInterval(timer);
-          await redis.eval(RELEASE, 1, keys.lease, owner).catch(() => {});
+          if (fence === held) fence = undefined;
+          // Bounded: with Redis gone the lease lapses by itself, and the run must still end.
+          await Promise.race([
+            redis.eval(RELEASE, 1, keys.lease, owner).catch(() => {}),
+            sleep(Math.min(leaseMs, 2000), undefined, { ref: false }),
+          ]);
         },
       };
     },

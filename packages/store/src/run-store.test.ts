@@ -2,7 +2,13 @@ import { writeFile, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTempDir, startTestS3, waitFor, type TestS3Server } from "@hailuo/test-utils";
+import {
+  makeTempDir,
+  startTestRedis,
+  startTestS3,
+  waitFor,
+  type TestS3Server,
+} from "@hailuo/test-utils";
 import { createLocalStore } from "./local-store.js";
 import { createRedisS3Store, redisKeysOf } from "./redis-s3-store.js";
 import type { RunStore } from "./run-store.js";
@@ -166,8 +172,54 @@ describe("redis+s3 store", () => {
     await waitFor(() => lost.length > 0);
     expect(lost[0]).toMatchObject({ code: "store", retryable: false });
     expect(lost[0]!.message).toContain(store.url);
+    expect(lost).toHaveLength(1);
     // Releasing a lost lease leaves the new owner's alone.
     await owned.release();
     expect(await redis.get(lease)).toBe("another-owner");
+  });
+
+  it("refuses a journal append by a holder that lost its lease; the new owner's lands", async () => {
+    const store = await kinds["redis+s3"]!();
+    const { lease } = redisKeysOf(store.url, `hailuo-test-${process.pid}`);
+    const owned = await store.acquire({ noWait: true });
+    const log = await store.openLog();
+    await log.appendLine('{"t":"mine"}');
+    // Another process takes the run (this one was paused past its lease).
+    await redis.set(lease, "next-owner", "PX", 5000);
+    await expect(log.appendLine('{"t":"late"}')).rejects.toMatchObject({
+      code: "store",
+      retryable: false,
+    });
+    expect((await store.readLog()).lines).toEqual(['{"t":"mine"}']);
+    await owned.release();
+  });
+
+  it("tells a holder cut off from Redis, once, when its lease has run out", async () => {
+    const server = await startTestRedis();
+    // As the CLI connects: commands wait for a reconnect instead of failing.
+    const cut = new Redis(server.url, { maxRetriesPerRequest: null });
+    cut.on("error", () => {});
+    const { dir, cleanup } = await makeTempDir("hailuo-scratch-");
+    try {
+      const store = createRedisS3Store({
+        url: `s3://${s3server.bucket}/cut-${process.pid}`,
+        redis: cut,
+        s3: s3ClientFromEnv(s3server.env),
+        scratchDir: dir,
+        leaseMs: 600,
+      });
+      const lost: Error[] = [];
+      const owned = await store.acquire({ noWait: true, onLost: (e) => lost.push(e) });
+      await server.close();
+      await waitFor(() => lost.length > 0);
+      expect(lost[0]!.message).toContain("did not answer");
+      // Later ticks say nothing more; a release with Redis gone still returns.
+      await new Promise((r) => setTimeout(r, 700));
+      expect(lost).toHaveLength(1);
+      await owned.release();
+    } finally {
+      cut.disconnect();
+      await cleanup();
+    }
   });
 });

@@ -22,9 +22,13 @@ export interface LogRead {
   cursor: string;
 }
 
-/** Exclusive ownership of a run, with a fencing token that grows with every new owner. */
+/**
+ * Exclusive ownership of a run, with a token that grows with every new owner. While it is held,
+ * the store's journal appends are fenced by it: once lost (`AcquireOptions.onLost`), an append
+ * by this process is refused rather than written into the next owner's journal (`redis+s3`).
+ */
 export interface Ownership {
-  /** Larger for every later owner: a write carrying an older token is stale. */
+  /** Larger for every later owner: which owner came after which. */
   token: number;
   /** Gives the run up (a no-op once lost). */
   release(): Promise<void>;
@@ -35,8 +39,8 @@ export interface AcquireOptions {
   /** Give up at once when the run is owned rather than waiting for a dead owner's hold to lapse. */
   noWait?: boolean;
   /**
-   * Called once when ownership is lost while held (its renewal failed past its lifetime): from
-   * then another process may own the run, so the holder must stop writing to it.
+   * Called once when ownership is lost while held (its renewal refused, or unanswered past its
+   * lifetime): from then another process may own the run, so the holder must stop.
    */
   onLost?: (error: Error) => void;
 }

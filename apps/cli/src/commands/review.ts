@@ -25,12 +25,21 @@ export async function reviewCommand(
     const mirror =
       store.kind === "local" ? undefined : (await import("@hailuo/queue")).createRunMirror(store);
     await mirror?.pull();
-    // Workers or another process may add records: followed as the page polls its folder.
-    const follow = mirror && setInterval(() => void mirror.pull().catch(() => {}), 1000);
     const price = await priceFor();
     // One connection for the page's whole session: its re-rolls run here, through the same runner
     // and journal as `hailuo reroll` (no child process); its assembles through the media stage.
     const conn = await connectFal({ say: (line) => process.stderr.write(`${line}\n`) });
+    // Workers or another process may add records: followed as the page polls its folder, one
+    // pull at a time (a slow one is not piled on).
+    let following: Promise<void> | undefined;
+    const follow =
+      mirror &&
+      setInterval(() => {
+        following ??= mirror
+          .pull()
+          .catch(() => {})
+          .finally(() => (following = undefined));
+      }, 1000);
     try {
       const server = await startReviewServer({
         runDir: dir,
@@ -85,6 +94,8 @@ export async function reviewCommand(
       await server.close();
     } finally {
       if (follow) clearInterval(follow);
+      // The scratch folder goes once this returns: no pull may still be writing into it.
+      await following;
       await conn.close();
     }
     return 0;

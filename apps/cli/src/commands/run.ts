@@ -178,6 +178,9 @@ export async function execute(
   const runDir = store?.dir ?? (at as string);
   // How the run is named to the user: its folder, or its bucket's address.
   const rel = store?.url ?? displayPath(runDir);
+  // What `hailuo resume` needs to find it again: a bucket's records under a prefix of its own.
+  const prefix = (opts as RunAtOptions).prefix;
+  const again = `${rel}${store && prefix && prefix !== "hailuo" ? ` --prefix ${prefix}` : ""}`;
   const { givenPrice, ...n } = runNumbers(opts);
   const view = await createProgressView(chooseView(Boolean(opts.json)));
   // HTTP retries are counted and told once at the end (per request id with --json), not one line each.
@@ -279,7 +282,7 @@ export async function execute(
     // The message ends with the exact command that carries on: nothing paid for is lost.
     if (RESUMABLE_STOPS.has((error as HailuoError).code)) {
       (error as Error).message +=
-        `\nevery clip paid for so far is journaled (none is paid twice); fix the cause, then resume with: pnpm hailuo resume ${rel}`;
+        `\nevery clip paid for so far is journaled (none is paid twice); fix the cause, then resume with: pnpm hailuo resume ${again}`;
     }
     throw error;
   } finally {
@@ -306,7 +309,7 @@ export async function execute(
     `report: ${store ? `${rel}/report.csv` : join(rel, "report.csv")}`,
     ...(result.interrupted || t.unsaved > 0
       ? [
-          `${result.interrupted ? "interrupted: " : ""}nothing paid for is lost. Resume with: pnpm hailuo resume ${rel}`,
+          `${result.interrupted ? "interrupted: " : ""}nothing paid for is lost. Resume with: pnpm hailuo resume ${again}`,
         ]
       : []),
   ];
