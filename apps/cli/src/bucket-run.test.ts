@@ -6,12 +6,13 @@ import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHailuoClient } from "@hailuo/core";
 import { inputHash, type Emulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
 import { QUEUES } from "@hailuo/queue";
 import type { ReviewState } from "@hailuo/review";
-import { planRun } from "@hailuo/runner";
-import { redisKeysOf, s3ClientFromEnv } from "@hailuo/store";
+import { planRun, runManifest } from "@hailuo/runner";
+import { createRedisS3Store, redisKeysOf, s3ClientFromEnv } from "@hailuo/store";
 import {
   decodeErrors,
   ffprobeFacts,
@@ -241,14 +242,22 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
     const prefix = "hailuo-review";
     const url = `s3://${s3.bucket}/team/review-${tag}`;
     const text = `name: review\nscenes:\n  - id: s0\n    prompt: review ${tag} scene 0\n  - id: s1\n    prompt: review ${tag} scene 1\n    takes: 2\nassemble:\n  transition: cut\nthumbnails: { preview: none }\n`;
-    const manifestFile = join(tmp.dir, `review-${tag}.yaml`);
-    await writeFile(manifestFile, text);
     const q = ["--redis", redisServer.url, "--prefix", prefix];
-    const maker = await place(`maker-${tag}`);
-    const enqueue = spawnCli(["run", manifestFile, ...q, "--store", url], envIn(maker), maker);
-    expect(await enqueue.done, enqueue.output()).toBe(0);
-    const made = spawnCli(["resume", url, ...q, "--take-over", "--no-media"], envIn(maker), maker);
-    expect(await made.done, made.output()).toBe(0);
+    // The run is made in this process, into the bucket (the page is what is under test here).
+    const redis = new Redis(redisServer.url);
+    const made = await runManifest({
+      manifest: parseManifest(text, { file: join(tmp.dir, `review-${tag}.yaml`) }),
+      runDir: createRedisS3Store({
+        url,
+        redis,
+        s3: s3ClientFromEnv(s3.env),
+        keyPrefix: prefix,
+        scratchDir: await place(`maker-${tag}`),
+      }),
+      client: createHailuoClient({ emulatorUrl: emu.url }),
+      backend: { kind: "emulator", url: emu.url },
+    });
+    expect(made.exitCode).toBe(0);
 
     const viewer = await place(`viewer-${tag}`);
     const review = spawnCli(["review", url, ...q], envIn(viewer), viewer);
@@ -280,11 +289,9 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
         body: JSON.stringify({ scene: "s1", take: 2 }),
       });
       expect(pick.status, await pick.clone().text()).toBe(200);
-      const redis = new Redis(redisServer.url);
       expect(
         JSON.parse((await redis.get(redisKeysOf(url, prefix).doc("picks.json")))!),
       ).toMatchObject({ picks: { s1: 2 } });
-      redis.disconnect();
 
       const job = (await (await api("/api/assemble", { method: "POST" })).json()) as { id: number };
       let jobs: ReviewState["jobs"] = [];
@@ -306,6 +313,7 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
     } finally {
       review.child.kill("SIGINT");
       expect(await review.done, review.output()).toBe(0);
+      redis.disconnect();
     }
   }, 120_000);
 });
