@@ -52,6 +52,8 @@ export interface MediaStageOptions {
   segmentsTogether?: number;
   /** Make the film before the thumbnails: what a person waits for after the last clip. @default false */
   filmFirst?: boolean;
+  /** How the page names the run in its commands: a bucket run's `s3://` address (see `pageFacts`). */
+  runAddress?: string;
   signal?: AbortSignal;
   /** ffmpeg progress per step, 0–100. */
   onProgress?: (step: string, percent: number) => void;
@@ -411,7 +413,9 @@ export async function runMediaStage(
   const media: PageMedia = { ...(thumbs ?? (await thumbnails())), ...(film ? { film } : {}) };
   // Each scene's model, images and chain, and what a pick upstream made stale (with its cost).
   // They only decorate the page: one that cannot be read leaves the page without them.
-  const facts = await pageFacts(runDir, manifest, report).catch((error: Error) => {
+  const facts = await pageFacts(runDir, manifest, report, {
+    address: options.runAddress,
+  }).catch((error: Error) => {
     options.onWarning?.(`page: scene details left out (${error.message})`);
     return undefined;
   });

@@ -230,6 +230,14 @@ describe("a pick upstream makes the continuing scene stale", () => {
     expect(html).toContain("<li>wake#1 will be made anew from gull#2&#39;s last frame: $0.30</li>");
     expect(html).toContain(`<code>hailuo resume ${runDir}</code> makes them anew ($0.30)`);
   });
+
+  it("names a bucket run by its address, not the scratch folder the page is made in", async () => {
+    await writePick(runDir, "gull", 2);
+    const report = await readRunReport(runDir);
+    const facts = await pageFacts(runDir, manifest, report, { address: "s3://films/team/r1" });
+    expect(facts.stale).toHaveLength(1);
+    expect(facts.resume).toBe("hailuo resume s3://films/team/r1");
+  });
 });
 
 describe("shellWord", () => {

@@ -73,6 +73,11 @@ export interface PageFactsOptions {
   usdPerSecond?: number;
   /** Other endpoints' unit prices. @default the last run's, else their list prices */
   unitPricesUsd?: Readonly<Record<string, number>>;
+  /**
+   * How the page's commands name the run: a bucket run's `s3://` address when the page is made in
+   * its scratch folder. @default the folder
+   */
+  address?: string;
 }
 
 const KINDS: Record<string, string> = { "text-to-video": "t2v", "image-to-video": "i2v" };
@@ -308,6 +313,8 @@ export async function pageFacts(
     scenes,
     stale,
     staleUsd: sumUsd(stale.map((s) => s.usd)),
-    resume: resumeCommand(resolve(runDir)),
+    resume: options.address
+      ? `hailuo resume ${shellWord(options.address)}`
+      : resumeCommand(resolve(runDir)),
   };
 }

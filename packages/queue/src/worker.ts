@@ -102,7 +102,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         store,
         report.items.flatMap((i) => (i.file ? [i.file] : [])),
       );
-      const media = await runMediaStage(store.dir, manifest, { signal: stop.signal });
+      const media = await runMediaStage(store.dir, manifest, {
+        signal: stop.signal,
+        ...(store.kind === "local" ? {} : { runAddress: store.url }),
+      });
       const kept = await keepOutputs(store);
       log(
         `job ${job.id}: assembled ${media.film?.file ?? "(no film section)"}${kept.length ? ` (${kept.length} file(s) uploaded to ${store.url})` : ""}`,

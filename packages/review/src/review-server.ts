@@ -44,6 +44,8 @@ export interface ReviewServerOptions {
   pollMs?: number;
   /** Starts the one watch on the run folder (tests pass a spy). @default `fs.watch` */
   watchFolder?: WatchFolder;
+  /** How the page's commands name the run: a bucket run's `s3://` address. @default the folder */
+  runAddress?: string;
 }
 
 /** A running review server. */
@@ -74,7 +76,7 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
   const host = options.host ?? "127.0.0.1";
   const jobs: ReviewState["jobs"] = [];
   let nextJob = 1;
-  const state = () => reviewState(runDir, options.usdPerSecond, jobs.slice(-8));
+  const state = () => reviewState(runDir, options.usdPerSecond, jobs.slice(-8), options.runAddress);
   const feed = createStateFeed({
     dir: runDir,
     signature: async () => `${await folderSignature(runDir)}#${JSON.stringify(jobs)}`,

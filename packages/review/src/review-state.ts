@@ -109,6 +109,8 @@ export async function reviewState(
   runDir: string,
   usdPerSecond: number,
   jobs: ReviewState["jobs"],
+  /** How commands name the run: a bucket run's address when `runDir` is its scratch. */
+  address?: string,
 ): Promise<ReviewState> {
   const run = await readRunFile(runDir);
   if (!run) throw new HailuoError("not_a_run", `${runDir} is not a run folder (no run.json)`);
@@ -121,7 +123,7 @@ export async function reviewState(
   });
   // Models, images (copied into images/: only the folder's files are served), the chain, and
   // what a pick made stale, priced at the page's price.
-  const facts = await pageFacts(runDir, manifest, report, { records, usdPerSecond });
+  const facts = await pageFacts(runDir, manifest, report, { records, usdPerSecond, address });
   const factsOf = new Map(facts.scenes.map((f) => [f.id, f]));
   const remakeOf = new Map(facts.stale.map((t) => [`${t.scene}#${t.take}`, t.usd]));
   // A local run holds run.lock; a distributed one owns the folder from "enqueued" to "finished".

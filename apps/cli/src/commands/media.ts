@@ -50,6 +50,7 @@ export async function mediaStageFor(
     // index.html) gets a code here too, never a bare errno.
     const o: MediaStageOptions = {
       ...opts,
+      runAddress: opts.shownAs,
       onProgress: view.media,
       onWarning: (message) => view.onEvent({ type: "warning", message }),
       signal,

@@ -43,6 +43,7 @@ export async function reviewCommand(
     try {
       const server = await startReviewServer({
         runDir: dir,
+        runAddress: mirror && store.url,
         host: opts.host,
         port: numberOption("port", opts.port),
         usdPerSecond: price.usdPerSecond,
@@ -77,7 +78,11 @@ export async function reviewCommand(
           },
           assemble: async () => {
             await mirror?.pull();
-            await runMediaStage(dir, await readRunManifest(dir), { assemble: true, signal });
+            await runMediaStage(dir, await readRunManifest(dir), {
+              assemble: true,
+              signal,
+              runAddress: mirror && store.url,
+            });
             await mirror?.push();
           },
         },
