@@ -1,8 +1,11 @@
 import { execFile } from "node:child_process";
+import { readFile, realpath, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { delimiter, isAbsolute, join } from "node:path";
 import { promisify } from "node:util";
 import type Fluent from "fluent-ffmpeg";
-import { HailuoError } from "@hailuo/shared";
+import { HailuoError, atomicWrite } from "@hailuo/shared";
 
 /** ffmpeg or ffprobe is missing or too old to do the job. */
 export class FfmpegMissingError extends HailuoError {
@@ -79,6 +82,9 @@ export function missingTool(path: string): FfmpegMissingError {
 export function checkFfmpeg(): Promise<Found> {
   return remembered(checked, async () => {
     const { ffmpeg: ffmpegPath, ffprobe: ffprobePath } = ffmpegPaths();
+    const identity = await toolsIdentity(ffmpegPath, ffprobePath);
+    const known = identity ? (await readChecks())[identity] : undefined;
+    if (known) return { ffmpeg: ffmpegPath, ffprobe: ffprobePath, version: known };
     const run = promisify(execFile);
     let version = "";
     try {
@@ -98,8 +104,58 @@ export function checkFfmpeg(): Promise<Found> {
         `ffmpeg ${version} is too old (need ${MIN_FFMPEG_MAJOR} or newer): ${INSTALL_HINT}`,
       );
     }
+    if (identity) await rememberCheck(identity, version).catch(() => {});
     return { ffmpeg: ffmpegPath, ffprobe: ffprobePath, version };
   });
+}
+
+// The two `-version` runs cost each command ~0.3 s of CPU (ffmpeg loads some 200 libraries to
+// start), so a passed check is kept on disk for this user, keyed by both binaries' identity: a
+// binary replaced or upgraded has another inode, size or time and is checked again.
+const CHECKS = join(tmpdir(), `hailuo-ffmpeg-checked-${process.getuid?.() ?? "user"}.json`);
+
+/** `path:inode:size:mtime` of both tools as PATH (or their env paths) finds them now. */
+async function toolsIdentity(...tools: string[]): Promise<string | undefined> {
+  const ids: string[] = [];
+  for (const tool of tools) {
+    const candidates = tool.includes("/")
+      ? [tool]
+      : (process.env.PATH ?? "")
+          .split(delimiter)
+          .flatMap((d) => (isAbsolute(d) ? [join(d, tool)] : []));
+    let found: string | undefined;
+    for (const c of candidates) {
+      const real = await realpath(c).catch(() => undefined);
+      const st = real ? await stat(real).catch(() => undefined) : undefined;
+      if (st?.isFile()) {
+        found = `${real}:${st.ino}:${st.size}:${st.mtimeMs}`;
+        break;
+      }
+    }
+    if (!found) return undefined;
+    ids.push(found);
+  }
+  return ids.join("|");
+}
+
+/** Checks passed before, by identity; only a file of this user's counts. */
+async function readChecks(): Promise<Record<string, string>> {
+  const st = await stat(CHECKS).catch(() => undefined);
+  if (!st?.isFile() || (process.getuid && st.uid !== process.getuid())) return {};
+  try {
+    const parsed: unknown = JSON.parse(await readFile(CHECKS, "utf8"));
+    return parsed && typeof parsed === "object" ? (parsed as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
+async function rememberCheck(identity: string, version: string): Promise<void> {
+  // A few pairs at most (tests point FFMPEG_PATH at others): the newest kept.
+  const kept = Object.entries(await readChecks())
+    .filter(([id]) => id !== identity)
+    .slice(-7);
+  await atomicWrite(CHECKS, JSON.stringify(Object.fromEntries([...kept, [identity, version]])));
 }
 
 /**
