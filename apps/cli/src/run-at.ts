@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { readRunReport, type RunStore } from "@hailuo/runner";
+import { readRunReport, type RunAt, type RunStore } from "@hailuo/runner";
 import { createLocalStore, isBucketUrl } from "@hailuo/store";
 
 /** Where a bucket run's records live: `--redis`, else `REDIS_URL`. */
@@ -11,19 +11,24 @@ export interface RunAtOptions {
 
 /**
  * Opens a run given by folder or `s3://` address (a bucket needs Redis: `--redis` or
- * `REDIS_URL`). The queue package (BullMQ, Redis, the AWS SDK) loads only for a bucket.
+ * `REDIS_URL`). The queue package (BullMQ, Redis, the AWS SDK) loads only for a bucket. `run` is
+ * what the runner's functions take: a folder by its path (their messages name it as the user
+ * sees it), a bucket run by its store.
  */
 export async function openRunAt(
   address: string,
   opts: RunAtOptions,
-): Promise<{ store: RunStore; close: () => Promise<void> }> {
-  if (!isBucketUrl(address))
-    return { store: createLocalStore(resolve(address)), close: async () => {} };
+): Promise<{ store: RunStore; run: RunAt; close: () => Promise<void> }> {
+  if (!isBucketUrl(address)) {
+    const dir = resolve(address);
+    return { store: createLocalStore(dir), run: dir, close: async () => {} };
+  }
   const { openRunStore } = await import("@hailuo/queue");
-  return openRunStore(address, {
+  const opened = await openRunStore(address, {
     redisUrl: opts.redis ?? process.env.REDIS_URL,
     prefix: opts.prefix,
   });
+  return { ...opened, run: opened.store };
 }
 
 /**

@@ -189,8 +189,8 @@ export async function uploadRunImages(o: {
     const inputs = createImageInputs({ client: o.client, journal, store: o.store, uploads });
     const signal = o.signal ?? new AbortController().signal;
     for (const item of o.items) {
-      const files = Object.values(item.images).filter((slot) => slot.kind === "file");
-      if (files.length) await inputs.urlsFor({ ...item, images: fileSlots(item) }, signal);
+      const images = fileSlots(item);
+      if (Object.keys(images).length) await inputs.urlsFor({ ...item, images }, signal);
     }
   } finally {
     await journal.close();

@@ -16,14 +16,15 @@ export async function reviewCommand(
   opts: { port?: string; host?: string } & RunAtOptions,
   signal: AbortSignal,
 ): Promise<number> {
-  const { store, close } = await openRunAt(address, opts);
+  const { store, run, close } = await openRunAt(address, opts);
   try {
     // Not a run: say so before starting a server.
     await mustBeRunFolder(store);
-    const run = store.kind === "local" ? store.dir : store;
     const dir = store.dir;
     const mirror =
       store.kind === "local" ? undefined : (await import("@hailuo/queue")).createRunMirror(store);
+    // Pages made in a bucket run's scratch folder name the run by its address.
+    const runAddress = mirror && store.url;
     await mirror?.pull();
     const price = await priceFor();
     // One connection for the page's whole session: its re-rolls run here, through the same runner
@@ -43,7 +44,7 @@ export async function reviewCommand(
     try {
       const server = await startReviewServer({
         runDir: dir,
-        runAddress: mirror && store.url,
+        runAddress,
         host: opts.host,
         port: numberOption("port", opts.port),
         usdPerSecond: price.usdPerSecond,
@@ -81,7 +82,7 @@ export async function reviewCommand(
             await runMediaStage(dir, await readRunManifest(dir), {
               assemble: true,
               signal,
-              runAddress: mirror && store.url,
+              runAddress,
             });
             await mirror?.push();
           },

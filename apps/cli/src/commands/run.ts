@@ -9,11 +9,11 @@ import {
   runManifest,
   type PlanItem,
   type RunEvent,
+  type RunAt,
   type RunResult,
   sumUsd,
 } from "@hailuo/runner";
 import type { HailuoError } from "@hailuo/shared";
-import type { RunStore } from "@hailuo/store";
 import { onStoreFolder, openRunAt, type RunAtOptions } from "../run-at.js";
 import type { FilmBuilder, MediaStageOptions, MediaStageResult } from "@hailuo/publish";
 import { numberOption, parseVars } from "../options.js";
@@ -152,11 +152,11 @@ export async function resumeCommand(
   opts: RunCommandOptions & RunAtOptions,
   signal: AbortSignal,
 ): Promise<number> {
-  const { store, close } = await openRunAt(address, opts);
+  const { store, run, close } = await openRunAt(address, opts);
   try {
     // Only looked for here (before fal is connected): the run reads run.json once, under its lock.
     await mustBeRunFolder(store);
-    return await execute(undefined, store.kind === "local" ? store.dir : store, opts, signal);
+    return await execute(undefined, run, opts, signal);
   } finally {
     await close();
   }
@@ -169,13 +169,14 @@ export async function resumeCommand(
  */
 export async function execute(
   manifest: Manifest | undefined,
-  at: string | RunStore,
+  at: RunAt,
   opts: RunCommandOptions,
   signal: AbortSignal,
   part: { only?: (item: PlanItem) => boolean; film?: false } = {},
 ): Promise<number> {
-  const store = typeof at === "string" ? undefined : at;
-  const runDir = store?.dir ?? (at as string);
+  const runDir = typeof at === "string" ? at : at.dir;
+  // A bucket run's store; a folder is worked on in place.
+  const store = typeof at === "string" || at.kind === "local" ? undefined : at;
   // How the run is named to the user: its folder, or its bucket's address.
   const rel = store?.url ?? displayPath(runDir);
   // What `hailuo resume` needs to find it again: a bucket's records under a prefix of its own.

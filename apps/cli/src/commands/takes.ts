@@ -28,10 +28,10 @@ export async function pickCommand(
   opts: { json?: boolean } & RunAtOptions,
 ): Promise<number> {
   const take = numberOption("take", takeText, { min: 1 })!;
-  const { store, close } = await openRunAt(address, opts);
+  const { store, run, close } = await openRunAt(address, opts);
   let stale: Awaited<ReturnType<typeof staleAfterPick>>;
   try {
-    await pickTake(store.kind === "local" ? store.dir : store, scene, take);
+    await pickTake(run, scene, take);
     // Scenes that continue from this one now start from another frame: a run makes them anew.
     stale = await staleAfterPick(store);
   } finally {
@@ -105,9 +105,9 @@ export async function rerollCommand(
 ): Promise<number> {
   const count = numberOption("takes", opts.takes, { min: 1, max: MAX_TAKES })!;
   const { budgetUsd } = runNumbers(opts);
-  const { store, close } = await openRunAt(address, opts);
+  const { store, run, close } = await openRunAt(address, opts);
   try {
-    const quote = await quoteRerollNow(store, scene, count, opts.prompt);
+    const quote = await quoteRerollNow(run, scene, count, opts.prompt);
     if (budgetUsd !== undefined && quote.usd > budgetUsd) {
       throw new BudgetError(
         `re-rolling ${scene} ${count} time(s) costs up to $${quote.usd.toFixed(2)}, over the budget of $${budgetUsd.toFixed(2)}; nothing was submitted or recorded`,
@@ -119,7 +119,7 @@ export async function rerollCommand(
       );
     const keys = new Set(quote.keys);
     // Only the new takes are worked on; the film stays as it is until `hailuo assemble`.
-    return await execute(quote.manifest, store.kind === "local" ? store.dir : store, opts, signal, {
+    return await execute(quote.manifest, run, opts, signal, {
       only: (item) => keys.has(item.key),
       film: false,
     });
