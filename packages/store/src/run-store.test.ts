@@ -178,7 +178,7 @@ describe("redis+s3 store", () => {
     expect(await redis.get(lease)).toBe("another-owner");
   });
 
-  it("refuses a journal append by a holder that lost its lease; the new owner's lands", async () => {
+  it("refuses a journal append by a holder that lost its lease: it keeps only what was held", async () => {
     const store = await kinds["redis+s3"]!();
     const { lease } = redisKeysOf(store.url, `hailuo-test-${process.pid}`);
     const owned = await store.acquire({ noWait: true });
