@@ -1,5 +1,5 @@
 import { stat } from "node:fs/promises";
-import { setPriority } from "node:os";
+import { availableParallelism, setPriority } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
 import type { Manifest } from "@hailuo/manifest";
@@ -34,7 +34,10 @@ const isPiece = async (file: string) => ((await stat(file).catch(() => undefined
 export interface FilmBuilderOptions extends MediaStageOptions {
   runDir: string;
   manifest: Manifest;
-  /** ffmpeg runs at once while clips arrive. @default 1 */
+  /**
+   * ffmpeg runs at once while clips arrive, sharing the cores. @default min(2, cores): one run
+   * alone leaves a core idle while it decodes and filters, and clips land faster than it encodes.
+   */
   concurrency?: number;
   /**
    * Niceness of those runs (0–19): the run's own work (submits, polls, downloads) never waits
@@ -68,7 +71,7 @@ export interface FilmBuilder {
 
 /**
  * A film made while the run goes on: each `clipReady` plans the film with the clips there now
- * (the others pending) and makes, one ffmpeg at a time at a low priority, the pieces whose
+ * (the others pending) and makes, a bounded number of ffmpegs at a low priority, the pieces whose
  * clips are all present, into `segments/`, keyed as `assembleFilm` keys them. After the last
  * clip, `finish` has only that clip's pieces and the join left. A film joined by stream copy
  * (plain cuts, nothing drawn) has no pieces to make ahead.
@@ -78,7 +81,9 @@ export function createFilmBuilder(options: FilmBuilderOptions): FilmBuilder {
   const dir = join(runDir, SEGMENTS_DIR);
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  const pool = pLimit(options.concurrency ?? 1);
+  const concurrency = Math.max(1, options.concurrency ?? Math.min(2, availableParallelism()));
+  const pool = pLimit(concurrency);
+  const threads = Math.max(1, Math.floor(availableParallelism() / concurrency));
   const jobs = new Set<Promise<void>>();
   const making = new Set<string>();
   const warned = new Set<string>();
@@ -169,12 +174,16 @@ export function createFilmBuilder(options: FilmBuilderOptions): FilmBuilder {
       (p, i) => !present[i] && !making.has(p.key) && !readsPending(plan, p),
     );
     // One job per stretch of consecutive pieces: one ffmpeg reads each clip once for all of them.
-    for (const run of pieceRuns(plan, new Set(todo.map((p) => p.key)), { together: 1 })) {
+    // Short stretches: a run under way when the last clip lands is waited for before the rest
+    // of the film is made two at a time, and a backlog must not become one long run.
+    const wanted = new Set(todo.map((p) => p.key));
+    for (const run of pieceRuns(plan, wanted, { together: 1, maxParts: 2 })) {
       for (const p of run) making.add(p.key);
       enqueue(async () => {
         try {
           await makePieces(plan, run, dir, {
             together: 1,
+            threads,
             niceness: options.niceness ?? 10,
             signal,
             onProcess: (pid, running) => (running ? live.add(pid) : live.delete(pid)),
