@@ -96,40 +96,6 @@ describe("money safety", () => {
     expect(fx.emu.stats().submits.total).toBe(0);
   });
 
-  it("a gateway answering 502 after forwarding a submit, when fal's Platform API refuses the key (403): never re-sent blindly, each resubmit flagged with its cost", async () => {
-    await fx.restart({ slots: 4, platformApi: "forbidden" });
-    const gw = await startFaultyGateway(fx.emu.url);
-    try {
-      gw.failNextSubmits("502", 2);
-      const warnings: string[] = [];
-      const result = await runManifest(
-        opts({
-          manifest: board("gateway", 4),
-          client: createHailuoClient({ emulatorUrl: gw.url, submitRetryBaseDelayMs: 10 }),
-          onEvent: (e) => e.type === "warning" && warnings.push(e.message),
-        }),
-      );
-      expect(result.exitCode).toBe(0);
-      expect(
-        warnings.some(
-          (w) => w.includes("HTTP 403") && w.includes("flagged as possible double charges"),
-        ),
-      ).toBe(true);
-      // 4 scene-takes + 2 flagged ambiguous submits, which fal did queue and run.
-      expect(fx.emu.stats().submits.total).toBe(6);
-      await waitFor(() => fx.emu.stats().completed === 6);
-      expect(result.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.54, 6);
-      expect(result.report.ambiguousSubmits).toHaveLength(2);
-      expect(result.report.ambiguousSubmits[0]!.reason).toContain("HTTP 502");
-      await expectMoneyFacts(fx.emu, result.report, fx.dir, {
-        submitsPerTake: [2, 2, 1, 1],
-        flaggedAndBilled: 2,
-      });
-    } finally {
-      await gw.close();
-    }
-  });
-
   it("refuses to resume against another backend than the run's, unless told to; and a folder a distributed run owns", async () => {
     const manifest = board("backend", 1);
     await runManifest(opts({ manifest, backend: { kind: "emulator", url: fx.emu.url } }));
@@ -183,6 +149,40 @@ describe.each(STORE_KINDS)("money safety, %s store", (kind) => {
       });
       expect(result.report.ambiguousSubmits).toEqual([]);
       await expectMoneyFacts(fx.emu, result.report, fx.run, { submitsPerTake: [1, 1, 1, 1] });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("a gateway answering 502 after forwarding a submit, when fal's Platform API refuses the key (403): never re-sent blindly, each resubmit flagged with its cost", async () => {
+    await fx.restart({ slots: 4, platformApi: "forbidden" });
+    const gw = await startFaultyGateway(fx.emu.url);
+    try {
+      gw.failNextSubmits("502", 2);
+      const warnings: string[] = [];
+      const result = await runManifest(
+        opts({
+          manifest: board("gateway", 4),
+          client: createHailuoClient({ emulatorUrl: gw.url, submitRetryBaseDelayMs: 10 }),
+          onEvent: (e) => e.type === "warning" && warnings.push(e.message),
+        }),
+      );
+      expect(result.exitCode).toBe(0);
+      expect(
+        warnings.some(
+          (w) => w.includes("HTTP 403") && w.includes("flagged as possible double charges"),
+        ),
+      ).toBe(true);
+      // 4 scene-takes + 2 flagged ambiguous submits, which fal did queue and run.
+      expect(fx.emu.stats().submits.total).toBe(6);
+      await waitFor(() => fx.emu.stats().completed === 6);
+      expect(result.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.54, 6);
+      expect(result.report.ambiguousSubmits).toHaveLength(2);
+      expect(result.report.ambiguousSubmits[0]!.reason).toContain("HTTP 502");
+      await expectMoneyFacts(fx.emu, result.report, fx.run, {
+        submitsPerTake: [2, 2, 1, 1],
+        flaggedAndBilled: 2,
+      });
     } finally {
       await gw.close();
     }
