@@ -10,7 +10,7 @@ it("runs as a user's script would (pointed at an emulator by FAL_EMULATOR_URL) a
   const dir = await mkdtemp(join(tmpdir(), "lib-example-"));
   const emu = await startTestEmulator({ render: "shared" });
   try {
-    const env = { ...process.env, FAL_EMULATOR_URL: emu.url };
+    const env: NodeJS.ProcessEnv = { ...process.env, FAL_EMULATOR_URL: emu.url };
     delete env.FAL_KEY;
     const { stdout } = await promisify(execFile)(
       process.execPath,
