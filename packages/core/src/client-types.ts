@@ -123,7 +123,16 @@ export interface HailuoClient {
    */
   submit(
     input: HailuoInputLike | EndpointInputLike,
-    options?: { signal?: AbortSignal; webhookUrl?: string },
+    options?: {
+      signal?: AbortSignal;
+      webhookUrl?: string;
+      /**
+       * Awaited before each re-send of a submit that provably never queued (a 429): a rejection
+       * stops the submit there. A run checks it still owns the run, so a process that lost it
+       * (paused through a Retry-After, say) never sends what the next owner sends too.
+       */
+      beforeResend?: () => Promise<void>;
+    },
   ): Promise<HailuoHandle>;
   /** One status look-up (with logs when asked). */
   status(

@@ -108,15 +108,18 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
     async submit(input, opts = {}) {
       const { endpoint, body } = bodyFor(input);
       let attempt = 1;
+      let sent = 0;
       const res = await retry(
-        () =>
-          call("submit", undefined, () =>
+        async () => {
+          if (sent++ > 0) await opts.beforeResend?.();
+          return call("submit", undefined, () =>
             fal.queue.submit(endpoint, {
               input: body,
               abortSignal: opts.signal,
               webhookUrl: opts.webhookUrl,
             }),
-          ),
+          );
+        },
         {
           retries: submitRetries,
           baseDelayMs: submitRetryBaseDelayMs,

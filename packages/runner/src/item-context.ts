@@ -65,6 +65,8 @@ export interface ItemContext {
   signal: AbortSignal;
   /** Aborts a submit already on the wire; later than `signal`, so its request id still reaches the journal. @default signal */
   submitSignal?: AbortSignal;
+  /** Awaited before a submit is sent again after a 429: rejects once the run is another's. */
+  beforeResend?: () => Promise<void>;
   emit: (event: RunEvent) => void;
   /** Retries after the first attempt. @default 3 */
   retries?: number;

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
 import { makeTempDir, startFaultyGateway, startTestEmulator, waitFor } from "@hailuo/test-utils";
-import { JournalStore, readJournal, runManifest, type RunOptions } from "./index.js";
+import { JournalStore, readJournal, runManifest, writeRunFile, type RunOptions } from "./index.js";
+import { readRunFileText } from "./run-folder.js";
 import { board, expectMoneyFacts, runFixture, STORE_KINDS } from "./test-money.js";
 
 // Money tests: each reproduces a way a run used to pay twice or lose a paid clip, against the
@@ -94,6 +95,14 @@ describe("money safety", () => {
     expect((err as Error).message).toContain("nowhere/music.mp3 not found");
     expect((err as Error).message).toContain("scene s1: undefined variable {{unfilled}}");
     expect(fx.emu.stats().submits.total).toBe(0);
+  });
+
+  it("a take-over keeps what the enqueue recorded for every worker: the budget, price and retries", async () => {
+    const manifest = board("kept-spec", 1);
+    const spec = { usdPerSecond: 0.045, budgetUsd: 0.27, retries: 5 };
+    await writeRunFile(fx.dir, manifest, undefined, undefined, spec);
+    await runManifest(opts({ manifest }));
+    expect((await readRunFileText(fx.dir))?.file).toMatchObject(spec);
   });
 
   it("refuses to resume against another backend than the run's, unless told to; and a folder a distributed run owns", async () => {
@@ -294,6 +303,63 @@ describe("a bucket run whose ownership is taken", () => {
     const resumed = await runManifest(fx.opts({ manifest, concurrency: 4 }));
     expect(resumed.exitCode).toBe(0);
     await expectMoneyFacts(fx.emu, resumed.report, fx.run, { submitsPerTake: [1, 1, 1, 1] });
+  });
+
+  it("a submit waiting out a 429's Retry-After is never sent again once the lease is taken", async () => {
+    // The first submit is refused (never queued) with Retry-After: 2 s; meanwhile another
+    // process takes the run, which would submit the scene itself.
+    fx.emu.setFaults({ rules: [{ route: "submit", kind: 429, count: 1, retryAfterS: 2 }] });
+    const manifest = board("retry-after", 1);
+    const run = runManifest(fx.opts({ manifest }));
+    const { client: redis, keys } = fx.redis;
+    await waitFor(async () =>
+      (await readJournal(fx.run)).records.some((r) => r.t === "submitting"),
+    );
+    await redis.set(keys.lease, "next-owner", "PX", 60_000);
+    expect(await run.catch((e: unknown) => e)).toMatchObject({ code: "locked" });
+    // The run is over, its Retry-After wait with it: nothing was queued by this process.
+    expect(fx.emu.stats().submits.total, "no submit re-sent after the lease was lost").toBe(0);
+    await redis.del(keys.lease);
+    fx.emu.setFaults({});
+    const resumed = await runManifest(fx.opts({ manifest }));
+    expect(resumed.exitCode).toBe(0);
+    await expectMoneyFacts(fx.emu, resumed.report, fx.run, { submitsPerTake: [1] });
+  });
+
+  it("a Ctrl-C'd run whose lease is taken before its report is uploaded leaves the bucket's report alone", async () => {
+    const manifest = board("late-report", 2);
+    const { client: redis, keys } = fx.redis;
+    const ac = new AbortController();
+    // The next owner takes the run right after this one journals "interrupted": as a process
+    // paused there past its lease would find on waking.
+    const store = fx.run;
+    const takenAfterInterrupted: typeof store = {
+      ...store,
+      async openLog() {
+        const log = await store.openLog();
+        return {
+          ...log,
+          async appendLine(line) {
+            await log.appendLine(line);
+            if (line.includes('"t":"interrupted"'))
+              await redis.set(keys.lease, "next-owner", "PX", 60_000);
+          },
+        };
+      },
+    };
+    const run = runManifest(
+      fx.opts({ manifest, runDir: takenAfterInterrupted, signal: ac.signal }),
+    );
+    await waitFor(async () => (await readJournal(fx.run)).records.some((r) => r.t === "submitted"));
+    ac.abort();
+    expect(await run.catch((e: unknown) => e)).toMatchObject({ code: "locked" });
+    expect(await store.statArtifact("report.json"), "no report uploaded by the old owner").toBe(
+      undefined,
+    );
+    await redis.del(keys.lease);
+    const resumed = await runManifest(fx.opts({ manifest }));
+    expect(resumed.exitCode).toBe(0);
+    await expectMoneyFacts(fx.emu, resumed.report, fx.run, { submitsPerTake: [1, 1] });
   });
 });
 

@@ -109,7 +109,10 @@ export async function ensureSubmitted(
   ctx.guards.submitInFlight(true);
   let handle: HailuoHandle;
   try {
-    handle = await ctx.client.submit(item.input, { signal: ctx.submitSignal ?? ctx.signal });
+    handle = await ctx.client.submit(item.input, {
+      signal: ctx.submitSignal ?? ctx.signal,
+      beforeResend: ctx.beforeResend,
+    });
   } catch (error) {
     const e = error as HailuoError;
     ctx.guards.submitReached(!(e.code === "network" && e.details?.notSent === true), e);

@@ -39,7 +39,7 @@ import {
   type Backend,
   type RunAt,
 } from "./run-folder.js";
-import { createLocalStore, RunLockedError, type RunStore } from "@hailuo/store";
+import { createLocalStore, RunLockedError, type Ownership, type RunStore } from "@hailuo/store";
 import { buildReport } from "./run-report.js";
 import {
   newItemState,
@@ -291,8 +291,10 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
   // (no report, no cancels of requests that are the next owner's now) and says why.
   let lostOwnership: RunLockedError | undefined;
   const ownership = await store.acquire({
+    // Submits on the wire are aborted too: their records are journaled, so the next owner looks
+    // them up on fal; a re-send after a 429 would be a second submit nobody records.
     onLost: (e) =>
-      stop.stop(
+      stop.lose(
         (lostOwnership = new RunLockedError(
           `lost ${local ? "run.lock of" : "ownership of"} ${name} (${e.message}); stopped so two processes never submit the same scenes`,
         )),
@@ -402,7 +404,14 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     const backend = options.backendOverride
       ? options.backend
       : (previous?.backend ?? options.backend);
-    await writeRunFile(store, manifest, backend, read?.text);
+    // What an enqueue recorded for every worker (price, budget, retries) stays recorded: a
+    // take-over that dropped it would leave the workers after it without the run's budget.
+    await writeRunFile(store, manifest, backend, read?.text, {
+      usdPerSecond: previous?.usdPerSecond,
+      unitPricesUsd: previous?.unitPricesUsd,
+      budgetUsd: previous?.budgetUsd,
+      retries: previous?.retries,
+    });
     const thisRunFrom = records.length;
     const unverified = prices.others.filter(([, q]) => !q.verified);
     await journal.append({
@@ -428,6 +437,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     const outcome = new Map<string, ItemOutcome>();
     const shared = sharedItemContext(options, store, journal, states, stop, live, {
       uploads: uploadsOf(records),
+      ownership,
     });
     // The account's fal slots are held only while a request is submitted and awaited; downloads,
     // hashes and probes run on their own small pool, so the next submit never waits for a save.
@@ -543,7 +553,14 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       backend,
     });
     await writeReports(runDir, report);
-    if (!local) for (const file of ["report.json", "report.csv"]) await store.putArtifact(file);
+    // A bucket's report is the next owner's too: uploaded only while this process still holds
+    // the run (a process paused past its lease would put back a stale, partial report).
+    if (!local) {
+      await ownership.confirm().catch((error: Error) => {
+        throw lostOwnership ?? error;
+      });
+      for (const file of ["report.json", "report.csv"]) await store.putArtifact(file);
+    }
     const t = report.totals;
     await journal.append({ t: "finished", ok: t.done + t.cached, failed: t.failed });
     emit({
@@ -599,7 +616,7 @@ function sharedItemContext(
   states: Map<string, ItemState>,
   stop: StopControl,
   live: Map<string, LiveEntry>,
-  o: { uploads: Map<string, JournaledUpload> },
+  o: { uploads: Map<string, JournaledUpload>; ownership: Ownership },
 ): Omit<ItemContext, "state" | "intact"> {
   const emit = options.onEvent ?? (() => {});
   return {
@@ -624,6 +641,7 @@ function sharedItemContext(
     journal,
     signal: stop.signal,
     submitSignal: stop.submitSignal,
+    beforeResend: () => o.ownership.confirm(),
     emit,
     retries: options.retries ?? 3,
     lostAnswerResends: options.lostAnswerResends,

@@ -7,8 +7,10 @@ export interface StopControl {
   signal: AbortSignal;
   /** Aborts submits already on the wire: after the grace period, or at once on the hard signal. */
   submitSignal: AbortSignal;
-  /** Stops the run with a reason (auth, full disk, lost lock …). */
+  /** Stops the run with a reason (auth, full disk …); submits on the wire still get their answers. */
   stop(reason: unknown): void;
+  /** Stops the run and aborts submits on the wire at once: the run is no longer this process's. */
+  lose(reason: unknown): void;
   /** A submit left (true) or came back (false). */
   onSubmitInFlight(inFlight: boolean): void;
   dispose(): void;
@@ -49,6 +51,10 @@ export function createStopControl(options: {
     signal: run.signal,
     submitSignal: submits.signal,
     stop: (reason) => run.abort(reason),
+    lose(reason) {
+      run.abort(reason);
+      submits.abort(reason);
+    },
     onSubmitInFlight: (on) => (inFlight += on ? 1 : -1),
     dispose() {
       if (grace) clearTimeout(grace);

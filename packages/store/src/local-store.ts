@@ -116,12 +116,23 @@ export function createLocalStore(runDir: string): RunStore {
       return out.sort((a, b) => a.name.localeCompare(b.name));
     },
     async acquire(options = {}): Promise<Ownership> {
+      let lost: Error | undefined;
       const release = await acquireRunLock(runDir, {
         noWait: options.noWait,
-        onCompromised: options.onLost,
+        onCompromised: (error) => {
+          lost ??= error;
+          if (options.onLost) options.onLost(error);
+          else process.emitWarning(`run.lock of ${runDir} was compromised: ${error.message}`);
+        },
       });
       // A folder has one owner at a time and no writer checks tokens: every owner is "1".
-      return { token: 1, release };
+      return {
+        token: 1,
+        release,
+        async confirm() {
+          if (lost) throw new RunLockedError(`run.lock of ${runDir} was lost: ${lost.message}`);
+        },
+      };
     },
     owned: () => runLockHeld(runDir),
     async close() {},

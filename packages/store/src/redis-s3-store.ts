@@ -301,6 +301,32 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
       timer.unref();
       return {
         token,
+        async confirm() {
+          if (!over) {
+            const kept = await redisCall("confirming the run's lease", keys.lease, () =>
+              redis.eval(RENEW, 1, keys.lease, owner, String(leaseMs)),
+            ).catch((error: Error) => {
+              // Unanswered is not lost yet (the renewal timer decides that), but nothing is done.
+              throw new StoreError(
+                `could not confirm the lease on ${url}: ${error.message}`,
+                keys.lease,
+                {
+                  retryable: false,
+                },
+              );
+            });
+            if (kept === 1) {
+              renewedAt = Date.now();
+              return;
+            }
+            lost("another owner holds it");
+          }
+          throw new StoreError(
+            `${url} is owned by another process now (this one lost its lease); nothing more is done for it`,
+            keys.lease,
+            { retryable: false },
+          );
+        },
         async release() {
           over = true;
           clearInterval(timer);

@@ -194,6 +194,23 @@ describe("redis+s3 store", () => {
     await owned.release();
   });
 
+  it("confirms a held lease, renewing it, and refuses once another process holds it", async () => {
+    const store = await kinds["redis+s3"]!();
+    const { lease } = redisKeysOf(store.url, `hailuo-test-${process.pid}`);
+    const lost: Error[] = [];
+    const owned = await store.acquire({ noWait: true, onLost: (e) => lost.push(e) });
+    await redis.pexpire(lease, 100);
+    await owned.confirm();
+    expect(await redis.pttl(lease), "renewed to the whole lease").toBeGreaterThan(1000);
+    // Taken before this holder's renewal timer could notice: the confirm itself finds out.
+    await redis.set(lease, "next-owner", "PX", 5000);
+    await expect(owned.confirm()).rejects.toMatchObject({ code: "store", retryable: false });
+    expect(lost, "the holder is told once").toHaveLength(1);
+    await expect(owned.confirm()).rejects.toMatchObject({ code: "store" });
+    await owned.release();
+    expect(await redis.get(lease)).toBe("next-owner");
+  });
+
   it("tells a holder cut off from Redis, once, when its lease has run out", async () => {
     const server = await startTestRedis();
     // As the CLI connects: commands wait for a reconnect instead of failing.

@@ -30,6 +30,12 @@ export interface LogRead {
 export interface Ownership {
   /** Larger for every later owner: which owner came after which. */
   token: number;
+  /**
+   * Resolves only while this process still holds the run, and renews the hold for its whole
+   * lifetime; once lost it rejects (and `onLost` is told). Called right before an act the next
+   * owner could not undo: a re-sent submit, an upload of the report.
+   */
+  confirm(): Promise<void>;
   /** Gives the run up (a no-op once lost). */
   release(): Promise<void>;
 }
