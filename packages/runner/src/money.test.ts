@@ -134,37 +134,8 @@ describe.each(STORE_KINDS)("money safety, %s store", (kind) => {
   const opts = (o: Partial<RunOptions> & Pick<RunOptions, "manifest">) =>
     fx.opts({ concurrency: 2, ...o });
 
-  it("a gateway that answers 502 after forwarding a submit: found on fal's request list and re-attached, never paid twice", async () => {
-    const gw = await startFaultyGateway(fx.emu.url);
-    try {
-      gw.failNextSubmits("502", 2);
-      const warnings: string[] = [];
-      const result = await runManifest(
-        opts({
-          manifest: board("gateway", 4),
-          client: createHailuoClient({ emulatorUrl: gw.url }),
-          onEvent: (e) => e.type === "warning" && warnings.push(e.message),
-        }),
-      );
-      expect(result.exitCode).toBe(0);
-      expect(
-        warnings.filter((w) => w.includes("was found on fal") && w.includes("re-attached")),
-      ).toHaveLength(2);
-      const t = result.report.totals;
-      expect(t).toMatchObject({
-        reconciledSubmits: 2,
-        possibleDoubleChargeUsd: 0,
-        billedRequests: 4,
-      });
-      expect(result.report.ambiguousSubmits).toEqual([]);
-      await expectMoneyFacts(fx.emu, result.report, fx.run, { submitsPerTake: [1, 1, 1, 1] });
-    } finally {
-      await gw.close();
-    }
-  });
-
-  it("a gateway answering 502 after forwarding a submit, when fal's Platform API refuses the key (403): never re-sent blindly, each resubmit flagged with its cost", async () => {
-    await fx.restart({ slots: 4, platformApi: "forbidden" });
+  /** Four scenes through a gateway that forwards the first two submits, then answers 502. */
+  async function runBehind502Gateway() {
     const gw = await startFaultyGateway(fx.emu.url);
     try {
       gw.failNextSubmits("502", 2);
@@ -176,25 +147,47 @@ describe.each(STORE_KINDS)("money safety, %s store", (kind) => {
           onEvent: (e) => e.type === "warning" && warnings.push(e.message),
         }),
       );
-      expect(result.exitCode).toBe(0);
-      expect(
-        warnings.some(
-          (w) => w.includes("HTTP 403") && w.includes("flagged as possible double charges"),
-        ),
-      ).toBe(true);
-      // 4 scene-takes + 2 flagged ambiguous submits, which fal did queue and run.
-      expect(fx.emu.stats().submits.total).toBe(6);
-      await waitFor(() => fx.emu.stats().completed === 6);
-      expect(result.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.54, 6);
-      expect(result.report.ambiguousSubmits).toHaveLength(2);
-      expect(result.report.ambiguousSubmits[0]!.reason).toContain("HTTP 502");
-      await expectMoneyFacts(fx.emu, result.report, fx.run, {
-        submitsPerTake: [2, 2, 1, 1],
-        flaggedAndBilled: 2,
-      });
+      return { result, warnings };
     } finally {
       await gw.close();
     }
+  }
+
+  it("a gateway that answers 502 after forwarding a submit: found on fal's request list and re-attached, never paid twice", async () => {
+    const { result, warnings } = await runBehind502Gateway();
+    expect(result.exitCode).toBe(0);
+    expect(
+      warnings.filter((w) => w.includes("was found on fal") && w.includes("re-attached")),
+    ).toHaveLength(2);
+    const t = result.report.totals;
+    expect(t).toMatchObject({
+      reconciledSubmits: 2,
+      possibleDoubleChargeUsd: 0,
+      billedRequests: 4,
+    });
+    expect(result.report.ambiguousSubmits).toEqual([]);
+    await expectMoneyFacts(fx.emu, result.report, fx.run, { submitsPerTake: [1, 1, 1, 1] });
+  });
+
+  it("a gateway answering 502 after forwarding a submit, when fal's Platform API refuses the key (403): never re-sent blindly, each resubmit flagged with its cost", async () => {
+    await fx.restart({ slots: 4, platformApi: "forbidden" });
+    const { result, warnings } = await runBehind502Gateway();
+    expect(result.exitCode).toBe(0);
+    expect(
+      warnings.some(
+        (w) => w.includes("HTTP 403") && w.includes("flagged as possible double charges"),
+      ),
+    ).toBe(true);
+    // 4 scene-takes + 2 flagged ambiguous submits, which fal did queue and run.
+    expect(fx.emu.stats().submits.total).toBe(6);
+    await waitFor(() => fx.emu.stats().completed === 6);
+    expect(result.report.totals.possibleDoubleChargeUsd).toBeCloseTo(0.54, 6);
+    expect(result.report.ambiguousSubmits).toHaveLength(2);
+    expect(result.report.ambiguousSubmits[0]!.reason).toContain("HTTP 502");
+    await expectMoneyFacts(fx.emu, result.report, fx.run, {
+      submitsPerTake: [2, 2, 1, 1],
+      flaggedAndBilled: 2,
+    });
   });
 
   it("Ctrl-C while submits are on the wire: they are journaled, not lost; resume re-attaches (one submit per scene)", async () => {
