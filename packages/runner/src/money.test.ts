@@ -101,8 +101,9 @@ describe("money safety", () => {
     const manifest = board("kept-spec", 1);
     const spec = { usdPerSecond: 0.045, budgetUsd: 0.27, retries: 5 };
     await writeRunFile(fx.dir, manifest, undefined, undefined, spec);
-    await runManifest(opts({ manifest }));
+    const result = await runManifest(opts({ manifest }));
     expect((await readRunFileText(fx.dir))?.file).toMatchObject(spec);
+    await expectMoneyFacts(fx.emu, result.report, fx.dir, { submitsPerTake: [1] });
   });
 
   it("refuses to resume against another backend than the run's, unless told to; and a folder a distributed run owns", async () => {

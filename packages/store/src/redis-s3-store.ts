@@ -91,6 +91,13 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
   // The lease this store holds (its owner id), or held and lost: its appends are fenced by it,
   // and refused once it is lost, until the run is given up or taken again.
   let fence: { owner: string; lost: boolean } | undefined;
+  /** What a holder that lost its lease is told when it tries to act on the run. */
+  const leaseLost = (refused: string) =>
+    new StoreError(
+      `${url} is owned by another process now (this one lost its lease); ${refused}`,
+      keys.lease,
+      { retryable: false },
+    );
   const head = async (name: string): Promise<ArtifactInfo | undefined> => {
     try {
       const h = await send<{ ContentLength?: number; Metadata?: Record<string, string> }>(
@@ -111,12 +118,7 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
       return {
         async appendLine(line) {
           const held = fence;
-          const refused = () =>
-            new StoreError(
-              `${url} is owned by another process now (this one lost its lease); nothing more is written to its journal`,
-              keys.lease,
-              { retryable: false },
-            );
+          const refused = () => leaseLost("nothing more is written to its journal");
           if (held?.lost) throw refused();
           if (held === undefined) {
             await redisCall("appending to the journal", keys.log, () =>
@@ -264,6 +266,13 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
       let renewedAt = Date.now();
       let renewing = false;
       let over = false;
+      /** Takes a renewal's answer: the lease kept (true), or lost to another owner. */
+      const renewed = (kept: unknown): boolean => {
+        if (over) return false;
+        if (kept === 1) renewedAt = Date.now();
+        else lost("another owner holds it");
+        return kept === 1;
+      };
       const lost = (why: string) => {
         if (over) return;
         over = true;
@@ -284,16 +293,9 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
           renewing = true;
           redis
             .eval(RENEW, 1, keys.lease, owner, String(leaseMs))
-            .then(
-              (kept) => {
-                if (over) return;
-                if (kept === 1) renewedAt = Date.now();
-                else lost("another owner holds it");
-              },
-              (error: Error) => {
-                if (Date.now() - renewedAt > leaseMs) lost(`Redis unreachable (${error.message})`);
-              },
-            )
+            .then(renewed, (error: Error) => {
+              if (Date.now() - renewedAt > leaseMs) lost(`Redis unreachable (${error.message})`);
+            })
             .finally(() => (renewing = false));
         },
         Math.floor(leaseMs / 3),
@@ -302,30 +304,12 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
       return {
         token,
         async confirm() {
-          if (!over) {
-            const kept = await redisCall("confirming the run's lease", keys.lease, () =>
+          const kept =
+            !over &&
+            (await redisCall("confirming the run's lease", keys.lease, () =>
               redis.eval(RENEW, 1, keys.lease, owner, String(leaseMs)),
-            ).catch((error: Error) => {
-              // Unanswered is not lost yet (the renewal timer decides that), but nothing is done.
-              throw new StoreError(
-                `could not confirm the lease on ${url}: ${error.message}`,
-                keys.lease,
-                {
-                  retryable: false,
-                },
-              );
-            });
-            if (kept === 1) {
-              renewedAt = Date.now();
-              return;
-            }
-            lost("another owner holds it");
-          }
-          throw new StoreError(
-            `${url} is owned by another process now (this one lost its lease); nothing more is done for it`,
-            keys.lease,
-            { retryable: false },
-          );
+            ));
+          if (!renewed(kept)) throw leaseLost("nothing more is done for it");
         },
         async release() {
           over = true;
