@@ -1,14 +1,16 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { waitFor } from "@hailuo/test-utils";
+import { heldClock, waitFor } from "@hailuo/test-utils";
 import { cli, cliFixture } from "./test-cli.js";
 import { ptyRun } from "./test-pty.js";
 
 // A real pseudo-terminal (util-linux `script`) and a headless xterm that draws what the CLI
 // printed: the test sees the screen and the scrollback a person would see.
 describe("the live view on a terminal", () => {
-  const fx = cliFixture({ progressLatencyMs: 1200 });
+  // Clips finish only once the screen has shown them running (a held clock).
+  const held = heldClock();
+  const fx = cliFixture({ progressLatencyMs: 1200, clock: held.clock });
 
   it("keeps a header with counts, money, elapsed and ETA, shows every running clip, cuts rows to the width and leaves no copies behind", async () => {
     const dir = join(fx.dir, "live");
@@ -33,6 +35,7 @@ describe("the live view on a terminal", () => {
         screen.some((l) => /in_progress|queued/.test(l))
       );
     }, 20_000);
+    held.release();
     const header = screen.find((l) => /elapsed/.test(l))!;
     expect(header).toMatch(
       /^\d\/6 done · \d running( · \d waiting)? · \$\d\.\d\d\/\$1\.62 emulated · \d:\d\d elapsed, ETA (—|\d:\d\d)$/,

@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { decodeErrors, waitFor } from "@hailuo/test-utils";
+import { decodeErrors, heldClock, waitFor } from "@hailuo/test-utils";
 import { cli, cliFixture, stdoutOf } from "./test-cli.js";
 
 // The review page end to end: `hailuo run` and `hailuo review` as real processes, the page in
@@ -41,7 +41,10 @@ const diff = (a: Buffer, b: Buffer) => a.reduce((s, v, i) => s + Math.abs(v - b[
 
 describe("hailuo review", () => {
   // Animatic renders: each roll of the same scene gets its own colours, so takes can be told apart.
-  const fx = cliFixture({ progressLatencyMs: 1500, render: "animatic" });
+  // Generations finish only once the page has seen them unfinished (a held clock), so a slow
+  // machine cannot finish the run before the page is up.
+  const held = heldClock();
+  const fx = cliFixture({ progressLatencyMs: 1500, render: "animatic", clock: held.clock });
 
   it("shows a run live with its overview, picks take 2 of scene 2 by key, re-rolls scene 3 with an edited prompt, shows the film stale, assembles, and the film holds exactly those takes", async () => {
     const file = join(fx.dir, "story.yaml");
@@ -101,6 +104,7 @@ describe("hailuo review", () => {
             .count()) > 0,
         20_000,
       );
+      held.release();
       await waitFor(
         async () => (await page.locator('figure[data-status="done"]').count()) === 8,
         60_000,

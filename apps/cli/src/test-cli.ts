@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import type { Emulator } from "@hailuo/emulator";
+import type { Emulator, EmulatorOptions } from "@hailuo/emulator";
 import { makeTempDir, startTestEmulator } from "@hailuo/test-utils";
 
 // The built CLI as a real process, against an emulator in this test process (so its counters
@@ -70,7 +70,7 @@ export const manifestText = (n: number, tag: string) =>
 
 /** Inside a describe: one emulator (slow enough to catch a run mid-flight) and a temp folder for its tests. */
 export function cliFixture(
-  options: { progressLatencyMs?: number; render?: "animatic" | "shared" } = {},
+  options: Pick<EmulatorOptions, "progressLatencyMs" | "render" | "clock"> = {},
 ): { readonly emu: Emulator; readonly dir: string } {
   let emu: Emulator | undefined;
   let tmp: Awaited<ReturnType<typeof makeTempDir>> | undefined;
@@ -79,6 +79,7 @@ export function cliFixture(
       slots: 2,
       progressLatencyMs: options.progressLatencyMs ?? 2500,
       render: options.render ?? "shared",
+      clock: options.clock,
     });
     tmp = await makeTempDir();
   });
