@@ -109,16 +109,22 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
       const { endpoint, body } = bodyFor(input);
       let attempt = 1;
       let sent = 0;
+      // A send whose answer never came (it may be queued); false after a refusal that queued nothing.
+      let unanswered = false;
       const res = await retry(
         async () => {
           if (sent++ > 0) await opts.beforeResend?.();
+          unanswered = true;
           return call("submit", undefined, () =>
             fal.queue.submit(endpoint, {
               input: body,
               abortSignal: opts.signal,
               webhookUrl: opts.webhookUrl,
             }),
-          );
+          ).catch((error: unknown) => {
+            if (isSafeToResubmit(error)) unanswered = false;
+            throw error;
+          });
         },
         {
           retries: submitRetries,
@@ -134,6 +140,12 @@ export function createHailuoClient(options: HailuoClientOptions = {}): HailuoCli
             }),
         },
       ).catch((error: unknown) => {
+        // Stopped before a send or while waiting to send again (every earlier one was refused
+        // unqueued): nothing of this submit is on fal, so it is not a possible charge.
+        if (error instanceof CancelledError && !unanswered)
+          throw new CancelledError(`${error.message} before the submit was sent`, {
+            details: { notSent: true },
+          });
         throw error instanceof RetryExhaustedError ? (error.errors.at(-1) as HailuoError) : error;
       });
       return {

@@ -4,6 +4,7 @@ import { createItemWorker, type Backend, type RunEvent } from "@hailuo/runner";
 import { runMediaStage } from "@hailuo/publish";
 import { appendHistory } from "@hailuo/scheduler";
 import { HailuoError } from "@hailuo/shared";
+import { RunLockedError } from "@hailuo/store";
 import { runIdFor, type AssembleJobData, type GenerateJobData } from "./run-flow.js";
 import { closeRunBudget, runBudget } from "./run-budget.js";
 import { releaseJobRun, scheduledRun, settleJobRun } from "./job-guard.js";
@@ -57,19 +58,34 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     budgetFor: (store, required) => runBudget(connection, prefix, runIdFor(store.url), required),
   });
 
-  const generate = async (job: Job<GenerateJobData>) => {
+  // BullMQ gives a job that stalled (this worker paused, or cut off from Redis past its lock) to
+  // another worker, which submits the journaled scene itself: from then on this one must not.
+  const lockLost = (job: Job) =>
+    new RunLockedError(
+      `job ${job.id} (${runIdFor(job.data.runDir)}) is held by another worker now (its lock lapsed); stopped so two workers never submit the same scene`,
+    );
+  const generate = async (job: Job<GenerateJobData>, token?: string, signal?: AbortSignal) => {
     const { runDir, key } = job.data;
     log(`job ${job.id}: ${job.data.scene}#${job.data.take} started`);
     const store = stores.of(runDir);
     await scratchReady(store);
-    const r = await items.run(store, key).catch((error: HailuoError) => {
+    const held = {
+      signal,
+      // One Redis round trip before a re-send: the lock renewed, or refused as another's.
+      beforeResend: async () => {
+        if (!token || (await job.extendLock(token, lockDurationMs)) !== 1) throw lockLost(job);
+      },
+    };
+    const r = await items.run(store, key, held).catch((error: HailuoError) => {
       // A job that must never run here (not in run.json, a local run holds the folder, another backend).
       throw error.retryable === false ? new UnrecoverableError(error.message) : error;
     });
     log(`job ${job.id}: ${r.sceneId}#${r.take} (from ${r.from}): ${r.outcome}`);
     await dropScratchClip(store, r.file);
     if (r.outcome === "interrupted")
-      throw new Error("worker stopped; the request stays journaled for the next worker");
+      throw signal?.aborted && !stop.signal.aborted
+        ? lockLost(job)
+        : new Error("worker stopped; the request stays journaled for the next worker");
     if (r.outcome === "failed")
       throw new UnrecoverableError(
         `${r.error?.code ?? "failed"}: ${r.error?.message ?? "generation failed"}`,
@@ -159,6 +175,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     new Worker<ScheduleJobData>(QUEUES.schedule, scheduled, { ...workerOpts, concurrency: 1 }),
   ];
   for (const w of workers) w.on("error", (e) => log(`worker error: ${e.message}`));
+  // A lock that could not be renewed may already be another worker's: its job stops at once, a
+  // submit on the wire included (journaled, so the next holder looks it up on fal).
+  workers[0]!.on("lockRenewalFailed", (ids) => {
+    for (const id of ids) workers[0]!.cancelJob(id, "lock lost");
+  });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   return {
     async close() {

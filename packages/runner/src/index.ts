@@ -70,6 +70,7 @@ export { PreflightError, DISK_BYTES_PER_SECOND } from "./preflight.js";
 export {
   createItemWorker,
   type ItemWorker,
+  type ItemJobControls,
   type ItemWorkerOptions,
   type WorkerItemResult,
 } from "./item-worker.js";

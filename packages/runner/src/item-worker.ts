@@ -61,10 +61,18 @@ export interface WorkerItemResult {
   error?: { code: string; message: string };
 }
 
+/** What one job of a queue adds to the worker's own stop: its own hold on the generation. */
+export interface ItemJobControls {
+  /** Stops this generation (its submit on the wire too): the job is no longer this worker's. */
+  signal?: AbortSignal;
+  /** Awaited before a submit is sent again after a 429: rejects once the job is another's. */
+  beforeResend?: () => Promise<void>;
+}
+
 /** The runner's one entry for queue workers: a generation of a run, and a run's end. */
 export interface ItemWorker {
   /** Runs one generation from wherever the run's journal left it. Throws a non-retryable HailuoError for a job that must not run. */
-  run(store: RunStore, key: string): Promise<WorkerItemResult>;
+  run(store: RunStore, key: string, job?: ItemJobControls): Promise<WorkerItemResult>;
   /** Writes the run's reports (kept in its store) and marks the distributed run finished (it may run locally again). */
   finish(store: RunStore): Promise<{ manifest: Manifest; report: RunReport }>;
   /** Forgets what it kept of a run (a long-lived worker sees many runs). */
@@ -166,7 +174,7 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
   const refuse = (message: string) => new HailuoError("locked", message, { retryable: false });
 
   return {
-    async run(store, key) {
+    async run(store, key, job = {}) {
       const { run, plan } = await runFileOf(store);
       const item = plan.get(key);
       if (!item)
@@ -191,7 +199,8 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
         journal,
         state,
         intact: state.phase === "done" && (await storedClipIntact(store, state.clip)),
-        signal: o.signal,
+        signal: job.signal ? AbortSignal.any([o.signal, job.signal]) : o.signal,
+        beforeResend: job.beforeResend,
         emit: o.emit ?? (() => {}),
         // The run's own setting (run.json) wins over this worker's default.
         retries: run.retries ?? o.retries,

@@ -116,7 +116,10 @@ export async function ensureSubmitted(
   } catch (error) {
     const e = error as HailuoError;
     ctx.guards.submitReached(!(e.code === "network" && e.details?.notSent === true), e);
-    if (e.code === "submit_ambiguous" || e.code === "cancelled") {
+    // A cancel that came before the submit was sent (or while waiting to send it again) left
+    // nothing on fal: it is not a possible charge.
+    const unsent = e.code === "cancelled" && e.details?.notSent === true;
+    if (e.code === "submit_ambiguous" || (e.code === "cancelled" && !unsent)) {
       // It left this machine and its answer never came: maybe billed. It stays reserved against
       // the budget and is flagged in the report with its cost.
       // Best effort: without it, replay still flags a "submitting" that has no answer.

@@ -1,0 +1,106 @@
+import { randomBytes } from "node:crypto";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Queue } from "bullmq";
+import { describe, expect, it } from "vitest";
+import { createHailuoClient } from "@hailuo/core";
+import { inputHash } from "@hailuo/emulator";
+import { parseManifest } from "@hailuo/manifest";
+import { planRun, readJournal, readRunReport } from "@hailuo/runner";
+import { decodeErrors, waitFor } from "@hailuo/test-utils";
+import { QUEUES, enqueueRun, startWorker } from "./index.js";
+import { REDIS, queueFixture } from "./test-queue.js";
+
+// A worker cut off from Redis (or paused) past its job's lock: BullMQ hands the job to another
+// worker, which finds the journaled `submitting` and submits the scene itself.
+describe("a generate job whose lock another worker took", () => {
+  const fx = queueFixture("lock", { slots: 2 });
+
+  // Either the lock's renewal fails first and the job is cancelled at once (not after the
+  // Retry-After of 60 s, past the wait below), or the check before the re-send finds the lock
+  // another's: whichever comes first stops the submit.
+  it.each([
+    { lockDurationMs: 2000, retryAfterS: 60, first: "the lock's renewal" },
+    { lockDurationMs: 8000, retryAfterS: 1, first: "the check before the re-send" },
+  ])(
+    "never re-sends a submit waiting out a 429 once another worker holds the job ($first)",
+    async ({ lockDurationMs, retryAfterS }) => {
+      const tag = randomBytes(3).toString("hex");
+      const prefix = `${fx.prefix}-${tag}`;
+      const manifest = parseManifest(
+        `name: lock\nscenes:\n  - id: a\n    prompt: lock ${tag} a\n  - id: b\n    prompt: lock ${tag} b\n`,
+        { file: "lock.yaml" },
+      );
+      const runDir = join(fx.dir, `run-${tag}`);
+      await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, falConcurrency: 1 });
+      // fal refuses the first submit before queueing it and asks to wait.
+      fx.emu.setFaults({ rules: [{ route: "submit", kind: 429, count: 1, retryAfterS }] });
+      const before = fx.emu.stats();
+      const lines: string[] = [];
+      const generate = new Queue(QUEUES.generate, { connection: fx.redis, prefix });
+      const assemble = new Queue(QUEUES.assemble, { connection: fx.redis, prefix });
+      const worker = (ms: number) =>
+        startWorker({
+          redisUrl: REDIS,
+          prefix,
+          client: createHailuoClient({ emulatorUrl: fx.emu.url }),
+          concurrency: 1,
+          lockDurationMs: ms,
+          log: (line) => lines.push(line),
+        });
+      const first = await worker(lockDurationMs);
+      let second: Awaited<ReturnType<typeof worker>> | undefined;
+      try {
+        await waitFor(async () =>
+          (await readJournal(join(runDir, "journal.jsonl"))).records.some(
+            (r) => r.t === "submitting",
+          ),
+        );
+        const [job] = await generate.getJobs(["active"]);
+        const lock = `${prefix}:${QUEUES.generate}:${job!.id}:lock`;
+        // As a worker that took the job over after a stall holds it.
+        await fx.redis.set(lock, "another-worker", "PX", 60_000);
+        // This worker's processing of the job ends (BullMQ refuses its finish: the lock is another's).
+        await waitFor(
+          () => lines.some((l) => l.includes(`Lock mismatch for job ${job!.id}`)),
+          30_000,
+        );
+        expect(
+          fx.emu.stats().submits.total - before.submits.total,
+          "no submit re-sent after the lock was lost",
+        ).toBe(0);
+        await first.close();
+
+        // The other worker goes away; the job stalls, is taken again, and the run finishes.
+        fx.emu.setFaults({});
+        await fx.redis.del(lock);
+        second = await worker(2000);
+        await waitFor(
+          async () => (await assemble.getJobCounts("completed")).completed === 1,
+          30_000,
+        );
+        const plan = planRun(manifest);
+        expect(
+          plan.map((p) => fx.emu.stats().submits.byInput[inputHash(p.input)] ?? 0),
+          "submits per scene-take",
+        ).toEqual([1, 1]);
+        const t = (await readRunReport(runDir)).totals;
+        // The submit stopped while waiting was never sent: no possible charge is flagged.
+        expect(t.possibleDoubleChargeUsd).toBe(0);
+        expect(fx.emu.stats().billed.usd - before.billed.usd, "billed = reported").toBeCloseTo(
+          t.billedUsd,
+          6,
+        );
+        const clips = (await readdir(join(runDir, "clips"))).filter((f) => f.endsWith(".mp4"));
+        expect(clips).toHaveLength(2);
+        for (const f of clips) expect(await decodeErrors(join(runDir, "clips", f)), f).toBe("");
+      } finally {
+        await first.close();
+        await second?.close();
+        await generate.close();
+        await assemble.close();
+      }
+    },
+    90_000,
+  );
+});
