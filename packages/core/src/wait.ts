@@ -31,6 +31,9 @@ export async function streamOnce(
   );
   const onAbort = () => stream.abort();
   signal.addEventListener("abort", onAbort, { once: true });
+  // A stop while the stream was being opened has fired already: no listener would hear it, and
+  // the wait would last until the request ends (a Ctrl-C ignored for minutes).
+  if (signal.aborted) onAbort();
   const logs: HailuoLog[] = [];
   let last: HailuoStatus | undefined;
   stream.on("data", (data: unknown) => {
