@@ -27,6 +27,14 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Resolves once `signal` aborts, at once when it already has (a listener added then never fires). */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true }),
+  );
+}
+
 /** The real clock. */
 export const systemClock: Clock = { now: () => Date.now(), sleep: delay };
 

@@ -11,7 +11,7 @@ export {
   type ErrorCode,
   type FieldProblem,
 } from "./errors.js";
-export { delay, systemClock, createManualClock, type Clock } from "./clock.js";
+export { delay, systemClock, createManualClock, untilAborted, type Clock } from "./clock.js";
 export {
   retry,
   backoffDelayMs,

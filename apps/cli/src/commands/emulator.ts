@@ -1,6 +1,7 @@
 import { createEmulator, parseFaultFlag, type FaultRule } from "@hailuo/emulator";
 import { UsageError } from "../exit-codes.js";
 import { numberOption } from "../options.js";
+import { untilAborted } from "@hailuo/shared";
 
 /** Options of `hailuo emulator`. */
 export interface EmulatorCommandOptions {
@@ -80,9 +81,7 @@ export async function emulatorCommand(
     `fal emulator listening on ${emu.url}\n  export FAL_EMULATOR_URL=${emu.url}\n  stats: ${emu.url}/__emulator/stats\n`,
   );
   process.stdout.write(`${emu.url}\n`);
-  await new Promise<void>((resolve) =>
-    signal.addEventListener("abort", () => resolve(), { once: true }),
-  );
+  await untilAborted(signal);
   await emu.close();
   process.stderr.write(`emulator stopped; ${JSON.stringify(emu.stats().submits)}\n`);
   return 0;

@@ -23,6 +23,7 @@ import { UsageError } from "../exit-codes.js";
 import { loadManifestTelling } from "../load-input.js";
 import { chooseView, createProgressView } from "../progress-view.js";
 import { defaultRunDir } from "./run.js";
+import { untilAborted } from "@hailuo/shared";
 
 /** `hailuo run <manifest> --redis URL`: enqueue the run as a flow for any number of workers. */
 export async function enqueueCommand(
@@ -186,7 +187,7 @@ export async function workerCommand(
     say(
       `worker ${process.pid} ready on ${opts.redis} (prefix ${opts.prefix}); Ctrl-C stops it and leaves its jobs resumable`,
     );
-    await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+    await untilAborted(signal);
     await worker.close();
     return 0;
   } finally {

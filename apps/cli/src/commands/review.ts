@@ -5,6 +5,7 @@ import { connectFal, priceFor } from "../fal-connection.js";
 import { numberOption } from "../options.js";
 import { openRunAt, type RunAtOptions } from "../run-at.js";
 import { pickTake, quoteRerollNow } from "./takes.js";
+import { untilAborted } from "@hailuo/shared";
 
 /**
  * `hailuo review <run> [--port N] [--host ADDR]`: a local page to watch a run, compare and pick
@@ -96,7 +97,7 @@ export async function reviewCommand(
         `review page for ${address}: ${bare.href} (open the address printed on stdout: its token lets the page read the run, pick, re-roll and assemble)\n(bound to ${opts.host ?? "127.0.0.1"}; Ctrl-C stops the server)\n`,
       );
       process.stdout.write(`${server.url}\n`);
-      await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+      await untilAborted(signal);
       await server.close();
     } finally {
       if (follow) clearInterval(follow);
