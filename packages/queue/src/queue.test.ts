@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
 import { inputHash } from "@hailuo/emulator";
 import { loadManifest, parseManifest } from "@hailuo/manifest";
-import { acquireRunLock, readJournal, readRunReport, runManifest } from "@hailuo/runner";
+import { acquireRunLock, planRun, readJournal, readRunReport, runManifest } from "@hailuo/runner";
 import { decodeErrors, greyPng, waitFor } from "@hailuo/test-utils";
 import { QUEUES, enqueueRun, removeAllQueues, startWorker } from "./index.js";
 import { REDIS, queueFixture } from "./test-queue.js";
@@ -95,6 +95,40 @@ describe("enqueueRun + startWorker", () => {
     expect(fx.emu.stats().submits.byInput).not.toHaveProperty(
       inputHash({ prompt: "owned scene", duration: "6", prompt_optimizer: true }),
     );
+  });
+
+  it("a folder whose journal lost the records of its paid clips is never enqueued: a resume adopts them first", async () => {
+    // Queues of its own: a job enqueued here would be seen by no other test's worker.
+    const prefix = `${fx.prefix}-lost`;
+    const runDir = join(fx.dir, "lost-records");
+    const tag = randomBytes(3).toString("hex");
+    const manifest = parseManifest(
+      `name: lost\nscenes:\n  - prompt: lost ${tag} 1\n  - prompt: lost ${tag} 2\n`,
+      { file: "lost.yaml" },
+    );
+    const client = createHailuoClient({ emulatorUrl: fx.emu.url });
+    expect((await runManifest({ manifest, runDir, client })).exitCode).toBe(0);
+    await rm(join(runDir, "journal.jsonl"));
+    const error = await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: "preflight" });
+    expect((error as Error).message).toContain("2 paid clip(s) its journal has no record of");
+    const generate = new Queue(QUEUES.generate, { connection: fx.redis, prefix });
+    try {
+      expect(await generate.count(), "no job exists").toBe(0);
+      // The resume adopts both clips (nothing submitted); then the run may be enqueued.
+      const resumed = await runManifest({ runDir, client });
+      expect(resumed.report.items.map((i) => i.status)).toEqual(["cached", "cached"]);
+      await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix });
+      expect(
+        planRun(manifest).map((p) => fx.emu.stats().submits.byInput[inputHash(p.input)]),
+        "submits per scene-take",
+      ).toEqual([1, 1]);
+    } finally {
+      await generate.close();
+      await removeAllQueues({ redisUrl: REDIS, prefix });
+    }
   });
 
   it("uploads an image-to-video run's pictures at enqueue; a worker without the files submits with their URLs, once per scene", async () => {

@@ -7,9 +7,11 @@ import { HailuoError } from "@hailuo/shared";
 import {
   BudgetError,
   JournalStore,
+  PreflightError,
   RunLockedError,
   planRun,
   sumUsd,
+  unrecordedClips,
   uploadRunImages,
   writeRunFile,
   type Backend,
@@ -110,6 +112,13 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
       throw new RunLockedError(
         `${runDir} is being run by a local hailuo process (it holds the run); wait for it to finish before enqueueing it`,
       );
+    // Paid clips the journal lost (a deleted journal, a Redis that lost a bucket run's records):
+    // jobs would pay for them again; a resume in one process adopts them first.
+    const unrecorded = await unrecordedClips(store, unique);
+    if (unrecorded.length)
+      throw new PreflightError([
+        `${runDir} holds ${unrecorded.length} paid clip(s) its journal has no record of (${unrecorded.slice(0, 3).join(", ")}${unrecorded.length > 3 ? ", …" : ""}): its records were lost. Run \`hailuo resume ${runDir}\`${store.kind === "local" ? "" : " --redis …"} first: it adopts them, never paying twice`,
+      ]);
     // Images go up before anything else is recorded (and before any job exists): a worker finds
     // each one's URL in the journal; a refusal or a failed upload leaves no run.json behind.
     const withFiles = unique.filter((p) =>

@@ -84,3 +84,4 @@ export {
   type PicksFile,
   type RerollQuote,
 } from "./picks.js";
+export { unrecordedClips } from "./witnesses.js";

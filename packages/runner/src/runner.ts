@@ -337,20 +337,20 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
     let unique = uniqueOf(plan);
     // Clips in clips/ the journal never mentions and no generation can use: paid once, by whom unknown.
     const unaccounted: ReportCaveat[] = [];
-    // Witnesses are a folder's files; a bucket run's journal lives in Redis, beside no such files.
-    if (previous && local) {
+    // A folder's files witness what was paid; a bucket's objects do for a journal Redis lost.
+    if (previous) {
       // Asked only for an orphan clip when fal's list cannot be read: planning a big run is not free.
       let keys: Set<string> | undefined;
       const recordedKeys = () =>
         (keys ??= new Set(planRun(previous.manifest, undefined, context).map((p) => p.key)));
       const recovery = await recoverFromWitnesses({
-        runDir,
+        store,
         // A generation still waiting for its source's clip has no key to adopt a clip under.
         items: unique.filter((i) => !i.awaits),
         states,
         journal,
         client,
-        damaged: damaged.length > 0,
+        recordsLost: damaged.length > 0 || records.length === 0,
         firstAt: records[0]?.at,
         recordedKeys,
         signal: stop.signal,
@@ -359,7 +359,7 @@ export async function runManifest(options: RunOptions): Promise<RunResult> {
       for (const r of recovery.rejected)
         unaccounted.push({
           kind: "clip_unaccounted",
-          message: `${r.file} looks like a paid clip of this folder that the journal has no record of and no generation can use (${r.reason}): what it cost is not in these totals`,
+          message: `${r.file} looks like a paid clip of this run that the journal has no record of and no generation can use (${r.reason}): what it cost is not in these totals`,
         });
       // An adopted clip may be what a continuing scene continues from: keyed again.
       if (recovery.adopted.length) {

@@ -1,9 +1,10 @@
-import { readdir, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { HailuoClient } from "@hailuo/core";
 import type { HailuoError } from "@hailuo/shared";
+import type { ArtifactInfo, RunStore } from "@hailuo/store";
 import { clipFactsOf, clipFileName, requestIdPrefix } from "./clip-file.js";
-import type { JournalStore } from "./journal-store.js";
+import { readJournal, type JournalStore } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
 import { SKEW_MS, sameInput } from "./reconcile.js";
 import { newItemState, replayJournal, type ItemState } from "./run-state.js";
@@ -20,21 +21,19 @@ export interface OrphanClip {
 /**
  * Clips in `clips/` that belong to a generation without a single journal record: a clip's name is
  * its scene, take and request id (`clipFileName`), so one the journal never mentions was paid for
- * in a run whose records were lost. Pure apart from listing the folder.
+ * in a run whose records were lost. Pure: `clipNames` are the names `clips/` holds.
  */
-export async function findOrphanClips(
-  runDir: string,
+export function findOrphanClips(
+  clipNames: readonly string[],
   items: PlanItem[],
   states: Map<string, ItemState>,
-): Promise<OrphanClip[]> {
+): OrphanClip[] {
   const known = new Set([...states.values()].flatMap((s) => s.requestIds.map(requestIdPrefix)));
   // Clip names the journal never mentions; usually none, and then nothing more is worked out.
-  const unknown = (await readdir(join(runDir, "clips")).catch(() => [] as string[])).flatMap(
-    (name) => {
-      const m = /^(.+-)([A-Za-z0-9]{1,8})\.mp4$/.exec(name);
-      return m && !known.has(m[2]!) ? [{ name, stem: m[1]!, idPrefix: m[2]! }] : [];
-    },
-  );
+  const unknown = clipNames.flatMap((name) => {
+    const m = /^(.+-)([A-Za-z0-9]{1,8})\.mp4$/.exec(name);
+    return m && !known.has(m[2]!) ? [{ name, stem: m[1]!, idPrefix: m[2]! }] : [];
+  });
   if (!unknown.length) return [];
   // A stem two generations share (scene "s1" take 2, and a scene named "s1-take2") names neither.
   const byStem = new Map<string, PlanItem | null>();
@@ -50,6 +49,23 @@ export async function findOrphanClips(
   return orphans;
 }
 
+/** A run's clips in `clips/`, one level deep (a bucket's objects, a folder's files). */
+async function clipsOf(store: RunStore): Promise<ArtifactInfo[]> {
+  return (await store.listArtifacts("clips/")).filter((a) => !a.name.includes("/", 6));
+}
+
+/**
+ * Paid clips of `items` that the run's journal never mentions (its records were lost): what a
+ * run recovers before it submits, and what work spread over a queue must not pay for again.
+ */
+export async function unrecordedClips(store: RunStore, items: PlanItem[]): Promise<string[]> {
+  const clips = await clipsOf(store);
+  if (!clips.length) return [];
+  const states = replayJournal((await readJournal(store)).records);
+  const names = clips.map((a) => a.name.slice("clips/".length));
+  return findOrphanClips(names, items, states).map((o) => o.file);
+}
+
 /** What `recoverFromWitnesses` found. */
 export interface Recovery {
   /** Clips adopted from disk, journaled as recovered (billed in an earlier run). */
@@ -60,22 +76,47 @@ export interface Recovery {
   lookedUp: number;
 }
 
+// A bucket keeps no birth times: its objects' LastModified come after the requests they witness,
+// a clip's by up to the item timeout (15 min) and its save. An hour before the oldest covers both.
+const BUCKET_LOOKBACK_MS = 3_600_000;
+
+/** The earliest times that may precede the run's first request, as far as its files still say. */
+async function startTimes(store: RunStore, clips: readonly ArtifactInfo[]): Promise<number[]> {
+  if (store.kind === "local") {
+    // The journal's birth (where the filesystem keeps one, and the file kept its inode), run.json.
+    const times = await Promise.all(
+      ["journal.jsonl", "run.json", "clips"].map((f) =>
+        stat(join(store.dir, f)).catch(() => undefined),
+      ),
+    );
+    return times.flatMap((t) => (t ? [t.birthtimeMs || Infinity, t.mtimeMs] : []));
+  }
+  const runFile = await store.statArtifact("run.json");
+  return [runFile, ...clips].flatMap((a) =>
+    a?.modifiedMs ? [a.modifiedMs - BUCKET_LOOKBACK_MS] : [],
+  );
+}
+
 /**
- * The journal is not the only witness of what was paid. When a folder with a run has generations
- * the journal knows nothing of, and there is evidence that records were lost (a clip file the
- * journal never mentions, or damaged lines), each such generation is checked first against
- * `clips/` (a verified clip is adopted: journaled as `recovered`, never paid again) and then,
- * before its first submit, against fal's request list (its state is marked as a lost submit sent
- * since the folder began, so the item step's reconcile re-attaches a request fal knows).
+ * The journal is not the only witness of what was paid. When a run has generations the journal
+ * knows nothing of, and there is evidence that records were lost (a clip the journal never
+ * mentions, damaged lines, a run.json beside an empty journal), each such generation is checked
+ * first against `clips/` (a verified clip is adopted: journaled as `recovered`, never paid again)
+ * and then, before its first submit, against fal's request list (its state is marked as a lost
+ * submit sent since the run began, so the item step's reconcile re-attaches a request fal knows).
+ * A folder's clips are its files; a bucket run's are its objects, each brought down and checked.
  */
 export async function recoverFromWitnesses(o: {
-  runDir: string;
+  store: RunStore;
   items: PlanItem[];
   states: Map<string, ItemState>;
   journal: JournalStore;
   client: HailuoClient;
-  /** The journal had damaged lines: records may be missing although no clip file says so. */
-  damaged: boolean;
+  /**
+   * Records may be missing although no clip says so: the journal had damaged lines, or none at
+   * all beside a run.json (a deleted journal, a Redis that lost a bucket run's stream).
+   */
+  recordsLost: boolean;
   /** The journal's first surviving record's time: its lost records may be older than the file. */
   firstAt?: string;
   /**
@@ -85,20 +126,21 @@ export async function recoverFromWitnesses(o: {
   recordedKeys: () => ReadonlySet<string>;
   signal?: AbortSignal;
 }): Promise<Recovery> {
-  const { runDir, items, states, journal } = o;
+  const { store, items, states, journal } = o;
   const recovery: Recovery = { adopted: [], rejected: [], lookedUp: 0 };
-  const orphans = await findOrphanClips(runDir, items, states);
-  if (!orphans.length && !o.damaged) return recovery;
-  // When the folder began, as far as anything still says: the journal's birth (where the
-  // filesystem keeps one, and the file kept its inode), its first surviving record, run.json.
-  const times = await Promise.all(
-    ["journal.jsonl", "run.json", "clips"].map((f) => stat(join(runDir, f)).catch(() => undefined)),
+  const clips = await clipsOf(store);
+  const orphans = findOrphanClips(
+    clips.map((a) => a.name.slice("clips/".length)),
+    items,
+    states,
   );
+  if (!orphans.length && !o.recordsLost) return recovery;
+  // When the run began, as far as anything still says: its files, its first surviving record.
   const since = new Date(
     Math.min(
       Date.now(),
       o.firstAt ? Date.parse(o.firstAt) : Infinity,
-      ...times.flatMap((t) => (t ? [t.birthtimeMs || Infinity, t.mtimeMs] : [])),
+      ...(await startTimes(store, clips)),
     ) - SKEW_MS,
   );
   // fal lists requests per endpoint: each orphan's own endpoint is asked, once.
@@ -125,10 +167,14 @@ export async function recoverFromWitnesses(o: {
   };
   for (const orphan of orphans) {
     if (states.has(orphan.item.key)) continue; // a second file for the same take: the first was adopted
-    const facts = await clipFactsOf(runDir, orphan.item, orphan.file).catch((e: Error) => {
-      recovery.rejected.push({ file: orphan.file, reason: e.message });
-      return undefined;
-    });
+    // A bucket's clip is brought into the scratch folder first, checked against its stored hash.
+    const facts = await store
+      .getArtifact(orphan.file)
+      .then(() => clipFactsOf(store.dir, orphan.item, orphan.file))
+      .catch((e: Error) => {
+        recovery.rejected.push({ file: orphan.file, reason: e.message });
+        return undefined;
+      });
     if (!facts) continue;
     const rows = await requestList(orphan.item.endpoint);
     const full = rows?.find(

@@ -76,7 +76,7 @@ export function createLocalStore(runDir: string): RunStore {
   const pathOf = (name: string) => join(runDir, ...name.split("/"));
   const infoOf = async (name: string): Promise<ArtifactInfo | undefined> => {
     const st = await stat(pathOf(name)).catch(() => undefined);
-    return st?.isFile() ? { name, bytes: st.size } : undefined;
+    return st?.isFile() ? { name, bytes: st.size, modifiedMs: st.mtimeMs } : undefined;
   };
   return {
     kind: "local",

@@ -100,10 +100,17 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
     );
   const head = async (name: string): Promise<ArtifactInfo | undefined> => {
     try {
-      const h = await send<{ ContentLength?: number; Metadata?: Record<string, string> }>(
-        (sdk) => new sdk.HeadObjectCommand({ Bucket: bucket, Key: objectKey(name) }),
-      );
-      return { name, bytes: h.ContentLength ?? 0, sha256: h.Metadata?.sha256 };
+      const h = await send<{
+        ContentLength?: number;
+        Metadata?: Record<string, string>;
+        LastModified?: Date;
+      }>((sdk) => new sdk.HeadObjectCommand({ Bucket: bucket, Key: objectKey(name) }));
+      return {
+        name,
+        bytes: h.ContentLength ?? 0,
+        sha256: h.Metadata?.sha256,
+        modifiedMs: h.LastModified?.getTime(),
+      };
     } catch (error) {
       if ((error as S3ServiceException)?.name === "NotFound") return undefined;
       throw fail("looking up", name, error);
@@ -148,7 +155,18 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
       const text = await redisCall(`reading ${name}`, keys.doc(name), () =>
         redis.get(keys.doc(name)),
       );
-      return text ?? undefined;
+      if (text !== null) return text;
+      // Gone from Redis (a restart without persistence, another Redis, keys removed): the
+      // bucket's copy still says what the run was, so its paid clips are recognised, not paid again.
+      try {
+        const got = await send<{ Body?: { transformToString(): Promise<string> } }>(
+          (sdk) => new sdk.GetObjectCommand({ Bucket: bucket, Key: objectKey(name) }),
+        );
+        return await got.Body?.transformToString();
+      } catch (error) {
+        if ((error as S3ServiceException)?.name === "NoSuchKey") return undefined;
+        throw fail("reading", name, error);
+      }
     },
     async writeDocument(name, text) {
       await redisCall(`writing ${name}`, keys.doc(name), () => redis.set(keys.doc(name), text));
@@ -224,7 +242,7 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
       try {
         do {
           const page = await send<{
-            Contents?: { Key?: string; Size?: number }[];
+            Contents?: { Key?: string; Size?: number; LastModified?: Date }[];
             IsTruncated?: boolean;
             NextContinuationToken?: string;
           }>(
@@ -236,7 +254,11 @@ export function createRedisS3Store(options: RedisS3StoreOptions): RunStore {
               }),
           );
           for (const o of page.Contents ?? [])
-            out.push({ name: o.Key!.slice(base.length), bytes: o.Size ?? 0 });
+            out.push({
+              name: o.Key!.slice(base.length),
+              bytes: o.Size ?? 0,
+              modifiedMs: o.LastModified?.getTime(),
+            });
           token = page.IsTruncated ? page.NextContinuationToken : undefined;
         } while (token);
       } catch (error) {

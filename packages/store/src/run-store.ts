@@ -5,6 +5,8 @@ export interface ArtifactInfo {
   bytes: number;
   /** SHA-256 of the bytes as stored, when the store keeps it (redis+s3 does). */
   sha256?: string;
+  /** When the stored copy was last written (a file's mtime, an object's LastModified). */
+  modifiedMs?: number;
 }
 
 /** An open journal: whole lines appended durably, in order, atomically across processes. */
