@@ -347,6 +347,22 @@ describe("hailuo CLI", () => {
     );
   }, 120_000);
 
+  it("on a pipe, says once when each media step starts and once when it ends", async () => {
+    const file = join(fx.dir, "lines.yaml");
+    await writeFile(
+      file,
+      `name: lines\nassemble: {}\nthumbnails: { preview: none }\nscenes:\n${[1, 2, 3].map((i) => `  - prompt: lines scene ${i}\n    duration: 6\n`).join("")}`,
+    );
+    const r = await cli(["run", file, "--out", join(fx.dir, "lines-run")], {
+      FAL_EMULATOR_URL: fx.emu.url,
+    }).done;
+    expect(r.code, r.stderr).toBe(0);
+    // The film's pieces are made while clips land, then joined: still one line each way.
+    expect(
+      r.stderr.split("\n").filter((l) => /^(film|thumbnails): (started|done)$/.test(l)),
+    ).toEqual(["film: started", "film: done", "thumbnails: started", "thumbnails: done"]);
+  });
+
   it("lists scheduled jobs with their next fire time", async () => {
     const jobs = join(fx.dir, "jobs");
     await mkdir(join(jobs, "nightly"), { recursive: true });

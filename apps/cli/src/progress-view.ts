@@ -62,6 +62,7 @@ function jsonView(): ProgressView {
 function linesView(): ProgressView {
   const lastPhase = new Map<string, string>();
   const started = new Set<string>();
+  const finished = new Set<string>();
   let emulated = false;
   const say = (text: string) => process.stderr.write(`${text}\n`);
   return {
@@ -84,7 +85,9 @@ function linesView(): ProgressView {
       // A log file wants a line when a step starts and when it ends, not every percent.
       if (!started.has(step)) say(`${step}: started`);
       started.add(step);
-      if (percent >= 100) say(`${step}: done`);
+      // A step may report its end more than once (the film: its last piece, then its join).
+      if (percent >= 100 && !finished.has(step)) say(`${step}: done`);
+      if (percent >= 100) finished.add(step);
     },
     pause: () => {},
     resume: () => {},
