@@ -1,9 +1,15 @@
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Emulator, EmulatorClock } from "@hailuo/emulator";
+import type { Emulator } from "@hailuo/emulator";
 import { readHistory } from "@hailuo/scheduler";
-import { decodeErrors, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import {
+  decodeErrors,
+  holdableClock,
+  makeTempDir,
+  startTestEmulator,
+  waitFor,
+} from "@hailuo/test-utils";
 import { cli } from "./test-cli.js";
 
 // `hailuo schedule --once` while another process runs the same job: refused, exit 2, naming the
@@ -11,20 +17,9 @@ import { cli } from "./test-cli.js";
 describe("hailuo schedule --once during a run of the job", () => {
   let emu: Emulator;
   let tmp: Awaited<ReturnType<typeof makeTempDir>>;
-  let held = false;
-  const parked: (() => void)[] = [];
-  const clock: EmulatorClock = {
-    now: () => Date.now(),
-    setTimeout: (fn, ms) => {
-      const h: { t?: NodeJS.Timeout } = {};
-      if (held) parked.push(() => (h.t = setTimeout(fn, ms)));
-      else h.t = setTimeout(fn, ms);
-      return h;
-    },
-    clearTimeout: (h) => clearTimeout((h as { t?: NodeJS.Timeout }).t),
-  };
+  const gate = holdableClock();
   beforeAll(async () => {
-    emu = await startTestEmulator({ clock, render: "shared" });
+    emu = await startTestEmulator({ clock: gate.clock, render: "shared" });
     tmp = await makeTempDir();
   });
   afterAll(async () => {
@@ -41,7 +36,7 @@ describe("hailuo schedule --once during a run of the job", () => {
     );
     const env = { FAL_EMULATOR_URL: emu.url };
     const billedBefore = emu.stats().billed.usd;
-    held = true;
+    gate.hold();
     const first = cli(["schedule", jobs, "--once", "hourly"], env);
     await waitFor(() => emu.stats().submits.total === 1, 30_000);
 
@@ -52,8 +47,7 @@ describe("hailuo schedule --once during a run of the job", () => {
     );
     expect(emu.stats().submits.total).toBe(1);
 
-    held = false;
-    for (const start of parked.splice(0)) start();
+    gate.release();
     const done = await first.done;
     expect(done.code).toBe(0);
     const outputRoot = join(tmp.dir, "out");

@@ -4,12 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import {
-  createEmulator,
-  type Emulator,
-  type EmulatorClock,
-  type EmulatorOptions,
-} from "@hailuo/emulator";
+import { createEmulator, type Emulator, type EmulatorOptions } from "@hailuo/emulator";
 
 /** Clips rendered by tests are shared across test files so identical prompts render once. */
 export const TEST_CACHE_DIR = join(tmpdir(), "hailuo-test-emulator-cache");
@@ -27,37 +22,6 @@ export function startTestEmulator(options: EmulatorOptions = {}): Promise<Emulat
     webhookRetryDelayMs: 50,
     ...options,
   });
-}
-
-/**
- * An emulator clock whose timers wait until `release()`: requests stay queued or in progress for
- * as long as a test needs to see them so, however slow the machine, then run on real time.
- */
-export function heldClock(): { readonly clock: EmulatorClock; release(): void } {
-  type Timer = { real?: NodeJS.Timeout };
-  const held = new Map<Timer, { fn: () => void; ms: number }>();
-  let released = false;
-  return {
-    clock: {
-      now: () => Date.now(),
-      setTimeout(fn, ms) {
-        const t: Timer = {};
-        if (released) t.real = setTimeout(fn, ms);
-        else held.set(t, { fn, ms });
-        return t;
-      },
-      clearTimeout(handle) {
-        const t = handle as Timer;
-        held.delete(t);
-        clearTimeout(t.real);
-      },
-    },
-    release() {
-      released = true;
-      for (const [t, { fn, ms }] of held) t.real = setTimeout(fn, ms);
-      held.clear();
-    },
-  };
 }
 
 /** A fresh temp folder; remove it with the returned `cleanup`. */
@@ -160,7 +124,7 @@ async function ffmpegDecodeErrors(ffmpeg: string, file: string): Promise<string>
   ]).catch((e: { stderr?: string; message: string }) => ({ stderr: e.stderr || e.message }));
   return stderr.trim();
 }
-export { holdableClock } from "./holdable-clock.js";
+export { heldClock, holdableClock, type HoldableClock } from "./holdable-clock.js";
 export { startTestS3, type TestS3Server } from "./s3-server.js";
 export { startTestRedis, type TestRedis } from "./redis-server.js";
 export { greyPng } from "./png.js";
