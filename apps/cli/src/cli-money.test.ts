@@ -2,28 +2,32 @@ import { execFile } from "node:child_process";
 import { mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { decodeErrors, ffprobeFacts, waitFor } from "@hailuo/test-utils";
+import { afterEach, describe, expect, it } from "vitest";
+import { decodeErrors, ffprobeFacts, holdableClock, waitFor } from "@hailuo/test-utils";
 import { readJournal } from "@hailuo/runner";
 import { cli, cliFixture, manifestText } from "./test-cli.js";
 
 // The CLI where money is at stake: killed, interrupted, out of disk, refusing before it spends.
 describe("hailuo CLI and money", () => {
-  // 1.2 s per generation leaves each kill and full disk below a wide window mid-run (the default
-  // 2.5 s only made the runs longer).
-  const fx = cliFixture({ progressLatencyMs: 1200 });
+  // A test that stops a run mid-way holds the emulator's clock until it has: a generation then
+  // cannot finish first, however slow the machine. Released, each takes 1.2 s.
+  const gate = holdableClock();
+  const fx = cliFixture({ progressLatencyMs: 1200, clock: gate.clock });
+  afterEach(() => gate.release());
 
   it("survives SIGKILL mid-run: resume finishes with every clip valid and one submit per scene-take", async () => {
     const file = join(fx.dir, "kill.yaml");
     await writeFile(file, manifestText(6, "kill"));
     const runDir = join(fx.dir, "kill-run");
     const before = fx.emu.stats();
+    gate.hold();
     const first = cli(["run", file, "--out", runDir, "--concurrency", "2", "--no-media"], {
       FAL_EMULATOR_URL: fx.emu.url,
     });
     const journal = join(runDir, "journal.jsonl");
     // Kill while two requests are being generated and no submit is on the wire: the one window
     // no client can close (a submit sent but not yet journaled) is covered by the ambiguous-submit test.
+    // The clock is held: both stay in progress until after the kill.
     await waitFor(async () => {
       const { records } = await readJournal(journal);
       const submitted = records.filter((r) => r.t === "submitted").length;
@@ -34,6 +38,7 @@ describe("hailuo CLI and money", () => {
     expect(killed.code).toBe(null);
     const { records } = await readJournal(journal);
     expect(records.filter((r) => r.t === "done").length).toBeLessThan(6);
+    gate.release();
 
     // Straight after the kill: the dead process's run.lock goes stale in seconds and is taken over.
     const resumed = await cli(["resume", runDir, "--no-media"], { FAL_EMULATOR_URL: fx.emu.url })
@@ -63,6 +68,8 @@ describe("hailuo CLI and money", () => {
     const file = join(fx.dir, "int.yaml");
     await writeFile(file, manifestText(6, "interrupt"));
     const runDir = join(fx.dir, "int-run");
+    // Held: the run is still going when the signal comes.
+    gate.hold();
     const p = cli(["run", file, "--out", runDir, "--cancel-on-exit", "--concurrency", "1"], {
       FAL_EMULATOR_URL: fx.emu.url,
     });
@@ -73,6 +80,7 @@ describe("hailuo CLI and money", () => {
     );
     p.child.kill("SIGINT");
     const r = await p.done;
+    gate.release();
     expect(r.code).toBe(130);
     expect(r.stderr).toContain(`hailuo resume ${runDir}`);
     const { records } = await readJournal(join(runDir, "journal.jsonl"));
@@ -99,9 +107,14 @@ describe("hailuo CLI and money", () => {
           30_000,
         );
         const before = fx.emu.stats();
+        // The first clip is generated and saved while the second stands still (held): the disk
+        // fills with the run still going, however slow the machine.
+        gate.hold();
         const p = cli(["run", file, "--out", runDir, "--concurrency", "1", "--no-media"], {
           FAL_EMULATOR_URL: fx.emu.url,
         });
+        await waitFor(() => fx.emu.stats().submits.total === before.submits.total + 1, 30_000);
+        gate.releaseParked();
         await waitFor(
           async () =>
             (await readJournal(join(runDir, "journal.jsonl"))).records.some((r) => r.t === "done"),
@@ -116,6 +129,7 @@ describe("hailuo CLI and money", () => {
         ).catch((error: NodeJS.ErrnoException) => {
           if (error.code !== "ENOSPC") throw error;
         });
+        gate.release();
         const stopped = await p.done;
         expect(stopped.code).toBe(1);
         expect(stopped.stderr).toContain("[disk_full]");

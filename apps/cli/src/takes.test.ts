@@ -1,15 +1,18 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { readJournal } from "@hailuo/runner";
-import { decodeErrors, waitFor } from "@hailuo/test-utils";
+import { decodeErrors, holdableClock, waitFor } from "@hailuo/test-utils";
 import { cli, cliFixture } from "./test-cli.js";
 
 const json = async (file: string) => JSON.parse(await readFile(file, "utf8"));
 
 // Takes to choose from, without a browser: pick, re-roll (budget, an edited prompt, Ctrl-C and resume), assemble.
 describe("hailuo pick and reroll", () => {
-  const fx = cliFixture({ progressLatencyMs: 1200 });
+  // The Ctrl-C test holds the emulator's clock: the re-roll is still generating when it is stopped.
+  const gate = holdableClock();
+  const fx = cliFixture({ progressLatencyMs: 1200, clock: gate.clock });
+  afterEach(() => gate.release());
 
   it("picks a take, refuses a re-roll over the budget (nothing recorded), re-rolls with an edited prompt, and the film uses both choices", async () => {
     const file = join(fx.dir, "takes.yaml");
@@ -105,6 +108,7 @@ describe("hailuo pick and reroll", () => {
     const env = { FAL_EMULATOR_URL: fx.emu.url };
     const before = fx.emu.stats();
     expect((await cli(["run", file, "--out", runDir, "--no-media"], env).done).code).toBe(0);
+    gate.hold();
     const p = cli(
       ["reroll", runDir, "only", "--prompt", "stopped reroll scene, in the rain", "--no-media"],
       env,
@@ -117,6 +121,7 @@ describe("hailuo pick and reroll", () => {
     );
     p.child.kill("SIGINT");
     const stopped = await p.done;
+    gate.release();
     expect(stopped.code).toBe(130);
     expect(stopped.stderr).toContain("resume");
     const resumed = await cli(["resume", runDir, "--no-media"], env).done;
