@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
 import { inputHash, type Emulator } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
@@ -16,6 +16,7 @@ import { createRedisS3Store, redisKeysOf, s3ClientFromEnv } from "@hailuo/store"
 import {
   decodeErrors,
   ffprobeFacts,
+  holdableClock,
   makeTempDir,
   startTestEmulator,
   startTestRedis,
@@ -34,14 +35,18 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
   let s3: TestS3Server;
   let redisServer: TestRedis;
   let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+  // A test that stops a process mid-run holds the emulator's clock until it has: no generation
+  // finishes first, however slow the machine.
+  const gate = holdableClock();
   beforeAll(async () => {
     [emu, s3, redisServer, tmp] = await Promise.all([
-      startTestEmulator({ slots: 8, progressLatencyMs: 1000, render: "shared" }),
+      startTestEmulator({ slots: 8, progressLatencyMs: 1000, render: "shared", clock: gate.clock }),
       startTestS3(),
       startTestRedis(),
       makeTempDir(),
     ]);
   });
+  afterEach(() => gate.release());
   afterAll(async () => {
     await Promise.all([emu.close(), s3.close(), redisServer.close()]);
     await tmp.cleanup();
@@ -82,6 +87,8 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
 
     const worker = ["worker", ...q, "--concurrency", "2", "--lock-ms", "3000", "--retries", "4"];
     const [dirA, dirB] = [await place("worker-a"), await place("worker-b")];
+    // Held until Redis is back: the run is still going through the kill and the restart.
+    gate.hold();
     const a = spawnCli(worker, envIn(dirA), dirA);
     const b = spawnCli(worker, envIn(dirB), dirB);
 
@@ -103,6 +110,7 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
     // the next uploads for a while.
     await redisServer.restart();
     s3.failNext(8);
+    gate.release();
 
     const assemble = new Queue(QUEUES.assemble, { connection: redis, prefix });
     const generate = new Queue(QUEUES.generate, { connection: redis, prefix });
@@ -197,10 +205,13 @@ describe("a run kept in a bucket, worked by workers that share no folder", () =>
       (await redis.xrange(redisKeysOf(url, prefix).log, "-", "+")).map(
         ([, f]) => JSON.parse(f[1]!) as { t: string; scene?: string; take?: number },
       );
+    // Held: the run is still going when the Ctrl-C comes.
+    gate.hold();
     const first = spawnCli(["resume", url, ...q, "--take-over"], envIn(here), here);
     await waitFor(async () => (await records()).some((r) => r.t === "submitted"), 60_000);
     first.child.kill("SIGINT");
     expect(await first.done, first.output()).toBe(130);
+    gate.release();
     expect(first.output()).toContain(`hailuo resume ${url}`);
 
     const elsewhere = await place(`elsewhere-${tag}`);
