@@ -26,13 +26,14 @@ describe("the live view on a terminal", () => {
       FAL_EMULATOR_URL: fx.emu.url,
     });
 
-    // While clips are in flight: the header and the running rows are on screen.
+    // While clips are in flight: the header and the running rows are on screen. Held, the run
+    // settles with three clips out (two generating, one queued on the emulator's two slots).
     let screen: string[] = [];
     await waitFor(async () => {
       screen = await run.screen();
       return (
-        screen.some((l) => / running/.test(l) && /elapsed/.test(l)) &&
-        screen.some((l) => /in_progress|queued/.test(l))
+        screen.some((l) => / 3 running/.test(l) && /elapsed/.test(l)) &&
+        screen.filter((l) => /in_progress|queued/.test(l)).length === 3
       );
     }, 20_000);
     held.release();
@@ -40,10 +41,11 @@ describe("the live view on a terminal", () => {
     expect(header).toMatch(
       /^\d\/6 done · \d running( · \d waiting)? · \$\d\.\d\d\/\$1\.62 emulated · \d:\d\d elapsed, ETA (—|\d:\d\d)$/,
     );
+    // Every running clip has its row, cut to the width.
     const rows = screen.filter((l) =>
-      /^\S (in_progress|queued|submitting|downloading) +scene-\d-x+/.test(l),
+      /^\S (in_progress|queued|submitting|downloading)( \(position \d+\))? +scene-\d-x+/.test(l),
     );
-    expect(rows.length).toBeGreaterThanOrEqual(2);
+    expect(rows).toHaveLength(3);
     for (const r of rows) expect(r.length).toBeLessThanOrEqual(79);
 
     expect(await run.done).toBe(0);
