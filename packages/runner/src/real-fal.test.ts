@@ -3,7 +3,13 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createHailuoClient, type HailuoHandle } from "@hailuo/core";
 import { parseManifest } from "@hailuo/manifest";
-import { decodeErrors, makeTempDir, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import {
+  decodeErrors,
+  heldClock,
+  makeTempDir,
+  startTestEmulator,
+  waitFor,
+} from "@hailuo/test-utils";
 import { runManifest, type RunEvent } from "./index.js";
 
 // The runner against the emulator's default, fal-shaped behaviour (reference fal-protocol.md §14):
@@ -55,11 +61,14 @@ describe("the runner against fal's shapes", () => {
 
   for (const cancelRunning of ["signal", "immediate"] as const) {
     it(`a running request cancelled on fal (${cancelRunning}): resume ${cancelRunning === "signal" ? "keeps the clip it still produced" : "submits again, free"}; billed once`, async () => {
+      // Held until the first run has stopped: the request is still running when it is cancelled.
+      const held = heldClock();
       const emu = await startTestEmulator({
         render: "shared",
         slots: 1,
         progressLatencyMs: 1200,
         cancelRunning,
+        clock: held.clock,
       });
       const tmp = await makeTempDir();
       try {
@@ -86,6 +95,7 @@ describe("the runner against fal's shapes", () => {
         expect(await client.cancel(running!)).toBe("cancellation_requested");
         ac.abort();
         expect((await first).exitCode).toBe(130);
+        held.release();
         const second = await runManifest({
           manifest,
           runDir: tmp.dir,

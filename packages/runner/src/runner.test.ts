@@ -10,6 +10,7 @@ import {
   startTestEmulator,
   makeTempDir,
   ffprobeFacts,
+  heldClock,
   waitFor,
   decodeErrors,
 } from "@hailuo/test-utils";
@@ -294,7 +295,14 @@ describe("runManifest under faults", () => {
   }, 120_000);
 
   it("on interrupt cancels only queued requests; resume re-attaches the running one and submits the cancelled ones again", async () => {
-    const emu = await startTestEmulator({ render: "shared", slots: 1, progressLatencyMs: 1500 });
+    // Held until the interrupt is over: a finishes only then, so b and c are still queued.
+    const held = heldClock();
+    const emu = await startTestEmulator({
+      render: "shared",
+      slots: 1,
+      progressLatencyMs: 1500,
+      clock: held.clock,
+    });
     const tmp = await makeTempDir();
     try {
       const manifest = parseManifest(
@@ -323,6 +331,7 @@ describe("runManifest under faults", () => {
       );
       ac.abort();
       const first = await run;
+      held.release();
       expect(first.exitCode).toBe(130);
       expect(emu.stats().cancels).toBe(2);
       const { records } = await readJournal(join(tmp.dir, "journal.jsonl"));
