@@ -1,9 +1,15 @@
 import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
-import { makeTempDir, startFaultyGateway, startTestEmulator, waitFor } from "@hailuo/test-utils";
+import {
+  holdableClock,
+  makeTempDir,
+  startFaultyGateway,
+  startTestEmulator,
+  waitFor,
+} from "@hailuo/test-utils";
 import { JournalStore, readJournal, runManifest, writeRunFile, type RunOptions } from "./index.js";
 import { readRunFileText } from "./run-folder.js";
 import { board, expectMoneyFacts, runFixture, STORE_KINDS } from "./test-money.js";
@@ -274,10 +280,14 @@ describe.each(STORE_KINDS)("money safety, %s store", (kind) => {
 });
 
 describe("a bucket run whose ownership is taken", () => {
-  const fx = runFixture({ slots: 4, progressLatencyMs: 1500 }, "redis+s3");
+  // Held while the run is taken from its owner: no generation finishes first, however slow the machine.
+  const gate = holdableClock();
+  const fx = runFixture({ slots: 4, progressLatencyMs: 1500, clock: gate.clock }, "redis+s3");
+  afterEach(() => gate.release());
 
   it("stops, writes nothing more into the run, says why; the next owner finishes it paying each clip once", async () => {
     const manifest = board("taken", 4);
+    gate.hold();
     const run = runManifest(fx.opts({ manifest, concurrency: 4 }));
     const { client: redis, keys } = fx.redis;
     const records = async () => (await redis.xrange(keys.log, "-", "+")).length;
@@ -286,6 +296,7 @@ describe("a bucket run whose ownership is taken", () => {
     await redis.set(keys.lease, "next-owner", "PX", 60_000);
     const seen = await records();
     const error = await run.catch((e: unknown) => e);
+    gate.release();
     expect(error).toMatchObject({ code: "locked" });
     expect((error as Error).message).toContain("lost ownership");
     expect(
@@ -304,16 +315,24 @@ describe("a bucket run whose ownership is taken", () => {
     // process takes the run, which would submit the scene itself.
     fx.emu.setFaults({ rules: [{ route: "submit", kind: 429, count: 1, retryAfterS: 2 }] });
     const manifest = board("retry-after", 1);
-    const run = runManifest(fx.opts({ manifest }));
-    const { client: redis, keys } = fx.redis;
-    await waitFor(async () =>
-      (await readJournal(fx.run)).records.some((r) => r.t === "submitting"),
-    );
-    await redis.set(keys.lease, "next-owner", "PX", 60_000);
-    expect(await run.catch((e: unknown) => e)).toMatchObject({ code: "locked" });
-    // The run is over, its Retry-After wait with it: nothing was queued by this process.
-    expect(fx.emu.stats().submits.total, "no submit re-sent after the lease was lost").toBe(0);
-    await redis.del(keys.lease);
+    // The refusal reaches the run only once the run is taken: its wait starts after that,
+    // however slow the machine (a gateway holds the 429's answer).
+    const gw = await startFaultyGateway(fx.emu.url);
+    try {
+      gw.failNextSubmits("delay", 1);
+      const client = createHailuoClient({ emulatorUrl: gw.url, submitRetryBaseDelayMs: 10 });
+      const run = runManifest(fx.opts({ manifest, client }));
+      const { client: redis, keys } = fx.redis;
+      await waitFor(() => gw.held() === 1);
+      await redis.set(keys.lease, "next-owner", "PX", 60_000);
+      gw.release();
+      expect(await run.catch((e: unknown) => e)).toMatchObject({ code: "locked" });
+      // The run is over, its Retry-After wait with it: nothing was queued by this process.
+      expect(fx.emu.stats().submits.total, "no submit re-sent after the lease was lost").toBe(0);
+      await redis.del(keys.lease);
+    } finally {
+      await gw.close();
+    }
     fx.emu.setFaults({});
     const resumed = await runManifest(fx.opts({ manifest }));
     expect(resumed.exitCode).toBe(0);
@@ -341,12 +360,15 @@ describe("a bucket run whose ownership is taken", () => {
         };
       },
     };
+    // Held: the run is still going when the Ctrl-C comes.
+    gate.hold();
     const run = runManifest(
       fx.opts({ manifest, runDir: takenAfterInterrupted, signal: ac.signal }),
     );
     await waitFor(async () => (await readJournal(fx.run)).records.some((r) => r.t === "submitted"));
     ac.abort();
     expect(await run.catch((e: unknown) => e)).toMatchObject({ code: "locked" });
+    gate.release();
     expect(await store.statArtifact("report.json"), "no report uploaded by the old owner").toBe(
       undefined,
     );
