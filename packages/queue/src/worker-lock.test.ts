@@ -6,8 +6,8 @@ import { describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
 import { inputHash } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
-import { planRun, readJournal, readRunReport } from "@hailuo/runner";
-import { decodeErrors, waitFor } from "@hailuo/test-utils";
+import { planRun, readRunReport } from "@hailuo/runner";
+import { decodeErrors, startFaultyGateway, waitFor } from "@hailuo/test-utils";
 import { QUEUES, enqueueRun, startWorker } from "./index.js";
 import { REDIS, queueFixture } from "./test-queue.js";
 
@@ -18,13 +18,16 @@ describe("a generate job whose lock another worker took", () => {
 
   // Either the lock's renewal fails first and the job is cancelled at once (not after the
   // Retry-After of 60 s, past the wait below), or the check before the re-send finds the lock
-  // another's: whichever comes first stops the submit.
+  // another's: whichever comes first stops the submit. The lock is taken at a moment the test
+  // makes, not one it must catch in time: once the worker waits out the 429 (its client says it
+  // retries), or, for the 1 s wait, while a gateway holds the 429's answer (the wait starts after;
+  // the renewal, 15 s away, cannot come first).
   it.each([
-    { lockDurationMs: 2000, retryAfterS: 60, first: "the lock's renewal" },
-    { lockDurationMs: 8000, retryAfterS: 1, first: "the check before the re-send" },
+    { lockDurationMs: 2000, retryAfterS: 60, first: "the lock's renewal", hold: false },
+    { lockDurationMs: 30_000, retryAfterS: 1, first: "the check before the re-send", hold: true },
   ])(
     "never re-sends a submit waiting out a 429 once another worker holds the job ($first)",
-    async ({ lockDurationMs, retryAfterS }) => {
+    async ({ lockDurationMs, retryAfterS, hold }) => {
       const tag = randomBytes(3).toString("hex");
       const prefix = `${fx.prefix}-${tag}`;
       const manifest = parseManifest(
@@ -39,11 +42,17 @@ describe("a generate job whose lock another worker took", () => {
       const lines: string[] = [];
       const generate = new Queue(QUEUES.generate, { connection: fx.redis, prefix });
       const assemble = new Queue(QUEUES.assemble, { connection: fx.redis, prefix });
+      const gw = await startFaultyGateway(fx.emu.url);
+      if (hold) gw.failNextSubmits("delay", 1);
+      let retrying = false;
       const worker = (ms: number) =>
         startWorker({
           redisUrl: REDIS,
           prefix,
-          client: createHailuoClient({ emulatorUrl: fx.emu.url }),
+          client: createHailuoClient({
+            emulatorUrl: gw.url,
+            onHttpRetry: (r) => void (r.operation === "submit" && (retrying = true)),
+          }),
           concurrency: 1,
           lockDurationMs: ms,
           log: (line) => lines.push(line),
@@ -51,15 +60,12 @@ describe("a generate job whose lock another worker took", () => {
       const first = await worker(lockDurationMs);
       let second: Awaited<ReturnType<typeof worker>> | undefined;
       try {
-        await waitFor(async () =>
-          (await readJournal(join(runDir, "journal.jsonl"))).records.some(
-            (r) => r.t === "submitting",
-          ),
-        );
+        await waitFor(() => (hold ? gw.held() === 1 : retrying));
         const [job] = await generate.getJobs(["active"]);
         const lock = `${prefix}:${QUEUES.generate}:${job!.id}:lock`;
         // As a worker that took the job over after a stall holds it.
         await fx.redis.set(lock, "another-worker", "PX", 60_000);
+        gw.release();
         // This worker's processing of the job ends (BullMQ refuses its finish: the lock is another's).
         await waitFor(
           () => lines.some((l) => l.includes(`Lock mismatch for job ${job!.id}`)),
@@ -99,6 +105,7 @@ describe("a generate job whose lock another worker took", () => {
         await second?.close();
         await generate.close();
         await assemble.close();
+        await gw.close();
       }
     },
     90_000,
