@@ -154,9 +154,11 @@ describe("redis+s3 store", () => {
   it("waits for a dead owner's lease to lapse, then owns the run", async () => {
     const store = await kinds["redis+s3"]!();
     const { lease } = redisKeysOf(store.url, `hailuo-test-${process.pid}`);
-    // A killed owner's lease: nobody renews it.
-    await redis.set(lease, "killed-owner", "PX", 400);
+    // A killed owner's lease: nobody renews it. It lapses only once the refusal is seen, however
+    // slow the machine.
+    await redis.set(lease, "killed-owner", "PX", 60_000);
     await expect(store.acquire({ noWait: true })).rejects.toMatchObject({ code: "locked" });
+    await redis.pexpire(lease, 400);
     const owned = await store.acquire();
     expect(await redis.get(lease)).not.toBe("killed-owner");
     await owned.release();
@@ -168,7 +170,7 @@ describe("redis+s3 store", () => {
     const { lease } = redisKeysOf(store.url, `hailuo-test-${process.pid}`);
     const lost: Error[] = [];
     const owned = await store.acquire({ noWait: true, onLost: (e) => lost.push(e) });
-    await redis.set(lease, "another-owner", "PX", 5000);
+    await redis.set(lease, "another-owner", "PX", 60_000);
     await waitFor(() => lost.length > 0);
     expect(lost[0]).toMatchObject({ code: "store", retryable: false });
     expect(lost[0]!.message).toContain(store.url);
@@ -185,7 +187,7 @@ describe("redis+s3 store", () => {
     const log = await store.openLog();
     await log.appendLine('{"t":"mine"}');
     // Another process takes the run (this one was paused past its lease).
-    await redis.set(lease, "next-owner", "PX", 5000);
+    await redis.set(lease, "next-owner", "PX", 60_000);
     await expect(log.appendLine('{"t":"late"}')).rejects.toMatchObject({
       code: "store",
       retryable: false,
@@ -199,11 +201,14 @@ describe("redis+s3 store", () => {
     const { lease } = redisKeysOf(store.url, `hailuo-test-${process.pid}`);
     const lost: Error[] = [];
     const owned = await store.acquire({ noWait: true, onLost: (e) => lost.push(e) });
-    await redis.pexpire(lease, 100);
+    // A time left other than the lease's (2 s), longer so that it cannot run out before the
+    // confirm however slow the machine: only a renewal sets it back to the lease.
+    await redis.pexpire(lease, 60_000);
     await owned.confirm();
-    expect(await redis.pttl(lease), "renewed to the whole lease").toBeGreaterThan(1000);
+    const left = await redis.pttl(lease);
+    expect(left > 0 && left <= 2000, `renewed to the whole lease (${left} ms left)`).toBe(true);
     // Taken before this holder's renewal timer could notice: the confirm itself finds out.
-    await redis.set(lease, "next-owner", "PX", 5000);
+    await redis.set(lease, "next-owner", "PX", 60_000);
     await expect(owned.confirm()).rejects.toMatchObject({ code: "store", retryable: false });
     expect(lost, "the holder is told once").toHaveLength(1);
     await expect(owned.confirm()).rejects.toMatchObject({ code: "store" });
