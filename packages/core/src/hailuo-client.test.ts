@@ -3,7 +3,13 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "@hailuo/emulator";
-import { startTestEmulator, makeTempDir, ffprobeFacts, waitFor } from "@hailuo/test-utils";
+import {
+  startTestEmulator,
+  makeTempDir,
+  ffprobeFacts,
+  heldClock,
+  waitFor,
+} from "@hailuo/test-utils";
 import {
   createHailuoClient,
   downloadVideo,
@@ -124,7 +130,8 @@ describe("generate against the emulator", () => {
   });
 
   it("aborts a wait through its AbortSignal without cancelling the request", async () => {
-    const slow = await startTestEmulator({ progressLatencyMs: 5000, render: "shared" });
+    // Held: the request never finishes, however slow the machine.
+    const slow = await startTestEmulator({ render: "shared", clock: heldClock().clock });
     try {
       const client = createHailuoClient({ emulatorUrl: slow.url });
       const handle = await client.submit({ prompt: "patience" });
