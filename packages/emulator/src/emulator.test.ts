@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseFaultFlag, type Emulator } from "./index.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { parseFaultFlag, type Emulator, type EmulatorClock } from "./index.js";
 import { auth, body, startTestEmulator, untilCompleted } from "./test-http.js";
 
 // Raw HTTP against the emulator: the wire shapes fal's clients depend on (reference §12).
@@ -10,16 +10,42 @@ const Q = "/__host/queue.fal.run";
 const EP = "fal-ai/minimax/hailuo-02/standard/text-to-video";
 
 describe("emulator wire protocol", () => {
+  // Timers that wait while held (test-utils' holdableClock, which this package cannot import: it
+  // depends on it): a request stays in progress, and the one behind it queued, until the test has
+  // seen them so, however slow the machine.
+  let held = false;
+  const parked: (() => void)[] = [];
+  const clock: EmulatorClock = {
+    now: () => Date.now(),
+    setTimeout(fn, ms) {
+      const t: { real?: NodeJS.Timeout; cleared?: boolean } = {};
+      const start = () => void (t.cleared || (t.real = setTimeout(fn, ms)));
+      if (held) parked.push(start);
+      else start();
+      return t;
+    },
+    clearTimeout(handle) {
+      const t = handle as { real?: NodeJS.Timeout; cleared?: boolean };
+      t.cleared = true;
+      clearTimeout(t.real);
+    },
+  };
+  const release = () => {
+    held = false;
+    for (const start of parked.splice(0)) start();
+  };
   let emu: Emulator;
   beforeAll(async () => {
-    emu = await startTestEmulator({ slots: 1, render: "shared", progressLatencyMs: 300 });
+    emu = await startTestEmulator({ slots: 1, render: "shared", progressLatencyMs: 300, clock });
   });
+  afterEach(release);
   afterAll(() => emu.close());
 
   const submit = (body: unknown) =>
     fetch(`${emu.url}${Q}/${EP}`, { method: "POST", headers: auth, body: JSON.stringify(body) });
 
   it("queues, reports positions, answers 202 then 200 with logs and metrics, and serves the clip with ranges", async () => {
+    held = true;
     const a = await body(await submit({ prompt: "one" }));
     const resB = await submit({ prompt: "two", duration: "10" });
     expect(resB.headers.get("x-fal-request-id")).toBeTruthy();
@@ -34,6 +60,7 @@ describe("emulator wire protocol", () => {
     expect(Array.isArray(ip.logs)).toBe(true);
     const ipNoLogs = await body(await fetch(`${a.status_url}?logs=0`, { headers: auth }));
     expect(ipNoLogs.logs).toBeNull();
+    release();
     // The SSE stream ends after COMPLETED, and its last event is COMPLETED.
     const sse = await fetch(`${a.status_url}/stream?logs=1`, { headers: auth });
     expect(sse.headers.get("content-type")).toBe("text/event-stream");
