@@ -21,6 +21,10 @@ const run = promisify(execFile);
 let tmp: Awaited<ReturnType<typeof makeTempDir>>;
 let clips: string[];
 const FRAME = 1 / 24;
+// A full-size encode beside the other test streams on a busy 2-core host takes several times what
+// it takes alone (22 s seen against 3.5 s): the time limit of the renders and the tests that
+// encode, which a slow machine must not turn into a failure.
+const HEAVY_MS = 90_000;
 
 beforeAll(async () => {
   tmp = await makeTempDir();
@@ -30,7 +34,7 @@ beforeAll(async () => {
     r.render({ prompt: "media test two", durationS: 10 }),
     r.render({ prompt: "media test three", durationS: 6 }),
   ]);
-});
+}, HEAVY_MS);
 afterAll(() => tmp.cleanup());
 
 describe("probe", () => {
@@ -65,7 +69,7 @@ describe("runStarts", () => {
   });
 });
 
-describe("concatClips", () => {
+describe("concatClips", { timeout: HEAVY_MS }, () => {
   it("stream-copies identical clips: summed duration, same codec parameters, no re-encode", async () => {
     const out = join(tmp.dir, "copy.mp4");
     const progress: number[] = [];
@@ -325,7 +329,7 @@ describe("concatClips", () => {
   });
 });
 
-describe("thumbnails", () => {
+describe("thumbnails", { timeout: HEAVY_MS }, () => {
   it("makes posters, a labelled contact sheet and a GIF of the expected sizes", async () => {
     const p1 = join(tmp.dir, "p1.jpg");
     await poster(clips[0]!, p1);
