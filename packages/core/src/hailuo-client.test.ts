@@ -99,7 +99,14 @@ describe("generate against the emulator", () => {
   });
 
   it("cancels a queued request; a running one is only signalled and may still complete (fal docs, queue cancel)", async () => {
-    const slow = await startTestEmulator({ slots: 1, progressLatencyMs: 1000, render: "shared" });
+    // Held until both cancels are sent: "first" is still running then, "second" still queued.
+    const held = heldClock();
+    const slow = await startTestEmulator({
+      slots: 1,
+      progressLatencyMs: 1000,
+      render: "shared",
+      clock: held.clock,
+    });
     try {
       const client = createHailuoClient({ emulatorUrl: slow.url });
       const first = await client.submit({ prompt: "first in line" });
@@ -120,6 +127,7 @@ describe("generate against the emulator", () => {
       ).toBe("not_found");
       // "sends a cancellation signal to the runner; the model app decides": here it finishes and bills.
       expect(await client.cancel(first)).toBe("cancellation_requested");
+      held.release();
       const finished = await client.wait(first);
       expect((await resultForStatus(client, first, finished)).video.url).toContain("/files/");
       expect(slow.stats().billed.requests).toBe(1);
