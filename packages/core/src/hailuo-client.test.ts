@@ -1,13 +1,14 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "@hailuo/emulator";
 import {
   startTestEmulator,
   makeTempDir,
   ffprobeFacts,
   heldClock,
+  holdableClock,
   waitFor,
 } from "@hailuo/test-utils";
 import {
@@ -23,10 +24,12 @@ import {
 describe("generate against the emulator", () => {
   let emu: Emulator;
   let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+  const gate = holdableClock();
   beforeAll(async () => {
-    emu = await startTestEmulator();
+    emu = await startTestEmulator({ clock: gate.clock });
     tmp = await makeTempDir();
   });
+  afterEach(() => gate.release());
   afterAll(async () => {
     await emu.close();
     await tmp.cleanup();
@@ -35,9 +38,17 @@ describe("generate against the emulator", () => {
   it("generates, downloads and probes a 6 s clip, streaming status updates", async () => {
     const client = createHailuoClient({ emulatorUrl: emu.url });
     const updates: HailuoStatus[] = [];
+    // Held until the client has told an update in progress: a 200 ms generation could otherwise
+    // end before the status stream opens, on a slow machine.
+    gate.hold();
     const { handle, output, status } = await client.generate(
       { prompt: "A lighthouse at dusk, waves crashing", duration: 6 },
-      { onUpdate: (s) => updates.push(s) },
+      {
+        onUpdate: (s) => {
+          updates.push(s);
+          if (s.state === "in_progress") gate.release();
+        },
+      },
     );
     expect(handle.requestId).toMatch(/[0-9a-f-]{36}/);
     expect(JSON.parse(JSON.stringify(handle))).toEqual(handle);
