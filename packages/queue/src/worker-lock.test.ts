@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { createHailuoClient } from "@hailuo/core";
 import { inputHash } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
-import { planRun, readRunReport } from "@hailuo/runner";
+import { acquireRunLock, planRun, readJournal, readRunReport, runManifest } from "@hailuo/runner";
 import { decodeErrors, startFaultyGateway, waitFor } from "@hailuo/test-utils";
 import { QUEUES, enqueueRun, startWorker } from "./index.js";
 import { REDIS, queueFixture } from "./test-queue.js";
@@ -65,6 +65,8 @@ describe("a generate job whose lock another worker took", () => {
         const lock = `${prefix}:${QUEUES.generate}:${job!.id}:lock`;
         // As a worker that took the job over after a stall holds it.
         await fx.redis.set(lock, "another-worker", "PX", 60_000);
+        const journal = join(runDir, "journal.jsonl");
+        const seen = (await readJournal(journal)).records.length;
         gw.release();
         // This worker's processing of the job ends (BullMQ refuses its finish: the lock is another's).
         await waitFor(
@@ -75,6 +77,8 @@ describe("a generate job whose lock another worker took", () => {
           fx.emu.stats().submits.total - before.submits.total,
           "no submit re-sent after the lock was lost",
         ).toBe(0);
+        // Nor a record: the next holder keeps the run's journal now.
+        expect((await readJournal(journal)).records.length, "nothing journaled").toBe(seen);
         await first.close();
 
         // The other worker goes away; the job stalls, is taken again, and the run finishes.
@@ -110,4 +114,67 @@ describe("a generate job whose lock another worker took", () => {
     },
     90_000,
   );
+
+  it("never re-sends a submit waiting out a 429 once a local process took the run over", async () => {
+    const tag = randomBytes(3).toString("hex");
+    const prefix = `${fx.prefix}-${tag}`;
+    const manifest = parseManifest(
+      `name: taken\nscenes:\n  - id: a\n    prompt: taken ${tag} a\n  - id: b\n    prompt: taken ${tag} b\n`,
+      { file: "taken.yaml" },
+    );
+    const runDir = join(fx.dir, `taken-${tag}`);
+    await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, falConcurrency: 1 });
+    fx.emu.setFaults({ rules: [{ route: "submit", kind: 429, count: 1, retryAfterS: 1 }] });
+    const before = fx.emu.stats();
+    const generate = new Queue(QUEUES.generate, { connection: fx.redis, prefix });
+    // The 429's answer is held until the run is taken: the Retry-After wait starts after it.
+    const gw = await startFaultyGateway(fx.emu.url);
+    gw.failNextSubmits("delay", 1);
+    const worker = await startWorker({
+      redisUrl: REDIS,
+      prefix,
+      client: createHailuoClient({ emulatorUrl: gw.url }),
+      concurrency: 1,
+    });
+    let release: (() => Promise<void>) | undefined;
+    try {
+      await waitFor(() => gw.held() === 1);
+      // `resume --take-over` holds the folder's run.lock while the worker's job lock is still its own.
+      release = await acquireRunLock(runDir);
+      const journal = join(runDir, "journal.jsonl");
+      const seen = (await readJournal(journal)).records.length;
+      gw.release();
+      await waitFor(async () => ((await generate.getJobCounts("failed")).failed ?? 0) >= 1, 30_000);
+      await worker.close();
+      expect(fx.emu.stats().submits.total - before.submits.total, "no submit re-sent").toBe(0);
+      expect(
+        (await readJournal(journal)).records.slice(seen).map((r) => r.t),
+        "nothing journaled",
+      ).toEqual([]);
+      // The process that took the run over finishes it, paying each scene once.
+      await release();
+      release = undefined;
+      fx.emu.setFaults({});
+      const resumed = await runManifest({
+        runDir,
+        client: createHailuoClient({ emulatorUrl: fx.emu.url }),
+        takeOver: true,
+      });
+      expect(
+        planRun(manifest).map((p) => fx.emu.stats().submits.byInput[inputHash(p.input)] ?? 0),
+        "submits per scene-take",
+      ).toEqual([1, 1]);
+      expect(fx.emu.stats().billed.usd - before.billed.usd, "billed = reported").toBeCloseTo(
+        resumed.report.totals.billedUsd + resumed.report.totals.possibleDoubleChargeUsd,
+        6,
+      );
+      for (const i of resumed.report.items)
+        expect(await decodeErrors(join(runDir, i.file ?? "")), i.scene).toBe("");
+    } finally {
+      await release?.();
+      await worker.close();
+      await generate.close();
+      await gw.close();
+    }
+  }, 60_000);
 });

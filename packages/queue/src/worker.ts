@@ -71,8 +71,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     await scratchReady(store);
     const held = {
       signal,
-      // One Redis round trip before a re-send: the lock renewed, or refused as another's.
-      beforeResend: async () => {
+      // One Redis round trip before each record and each send: the lock renewed, or refused.
+      confirm: async () => {
         if (!token || (await job.extendLock(token, lockDurationMs)) !== 1) throw lockLost(job);
       },
     };

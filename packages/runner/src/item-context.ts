@@ -56,7 +56,8 @@ export interface ItemContext {
   /** Where the run lives: clips are made in `store.dir` and kept with `putArtifact`. */
   store: RunStore;
   client: HailuoClient;
-  journal: JournalStore;
+  /** Where its records go (only appended to here). */
+  journal: Pick<JournalStore, "append">;
   /** What the journal says about this item (updated in place). */
   state: ItemState;
   /** The clip on disk is whole and unchanged: nothing to do. */
@@ -65,8 +66,11 @@ export interface ItemContext {
   signal: AbortSignal;
   /** Aborts a submit already on the wire; later than `signal`, so its request id still reaches the journal. @default signal */
   submitSignal?: AbortSignal;
-  /** Awaited before a submit is sent again after a 429: rejects once the run is another's. */
-  beforeResend?: () => Promise<void>;
+  /**
+   * Awaited before each send of a submit, the first and every one after a 429: rejects once the
+   * run (or the queue job) is another's, so a process paused past its hold never sends.
+   */
+  beforeSend?: () => Promise<void>;
   emit: (event: RunEvent) => void;
   /** Retries after the first attempt. @default 3 */
   retries?: number;

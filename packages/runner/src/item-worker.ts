@@ -65,8 +65,11 @@ export interface WorkerItemResult {
 export interface ItemJobControls {
   /** Stops this generation (its submit on the wire too): the job is no longer this worker's. */
   signal?: AbortSignal;
-  /** Awaited before a submit is sent again after a 429: rejects once the job is another's. */
-  beforeResend?: () => Promise<void>;
+  /**
+   * Awaited before each journal record and each send of a submit: rejects once the job is
+   * another's, so a worker paused or cut off past its lock neither pays nor writes stale records.
+   */
+  confirm?: () => Promise<void>;
 }
 
 /** The runner's one entry for queue workers: a generation of a run, and a run's end. */
@@ -186,8 +189,24 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
           `${store.url} is being run by a local hailuo process (it holds the run); a worker never submits into it`,
         );
       checkBackend(store.url, run.backend, o.backend);
+      // A job still this worker's, in a run no local process has taken over (`--take-over`).
+      const confirm = async () => {
+        await job.confirm?.();
+        if (await store.owned())
+          throw refuse(
+            `${store.url} was taken over by a local hailuo process; this worker stopped its job`,
+          );
+      };
       const { states, uploads } = await indexOf(store);
-      const journal = await journalFor(store);
+      const shared = await journalFor(store);
+      // Every record this job writes is checked first: a worker that lost the job writes nothing
+      // into the run the next holder now keeps (a stale "submitting" after its "done").
+      const journal: Pick<JournalStore, "append"> = {
+        append: async (record) => {
+          await confirm();
+          return shared.append(record);
+        },
+      };
       // A copy: the index follows the journal, this job follows its own steps.
       const state = structuredClone(states.get(key) ?? newItemState(key));
       const from = state.live ? "live" : state.phase;
@@ -200,7 +219,7 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
         state,
         intact: state.phase === "done" && (await storedClipIntact(store, state.clip)),
         signal: job.signal ? AbortSignal.any([o.signal, job.signal]) : o.signal,
-        beforeResend: job.beforeResend,
+        beforeSend: confirm,
         emit: o.emit ?? (() => {}),
         // The run's own setting (run.json) wins over this worker's default.
         retries: run.retries ?? o.retries,
@@ -220,6 +239,11 @@ export function createItemWorker(o: ItemWorkerOptions): ItemWorker {
       };
     },
     async finish(store) {
+      // A run taken over by a local process (`--take-over`) is that process's to finish.
+      if (await store.owned())
+        throw refuse(
+          `${store.url} was taken over by a local hailuo process; it writes the run's end and reports`,
+        );
       const run = (await readRunFileText(store))?.file;
       if (!run) throw notARun(store.url);
       const { manifest } = run;

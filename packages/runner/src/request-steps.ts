@@ -109,9 +109,11 @@ export async function ensureSubmitted(
   ctx.guards.submitInFlight(true);
   let handle: HailuoHandle;
   try {
+    // Paused between the record and the send past its hold, the next holder may have submitted.
+    await ctx.beforeSend?.();
     handle = await ctx.client.submit(item.input, {
       signal: ctx.submitSignal ?? ctx.signal,
-      beforeResend: ctx.beforeResend,
+      beforeResend: ctx.beforeSend,
     });
   } catch (error) {
     const e = error as HailuoError;

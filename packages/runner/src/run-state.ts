@@ -183,6 +183,14 @@ export function applyRecord(
       // fal's request list was read at `before` and holds none of the rest sent before it: they
       // never became requests. Sends after the look-up are not explained by it.
       s.unreconciled = s.unreconciled.filter((t) => t >= r.before);
+      // Nor are they possible charges: one lost already, or the one still unanswered (a holder
+      // stopped between its record and its answer, whose next holder looked it up).
+      s.lost = s.lost.filter((l) => l.requestId !== undefined || l.at >= r.before);
+      if (s.pending && s.pending.at < r.before) {
+        s.pending = undefined;
+        if (s.phase === "submitting") s.phase = "new";
+        s.sentAt = undefined;
+      }
       break;
     case "refused":
       if (s.phase === "submitting") s.phase = "new";

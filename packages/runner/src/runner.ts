@@ -641,7 +641,7 @@ function sharedItemContext(
     journal,
     signal: stop.signal,
     submitSignal: stop.submitSignal,
-    beforeResend: () => o.ownership.confirm(),
+    beforeSend: () => o.ownership.confirm(),
     emit,
     retries: options.retries ?? 3,
     lostAnswerResends: options.lostAnswerResends,
