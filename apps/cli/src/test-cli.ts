@@ -1,12 +1,23 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, onTestFinished } from "vitest";
 import type { Emulator, EmulatorOptions } from "@hailuo/emulator";
 import { makeTempDir, startTestEmulator } from "@hailuo/test-utils";
 
 // The built CLI as a real process, against an emulator in this test process (so its counters
 // survive the CLI being killed).
 export const BIN = join(import.meta.dirname, "../dist/bin.js");
+
+/**
+ * Inside a test: a child the test leaves running (it failed before stopping it) is killed when
+ * the test ends, instead of outliving the test run (a worker would poll Redis on, and load the
+ * machine the next tests run on).
+ */
+function stopWithTest(child: ChildProcess): void {
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+}
 
 const seen = new WeakMap<ChildProcess, string>();
 /** Everything a child has printed on stdout so far. */
@@ -26,6 +37,7 @@ export function cli(
     env: fullEnv,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  stopWithTest(child);
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d: Buffer) => {
@@ -55,6 +67,7 @@ export function spawnCli(
     cwd,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  stopWithTest(child);
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
