@@ -94,7 +94,7 @@ describe("ledgerOf", () => {
         { t: "submitted", key: "c", handle: h("r3"), at: "8" },
       ],
       0,
-      { billedUsd: 0, inFlightUsd: 0.3, possibleDoubleChargeUsd: 0 },
+      { billedUsd: 0, inFlightUsd: 0.27, possibleDoubleChargeUsd: 0 },
     ],
     [
       "an earlier run's bill is the folder's, not this run's",
@@ -123,6 +123,13 @@ describe("ledgerOf", () => {
       2,
       { billedUsd: 0.72, billedRequests: 2 },
       { billedUsd: 0.45, billedRequests: 1 },
+    ],
+    [
+      // estimate() prices by the current plan (0.3 here): the request is priced as submitted.
+      "a request still running is in flight at the price its submit was journaled with",
+      [sent("a", "1"), { t: "submitted", key: "a", handle: h("r1"), at: "2" }],
+      0,
+      { billedUsd: 0, inFlightUsd: 0.27 },
     ],
   ])("%s", (_what, records, thisRunFrom, folder, thisRun) => {
     const states = replayJournal(records, new Map(), { thisRun: (_r, i) => i >= thisRunFrom });

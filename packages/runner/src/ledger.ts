@@ -53,7 +53,10 @@ function totals(
     billedRequests: billed.length,
     possibleDoubleChargeUsd: sumUsd(ambiguous.map((a) => a.usd)),
     ambiguousSubmits: ambiguous.length,
-    inFlightUsd: sumUsd(requests.filter((r) => r.fate === "unknown").map((r) => estimate(r.key))),
+    // Priced as submitted: a request of an input the manifest no longer asks for still costs.
+    inFlightUsd: sumUsd(
+      requests.filter((r) => r.fate === "unknown").map((r) => r.quotedUsd ?? estimate(r.key)),
+    ),
     reconciled: requests.filter((r) => r.reconciled).length,
   };
 }

@@ -19,6 +19,8 @@ export interface ItemRequest {
   thisRun: boolean;
   /** Its submit's answer was lost; found on fal's request list and re-attached. */
   reconciled?: boolean;
+  /** The price its submit was journaled with: what it costs if it ends with a video. */
+  quotedUsd?: number;
 }
 
 /** A submit whose answer was never seen: fal may have queued and billed it with no id known to us. */
@@ -116,7 +118,14 @@ function requestOf(s: ItemState, requestId: string, thisRun: boolean): ItemReque
 /** A request fal answered, known from now on (its fate not yet seen). */
 function know(s: ItemState, requestId: string, thisRun: boolean, reconciled = false): void {
   if (!s.requests.some((q) => q.requestId === requestId)) {
-    s.requests.push({ requestId, fate: "unknown", thisRun, ...(reconciled ? { reconciled } : {}) });
+    const quotedUsd = s.pending?.usd;
+    s.requests.push({
+      requestId,
+      fate: "unknown",
+      thisRun,
+      ...(reconciled ? { reconciled } : {}),
+      ...(quotedUsd !== undefined ? { quotedUsd } : {}),
+    });
   }
   addId(s, requestId);
 }
@@ -209,8 +218,8 @@ export function applyRecord(
       s.error = { code: r.code, message: r.message, retryable: true };
       break;
     case "submitted":
-      s.pending = undefined;
       know(s, r.handle.requestId, thisRun);
+      s.pending = undefined;
       attach(s, r.handle);
       break;
     case "completed":
