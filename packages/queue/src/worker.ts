@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, Worker, type Job } from "bullmq";
 import { HAILUO_ENDPOINT, livePrice, type HailuoClient } from "@hailuo/core";
 import { createItemWorker, type Backend, type RunEvent } from "@hailuo/runner";
 import { runMediaStage } from "@hailuo/publish";
@@ -82,10 +82,16 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     });
     log(`job ${job.id}: ${r.sceneId}#${r.take} (from ${r.from}): ${r.outcome}`);
     await dropScratchClip(store, r.file);
-    if (r.outcome === "interrupted")
-      throw signal?.aborted && !stop.signal.aborted
-        ? lockLost(job)
-        : new Error("worker stopped; the request stays journaled for the next worker");
+    if (r.outcome === "interrupted") {
+      if (signal?.aborted && !stop.signal.aborted) throw lockLost(job);
+      // A worker that stops is no failed attempt: counted as one, five stops would fail the job
+      // and let the assemble end the run while its request is live. It goes back as it was.
+      if (token) {
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError("worker stopped; the request stays journaled for the next worker");
+      }
+      throw new Error("worker stopped; the request stays journaled for the next worker");
+    }
     if (r.outcome === "failed")
       throw new UnrecoverableError(
         `${r.error?.code ?? "failed"}: ${r.error?.message ?? "generation failed"}`,
