@@ -112,6 +112,18 @@ export async function enqueueRun(options: EnqueueOptions): Promise<EnqueuedRun> 
       throw new RunLockedError(
         `${runDir} is being run by a local hailuo process (it holds the run); wait for it to finish before enqueueing it`,
       );
+    // The queue keeps a finished run's assemble job: its id would stand for a new one, so the
+    // generations of a second enqueue would be paid and never reported nor assembled.
+    const assembleQueue = new Queue(QUEUES.assemble, { connection, prefix });
+    const ended = await assembleQueue
+      .getJobState(`${runIdFor(runDir)}-assemble`)
+      .finally(() => assembleQueue.close());
+    if (ended === "completed" || ended === "failed")
+      throw new HailuoError(
+        "usage",
+        `${runDir} was enqueued before and its run has ended; carry it on in one process (\`hailuo resume ${runDir}\`, or \`hailuo run\` with the edited manifest and --out), or enqueue into a new folder; nothing was enqueued`,
+        { retryable: false },
+      );
     // Paid clips the journal lost (a deleted journal, a Redis that lost a bucket run's records):
     // jobs would pay for them again; a resume in one process adopts them first.
     const unrecorded = await unrecordedClips(store, unique);
