@@ -16,6 +16,23 @@ import { REDIS, queueFixture } from "./test-queue.js";
 describe("a generate job whose lock another worker took", () => {
   const fx = queueFixture("lock", { slots: 2 });
 
+  /**
+   * Enqueues a two-scene run (queues of its own, one fal slot) whose first submit fal refuses
+   * before queueing it, asking to wait `retryAfterS`.
+   */
+  async function enqueueRefusedOnce(name: string, retryAfterS: number) {
+    const tag = randomBytes(3).toString("hex");
+    const prefix = `${fx.prefix}-${tag}`;
+    const manifest = parseManifest(
+      `name: ${name}\nscenes:\n  - id: a\n    prompt: ${name} ${tag} a\n  - id: b\n    prompt: ${name} ${tag} b\n`,
+      { file: `${name}.yaml` },
+    );
+    const runDir = join(fx.dir, `${name}-${tag}`);
+    await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, falConcurrency: 1 });
+    fx.emu.setFaults({ rules: [{ route: "submit", kind: 429, count: 1, retryAfterS }] });
+    return { prefix, manifest, runDir, before: fx.emu.stats() };
+  }
+
   // Either the lock's renewal fails first and the job is cancelled at once (not after the
   // Retry-After of 60 s, past the wait below), or the check before the re-send finds the lock
   // another's: whichever comes first stops the submit. The lock is taken at a moment the test
@@ -28,17 +45,7 @@ describe("a generate job whose lock another worker took", () => {
   ])(
     "never re-sends a submit waiting out a 429 once another worker holds the job ($first)",
     async ({ lockDurationMs, retryAfterS, hold }) => {
-      const tag = randomBytes(3).toString("hex");
-      const prefix = `${fx.prefix}-${tag}`;
-      const manifest = parseManifest(
-        `name: lock\nscenes:\n  - id: a\n    prompt: lock ${tag} a\n  - id: b\n    prompt: lock ${tag} b\n`,
-        { file: "lock.yaml" },
-      );
-      const runDir = join(fx.dir, `run-${tag}`);
-      await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, falConcurrency: 1 });
-      // fal refuses the first submit before queueing it and asks to wait.
-      fx.emu.setFaults({ rules: [{ route: "submit", kind: 429, count: 1, retryAfterS }] });
-      const before = fx.emu.stats();
+      const { prefix, manifest, runDir, before } = await enqueueRefusedOnce("lock", retryAfterS);
       const lines: string[] = [];
       const generate = new Queue(QUEUES.generate, { connection: fx.redis, prefix });
       const assemble = new Queue(QUEUES.assemble, { connection: fx.redis, prefix });
@@ -116,16 +123,7 @@ describe("a generate job whose lock another worker took", () => {
   );
 
   it("never re-sends a submit waiting out a 429 once a local process took the run over", async () => {
-    const tag = randomBytes(3).toString("hex");
-    const prefix = `${fx.prefix}-${tag}`;
-    const manifest = parseManifest(
-      `name: taken\nscenes:\n  - id: a\n    prompt: taken ${tag} a\n  - id: b\n    prompt: taken ${tag} b\n`,
-      { file: "taken.yaml" },
-    );
-    const runDir = join(fx.dir, `taken-${tag}`);
-    await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix, falConcurrency: 1 });
-    fx.emu.setFaults({ rules: [{ route: "submit", kind: 429, count: 1, retryAfterS: 1 }] });
-    const before = fx.emu.stats();
+    const { prefix, manifest, runDir, before } = await enqueueRefusedOnce("taken", 1);
     const generate = new Queue(QUEUES.generate, { connection: fx.redis, prefix });
     // The 429's answer is held until the run is taken: the Retry-After wait starts after it.
     const gw = await startFaultyGateway(fx.emu.url);
