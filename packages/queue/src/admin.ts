@@ -91,8 +91,13 @@ export async function listQueue(
 /** What `cancelRun` did. */
 export interface CancelResult {
   runId: string;
-  /** Generations removed before any worker took them (nothing paid for them). */
+  /** Generations removed from the queue (a job a stopped worker gave back may have a live request). */
   removed: number;
+  /**
+   * What the run's requests still live on fal will cost (the journal's in-flight money): billed
+   * when they finish, whether or not a job still waits for them; `hailuo resume` saves their clips.
+   */
+  liveUsd: number;
   /** Generations a worker is running: they finish (fal bills them) and land in the run folder. */
   stillRunning: number;
   /** Whether the run is out of the queue entirely (a local `resume` may take the folder). */
@@ -127,20 +132,21 @@ export async function cancelRun(conn: QueueConnection, runDirOrId: string): Prom
         () => false,
       );
     }
-    if (gone) {
-      // The run is no longer owned by the queue: a local resume may carry on without --take-over.
-      const stores = createRunStores({ redis: connection, keyPrefix: prefix });
-      try {
-        const store = stores.of(parent.data.runDir);
-        const t = (await readRunReport(store)).totals;
+    const stores = createRunStores({ redis: connection, keyPrefix: prefix });
+    try {
+      const store = stores.of(parent.data.runDir);
+      const t = (await readRunReport(store)).totals;
+      if (gone) {
+        // The run is no longer owned by the queue: a local resume may carry on without --take-over.
         const journal = await JournalStore.on(store);
         await journal.append({ t: "finished", ok: t.done, failed: t.failed });
         await journal.close();
-      } finally {
-        await stores.close();
       }
+      const liveUsd = t.inFlightUsd;
+      return { runId, removed: before - stillRunning, stillRunning, gone, liveUsd };
+    } finally {
+      await stores.close();
     }
-    return { runId, removed: before - stillRunning, stillRunning, gone };
   });
 }
 

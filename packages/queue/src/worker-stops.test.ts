@@ -7,7 +7,7 @@ import { inputHash } from "@hailuo/emulator";
 import { parseManifest } from "@hailuo/manifest";
 import { planRun, readRunReport } from "@hailuo/runner";
 import { decodeErrors, holdableClock, waitFor } from "@hailuo/test-utils";
-import { QUEUES, enqueueRun, startWorker } from "./index.js";
+import { QUEUES, cancelRun, enqueueRun, removeAllQueues, startWorker } from "./index.js";
 import { REDIS, queueFixture } from "./test-queue.js";
 
 // A worker stopped gracefully (SIGTERM, Ctrl-C) leaves its job's request journaled and live.
@@ -69,4 +69,34 @@ describe("a generate job whose workers keep stopping", () => {
       await assemble.close();
     }
   }, 90_000);
+
+  it("cancelled from the queue, its live request is named as still billed, not as nothing paid", async () => {
+    const tag = randomBytes(3).toString("hex");
+    const manifest = parseManifest(
+      `name: cancel\nscenes:\n  - id: a\n    prompt: cancel ${tag}\n`,
+      {
+        file: "cancel.yaml",
+      },
+    );
+    const runDir = join(fx.dir, `cancel-${tag}`);
+    const prefix = `${fx.prefix}-${tag}`;
+    await enqueueRun({ manifest, runDir, redisUrl: REDIS, prefix });
+    const submits = fx.emu.stats().submits.total;
+    held.hold();
+    try {
+      const w = await startWorker({
+        redisUrl: REDIS,
+        prefix,
+        client: createHailuoClient({ emulatorUrl: fx.emu.url }),
+      });
+      await waitFor(() => fx.emu.stats().submits.total === submits + 1);
+      // The stopped worker gives the job back: it waits in the queue with its request live on fal.
+      await w.close();
+      const r = await cancelRun({ redisUrl: REDIS, prefix }, runDir);
+      expect(r).toMatchObject({ removed: 1, stillRunning: 0, gone: true, liveUsd: 0.27 });
+    } finally {
+      held.release();
+      await removeAllQueues({ redisUrl: REDIS, prefix });
+    }
+  });
 });

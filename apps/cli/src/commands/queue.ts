@@ -240,7 +240,10 @@ export async function queueCancelCommand(
   const r = await cancelRun(conn, target);
   if (opts.json) emitJson({ type: "cancelled", ...r });
   process.stderr.write(
-    `run ${r.runId}: ${r.removed} waiting generation(s) removed (nothing paid for them)` +
+    `run ${r.runId}: ${r.removed} waiting generation(s) removed` +
+      (r.liveUsd > 0
+        ? ` ($${r.liveUsd.toFixed(2)} of requests already live on fal are still billed when they finish: \`hailuo resume\` saves their clips)`
+        : " (nothing paid for them)") +
       (r.stillRunning
         ? `; ${r.stillRunning} running on workers finish (their requests are live on fal) and the run assembles what it has\n`
         : r.gone
