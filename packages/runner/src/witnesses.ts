@@ -1,8 +1,8 @@
-import { stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { HailuoClient } from "@hailuo/core";
 import type { HailuoError } from "@hailuo/shared";
-import type { ArtifactInfo, RunStore } from "@hailuo/store";
+import type { RunStore } from "@hailuo/store";
 import { clipFactsOf, clipFileName, requestIdPrefix } from "./clip-file.js";
 import { readJournal, type JournalStore } from "./journal-store.js";
 import type { PlanItem } from "./plan.js";
@@ -49,9 +49,21 @@ export function findOrphanClips(
   return orphans;
 }
 
-/** A run's clips in `clips/`, one level deep (a bucket's objects, a folder's files). */
-async function clipsOf(store: RunStore): Promise<ArtifactInfo[]> {
-  return (await store.listArtifacts("clips/")).filter((a) => !a.name.includes("/", 6));
+/** A clip in `clips/`: its name there, and for a bucket's object when it was written. */
+type ClipEntry = { name: string; modifiedMs?: number };
+
+/**
+ * A run's clips in `clips/`, one level deep: a folder's by name alone (one readdir, run at every
+ * start), a bucket's objects with their times.
+ */
+async function clipsOf(store: RunStore): Promise<ClipEntry[]> {
+  if (store.kind === "local")
+    return (await readdir(join(store.dir, "clips")).catch(() => [] as string[])).map((name) => ({
+      name,
+    }));
+  return (await store.listArtifacts("clips/"))
+    .filter((a) => !a.name.includes("/", 6))
+    .map((a) => ({ name: a.name.slice("clips/".length), modifiedMs: a.modifiedMs }));
 }
 
 /**
@@ -62,8 +74,11 @@ export async function unrecordedClips(store: RunStore, items: PlanItem[]): Promi
   const clips = await clipsOf(store);
   if (!clips.length) return [];
   const states = replayJournal((await readJournal(store)).records);
-  const names = clips.map((a) => a.name.slice("clips/".length));
-  return findOrphanClips(names, items, states).map((o) => o.file);
+  return findOrphanClips(
+    clips.map((c) => c.name),
+    items,
+    states,
+  ).map((o) => o.file);
 }
 
 /** What `recoverFromWitnesses` found. */
@@ -81,7 +96,7 @@ export interface Recovery {
 const BUCKET_LOOKBACK_MS = 3_600_000;
 
 /** The earliest times that may precede the run's first request, as far as its files still say. */
-async function startTimes(store: RunStore, clips: readonly ArtifactInfo[]): Promise<number[]> {
+async function startTimes(store: RunStore, clips: readonly ClipEntry[]): Promise<number[]> {
   if (store.kind === "local") {
     // The journal's birth (where the filesystem keeps one, and the file kept its inode), run.json.
     const times = await Promise.all(
@@ -128,9 +143,12 @@ export async function recoverFromWitnesses(o: {
 }): Promise<Recovery> {
   const { store, items, states, journal } = o;
   const recovery: Recovery = { adopted: [], rejected: [], lookedUp: 0 };
+  // A bucket's clip is journaled before its run goes on: one the journal does not know means its
+  // records were lost, so a bucket is listed only then (not at every start of every run).
+  if (store.kind !== "local" && !o.recordsLost) return recovery;
   const clips = await clipsOf(store);
   const orphans = findOrphanClips(
-    clips.map((a) => a.name.slice("clips/".length)),
+    clips.map((c) => c.name),
     items,
     states,
   );
